@@ -1,0 +1,101 @@
+"""The format of a rule file in rules/labor_law/ and rules/process/.
+
+One file holds the rules of one provision or policy. The legal team edits these files;
+this schema is what makes a typo a load error instead of a silent wrong answer.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+VERDICTS = ("deny", "warn", "obligation")
+EXAMPLE_VERDICTS = VERDICTS + ("none",)
+CITATION_KINDS = ("law", "policy")
+CITATION_ROLES = ("basis", "consequence", "definition")
+
+
+class Bilingual(Schema):
+    zh = fields.String(required=True, validate=validate.Length(min=1))
+    en = fields.String(required=True, validate=validate.Length(min=1))
+
+
+class CitationRefSchema(Schema):
+    """A rule cites by ref; the text lives once, in rules/citations/."""
+    ref = fields.String(required=True, validate=validate.Length(min=1))
+    # Why the citation is on the finding: the rule's own basis, the remedy an unlawful
+    # separation exposes the employer to, or a definition the rule relies on.
+    role = fields.String(load_default="basis", validate=validate.OneOf(CITATION_ROLES))
+
+
+class CitationEntrySchema(Schema):
+    """One entry of rules/citations/*.yaml: a provision's verbatim text and when it is in force."""
+    law = fields.String(required=True, validate=validate.Length(min=1))
+    law_en = fields.String(required=True, validate=validate.Length(min=1))
+    article = fields.String(required=True, validate=validate.Length(min=1))
+    item = fields.String(load_default=None, allow_none=True)
+    text = fields.String(required=True, validate=validate.Length(min=1))
+    effective_from = fields.Date(required=True)
+    effective_to = fields.Date(load_default=None, allow_none=True)
+    source = fields.String(required=True, validate=validate.Length(min=1))
+    note = fields.String()
+
+
+class CitationFileSchema(Schema):
+    apiVersion = fields.String(required=True, validate=validate.Equal("citations/v1"))
+    kind = fields.String(required=True, validate=validate.OneOf(CITATION_KINDS))
+    description = fields.String(required=True)
+    citations = fields.Dict(keys=fields.String(validate=validate.Regexp(r"^[A-Z][A-Z0-9/\-.]*$")),
+                            values=fields.Nested(CitationEntrySchema), required=True)
+
+
+class ExampleSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1))
+    request = fields.Dict(required=True)
+    # The verdict this rule gives for the request: its own verdict, or `none` when it stays silent.
+    expect = fields.String(required=True, validate=validate.OneOf(EXAMPLE_VERDICTS))
+
+
+class RuleSchema(Schema):
+    id = fields.String(required=True, validate=validate.Regexp(r"^[a-z0-9][a-z0-9_.\-]*$",
+                                                               error="lower-case letters, digits, '.', '-', '_'"))
+    title = fields.Nested(Bilingual, required=True)
+    verdict = fields.String(required=True, validate=validate.OneOf(VERDICTS))
+    actions = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
+    effective_from = fields.Date(required=True)
+    effective_to = fields.Date(load_default=None, allow_none=True)
+    citations = fields.List(fields.Nested(CitationRefSchema), required=True, validate=validate.Length(min=1))
+    message = fields.Nested(Bilingual, required=True)
+    when = fields.Dict(required=True)
+    examples = fields.List(fields.Nested(ExampleSchema), required=True, validate=validate.Length(min=2))
+
+    @validates_schema
+    def _dates_in_order(self, data, **kwargs):
+        start, end = data.get("effective_from"), data.get("effective_to")
+        if start and end and end < start:
+            raise ValidationError("must not be before effective_from", "effective_to")
+
+    @validates_schema
+    def _examples_cover_both_sides(self, data, **kwargs):
+        expects = {e["expect"] for e in data.get("examples", [])}
+        if expects and ("none" not in expects or expects == {"none"}):
+            raise ValidationError("need at least one example where the rule fires and one where it does not",
+                                  "examples")
+
+
+class RuleFileSchema(Schema):
+    apiVersion = fields.String(required=True, validate=validate.Equal("rules/v1"))
+    description = fields.String(required=True)
+    metadata = fields.Dict(load_default=dict)
+    rules = fields.List(fields.Nested(RuleSchema), required=True, validate=validate.Length(min=1))
+
+
+def yaml_dates_to_iso(value):
+    """YAML turns 2026-02-10 into a date; the request schema wants the string the EHR would send."""
+    if isinstance(value, dict):
+        return {k: yaml_dates_to_iso(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [yaml_dates_to_iso(v) for v in value]
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return value

@@ -1,0 +1,60 @@
+"""Pre-action compliance checks for HR separations, on durable-rules."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask, request
+from werkzeug.exceptions import UnsupportedMediaType
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_path=str(PROJECT_ROOT / "instance"))
+    app.config.from_mapping(
+        RULES_DIR=str(PROJECT_ROOT / "rules"),
+        DATABASE_URL=f"sqlite:///{PROJECT_ROOT / 'instance' / 'separation_guard.sqlite'}",
+        MAX_CONTENT_LENGTH=256 * 1024,
+        API_TITLE="Separation Guard",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH=None,
+        JSON_SORT_KEYS=False,
+    )
+    if test_config is None:
+        # SEPARATION_GUARD_DATABASE_URL=..., or plain DATABASE_URL as most platforms set it.
+        app.config.from_prefixed_env("SEPARATION_GUARD")
+        if "DATABASE_URL" in os.environ:
+            app.config["DATABASE_URL"] = os.environ["DATABASE_URL"]
+    else:
+        app.config.from_mapping(test_config)
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+    if app.config["DATABASE_URL"].startswith("sqlite:///"):
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    from service import checks, cli, db, decisions
+    from service.api import Api
+    from service.rulebook import load_rulebook
+
+    # A bad rule file stops the start-up here: never serve a half-loaded rule set.
+    app.extensions["rulebook"] = load_rulebook(Path(app.config["RULES_DIR"]))
+    db.init_app(app)
+    api = Api(app)
+    api.register_blueprint(checks.blp)
+    api.register_blueprint(decisions.blp)
+    cli.init_app(app)
+
+    @app.before_request
+    def _json_only():
+        if request.method in ("POST", "PUT", "PATCH") and not request.is_json:
+            raise UnsupportedMediaType("Send the body as JSON (Content-Type: application/json).")
+
+    @app.get("/healthz")
+    def healthz():
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,34 @@
+"""Decide one check: derive facts as of its date, run the rules, assemble the verdict."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from schemas.check import CHINA
+from service.clock import utcnow
+from service.facts import Facts, derive_facts
+from service.rulebook import RuleBook
+from service.verdicts import assemble
+
+
+@dataclass(frozen=True)
+class Outcome:
+    as_of: dt.date
+    verdict: str
+    findings: list[dict]
+    facts: Facts
+    ruleset_version: str
+
+
+def default_as_of() -> dt.date:
+    return utcnow().astimezone(CHINA).date()
+
+
+def evaluate(rulebook: RuleBook, request: dict) -> Outcome:
+    """`request` is a CheckRequestSchema-loaded dict."""
+    as_of = request.get("as_of") or default_as_of()
+    facts = derive_facts(request, as_of)
+    fired = rulebook.fired_rules(facts.engine_fact())
+    verdict, findings = assemble(fired, facts)
+    return Outcome(as_of=as_of, verdict=verdict, findings=findings, facts=facts,
+                   ruleset_version=rulebook.version)

@@ -1,0 +1,307 @@
+"""Dated legal parameters (OpenFisca style), one YAML file per parameter.
+
+``rules/labor_law/parameters/maternity/base_days.yaml`` is parameter ``maternity.base_days``::
+
+    description: 产假基本天数 / Basic maternity leave days
+    metadata: {unit: day, reference: FEM-7}
+    values:
+      2012-04-28:                # the date the instrument took effect
+        value: 98
+        metadata: {reference: FEM-7, note: 女职工劳动保护特别规定 第七条}
+
+An amendment is a new date key, never an edit. The value in force on a date is the one under the
+latest key on or before that date. Values may be scalars, mappings or lists; they are returned
+read-only (mappings as ``MappingProxyType``, lists as tuples).
+
+No wall-clock reads: every answer depends only on the files and the date passed in.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Iterator, Mapping
+
+import yaml
+
+__all__ = [
+    "DEFAULT_ROOT",
+    "Citation",
+    "ParameterError",
+    "ParameterFileError",
+    "ParameterNotInForce",
+    "ParameterSet",
+    "UnknownParameter",
+]
+
+DEFAULT_ROOT = Path(__file__).resolve().parents[1] / "rules" / "labor_law" / "parameters"
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_NAME_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+_TOP_KEYS = {"description", "metadata", "values", "documentation"}
+_ENTRY_KEYS = {"value", "metadata"}
+
+
+class ParameterError(Exception):
+    """Base class for parameter errors."""
+
+
+class ParameterFileError(ParameterError, ValueError):
+    """A parameter file is unreadable or invalid."""
+
+    def __init__(self, file: str | Path, reason: str) -> None:
+        self.file = str(file)
+        self.reason = reason
+        super().__init__(f"{self.file}: {reason}")
+
+
+class UnknownParameter(ParameterError, KeyError):
+    """No parameter file of that name."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"no parameter named {name!r}")
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return self.args[0]
+
+
+class ParameterNotInForce(ParameterError, LookupError):
+    """The parameter has no value in force on the date asked (all its values start later)."""
+
+    def __init__(self, name: str, on: date, earliest: date) -> None:
+        self.name = name
+        self.on = on
+        self.earliest = earliest
+        super().__init__(
+            f"parameter {name!r} has no value in force on {on.isoformat()}: "
+            f"its earliest value takes effect on {earliest.isoformat()}"
+        )
+
+
+@dataclass(frozen=True)
+class Citation:
+    """Where the value in force comes from."""
+
+    parameter: str
+    in_force_from: date
+    references: tuple[str, ...]  # catalog ids, e.g. ("FEM-7",)
+    note: str | None
+    unit: str | None
+    description: str
+
+
+@dataclass(frozen=True)
+class _Value:
+    start: date
+    value: Any
+    metadata: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class _Parameter:
+    name: str
+    file: str
+    description: str
+    metadata: Mapping[str, Any]
+    values: tuple[_Value, ...]  # sorted by start
+
+    def at(self, on: date) -> _Value:
+        if isinstance(on, datetime) or not isinstance(on, date):
+            raise TypeError(f"'on' must be a date, got {on!r}")
+        starts = [v.start for v in self.values]
+        i = bisect.bisect_right(starts, on)
+        if i == 0:
+            raise ParameterNotInForce(self.name, on, starts[0])
+        return self.values[i - 1]
+
+
+class ParameterSet:
+    """All parameters under one directory, keyed by dotted name."""
+
+    def __init__(self, parameters: Mapping[str, _Parameter]) -> None:
+        self._params = dict(parameters)
+
+    @classmethod
+    def load(cls, root: Path | str = DEFAULT_ROOT) -> "ParameterSet":
+        root = Path(root)
+        if not root.is_dir():
+            raise ParameterFileError(root, "parameter root is not a directory")
+        params: dict[str, _Parameter] = {}
+        for path in sorted(root.rglob("*")):
+            if path.is_dir():
+                continue
+            if path.suffix not in (".yaml", ".yml"):
+                continue
+            rel = path.relative_to(root).with_suffix("")
+            if not all(_NAME_PART.match(part) for part in rel.parts):
+                raise ParameterFileError(path, "file and folder names must be [A-Za-z0-9_-] (they form the parameter name)")
+            name = ".".join(rel.parts)
+            if name in params:
+                raise ParameterFileError(path, f"parameter {name!r} is defined twice ({params[name].file})")
+            params[name] = _parse_file(path, name)
+        if not params:
+            raise ParameterFileError(root, "no parameter files found")
+        return cls(params)
+
+    # ---- queries --------------------------------------------------------------------------
+    def get(self, name: str, *, on: date) -> Any:
+        """The value of ``name`` in force on ``on`` (the latest date key <= on)."""
+        return self._param(name).at(on).value
+
+    def reference(self, name: str, *, on: date) -> Citation:
+        """The citation for the value of ``name`` in force on ``on``."""
+        p = self._param(name)
+        v = p.at(on)
+        refs = _refs(v.metadata.get("reference")) or _refs(p.metadata.get("reference"))
+        note = v.metadata.get("note")
+        return Citation(
+            parameter=name,
+            in_force_from=v.start,
+            references=refs,
+            note=note if isinstance(note, str) else None,
+            unit=p.metadata.get("unit"),
+            description=p.description,
+        )
+
+    def history(self, name: str) -> tuple[tuple[date, Any], ...]:
+        """Every (effective date, value) of ``name``, oldest first."""
+        return tuple((v.start, v.value) for v in self._param(name).values)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._params
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._params))
+
+    def __len__(self) -> int:
+        return len(self._params)
+
+    def _param(self, name: str) -> _Parameter:
+        try:
+            return self._params[name]
+        except KeyError:
+            raise UnknownParameter(name) from None
+
+
+# ---- loading and validation ------------------------------------------------------------------
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate mapping keys (a repeated date key would silently win) and
+    leaves dates as text, so that an invalid date key is reported as such instead of crashing."""
+
+
+_StrictLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    loader.flatten_mapping(node)
+    out: dict = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"unhashable key {key!r}", key_node.start_mark
+            ) from None
+        if key in out:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        out[key] = loader.construct_object(value_node, deep=deep)
+    return out
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _parse_file(path: Path, name: str) -> _Parameter:
+    def fail(reason: str) -> ParameterFileError:
+        return ParameterFileError(path, reason)
+
+    try:
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)  # noqa: S506 (safe loader subclass)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise fail(f"cannot read YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise fail("top level must be a mapping with description, metadata, values")
+    unknown = set(raw) - _TOP_KEYS
+    if unknown:
+        raise fail(f"unknown top-level keys: {sorted(map(str, unknown))}")
+    description = raw.get("description")
+    if not (isinstance(description, str) and description.strip()):
+        raise fail("'description' is required (non-empty text)")
+    metadata = raw.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise fail("'metadata' must be a mapping")
+    _check_metadata(fail, "metadata", metadata)
+    raw_values = raw.get("values")
+    if not isinstance(raw_values, dict) or not raw_values:
+        raise fail("'values' is required: a mapping of ISO date -> {value, metadata}")
+
+    values: list[_Value] = []
+    for key, entry in raw_values.items():  # keys are unique: the loader rejects duplicates
+        start = _parse_date(key)
+        if start is None:
+            raise fail(f"values: key {key!r} is not an ISO date YYYY-MM-DD")
+        where = f"values.{start.isoformat()}"
+        if not isinstance(entry, dict):
+            raise fail(f"{where} must be a mapping with 'value'")
+        unknown = set(entry) - _ENTRY_KEYS
+        if unknown:
+            raise fail(f"{where}: unknown keys {sorted(map(str, unknown))}")
+        if "value" not in entry:
+            raise fail(f"{where}: 'value' is required")
+        entry_meta = entry.get("metadata") or {}
+        if not isinstance(entry_meta, dict):
+            raise fail(f"{where}.metadata must be a mapping")
+        _check_metadata(fail, f"{where}.metadata", entry_meta)
+        if not (_refs(entry_meta.get("reference")) or _refs(metadata.get("reference"))):
+            raise fail(f"{where}: no reference (give metadata.reference on the value or the file)")
+        values.append(_Value(start, _freeze(entry["value"]), _freeze(entry_meta)))
+    values.sort(key=lambda v: v.start)
+    return _Parameter(name, str(path), description.strip(), _freeze(metadata), tuple(values))
+
+
+def _check_metadata(fail, where: str, meta: dict) -> None:
+    ref = meta.get("reference")
+    if ref is not None and not (
+        (isinstance(ref, str) and ref.strip())
+        or (isinstance(ref, list) and ref and all(isinstance(r, str) and r.strip() for r in ref))
+    ):
+        raise fail(f"{where}.reference must be a catalog id or a non-empty list of them")
+    for key in ("unit", "note"):
+        if key in meta and not isinstance(meta[key], str):
+            raise fail(f"{where}.{key} must be text")
+
+
+def _parse_date(key: Any) -> date | None:
+    if isinstance(key, str) and _ISO_DATE.match(key):  # the loader leaves dates as text
+        try:
+            return date.fromisoformat(key)
+        except ValueError:
+            return None
+    return None
+
+
+def _refs(ref: Any) -> tuple[str, ...]:
+    if isinstance(ref, str):
+        return (ref.strip(),)
+    if isinstance(ref, (list, tuple)):
+        return tuple(r.strip() for r in ref)
+    return ()
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    return value

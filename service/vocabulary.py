@@ -1,0 +1,85 @@
+"""The fact vocabulary (rules/facts.yaml): the names a rule may read, and their types."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+FACT_TYPES = ("enum", "bool", "int", "date", "string")
+
+
+class VocabularyError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class FactSpec:
+    name: str
+    type: str
+    source: str
+    values: tuple[str, ...] = ()
+    sensitive: bool = False
+    description: str = ""
+
+    def accepts(self, value) -> bool:
+        """Whether `value` is a well-typed value of this fact (the engine would coerce anything)."""
+        if self.type == "bool":
+            return isinstance(value, bool)
+        if self.type == "int":
+            return isinstance(value, int) and not isinstance(value, bool)
+        if self.type == "enum":
+            return isinstance(value, str) and value in self.values
+        if self.type == "date":
+            if not isinstance(value, str):
+                return False
+            try:
+                dt.date.fromisoformat(value)
+            except ValueError:
+                return False
+            return len(value) == 10
+        return isinstance(value, str)
+
+    @property
+    def ordered(self) -> bool:
+        return self.type in ("int", "date")
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    facts: dict[str, FactSpec]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.facts
+
+    def __getitem__(self, name: str) -> FactSpec:
+        return self.facts[name]
+
+    @property
+    def sensitive(self) -> frozenset[str]:
+        return frozenset(n for n, f in self.facts.items() if f.sensitive)
+
+    @classmethod
+    def load(cls, path: Path) -> "Vocabulary":
+        with open(path, encoding="utf-8") as fh:
+            doc = yaml.safe_load(fh)
+        if not isinstance(doc, dict) or not isinstance(doc.get("facts"), dict):
+            raise VocabularyError(f"{path}: expected a mapping with a 'facts' mapping")
+        facts = {}
+        for name, spec in doc["facts"].items():
+            where = f"{path}: fact {name}"
+            if not isinstance(spec, dict):
+                raise VocabularyError(f"{where}: expected a mapping")
+            ftype = spec.get("type")
+            if ftype not in FACT_TYPES:
+                raise VocabularyError(f"{where}: type must be one of {', '.join(FACT_TYPES)}")
+            if spec.get("source") not in ("request", "derived"):
+                raise VocabularyError(f"{where}: source must be request or derived")
+            values = tuple(spec.get("values") or ())
+            if (ftype == "enum") != bool(values):
+                raise VocabularyError(f"{where}: an enum needs values, and only an enum has them")
+            facts[name] = FactSpec(name=name, type=ftype, source=spec["source"], values=values,
+                                   sensitive=bool(spec.get("sensitive", False)),
+                                   description=str(spec.get("description", "")))
+        return cls(facts)

@@ -1,0 +1,109 @@
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.exc import OperationalError
+
+from service import PROJECT_ROOT, create_app
+from service.models import Decision
+from service.db import Base
+
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+# CI sets REQUIRE_POSTGRES=1: there a missing server is a failure, not a skip.
+REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES") == "1"
+
+
+def _postgres_available() -> bool:
+    try:
+        engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+        return True
+    except OperationalError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A private schema on the test server for this run, so parallel runs never collide."""
+    if not _postgres_available():
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"PostgreSQL required (REQUIRE_POSTGRES=1) but not reachable at {POSTGRES_URL}")
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}")
+    schema = f"sg_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.sqlite'}"
+    url = request.getfixturevalue("postgres_url")
+    engine = create_engine(url)
+    Base.metadata.drop_all(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def app(database_url):
+    app = create_app({"TESTING": True, "DATABASE_URL": database_url})
+    yield app
+    app.extensions["db_engine"].dispose()
+
+
+@pytest.fixture
+def sqlite_app(tmp_path):
+    """For tests about the rules rather than the database."""
+    app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 'test.sqlite'}"})
+    yield app
+    app.extensions["db_engine"].dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def rulebook(sqlite_app):
+    return sqlite_app.extensions["rulebook"]
+
+
+@pytest.fixture
+def decision_count(app):
+    def count() -> int:
+        with app.extensions["db_sessions"]() as session:
+            return session.scalar(select(func.count()).select_from(Decision))
+    return count
+
+
+@pytest.fixture
+def rules_copy(tmp_path):
+    """A private copy of rules/ that a test may break."""
+    target = tmp_path / "rules"
+    shutil.copytree(PROJECT_ROOT / "rules", target)
+    return target
+
+
+def check_body(**overrides):
+    body = {
+        "as_of": "2026-02-10",
+        "employee": {"id": "E1001", "gender": "female", "pregnancy": {"status": "pregnant"},
+                     "children": [], "medical_treatment": {"status": "none"}},
+        "action": {"type": "terminate_with_notice", "actor": {"id": "HR7", "role": "hr"}},
+    }
+    body.update(overrides)
+    return json.loads(json.dumps(body))

@@ -1,0 +1,148 @@
+"""The v1 check contract over HTTP, on SQLite and on PostgreSQL."""
+import datetime as dt
+
+import pytest
+from freezegun import freeze_time
+
+from tests.conftest import check_body
+
+
+def test_pregnant_employee_art40_notice_is_denied_with_citation(client, decision_count):
+    response = client.post("/v1/checks", json=check_body())
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["verdict"] == "deny"
+    assert body["as_of"] == "2026-02-10"
+    assert body["ruleset_version"].startswith("sha256:")
+    [finding] = body["findings"]
+    assert finding["rule_id"] == "lcl-42-4.protected-period"
+    assert finding["facts"] == {"derived.separation.basis": "with_notice", "employee.gender": "female",
+                                "employee.pregnancy.status": "pregnant", "derived.nursing_period.active": False}
+    assert finding["missing_facts"] == []
+    cited = {c["ref"]: c for c in finding["citations"]}
+    assert cited["LCL-42-4"]["article"] == "42" and cited["LCL-42-4"]["item"] == "4"
+    assert "女职工在孕期、产期、哺乳期" in cited["LCL-42-4"]["text"]
+    assert cited["LCL-42-4"]["law_en"].startswith("Labor Contract Law")
+    assert cited["LCL-87"]["role"] == "consequence"
+    assert finding["message"]["zh"] and finding["message"]["en"]
+    assert decision_count() == 1
+
+
+def test_decision_is_stored_and_readable_without_sensitive_values(client):
+    decision_id = client.post("/v1/checks", json=check_body()).get_json()["decision_id"]
+    stored = client.get(f"/v1/decisions/{decision_id}").get_json()
+    assert stored["verdict"] == "deny"
+    assert stored["employee_id"] == "E1001"
+    assert stored["action_type"] == "terminate_with_notice"
+    assert stored["actor_id"] == "HR7" and stored["actor_role"] == "hr"
+    assert stored["as_of"] == "2026-02-10"
+    facts = stored["findings"][0]["facts"]
+    # Which facts decided is kept; the health facts' values are not.
+    assert facts["employee.pregnancy.status"] == "[sensitive]"
+    assert facts["derived.nursing_period.active"] == "[sensitive]"
+    assert facts["derived.separation.basis"] == "with_notice"
+
+
+def test_unknown_decision_is_404(client):
+    response = client.get("/v1/decisions/nope")
+    assert response.status_code == 404
+    assert response.get_json()["code"] == 404
+
+
+def test_male_employee_is_allowed_with_no_findings(client):
+    body = check_body(employee={"id": "E2", "gender": "male", "medical_treatment": {"status": "none"}})
+    response = client.post("/v1/checks", json=body).get_json()
+    assert response["verdict"] == "allow"
+    assert response["findings"] == []
+
+
+def test_unknown_pregnancy_is_a_warning_naming_the_missing_fact(client):
+    body = check_body(employee={"id": "E1", "gender": "female", "children": [],
+                                "medical_treatment": {"status": "none"}})
+    response = client.post("/v1/checks", json=body).get_json()
+    assert response["verdict"] == "warn"
+    assert response["findings"][0]["missing_facts"] == ["employee.pregnancy.status"]
+
+
+@freeze_time("2026-03-10T23:30:00+00:00")  # already 11 March in China
+def test_missing_as_of_defaults_to_today_in_china(client):
+    body = check_body()
+    del body["as_of"]
+    assert client.post("/v1/checks", json=body).get_json()["as_of"] == "2026-03-11"
+
+
+def test_as_of_datetime_is_taken_as_its_day_in_china(client):
+    body = check_body(as_of="2026-03-10T17:00:00Z")
+    assert client.post("/v1/checks", json=body).get_json()["as_of"] == "2026-03-11"
+
+
+@pytest.mark.parametrize("mutate, status, path, reason", [
+    (lambda b: b["employee"].pop("id"), 422, "employee.id", "Missing data for required field."),
+    (lambda b: b.update(as_of="2026-02-30"), 422, "as_of", "Not a valid date"),
+    (lambda b: b.update(as_of="2026-02-10T10:00:00"), 422, "as_of", "offset"),
+    (lambda b: b["employee"].update(birth_date="12/05/1994"), 422, "employee.birth_date", "Not a valid date."),
+    (lambda b: b["action"].update(type="fire_her"), 422, "action.type", "terminate_with_notice"),
+    (lambda b: b["employee"]["pregnancy"].update(status="yes"), 422, "employee.pregnancy.status", "Must be one of"),
+    (lambda b: b["employee"].update(pregnacy={"status": "pregnant"}), 422, "employee.pregnacy", "Unknown field."),
+    (lambda b: b.update(case={"id": "C1", "kind": "resignation",
+                              "events": [{"type": "resignation_submitted", "at": "yesterday",
+                                          "actor": {"id": "E1", "role": "employee"}}]}),
+     422, "case.events.0.at", "Not a valid"),
+])
+def test_bad_input_gets_4xx_with_path_and_reason_and_writes_nothing(client, decision_count, mutate, status, path, reason):
+    body = check_body()
+    mutate(body)
+    response = client.post("/v1/checks", json=body)
+    assert response.status_code == status
+    errors = response.get_json()["errors"]
+    assert any(e["path"] == path and reason in e["reason"] for e in errors), errors
+    assert decision_count() == 0
+
+
+def test_body_that_is_not_json_is_400(client, decision_count):
+    response = client.post("/v1/checks", data="{not json", content_type="application/json")
+    assert response.status_code == 400
+    assert response.get_json()["errors"][0]["path"] == "(body)"
+    response = client.post("/v1/checks", data="employee=E1")
+    assert response.status_code == 415
+    assert decision_count() == 0
+
+
+def test_body_over_256_kib_is_413(client, decision_count):
+    body = check_body()
+    body["employee"]["note"] = "x" * (256 * 1024)
+    response = client.post("/v1/checks", json=body)
+    assert response.status_code == 413
+    assert response.get_json()["code"] == 413
+    assert decision_count() == 0
+
+
+def test_rule_engine_failure_is_500_and_never_an_allow(client, app, decision_count, monkeypatch):
+    from service.engine import EngineError
+
+    def broken(fact):
+        raise EngineError("simulated")
+    monkeypatch.setattr(app.extensions["rulebook"].engine, "fire", broken)
+    response = client.post("/v1/checks", json=check_body())
+    assert response.status_code == 500
+    assert "verdict" not in response.get_json()
+    assert decision_count() == 0
+
+
+def test_database_failure_is_503_and_never_an_allow(client, app, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from service import db
+
+    def broken_session():
+        raise OperationalError("INSERT", {}, Exception("database is down"))
+    monkeypatch.setattr(db, "session", broken_session)
+    response = client.post("/v1/checks", json=check_body())
+    assert response.status_code == 503
+    assert "verdict" not in response.get_json()
+
+
+def test_openapi_document_describes_the_check_endpoint(client):
+    spec = client.get("/openapi.json").get_json()
+    assert "/v1/checks" in spec["paths"]
+    assert "CheckRequest" in spec["components"]["schemas"]

@@ -1,0 +1,51 @@
+"""Every rule example and every fixture scenario, each under its own frozen time."""
+import pytest
+
+from service.rulebook import load_rulebook
+from service import PROJECT_ROOT
+from service.scenarios import (default_fixture_paths, load_fixture_cases, rule_example_cases,
+                               run_fixture_case, run_rule_example)
+
+_RULEBOOK = load_rulebook(PROJECT_ROOT / "rules")
+_FIXTURES = [case for path in default_fixture_paths() for case in load_fixture_cases(path)]
+_EXAMPLES = rule_example_cases(_RULEBOOK)
+
+
+@pytest.mark.parametrize("source, case, now", _FIXTURES, ids=[c[0] for c in _FIXTURES])
+def test_fixture(source, case, now):
+    result = run_fixture_case(_RULEBOOK, case, now, source)
+    assert result.passed, "\n".join(result.problems)
+
+
+@pytest.mark.parametrize("source, rule, example", _EXAMPLES, ids=[e[0] for e in _EXAMPLES])
+def test_rule_example(source, rule, example):
+    result = run_rule_example(_RULEBOOK, rule, example, source)
+    assert result.passed, "\n".join(result.problems)
+
+
+def test_every_rule_has_an_example_that_fires_and_one_that_does_not():
+    for rule in _RULEBOOK.rules.values():
+        expects = {e["expect"] for e in rule.examples}
+        assert rule.verdict in expects and "none" in expects, rule.key
+
+
+def test_the_scenarios_command_prints_a_table_and_fails_on_a_wrong_expectation(sqlite_app, tmp_path):
+    runner = sqlite_app.test_cli_runner()
+    result = runner.invoke(args=["scenarios", "run"])
+    assert result.exit_code == 0, result.output
+    assert "PASS  fixtures/situations/reversal_crisis_test.yaml" in result.output
+    assert result.output.strip().endswith(" passed, 0 failed")
+
+    wrong = tmp_path / "wrong_test.yaml"
+    wrong.write_text(
+        "now: 2026-02-10T10:00:00+08:00\n"
+        "cases:\n"
+        "  - name: a pregnant employee's Art. 40 notice wrongly expected to be allowed\n"
+        "    request:\n"
+        "      employee: {id: E1, gender: female, pregnancy: {status: pregnant}, children: [],"
+        " medical_treatment: {status: none}}\n"
+        "      action: {type: terminate_with_notice}\n"
+        "    expected: {verdict: allow}\n", encoding="utf-8")
+    result = runner.invoke(args=["scenarios", "run", str(wrong)])
+    assert result.exit_code == 1
+    assert "FAIL" in result.output and "verdict: expected allow, got deny" in result.output

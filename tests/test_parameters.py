@@ -1,0 +1,254 @@
+"""Tests for service.parameters and the parameter files under rules/labor_law/parameters."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+from pathlib import Path
+
+import pytest
+from freezegun import freeze_time
+
+from service.parameters import (
+    DEFAULT_ROOT,
+    Citation,
+    ParameterFileError,
+    ParameterNotInForce,
+    ParameterSet,
+    UnknownParameter,
+)
+
+CATALOG = Path("/work/shared/reference/labor_rules_catalog.json")
+SERVICE = Path(__file__).resolve().parents[1] / "service"
+
+
+@pytest.fixture(scope="module")
+def params() -> ParameterSet:
+    return ParameterSet.load(DEFAULT_ROOT)
+
+
+def write(root: Path, rel: str, text: str) -> Path:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+GOOD = """\
+description: test
+metadata: {unit: day, reference: FEM-7}
+values:
+  2012-04-28:
+    value: 98
+    metadata: {reference: FEM-7, note: first}
+  2030-01-01:
+    value: 120
+    metadata: {reference: [FEM-7, REG-SH-ML], note: amendment}
+"""
+
+
+# ---- the real tree --------------------------------------------------------------------------
+EXPECTED = {
+    "maternity.base_days",
+    "maternity.dystocia_extra_days",
+    "maternity.extra_days_per_additional_baby",
+    "maternity.regional_extension_days",
+    "nursing.child_age_months",
+    "medical_treatment.entitlement_table",
+    "medical_treatment.counting_window_months",
+    "medical_treatment.regional_formula",
+    "retirement.original_age",
+    "retirement.delay_schedule",
+}
+
+
+def test_tree_loads_with_expected_names(params):
+    assert EXPECTED <= set(params)
+
+
+@pytest.mark.parametrize(
+    "name, on, value",
+    [
+        ("maternity.base_days", date(2012, 4, 28), 98),
+        ("maternity.dystocia_extra_days", date(2025, 1, 1), 15),
+        ("maternity.extra_days_per_additional_baby", date(2025, 1, 1), 15),
+        ("nursing.child_age_months", date(2025, 1, 1), 12),
+        ("retirement.original_age", date(2024, 12, 31), {"male": 60, "female_cadre": 55, "female_worker": 50}),
+        ("medical_treatment.counting_window_months", date(1995, 1, 1), {3: 6, 6: 12, 9: 15, 12: 18, 18: 24, 24: 30}),
+    ],
+)
+def test_values(params, name, on, value):
+    assert params.get(name, on=on) == value
+
+
+def test_regional_extensions_by_effective_date(params):
+    name = "maternity.regional_extension_days"
+    with pytest.raises(ParameterNotInForce):
+        params.get(name, on=date(2021, 11, 24))
+    assert set(params.get(name, on=date(2021, 11, 25))) == {"CN-SH", "CN-ZJ"}
+    assert set(params.get(name, on=date(2021, 11, 26))) == {"CN-SH", "CN-ZJ", "CN-BJ"}
+    latest = params.get(name, on=date(2021, 12, 1))
+    assert latest["CN-SH"] == 60 and latest["CN-BJ"] == 60 and latest["CN-GD"] == 80
+    assert dict(latest["CN-ZJ"]["by_child_order"]) == {1: 60, 2: 90, 3: 90}
+
+
+def test_retirement_schedule_switches_on_2025_01_01(params):
+    assert params.get("retirement.delay_schedule", on=date(2024, 12, 31)) == {}
+    schedule = params.get("retirement.delay_schedule", on=date(2025, 1, 1))
+    assert set(schedule) == {"male", "female_cadre", "female_worker"}
+
+
+def test_retirement_schedule_matches_state_council_measures(params):
+    """RET-SC-1: delays start with original retirement dates in 2025-01; targets 63 / 58 / 55 (RET-NPC-2024)."""
+    ages = params.get("retirement.original_age", on=date(2025, 1, 1))
+    schedule = params.get("retirement.delay_schedule", on=date(2025, 1, 1))
+    steps = {"male": (4, 63), "female_cadre": (4, 58), "female_worker": (2, 55)}
+    for category, s in schedule.items():
+        y, m = map(int, s["first_delayed_birth_month"].split("-"))
+        assert (y + ages[category], m) == (2025, 1), category
+        assert (s["birth_months_per_step"], s["max_age_years"]) == steps[category]
+        assert s["months_added_per_step"] == 1
+
+
+def test_medical_table_partitions_the_plane(params):
+    table = params.get("medical_treatment.entitlement_table", on=date(2025, 1, 1))
+
+    def inside(x, r):
+        return r["min"] <= x and (r["below"] is None or x < r["below"])
+
+    for total in [x / 2 for x in range(0, 100)]:
+        for at_employer in [x / 2 for x in range(0, int(total * 2) + 1)]:
+            hits = [b for b in table if inside(total, b["total_work_years"]) and inside(at_employer, b["years_with_employer"])]
+            assert len(hits) == 1, (total, at_employer)
+    windows = params.get("medical_treatment.counting_window_months", on=date(2025, 1, 1))
+    assert {b["months"] for b in table} == set(windows)
+
+
+def test_every_value_cites_a_catalog_id(params):
+    if not CATALOG.exists():
+        pytest.skip("reference catalog not present")
+    ids = {e["id"] for e in json.loads(CATALOG.read_text(encoding="utf-8"))}
+    for name in params:
+        for start, _ in params.history(name):
+            refs = params.reference(name, on=start).references
+            assert refs and set(refs) <= ids, (name, start, refs)
+
+
+def test_reference(params):
+    c = params.reference("maternity.base_days", on=date(2025, 6, 1))
+    assert isinstance(c, Citation)
+    assert c.references == ("FEM-7",)
+    assert c.in_force_from == date(2012, 4, 28)
+    assert c.unit == "day"
+    assert "第七条" in c.note
+    assert params.reference("retirement.delay_schedule", on=date(2025, 1, 1)).references[0] == "RET-SC-1"
+
+
+def test_values_are_read_only(params):
+    ages = params.get("retirement.original_age", on=date(2025, 1, 1))
+    with pytest.raises(TypeError):
+        ages["male"] = 65  # type: ignore[index]
+    assert isinstance(params.get("medical_treatment.entitlement_table", on=date(2025, 1, 1)), tuple)
+
+
+# ---- lookup semantics -----------------------------------------------------------------------
+def test_latest_key_on_or_before(tmp_path):
+    write(tmp_path, "maternity/base_days.yaml", GOOD)
+    p = ParameterSet.load(tmp_path)
+    assert p.get("maternity.base_days", on=date(2012, 4, 28)) == 98
+    assert p.get("maternity.base_days", on=date(2029, 12, 31)) == 98
+    assert p.get("maternity.base_days", on=date(2030, 1, 1)) == 120
+    assert p.reference("maternity.base_days", on=date(2030, 1, 1)).references == ("FEM-7", "REG-SH-ML")
+    assert p.history("maternity.base_days") == ((date(2012, 4, 28), 98), (date(2030, 1, 1), 120))
+
+
+def test_not_in_force(tmp_path):
+    write(tmp_path, "maternity/base_days.yaml", GOOD)
+    p = ParameterSet.load(tmp_path)
+    with pytest.raises(ParameterNotInForce) as exc:
+        p.get("maternity.base_days", on=date(2012, 4, 27))
+    assert exc.value.earliest == date(2012, 4, 28)
+    assert "2012-04-27" in str(exc.value)
+
+
+def test_unknown_parameter_and_bad_date(tmp_path):
+    write(tmp_path, "a.yaml", GOOD)
+    p = ParameterSet.load(tmp_path)
+    with pytest.raises(UnknownParameter, match="no parameter named 'b'"):
+        p.get("b", on=date(2020, 1, 1))
+    with pytest.raises(TypeError):
+        p.get("a", on="2020-01-01")  # type: ignore[arg-type]
+
+
+def test_file_reference_is_the_fallback(tmp_path):
+    write(tmp_path, "x.yaml", "description: d\nmetadata: {reference: MED-4}\nvalues:\n  '1995-01-01': {value: 1}\n")
+    c = ParameterSet.load(tmp_path).reference("x", on=date(2000, 1, 1))
+    assert c.references == ("MED-4",) and c.note is None
+
+
+# ---- validation -----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("values:\n  2012-04-28: {value: 1, metadata: {reference: X}}\n", "description"),
+        ("description: d\n", "'values' is required"),
+        ("description: d\nvalues: {}\n", "'values' is required"),
+        ("description: d\nvalues:\n  2012-13-01: {value: 1, metadata: {reference: X}}\n", "not an ISO date"),
+        ("description: d\nvalues:\n  2012-04-28T10:00:00: {value: 1, metadata: {reference: X}}\n", "not an ISO date"),
+        ("description: d\nvalues:\n  April 2012: {value: 1, metadata: {reference: X}}\n", "not an ISO date"),
+        ("description: d\nvalues:\n  2012-04-28: {metadata: {reference: X}}\n", "'value' is required"),
+        ("description: d\nvalues:\n  2012-04-28: 98\n", "must be a mapping"),
+        ("description: d\nvalues:\n  2012-04-28: {value: 1}\n", "no reference"),
+        ("description: d\nvalues:\n  2012-04-28: {value: 1, metadata: {reference: X}, extra: 2}\n", "unknown keys"),
+        ("description: d\nunits: day\nvalues:\n  2012-04-28: {value: 1, metadata: {reference: X}}\n", "unknown top-level"),
+        (
+            "description: d\nvalues:\n  2012-04-28: {value: 1, metadata: {reference: X}}\n"
+            "  2012-04-28: {value: 2, metadata: {reference: X}}\n",
+            "duplicate key",
+        ),
+        (
+            "description: d\nvalues:\n  2012-04-28: {value: 1, metadata: {reference: X}}\n"
+            "  '2012-04-28': {value: 2, metadata: {reference: X}}\n",
+            "duplicate key",
+        ),
+        ("description: d\nmetadata: {reference: 7}\nvalues:\n  2012-04-28: {value: 1}\n", "reference must be"),
+        ("- a list\n", "top level must be a mapping"),
+        ("description: [unclosed\n", "cannot read YAML"),
+    ],
+)
+def test_invalid_files(tmp_path, text, reason):
+    path = write(tmp_path, "maternity/base_days.yaml", text)
+    with pytest.raises(ParameterFileError) as exc:
+        ParameterSet.load(tmp_path)
+    assert exc.value.file == str(path)
+    assert reason in exc.value.reason
+
+
+def test_empty_or_missing_root(tmp_path):
+    with pytest.raises(ParameterFileError, match="no parameter files"):
+        ParameterSet.load(tmp_path)
+    with pytest.raises(ParameterFileError, match="not a directory"):
+        ParameterSet.load(tmp_path / "missing")
+
+
+def test_same_name_twice(tmp_path):
+    write(tmp_path, "a.yaml", GOOD)
+    write(tmp_path, "a.yml", GOOD)
+    with pytest.raises(ParameterFileError, match="defined twice"):
+        ParameterSet.load(tmp_path)
+
+
+# ---- no wall clock --------------------------------------------------------------------------
+def test_no_clock_reads_in_source():
+    for name in ("parameters.py", "periods.py"):
+        src = (SERVICE / name).read_text(encoding="utf-8")
+        assert not re.search(r"\b(now|today|utcnow|time)\s*\(", src), name
+
+
+def test_answers_do_not_depend_on_the_clock():
+    with freeze_time("2000-01-01"):
+        a = ParameterSet.load(DEFAULT_ROOT).get("retirement.delay_schedule", on=date(2025, 1, 1))
+    with freeze_time("2040-01-01"):
+        b = ParameterSet.load(DEFAULT_ROOT).get("retirement.delay_schedule", on=date(2025, 1, 1))
+    assert a == b
