@@ -76,7 +76,7 @@ def _conjunction(block, vocab: Vocabulary, out: Compiled, path: str) -> dict:
 
 def _fact_test(name: str, test, vocab: Vocabulary, out: Compiled, path: str) -> dict:
     if name not in vocab:
-        raise ConditionError(path, f"unknown fact '{name}' (not in rules/facts.yaml)")
+        raise ConditionError(path, f"unknown fact '{name}' (not in rules/facts/)")
     if not isinstance(test, dict):
         test = {"eq": test}
     if not test:

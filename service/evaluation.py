@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from schemas.check import CHINA
+from schemas.fields import CHINA
 from service.clock import utcnow
 from service.facts import Facts, derive_facts
 from service.rulebook import RuleBook
@@ -27,7 +27,7 @@ def default_as_of() -> dt.date:
 def evaluate(rulebook: RuleBook, request: dict) -> Outcome:
     """`request` is a CheckRequestSchema-loaded dict."""
     as_of = request.get("as_of") or default_as_of()
-    facts = derive_facts(request, as_of)
+    facts = derive_facts(request, as_of, rulebook.context)
     fired = rulebook.fired_rules(facts.engine_fact())
     verdict, findings = assemble(fired, facts)
     return Outcome(as_of=as_of, verdict=verdict, findings=findings, facts=facts,

@@ -18,7 +18,10 @@ from schemas.rule_file import RuleFileSchema, yaml_dates_to_iso
 from service.citations import load_citations
 from service.conditions import Compiled, ConditionError, compile_condition
 from service.engine import RuleEngine
+from service.facts.context import FactContext
+from service.parameters import ParameterError
 from service.vocabulary import Vocabulary, VocabularyError
+from service.workdays import CalendarError
 
 RULE_FAMILIES = ("labor_law", "process")
 # Data folders beside the rule files that are not rule files themselves.
@@ -83,6 +86,7 @@ class RuleBook:
     vocabulary: Vocabulary
     rules: dict[str, Rule]          # by key
     engine: RuleEngine
+    context: FactContext            # parameters, calendar: what fact derivation reads
 
     def fired_rules(self, engine_fact: dict) -> list[Rule]:
         return [self.rules[key] for key in self.engine.fire(engine_fact)]
@@ -112,10 +116,14 @@ def rule_files(root: Path) -> list[tuple[str, Path]]:
 def load_rulebook(root: Path) -> RuleBook:
     root = Path(root)
     try:
-        vocabulary = Vocabulary.load(root / "facts.yaml")
+        vocabulary = Vocabulary.load(root / "facts")
     except (OSError, VocabularyError, yaml.YAMLError) as exc:
-        raise RuleLoadError([Problem("facts.yaml", None, "facts", str(exc))]) from exc
+        raise RuleLoadError([Problem("facts/", None, "facts", str(exc))]) from exc
 
+    try:
+        context = FactContext.load(root)
+    except (ParameterError, CalendarError) as exc:
+        raise RuleLoadError([Problem("labor_law/parameters or calendar", None, type(exc).__name__, str(exc))]) from exc
     actions_known = set(vocabulary["action.type"].values)
     citations, citation_problems = load_citations(root)
     problems = [Problem(f, None, field_path, reason) for f, field_path, reason in citation_problems]
@@ -170,7 +178,7 @@ def load_rulebook(root: Path) -> RuleBook:
     by_key = {r.key: r for r in rules}
     engine = RuleEngine({key: rule.engine_condition() for key, rule in by_key.items()})
     return RuleBook(root=root, version=content_version(root), vocabulary=vocabulary,
-                    rules=by_key, engine=engine)
+                    rules=by_key, engine=engine, context=context)
 
 
 def _overlaps(rules: list[Rule]) -> list[Problem]:

@@ -1,4 +1,4 @@
-"""The fact vocabulary (rules/facts.yaml): the names a rule may read, and their types."""
+"""The fact vocabulary (rules/facts/*.yaml): the names a rule may read, and their types."""
 from __future__ import annotations
 
 import datetime as dt
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-FACT_TYPES = ("enum", "bool", "int", "date", "string")
+FACT_TYPES = ("enum", "bool", "int", "number", "date", "string")
 
 
 class VocabularyError(Exception):
@@ -29,6 +29,8 @@ class FactSpec:
             return isinstance(value, bool)
         if self.type == "int":
             return isinstance(value, int) and not isinstance(value, bool)
+        if self.type == "number":
+            return isinstance(value, (int, float)) and not isinstance(value, bool)
         if self.type == "enum":
             return isinstance(value, str) and value in self.values
         if self.type == "date":
@@ -43,7 +45,7 @@ class FactSpec:
 
     @property
     def ordered(self) -> bool:
-        return self.type in ("int", "date")
+        return self.type in ("int", "number", "date")
 
 
 @dataclass(frozen=True)
@@ -61,25 +63,36 @@ class Vocabulary:
         return frozenset(n for n, f in self.facts.items() if f.sensitive)
 
     @classmethod
-    def load(cls, path: Path) -> "Vocabulary":
-        with open(path, encoding="utf-8") as fh:
-            doc = yaml.safe_load(fh)
-        if not isinstance(doc, dict) or not isinstance(doc.get("facts"), dict):
-            raise VocabularyError(f"{path}: expected a mapping with a 'facts' mapping")
-        facts = {}
-        for name, spec in doc["facts"].items():
-            where = f"{path}: fact {name}"
-            if not isinstance(spec, dict):
-                raise VocabularyError(f"{where}: expected a mapping")
-            ftype = spec.get("type")
-            if ftype not in FACT_TYPES:
-                raise VocabularyError(f"{where}: type must be one of {', '.join(FACT_TYPES)}")
-            if spec.get("source") not in ("request", "derived"):
-                raise VocabularyError(f"{where}: source must be request or derived")
-            values = tuple(spec.get("values") or ())
-            if (ftype == "enum") != bool(values):
-                raise VocabularyError(f"{where}: an enum needs values, and only an enum has them")
-            facts[name] = FactSpec(name=name, type=ftype, source=spec["source"], values=values,
-                                   sensitive=bool(spec.get("sensitive", False)),
-                                   description=str(spec.get("description", "")))
+    def load(cls, folder: Path) -> "Vocabulary":
+        """Every *.yaml in the folder; a name defined twice is an error."""
+        facts: dict[str, FactSpec] = {}
+        paths = sorted(Path(folder).glob("*.yaml"))
+        if not paths:
+            raise VocabularyError(f"{folder}: no fact files")
+        for path in paths:
+            with open(path, encoding="utf-8") as fh:
+                doc = yaml.safe_load(fh)
+            if not isinstance(doc, dict) or not isinstance(doc.get("facts"), dict):
+                raise VocabularyError(f"{path.name}: expected a mapping with a 'facts' mapping")
+            for name, spec in doc["facts"].items():
+                if name in facts:
+                    raise VocabularyError(f"{path.name}: fact {name} is already defined")
+                facts[name] = _spec(path.name, name, spec)
         return cls(facts)
+
+
+def _spec(file: str, name: str, spec) -> FactSpec:
+    where = f"{file}: fact {name}"
+    if not isinstance(spec, dict):
+        raise VocabularyError(f"{where}: expected a mapping")
+    ftype = spec.get("type")
+    if ftype not in FACT_TYPES:
+        raise VocabularyError(f"{where}: type must be one of {', '.join(FACT_TYPES)}")
+    if spec.get("source") not in ("request", "derived"):
+        raise VocabularyError(f"{where}: source must be request or derived")
+    values = tuple(spec.get("values") or ())
+    if (ftype == "enum") != bool(values):
+        raise VocabularyError(f"{where}: an enum needs values, and only an enum has them")
+    return FactSpec(name=name, type=ftype, source=spec["source"], values=values,
+                    sensitive=bool(spec.get("sensitive", False)),
+                    description=str(spec.get("description", "")))

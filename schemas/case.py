@@ -1,0 +1,22 @@
+"""The separation case a check carries: its kind and its workflow events."""
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from schemas.fields import one_of as _one_of
+from schemas.action import ActorSchema
+from schemas.fields import CASE_KINDS, EVENT_TYPES, FORMS, AwareDateTime
+
+
+class CaseEventSchema(Schema):
+    type = fields.String(required=True, validate=_one_of(EVENT_TYPES))
+    at = AwareDateTime(required=True)
+    actor = fields.Nested(ActorSchema, required=True)
+    form = fields.String(validate=_one_of(FORMS))
+    note = fields.String(validate=validate.Length(max=2000))
+
+
+class CaseSchema(Schema):
+    id = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    kind = fields.String(required=True, validate=_one_of(CASE_KINDS))
+    events = fields.List(fields.Nested(CaseEventSchema), load_default=list)

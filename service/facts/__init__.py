@@ -1,0 +1,50 @@
+"""Derive the facts a check is decided on, as of the request's date.
+
+Rules compare simple values; the date arithmetic that turns birthdays, contracts and case
+events into those values lives here, one module per rule family. Nothing here reads the
+clock: `as_of` comes from the request. A fact the request does not give (or gives as
+"unknown") is left out, never guessed: rules see an absent fact as unknown.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from service.facts import labor_law, process
+from service.facts.context import FactContext
+
+__all__ = ["Facts", "FactContext", "derive_facts"]
+
+
+@dataclass(frozen=True)
+class Facts:
+    as_of: dt.date
+    values: dict  # dotted fact name -> value; absent means unknown
+
+    def engine_fact(self) -> dict:
+        """The nested document asserted into durable-rules."""
+        doc: dict = {"check": {"as_of": self.as_of.isoformat()}}
+        for name, value in self.values.items():
+            node = doc
+            *parents, leaf = name.split(".")
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = value
+        return doc
+
+
+def derive_facts(request: dict, as_of: dt.date, context: FactContext) -> Facts:
+    action = request["action"]
+    values: dict = {"action.type": action["type"]}
+    put(values, "action.actor.role", action.get("actor", {}).get("role"))
+    put(values, "employee.gender", request["employee"].get("gender"))
+    put(values, "derived.separation.basis", process.separation_basis(action["type"], request.get("case")))
+    for family in (labor_law, process):
+        for name, value in family.derive(request, as_of, context).items():
+            put(values, name, value)
+    return Facts(as_of=as_of, values=values)
+
+
+def put(values: dict, name: str, value) -> None:
+    if value is not None:
+        values[name] = value

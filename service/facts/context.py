@@ -1,0 +1,20 @@
+"""What fact derivation reads besides the request: legal parameters, the working calendar,
+process configuration. Loaded once with the rule book, so a check never touches the disk."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from service.parameters import ParameterSet
+from service.workdays import WorkingCalendar
+
+
+@dataclass(frozen=True)
+class FactContext:
+    parameters: ParameterSet
+    calendar: WorkingCalendar
+
+    @classmethod
+    def load(cls, rules_root: Path) -> "FactContext":
+        return cls(parameters=ParameterSet.load(rules_root / "labor_law" / "parameters"),
+                   calendar=WorkingCalendar.load(rules_root / "calendar" / "working_days.yaml"))
