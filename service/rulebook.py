@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from service.workdays import CalendarError
 
 RULE_FAMILIES = ("labor_law", "process")
 # Data folders beside the rule files that are not rule files themselves.
-_NOT_RULE_DIRS = {"parameters", "_schemas"}
+_NOT_RULE_DIRS = {"parameters", "config", "_schemas"}
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,14 @@ def load_rulebook(root: Path) -> RuleBook:
                         f"{citation.effective_to or 'now'}, not over the rule's whole effective range"))
                 else:
                     resolved.append(citation.as_finding(cited["role"]))
+            for lang, text in raw["message"].items():
+                for name in re.findall(r"\{([a-z0-9_.]+)\}", text):
+                    if name not in vocabulary:
+                        rule_problems.append(Problem(rel, raw["id"], f"message.{lang}",
+                                                     f"placeholder {{{name}}} is not a known fact"))
+                    elif vocabulary[name].sensitive:
+                        rule_problems.append(Problem(rel, raw["id"], f"message.{lang}",
+                                                     f"placeholder {{{name}}} is sensitive: messages are stored"))
             try:
                 compiled = compile_condition(raw["when"], vocabulary)
             except ConditionError as exc:

@@ -1,8 +1,12 @@
 """Assemble a verdict from the rules that fired: findings, each with its citations and facts."""
 from __future__ import annotations
 
+import re
+
 from service.facts import Facts
 from service.rulebook import Rule
+
+PLACEHOLDER = re.compile(r"\{([a-z0-9_.]+)\}")
 
 _SEVERITY = {"deny": 0, "warn": 1, "obligation": 2}
 
@@ -14,7 +18,7 @@ def finding(rule: Rule, facts: Facts) -> dict:
         "rule_id": rule.id,
         "verdict": rule.verdict,
         "title": dict(rule.title),
-        "message": dict(rule.message),
+        "message": {lang: render(text, facts.values) for lang, text in rule.message.items()},
         "citations": [dict(c) for c in rule.citations],
         "facts": used,
         "missing_facts": missing,
@@ -28,3 +32,8 @@ def assemble(fired: list[Rule], facts: Facts) -> tuple[str, list[dict]]:
     verdicts = {f["verdict"] for f in findings}
     verdict = "deny" if "deny" in verdicts else "warn" if "warn" in verdicts else "allow"
     return verdict, findings
+
+
+def render(template: str, values: dict) -> str:
+    """Fill `{fact.name}` placeholders (checked at load: known, non-sensitive facts)."""
+    return PLACEHOLDER.sub(lambda m: str(values.get(m.group(1), "?")), template)

@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from service.facts import labor_law, process
+from service.facts.separation import separation_basis
 from service.facts.context import FactContext
 
 __all__ = ["Facts", "FactContext", "derive_facts"]
@@ -38,7 +39,7 @@ def derive_facts(request: dict, as_of: dt.date, context: FactContext) -> Facts:
     values: dict = {"action.type": action["type"]}
     put(values, "action.actor.role", action.get("actor", {}).get("role"))
     put(values, "employee.gender", request["employee"].get("gender"))
-    put(values, "derived.separation.basis", process.separation_basis(action["type"], request.get("case")))
+    put(values, "derived.separation.basis", separation_basis(action["type"], request.get("case")))
     for family in (labor_law, process):
         for name, value in family.derive(request, as_of, context).items():
             put(values, name, value)
