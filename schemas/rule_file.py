@@ -5,8 +5,6 @@ this schema is what makes a typo a load error instead of a silent wrong answer.
 """
 from __future__ import annotations
 
-import datetime as dt
-
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 VERDICTS = ("deny", "warn", "obligation")
@@ -89,13 +87,3 @@ class RuleFileSchema(Schema):
     metadata = fields.Dict(load_default=dict)
     rules = fields.List(fields.Nested(RuleSchema), required=True, validate=validate.Length(min=1))
 
-
-def yaml_dates_to_iso(value):
-    """YAML turns 2026-02-10 into a date; the request schema wants the string the EHR would send."""
-    if isinstance(value, dict):
-        return {k: yaml_dates_to_iso(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [yaml_dates_to_iso(v) for v in value]
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    return value

@@ -5,11 +5,11 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from marshmallow import ValidationError
 
 from schemas.errors import flatten_messages
-from schemas.rule_file import CitationFileSchema, yaml_dates_to_iso
+from schemas.rule_file import CitationFileSchema
+from service.yamlfile import YAMLError, load_yaml
 
 
 @dataclass(frozen=True)
@@ -45,9 +45,8 @@ def load_citations(root: Path) -> tuple[dict[str, Citation], list[tuple[str, str
     for path in sorted((root / "citations").glob("*.yaml")):
         rel = path.relative_to(root).as_posix()
         try:
-            with open(path, encoding="utf-8") as fh:
-                data = CitationFileSchema().load(yaml_dates_to_iso(yaml.safe_load(fh)))
-        except yaml.YAMLError as exc:
+            data = CitationFileSchema().load(load_yaml(path))
+        except YAMLError as exc:
             problems.append((rel, "yaml", str(exc).replace("\n", " ")))
             continue
         except ValidationError as exc:

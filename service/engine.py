@@ -80,9 +80,13 @@ class RuleEngine:
                 except Exception as exc:
                     raise EngineError(f"rule engine could not drop session {sid}: {exc}") from exc
             fired = self._fired
+        self._check_complete(fired)
+        return [self._keys[i] for i in fired[:-1]]
+
+    @staticmethod
+    def _check_complete(fired: list[int]) -> None:
         if not fired or fired[-1] != -1 or fired.count(-1) != 1:
             raise EngineError("rule engine skipped actions: the catch-all rule did not fire last")
-        return [self._keys[i] for i in fired[:-1]]
 
     def close(self) -> None:
         """Free the C ruleset (after a reload swapped in a new one)."""

@@ -11,11 +11,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 from marshmallow import ValidationError
 
 from schemas.errors import flatten_messages as _flatten
-from schemas.rule_file import RuleFileSchema, yaml_dates_to_iso
+from schemas.rule_file import RuleFileSchema
 from service.citations import load_citations
 from service.conditions import Compiled, ConditionError, compile_condition
 from service.engine import RuleEngine
@@ -23,6 +22,7 @@ from service.facts.context import FactContext
 from service.parameters import ParameterError
 from service.vocabulary import Vocabulary, VocabularyError
 from service.workdays import CalendarError
+from service.yamlfile import YAMLError, load_yaml
 
 RULE_FAMILIES = ("labor_law", "process")
 # Data folders beside the rule files that are not rule files themselves.
@@ -118,7 +118,7 @@ def load_rulebook(root: Path) -> RuleBook:
     root = Path(root)
     try:
         vocabulary = Vocabulary.load(root / "facts")
-    except (OSError, VocabularyError, yaml.YAMLError) as exc:
+    except (OSError, VocabularyError, YAMLError) as exc:
         raise RuleLoadError([Problem("facts/", None, "facts", str(exc))]) from exc
 
     try:
@@ -132,10 +132,9 @@ def load_rulebook(root: Path) -> RuleBook:
     for family, path in rule_files(root):
         rel = path.relative_to(root).as_posix()
         try:
-            with open(path, encoding="utf-8") as fh:
-                doc = yaml_dates_to_iso(yaml.safe_load(fh))
+            doc = load_yaml(path)
             data = RuleFileSchema().load(doc)
-        except yaml.YAMLError as exc:
+        except YAMLError as exc:
             problems.append(Problem(rel, None, "yaml", str(exc).replace("\n", " ")))
             continue
         except ValidationError as exc:

@@ -13,15 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-import yaml
 from freezegun import freeze_time
 from marshmallow import ValidationError
 
 from schemas.check import CheckRequestSchema
-from schemas.rule_file import yaml_dates_to_iso
 from service import PROJECT_ROOT
 from service.evaluation import evaluate
 from service.rulebook import RuleBook
+from service.yamlfile import load_yaml
 
 
 @dataclass
@@ -39,8 +38,7 @@ def default_fixture_paths() -> list[Path]:
 
 def load_fixture_cases(path: Path) -> list[tuple[str, dict, str]]:
     """(case id, case, suite now) for each case of a fixture file."""
-    with open(path, encoding="utf-8") as fh:
-        suite = yaml_dates_to_iso(yaml.safe_load(fh))
+    suite = load_yaml(path)
     rel = _rel(path)
     now = suite.get("now")
     return [(f"{rel}::{case['name']}", case, case.get("now", now)) for case in suite["cases"]]

@@ -5,7 +5,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from service.yamlfile import load_yaml
 
 FACT_TYPES = ("enum", "bool", "int", "number", "date", "string")
 
@@ -70,8 +70,7 @@ class Vocabulary:
         if not paths:
             raise VocabularyError(f"{folder}: no fact files")
         for path in paths:
-            with open(path, encoding="utf-8") as fh:
-                doc = yaml.safe_load(fh)
+            doc = load_yaml(path)
             if not isinstance(doc, dict) or not isinstance(doc.get("facts"), dict):
                 raise VocabularyError(f"{path.name}: expected a mapping with a 'facts' mapping")
             for name, spec in doc["facts"].items():

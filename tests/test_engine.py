@@ -1,0 +1,80 @@
+"""The engine wrapper: every match collected, sessions dropped, and no crash under threads."""
+import threading
+
+import pytest
+
+from service.conditions import compile_condition
+from service.engine import EngineError, RuleEngine
+from tests.conftest import check_body
+
+
+def test_every_matching_rule_fires_not_just_the_first():
+    engine = RuleEngine({"a": {"employee.gender": "female"},
+                         "b": {"action.type": "terminate_with_notice"},
+                         "c": {"action.type": "terminate_for_cause"}})
+    fired = engine.fire({"employee": {"gender": "female"}, "action": {"type": "terminate_with_notice"}})
+    assert sorted(fired) == ["a", "b"]
+
+
+def test_a_fact_that_matches_no_rule_is_safe_and_returns_nothing():
+    engine = RuleEngine({"a": {"action.type": "terminate_for_cause"}})
+    for _ in range(50):  # the engine used to crash on delete_state after a fact matching nothing
+        assert engine.fire({"action": {"type": "edit_employee_record"}}) == []
+
+
+def test_sessions_are_dropped_so_more_than_1024_checks_work():
+    engine = RuleEngine({"a": {"action.type": "terminate_for_cause"}})
+    for _ in range(1500):  # the engine allows at most 1,024 live sessions per ruleset
+        assert engine.fire({"action": {"type": "terminate_for_cause"}}) == ["a"]
+
+
+def test_a_skipped_action_fails_closed(monkeypatch):
+    """The wrapper silently skips the remaining actions once its clock says an action took > 10 s
+    (a frozen clock that jumps does this). The catch-all then never fires, and we must refuse."""
+    import durable.engine
+
+    engine = RuleEngine({"a": {"action.type": "terminate_for_cause"},
+                         "b": {"action.type": "terminate_for_cause"}})
+    ticks = iter(range(0, 10_000, 11))
+    monkeypatch.setattr(durable.engine, "_unix_now", lambda: next(ticks))
+    with pytest.raises(EngineError, match="skipped"):
+        engine.fire({"action": {"type": "terminate_for_cause"}})
+    monkeypatch.undo()
+    # The session was dropped and the engine still answers.
+    assert sorted(engine.fire({"action": {"type": "terminate_for_cause"}})) == ["a", "b"]
+
+
+def test_unknown_facts_compile_to_absent_attributes(rulebook):
+    compiled = compile_condition({"employee.pregnancy.status": {"unknown": True}}, rulebook.vocabulary)
+    engine = RuleEngine({"u": compiled.condition})
+    assert engine.fire({"employee": {}}) == ["u"]
+    assert engine.fire({"employee": {"pregnancy": {"status": "not_pregnant"}}}) == []
+
+
+def test_hammer_8_threads_x_200_checks_through_the_flask_app(sqlite_app):
+    cases = [
+        (check_body(), "deny"),
+        (check_body(employee={"id": "E2", "gender": "male", "medical_treatment": {"status": "none"}}), "allow"),
+        (check_body(employee={"id": "E3", "gender": "female", "children": [],
+                              "medical_treatment": {"status": "none"}}), "warn"),
+        (check_body(action={"type": "terminate_for_cause"}), "allow"),
+    ]
+    errors: list[str] = []
+    counts = [0] * 8
+
+    def worker(index: int) -> None:
+        client = sqlite_app.test_client()
+        for n in range(200):
+            body, expected = cases[(index + n) % len(cases)]
+            response = client.post("/v1/checks", json=body)
+            if response.status_code != 200 or response.get_json()["verdict"] != expected:
+                errors.append(f"thread {index} check {n}: {response.status_code} {response.get_data(as_text=True)[:200]}")
+            counts[index] += 1
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert counts == [200] * 8
