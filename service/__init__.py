@@ -23,6 +23,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH=None,
         JSON_SORT_KEYS=False,
+        # Key of the request digest kept in the trail. Development default; set it in production.
+        TRAIL_DIGEST_KEY="dev-only-trail-digest-key",
+        TRAIL_FACT_VALUES="non_sensitive",
     )
     if test_config is None:
         # SEPARATION_GUARD_DATABASE_URL=..., or plain DATABASE_URL as most platforms set it.
@@ -36,7 +39,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if app.config["DATABASE_URL"].startswith("sqlite:///"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from service import checks, cli, db, decisions
+    from service import checks, cli, db, decisions, trail_api
     from service.api import Api
     from service.rulebook import load_rulebook
 
@@ -46,7 +49,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     api = Api(app)
     api.register_blueprint(checks.blp)
     api.register_blueprint(decisions.blp)
+    api.register_blueprint(trail_api.blp)
     cli.init_app(app)
+    if app.config.get("AUTO_MIGRATE", True):
+        trail_api.record_ruleset_version(app)
 
     @app.before_request
     def _json_only():

@@ -23,7 +23,10 @@ def run_scenarios_command(paths):
 
 
 def init_app(app: Flask) -> None:
+    from service.trail_api import trail_cli
+
     app.cli.add_command(scenarios_group)
+    app.cli.add_command(trail_cli)
 
 
 def main() -> None:

@@ -1,15 +1,21 @@
-"""SQLAlchemy 2.x: the declarative base, the engine and the session factory bound to the app."""
+"""SQLAlchemy 2.x: the declarative base, the engine and the session factory bound to the app.
+The schema is Alembic's (migrations/); the service upgrades the database on start-up."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from flask import Flask, current_app
-from sqlalchemy import JSON, MetaData, TIMESTAMP, create_engine, event
+from sqlalchemy import JSON, MetaData, TIMESTAMP, create_engine, event, text
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+_MIGRATION_LOCK = 72_616_001  # any constant: one upgrade at a time on a PostgreSQL server
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
     "ck": "ck_%(table_name)s_%(constraint_name)s",
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
@@ -21,25 +27,22 @@ class Base(DeclarativeBase):
     type_annotation_map = {dt.datetime: TIMESTAMP(timezone=True), dict: JSON, list: JSON}
 
 
-def init_app(app: Flask) -> None:
-    url = app.config["DATABASE_URL"]
-    kwargs = {"pool_pre_ping": True}
-    if url.startswith("sqlite"):
-        kwargs = {"connect_args": {"check_same_thread": False}}
-    engine = create_engine(url, **kwargs)
-    if url.startswith("sqlite"):
-        event.listen(engine, "connect", _sqlite_pragmas)
-    app.extensions["db_engine"] = engine
-    app.extensions["db_sessions"] = sessionmaker(engine, expire_on_commit=False)
-    if app.config.get("CREATE_SCHEMA", True):
-        from service import models  # noqa: F401  (registers the tables)
-        Base.metadata.create_all(engine)
+def make_engine(url: str) -> Engine:
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False})
+    event.listen(engine, "connect", _sqlite_connect)
+    # pysqlite begins transactions lazily, so two writers can read the same trail head and then
+    # collide. BEGIN IMMEDIATE takes the write lock up front: one writer at a time.
+    event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+    return engine
 
 
-def _sqlite_pragmas(dbapi_connection, _record):
+def _sqlite_connect(dbapi_connection, _record):
+    dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (above)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA busy_timeout=10000")
     # WAL lets readers and the writer work at once; NORMAL sync is crash-safe in WAL mode
     # (a power cut may lose the last commits, never corrupt): production runs on PostgreSQL.
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -47,10 +50,31 @@ def _sqlite_pragmas(dbapi_connection, _record):
     cursor.close()
 
 
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def init_app(app: Flask) -> None:
+    engine = make_engine(app.config["DATABASE_URL"])
+    app.extensions["db_engine"] = engine
+    app.extensions["db_sessions"] = sessionmaker(engine, expire_on_commit=False)
+    if app.config.get("AUTO_MIGRATE", True):
+        upgrade(engine)
+
+
 def session() -> Session:
     """A new session; the caller owns it (`with db.session() as s, s.begin(): ...`)."""
     return current_app.extensions["db_sessions"]()
 
 
-def engine():
+def engine() -> Engine:
     return current_app.extensions["db_engine"]

@@ -1,11 +1,25 @@
-"""Sensitive personal information (PIPL Art. 28): what may be kept of a health fact."""
+"""Sensitive personal information (PIPL Art. 28): what the trail may keep of a fact.
+
+TRAIL_FACT_VALUES names what is kept of the facts that decided a finding:
+  "non_sensitive" (default): values of ordinary facts; sensitive facts by name only;
+  "none": every fact by name only.
+Health facts (pregnancy, medical treatment, occupational disease, work injury) are never kept.
+"""
 from __future__ import annotations
 
 REDACTED = "[sensitive]"
+WITHHELD = "[not kept]"
+KEEP_CHOICES = ("non_sensitive", "none")
 
 
-def redact_findings(findings: list[dict], sensitive: frozenset[str]) -> list[dict]:
-    """Findings as stored: a sensitive fact keeps its name (it decided the finding), not its value."""
-    return [{**f, "facts": {name: (REDACTED if name in sensitive else value)
-                            for name, value in f["facts"].items()}}
+def redact_findings(findings: list[dict], sensitive: frozenset[str], keep: str = "non_sensitive") -> list[dict]:
+    if keep not in KEEP_CHOICES:
+        raise ValueError(f"TRAIL_FACT_VALUES must be one of {KEEP_CHOICES}, not {keep!r}")
+
+    def kept(name, value):
+        if name in sensitive:
+            return REDACTED
+        return value if keep == "non_sensitive" else WITHHELD
+
+    return [{**f, "facts": {name: kept(name, value) for name, value in f["facts"].items()}}
             for f in findings]

@@ -9,8 +9,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.exc import OperationalError
 
 from service import PROJECT_ROOT, create_app
-from service.models import Decision
-from service.db import Base
+from service.models import TrailEntry
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 # CI sets REQUIRE_POSTGRES=1: there a missing server is a failure, not a skip.
@@ -51,10 +50,18 @@ def database_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'test.sqlite'}"
     url = request.getfixturevalue("postgres_url")
-    engine = create_engine(url)
-    Base.metadata.drop_all(engine)
-    engine.dispose()
+    reset_postgres_schema(url)
     return url
+
+
+def reset_postgres_schema(url: str) -> None:
+    """Empty this run's schema (tables and alembic_version) so each test starts from nothing."""
+    schema = url.rsplit("search_path%3D", 1)[1]
+    engine = create_engine(POSTGRES_URL)
+    with engine.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine.dispose()
 
 
 @pytest.fixture
@@ -86,7 +93,7 @@ def rulebook(sqlite_app):
 def decision_count(app):
     def count() -> int:
         with app.extensions["db_sessions"]() as session:
-            return session.scalar(select(func.count()).select_from(Decision))
+            return session.scalar(select(func.count()).select_from(TrailEntry).where(TrailEntry.kind == "check"))
     return count
 
 

@@ -1,0 +1,54 @@
+"""Turn a decided check into its trail entry: what is kept, and what is only digested."""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from flask import current_app
+from sqlalchemy.orm import Session
+
+from service import trail
+from service.evaluation import Outcome
+from service.models import TrailEntry
+from service.privacy import redact_findings
+
+# The separation process an action belongs to, when no case says so.
+_PROCESS_OF_ACTION = {
+    "submit_resignation": "resignation", "withdraw_resignation": "resignation",
+    "approve_resignation": "resignation", "approve_withdrawal": "resignation",
+    "reject_withdrawal": "resignation", "accept_resignation": "resignation",
+    "terminate_for_cause": "employer_termination", "terminate_with_notice": "employer_termination",
+    "terminate_economic_layoff": "employer_termination", "non_renewal_at_expiry": "non_renewal",
+    "mutual_agreement_termination": "mutual_agreement",
+}
+
+
+def process_type(action_type: str, case_kind: str | None) -> str | None:
+    return case_kind or _PROCESS_OF_ACTION.get(action_type)
+
+
+def record_decision(session: Session, *, outcome: Outcome, request: dict, received_at: dt.datetime,
+                    kind: str = "check", event: dict | None = None, case_kind: str | None = None,
+                    body_extra: dict | None = None) -> TrailEntry:
+    """Append the decision to the trail inside the caller's transaction."""
+    rulebook = current_app.extensions["rulebook"]
+    action = request["action"]
+    actor = action.get("actor") or {}
+    case = request.get("case") or {}
+    findings = redact_findings(outcome.findings, rulebook.vocabulary.sensitive,
+                               keep=current_app.config["TRAIL_FACT_VALUES"])
+    body = {"findings": findings, **(body_extra or {})}
+    return trail.append(
+        session, kind=kind, entry_id=str(uuid.uuid4()), recorded_at=received_at, as_of=outcome.as_of,
+        employee_id=request["employee"]["id"], case_id=case.get("id"),
+        process_type=process_type(action["type"], case_kind or case.get("kind")),
+        action_type=action["type"], event_type=(event or {}).get("type"),
+        actor_id=actor.get("id"), actor_role=actor.get("role"), client_id=_client_id(),
+        verdict=outcome.verdict, rule_ids=[f["rule_id"] for f in outcome.findings],
+        ruleset_version=outcome.ruleset_version, body=body,
+        request_digest=trail.request_digest(current_app.config["TRAIL_DIGEST_KEY"].encode(), request))
+
+
+def _client_id() -> str | None:
+    from flask import g
+    return getattr(g, "client_id", None)
