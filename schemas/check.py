@@ -1,7 +1,7 @@
 """The v1 check contract: what the EHR sends before it acts, and the verdict it gets back."""
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from schemas.action import ActionSchema
 from schemas.case import CaseSchema
@@ -14,6 +14,14 @@ class CheckRequestSchema(Schema):
     employee = fields.Nested(EmployeeSchema, required=True)
     action = fields.Nested(ActionSchema, required=True)
     case = fields.Nested(CaseSchema)
+    case_id = fields.String(validate=validate.Length(min=1, max=128),
+                            metadata={"description": "A case recorded in the ledger: its events are used "
+                                                     "instead of carrying them in `case`."})
+
+    @validates_schema
+    def _one_case(self, data, **kwargs):
+        if "case" in data and "case_id" in data:
+            raise ValidationError("give either case or case_id, not both", "case_id")
 
 
 class BilingualSchema(Schema):

@@ -13,6 +13,7 @@ ACTION_TYPES = (
     "reject_withdrawal", "accept_resignation", "execute_offboarding", "terminate_for_cause",
     "terminate_with_notice", "terminate_economic_layoff", "non_renewal_at_expiry",
     "mutual_agreement_termination", "update_employment_status", "edit_employee_record",
+    "review_case",  # read-only: a case looked at or closed; separates nobody
 )
 EVENT_TYPES = (
     "resignation_submitted", "resignation_approved", "resignation_rejected", "withdrawal_requested",

@@ -11,6 +11,7 @@ VERDICTS = ("deny", "warn", "obligation")
 EXAMPLE_VERDICTS = VERDICTS + ("none",)
 CITATION_KINDS = ("law", "policy")
 CITATION_ROLES = ("basis", "consequence", "definition")
+NOTIFY = ("pending_approver", "escalation", "hr_owner")
 
 
 class Bilingual(Schema):
@@ -66,6 +67,8 @@ class RuleSchema(Schema):
     message = fields.Nested(Bilingual, required=True)
     when = fields.Dict(required=True)
     examples = fields.List(fields.Nested(ExampleSchema), required=True, validate=validate.Length(min=2))
+    # Who the SLA sweep notifies when this rule fires on a case (once per step and deadline).
+    notify = fields.List(fields.String(validate=validate.OneOf(NOTIFY)), load_default=list)
 
     @validates_schema
     def _dates_in_order(self, data, **kwargs):

@@ -26,6 +26,15 @@ def create_app(test_config: dict | None = None) -> Flask:
         # Key of the request digest kept in the trail. Development default; set it in production.
         TRAIL_DIGEST_KEY="dev-only-trail-digest-key",
         TRAIL_FACT_VALUES="non_sensitive",
+        WEBHOOK_URL=None,
+        WEBHOOK_SECRET="dev-only-webhook-secret",
+        WEBHOOK_MAX_ATTEMPTS=5,
+        WEBHOOK_BACKOFF_SECONDS=30,
+        # "production" refuses to start with development secrets or without API keys.
+        ENV="development",
+        AUTH_REQUIRED=True,
+        # A development key registered at start-up (development only): see the README.
+        DEV_KEY=None,
     )
     if test_config is None:
         # SEPARATION_GUARD_DATABASE_URL=..., or plain DATABASE_URL as most platforms set it.
@@ -39,28 +48,29 @@ def create_app(test_config: dict | None = None) -> Flask:
     if app.config["DATABASE_URL"].startswith("sqlite:///"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from service import checks, cli, db, decisions, trail_api
+    from service import auth, cases, checks, cli, db, decisions, notifications_api, observability, trail_api
     from service.api import Api
     from service.rulebook import load_rulebook
 
     # A bad rule file stops the start-up here: never serve a half-loaded rule set.
     app.extensions["rulebook"] = load_rulebook(Path(app.config["RULES_DIR"]))
     db.init_app(app)
+    observability.init_app(app)
     api = Api(app)
     api.register_blueprint(checks.blp)
     api.register_blueprint(decisions.blp)
     api.register_blueprint(trail_api.blp)
+    api.register_blueprint(cases.blp)
+    api.register_blueprint(notifications_api.blp)
     cli.init_app(app)
+    auth.init_app(app)
     if app.config.get("AUTO_MIGRATE", True):
         trail_api.record_ruleset_version(app)
+    auth.check_start_up(app)
 
     @app.before_request
     def _json_only():
         if request.method in ("POST", "PUT", "PATCH") and not request.is_json:
             raise UnsupportedMediaType("Send the body as JSON (Content-Type: application/json).")
-
-    @app.get("/healthz")
-    def healthz():
-        return {"status": "ok"}
 
     return app

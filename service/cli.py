@@ -23,10 +23,14 @@ def run_scenarios_command(paths):
 
 
 def init_app(app: Flask) -> None:
+    from service.notifications_api import notifications_cli, sla_cli
     from service.trail_api import trail_cli
 
     app.cli.add_command(scenarios_group)
     app.cli.add_command(trail_cli)
+    app.cli.add_command(notifications_cli)
+    app.cli.add_command(sla_cli)
+    app.cli.add_command(keys_group)
 
 
 def main() -> None:
@@ -36,3 +40,45 @@ def main() -> None:
     from service import create_app
 
     FlaskGroup(create_app=lambda: create_app())(prog_name="separation-guard")
+
+
+keys_group = AppGroup("keys", help="API keys of the service's clients.")
+
+
+@keys_group.command("create")
+@click.argument("name")
+@click.option("--scope", "scopes", multiple=True, required=True,
+              help="checks, cases, trail:read, rules:admin (repeat for several)")
+def create_key_command(name, scopes):
+    """Create a key for client NAME; it is printed once and stored only as a digest."""
+    from service.auth import create_client
+    with current_app.extensions["db_sessions"]() as session, session.begin():
+        try:
+            key = create_client(session, name, list(scopes))
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--scope") from exc
+    click.echo(key)
+
+
+@keys_group.command("revoke")
+@click.argument("name")
+def revoke_key_command(name):
+    """Revoke every active key of client NAME."""
+    from service.auth import revoke_client
+    with current_app.extensions["db_sessions"]() as session, session.begin():
+        count = revoke_client(session, name)
+    click.echo(f"revoked {count} key(s) of {name}")
+    if not count:
+        sys.exit(1)
+
+
+@keys_group.command("list")
+def list_keys_command():
+    """Clients, their scopes and whether their key is active (never the key)."""
+    from sqlalchemy import select
+
+    from service.models import ApiClient
+    with current_app.extensions["db_sessions"]() as session:
+        for client in session.scalars(select(ApiClient).order_by(ApiClient.name, ApiClient.created_at)):
+            state = f"revoked {client.revoked_at:%Y-%m-%d}" if client.revoked_at else "active"
+            click.echo(f"{client.name:<24} {' '.join(client.scopes):<40} {state}")

@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 from flask import Flask, current_app
-from sqlalchemy import JSON, MetaData, TIMESTAMP, create_engine, event, text
+from sqlalchemy import JSON, MetaData, TIMESTAMP, TypeDecorator, create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -22,9 +22,32 @@ NAMING = {
 }
 
 
+class UTCDateTime(TypeDecorator):
+    """Aware datetimes in, aware UTC datetimes out, on every database.
+
+    SQLite has no time zone type and SQLAlchemy stores an aware value's wall-clock time without
+    its offset: 09:00+08:00 would come back as 09:00 and sort after 15:00+08:00 seen as UTC.
+    """
+    impl = TIMESTAMP(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: every stored time must carry its offset")
+        value = value.astimezone(dt.timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {dt.datetime: TIMESTAMP(timezone=True), dict: JSON, list: JSON}
+    type_annotation_map = {dt.datetime: UTCDateTime, dict: JSON, list: JSON}
 
 
 def make_engine(url: str) -> Engine:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from schemas.fields import CHINA
 from service.clock import utcnow
 from service.facts import Facts, derive_facts
-from service.rulebook import RuleBook
+from service.rulebook import Rule, RuleBook
 from service.verdicts import assemble
 
 
@@ -18,6 +18,7 @@ class Outcome:
     findings: list[dict]
     facts: Facts
     ruleset_version: str
+    fired: list[Rule]
 
 
 def default_as_of() -> dt.date:
@@ -31,4 +32,4 @@ def evaluate(rulebook: RuleBook, request: dict) -> Outcome:
     fired = rulebook.fired_rules(facts.engine_fact())
     verdict, findings = assemble(fired, facts)
     return Outcome(as_of=as_of, verdict=verdict, findings=findings, facts=facts,
-                   ruleset_version=rulebook.version)
+                   ruleset_version=rulebook.version, fired=fired)

@@ -128,3 +128,16 @@ class Notification(Base):
 
     __table_args__ = (Index("ix_notifications_due", "status", "next_attempt_at"),
                       Index("ix_notifications_recipient", "recipient_role", "recipient_id", "created_at"))
+
+
+class ApiClient(Base):
+    """A caller of the API: a named client, its key's digest and its scopes."""
+
+    __tablename__ = "api_clients"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), index=True)
+    key_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list]
+    created_at: Mapped[dt.datetime]
+    revoked_at: Mapped[dt.datetime | None]

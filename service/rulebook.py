@@ -20,11 +20,13 @@ from service.conditions import Compiled, ConditionError, compile_condition
 from service.engine import RuleEngine
 from service.facts.context import FactContext
 from service.parameters import ParameterError
+from service.process_config import ProcessConfigError
 from service.vocabulary import Vocabulary, VocabularyError
 from service.workdays import CalendarError
 from service.yamlfile import YAMLError, load_yaml
 
 RULE_FAMILIES = ("labor_law", "process")
+ALL_ACTIONS = "all"  # `actions: [all]`: every action type, including ones added later
 # Data folders beside the rule files that are not rule files themselves.
 _NOT_RULE_DIRS = {"parameters", "config", "_schemas"}
 
@@ -61,6 +63,7 @@ class Rule:
     message: dict
     compiled: Compiled
     examples: list[dict] = field(default_factory=list)
+    notify: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -123,7 +126,7 @@ def load_rulebook(root: Path) -> RuleBook:
 
     try:
         context = FactContext.load(root)
-    except (ParameterError, CalendarError) as exc:
+    except (ParameterError, CalendarError, ProcessConfigError) as exc:
         raise RuleLoadError([Problem("labor_law/parameters or calendar", None, type(exc).__name__, str(exc))]) from exc
     actions_known = set(vocabulary["action.type"].values)
     citations, citation_problems = load_citations(root)
@@ -142,6 +145,8 @@ def load_rulebook(root: Path) -> RuleBook:
             continue
         for raw in data["rules"]:
             rule_problems = []
+            if raw["actions"] == [ALL_ACTIONS]:
+                raw["actions"] = sorted(actions_known)
             for action in raw["actions"]:
                 if action not in actions_known:
                     rule_problems.append(Problem(rel, raw["id"], "actions",
@@ -179,7 +184,7 @@ def load_rulebook(root: Path) -> RuleBook:
                               verdict=raw["verdict"], actions=raw["actions"],
                               effective_from=raw["effective_from"], effective_to=raw["effective_to"],
                               citations=resolved, message=raw["message"],
-                              compiled=compiled, examples=raw["examples"]))
+                              compiled=compiled, examples=raw["examples"], notify=raw["notify"]))
     problems.extend(_overlaps(rules))
     if problems:
         raise RuleLoadError(problems)

@@ -19,7 +19,7 @@ from service.trail import append, verify_chain
 
 blp = Blueprint("trail", __name__, url_prefix="/v1", description="The tamper-evident trail")
 
-KINDS = ("check", "case_event", "event_refused", "ruleset_change")
+KINDS = ("check", "case_event", "event_refused", "ruleset_change", "access_refused")
 
 
 class TrailQueryArgsSchema(Schema):

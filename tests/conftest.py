@@ -5,6 +5,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.exc import OperationalError
 
@@ -64,9 +65,27 @@ def reset_postgres_schema(url: str) -> None:
     engine.dispose()
 
 
+# A key with every scope, registered as the development key; test clients send it.
+TEST_KEY = "sg_test-key-with-every-scope"
+
+
+class KeyedClient(FlaskClient):
+    """The test client, sending TEST_KEY unless a test sets another Authorization header."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {TEST_KEY}"
+
+
+def make_app(database_url: str, **config):
+    app = create_app({"TESTING": True, "DATABASE_URL": database_url, "DEV_KEY": TEST_KEY, **config})
+    app.test_client_class = KeyedClient
+    return app
+
+
 @pytest.fixture
 def app(database_url):
-    app = create_app({"TESTING": True, "DATABASE_URL": database_url})
+    app = make_app(database_url)
     yield app
     app.extensions["db_engine"].dispose()
 
@@ -74,7 +93,7 @@ def app(database_url):
 @pytest.fixture
 def sqlite_app(tmp_path):
     """For tests about the rules rather than the database."""
-    app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 'test.sqlite'}"})
+    app = make_app(f"sqlite:///{tmp_path / 'test.sqlite'}")
     yield app
     app.extensions["db_engine"].dispose()
 

@@ -130,8 +130,8 @@ def test_logs_never_contain_health_facts(app, client, caplog, monkeypatch):
 
 
 def _append_many(url: str, count: int, barrier) -> None:
-    from service import create_app
-    app = create_app({"TESTING": True, "DATABASE_URL": url, "AUTO_MIGRATE": False})
+    from tests.conftest import make_app
+    app = make_app(url, AUTO_MIGRATE=False)
     client = app.test_client()
     barrier.wait()
     for n in range(count):
@@ -142,11 +142,10 @@ def _append_many(url: str, count: int, barrier) -> None:
 
 @pytest.mark.postgres
 def test_four_processes_append_500_each_to_one_postgres_chain(postgres_url):
-    from tests.conftest import reset_postgres_schema
-    from service import create_app
+    from tests.conftest import make_app, reset_postgres_schema
 
     reset_postgres_schema(postgres_url)
-    create_app({"TESTING": True, "DATABASE_URL": postgres_url}).extensions["db_engine"].dispose()
+    make_app(postgres_url).extensions["db_engine"].dispose()
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(4)
     workers = [context.Process(target=_append_many, args=(postgres_url, 500, barrier)) for _ in range(4)]

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from service.parameters import ParameterSet
+from service.process_config import ProcessConfig
 from service.workdays import WorkingCalendar
 
 
@@ -13,8 +14,10 @@ from service.workdays import WorkingCalendar
 class FactContext:
     parameters: ParameterSet
     calendar: WorkingCalendar
+    process: ProcessConfig          # approval chains and SLAs (rules/process/config/)
 
     @classmethod
     def load(cls, rules_root: Path) -> "FactContext":
         return cls(parameters=ParameterSet.load(rules_root / "labor_law" / "parameters"),
-                   calendar=WorkingCalendar.load(rules_root / "calendar" / "working_days.yaml"))
+                   calendar=WorkingCalendar.load(rules_root / "calendar" / "working_days.yaml"),
+                   process=ProcessConfig.load(rules_root / "process" / "config"))

@@ -1,0 +1,113 @@
+"""The case ledger's contract: recording an event, reading a case, polling notifications."""
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from schemas.case import CaseEventSchema
+from schemas.check import FindingSchema
+from schemas.employee import EmployeeSchema
+from schemas.fields import CASE_KINDS, VERDICTS, AsOf, one_of
+
+
+class NewCaseSchema(Schema):
+    kind = fields.String(required=True, validate=one_of(CASE_KINDS))
+    hr_owner_id = fields.String(validate=validate.Length(min=1, max=128),
+                                metadata={"description": "The HR owner: notified of status changes and refusals."})
+    manager_id = fields.String(validate=validate.Length(min=1, max=128),
+                               metadata={"description": "The employee's manager: escalations go here."})
+
+
+class CaseEventRequestSchema(Schema):
+    client_key = fields.String(required=True, validate=validate.Length(min=1, max=128),
+                               metadata={"description": "Idempotency key: the same key twice records once "
+                                                        "and returns the same answer."})
+    case = fields.Nested(NewCaseSchema, metadata={"description": "Required with the case's first event."})
+    employee = fields.Nested(EmployeeSchema, required=True,
+                             metadata={"description": "The subject employee's facts, for the rules."})
+    event = fields.Nested(CaseEventSchema, required=True)
+    as_of = AsOf(metadata={"description": "Decide as of this date; default: the event's date in China."})
+
+
+class CaseEventSchemaOut(Schema):
+    seq = fields.Integer()
+    accepted = fields.Boolean()
+    type = fields.String()
+    at = fields.String(metadata={"description": "RFC 3339 date-time"})
+    actor = fields.Dict()
+    form = fields.String(allow_none=True)
+    note = fields.String(allow_none=True)
+    recorded_at = fields.String(metadata={"description": "RFC 3339 date-time"})
+    decision_id = fields.String()
+    client_key = fields.String()
+
+
+class CaseStatusSchema(Schema):
+    status = fields.String(metadata={"description": "open, submitted, approved, rejected, withdrawal_pending, "
+                                                    "withdrawn, offboarding, offboarded, archived"})
+    resignation = fields.String()
+    withdrawal = fields.String()
+
+
+class EventResultSchema(Schema):
+    event = fields.Nested(CaseEventSchemaOut)
+    decision_id = fields.String()
+    verdict = fields.String(validate=one_of(VERDICTS))
+    findings = fields.List(fields.Nested(FindingSchema))
+    case = fields.Nested(CaseStatusSchema)
+
+
+class CaseQueryArgsSchema(Schema):
+    as_of = AsOf(metadata={"description": "Pending steps and findings as of this date; default: today."})
+
+
+class CaseViewSchema(Schema):
+    id = fields.String()
+    kind = fields.String()
+    employee_id = fields.String()
+    hr_owner_id = fields.String(allow_none=True)
+    manager_id = fields.String(allow_none=True)
+    as_of = fields.Date()
+    status = fields.Nested(CaseStatusSchema)
+    events = fields.List(fields.Nested(CaseEventSchemaOut))
+    pending = fields.Dict(metadata={"description": "The step awaiting a decision: its deadline in working "
+                                                   "days, whether it is overdue, whom to remind."})
+    findings = fields.List(fields.Nested(FindingSchema))
+
+
+class NotificationQueryArgsSchema(Schema):
+    recipient_role = fields.String()
+    recipient_id = fields.String()
+    case_id = fields.String()
+    status = fields.String(validate=one_of(("pending", "delivered", "dead")))
+    after = fields.DateTime(metadata={"description": "Created after this time (RFC 3339)"})
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
+
+
+class NotificationSchema(Schema):
+    id = fields.String()
+    created_at = fields.DateTime()
+    kind = fields.String()
+    case_id = fields.String(allow_none=True)
+    employee_id = fields.String(allow_none=True)
+    recipient_role = fields.String()
+    recipient_id = fields.String(allow_none=True)
+    payload = fields.Dict()
+    status = fields.String()
+    attempts = fields.Integer()
+    delivered_at = fields.DateTime(allow_none=True)
+    last_error = fields.String(allow_none=True)
+
+
+class NotificationPageSchema(Schema):
+    notifications = fields.List(fields.Nested(NotificationSchema))
+
+
+class SweepRequestSchema(Schema):
+    as_of = AsOf(metadata={"description": "Find steps overdue as of this date; default: today."})
+
+
+class SweepResultSchema(Schema):
+    as_of = fields.Date()
+    cases_checked = fields.Integer()
+    overdue_steps = fields.Integer()
+    notifications_created = fields.Integer()

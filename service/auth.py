@@ -1,0 +1,155 @@
+"""API keys: every endpoint but health and the contract needs one, with the right scope.
+
+Keys belong to named clients and are stored as SHA-256 digests (they are 256-bit random
+tokens, so a fast digest is enough); a presented key is digested and compared in constant time.
+A missing or wrong key is 401, a key without the scope 403; both are written to the trail with
+the client (when known), so refused access is as provable as a decision.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+
+from flask import Flask, current_app, g, request
+from flask_smorest import abort
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from service.clock import utcnow
+from service.models import ApiClient
+from service.trail import append
+
+SCOPES = ("checks", "cases", "trail:read", "rules:admin")
+KEY_PREFIX = "sg_"
+
+# Which scopes open which endpoint (any one of them). Endpoints not listed are open.
+_SCOPES_OF_ENDPOINT = {
+    "checks.Checks": ("checks",),
+    "checks.CheckBatch": ("checks",),
+    "decisions.DecisionView": ("checks", "trail:read"),
+    "cases.CaseEvents": ("cases",),
+    "cases.CaseView": ("cases", "trail:read"),
+    "notifications.Notifications": ("cases", "trail:read"),
+    "notifications.SlaSweep": ("cases",),
+    "trail.Trail": ("trail:read",),
+    "trail.TrailVerify": ("trail:read",),
+    "admin.Reload": ("rules:admin",),
+}
+OPEN_ENDPOINTS = {"healthz", "readyz", "api-docs.openapi_json", "api-docs.openapi_swagger_ui",
+                  "api-docs.openapi_redoc", "static"}
+
+
+def digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def create_client(session, name: str, scopes: list[str], key: str | None = None) -> str:
+    """Register a client; returns its key (shown once, stored only as a digest)."""
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown:
+        raise ValueError(f"unknown scopes {unknown}; known: {', '.join(SCOPES)}")
+    key = key or new_key()
+    session.add(ApiClient(id=str(uuid.uuid4()), name=name, key_digest=digest(key), scopes=sorted(set(scopes)),
+                          created_at=utcnow(), revoked_at=None))
+    session.flush()
+    return key
+
+
+def revoke_client(session, name: str) -> int:
+    count = 0
+    for client in session.scalars(select(ApiClient).where(ApiClient.name == name, ApiClient.revoked_at.is_(None))):
+        client.revoked_at = utcnow()
+        count += 1
+    return count
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_authenticate)
+
+
+_DEV_DEFAULTS = {"TRAIL_DIGEST_KEY": "dev-only-trail-digest-key", "WEBHOOK_SECRET": "dev-only-webhook-secret"}
+
+
+class StartUpRefused(RuntimeError):
+    pass
+
+
+def check_start_up(app: Flask) -> None:
+    """Production never runs with development secrets or without a key; development gets a key."""
+    sessions = app.extensions["db_sessions"]
+    if app.config["ENV"] == "production":
+        problems = [f"{name} still has its development value" for name, value in _DEV_DEFAULTS.items()
+                    if app.config[name] == value]
+        if app.config.get("DEV_KEY"):
+            problems.append("DEV_KEY is set")
+        if not app.config["AUTH_REQUIRED"]:
+            problems.append("AUTH_REQUIRED is off")
+        with sessions() as session:
+            if session.scalar(select(ApiClient.id).where(ApiClient.revoked_at.is_(None)).limit(1)) is None:
+                problems.append("no API key is configured (flask --app wsgi keys create NAME --scope ...)")
+        if problems:
+            raise StartUpRefused("refusing to start in production: " + "; ".join(problems))
+        return
+    if app.config.get("DEV_KEY"):
+        with sessions() as session, session.begin():
+            known = session.scalar(select(ApiClient.id).where(ApiClient.key_digest == digest(app.config["DEV_KEY"])))
+            if known is None:
+                try:
+                    with session.begin_nested():
+                        create_client(session, "development", list(SCOPES), key=app.config["DEV_KEY"])
+                except IntegrityError:
+                    pass  # another worker registered it a moment ago
+
+
+def _authenticate():
+    if not current_app.config["AUTH_REQUIRED"] or request.endpoint in OPEN_ENDPOINTS or request.endpoint is None:
+        return None
+    needed = _SCOPES_OF_ENDPOINT.get(request.endpoint)
+    if needed is None:
+        return None
+    presented = _presented_key()
+    client = _client_for(presented) if presented else None
+    if client is None:
+        _record_refusal(None, 401, "missing API key" if not presented else "unknown or revoked API key")
+        abort(401, message="A valid API key is required: Authorization: Bearer <key>.",
+              headers={"WWW-Authenticate": 'Bearer realm="separation-guard"'})
+    g.client_id = client.name
+    if not set(needed) & set(client.scopes):
+        _record_refusal(client.name, 403, f"scope {' or '.join(needed)} needed")
+        abort(403, message=f"This key lacks the scope {' or '.join(needed)}.")
+    return None
+
+
+def _presented_key() -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        return header[7:].strip() or None
+    return request.headers.get("X-API-Key") or None
+
+
+def _client_for(key: str) -> ApiClient | None:
+    wanted = digest(key)
+    with current_app.extensions["db_sessions"]() as session:
+        candidates = session.scalars(select(ApiClient).where(ApiClient.key_digest == wanted,
+                                                             ApiClient.revoked_at.is_(None))).all()
+    for client in candidates:  # the lookup narrows; the comparison that decides is constant-time
+        if hmac.compare_digest(client.key_digest, wanted):
+            return client
+    return None
+
+
+def _record_refusal(client_name: str | None, status: int, reason: str) -> None:
+    rulebook = current_app.extensions["rulebook"]
+    try:
+        with current_app.extensions["db_sessions"]() as session, session.begin():
+            append(session, kind="access_refused", recorded_at=utcnow(), ruleset_version=rulebook.version,
+                   client_id=client_name, body={"status": status, "reason": reason, "method": request.method,
+                                                "path": request.path})
+    except Exception:  # the refusal stands even if it could not be recorded
+        current_app.logger.exception("could not record refused access")

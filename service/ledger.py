@@ -1,0 +1,199 @@
+"""The case ledger: the service as the system of record for separation cases.
+
+An event is checked by the same rules as a pre-action check (the event is the proposed
+action) before it is stored. A deny refuses it (409) and the refusal is recorded too. The case
+row is locked for the whole append, so two writers on one case take turns and the second sees
+the first's event (a second decision on the same withdrawal is then refused by the rules).
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from schemas.fields import CHINA
+from service.clock import utcnow
+from service.evaluation import Outcome, evaluate
+from service.facts.process import case_states
+from service.models import Case, CaseEvent
+from service.notifications import notify
+from service.privacy import redact_findings
+from service.recording import record_decision
+
+# The action an event is, for the rules. archived closes a case and separates nobody.
+ACTION_OF_EVENT = {
+    "resignation_submitted": "submit_resignation",
+    "resignation_approved": "approve_resignation",
+    "resignation_rejected": "approve_resignation",  # a decision on the resignation, like an approval
+    "withdrawal_requested": "withdraw_resignation",
+    "withdrawal_accepted": "approve_withdrawal",
+    "withdrawal_rejected": "reject_withdrawal",
+    "offboarding_started": "execute_offboarding",
+    "offboarding_completed": "execute_offboarding",
+    "archived": "review_case",
+}
+
+
+class CaseConflict(Exception):
+    """The request contradicts the case as recorded (another employee, another kind)."""
+
+
+def case_status(events: list[dict]) -> dict:
+    resignation, withdrawal = case_states(events)
+    kinds = {e["type"] for e in events}
+    if "archived" in kinds:
+        status = "archived"
+    elif "offboarding_completed" in kinds:
+        status = "offboarded"
+    elif "offboarding_started" in kinds:
+        status = "offboarding"
+    elif withdrawal == "accepted":
+        status = "withdrawn"
+    elif withdrawal == "requested":
+        status = "withdrawal_pending"
+    elif resignation in ("submitted", "approved", "rejected"):
+        status = resignation
+    else:
+        status = "open"
+    return {"status": status, "resignation": resignation, "withdrawal": withdrawal}
+
+
+def event_dict(event: CaseEvent) -> dict:
+    actor = {"id": event.actor_id, "role": event.actor_role}
+    if event.actor_department:
+        actor["department"] = event.actor_department
+    out = {"type": event.type, "at": _aware(event.at), "actor": actor}
+    if event.form:
+        out["form"] = event.form
+    if event.note:
+        out["note"] = event.note
+    return out
+
+
+def accepted_events(session: Session, case_id: str) -> list[dict]:
+    rows = session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id, CaseEvent.accepted)
+                           .order_by(CaseEvent.seq))
+    return [event_dict(e) for e in rows]
+
+
+def case_request(case: Case, events: list[dict]) -> dict:
+    return {"id": case.id, "kind": case.kind, "events": events}
+
+
+def record_event(session: Session, case_id: str, body: dict) -> tuple[int, dict]:
+    """Check and record one event inside the caller's transaction; returns (status, answer)."""
+    case = _lock_or_create_case(session, case_id, body)
+    if case.employee_id != body["employee"]["id"]:
+        raise CaseConflict(f"case {case_id} is about employee {case.employee_id}, not {body['employee']['id']}")
+    if "case" in body and body["case"]["kind"] != case.kind:
+        raise CaseConflict(f"case {case_id} is a {case.kind} case, not {body['case']['kind']}")
+
+    replay = session.scalar(select(CaseEvent).where(CaseEvent.case_id == case_id,
+                                                    CaseEvent.client_key == body["client_key"]))
+    if replay is not None:
+        return replay.response_status, replay.response
+
+    event = body["event"]
+    before = accepted_events(session, case_id)
+    as_of = body.get("as_of") or event["at"].astimezone(CHINA).date()
+    request = {"as_of": as_of, "employee": body["employee"], "case": case_request(case, before),
+               "action": {"type": ACTION_OF_EVENT[event["type"]], "actor": event["actor"],
+                          "effective_date": event["at"].astimezone(CHINA).date()}}
+    outcome = evaluate(current_app.extensions["rulebook"], request)
+    accepted = outcome.verdict != "deny"
+    now = utcnow()
+    entry = record_decision(session, outcome=outcome, request=request, received_at=now,
+                            kind="case_event" if accepted else "event_refused", event=event,
+                            body_extra={"event": {"type": event["type"], "at": event["at"].isoformat(),
+                                                  "form": event.get("form"), "client_key": body["client_key"]}})
+    case.event_count += 1
+    row = CaseEvent(case_id=case_id, seq=case.event_count, client_key=body["client_key"], accepted=accepted,
+                    type=event["type"], at=event["at"], actor_id=event["actor"]["id"],
+                    actor_role=event["actor"]["role"], actor_department=event["actor"].get("department"),
+                    form=event.get("form"), note=event.get("note"), recorded_at=now,
+                    decision_id=entry.entry_id, response_status=0, response={})
+    after = before + [event_dict(row)] if accepted else before
+    status_before, status_after = case_status(before), case_status(after)
+    # What is stored (and replayed for a repeated key) keeps health facts by name only.
+    rulebook = current_app.extensions["rulebook"]
+    findings = redact_findings(outcome.findings, rulebook.vocabulary.sensitive,
+                               keep=current_app.config["TRAIL_FACT_VALUES"])
+    if accepted:
+        code = 201
+        answer = {"event": event_out(row), "decision_id": entry.entry_id, "verdict": outcome.verdict,
+                  "findings": findings, "case": status_after}
+        if status_after["status"] != status_before["status"]:
+            _notify_status_change(session, case, row, status_before, status_after, now)
+    else:
+        code = 409
+        answer = {"code": 409, "status": "Conflict",
+                  "message": "The event was refused: the rules deny it. The refusal is recorded.",
+                  "event": event_out(row), "decision_id": entry.entry_id, "verdict": outcome.verdict,
+                  "findings": findings, "case": status_before}
+        _notify_refusal(session, case, row, outcome, now)
+    row.response_status, row.response = code, _jsonable(answer)
+    session.add(row)
+    session.flush()
+    return code, row.response
+
+
+def _lock_or_create_case(session: Session, case_id: str, body: dict) -> Case:
+    case = session.scalar(select(Case).where(Case.id == case_id).with_for_update())
+    if case is not None:
+        return case
+    if "case" not in body:
+        raise CaseConflict(f"case {case_id} does not exist yet: its first event must carry case.kind")
+    try:
+        with session.begin_nested():
+            session.add(Case(id=case_id, kind=body["case"]["kind"], employee_id=body["employee"]["id"],
+                             hr_owner_id=body["case"].get("hr_owner_id"),
+                             manager_id=body["case"].get("manager_id"), created_at=utcnow(), event_count=0))
+    except IntegrityError:
+        pass  # another writer created it first; take its lock below
+    return session.scalar(select(Case).where(Case.id == case_id).with_for_update())
+
+
+def _notify_status_change(session, case: Case, row: CaseEvent, before: dict, after: dict, now) -> None:
+    payload = {"case_id": case.id, "employee_id": case.employee_id, "event": row.type,
+               "by": {"id": row.actor_id, "role": row.actor_role},
+               "from_status": before["status"], "to_status": after["status"],
+               "message": {"zh": f"离职案件 {case.id} 状态由 {before['status']} 变为 {after['status']}。",
+                           "en": f"Separation case {case.id} moved from {before['status']} to {after['status']}."}}
+    notify(session, kind="status_changed", now=now, recipient_role="hr", recipient_id=case.hr_owner_id,
+           payload=payload, dedupe_key=f"status:{case.id}:{row.seq}", case_id=case.id,
+           employee_id=case.employee_id)
+
+
+def _notify_refusal(session, case: Case, row: CaseEvent, outcome: Outcome, now) -> None:
+    payload = {"case_id": case.id, "employee_id": case.employee_id, "event": row.type,
+               "by": {"id": row.actor_id, "role": row.actor_role},
+               "rule_ids": sorted({f["rule_id"] for f in outcome.findings if f["verdict"] == "deny"}),
+               "message": {"zh": f"离职案件 {case.id} 的事件 {row.type} 被规则拒绝。",
+                           "en": f"Event {row.type} on separation case {case.id} was refused by the rules."}}
+    notify(session, kind="event_refused", now=now, recipient_role="hr", recipient_id=case.hr_owner_id,
+           payload=payload, dedupe_key=f"refused:{case.id}:{row.seq}", case_id=case.id,
+           employee_id=case.employee_id)
+
+
+def event_out(row: CaseEvent) -> dict:
+    """An event as the API shows it (JSON-ready: it is also stored as the replayed answer)."""
+    return _jsonable({"seq": row.seq, "accepted": row.accepted, **event_dict(row),
+                      "recorded_at": _aware(row.recorded_at), "decision_id": row.decision_id,
+                      "client_key": row.client_key})
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    return value
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value

@@ -1,0 +1,90 @@
+"""API keys and scopes: 401 without a valid key, 403 without the scope, both in the trail."""
+import pytest
+
+from service import create_app
+from service.auth import StartUpRefused, create_client
+from tests.conftest import check_body
+
+
+def _key(app, name, *scopes):
+    with app.extensions["db_sessions"]() as session, session.begin():
+        return create_client(session, name, list(scopes))
+
+
+def _refusals(client):
+    return client.get("/v1/trail?kind=access_refused").get_json()["entries"]
+
+
+def test_no_key_is_401_and_recorded(app, client):
+    anonymous = app.test_client()
+    anonymous.environ_base.pop("HTTP_AUTHORIZATION")
+    response = anonymous.post("/v1/checks", json=check_body())
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    wrong = anonymous.post("/v1/checks", json=check_body(), headers={"Authorization": "Bearer sg_nope"})
+    assert wrong.status_code == 401
+    refusals = _refusals(client)
+    assert [r["body"]["status"] for r in refusals] == [401, 401]
+    assert refusals[0]["client_id"] is None and refusals[0]["body"]["path"] == "/v1/checks"
+
+
+def test_a_key_without_the_scope_is_403_and_recorded_with_the_client(app, client):
+    key = _key(app, "auditor-portal", "trail:read")
+    auditor = app.test_client()
+    auditor.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+    assert auditor.get("/v1/trail").status_code == 200
+    assert auditor.post("/v1/checks", json=check_body()).status_code == 403
+    refusal = _refusals(client)[-1]
+    assert refusal["client_id"] == "auditor-portal" and refusal["body"]["status"] == 403
+
+
+def test_the_trail_names_the_client_of_each_decision(app, client):
+    key = _key(app, "ehr-prod", "checks")
+    ehr = app.test_client()
+    ehr.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+    decision_id = ehr.post("/v1/checks", json=check_body()).get_json()["decision_id"]
+    entry = next(e for e in client.get("/v1/trail?kind=check").get_json()["entries"] if e["entry_id"] == decision_id)
+    assert entry["client_id"] == "ehr-prod"
+
+
+def test_a_revoked_key_is_refused(app):
+    runner = app.test_cli_runner()
+    created = runner.invoke(args=["keys", "create", "temp", "--scope", "checks"])
+    assert created.exit_code == 0
+    key = created.output.strip()
+    assert key.startswith("sg_")
+    caller = app.test_client()
+    caller.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+    assert caller.post("/v1/checks", json=check_body()).status_code == 200
+    assert runner.invoke(args=["keys", "revoke", "temp"]).exit_code == 0
+    assert caller.post("/v1/checks", json=check_body()).status_code == 401
+    listing = runner.invoke(args=["keys", "list"]).output
+    assert "temp" in listing and "revoked" in listing and key not in listing
+
+
+def test_unknown_scope_is_refused_by_the_command(app):
+    result = app.test_cli_runner().invoke(args=["keys", "create", "x", "--scope", "everything"])
+    assert result.exit_code != 0 and "unknown scopes" in result.output
+
+
+def test_health_and_the_contract_need_no_key(app):
+    anonymous = app.test_client()
+    anonymous.environ_base.pop("HTTP_AUTHORIZATION")
+    assert anonymous.get("/healthz").status_code == 200
+    assert anonymous.get("/openapi.json").status_code == 200
+
+
+def test_production_refuses_to_start_with_development_secrets_or_no_keys(tmp_path):
+    url = f"sqlite:///{tmp_path / 'prod.sqlite'}"
+    with pytest.raises(StartUpRefused) as info:
+        create_app({"DATABASE_URL": url, "ENV": "production"})
+    message = str(info.value)
+    assert "TRAIL_DIGEST_KEY" in message and "no API key" in message
+    secrets = {"TRAIL_DIGEST_KEY": "k" * 32, "WEBHOOK_SECRET": "w" * 32}
+    with pytest.raises(StartUpRefused, match="no API key"):
+        create_app({"DATABASE_URL": url, "ENV": "production", **secrets})
+    dev = create_app({"DATABASE_URL": url})
+    with dev.extensions["db_sessions"]() as session, session.begin():
+        create_client(session, "ehr", ["checks"])
+    prod = create_app({"DATABASE_URL": url, "ENV": "production", **secrets})
+    assert prod.config["ENV"] == "production"

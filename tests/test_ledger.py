@@ -1,0 +1,166 @@
+"""The case ledger over HTTP: events checked before they are stored, refusals recorded,
+idempotent appends, notifications in the same transaction, the whole story in the trail."""
+import threading
+
+import pytest
+
+E1001 = {"id": "E1001", "gender": "female", "birth_date": "1994-05-12", "hire_date": "2021-03-01",
+         "region": "CN-BJ", "pregnancy": {"status": "not_pregnant"}, "children": [],
+         "medical_treatment": {"status": "none"}}
+PREGNANT = {**E1001, "pregnancy": {"status": "pregnant", "confirmed_on": "2026-02-03"}}
+CASE = {"kind": "resignation", "hr_owner_id": "HR7", "manager_id": "M3"}
+
+
+def _event(client, key, type_, at, actor_id, role, employee=E1001, **extra):
+    body = {"client_key": key, "employee": employee,
+            "event": {"type": type_, "at": at, "actor": {"id": actor_id, "role": role}, **extra}}
+    if key == "k1":
+        body["case"] = CASE
+    return client.post("/v1/cases/SEP-2026-001/events", json=body)
+
+
+def _seed_until_withdrawal_accepted(client):
+    answers = [
+        _event(client, "k1", "resignation_submitted", "2026-01-05T09:00:00+08:00", "E1001", "employee", form="written"),
+        _event(client, "k2", "resignation_approved", "2026-01-06T10:00:00+08:00", "M3", "manager"),
+        _event(client, "k3", "withdrawal_requested", "2026-01-08T09:00:00+08:00", "E1001", "employee", form="verbal"),
+        _event(client, "k4", "withdrawal_accepted", "2026-01-08T15:00:00+08:00", "M3", "manager"),
+    ]
+    for answer in answers:
+        assert answer.status_code == 201, answer.get_json()
+    return answers
+
+
+def test_the_seed_story_through_the_ledger(client):
+    answers = _seed_until_withdrawal_accepted(client)
+    assert [a.get_json()["event"]["seq"] for a in answers] == [1, 2, 3, 4]
+    assert answers[-1].get_json()["case"]["status"] == "withdrawn"
+
+    # HR hears of the withdrawal when the manager accepts it.
+    notes = client.get("/v1/notifications?recipient_role=hr&recipient_id=HR7").get_json()["notifications"]
+    withdrawn = [n for n in notes if n["kind"] == "status_changed" and n["payload"]["to_status"] == "withdrawn"]
+    assert len(withdrawn) == 1 and withdrawn[0]["payload"]["by"] == {"id": "M3", "role": "manager"}
+
+    # A month later HR, now told she is pregnant, moves to offboard: refused, with the law.
+    refused = _event(client, "k5", "offboarding_started", "2026-02-10T10:00:00+08:00", "HR7", "hr",
+                     employee=PREGNANT)
+    assert refused.status_code == 409
+    body = refused.get_json()
+    assert body["verdict"] == "deny"
+    assert "LCL-42-4" in {c["ref"] for f in body["findings"] for c in f["citations"]}
+    assert "process.withdrawn-resignation-executed" in {f["rule_id"] for f in body["findings"]}
+    assert body["event"]["accepted"] is False and body["case"]["status"] == "withdrawn"
+    # ... and the refusal is recorded, and HR's owner is told.
+    case = client.get("/v1/cases/SEP-2026-001?as_of=2026-02-10").get_json()
+    assert [(e["seq"], e["type"], e["accepted"]) for e in case["events"]][-1] == (5, "offboarding_started", False)
+    assert case["status"]["status"] == "withdrawn"
+    kinds = [n["kind"] for n in client.get("/v1/notifications?case_id=SEP-2026-001").get_json()["notifications"]]
+    assert "event_refused" in kinds
+
+    trail = client.get("/v1/trail?employee=E1001").get_json()["entries"]
+    steps = [(e["kind"], e["event_type"], e["actor_id"]) for e in trail]
+    assert steps == [("case_event", "resignation_submitted", "E1001"),
+                     ("case_event", "resignation_approved", "M3"),
+                     ("case_event", "withdrawal_requested", "E1001"),
+                     ("case_event", "withdrawal_accepted", "M3"),
+                     ("event_refused", "offboarding_started", "HR7")]
+    assert all(e["recorded_at"] and e["body"]["event"]["at"] for e in trail)
+    assert client.get("/v1/trail/verify").get_json()["ok"] is True
+
+
+def test_a_check_can_name_a_recorded_case(client):
+    _seed_until_withdrawal_accepted(client)
+    response = client.post("/v1/checks", json={
+        "as_of": "2026-02-10", "employee": PREGNANT, "case_id": "SEP-2026-001",
+        "action": {"type": "execute_offboarding", "actor": {"id": "HR7", "role": "hr"}}})
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["verdict"] == "deny"
+    assert "process.withdrawn-resignation-executed" in {f["rule_id"] for f in body["findings"]}
+    unknown = client.post("/v1/checks", json={"employee": E1001, "case_id": "NOPE",
+                                              "action": {"type": "execute_offboarding"}})
+    assert unknown.status_code == 422 and unknown.get_json()["errors"][0]["path"] == "case_id"
+
+
+def test_the_same_client_key_records_once_and_answers_the_same(client):
+    first = _event(client, "k1", "resignation_submitted", "2026-01-05T09:00:00+08:00", "E1001", "employee",
+                   form="written")
+    again = _event(client, "k1", "resignation_submitted", "2026-01-05T09:00:00+08:00", "E1001", "employee",
+                   form="written")
+    assert first.status_code == again.status_code == 201
+    assert first.get_json() == again.get_json()
+    case = client.get("/v1/cases/SEP-2026-001").get_json()
+    assert len(case["events"]) == 1
+    assert len(client.get("/v1/trail?case_id=SEP-2026-001").get_json()["entries"]) == 1
+
+
+def test_a_case_about_another_employee_or_without_a_kind_is_409(client):
+    response = client.post("/v1/cases/NEW-1/events", json={
+        "client_key": "x", "employee": E1001,
+        "event": {"type": "resignation_submitted", "at": "2026-01-05T09:00:00+08:00",
+                  "actor": {"id": "E1001", "role": "employee"}}})
+    assert response.status_code == 409 and "case.kind" in response.get_json()["message"]
+    _event(client, "k1", "resignation_submitted", "2026-01-05T09:00:00+08:00", "E1001", "employee")
+    other = _event(client, "k9", "resignation_approved", "2026-01-06T10:00:00+08:00", "M3", "manager",
+                   employee={**E1001, "id": "E2"})
+    assert other.status_code == 409 and "another" not in other.get_json()["message"] or "E1001" in other.get_json()["message"]
+
+
+def test_a_bad_event_is_422_with_its_path_and_stores_nothing(client):
+    response = client.post("/v1/cases/SEP-X/events", json={
+        "client_key": "k", "case": CASE, "employee": E1001,
+        "event": {"type": "resignation_exploded", "at": "2026-01-05T09:00:00+08:00",
+                  "actor": {"id": "E1001", "role": "employee"}}})
+    assert response.status_code == 422
+    assert response.get_json()["errors"][0]["path"] == "event.type"
+    assert client.get("/v1/cases/SEP-X").status_code == 404
+
+
+def test_two_writers_deciding_the_same_withdrawal_cannot_both_succeed(app):
+    client = app.test_client()
+    for answer in (
+        _event(client, "k1", "resignation_submitted", "2026-01-05T09:00:00+08:00", "E1001", "employee", form="written"),
+        _event(client, "k2", "resignation_approved", "2026-01-06T10:00:00+08:00", "M3", "manager"),
+        _event(client, "k3", "withdrawal_requested", "2026-01-08T09:00:00+08:00", "E1001", "employee"),
+    ):
+        assert answer.status_code == 201
+    results = {}
+    barrier = threading.Barrier(2)
+
+    def decide(key, type_):
+        local = app.test_client()
+        barrier.wait()
+        results[type_] = _event(local, key, type_, "2026-01-08T15:00:00+08:00", "M3", "manager").status_code
+
+    threads = [threading.Thread(target=decide, args=("a", "withdrawal_accepted")),
+               threading.Thread(target=decide, args=("b", "withdrawal_rejected"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results.values()) == [201, 409], results
+    case = app.test_client().get("/v1/cases/SEP-2026-001").get_json()
+    assert [e["seq"] for e in case["events"]] == [1, 2, 3, 4, 5]
+    assert sum(e["accepted"] for e in case["events"]) == 4
+
+
+def test_the_sla_sweep_notifies_once_per_overdue_step_and_deadline(app, client):
+    _seed_until_withdrawal_accepted(client)
+    # HR's acknowledgement of the accepted withdrawal was asked for on Thu 2026-01-08:
+    # two working days, due Mon 2026-01-12, overdue from the 13th.
+    case = client.get("/v1/cases/SEP-2026-001?as_of=2026-01-12").get_json()
+    assert case["pending"]["step"] == "withdrawal_hr_acknowledgement"
+    assert case["pending"]["due_on"] == "2026-01-12" and case["pending"]["overdue"] is False
+    quiet = client.post("/v1/sla/sweep", json={"as_of": "2026-01-12"}).get_json()
+    assert quiet["overdue_steps"] == 0 and quiet["notifications_created"] == 0
+
+    late = client.post("/v1/sla/sweep", json={"as_of": "2026-01-14"}).get_json()
+    assert late["overdue_steps"] == 1 and late["notifications_created"] == 2
+    overdue = [n for n in client.get("/v1/notifications?case_id=SEP-2026-001").get_json()["notifications"]
+               if n["kind"] == "step_overdue"]
+    assert {(n["recipient_role"], n["payload"]["reason"]) for n in overdue} >= {("hr", "pending_approver")}
+    assert all(n["payload"]["due_on"] == "2026-01-12" and n["payload"]["working_days_late"] == 2 for n in overdue)
+    assert overdue[0]["payload"]["message"]["en"].startswith("The HR acknowledgement")
+
+    again = app.test_cli_runner().invoke(args=["sla", "sweep", "--as-of", "2026-01-20"])
+    assert again.exit_code == 0 and "notifications_created=0" in again.output
