@@ -24,6 +24,12 @@ class CheckRequestSchema(Schema):
             raise ValidationError("give either case or case_id, not both", "case_id")
 
 
+class CheckBatchRequestSchema(Schema):
+    checks = fields.List(fields.Nested(CheckRequestSchema), required=True,
+                         validate=validate.Length(min=1, max=100),
+                         metadata={"description": "Up to 100 checks, each decided and recorded on its own."})
+
+
 class BilingualSchema(Schema):
     zh = fields.String()
     en = fields.String()
@@ -56,3 +62,8 @@ class CheckResultSchema(Schema):
     as_of = fields.Date()
     ruleset_version = fields.String()
     findings = fields.List(fields.Nested(FindingSchema))
+
+
+class CheckBatchResultSchema(Schema):
+    results = fields.List(fields.Nested(CheckResultSchema),
+                          metadata={"description": "One result per check, in the order sent."})

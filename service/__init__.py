@@ -35,6 +35,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         AUTH_REQUIRED=True,
         # A development key registered at start-up (development only): see the README.
         DEV_KEY=None,
+        # Each worker checks the rule files' content hash this often and reloads on a change (0: off).
+        RULES_WATCH_SECONDS=5,
     )
     if test_config is None:
         # SEPARATION_GUARD_DATABASE_URL=..., or plain DATABASE_URL as most platforms set it.
@@ -48,7 +50,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     if app.config["DATABASE_URL"].startswith("sqlite:///"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from service import auth, cases, checks, cli, db, decisions, notifications_api, observability, trail_api
+    from service import (auth, cases, checks, cli, db, decisions, notifications_api, observability, reload,
+                         trail_api)
     from service.api import Api
     from service.rulebook import load_rulebook
 
@@ -62,15 +65,18 @@ def create_app(test_config: dict | None = None) -> Flask:
     api.register_blueprint(trail_api.blp)
     api.register_blueprint(cases.blp)
     api.register_blueprint(notifications_api.blp)
+    api.register_blueprint(reload.blp)
     cli.init_app(app)
     auth.init_app(app)
+    reload.init_app(app)
     if app.config.get("AUTO_MIGRATE", True):
         trail_api.record_ruleset_version(app)
     auth.check_start_up(app)
 
     @app.before_request
     def _json_only():
-        if request.method in ("POST", "PUT", "PATCH") and not request.is_json:
+        has_body = bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "")
+        if request.method in ("POST", "PUT", "PATCH") and has_body and not request.is_json:
             raise UnsupportedMediaType("Send the body as JSON (Content-Type: application/json).")
 
     return app

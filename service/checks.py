@@ -6,7 +6,8 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from sqlalchemy.exc import SQLAlchemyError
 
-from schemas.check import CheckRequestSchema, CheckResultSchema
+from schemas.check import (CheckBatchRequestSchema, CheckBatchResultSchema, CheckRequestSchema,
+                           CheckResultSchema)
 from service import db
 from service.clock import utcnow
 from service.evaluation import evaluate
@@ -27,18 +28,39 @@ class Checks(MethodView):
         The verdict is the most severe finding: deny, warn, or allow when there is none.
         Every decision is written to the trail before it is returned.
         """
-        received_at = utcnow()
+        return _decide([request])[0]
+
+
+@blp.route("/checks:batch")
+class CheckBatch(MethodView):
+    @blp.arguments(CheckBatchRequestSchema)
+    @blp.response(200, CheckBatchResultSchema)
+    def post(self, batch):
+        """Up to 100 checks in one call, each with its own verdict and decision id.
+
+        The batch is validated whole (a bad check is a 422 naming checks.<n>.<field>) and its
+        decisions are recorded in one transaction: all of them, or none and a 503.
+        """
+        return {"results": _decide(batch["checks"])}
+
+
+def _decide(requests: list[dict]) -> list[dict]:
+    rulebook = current_app.extensions["rulebook"]  # one version for the whole call
+    received_at = utcnow()
+    for request in requests:
         if "case_id" in request:
             request["case"] = _recorded_case(request.pop("case_id"), request["employee"]["id"])
-        outcome = evaluate(current_app.extensions["rulebook"], request)
-        try:
-            with db.session() as session, session.begin():
-                entry = record_decision(session, outcome=outcome, request=request, received_at=received_at)
-        except SQLAlchemyError:
-            current_app.logger.exception("could not record decision")
-            abort(503, message="The decision could not be recorded; nothing was allowed. Retry later.")
-        return {"decision_id": entry.entry_id, "verdict": outcome.verdict, "as_of": outcome.as_of,
-                "ruleset_version": outcome.ruleset_version, "findings": outcome.findings}
+    outcomes = [evaluate(rulebook, request) for request in requests]
+    try:
+        with db.session() as session, session.begin():
+            entries = [record_decision(session, rulebook=rulebook, outcome=o, request=r, received_at=received_at)
+                       for o, r in zip(outcomes, requests)]
+    except SQLAlchemyError:
+        current_app.logger.exception("could not record decision")
+        abort(503, message="The decision could not be recorded; nothing was allowed. Retry later.")
+    return [{"decision_id": e.entry_id, "verdict": o.verdict, "as_of": o.as_of,
+             "ruleset_version": o.ruleset_version, "findings": o.findings}
+            for e, o in zip(entries, outcomes)]
 
 
 def _recorded_case(case_id: str, employee_id: str) -> dict:

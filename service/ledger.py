@@ -102,10 +102,11 @@ def record_event(session: Session, case_id: str, body: dict) -> tuple[int, dict]
     request = {"as_of": as_of, "employee": body["employee"], "case": case_request(case, before),
                "action": {"type": ACTION_OF_EVENT[event["type"]], "actor": event["actor"],
                           "effective_date": event["at"].astimezone(CHINA).date()}}
-    outcome = evaluate(current_app.extensions["rulebook"], request)
+    rulebook = current_app.extensions["rulebook"]
+    outcome = evaluate(rulebook, request)
     accepted = outcome.verdict != "deny"
     now = utcnow()
-    entry = record_decision(session, outcome=outcome, request=request, received_at=now,
+    entry = record_decision(session, rulebook=rulebook, outcome=outcome, request=request, received_at=now,
                             kind="case_event" if accepted else "event_refused", event=event,
                             body_extra={"event": {"type": event["type"], "at": event["at"].isoformat(),
                                                   "form": event.get("form"), "client_key": body["client_key"]}})
@@ -118,7 +119,6 @@ def record_event(session: Session, case_id: str, body: dict) -> tuple[int, dict]
     after = before + [event_dict(row)] if accepted else before
     status_before, status_after = case_status(before), case_status(after)
     # What is stored (and replayed for a repeated key) keeps health facts by name only.
-    rulebook = current_app.extensions["rulebook"]
     findings = redact_findings(outcome.findings, rulebook.vocabulary.sensitive,
                                keep=current_app.config["TRAIL_FACT_VALUES"])
     if accepted:

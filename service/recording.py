@@ -11,6 +11,7 @@ from service import trail
 from service.evaluation import Outcome
 from service.models import TrailEntry
 from service.privacy import redact_findings
+from service.rulebook import RuleBook
 
 # The separation process an action belongs to, when no case says so.
 _PROCESS_OF_ACTION = {
@@ -27,11 +28,11 @@ def process_type(action_type: str, case_kind: str | None) -> str | None:
     return case_kind or _PROCESS_OF_ACTION.get(action_type)
 
 
-def record_decision(session: Session, *, outcome: Outcome, request: dict, received_at: dt.datetime,
-                    kind: str = "check", event: dict | None = None, case_kind: str | None = None,
+def record_decision(session: Session, *, rulebook: RuleBook, outcome: Outcome, request: dict,
+                    received_at: dt.datetime, kind: str = "check", event: dict | None = None, case_kind: str | None = None,
                     body_extra: dict | None = None) -> TrailEntry:
-    """Append the decision to the trail inside the caller's transaction."""
-    rulebook = current_app.extensions["rulebook"]
+    """Append the decision to the trail inside the caller's transaction.
+    `rulebook` is the one that decided: its vocabulary says which facts are sensitive."""
     action = request["action"]
     actor = action.get("actor") or {}
     case = request.get("case") or {}

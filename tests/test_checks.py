@@ -14,8 +14,8 @@ def test_pregnant_employee_art40_notice_is_denied_with_citation(client, decision
     assert body["verdict"] == "deny"
     assert body["as_of"] == "2026-02-10"
     assert body["ruleset_version"].startswith("sha256:")
-    [finding] = body["findings"]
-    assert finding["rule_id"] == "lcl-42-4.protected-period"
+    finding = next(f for f in body["findings"] if f["rule_id"] == "lcl-42-4.protected-period")
+    assert body["findings"][0]["verdict"] == "deny"  # the most severe first
     assert finding["facts"] == {"derived.separation.basis": "with_notice", "employee.gender": "female",
                                 "employee.pregnancy.status": "pregnant", "derived.nursing_period.active": False}
     assert finding["missing_facts"] == []
@@ -146,3 +146,24 @@ def test_openapi_document_describes_the_check_endpoint(client):
     spec = client.get("/openapi.json").get_json()
     assert "/v1/checks" in spec["paths"]
     assert "CheckRequest" in spec["components"]["schemas"]
+
+
+def test_a_batch_gives_each_check_its_own_verdict_and_decision(client, decision_count):
+    male = check_body(employee={"id": "E2", "gender": "male", "medical_treatment": {"status": "none"}})
+    response = client.post("/v1/checks:batch", json={"checks": [check_body(), male]})
+    assert response.status_code == 200
+    results = response.get_json()["results"]
+    assert [r["verdict"] for r in results] == ["deny", "allow"]
+    assert len({r["decision_id"] for r in results}) == 2
+    assert decision_count() == 2
+
+
+def test_a_batch_with_one_bad_check_is_422_naming_it_and_records_nothing(client, decision_count):
+    bad = check_body()
+    del bad["employee"]["id"]
+    response = client.post("/v1/checks:batch", json={"checks": [check_body(), bad]})
+    assert response.status_code == 422
+    assert response.get_json()["errors"][0]["path"] == "checks.1.employee.id"
+    too_many = client.post("/v1/checks:batch", json={"checks": [check_body()] * 101})
+    assert too_many.status_code == 422
+    assert decision_count() == 0
