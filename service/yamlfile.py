@@ -14,7 +14,11 @@ import yaml
 YAMLError = yaml.YAMLError
 
 
-class StrictLoader(yaml.SafeLoader):
+# libyaml's parser where the wheel has it (ten times faster); the same rules either way.
+_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class StrictLoader(_Base):
     pass
 
 
