@@ -56,6 +56,14 @@ class EventResultSchema(Schema):
     case = fields.Nested(CaseStatusSchema)
 
 
+class EventConflictSchema(EventResultSchema):
+    """409: refused by the rules (recorded, with findings), or the case contradicts the request."""
+    code = fields.Integer()
+    status = fields.String()
+    message = fields.String()
+    errors = fields.List(fields.Dict())
+
+
 class CaseQueryArgsSchema(Schema):
     as_of = AsOf(metadata={"description": "Pending steps and findings as of this date; default: today."})
 

@@ -1,11 +1,13 @@
 """Pre-action compliance checks for HR separations, on durable-rules."""
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
 
 from flask import Flask, request
-from werkzeug.exceptions import UnsupportedMediaType
+from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,7 +23,15 @@ def create_app(test_config: dict | None = None) -> Flask:
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
-        OPENAPI_SWAGGER_UI_PATH=None,
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        API_SPEC_OPTIONS={
+            "info": {"description": "Pre-action compliance checks for HR separations under PRC law. "
+                                    "Every endpoint but /healthz, /readyz and this document needs "
+                                    "`Authorization: Bearer <key>` with the scope it names."},
+            "security": [{"bearerAuth": []}],
+            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
+        },
         JSON_SORT_KEYS=False,
         # Key of the request digest kept in the trail. Development default; set it in production.
         TRAIL_DIGEST_KEY="dev-only-trail-digest-key",
@@ -78,5 +88,23 @@ def create_app(test_config: dict | None = None) -> Flask:
         has_body = bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "")
         if request.method in ("POST", "PUT", "PATCH") and has_body and not request.is_json:
             raise UnsupportedMediaType("Send the body as JSON (Content-Type: application/json).")
+        if has_body and _has_lone_surrogate(request.get_data(cache=True)):
+            # JSON can escape half a UTF-16 pair (\ud800); no database can store it.
+            raise BadRequest("The body contains invalid Unicode (an unpaired surrogate escape).")
 
     return app
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(raw: bytes) -> bool:
+    if not _SURROGATE_ESCAPE.search(raw):
+        return False
+    try:
+        json.dumps(json.loads(raw), ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    except ValueError:
+        return False  # not JSON: the schema layer says so with its own 400
+    return False

@@ -7,7 +7,8 @@ from flask_smorest import Blueprint, abort
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from schemas.ledger import CaseEventRequestSchema, CaseQueryArgsSchema, CaseViewSchema, EventResultSchema
+from schemas.ledger import (CaseEventRequestSchema, CaseQueryArgsSchema, CaseViewSchema, EventConflictSchema,
+                            EventResultSchema)
 from service import db
 from service.evaluation import default_as_of, evaluate
 from service.ledger import (CaseConflict, event_out, accepted_events, case_request, case_status,
@@ -21,7 +22,8 @@ blp = Blueprint("cases", __name__, url_prefix="/v1", description="The separation
 class CaseEvents(MethodView):
     @blp.arguments(CaseEventRequestSchema)
     @blp.response(201, EventResultSchema)
-    @blp.alt_response(409, schema=EventResultSchema, description="Refused by the rules (recorded)")
+    @blp.alt_response(409, schema=EventConflictSchema,
+                      description="Refused by the rules (recorded, with findings), or a conflict with the case")
     def post(self, body, case_id):
         """Record one workflow event, after the rules have checked it.
 

@@ -38,14 +38,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False)
 
 
+def configure_json_logging() -> None:
+    """For the served process (wsgi.py): one JSON line per record on stderr."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+
+
 def init_app(app: Flask) -> None:
-    if not app.config.get("TESTING"):
-        handler = logging.StreamHandler()
-        handler.setFormatter(JsonFormatter())
-        for logger in (app.logger, request_log, logging.getLogger("service")):
-            logger.handlers[:] = [handler]
-            logger.setLevel(logging.INFO)
-            logger.propagate = False
     app.before_request(_start)
     app.after_request(_finish)
     app.add_url_rule("/healthz", "healthz", healthz)

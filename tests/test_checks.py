@@ -167,3 +167,17 @@ def test_a_batch_with_one_bad_check_is_422_naming_it_and_records_nothing(client,
     too_many = client.post("/v1/checks:batch", json={"checks": [check_body()] * 101})
     assert too_many.status_code == 422
     assert decision_count() == 0
+
+
+def test_an_unpaired_surrogate_is_400_not_a_crash(client, decision_count):
+    raw = '{"employee": {"id": "E\\ud800"}, "action": {"type": "terminate_with_notice"}}'
+    response = client.post("/v1/checks", data=raw, content_type="application/json")
+    assert response.status_code == 400 and "Unicode" in response.get_json()["message"]
+    emoji = '{"as_of": "2026-02-10", "employee": {"id": "E\\ud83d\\ude00", "gender": "male"}, "action": {"type": "edit_employee_record"}}'
+    assert client.post("/v1/checks", data=emoji, content_type="application/json").status_code == 200
+    assert decision_count() == 1
+
+
+def test_a_date_far_outside_any_working_life_is_422(client):
+    response = client.post("/v1/checks", json=check_body(as_of="0427-05-20"))
+    assert response.status_code == 422 and response.get_json()["errors"][0]["path"] == "as_of"
