@@ -4,10 +4,17 @@
 # Both create .venv (Python 3.11 or 3.12: durable-rules does not import on 3.13) and install
 # the project into it from pyproject.toml.
 
-PYTHON ?= $(shell command -v python3.12 || command -v python3.11)
+# The first interpreter that really runs and is 3.11 or 3.12 (a pyenv shim may exist but not run).
+PYTHON ?= $(shell for p in python3.11 python3.12 python3; do \
+	$$p -c 'import sys; sys.exit(sys.version_info[:2] not in ((3, 11), (3, 12)))' 2>/dev/null \
+	&& { command -v $$p; break; }; done)
 VENV ?= .venv
 HOST ?= 127.0.0.1
 PORT ?= 5000
+# `make run` registers this development key (every scope) so the README's curl works as written.
+# It is refused in production (SEPARATION_GUARD_ENV=production); create real keys with
+# `.venv/bin/flask --app wsgi keys create NAME --scope checks`.
+DEV_KEY ?= sg_dev-local-only
 STAMP := $(VENV)/.installed
 
 .PHONY: run test bench clean
@@ -20,7 +27,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) wsgi:app
+	SEPARATION_GUARD_DEV_KEY=$(DEV_KEY) $(VENV)/bin/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) wsgi:app
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest
