@@ -12,6 +12,7 @@ from schemas.fields import VERDICTS, AsOf, one_of
 class CheckRequestSchema(Schema):
     as_of = AsOf(metadata={"description": "Date (or RFC 3339 date-time) the check is decided as of; default: now."})
     employee = fields.Nested(EmployeeSchema, required=True)
+    employer = fields.Nested("EmployerSchema", metadata={"description": "Facts about the employer (schemas/employee.py)."})
     action = fields.Nested(ActionSchema, required=True)
     case = fields.Nested(CaseSchema)
     case_id = fields.String(validate=validate.Length(min=1, max=128),

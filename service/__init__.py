@@ -60,8 +60,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     if app.config["DATABASE_URL"].startswith("sqlite:///"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from service import (auth, cases, checks, cli, db, decisions, notifications_api, observability, reload,
-                         trail_api)
+    from service import (auth, cases, checks, cli, db, decisions, notifications_api, observability, pages,
+                         reload, trail_api)
     from service.api import Api
     from service.rulebook import load_rulebook
 
@@ -76,6 +76,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     api.register_blueprint(cases.blp)
     api.register_blueprint(notifications_api.blp)
     api.register_blueprint(reload.blp)
+    app.register_blueprint(pages.bp)
     cli.init_app(app)
     auth.init_app(app)
     reload.init_app(app)
@@ -86,7 +87,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     @app.before_request
     def _json_only():
         has_body = bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "")
-        if request.method in ("POST", "PUT", "PATCH") and has_body and not request.is_json:
+        if request.method in ("POST", "PUT", "PATCH") and has_body and not request.is_json \
+                and request.endpoint != "pages.login":  # the pages' sign-in form posts a form
             raise UnsupportedMediaType("Send the body as JSON (Content-Type: application/json).")
         if has_body and _has_lone_surrogate(request.get_data(cache=True)):
             # JSON can escape half a UTF-16 pair (\ud800); no database can store it.

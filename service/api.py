@@ -4,7 +4,8 @@ from __future__ import annotations
 import logging
 
 from flask_smorest import Api as _Api
-from werkzeug.exceptions import HTTPException, InternalServerError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, TimeoutError as PoolTimeoutError
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 from schemas.errors import ErrorSchema, flatten_messages
 
@@ -33,8 +34,22 @@ class Api(_Api):
     def handle_unexpected(self, error: Exception):
         if isinstance(error, HTTPException):
             return self.handle_http_exception(error)
+        if _database_unavailable(error):
+            # The database is down or unreachable (from any query: the API key lookup, a read, the
+            # trail): nothing was decided or recorded, so 503 like a decision that could not be
+            # recorded, never a 500 that reads as our bug.
+            log.exception("database unavailable: %s", type(error).__name__)
+            return self.handle_http_exception(ServiceUnavailable(
+                "The database is unavailable; nothing was decided or allowed. Retry later."))
         log.exception("unhandled error: %s", type(error).__name__)
         return self.handle_http_exception(InternalServerError())
+
+
+def _database_unavailable(error: Exception) -> bool:
+    """A lost or refused connection, or no pooled connection in time; not a bad query (that stays a 500)."""
+    if isinstance(error, (OperationalError, InterfaceError, PoolTimeoutError)):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
 
 
 def _strip_location(path: str) -> str:

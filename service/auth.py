@@ -36,7 +36,14 @@ _SCOPES_OF_ENDPOINT = {
     "trail.Trail": ("trail:read",),
     "trail.TrailVerify": ("trail:read",),
     "admin.Reload": ("rules:admin",),
+    # The browser pages (service/pages.py): a Bearer key, or the cookie their sign-in form sets.
+    "pages.rules": ("trail:read", "rules:admin"),
+    "pages.rule": ("trail:read", "rules:admin"),
+    "pages.trail": ("trail:read",),
+    "pages.case": ("trail:read",),
 }
+# The pages' sign-in cookie: honoured on the pages only, so it can never drive an API call (CSRF).
+PAGES_COOKIE = "sg_pages_key"
 OPEN_ENDPOINTS = {"healthz", "readyz", "api-docs.openapi_json", "api-docs.openapi_swagger_ui",
                   "api-docs.openapi_redoc", "static"}
 
@@ -130,6 +137,8 @@ def _presented_key() -> str | None:
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
         return header[7:].strip() or None
+    if request.blueprint == "pages" and not request.headers.get("X-API-Key"):
+        return request.cookies.get(PAGES_COOKIE) or None
     return request.headers.get("X-API-Key") or None
 
 

@@ -13,17 +13,21 @@ scenarios_group = AppGroup("scenarios", help="Time-frozen regression scenarios f
 
 @scenarios_group.command("run")
 @click.argument("paths", nargs=-1)
-def run_scenarios_command(paths):
-    """Run fixture scenarios (default: all of fixtures/) and print a pass/fail table."""
-    from service.scenarios import default_fixture_paths, print_table, run_scenarios
+@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Decide every request as of this date instead of its own as_of (what if).")
+@click.option("--junit", type=click.Path(dir_okay=False), help="Also write JUnit XML here (for CI).")
+def run_scenarios_command(paths, as_of, junit):
+    """Run rule examples and fixture scenarios (default: all of fixtures/); print a pass/fail table."""
+    from service.rule_cli import run_scenarios_cli
+    from service.scenarios import default_fixture_paths
 
-    results = run_scenarios(current_app.extensions["rulebook"], paths or default_fixture_paths())
-    print_table(results, click.echo)
-    sys.exit(0 if all(r.passed for r in results) else 1)
+    run_scenarios_cli(current_app.extensions["rulebook"], paths or default_fixture_paths(),
+                      as_of.date().isoformat() if as_of else None, junit)
 
 
 def init_app(app: Flask) -> None:
     from service.notifications_api import notifications_cli, sla_cli
+    from service.rule_cli import rules_group
     from service.trail_api import trail_cli
 
     app.cli.add_command(scenarios_group)
@@ -31,6 +35,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(notifications_cli)
     app.cli.add_command(sla_cli)
     app.cli.add_command(keys_group)
+    app.cli.add_command(rules_group)
 
 
 def main() -> None:
@@ -39,7 +44,13 @@ def main() -> None:
 
     from service import create_app
 
-    FlaskGroup(create_app=lambda: create_app())(prog_name="separation-guard")
+    from service.rule_cli import rules_group
+
+    group = FlaskGroup(create_app=lambda: create_app())
+    # Found before the app is built, so `separation-guard rules lint` works on rules that would
+    # stop the service from starting.
+    group.add_command(rules_group)
+    group(prog_name="separation-guard")
 
 
 keys_group = AppGroup("keys", help="API keys of the service's clients.")

@@ -21,6 +21,11 @@ CATCH_ALL = "zz_catch_all"
 # says more than 10 s passed).
 _CATCH_ALL_PRI = 1000
 
+# The engine fails (error 303, "max stack size") when one fact reaches more than about 64 rule
+# nodes at once; rules are therefore routed by action type and split into rulesets of CHUNK.
+CHUNK = 32
+ANY_ACTION = "*"
+
 _LOCK = threading.Lock()
 _NAMES = itertools.count(1)
 
@@ -36,11 +41,10 @@ class _QuietHost(durable.engine.Host):
         pass
 
 
-class RuleEngine:
-    """One compiled durable-rules ruleset. Built once per rule-set version, never per request."""
+class _Ruleset:
+    """One durable-rules ruleset of at most CHUNK rules, with its catch-all."""
 
     def __init__(self, conditions: dict[str, dict]):
-        """`conditions` maps a rule key to its compiled durable-rules condition."""
         self.name = f"checks_{next(_NAMES)}"
         self._keys = list(conditions)
         self._fired: list[int] = []
@@ -81,7 +85,8 @@ class RuleEngine:
                     raise EngineError(f"rule engine could not drop session {sid}: {exc}") from exc
             fired = self._fired
         self._check_complete(fired)
-        return [self._keys[i] for i in fired[:-1]]
+        # A rule whose condition has `any:` alternatives fires once per alternative that holds.
+        return list(dict.fromkeys(self._keys[i] for i in fired[:-1]))
 
     @staticmethod
     def _check_complete(fired: list[int]) -> None:
@@ -96,3 +101,37 @@ class RuleEngine:
                 self._host._ruleset_list.remove(ruleset)
                 durable_rules_engine.delete_ruleset(ruleset._handle)
 
+
+
+class RuleEngine:
+    """The compiled rule set: durable-rules rulesets routed by the fact's action type.
+
+    Built once per rule-set version, never per request. Routing only picks which rulesets see a
+    fact; each rule's own condition (its action scope included) is still decided by the engine.
+    """
+
+    def __init__(self, conditions: dict[str, dict], actions: dict[str, list[str]] | None = None):
+        """`conditions`: rule key -> durable-rules condition; `actions`: rule key -> action types
+        it applies to (None: every rule sees every fact)."""
+        groups: dict[str, list[str]] = {}
+        for key in conditions:
+            for action in (actions[key] if actions is not None else [ANY_ACTION]):
+                groups.setdefault(action, []).append(key)
+        self._routes = {action: [_Ruleset({k: conditions[k] for k in keys[i:i + CHUNK]})
+                                 for i in range(0, len(keys), CHUNK)]
+                        for action, keys in groups.items()}
+        self._routed = actions is not None
+        self._empty = _Ruleset({})  # a fact whose action no rule names still goes through the engine
+
+    def fire(self, fact: dict) -> list[str]:
+        """Every rule that matched the fact, each once."""
+        route = fact.get("action", {}).get("type") if self._routed else ANY_ACTION
+        parts = self._routes.get(route) or [self._empty]
+        return list(dict.fromkeys(key for part in parts for key in part.fire(fact)))
+
+    def close(self) -> None:
+        """Free the C rulesets (after a reload swapped in a new version)."""
+        for parts in self._routes.values():
+            for part in parts:
+                part.close()
+        self._empty.close()

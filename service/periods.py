@@ -19,7 +19,7 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, Sequence
 
 from service.parameters import ParameterSet
 
@@ -34,9 +34,11 @@ __all__ = [
     "completed_years",
     "maternity_leave",
     "medical_treatment_entitlement",
+    "medical_treatment_in_period",
     "nursing_period",
     "retirement_candidates",
     "statutory_retirement",
+    "whole_months_between",
 ]
 
 Gender = Literal["male", "female"]
@@ -105,6 +107,20 @@ def add_months(d: date, n: int) -> date:
 def add_years(d: date, n: int) -> date:
     """``d`` moved by ``n`` years (Feb 29 -> Feb 28 in a common year)."""
     return add_months(d, 12 * n)
+
+
+def whole_months_between(start: date, end: date) -> int:
+    """The largest ``m`` with ``add_months(start, m) <= end``: whole months from ``start`` to ``end``,
+    negative when ``end`` is earlier. ``whole_months_between(a, b) < 60`` says exactly that ``b`` is
+    less than five years after ``a`` (LCL-42-5 "距法定退休年龄不足五年")."""
+    _check_date(start)
+    _check_date(end)
+    m = (end.year - start.year) * 12 + (end.month - start.month)
+    while add_months(start, m) > end:
+        m -= 1
+    while add_months(start, m + 1) <= end:
+        m += 1
+    return m
 
 
 def completed_years(start: date, on: date) -> int:
@@ -245,6 +261,64 @@ def medical_treatment_entitlement(
     if months not in windows:
         raise ValueError(f"medical_treatment.counting_window_months has no window for {months} months")
     return Entitlement(months, windows[months])
+
+
+def medical_treatment_in_period(
+    sick_leave: Sequence[tuple[date, date | None]], on: date, entitlement: Entitlement
+) -> bool:
+    """Whether ``on`` falls in the medical treatment period (医疗期, MED-2/3, MED-4, MED-1995).
+
+    ``sick_leave``: (first day, last day or None while ongoing) of each sick leave for illness or
+    non-work injury. True when the employee is on sick leave on ``on`` and the sick days counted
+    in the current window, ``on`` included, do not exceed the entitlement.
+
+    Counting (MED-4, MED-1995 point 一): from the first day of sick leave, cumulatively, in
+    calendar days (weekends and holidays included), within a window of ``window_months`` that
+    starts on that first day and ends on the corresponding day (the notice's own example, elided
+    in the catalog: first sick day 1995-03-05, three months' entitlement, window "3月5日至9月5日");
+    sick leave after the window starts a new one. The entitlement in
+    days is the length of ``months`` calendar months from the window's first day, so one
+    uninterrupted leave ends exactly ``months`` months after it began (Civil Code art. 202), and
+    interrupted leave uses the same number of days. Not on sick leave on ``on``: False (the
+    medical period is time off sick; an employee back at work is not in it).
+    Raises :class:`UnknownFact` when the rule has no window (``window_months`` None, REG-SH-MED)
+    and there is more than one leave: which earlier leave still counts is then not known.
+    """
+    _check_date(on)
+    runs: list[list[date]] = []  # disjoint runs of sick days up to `on`, in order
+    for start, end in sorted((s, on if e is None or e > on else e) for s, e in sick_leave if s <= on):
+        if runs and start <= runs[-1][1] + timedelta(days=1):
+            runs[-1][1] = max(runs[-1][1], end)
+        else:
+            runs.append([start, end])
+    if not runs or runs[-1][1] < on:
+        return False
+    window = entitlement.window_months
+    if window is None and len(runs) > 1:
+        raise UnknownFact("employee.medical_treatment.status",
+                          "the regional rule gives no counting window for interrupted sick leave")
+    readings = {_within_entitlement(runs, entitlement, restart_within_leave)
+                for restart_within_leave in (False, True)}
+    if len(readings) > 1:
+        raise UnknownFact("employee.medical_treatment.status",
+                          "a sick leave runs across the end of the counting window; the provisions do not "
+                          "say whether its later days start a new window")
+    return readings.pop()
+
+
+def _within_entitlement(runs: list[list[date]], entitlement: Entitlement, restart_within_leave: bool) -> bool:
+    window = entitlement.window_months
+    window_start, used = runs[0][0], 0
+    window_end = None if window is None else add_months(window_start, window)
+    for first, last in runs:
+        while first <= last:
+            if window_end is not None and first > window_end:
+                window_start, used = first, 0
+                window_end = add_months(first, window)
+            through = last if window_end is None or not restart_within_leave else min(last, window_end)
+            used += (through - first).days + 1
+            first = through + timedelta(days=1)
+    return used <= (add_months(window_start, entitlement.months) - window_start).days
 
 
 def _in(x: float, rng: Mapping[str, Any]) -> bool:

@@ -5,10 +5,11 @@ service never runs on a half-loaded rule set.
 """
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from marshmallow import ValidationError
@@ -37,6 +38,7 @@ class Problem:
     rule_id: str | None
     field: str
     reason: str
+    rule_index: int | None = field(default=None, compare=False)  # position in the file's `rules` list
 
     def __str__(self) -> str:
         rule = f" rule {self.rule_id}" if self.rule_id else ""
@@ -64,6 +66,9 @@ class Rule:
     compiled: Compiled
     examples: list[dict] = field(default_factory=list)
     notify: list[str] = field(default_factory=list)
+    when: dict = field(default_factory=dict, repr=False)          # the condition as written
+    index: int | None = field(default=None, repr=False, compare=False)  # position in the file's `rules`
+    cited: list[dict] = field(default_factory=list, repr=False)   # citations as written: ref, role
 
     @property
     def key(self) -> str:
@@ -117,81 +122,127 @@ def rule_files(root: Path) -> list[tuple[str, Path]]:
     return found
 
 
-def load_rulebook(root: Path) -> RuleBook:
+@dataclass
+class Validated:
+    """Everything a rule book is built from, and every problem found; no engine yet."""
+    root: Path
+    vocabulary: Vocabulary | None   # None: the vocabulary itself is broken (nothing else was checked)
+    context: FactContext | None
+    citations: dict
+    rules: list[Rule]               # the rules that passed their own checks
+    problems: list[Problem]
+
+
+def validate_rules(root: Path) -> Validated:
+    """Read and check every fact, citation, parameter, config and rule file under root.
+
+    Shared by load_rulebook and `rules lint`: the same checks, without building the engine.
+    """
     root = Path(root)
     try:
         vocabulary = Vocabulary.load(root / "facts")
     except (OSError, VocabularyError, YAMLError) as exc:
-        raise RuleLoadError([Problem("facts/", None, "facts", str(exc))]) from exc
+        return Validated(root, None, None, {}, [], [Problem("facts/", None, "facts", str(exc))])
 
+    problems: list[Problem] = []
+    context = None
     try:
         context = FactContext.load(root)
     except (ParameterError, CalendarError, ProcessConfigError) as exc:
-        raise RuleLoadError([Problem("labor_law/parameters or calendar", None, type(exc).__name__, str(exc))]) from exc
+        problems.append(Problem(_context_file(root, exc), None, type(exc).__name__, str(exc)))
     actions_known = set(vocabulary["action.type"].values)
     citations, citation_problems = load_citations(root)
-    problems = [Problem(f, None, field_path, reason) for f, field_path, reason in citation_problems]
+    problems.extend(Problem(f, None, field_path, reason) for f, field_path, reason in citation_problems)
     rules: list[Rule] = []
     for family, path in rule_files(root):
-        rel = path.relative_to(root).as_posix()
-        try:
-            doc = load_yaml(path)
-            data = RuleFileSchema().load(doc)
-        except YAMLError as exc:
-            problems.append(Problem(rel, None, "yaml", str(exc).replace("\n", " ")))
-            continue
-        except ValidationError as exc:
-            problems.extend(_schema_problems(rel, doc, exc.messages))
-            continue
-        for raw in data["rules"]:
-            rule_problems = []
-            if raw["actions"] == [ALL_ACTIONS]:
-                raw["actions"] = sorted(actions_known)
-            for action in raw["actions"]:
-                if action not in actions_known:
-                    rule_problems.append(Problem(rel, raw["id"], "actions",
-                                                 f"unknown action type '{action}'"))
-            resolved = []
-            for index, cited in enumerate(raw["citations"]):
-                citation = citations.get(cited["ref"])
-                if citation is None:
-                    rule_problems.append(Problem(rel, raw["id"], f"citations.{index}.ref",
-                                                 f"unknown ref '{cited['ref']}' (not in rules/citations/)"))
-                elif not citation.covers(raw["effective_from"], raw["effective_to"]):
-                    rule_problems.append(Problem(
-                        rel, raw["id"], f"citations.{index}.ref",
-                        f"{cited['ref']} is in force {citation.effective_from} to "
-                        f"{citation.effective_to or 'now'}, not over the rule's whole effective range"))
-                else:
-                    resolved.append(citation.as_finding(cited["role"]))
-            for lang, text in raw["message"].items():
-                for name in re.findall(r"\{([a-z0-9_.]+)\}", text):
-                    if name not in vocabulary:
-                        rule_problems.append(Problem(rel, raw["id"], f"message.{lang}",
-                                                     f"placeholder {{{name}}} is not a known fact"))
-                    elif vocabulary[name].sensitive:
-                        rule_problems.append(Problem(rel, raw["id"], f"message.{lang}",
-                                                     f"placeholder {{{name}}} is sensitive: messages are stored"))
-            try:
-                compiled = compile_condition(raw["when"], vocabulary)
-            except ConditionError as exc:
-                rule_problems.append(Problem(rel, raw["id"], exc.path, exc.reason))
-                compiled = None
-            if rule_problems:
-                problems.extend(rule_problems)
-                continue
-            rules.append(Rule(id=raw["id"], family=family, file=rel, title=raw["title"],
-                              verdict=raw["verdict"], actions=raw["actions"],
-                              effective_from=raw["effective_from"], effective_to=raw["effective_to"],
-                              citations=resolved, message=raw["message"],
-                              compiled=compiled, examples=raw["examples"], notify=raw["notify"]))
+        rule_problems, file_rules = check_rule_file(root, family, path, vocabulary, citations, actions_known)
+        problems.extend(rule_problems)
+        rules.extend(file_rules)
     problems.extend(_overlaps(rules))
-    if problems:
-        raise RuleLoadError(problems)
-    by_key = {r.key: r for r in rules}
-    engine = RuleEngine({key: rule.engine_condition() for key, rule in by_key.items()})
-    return RuleBook(root=root, version=content_version(root), vocabulary=vocabulary,
-                    rules=by_key, engine=engine, context=context)
+    return Validated(root, vocabulary, context, citations, rules, problems)
+
+
+def check_rule_file(root: Path, family: str, path: Path, vocabulary: Vocabulary, citations: dict,
+                    actions_known: set[str]) -> tuple[list[Problem], list[Rule]]:
+    """One rule file: its problems, and the rules in it that have none."""
+    rel = path.relative_to(root).as_posix()
+    problems: list[Problem] = []
+    rules: list[Rule] = []
+    try:
+        doc = load_yaml(path)
+        data = RuleFileSchema().load(doc)
+    except YAMLError as exc:
+        return [Problem(rel, None, "yaml", str(exc).replace("\n", " "))], []
+    except ValidationError as exc:
+        return _schema_problems(rel, doc, exc.messages), []
+    for position, raw in enumerate(data["rules"]):
+        rule_problems = []
+        when = copy.deepcopy(raw["when"])
+        if raw["actions"] == [ALL_ACTIONS]:
+            raw["actions"] = sorted(actions_known)
+        for action in raw["actions"]:
+            if action not in actions_known:
+                rule_problems.append(Problem(rel, raw["id"], "actions",
+                                             f"unknown action type '{action}'"))
+        resolved = []
+        for index, cited in enumerate(raw["citations"]):
+            citation = citations.get(cited["ref"])
+            if citation is None:
+                rule_problems.append(Problem(rel, raw["id"], f"citations.{index}.ref",
+                                             f"unknown ref '{cited['ref']}' (not in rules/citations/)"))
+            elif not citation.covers(raw["effective_from"], raw["effective_to"]):
+                rule_problems.append(Problem(
+                    rel, raw["id"], f"citations.{index}.ref",
+                    f"{cited['ref']} is in force {citation.effective_from} to "
+                    f"{citation.effective_to or 'now'}, not over the rule's whole effective range"))
+            else:
+                resolved.append(citation.as_finding(cited["role"]))
+        for lang, text in raw["message"].items():
+            for name in re.findall(r"\{([a-z0-9_.]+)\}", text):
+                if name not in vocabulary:
+                    rule_problems.append(Problem(rel, raw["id"], f"message.{lang}",
+                                                 f"placeholder {{{name}}} is not a known fact"))
+                elif vocabulary[name].sensitive:
+                    rule_problems.append(Problem(rel, raw["id"], f"message.{lang}",
+                                                 f"placeholder {{{name}}} is sensitive: messages are stored"))
+        try:
+            compiled = compile_condition(raw["when"], vocabulary)
+        except ConditionError as exc:
+            rule_problems.append(Problem(rel, raw["id"], exc.path, exc.reason))
+            compiled = None
+        if rule_problems:
+            problems.extend(replace(p, rule_index=position) for p in rule_problems)
+            continue
+        rules.append(Rule(id=raw["id"], family=family, file=rel, title=raw["title"],
+                          verdict=raw["verdict"], actions=raw["actions"],
+                          effective_from=raw["effective_from"], effective_to=raw["effective_to"],
+                          citations=resolved, message=raw["message"],
+                          compiled=compiled, examples=raw["examples"], notify=raw["notify"],
+                          when=when, cited=[dict(c) for c in raw["citations"]], index=position))
+    return problems, rules
+
+
+def load_rulebook(root: Path) -> RuleBook:
+    root = Path(root)
+    checked = validate_rules(root)
+    if checked.problems:
+        raise RuleLoadError(checked.problems)
+    by_key = {r.key: r for r in checked.rules}
+    engine = RuleEngine({key: rule.engine_condition() for key, rule in by_key.items()},
+                        actions={key: rule.actions for key, rule in by_key.items()})
+    return RuleBook(root=root, version=content_version(root), vocabulary=checked.vocabulary,
+                    rules=by_key, engine=engine, context=checked.context)
+
+
+def _context_file(root: Path, exc: Exception) -> str:
+    """The file a parameter, calendar or process-config error names, relative to root."""
+    where = getattr(exc, "file", None) or getattr(exc, "path", None)
+    if where:
+        try:
+            return Path(where).resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            pass
+    return "labor_law/parameters or calendar"
 
 
 def _overlaps(rules: list[Rule]) -> list[Problem]:
@@ -202,10 +253,14 @@ def _overlaps(rules: list[Rule]) -> list[Problem]:
     for rule_id, versions in by_id.items():
         versions.sort(key=lambda r: r.effective_from)
         for earlier, later in zip(versions, versions[1:]):
-            if earlier.effective_to is None or earlier.effective_to >= later.effective_from:
+            if earlier.effective_from == later.effective_from:
+                problems.append(Problem(later.file, rule_id, "id",
+                                        f"duplicate id: overlaps the rule with the same id and effective_from "
+                                        f"in {earlier.file}; give each version its own dates", later.index))
+            elif earlier.effective_to is None or earlier.effective_to >= later.effective_from:
                 problems.append(Problem(later.file, rule_id, "effective_from",
                                         f"overlaps the version in force from {earlier.effective_from} "
-                                        f"({earlier.file}); end that one first"))
+                                        f"({earlier.file}); end that one first", later.index))
     return problems
 
 
@@ -223,9 +278,10 @@ def _schema_problems(rel: str, doc, messages) -> list[Problem]:
                 rule_id = rule_id or f"#{index}"
                 if isinstance(rule_messages, dict):
                     for field_path, reason in _flatten(rule_messages):
-                        out.append(Problem(rel, rule_id, field_path, reason))
+                        out.append(Problem(rel, rule_id, field_path, reason, index if isinstance(index, int) else None))
                 else:
-                    out.append(Problem(rel, rule_id, "rules", "; ".join(map(str, rule_messages))))
+                    out.append(Problem(rel, rule_id, "rules", "; ".join(map(str, rule_messages)),
+                                       index if isinstance(index, int) else None))
         else:
             for field_path, reason in _flatten({key: value}):
                 out.append(Problem(rel, None, field_path, reason))

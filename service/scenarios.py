@@ -7,8 +7,11 @@ without the database.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as dt
+import time
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -30,6 +33,16 @@ class Result:
     expected: dict
     actual: dict
     problems: list[str] = field(default_factory=list)
+    fired: list[str] = field(default_factory=list)   # keys (id@effective_from) of the rules that fired
+    seconds: float = 0.0
+
+
+@dataclass
+class Observed:
+    """What one check gave: its summary (None when the request could not be decided)."""
+    actual: dict | None
+    error: str | None = None
+    fired: list[str] = field(default_factory=list)
 
 
 def default_fixture_paths() -> list[Path]:
@@ -44,39 +57,78 @@ def load_fixture_cases(path: Path) -> list[tuple[str, dict, str]]:
     return [(f"{rel}::{case['name']}", case, case.get("now", now)) for case in suite["cases"]]
 
 
-def run_fixture_case(rulebook: RuleBook, case: dict, now: str | None, source: str) -> Result:
+def run_fixture_case(rulebook: RuleBook, case: dict, now: str | None, source: str,
+                     as_of: str | None = None) -> Result:
+    """`as_of` (ISO date) replaces every request's as_of: what the case gives on that date."""
+    started = time.perf_counter()
     if "steps" in case:
-        return _run_story(rulebook, case, now, source)
-    return _check(rulebook, case["request"], case["expected"], case.get("now", now), source)
+        result = _run_story(rulebook, case, now, source, as_of)
+    else:
+        result = _check(rulebook, case["request"], case["expected"], case.get("now", now), source, as_of)
+    result.seconds = time.perf_counter() - started
+    return result
 
 
-def _run_story(rulebook: RuleBook, case: dict, now: str | None, source: str) -> Result:
+def story_requests(case: dict, now: str | None) -> list[tuple[int, dict, dict, str | None]]:
+    """(step number, request, expected, now) for each step of a story; the case grows by `record:`."""
     story_case = copy.deepcopy(case.get("case", {}))
     story_case.setdefault("events", [])
+    out = []
     for index, step in enumerate(case["steps"], start=1):
         request = copy.deepcopy(step["request"])
         if story_case.get("id"):
             request["case"] = copy.deepcopy(story_case)
-        result = _check(rulebook, request, step["expected"], step.get("now", now),
-                        f"{source} step {index}")
-        if not result.passed:
-            return result
+        out.append((index, request, step["expected"], step.get("now", now)))
         if "record" in step:
             story_case["events"].append(step["record"])
-    return Result(source, True, {}, {})
+    return out
 
 
-def _check(rulebook: RuleBook, body: dict, expected: dict, now: str | None, source: str) -> Result:
-    if now is None:
-        return Result(source, False, expected, {}, ["no frozen `now` for this case"])
-    with freeze_time(now):
+def fixture_checks(case: dict, now: str | None, source: str) -> list[tuple[str, dict, dict, str | None]]:
+    """(source, request, expected, now) for each check a fixture case makes (one, or one per step)."""
+    if "steps" in case:
+        return [(f"{source} step {index}", request, expected, step_now)
+                for index, request, expected, step_now in story_requests(case, now)]
+    return [(source, case["request"], case["expected"], case.get("now", now))]
+
+
+def _run_story(rulebook: RuleBook, case: dict, now: str | None, source: str, as_of: str | None) -> Result:
+    fired: list[str] = []
+    for step_source, request, expected, step_now in fixture_checks(case, now, source):
+        result = _check(rulebook, request, expected, step_now, step_source, as_of)
+        fired.extend(k for k in result.fired if k not in fired)
+        if not result.passed:
+            result.fired = fired
+            return result
+    return Result(source, True, {}, {}, fired=fired)
+
+
+def observe(rulebook: RuleBook, body: dict, now: str | None, as_of: str | None = None) -> Observed:
+    """Decide one request under a frozen `now` (None: the request must give as_of)."""
+    if as_of is not None:
+        body = {**body, "as_of": as_of}
+    if now is None and "as_of" not in body:
+        return Observed(None, "no frozen `now` for this case")
+    with (freeze_time(now) if now is not None else contextlib.nullcontext()):
         try:
             request = CheckRequestSchema().load(body)
         except ValidationError as exc:
-            return Result(source, False, expected, {}, [f"invalid request: {exc.messages}"])
+            return Observed(None, f"invalid request: {exc.messages}")
         outcome = evaluate(rulebook, request)
-    actual = summarize(outcome.verdict, outcome.findings, outcome.as_of)
-    return Result(source, not (problems := compare(expected, actual)), expected, actual, problems)
+    return Observed(summarize(outcome.verdict, outcome.findings, outcome.as_of),
+                    fired=[r.key for r in outcome.fired])
+
+
+def _check(rulebook: RuleBook, body: dict, expected: dict, now: str | None, source: str,
+           as_of: str | None = None) -> Result:
+    if now is None:
+        return Result(source, False, expected, {}, ["no frozen `now` for this case"])
+    seen = observe(rulebook, body, now, as_of)
+    if seen.actual is None:
+        return Result(source, False, expected, {}, [seen.error])
+    actual = seen.actual
+    return Result(source, not (problems := compare(expected, actual)), expected, actual, problems,
+                  fired=seen.fired)
 
 
 def summarize(verdict: str, findings: list[dict], as_of: dt.date) -> dict:
@@ -109,6 +161,29 @@ def compare(expected: dict, actual: dict) -> list[str]:
     return problems
 
 
+def diff_lines(expected: dict, actual: dict) -> list[str]:
+    """A reader's diff of a fixture case: `-` expected but absent, `+` present but not expected."""
+    if not actual or "verdict" not in actual:
+        return []
+    if expected.get("verdict") != actual["verdict"]:
+        lines = [f"verdict: expected {expected.get('verdict')}, got {actual['verdict']}"]
+    else:
+        lines = [f"verdict: {actual['verdict']} (as expected)"]
+    for key, label, absent, extra in (
+            ("rule_ids", "rule", "expected, did not fire", "fired, not expected"),
+            ("obligations", "obligation", "expected, did not fire", "fired, not expected"),
+            ("citations", "citation", "expected, not cited", None),
+            ("missing_facts", "missing fact", "expected, not reported missing", None)):
+        want, got = set(expected.get(key, [])), set(actual.get(key, []))
+        rows = [("-", name, absent) for name in sorted(want - got)]
+        if extra and key in expected:  # rule ids and obligations are exact when the case gives them
+            rows += [("+", name, extra) for name in sorted(got - want)]
+        lines += [f"{sign} {label} {name}   ({why})" for sign, name, why in rows]
+    if "as_of" in expected and expected["as_of"] != actual["as_of"]:
+        lines.append(f"as_of: expected {expected['as_of']}, got {actual['as_of']}")
+    return lines
+
+
 def rule_example_cases(rulebook: RuleBook) -> list[tuple[str, object, dict]]:
     """(id, rule, example) for every example of every rule."""
     return [(f"{rule.file}::{rule.id}::{example['name']}", rule, example)
@@ -116,9 +191,11 @@ def rule_example_cases(rulebook: RuleBook) -> list[tuple[str, object, dict]]:
             for example in rule.examples]
 
 
-def run_rule_example(rulebook: RuleBook, rule, example: dict, source: str) -> Result:
+def run_rule_example(rulebook: RuleBook, rule, example: dict, source: str,
+                     as_of: str | None = None) -> Result:
     """An example states what this one rule says for the request: its verdict, or none."""
-    body = example["request"]
+    started = time.perf_counter()
+    body = example["request"] if as_of is None else {**example["request"], "as_of": as_of}
     try:
         request = CheckRequestSchema().load(body)
     except ValidationError as exc:
@@ -130,24 +207,62 @@ def run_rule_example(rulebook: RuleBook, rule, example: dict, source: str) -> Re
     got = own[0]["verdict"] if own else "none"
     passed = got == example["expect"]
     return Result(source, passed, {"expect": example["expect"]}, {"rule_verdict": got},
-                  [] if passed else [f"rule {rule.id}: expected {example['expect']}, got {got}"])
+                  [] if passed else [f"rule {rule.id}: expected {example['expect']}, got {got}"],
+                  fired=[r.key for r in outcome.fired], seconds=time.perf_counter() - started)
 
 
-def run_scenarios(rulebook: RuleBook, paths: Iterable[Path]) -> list[Result]:
-    results = [run_rule_example(rulebook, rule, example, source)
-               for source, rule, example in rule_example_cases(rulebook)]
+def run_scenarios(rulebook: RuleBook, paths: Iterable[Path], as_of: str | None = None,
+                  progress: Callable[[int, int], None] | None = None,
+                  examples: bool = True) -> list[Result]:
+    """Every rule example (unless examples=False) and every case of the fixture files.
+
+    `progress(done, total)` is called after each case; `as_of` replaces every request's as_of.
+    """
+    cases = []
+    if examples:
+        cases += [(run_rule_example, (rulebook, rule, example, source))
+                  for source, rule, example in rule_example_cases(rulebook)]
     for path in paths:
-        for source, case, now in load_fixture_cases(Path(path)):
-            results.append(run_fixture_case(rulebook, case, now, source))
+        cases += [(run_fixture_case, (rulebook, case, now, source))
+                  for source, case, now in load_fixture_cases(Path(path))]
+    results = []
+    for done, (run, args) in enumerate(cases, start=1):
+        results.append(run(*args, as_of=as_of))
+        if progress is not None:
+            progress(done, len(cases))
     return results
+
+
+def write_junit(results: list[Result], path: Path | str, name: str = "separation-guard") -> None:
+    """JUnit XML for CI: one testsuite per file, one testcase per example or fixture case."""
+    suites: dict[str, list[Result]] = {}
+    for r in results:
+        file = r.source.split("::", 1)[0]
+        suites.setdefault(file, []).append(r)
+    failures = sum(not r.passed for r in results)
+    root = ET.Element("testsuites", name=name, tests=str(len(results)), failures=str(failures),
+                      errors="0", time=f"{sum(r.seconds for r in results):.3f}")
+    for file, members in suites.items():
+        suite = ET.SubElement(root, "testsuite", name=file, tests=str(len(members)),
+                              failures=str(sum(not r.passed for r in members)), errors="0", skipped="0",
+                              time=f"{sum(r.seconds for r in members):.3f}")
+        for r in members:
+            case_name = r.source.split("::", 1)[1] if "::" in r.source else r.source
+            case = ET.SubElement(suite, "testcase", classname=file, name=case_name, time=f"{r.seconds:.3f}")
+            if not r.passed:
+                failure = ET.SubElement(case, "failure", message=(r.problems or ["failed"])[0], type="mismatch")
+                failure.text = "\n".join(diff_lines(r.expected, r.actual) or r.problems)
+    ET.indent(root)
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
 
 
 def print_table(results: list[Result], echo: Callable[[str], None]) -> None:
     width = min(100, max((len(r.source) for r in results), default=10))
     for r in results:
         echo(f"{'PASS' if r.passed else 'FAIL'}  {r.source[:width]}")
-        for problem in r.problems:
-            echo(f"        {problem}")
+        if not r.passed:
+            for line in diff_lines(r.expected, r.actual) or r.problems:
+                echo(f"        {line}")
     failed = sum(not r.passed for r in results)
     echo(f"{len(results) - failed} passed, {failed} failed")
 

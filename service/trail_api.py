@@ -80,25 +80,32 @@ class Trail(MethodView):
     @blp.response(200, TrailPageSchema)
     def get(self, args):
         """Trail entries in order, filtered; page with `after` = the last seq you saw."""
-        query = select(TrailEntry).where(TrailEntry.seq > args["after"])
-        for arg, column in (("employee", TrailEntry.employee_id), ("case_id", TrailEntry.case_id),
-                            ("process_type", TrailEntry.process_type), ("kind", TrailEntry.kind),
-                            ("action_type", TrailEntry.action_type), ("event_type", TrailEntry.event_type),
-                            ("verdict", TrailEntry.verdict), ("actor", TrailEntry.actor_id)):
-            if arg in args:
-                query = query.where(column == args[arg])
-        if "rule_id" in args:
-            query = query.where(TrailEntry.seq.in_(
-                select(TrailRuleHit.seq).where(TrailRuleHit.rule_id == args["rule_id"])))
-        if "since" in args:
-            query = query.where(TrailEntry.recorded_at >= args["since"].astimezone(dt.timezone.utc))
-        if "until" in args:
-            query = query.where(TrailEntry.recorded_at < args["until"].astimezone(dt.timezone.utc))
         with db.session() as session:
-            entries = list(session.scalars(query.order_by(TrailEntry.seq).limit(args["limit"] + 1)))
-        more = len(entries) > args["limit"]
-        entries = entries[:args["limit"]]
-        return {"entries": entries, "next_after": entries[-1].seq if more else None}
+            entries, next_after = query_trail(session, args)
+        return {"entries": entries, "next_after": next_after}
+
+
+def query_trail(session, args: dict) -> tuple[list[TrailEntry], int | None]:
+    """The trail query of GET /v1/trail and the /trail page: `args` as TrailQueryArgsSchema loads them.
+    Returns (entries in seq order, the `after` of the next page or None)."""
+    query = select(TrailEntry).where(TrailEntry.seq > args["after"])
+    for arg, column in (("employee", TrailEntry.employee_id), ("case_id", TrailEntry.case_id),
+                        ("process_type", TrailEntry.process_type), ("kind", TrailEntry.kind),
+                        ("action_type", TrailEntry.action_type), ("event_type", TrailEntry.event_type),
+                        ("verdict", TrailEntry.verdict), ("actor", TrailEntry.actor_id)):
+        if arg in args:
+            query = query.where(column == args[arg])
+    if "rule_id" in args:
+        query = query.where(TrailEntry.seq.in_(
+            select(TrailRuleHit.seq).where(TrailRuleHit.rule_id == args["rule_id"])))
+    if "since" in args:
+        query = query.where(TrailEntry.recorded_at >= args["since"].astimezone(dt.timezone.utc))
+    if "until" in args:
+        query = query.where(TrailEntry.recorded_at < args["until"].astimezone(dt.timezone.utc))
+    entries = list(session.scalars(query.order_by(TrailEntry.seq).limit(args["limit"] + 1)))
+    more = len(entries) > args["limit"]
+    entries = entries[:args["limit"]]
+    return entries, entries[-1].seq if more else None
 
 
 @blp.route("/trail/verify")

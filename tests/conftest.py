@@ -124,12 +124,25 @@ def rules_copy(tmp_path):
     return target
 
 
+# What the statutory protections ask about besides pregnancy and the medical period (issue 3),
+# all known, so that a check is decided by what a test sets: merged into every `employee`.
+KNOWN_EMPLOYEE_FACTS = {
+    "birth_date": "1994-05-12", "hire_date": "2021-03-01", "total_work_years": 8, "region": "CN-BJ",
+    "occupational_disease": {"hazard_exposure": False}, "work_injury": {"status": "none"},
+    "contract": {"type": "fixed_term", "end_date": "2027-12-31"}, "union_officer": {"position": "none"},
+}
+
+
 def check_body(**overrides):
     body = {
         "as_of": "2026-02-10",
         "employee": {"id": "E1001", "gender": "female", "pregnancy": {"status": "pregnant"},
                      "children": [], "medical_treatment": {"status": "none"}},
-        "action": {"type": "terminate_with_notice", "actor": {"id": "HR7", "role": "hr"}},
+        "employer": {"union_exists": True},
+        # An Art. 40 notice with its ground, the union told and 36 days' written notice.
+        "action": {"type": "terminate_with_notice", "ground": "art40_2", "union_notified": True,
+                   "notice_served_on": "2026-01-05", "actor": {"id": "HR7", "role": "hr"}},
     }
     body.update(overrides)
+    body["employee"] = {**KNOWN_EMPLOYEE_FACTS, **body["employee"]}
     return json.loads(json.dumps(body))

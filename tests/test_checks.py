@@ -49,11 +49,14 @@ def test_unknown_decision_is_404(client):
     assert response.get_json()["code"] == 404
 
 
-def test_male_employee_is_allowed_with_no_findings(client):
+def test_male_employee_is_allowed_with_only_obligations(client):
     body = check_body(employee={"id": "E2", "gender": "male", "medical_treatment": {"status": "none"}})
     response = client.post("/v1/checks", json=body).get_json()
     assert response["verdict"] == "allow"
-    assert response["findings"] == []
+    # An allow still says what the employer owes for an Art. 40 termination.
+    assert {f["verdict"] for f in response["findings"]} == {"obligation"}
+    assert {f["rule_id"] for f in response["findings"]} == {"lcl-46.severance-employer-termination",
+                                                            "lcl-50.exit-certificate"}
 
 
 def test_unknown_pregnancy_is_a_warning_naming_the_missing_fact(client):

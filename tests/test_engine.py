@@ -57,7 +57,8 @@ def test_hammer_8_threads_x_200_checks_through_the_flask_app(sqlite_app):
         (check_body(employee={"id": "E2", "gender": "male", "medical_treatment": {"status": "none"}}), "allow"),
         (check_body(employee={"id": "E3", "gender": "female", "children": [],
                               "medical_treatment": {"status": "none"}}), "warn"),
-        (check_body(action={"type": "terminate_for_cause"}), "allow"),
+        # Art. 42 does not bar an Art. 39 dismissal of a pregnant employee; it is a warning (FEM-5).
+        (check_body(action={"type": "terminate_for_cause", "ground": "art39_2", "union_notified": True}), "warn"),
     ]
     errors: list[str] = []
     counts = [0] * 8
@@ -78,3 +79,18 @@ def test_hammer_8_threads_x_200_checks_through_the_flask_app(sqlite_app):
         t.join()
     assert errors == []
     assert counts == [200] * 8
+
+
+def test_many_rules_on_one_action_do_not_overflow_the_engine():
+    # One fact reaching ~64+ rule nodes at once failed with error 303 ("max stack size").
+    conditions = {f"r{i}": {"$and": [{"action.type": "execute_offboarding"}, {"$gte": {"n": i}}]}
+                  for i in range(150)}
+    engine = RuleEngine(conditions, actions={k: ["execute_offboarding"] for k in conditions})
+    fired = engine.fire({"action": {"type": "execute_offboarding"}, "n": 1000})
+    assert sorted(fired) == sorted(conditions)
+    assert engine.fire({"action": {"type": "edit_employee_record"}, "n": 1000}) == []
+
+
+def test_a_rule_with_alternatives_is_reported_once():
+    engine = RuleEngine({"either": {"$or": [{"a": 1}, {"b": 1}]}})
+    assert engine.fire({"a": 1, "b": 1}) == ["either"]

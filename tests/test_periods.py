@@ -22,9 +22,11 @@ from service.periods import (
     completed_years,
     maternity_leave,
     medical_treatment_entitlement,
+    medical_treatment_in_period,
     nursing_period,
     retirement_candidates,
     statutory_retirement,
+    whole_months_between,
 )
 
 CATALOG = Path("/work/shared/reference/labor_rules_catalog.json")
@@ -369,3 +371,51 @@ def test_rejects_datetimes(params):
 
     with pytest.raises(TypeError):
         nursing_period(datetime(2024, 3, 15, 12, 0), params)  # type: ignore[arg-type]
+
+
+# ---- whole months and the medical treatment period in time --------------------------------------
+@pytest.mark.parametrize("start, end, months", [
+    (D(2026, 1, 1), D(2031, 1, 1), 60),
+    (D(2026, 1, 2), D(2031, 1, 1), 59),
+    (D(2026, 1, 31), D(2026, 2, 28), 1),      # month-end clamp (Civil Code art. 202)
+    (D(2026, 3, 31), D(2026, 2, 28), -1),
+    (D(2026, 3, 10), D(2026, 3, 10), 0),
+    (D(2026, 3, 10), D(2026, 3, 9), -1),
+])
+def test_whole_months_between(start, end, months):
+    assert whole_months_between(start, end) == months
+
+
+THREE = Entitlement(3, 6)
+
+
+@pytest.mark.parametrize("leave, on, expected", [
+    ([(D(2025, 3, 5), None)], D(2025, 6, 4), True),                                # 92 days = 3 months from 5 March
+    ([(D(2025, 3, 5), None)], D(2025, 6, 5), False),                               # just run out
+    ([(D(2025, 3, 5), D(2025, 3, 20))], D(2025, 4, 1), False),                     # back at work
+    ([(D(2025, 3, 5), D(2025, 3, 10)), (D(2025, 6, 1), None)], D(2025, 6, 5), True),
+    ([(D(2025, 3, 5), D(2025, 3, 10)), (D(2025, 9, 6), None)], D(2025, 10, 5), True),  # a new window after 5 Sept
+    ([(D(2026, 3, 5), None)], D(2026, 3, 4), False),                               # not yet sick
+])
+def test_medical_treatment_in_period(leave, on, expected):
+    assert medical_treatment_in_period(leave, on, THREE) is expected
+
+
+def test_the_window_ends_on_the_corresponding_day():
+    # MED-1995 example: first sick day 5 March -> the window is 5 March to 5 September.
+    leave = [(D(1995, 3, 5), D(1995, 4, 5)), (D(1995, 9, 5), None)]    # 32 days, then from 5 Sept
+    # 5 Sept is still in the first window: 32 + 1 days counted; 92 allowed.
+    assert medical_treatment_in_period(leave, D(1995, 9, 5), THREE) is True
+    # Had the second leave started on 6 Sept it would open a new window (tested above).
+
+
+def test_a_leave_running_across_the_window_end_is_unknown():
+    with pytest.raises(UnknownFact):
+        medical_treatment_in_period([(D(2025, 8, 1), None)], D(2026, 2, 10), THREE)
+
+
+def test_no_window_and_interrupted_leave_is_unknown():
+    shanghai = Entitlement(6, None)
+    assert medical_treatment_in_period([(D(2025, 9, 1), None)], D(2026, 2, 28), shanghai) is True
+    with pytest.raises(UnknownFact):
+        medical_treatment_in_period([(D(2025, 1, 1), D(2025, 1, 5)), (D(2025, 9, 1), None)], D(2026, 2, 28), shanghai)

@@ -43,7 +43,8 @@ def test_each_decision_is_a_chained_entry_with_digest_not_health_facts(app, clie
     entry = page["entries"][0]
     assert entry["employee_id"] == "E1001" and entry["actor_id"] == "HR7" and entry["verdict"] == "deny"
     assert entry["process_type"] == "employer_termination"
-    assert entry["rule_ids"] == ["lcl-42-4.protected-period"]
+    assert entry["rule_ids"] == ["lcl-42-4.protected-period", "lcl-46.severance-employer-termination",
+                                 "lcl-50.exit-certificate"]
     assert entry["request_digest"].startswith("hmac-sha256:")
     stored = json.dumps(page, ensure_ascii=False)
     assert "\"pregnant\"" not in stored  # the value; its name is kept

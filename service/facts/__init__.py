@@ -30,8 +30,15 @@ class Facts:
             *parents, leaf = name.split(".")
             for part in parents:
                 node = node.setdefault(part, {})
-            node[leaf] = value
+            node[leaf] = _engine_number(value)
         return doc
+
+
+def _engine_number(value):
+    # The engine's JSON parser cannot read exponents (json.dumps writes 1e-07): fixed point.
+    if isinstance(value, float):
+        return float(f"{value:.4f}")
+    return value
 
 
 def derive_facts(request: dict, as_of: dt.date, context: FactContext) -> Facts:

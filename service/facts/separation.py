@@ -16,15 +16,33 @@ _BASIS_OF_ACTION = {
 }
 _CARRIES_OUT_CASE = ("execute_offboarding", "update_employment_status")
 _BASIS_OF_CASE_KIND = {"mutual_agreement": "mutual_agreement", "non_renewal": "non_renewal"}
+# The separation a statutory ground stands for (action.ground -> basis).
+_BASIS_OF_ARTICLE = {"art38": "employee_resignation", "art39": "for_cause", "art40": "with_notice",
+                     "art41": "economic_layoff", "retirement": "retirement"}
 
 
-def separation_basis(action_type: str, case: dict | None) -> str | None:
+def ground_article(ground: str | None) -> str | None:
+    """`art39_2` -> `art39`; `statutory_retirement` -> `retirement`."""
+    if ground is None:
+        return None
+    return "retirement" if ground == "statutory_retirement" else ground.split("_", 1)[0]
+
+
+def separation_basis(action_type: str, case: dict | None, ground: str | None = None) -> str | None:
+    """The basis, or None when the request does not say (a rule then asks for it).
+
+    The action type decides for the terminate_* actions: a mismatching ground is reported by
+    the rules, not silently preferred. A carried-out case of kind employer_termination (or an
+    execute_offboarding with no case) takes its basis from the ground the employer relies on.
+    """
     if action_type in _BASIS_OF_ACTION:
         return _BASIS_OF_ACTION[action_type]
     if action_type not in _CARRIES_OUT_CASE:
         return "none"
-    if case is None:
-        return None
+    if case is None or case["kind"] == "employer_termination":
+        basis = _BASIS_OF_ARTICLE.get(ground_article(ground))
+        # An Art. 38 ground is the employee's own termination: not one an employer case carries.
+        return None if case is not None and basis == "employee_resignation" else basis
     if case["kind"] == "resignation":
         resignation, withdrawal = case_states(case["events"])
         if withdrawal == "accepted":

@@ -1,0 +1,367 @@
+"""Read-only pages for people: the rule catalog, one page per rule, the trail viewer and a case's
+timeline. Server-rendered (Jinja, service/templates/), Chinese with English beside it, no JavaScript.
+
+How the pages are protected:
+
+- ``PAGES_ENABLED``: unset, the pages are on in development and off with ``ENV=production``
+  (set ``SEPARATION_GUARD_PAGES_ENABLED=true`` to serve them there). Off, every page is a 404.
+- With ``AUTH_REQUIRED`` (the default, in development too) a page needs an API key as the API
+  does: service/auth.py maps each page to its scopes (``trail:read`` for the trail and cases,
+  ``trail:read`` or ``rules:admin`` for the rule catalog) and records every refusal in the trail.
+  A tool sends the key as ``Authorization: Bearer``. A browser signs in once at ``/login``: the
+  form posts the key, which is checked and kept in a cookie that is HttpOnly, SameSite=Lax,
+  Secure over HTTPS and in production, and has no expiry (it ends with the browser). Only the
+  pages honour that cookie; the API reads headers only, so a page visit can never make an API
+  call. The key is never put in a URL. Revoking the key ends the browser session at once;
+  ``/logout`` clears the cookie.
+- Every page is a GET that reads; responses are not cached and forbid scripts and framing.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from urllib.parse import urlparse
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from marshmallow import ValidationError
+from markupsafe import Markup, escape
+from sqlalchemy import select
+
+from schemas.fields import ACTION_TYPES, CASE_KINDS, CHINA, EVENT_TYPES
+from service import auth, db
+from service.evaluation import default_as_of, evaluate
+from service.ledger import accepted_events, case_request, case_status
+from service.models import Case, CaseEvent
+from service.trail_api import KINDS, TrailQueryArgsSchema, query_trail
+
+bp = Blueprint("pages", __name__)
+
+# What a key needs to sign in: any scope that opens a page.
+_PAGE_SCOPES = {"trail:read", "rules:admin"}
+_TRAIL_FIELDS = ("employee", "case_id", "process_type", "kind", "action_type", "event_type", "verdict",
+                 "rule_id", "actor", "since", "until", "after", "limit")
+_PAGE_SIZES = (25, 50, 100, 200)
+
+# Labels: (Chinese, English).
+LABELS = {
+    "kind": {"check": ("合规检查", "Check"), "case_event": ("案件事件", "Case event"),
+             "event_refused": ("事件被拒", "Event refused"), "ruleset_change": ("规则集变更", "Rule-set change"),
+             "access_refused": ("拒绝访问", "Access refused")},
+    "verdict": {"deny": ("禁止", "Deny"), "warn": ("警示", "Warn"), "allow": ("允许", "Allow"),
+                "obligation": ("义务", "Obligation"), "none": ("不触发", "Does not fire")},
+    "family": {"labor_law": ("劳动法律法规", "Labor law"), "process": ("公司流程", "Company process")},
+    "process_type": {"resignation": ("辞职", "Resignation"),
+                     "employer_termination": ("用人单位解除", "Employer termination"),
+                     "mutual_agreement": ("协商一致解除", "Mutual agreement"),
+                     "non_renewal": ("期满不续签", "Non-renewal"), "check": ("单次检查", "Single check")},
+    "event_type": {"resignation_submitted": ("提交辞职", "Resignation submitted"),
+                   "resignation_approved": ("批准辞职", "Resignation approved"),
+                   "resignation_rejected": ("驳回辞职", "Resignation rejected"),
+                   "withdrawal_requested": ("申请撤回辞职", "Withdrawal requested"),
+                   "withdrawal_accepted": ("同意撤回", "Withdrawal accepted"),
+                   "withdrawal_rejected": ("拒绝撤回", "Withdrawal rejected"),
+                   "offboarding_started": ("开始离职办理", "Offboarding started"),
+                   "offboarding_completed": ("完成离职办理", "Offboarding completed"),
+                   "archived": ("归档", "Archived")},
+    "action_type": {"submit_resignation": ("提交辞职", "Submit resignation"),
+                    "withdraw_resignation": ("撤回辞职", "Withdraw resignation"),
+                    "approve_resignation": ("批准辞职", "Approve resignation"),
+                    "approve_withdrawal": ("同意撤回辞职", "Approve withdrawal"),
+                    "reject_withdrawal": ("拒绝撤回辞职", "Reject withdrawal"),
+                    "accept_resignation": ("接受辞职", "Accept resignation"),
+                    "execute_offboarding": ("执行离职", "Execute offboarding"),
+                    "terminate_for_cause": ("过失性解除（第三十九条）", "Terminate for cause (Art. 39)"),
+                    "terminate_with_notice": ("无过失性解除（第四十条）", "Terminate with notice (Art. 40)"),
+                    "terminate_economic_layoff": ("经济性裁员（第四十一条）", "Economic layoff (Art. 41)"),
+                    "non_renewal_at_expiry": ("期满不续签", "Non-renewal at expiry"),
+                    "mutual_agreement_termination": ("协商解除（第三十六条）", "Mutual agreement (Art. 36)"),
+                    "update_employment_status": ("变更在职状态", "Update employment status"),
+                    "edit_employee_record": ("编辑员工档案", "Edit employee record"),
+                    "review_case": ("审阅案件", "Review case")},
+    "status": {"open": ("未决", "Open"), "submitted": ("已提交辞职", "Resignation submitted"),
+               "approved": ("辞职已批准", "Resignation approved"), "rejected": ("辞职被驳回", "Resignation rejected"),
+               "withdrawal_pending": ("撤回待决", "Withdrawal pending"), "withdrawn": ("已撤回辞职", "Withdrawn"),
+               "offboarding": ("离职办理中", "Offboarding"), "offboarded": ("已离职", "Offboarded"),
+               "archived": ("已归档", "Archived"), "requested": ("已申请", "Requested"),
+               "accepted": ("已同意", "Accepted"), "none": ("无", "None")},
+    "role": {"employee": ("员工", "Employee"), "manager": ("经理", "Manager"), "hr": ("人力资源", "HR"),
+             "hr_admin": ("人力资源管理员", "HR admin"), "system": ("系统", "System")},
+    "form": {"written": ("书面", "Written"), "verbal": ("口头", "Verbal"), "email": ("电子邮件", "Email"),
+             "system": ("系统", "System")},
+    "citation_role": {"basis": ("依据", "Basis"), "consequence": ("法律后果", "Consequence"),
+                      "definition": ("定义", "Definition")},
+}
+
+
+def _enabled() -> bool:
+    value = current_app.config.get("PAGES_ENABLED")
+    return current_app.config["ENV"] != "production" if value is None else bool(value)
+
+
+@bp.before_request
+def _only_when_enabled():
+    if not _enabled():
+        abort(404)
+
+
+@bp.after_request
+def _headers(response):
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Security-Policy"] = ("default-src 'none'; style-src 'self'; img-src 'self'; "
+                                                   "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
+
+
+@bp.app_template_filter("bi")
+def _bilingual(value, table: str):
+    """A code as 中文 English; an unknown code as itself."""
+    if value is None or value == "":
+        return Markup('<span class="muted">—</span>')
+    zh, en = LABELS.get(table, {}).get(value, (value, None))
+    if en is None:
+        return escape(value)
+    return Markup('<span lang="zh-CN">{}</span> <span class="en" lang="en">{}</span>').format(zh, en)
+
+
+@bp.app_template_filter("china_time")
+def _china_time(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@bp.app_template_filter("pretty_json")
+def _pretty_json(value) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=2, default=_json_default)
+
+
+def _json_default(value):
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return str(value)
+
+
+@bp.context_processor
+def _common():
+    rulebook = current_app.extensions["rulebook"]
+    return {"ruleset_version": rulebook.version, "rule_count": len(rulebook.rules),
+            "signed_in": bool(request.cookies.get(auth.PAGES_COOKIE)), "labels": LABELS}
+
+
+# ---- errors: HTML on the pages (the API's handlers answer JSON) ---------------------------------
+
+@bp.errorhandler(401)
+def _unauthorized(error):
+    if not _enabled():
+        return _error(404)
+    # Sign in here; the form comes back to this page.
+    return render_template("login.html", next=_safe_next(request.full_path), error=None), 401
+
+
+@bp.errorhandler(403)
+def _forbidden(error):
+    return _error(403)
+
+
+@bp.errorhandler(404)
+def _not_found(error):
+    return _error(404)
+
+
+_ERRORS = {403: ("此密钥无权查看本页（需要 trail:read 权限）。", "This key may not see this page (it needs the trail:read scope)."),
+           404: ("未找到该页面。", "No such page.")}
+
+
+def _error(code: int):
+    zh, en = _ERRORS[code]
+    return render_template("error.html", code=code, zh=zh, en=en), code
+
+
+# ---- sign-in --------------------------------------------------------------------------------
+
+@bp.route("/")
+def index():
+    return redirect(url_for("pages.rules"))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    target = _safe_next(request.values.get("next"))
+    if request.method == "GET":
+        return render_template("login.html", next=target, error=None)
+    origin = request.headers.get("Origin")
+    if origin and urlparse(origin).netloc != request.host:
+        abort(403)  # another site posting a sign-in form
+    if not current_app.config["AUTH_REQUIRED"]:
+        return redirect(target, 303)
+    key = (request.form.get("key") or "").strip()
+    client = auth._client_for(key) if key else None
+    if client is None or not _PAGE_SCOPES & set(client.scopes):
+        reason = "sign-in: unknown or revoked API key" if client is None else "sign-in: key has no page scope"
+        auth._record_refusal(client.name if client else None, 401, reason)
+        error = (("密钥无效或已吊销。", "Unknown or revoked key.") if client is None else
+                 ("此密钥没有查看页面的权限（trail:read 或 rules:admin）。",
+                  "This key has no scope for the pages (trail:read or rules:admin)."))
+        return render_template("login.html", next=target, error=error), 401
+    response = redirect(target, 303)
+    response.set_cookie(auth.PAGES_COOKIE, key, httponly=True, samesite="Lax",
+                        secure=request.is_secure or current_app.config["ENV"] == "production")
+    return response
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    response = redirect(url_for("pages.login"), 303)
+    response.delete_cookie(auth.PAGES_COOKIE, httponly=True, samesite="Lax")
+    return response
+
+
+def _safe_next(value: str | None) -> str:
+    """Only a path on this site (never //host or a scheme): no open redirect."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value \
+            or value.startswith(("/login", "/logout")):
+        return url_for("pages.rules")
+    return value.rstrip("?") or "/"
+
+
+# ---- the rule catalog ----------------------------------------------------------------------
+
+def _versions_by_id() -> dict[str, list]:
+    by_id: dict[str, list] = {}
+    for rule in current_app.extensions["rulebook"].rules.values():
+        by_id.setdefault(rule.id, []).append(rule)
+    for versions in by_id.values():
+        versions.sort(key=lambda r: r.effective_from)
+    return dict(sorted(by_id.items()))
+
+
+def _current(versions: list, today: dt.date):
+    """The version in force today, else the latest one."""
+    return next((r for r in versions if r.in_force(today)), versions[-1])
+
+
+def _matches(rule, text: str) -> bool:
+    haystack = [rule.id, rule.file, *rule.title.values(), *rule.message.values()]
+    for citation in rule.citations:
+        haystack += [citation["ref"], citation["law"], citation["law_en"], citation["article"],
+                     citation.get("item") or "", citation["text"]]
+    return any(text in part.casefold() for part in haystack)
+
+
+@bp.route("/rules")
+def rules():
+    family = request.args.get("family", "")
+    verdict = request.args.get("verdict", "")
+    text = request.args.get("q", "").strip()
+    today = default_as_of()
+    shown = []
+    all_rules = _versions_by_id()
+    for rule_id, versions in all_rules.items():
+        if family and versions[0].family != family:
+            continue
+        if verdict and not any(v.verdict == verdict for v in versions):
+            continue
+        if text and not any(_matches(v, text.casefold()) for v in versions):
+            continue
+        shown.append({"id": rule_id, "current": _current(versions, today), "versions": versions})
+    return render_template("rules.html", rules=shown, total=len(all_rules), today=today,
+                           filters={"family": family, "verdict": verdict, "q": text},
+                           verdicts=("deny", "warn", "obligation"))
+
+
+@bp.route("/rules/<rule_id>")
+def rule(rule_id: str):
+    versions = _versions_by_id().get(rule_id)
+    if not versions:
+        abort(404)
+    vocabulary = current_app.extensions["rulebook"].vocabulary
+    facts = {}
+    for version in versions:
+        for name in version.compiled.facts:
+            facts[name] = vocabulary[name].description if name in vocabulary else ""
+    today = default_as_of()
+    return render_template("rule.html", rule_id=rule_id, versions=versions, current=_current(versions, today),
+                           today=today, facts=facts)
+
+
+# ---- the trail and cases -------------------------------------------------------------------
+
+def _trail_args(raw) -> tuple[dict, dict, list[str]]:
+    """The form's fields (blank ones dropped, a time without an offset read as China time), loaded
+    by the API's own schema. Returns (loaded args, the form as entered, errors)."""
+    form = {name: raw.get(name, "").strip() for name in _TRAIL_FIELDS}
+    given = {name: value for name, value in form.items() if value}
+    for name in ("since", "until"):
+        if name in given:
+            given[name] = _with_china_offset(given[name])
+    given.setdefault("limit", "50")
+    try:
+        return TrailQueryArgsSchema().load(given), form, []
+    except ValidationError as exc:
+        errors = [f"{name}: {' '.join(map(str, reasons)) if isinstance(reasons, list) else reasons}"
+                  for name, reasons in exc.messages.items()]
+        return {}, form, errors
+
+
+def _with_china_offset(value: str) -> str:
+    """2026-01-05 or 2026-01-05T09:00 (a browser's datetime-local) are times in China."""
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return value  # the schema names the problem
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=CHINA)
+    return parsed.isoformat()
+
+
+@bp.route("/trail")
+def trail():
+    args, form, errors = _trail_args(request.args)
+    entries, next_after = [], None
+    if not errors:
+        with db.session() as session:
+            entries, next_after = query_trail(session, args)
+    next_query = None
+    if next_after is not None:
+        next_query = {k: v for k, v in form.items() if v and k != "after"} | {"after": next_after}
+    first_query = {k: v for k, v in form.items() if v and k != "after"} if form["after"] else None
+    choices = {"process_type": (*CASE_KINDS, "check"), "kind": KINDS, "action_type": ACTION_TYPES,
+               "event_type": EVENT_TYPES, "verdict": ("deny", "warn", "allow")}
+    rule_ids = sorted({r.id for r in current_app.extensions["rulebook"].rules.values()})
+    searched = any(v for k, v in form.items() if k not in ("after", "limit"))
+    return render_template("trail.html", entries=entries, form=form, errors=errors, choices=choices,
+                           rule_ids=rule_ids, page_sizes=_PAGE_SIZES, next_query=next_query,
+                           first_query=first_query, searched=searched), 400 if errors else 200
+
+
+@bp.route("/cases/<case_id>")
+def case(case_id: str):
+    as_of_text = request.args.get("as_of", "").strip()
+    try:
+        as_of = dt.date.fromisoformat(as_of_text) if as_of_text else default_as_of()
+    except ValueError:
+        as_of, as_of_text = default_as_of(), ""
+    with db.session() as session:
+        row = session.get(Case, case_id)
+        if row is None:
+            abort(404)
+        events = list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id)
+                                      .order_by(CaseEvent.seq)))
+        accepted = accepted_events(session, case_id)
+        entries, more = query_trail(session, {"case_id": case_id, "after": 0, "limit": 500})
+    outcome = evaluate(current_app.extensions["rulebook"], {
+        "as_of": as_of, "employee": {"id": row.employee_id}, "case": case_request(row, accepted),
+        "action": {"type": "review_case"}})
+    pending = {name.removeprefix("derived.case.pending."): value
+               for name, value in outcome.facts.values.items() if name.startswith("derived.case.pending.")}
+    if pending.get("step") in (None, "none"):
+        pending = {}
+    return render_template("case.html", case=row, events=events, status=case_status(accepted), as_of=as_of,
+                           pending=pending, findings=outcome.findings, entries=entries,
+                           more_entries=more is not None)

@@ -1,0 +1,302 @@
+"""Derived labor-law facts at their boundary dates (service/facts/labor_law.py, separation.py).
+
+Each test builds a request as the API would load it and checks the facts the rules will see.
+An absent key means "unknown": the rules then warn instead of guessing.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+
+import pytest
+from marshmallow import ValidationError
+
+from schemas.check import CheckRequestSchema
+from service import PROJECT_ROOT
+from service.facts import derive_facts
+from service.facts.context import FactContext
+from service.facts.separation import ground_article, separation_basis
+from service.rulebook import load_rulebook
+from service.scenarios import rule_example_cases
+
+D = dt.date
+
+
+@pytest.fixture(scope="module")
+def context() -> FactContext:
+    return FactContext.load(PROJECT_ROOT / "rules")
+
+
+def facts(context: FactContext, as_of: str, employee: dict, action: dict | None = None, **extra) -> dict:
+    body = {"as_of": as_of, "employee": {"id": "E1", **employee},
+            "action": action or {"type": "terminate_with_notice"}, **extra}
+    request = CheckRequestSchema().load(body)
+    return derive_facts(request, request["as_of"], context).values
+
+
+# ---- the legal basis ------------------------------------------------------------------------------
+@pytest.mark.parametrize("action, case, ground, basis", [
+    ("terminate_with_notice", None, "art39_2", "with_notice"),           # the action decides; rules flag the mismatch
+    ("execute_offboarding", None, "art40_1", "with_notice"),
+    ("execute_offboarding", None, "statutory_retirement", "retirement"),
+    ("execute_offboarding", None, None, None),
+    ("execute_offboarding", {"kind": "employer_termination"}, "art39_6", "for_cause"),
+    ("execute_offboarding", {"kind": "employer_termination"}, "art41_2", "economic_layoff"),
+    ("execute_offboarding", {"kind": "employer_termination"}, "art38_2", None),  # the employee's ground, not the employer's
+    ("execute_offboarding", {"kind": "employer_termination"}, None, None),
+    ("execute_offboarding", {"kind": "mutual_agreement"}, "art40_1", "mutual_agreement"),
+    ("update_employment_status", {"kind": "non_renewal"}, None, "non_renewal"),
+    ("approve_resignation", None, None, "none"),
+])
+def test_separation_basis(action, case, ground, basis):
+    full_case = None if case is None else {"id": "C1", "events": [], **case}
+    assert separation_basis(action, full_case, ground) == basis
+
+
+def test_ground_article():
+    assert ground_article("art39_2") == "art39"
+    assert ground_article("art38_para2") == "art38"
+    assert ground_article("statutory_retirement") == "retirement"
+    assert ground_article(None) is None
+
+
+def test_the_ground_reaches_the_basis_of_an_offboarding(context):
+    values = facts(context, "2026-02-10", {"gender": "female"},
+                   {"type": "execute_offboarding", "ground": "art40_3"},
+                   case={"id": "C1", "kind": "employer_termination", "events": []})
+    assert values["derived.separation.basis"] == "with_notice"
+    assert values["derived.separation.ground_article"] == "art40"
+    assert values["case.kind"] == "employer_termination"
+
+
+# ---- request facts are copied, "unknown" is left out ---------------------------------------------
+def test_request_facts_are_copied_as_text_and_unknown_is_absent(context):
+    values = facts(context, "2026-02-10",
+                   {"gender": "female", "birth_date": "1990-01-02", "pregnancy": {"status": "unknown"},
+                    "work_injury": {"status": "disabled", "disability_grade": 7}},
+                   {"type": "terminate_with_notice", "union_notified": False}, employer={"union_exists": True})
+    assert values["employee.birth_date"] == "1990-01-02"
+    assert values["employee.work_injury.disability_grade"] == 7
+    assert values["action.union_notified"] is False and values["employer.union_exists"] is True
+    assert "employee.pregnancy.status" not in values
+    assert "employee.hire_date" not in values
+
+
+# ---- nursing and maternity leave -------------------------------------------------------------------
+@pytest.mark.parametrize("as_of, active", [("2026-03-10", True), ("2026-03-11", False), ("2025-03-10", True)])
+def test_nursing_runs_to_the_first_birthday_inclusive(context, as_of, active):
+    values = facts(context, as_of, {"gender": "female", "children": [{"birth_date": "2025-03-10"}]})
+    assert values["derived.nursing_period.active"] is active
+
+
+def test_nursing_of_a_feb_29_child_ends_on_feb_28(context):
+    child = {"gender": "female", "children": [{"birth_date": "2024-02-29"}]}
+    assert facts(context, "2025-02-28", child)["derived.nursing_period.active"] is True
+    assert facts(context, "2025-03-01", child)["derived.nursing_period.active"] is False
+
+
+def test_nursing_unknown_without_children_and_false_with_none(context):
+    assert "derived.nursing_period.active" not in facts(context, "2026-02-10", {"gender": "female"})
+    assert facts(context, "2026-02-10", {"gender": "female", "children": []})["derived.nursing_period.active"] is False
+
+
+@pytest.mark.parametrize("as_of, active", [
+    ("2026-02-05", True),    # day 158 in Beijing: 98 + 60
+    ("2026-02-06", False),
+    ("2025-08-31", False),   # before the birth
+])
+def test_maternity_leave_last_day_and_the_day_after(context, as_of, active):
+    employee = {"gender": "female", "region": "CN-BJ",
+                "childbirth": {"date": "2025-09-01", "dystocia": False, "babies": 1}}
+    assert facts(context, as_of, employee)["derived.maternity_leave.active"] is active
+
+
+def test_maternity_leave_with_twins_and_dystocia(context):
+    employee = {"gender": "female", "region": "CN-BJ",
+                "childbirth": {"date": "2025-09-01", "dystocia": True, "babies": 2}}
+    # 98 + 15 + 15 + 60 = 188 days: the last day is 2026-03-07
+    assert facts(context, "2026-03-07", employee)["derived.maternity_leave.active"] is True
+    assert facts(context, "2026-03-08", employee)["derived.maternity_leave.active"] is False
+
+
+@pytest.mark.parametrize("as_of, expected", [
+    ("2026-04-08", True),     # within the national 98 days: true whatever the details
+    ("2026-04-09", None),     # the unencoded Hubei extension may still run: unknown
+    ("2027-01-02", False),    # past the first birthday: every known rule has ended it
+])
+def test_maternity_leave_with_details_unknown(context, as_of, expected):
+    values = facts(context, as_of, {"gender": "female", "region": "CN-HB", "childbirth": {"date": "2026-01-01"}})
+    assert values.get("derived.maternity_leave.active") is expected
+
+
+def test_zhejiang_leave_depends_on_the_child_order(context):
+    base = {"gender": "female", "region": "CN-ZJ"}
+    first = {**base, "childbirth": {"date": "2025-09-01", "dystocia": False, "babies": 1, "child_order": 1}}
+    second = {**base, "childbirth": {"date": "2025-09-01", "dystocia": False, "babies": 1, "child_order": 2}}
+    # 158 days end 2026-02-05; 188 days end 2026-03-07
+    assert facts(context, "2026-02-20", first)["derived.maternity_leave.active"] is False
+    assert facts(context, "2026-02-20", second)["derived.maternity_leave.active"] is True
+
+
+# ---- medical treatment period ---------------------------------------------------------------------
+SICK = {"gender": "male", "region": "CN-BJ", "hire_date": "2022-01-10", "total_work_years": 4}
+
+
+@pytest.mark.parametrize("as_of, in_period", [("2026-06-04", True), ("2026-06-05", False)])
+def test_medical_period_of_three_months_from_the_first_sick_day(context, as_of, in_period):
+    values = facts(context, as_of, {**SICK, "medical_treatment": {"sick_leave": [{"start": "2026-03-05"}]}})
+    assert values["derived.medical_treatment.in_period"] is in_period
+
+
+def test_medical_period_counts_interrupted_leave_cumulatively(context):
+    leave = {"sick_leave": [{"start": "2026-01-05", "end": "2026-02-04"}, {"start": "2026-03-01"}]}
+    assert facts(context, "2026-04-28", {**SICK, "medical_treatment": leave})["derived.medical_treatment.in_period"] is True
+    assert facts(context, "2026-04-29", {**SICK, "medical_treatment": leave})["derived.medical_treatment.in_period"] is False
+
+
+def test_back_at_work_is_not_in_the_medical_period_even_with_years_unknown(context):
+    values = facts(context, "2026-02-10", {"gender": "male",
+                                            "medical_treatment": {"sick_leave": [{"start": "2026-01-05", "end": "2026-01-20"}]}})
+    assert values["derived.medical_treatment.in_period"] is False
+
+
+def test_medical_period_unknown_without_total_working_years(context):
+    employee = {**SICK, "medical_treatment": {"sick_leave": [{"start": "2026-03-05"}]}}
+    del employee["total_work_years"]
+    assert "derived.medical_treatment.in_period" not in facts(context, "2026-04-01", employee)
+
+
+def test_medical_period_in_shanghai_and_with_the_region_unknown(context):
+    employee = {"gender": "male", "hire_date": "2023-01-05", "total_work_years": 3,
+                "medical_treatment": {"sick_leave": [{"start": "2025-09-01"}]}}
+    shanghai = {**employee, "region": "CN-SH"}
+    assert facts(context, "2026-02-28", shanghai)["derived.medical_treatment.in_period"] is True
+    assert facts(context, "2026-03-01", shanghai)["derived.medical_treatment.in_period"] is False
+    # National table: 3 months, long over; Shanghai: 6 months, running. They disagree: unknown.
+    assert "derived.medical_treatment.in_period" not in facts(context, "2026-02-28", employee)
+    # Both over: known.
+    assert facts(context, "2026-03-01", employee)["derived.medical_treatment.in_period"] is False
+
+
+# ---- service and retirement -----------------------------------------------------------------------
+def test_service_years_completed_on_the_anniversary_and_carried_over_years_win(context):
+    assert facts(context, "2026-02-10", {"hire_date": "2011-02-10"})["derived.service.continuous_years"] == 15
+    assert facts(context, "2026-02-09", {"hire_date": "2011-02-10"})["derived.service.continuous_years"] == 14
+    values = facts(context, "2026-02-10", {"hire_date": "2023-01-01", "continuous_service_years": 15.5})
+    assert values["derived.service.continuous_years"] == 15.5
+    assert "derived.service.continuous_years" not in facts(context, "2026-02-10", {"hire_date": "2026-03-01"})
+
+
+@pytest.mark.parametrize("as_of, months", [
+    ("2026-11-15", 60),   # exactly five years before 2031-11-15 (61y5m): not "less than five years"
+    ("2026-11-16", 59),
+    ("2024-12-31", 65),   # before the reform: age 60, 2030-06-15
+])
+def test_months_to_retirement_of_a_man_born_1970_06(context, as_of, months):
+    values = facts(context, as_of, {"gender": "male", "birth_date": "1970-06-15"})
+    assert values["derived.retirement.months_left_min"] == values["derived.retirement.months_left_max"] == months
+
+
+def test_retirement_of_a_man_born_1965_01_before_and_after_the_reform(context):
+    retire = {"type": "execute_offboarding", "ground": "statutory_retirement"}
+    before = facts(context, "2024-12-31", {"gender": "male", "birth_date": "1965-01-20"},
+                   {**retire, "effective_date": "2025-01-20"})
+    assert before["derived.retirement.days_left_min"] == 0           # 60 on 2025-01-20
+    after = facts(context, "2025-01-20", {"gender": "male", "birth_date": "1965-01-20"}, retire)
+    assert after["derived.retirement.days_left_min"] == 31           # 60y1m on 2025-02-20
+
+
+def test_a_woman_with_unknown_original_age_gets_both_candidates(context):
+    values = facts(context, "2026-02-10", {"gender": "female", "birth_date": "1976-03-10"})
+    assert values["derived.retirement.months_left_min"] == 9     # 50y8m: 2026-11-10
+    assert values["derived.retirement.months_left_max"] == 80    # 56y7m: 2032-10-10
+    known = facts(context, "2026-02-10", {"gender": "female", "birth_date": "1976-03-10", "original_retirement_age": 55})
+    assert known["derived.retirement.months_left_min"] == known["derived.retirement.months_left_max"] == 80
+
+
+def test_gender_unknown_spans_every_candidate(context):
+    values = facts(context, "2026-02-10", {"birth_date": "1976-03-10"})
+    assert values["derived.retirement.months_left_min"] == 9      # woman, original age 50
+    assert values["derived.retirement.months_left_max"] > 80      # man: 61y10m
+
+
+def test_original_age_must_fit_the_gender():
+    with pytest.raises(ValidationError, match="original_retirement_age"):
+        CheckRequestSchema().load({"employee": {"id": "E1", "gender": "male", "original_retirement_age": 55},
+                                   "action": {"type": "terminate_with_notice"}})
+
+
+# ---- counts to the action date ---------------------------------------------------------------------
+def test_notice_contract_and_term_are_counted_to_the_effective_date(context):
+    values = facts(context, "2026-02-10",
+                   {"contract": {"type": "fixed_term", "end_date": "2026-03-10"},
+                    "union_officer": {"position": "chair", "term_end": "2026-03-09"}},
+                   {"type": "non_renewal_at_expiry", "effective_date": "2026-03-10", "notice_served_on": "2026-02-08"})
+    assert values["derived.contract.days_to_end"] == 0
+    assert values["derived.union_officer.term_days_left"] == -1
+    assert values["derived.notice.days_served"] == 30
+    without = facts(context, "2026-02-10", {"contract": {"type": "fixed_term", "end_date": "2026-03-10"}},
+                    {"type": "non_renewal_at_expiry"})
+    assert without["derived.contract.days_to_end"] == 28   # counted to as_of
+
+
+# ---- resignation form and withdrawal timing --------------------------------------------------------
+def _case(*events):
+    return {"id": "C1", "kind": "resignation", "events": list(events)}
+
+
+def _event(kind, at, form=None):
+    event = {"type": kind, "at": at, "actor": {"id": "E1", "role": "employee"}}
+    return {**event, "form": form} if form else event
+
+
+@pytest.mark.parametrize("form, legal", [("written", "written"), ("email", "written"), ("system", "written"),
+                                         ("verbal", "verbal"), (None, "not_recorded")])
+def test_resignation_form(context, form, legal):
+    values = facts(context, "2026-02-10", {}, {"type": "accept_resignation"},
+                   case=_case(_event("resignation_submitted", "2026-02-09T09:00:00+08:00", form)))
+    assert values["derived.resignation.form"] == legal
+
+
+def test_withdrawal_timing(context):
+    submitted = _event("resignation_submitted", "2026-02-09T09:00:00+08:00", "written")
+    together = facts(context, "2026-02-10", {}, {"type": "reject_withdrawal"},
+                     case=_case(submitted, _event("withdrawal_requested", "2026-02-09T09:00:00+08:00")))
+    assert together["derived.resignation.withdrawal_timing"] == "before_or_with_arrival"
+    later = facts(context, "2026-02-10", {}, {"type": "reject_withdrawal"},
+                  case=_case(submitted, _event("withdrawal_requested", "2026-02-09T09:00:01+08:00")))
+    assert later["derived.resignation.withdrawal_timing"] == "after_arrival"
+    none = facts(context, "2026-02-10", {}, {"type": "reject_withdrawal"}, case=_case(submitted))
+    assert "derived.resignation.withdrawal_timing" not in none
+    assert "derived.resignation.form" not in facts(context, "2026-02-10", {}, {"type": "accept_resignation"})
+
+
+# ---- the rule set and the engine ----------------------------------------------------------------------
+_RULEBOOK = load_rulebook(PROJECT_ROOT / "rules")
+
+
+def test_no_rule_is_reported_twice_for_one_check():
+    """durable-rules fires a rule once per alternative of an `any` that holds; the labor-law
+    rules keep their alternatives exclusive so that a finding is never repeated."""
+    from service.evaluation import evaluate
+    for source, rule, example in rule_example_cases(_RULEBOOK):
+        if rule.family != "labor_law":
+            continue
+        outcome = evaluate(_RULEBOOK, CheckRequestSchema().load(example["request"]))
+        ids = Counter(f["rule_id"] for f in outcome.findings if f["rule_id"].split(".")[0] != "process")
+        assert not [i for i, n in ids.items() if n > 1], source
+
+
+def test_no_action_type_is_listed_by_more_rules_than_the_engine_can_branch_on():
+    """Every rule that lists an action type among several adds a branch the engine pushes on a
+    64-entry stack when that action is checked (durable-rules events.c MAX_STACK_SIZE): past
+    about 60 the check fails with engine error 303. Keep a margin."""
+    per_action = Counter(action for rule in _RULEBOOK.rules.values() for action in rule.actions)
+    assert max(per_action.values()) <= 50, per_action.most_common(3)
+
+
+def test_years_reach_the_engine_without_exponent_notation(context):
+    values = facts(context, "2026-02-10", {"continuous_service_years": 1e-07})
+    assert values["employee.continuous_service_years"] == 0
+    assert values["derived.service.continuous_years"] == 0
+    assert facts(context, "2026-02-10", {"continuous_service_years": 15.456})["derived.service.continuous_years"] == 15.46
