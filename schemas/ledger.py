@@ -6,7 +6,7 @@ from marshmallow import Schema, fields, validate
 from schemas.case import CaseEventSchema
 from schemas.check import FindingSchema
 from schemas.employee import EmployeeSchema
-from schemas.fields import CASE_KINDS, VERDICTS, AsOf, one_of
+from schemas.fields import CASE_KINDS, VERDICTS, AsOf, AwareDateTime, one_of
 
 
 class NewCaseSchema(Schema):
@@ -87,7 +87,7 @@ class NotificationQueryArgsSchema(Schema):
     recipient_id = fields.String()
     case_id = fields.String()
     status = fields.String(validate=one_of(("pending", "delivered", "dead")))
-    after = fields.DateTime(metadata={"description": "Created after this time (RFC 3339)"})
+    after = AwareDateTime(metadata={"description": "Created after this time (RFC 3339, with offset)"})
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
 
 

@@ -28,6 +28,8 @@ from typing import Any, Iterator, Mapping
 
 import yaml
 
+from service.yamlfile import load_yaml
+
 __all__ = [
     "DEFAULT_ROOT",
     "Citation",
@@ -189,45 +191,12 @@ class ParameterSet:
 
 
 # ---- loading and validation ------------------------------------------------------------------
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate mapping keys (a repeated date key would silently win) and
-    leaves dates as text, so that an invalid date key is reported as such instead of crashing."""
-
-
-_StrictLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    loader.flatten_mapping(node)
-    out: dict = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        try:
-            hash(key)
-        except TypeError:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"unhashable key {key!r}", key_node.start_mark
-            ) from None
-        if key in out:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        out[key] = loader.construct_object(value_node, deep=deep)
-    return out
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def _parse_file(path: Path, name: str) -> _Parameter:
     def fail(reason: str) -> ParameterFileError:
         return ParameterFileError(path, reason)
 
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)  # noqa: S506 (safe loader subclass)
+        raw = load_yaml(path)
     except (OSError, ValueError, yaml.YAMLError) as exc:
         raise fail(f"cannot read YAML: {exc}") from exc
     if not isinstance(raw, dict):

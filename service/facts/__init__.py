@@ -46,7 +46,8 @@ def derive_facts(request: dict, as_of: dt.date, context: FactContext) -> Facts:
     values: dict = {"action.type": action["type"]}
     put(values, "action.actor.role", action.get("actor", {}).get("role"))
     put(values, "employee.gender", request["employee"].get("gender"))
-    put(values, "derived.separation.basis", separation_basis(action["type"], request.get("case")))
+    put(values, "derived.separation.basis",
+        separation_basis(action["type"], request.get("case"), action.get("ground")))
     for family in (labor_law, process):
         for name, value in family.derive(request, as_of, context).items():
             put(values, name, value)

@@ -4,10 +4,6 @@ Only derivation lives here: copying request facts, and date arithmetic with the 
 force (service/periods.py). Whether a status protects, and against which separation, is decided
 by the rule files in rules/labor_law/. A fact that cannot be derived without guessing is left
 out, and the rules see it as unknown.
-
-`derived.separation.basis` is recomputed here with `action.ground` (an execute_offboarding of an
-employer_termination case takes its basis from the ground); service/facts/__init__.py computes
-it from the action type and case only, and this value replaces it.
 """
 from __future__ import annotations
 
@@ -15,7 +11,7 @@ import datetime as dt
 from typing import Any, Iterable
 
 from service.facts.context import FactContext
-from service.facts.separation import ground_article, separation_basis
+from service.facts.separation import ground_article
 from service.parameters import ParameterNotInForce, ParameterSet
 from service.periods import (NATIONAL, RegionNotCovered, UnknownFact, add_years, completed_years, maternity_leave,
                              medical_treatment_entitlement, medical_treatment_in_period, nursing_period,
@@ -49,7 +45,6 @@ def derive(request: dict, as_of: dt.date, context: FactContext) -> dict:
     service = _service_years(employee, as_of)
     facts: dict[str, Any] = {name: _request_value(request, name) for name in _COPIED}
     facts.update({
-        "derived.separation.basis": separation_basis(action["type"], request.get("case"), action.get("ground")),
         "derived.separation.ground_article": ground_article(action.get("ground")),
         "derived.nursing_period.active": _nursing(employee, as_of, params),
         "derived.maternity_leave.active": _maternity_leave(employee, as_of, params),
