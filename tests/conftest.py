@@ -2,7 +2,6 @@ import json
 import os
 import shutil
 import uuid
-from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient

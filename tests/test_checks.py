@@ -1,5 +1,4 @@
 """The v1 check contract over HTTP, on SQLite and on PostgreSQL."""
-import datetime as dt
 
 import pytest
 from freezegun import freeze_time
