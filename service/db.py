@@ -3,6 +3,8 @@ The schema is Alembic's (migrations/); the service upgrades the database on star
 from __future__ import annotations
 
 import datetime as dt
+import os
+import weakref
 from pathlib import Path
 
 from flask import Flask, current_app
@@ -51,6 +53,16 @@ class Base(DeclarativeBase):
 
 
 def make_engine(url: str) -> Engine:
+    engine = _create(url)
+    # gunicorn preloads the app, so the arbiter's pooled connections (migrations, the start-up
+    # trail entry) would be shared by every forked worker: one database session for four
+    # processes. A forked child forgets them (never closes: the parent still owns them).
+    ref = weakref.ref(engine)
+    os.register_at_fork(after_in_child=lambda: (e := ref()) is not None and e.dispose(close=False))
+    return engine
+
+
+def _create(url: str) -> Engine:
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
     engine = create_engine(url, connect_args={"check_same_thread": False})

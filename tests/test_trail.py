@@ -164,3 +164,28 @@ def test_four_processes_append_500_each_to_one_postgres_chain(postgres_url):
     engine.dispose()
     assert result.ok, result
     assert result.entries == 2001
+
+
+@pytest.mark.postgres
+def test_a_forked_worker_does_not_share_the_parents_database_connections(postgres_url):
+    """gunicorn preloads the app and forks: each worker must open its own connections."""
+    from tests.conftest import make_app, reset_postgres_schema
+
+    reset_postgres_schema(postgres_url)
+    app = make_app(postgres_url)
+    engine = app.extensions["db_engine"]
+    with engine.connect() as conn:
+        parent_pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the worker
+        try:
+            with engine.connect() as conn:
+                os.write(write, str(conn.execute(text("SELECT pg_backend_pid()")).scalar()).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    child_backend = int(os.read(read, 64).decode())
+    os.waitpid(child, 0)
+    assert child_backend != parent_pid
+    engine.dispose()
