@@ -19,6 +19,7 @@ from schemas.check import CheckRequestSchema  # noqa: E402
 from service import create_app  # noqa: E402
 from service.evaluation import evaluate  # noqa: E402
 
+BENCH_KEY = "sg_bench-key-every-scope"
 REQUESTS = [
     {"as_of": "2026-02-10",
      "employee": {"id": "E1", "gender": "female", "pregnancy": {"status": "pregnant"}, "children": [],
@@ -60,7 +61,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
-        app = create_app({"DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite"})
+        app = create_app({"DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite", "DEV_KEY": BENCH_KEY})
         print(f"start-up (load + validate + compile {len(app.extensions['rulebook'].rules)} rules, "
               f"create app): {(time.perf_counter() - started) * 1000:.1f} ms")
         rulebook = app.extensions["rulebook"]
@@ -77,6 +78,7 @@ def main() -> None:
         report("evaluation (facts+engine+verdict)", samples, time.perf_counter() - wall)
 
         client = app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {BENCH_KEY}"  # every /v1 endpoint needs a key
         for r in REQUESTS * 25:
             client.post("/v1/checks", json=r)
         samples = []

@@ -1,0 +1,198 @@
+"""Against a peer: the pregnancy + Art. 40 decision in Cerbos and in our service, sequentially, in one run.
+
+1. Installs the npm package @cerbos/cerbos-linux-x64 into a temporary directory (`npm install`;
+   or uses --cerbos-bin / $CERBOS_BIN), finds the binary in node_modules.
+2. `cerbos compile benchmarks/cerbos/policies` (the policy, its JSON schema and its test suite).
+3. Starts Cerbos (disk driver on benchmarks/cerbos/policies, schema enforcement `reject`, audit
+   and telemetry off, HTTP and gRPC on 127.0.0.1 free ports) and our service under gunicorn
+   (gunicorn.conf.py) on PostgreSQL (trail on) and on SQLite.
+4. Checks both give the same decision (deny, lcl-42-4.protected-period), then measures in
+   --rounds interleaved rounds of --count sequential requests each:
+     - Cerbos CheckResources (POST /api/check/resources), keep-alive connection;
+     - Cerbos, a new connection per request (as our service is called: gunicorn's sync workers
+       close the connection after every answer);
+     - our POST /v1/checks on PostgreSQL and on SQLite (decision recorded in the trail).
+   Prints p50 / p99 for each and whether our sequential p50 is no slower than Cerbos's.
+   If Cerbos cannot be installed it says so and measures only our service.
+
+Run:  /tmp/venv/bin/python benchmarks/bench_cerbos.py [--rounds 5 --count 400] [--post-fork-dispose]
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import workload  # noqa: F401  (puts the project root on sys.path)
+import harness
+from harness import (BENCH, Gunicorn, PostgresSchema, auth_headers, free_port, run_clients, start_service,
+                     wait_http)
+from workload import PREGNANT_ART40, percentile, snapshot_rules
+
+POLICIES = BENCH / "cerbos" / "policies"
+NPM_PACKAGE = "@cerbos/cerbos-linux-x64"
+
+CERBOS_REQUEST = {
+    "requestId": "bench",
+    "principal": {"id": "HR7", "roles": ["hr"]},
+    "resources": [{
+        "actions": ["terminate_with_notice"],
+        "resource": {"kind": "employee_separation", "id": "E1001",
+                     "attr": {"as_of": "2026-02-10", "gender": "female", "pregnancy_status": "pregnant"}},
+    }],
+}
+
+
+def install_cerbos(into: Path) -> Path:
+    """npm install the package into `into`; the binary's path. Raises RuntimeError with npm's words."""
+    npm = shutil.which("npm")
+    if npm is None:
+        raise RuntimeError("npm is not installed")
+    done = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--no-save", "--prefix", str(into), NPM_PACKAGE],
+                          capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(f"npm install {NPM_PACKAGE} failed ({done.returncode}): {done.stderr.strip()[-1500:]}")
+    package = into / "node_modules" / "@cerbos" / "cerbos-linux-x64"
+    candidates = [p for p in package.rglob("*") if p.is_file() and p.name.startswith("cerbos")
+                  and os.access(p, os.X_OK)]
+    if not candidates:
+        raise RuntimeError(f"no cerbos binary found under {package}")
+    version = json.loads((package / "package.json").read_text()).get("version")
+    print(f"cerbos: {NPM_PACKAGE}@{version} installed with npm into {into}")
+    return candidates[0]
+
+
+class Cerbos:
+    def __init__(self, binary: Path, workdir: Path):
+        self.port, grpc = free_port(), free_port()
+        config = workdir / "cerbos.yaml"
+        config.write_text(json.dumps({  # JSON is YAML
+            "server": {"httpListenAddr": f"127.0.0.1:{self.port}", "grpcListenAddr": f"127.0.0.1:{grpc}"},
+            "storage": {"driver": "disk", "disk": {"directory": str(POLICIES), "watchForChanges": False}},
+            "schema": {"enforcement": "reject"},
+            "audit": {"enabled": False},
+            "telemetry": {"disabled": True},
+        }, indent=2))
+        self._log = open(workdir / "cerbos.log", "ab")
+        self.proc = subprocess.Popen([str(binary), "server", f"--config={config}"], stdout=self._log,
+                                     stderr=subprocess.STDOUT, env={**os.environ, "CERBOS_NO_TELEMETRY": "1"},
+                                     start_new_session=True)
+        wait_http(self.port, "/_cerbos/health", proc=self.proc)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+def post_json(port: int, path: str, body: dict, headers: dict) -> tuple[int, dict]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json", **headers})
+    response = conn.getresponse()
+    data = json.loads(response.read() or b"{}")
+    conn.close()
+    return response.status, data
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--count", type=int, default=400, help="sequential requests per target per round")
+    parser.add_argument("--seconds", type=float, default=30, help="time bound per target per round")
+    parser.add_argument("--cerbos-bin", default=os.environ.get("CERBOS_BIN"),
+                        help="an installed cerbos binary (default: npm install into a temporary directory)")
+    parser.add_argument("--post-fork-dispose", action="store_true",
+                        help="gunicorn_postfork.conf.py: the repository's settings plus the proposed post-fork fix")
+    args = parser.parse_args()
+    harness.use_post_fork_dispose(args.post_fork_dispose)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        cerbos = None
+        binary = Path(args.cerbos_bin) if args.cerbos_bin else None
+        if binary is None:
+            try:
+                binary = install_cerbos(tmp / "npm")
+            except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
+                print("=" * 78)
+                print(f"CERBOS NOT MEASURED: the npm package {NPM_PACKAGE} could not be installed here:\n{exc}")
+                print("=" * 78)
+        if binary is not None:
+            compiled = subprocess.run([str(binary), "compile", str(POLICIES)], capture_output=True, text=True,
+                                      timeout=120)
+            print("cerbos compile:", (compiled.stdout.strip().splitlines() or ["?"])[-1])
+            if compiled.returncode != 0:
+                print(compiled.stdout, compiled.stderr)
+                return 1
+            cerbos = Cerbos(binary, tmp)
+
+        rules_dir = snapshot_rules(tmp / "rules")
+        targets: list[tuple[str, int, str, dict, dict]] = []
+        servers: list[Gunicorn] = []
+        pg = PostgresSchema()
+        try:
+            if cerbos is not None:
+                status, answer = post_json(cerbos.port, "/api/check/resources", CERBOS_REQUEST, {})
+                effect = answer["results"][0]["actions"]["terminate_with_notice"]
+                outputs = [o["val"]["rule_id"] for o in answer["results"][0].get("outputs", [])]
+                print(f"cerbos decision: {status} {effect} {outputs}")
+                assert effect == "EFFECT_DENY", answer
+                targets.append(("Cerbos (keep-alive)", cerbos.port, "/api/check/resources", CERBOS_REQUEST, {}))
+                targets.append(("Cerbos (new connection each)", cerbos.port, "/api/check/resources",
+                                CERBOS_REQUEST, {"Connection": "close"}))
+            for label, url in (("service, PostgreSQL", pg.url), ("service, SQLite", f"sqlite:///{tmp / 'c.sqlite'}")):
+                server = start_service(url, rules_dir, tmp / f"{label[-6:]}.log")
+                servers.append(server)
+                status, answer = post_json(server.port, "/v1/checks", PREGNANT_ART40, auth_headers())
+                rule_ids = [f["rule_id"] for f in answer.get("findings", [])]
+                print(f"{label} decision: {status} {answer.get('verdict')} {rule_ids}")
+                assert status == 200 and answer["verdict"] == "deny" and "lcl-42-4.protected-period" in rule_ids
+                targets.append((label, server.port, "/v1/checks", PREGNANT_ART40, auth_headers()))
+
+            print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; {args.rounds} rounds x "
+                  f"{args.count} sequential requests per target")
+            samples: dict[str, list[float]] = {t[0]: [] for t in targets}
+            errors: dict[str, int] = {t[0]: 0 for t in targets}
+            for label, port, path, body, headers in targets:  # warm up
+                run_clients(port, path, [body], headers, 1, 100, 10)
+            for _ in range(args.rounds):
+                for label, port, path, body, headers in targets:
+                    result = run_clients(port, path, [body], headers, 1, args.count, args.seconds)
+                    samples[label] += [s.seconds * 1000 for s in result.ok]
+                    errors[label] += len(result.samples) - len(result.ok)
+            print(f"load average at the end {os.getloadavg()[0]:.1f}")
+        finally:
+            for server in servers:
+                server.stop()
+            if cerbos is not None:
+                cerbos.stop()
+            pg.drop()
+
+    print()
+    print(f"{'sequential, same decision':<32} {'n':>6} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for label, ms in samples.items():
+        print(f"{label:<32} {len(ms):>6} {percentile(ms, .5):>8.2f} {percentile(ms, .99):>8.2f} {errors[label]:>7}")
+    if cerbos is None:
+        print("\ngoal sequential p50 no slower than Cerbos: NOT MEASURED (Cerbos could not be installed)")
+        return 0
+    reference = percentile(samples["Cerbos (keep-alive)"], .5)
+    fresh = percentile(samples["Cerbos (new connection each)"], .5)
+    for label in ("service, PostgreSQL", "service, SQLite"):
+        ours = percentile(samples[label], .5)
+        print(f"goal sequential p50 no slower than Cerbos ({label}): {'MET' if ours <= reference else 'MISSED'} "
+              f"({ours:.2f} ms vs {reference:.2f} ms keep-alive, {fresh:.2f} ms new connection each)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

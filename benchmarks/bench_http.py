@@ -1,0 +1,100 @@
+"""POST /v1/checks over HTTP under gunicorn (gunicorn.conf.py), against a bare Flask echo (our ceiling).
+
+Starts, one after another, each on 127.0.0.1 at a free port with the repository's gunicorn.conf.py:
+  - benchmarks/echo_app.py: parses the same JSON and echoes it (no rules, no database);
+  - the service on SQLite (a temporary file);
+  - the service on PostgreSQL (a fresh schema in the sg_bench database, created if absent).
+Every check is recorded in the trail (the service always records before answering).
+For each it runs a sequential client and --clients concurrent client processes (http.client;
+gunicorn's sync workers close the connection after each answer, so each request reconnects,
+as a real client of this configuration would), over the realistic mix of workload.py, each
+bounded by --count requests and --seconds, and prints req/s, p50, p99, errors and % of bare Flask.
+
+Run:  /tmp/venv/bin/python benchmarks/bench_http.py                       (about 2 minutes)
+      /tmp/venv/bin/python benchmarks/bench_http.py --count 1000 --seconds 10   (quick)
+Env:  WEB_CONCURRENCY=<n> changes gunicorn's workers (default: gunicorn.conf.py's, 4 on 2 cores);
+      BENCH_POSTGRES_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/sg_bench).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+import workload  # noqa: F401  (puts the project root on sys.path)
+import harness
+from harness import PostgresSchema, RunResult, auth_headers, run_clients, start_echo, start_service
+from workload import percentile, request_bodies, snapshot_rules
+
+
+def measure(port: int, bodies: list[dict], clients: int, count: int, seconds: float,
+            warmup: int) -> tuple[RunResult, int]:
+    warm = run_clients(port, "/v1/checks", bodies, auth_headers(), 1, warmup, 30)
+    return run_clients(port, "/v1/checks", bodies, auth_headers(), clients, count, seconds), len(warm.ok)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=8, help="concurrent client processes (default 8)")
+    parser.add_argument("--count", type=int, default=3000, help="requests per measurement at most (default 3000)")
+    parser.add_argument("--seconds", type=float, default=20, help="time bound per measurement (default 20 s)")
+    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--post-fork-dispose", action="store_true",
+                        help="gunicorn_postfork.conf.py: the repository's settings plus the proposed post-fork fix")
+    args = parser.parse_args()
+    harness.use_post_fork_dispose(args.post_fork_dispose)
+
+    rows = []
+    warm_ok: dict[str, int] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        rules_dir = snapshot_rules(tmp / "rules")
+        bodies = request_bodies(rules_dir)
+        workers = os.environ.get("WEB_CONCURRENCY", "gunicorn.conf.py default")
+        config = "gunicorn_postfork.conf.py" if harness.POST_FORK_DISPOSE else "gunicorn.conf.py"
+        print(f"mix: {len(bodies)} requests; {config}, workers: {workers}; client processes: 1 and "
+              f"{args.clients}; bounds: {args.count} requests / {args.seconds:.0f} s per measurement; "
+              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+
+        def bench(label: str, server_factory):
+            with server_factory() as server:
+                for clients in (1, args.clients):
+                    result, warmed = measure(server.port, bodies, clients, args.count, args.seconds, args.warmup)
+                    warm_ok[label] = warm_ok.get(label, 0) + warmed
+                    rows.append((label, clients, result))
+                    print(f"  done: {label}, {clients} client(s): {len(result.ok)} ok in {result.wall:.1f} s, "
+                          f"statuses {result.statuses()}", flush=True)
+
+        bench("bare Flask echo", lambda: start_echo(tmp / "echo.log"))
+        bench("service, SQLite", lambda: start_service(f"sqlite:///{tmp / 'bench.sqlite'}", rules_dir,
+                                                       tmp / "sqlite.log"))
+        if not args.no_postgres:
+            with PostgresSchema() as pg:
+                bench("service, PostgreSQL", lambda: start_service(pg.url, rules_dir, tmp / "pg.log"))
+                decisions = pg.scalar("SELECT count(*) FROM trail_entries WHERE kind = 'check'")
+            answered = sum(len(r.ok) for label, _, r in rows if label == "service, PostgreSQL") + warm_ok[
+                "service, PostgreSQL"]
+            print(f"  PostgreSQL trail: {decisions} check decisions recorded for {answered} 200 answers "
+                  f"(incl. warm-up)")
+
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+    ceiling = {clients: len(r.ok) / r.wall for label, clients, r in rows if label == "bare Flask echo"}
+    print()
+    print(f"{'server':<22} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'non-200':>8} "
+          f"{'% of bare Flask':>16}")
+    for label, clients, r in rows:
+        ms = [s.seconds * 1000 for s in r.ok] or [float("nan")]
+        rate = len(r.ok) / r.wall
+        print(f"{label:<22} {clients:>7} {rate:>8.0f} {percentile(ms, .5):>8.2f} {percentile(ms, .99):>8.2f} "
+              f"{len(r.samples) - len(r.ok):>8} {rate / ceiling[clients] * 100:>15.0f}%")
+    for label, clients, r in rows:
+        if label == "service, PostgreSQL" and clients == args.clients:
+            share = len(r.ok) / r.wall / ceiling[clients] * 100
+            print(f"\ngoal HTTP >= 60% of bare Flask with the trail on (PostgreSQL, {clients} clients): "
+                  f"{'MET' if share >= 60 else 'MISSED'} ({share:.0f}%)")
+
+
+if __name__ == "__main__":
+    main()
