@@ -32,6 +32,7 @@ from service import auth, db
 from service.evaluation import default_as_of, evaluate
 from service.ledger import accepted_events, case_request, case_status
 from service.models import Case, CaseEvent
+from service.rulebook import versions_by_id
 from service.trail_api import KINDS, TrailQueryArgsSchema, query_trail
 
 bp = Blueprint("pages", __name__)
@@ -233,12 +234,7 @@ def _safe_next(value: str | None) -> str:
 # ---- the rule catalog ----------------------------------------------------------------------
 
 def _versions_by_id() -> dict[str, list]:
-    by_id: dict[str, list] = {}
-    for rule in current_app.extensions["rulebook"].rules.values():
-        by_id.setdefault(rule.id, []).append(rule)
-    for versions in by_id.values():
-        versions.sort(key=lambda r: r.effective_from)
-    return dict(sorted(by_id.items()))
+    return versions_by_id(current_app.extensions["rulebook"].rules.values())
 
 
 def _current(versions: list, today: dt.date):

@@ -28,7 +28,7 @@ from marshmallow import Schema, ValidationError, fields as ma_fields
 from schemas.errors import flatten_messages
 from service import PROJECT_ROOT
 from service.citations import load_citations
-from service.rulebook import Problem, Rule, RuleBook, load_rulebook, rule_files, validate_rules
+from service.rulebook import Problem, Rule, RuleBook, load_rulebook, rule_files, validate_rules, versions_by_id
 from service.vocabulary import Vocabulary
 from service.yamlfile import StrictLoader
 
@@ -271,11 +271,7 @@ def _rel_to(root: Path, path: str, default: str) -> str:
 
 def _gaps(rules: list[Rule], lines: _Lines) -> list[Issue]:
     out = []
-    by_id: dict[str, list[Rule]] = {}
-    for rule in rules:
-        by_id.setdefault(rule.id, []).append(rule)
-    for rule_id, versions in by_id.items():
-        versions.sort(key=lambda r: r.effective_from)
+    for rule_id, versions in versions_by_id(rules).items():
         for earlier, later in zip(versions, versions[1:]):
             if earlier.effective_to is not None and earlier.effective_to + dt.timedelta(days=1) < later.effective_from:
                 gap_from = earlier.effective_to + dt.timedelta(days=1)

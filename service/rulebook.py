@@ -245,13 +245,18 @@ def _context_file(root: Path, exc: Exception) -> str:
     return "labor_law/parameters or calendar"
 
 
-def _overlaps(rules: list[Rule]) -> list[Problem]:
-    problems = []
+def versions_by_id(rules) -> dict[str, list[Rule]]:
+    """Each rule id's dated versions, oldest first, ids in order."""
     by_id: dict[str, list[Rule]] = {}
     for rule in rules:
         by_id.setdefault(rule.id, []).append(rule)
-    for rule_id, versions in by_id.items():
-        versions.sort(key=lambda r: r.effective_from)
+    return {rule_id: sorted(versions, key=lambda r: r.effective_from)
+            for rule_id, versions in sorted(by_id.items())}
+
+
+def _overlaps(rules: list[Rule]) -> list[Problem]:
+    problems = []
+    for rule_id, versions in versions_by_id(rules).items():
         for earlier, later in zip(versions, versions[1:]):
             if earlier.effective_from == later.effective_from:
                 problems.append(Problem(later.file, rule_id, "id",
