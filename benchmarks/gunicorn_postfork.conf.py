@@ -4,8 +4,9 @@ trail entry, development key) and every forked worker inherits the same pooled c
 four processes talk over one PostgreSQL session ("prepared statement _pg3_N already exists",
 interleaved transactions, the trail head's FOR UPDATE no longer serializing workers).
 
-Used by the benchmarks only with --post-fork-dispose, to measure the service as it will be once
-the fix is in; without the flag they run gunicorn.conf.py unchanged.
+Used by the benchmarks only with --post-fork-dispose; without the flag they run gunicorn.conf.py
+unchanged. Since ce41e44 service/db.py forgets inherited connections after any fork itself, so the
+flag is redundant (kept to reproduce RESULTS.md's runs).
 """
 import runpy
 from pathlib import Path
