@@ -145,3 +145,13 @@ def check_body(**overrides):
     body.update(overrides)
     body["employee"] = {**KNOWN_EMPLOYEE_FACTS, **body["employee"]}
     return json.loads(json.dumps(body))
+
+
+def drop_citation_text(rules_dir, ref: str):
+    """Delete one citation's verbatim text from a copy of rules/ (a typical bad edit)."""
+    path = rules_dir / "citations" / "labor_law.yaml"
+    text = path.read_text(encoding="utf-8")
+    line = text.index("    text:", text.index(f"  {ref}:"))
+    end = text.index("\n    effective_from:", line)
+    path.write_text(text[:line] + text[end + 1:], encoding="utf-8")
+    return path

@@ -2,7 +2,7 @@
 import pytest
 
 from service.evaluation import evaluate
-from tests.conftest import check_body, make_app
+from tests.conftest import check_body, drop_citation_text, make_app
 
 RULE_FILE = "labor_law/lcl_42_4_pregnancy_maternity_nursing.yaml"
 
@@ -61,12 +61,7 @@ def test_a_bad_edit_is_refused_and_the_old_version_keeps_serving(reload_app, rul
 
 def test_overlapping_dates_and_a_missing_citation_text_are_refused_too(reload_app, rules_copy):
     client = reload_app.test_client()
-    path = rules_copy / "citations" / "labor_law.yaml"
-    text = path.read_text(encoding="utf-8")
-    start = text.index("  LCL-42-4:")
-    line = text.index("    text:", start)
-    end = text.index("\n    effective_from:", line)
-    path.write_text(text[:line] + text[end + 1:], encoding="utf-8")
+    drop_citation_text(rules_copy, "LCL-42-4")
     body = client.post("/v1/admin/rules/reload").get_json()
     assert body["ok"] is False and any("citations.LCL-42-4" in p for p in body["problems"])
 

@@ -10,6 +10,7 @@ from service import PROJECT_ROOT
 from service.rule_tools import lint
 from service.rulebook import load_rulebook
 from service.scenarios import load_fixture_cases, rule_example_cases, run_scenarios
+from tests.conftest import drop_citation_text
 
 RULE_FILE = "labor_law/lcl_42_4_pregnancy_maternity_nursing.yaml"
 REVERSAL = PROJECT_ROOT / "fixtures" / "situations" / "reversal_crisis_test.yaml"
@@ -159,12 +160,7 @@ def test_a_yaml_syntax_error_in_a_condition_names_file_and_line(runner, probe):
 
 
 def test_a_missing_citation_text_is_reported_on_its_entry_without_a_cascade(runner, rules_copy):
-    path = rules_copy / "citations" / "labor_law.yaml"
-    text = path.read_text(encoding="utf-8")
-    start = text.index("  LCL-42-4:")
-    text_line = text.index("    text:", start)
-    line_end = text.index("\n    effective_from:", text_line)
-    path.write_text(text[:text_line] + text[line_end + 1:], encoding="utf-8")
+    path = drop_citation_text(rules_copy, "LCL-42-4")
     result = _lint(runner, rules_copy)
     assert result.exit_code == 1
     line = _line_of(path, "  LCL-42-4:")

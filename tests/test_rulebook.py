@@ -5,6 +5,7 @@ import pytest
 
 from service import create_app
 from service.rulebook import RuleLoadError, load_rulebook
+from tests.conftest import drop_citation_text
 
 RULE_FILE = "labor_law/lcl_42_4_pregnancy_maternity_nursing.yaml"
 
@@ -62,12 +63,7 @@ def test_a_citation_not_in_force_for_the_whole_rule_is_refused(rules_copy):
 
 
 def test_a_missing_citation_text_is_refused(rules_copy):
-    path = rules_copy / "citations" / "labor_law.yaml"
-    text = path.read_text(encoding="utf-8")
-    start = text.index("  LCL-42-4:")
-    text_line = text.index("    text:", start)
-    line_end = text.index("\n    effective_from:", text_line)
-    path.write_text(text[:text_line] + text[line_end + 1:], encoding="utf-8")
+    drop_citation_text(rules_copy, "LCL-42-4")
     problems = _problems(rules_copy)
     assert any(p.file == "citations/labor_law.yaml" and p.field == "citations.LCL-42-4.value.text"
                for p in problems), [str(p) for p in problems]
