@@ -20,7 +20,7 @@ blp = Blueprint("cases", __name__, url_prefix="/v1", description="The separation
 
 @blp.route("/cases/<string:case_id>/events")
 class CaseEvents(MethodView):
-    @blp.arguments(CaseEventRequestSchema)
+    @blp.arguments(CaseEventRequestSchema())
     @blp.response(201, EventResultSchema)
     @blp.alt_response(409, schema=EventConflictSchema,
                       description="Refused by the rules (recorded, with findings), or a conflict with the case")
@@ -43,7 +43,7 @@ class CaseEvents(MethodView):
 
 @blp.route("/cases/<string:case_id>")
 class CaseView(MethodView):
-    @blp.arguments(CaseQueryArgsSchema, location="query")
+    @blp.arguments(CaseQueryArgsSchema(), location="query")
     @blp.response(200, CaseViewSchema)
     def get(self, args, case_id):
         """A case: its events, its status, the step awaiting a decision and the findings as of a date."""

@@ -20,7 +20,7 @@ blp = Blueprint("checks", __name__, url_prefix="/v1", description="Pre-action co
 
 @blp.route("/checks")
 class Checks(MethodView):
-    @blp.arguments(CheckRequestSchema)
+    @blp.arguments(CheckRequestSchema())
     @blp.response(200, CheckResultSchema)
     def post(self, request):
         """Check a proposed separation action before the EHR carries it out.
@@ -33,7 +33,7 @@ class Checks(MethodView):
 
 @blp.route("/checks:batch")
 class CheckBatch(MethodView):
-    @blp.arguments(CheckBatchRequestSchema)
+    @blp.arguments(CheckBatchRequestSchema())
     @blp.response(200, CheckBatchResultSchema)
     def post(self, batch):
         """Up to 100 checks in one call, each with its own verdict and decision id.

@@ -23,7 +23,7 @@ blp = Blueprint("notifications", __name__, url_prefix="/v1", description="Notifi
 
 @blp.route("/notifications")
 class Notifications(MethodView):
-    @blp.arguments(NotificationQueryArgsSchema, location="query")
+    @blp.arguments(NotificationQueryArgsSchema(), location="query")
     @blp.response(200, NotificationPageSchema)
     def get(self, args):
         """Notifications for a recipient, oldest first (poll with `after`)."""
@@ -43,7 +43,7 @@ class Notifications(MethodView):
 
 @blp.route("/sla/sweep")
 class SlaSweep(MethodView):
-    @blp.arguments(SweepRequestSchema)
+    @blp.arguments(SweepRequestSchema())
     @blp.response(200, SweepResultSchema)
     def post(self, body):
         """Find steps overdue as of a date and notify once per step and deadline."""

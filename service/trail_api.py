@@ -76,7 +76,7 @@ class VerificationSchema(Schema):
 
 @blp.route("/trail")
 class Trail(MethodView):
-    @blp.arguments(TrailQueryArgsSchema, location="query")
+    @blp.arguments(TrailQueryArgsSchema(), location="query")
     @blp.response(200, TrailPageSchema)
     def get(self, args):
         """Trail entries in order, filtered; page with `after` = the last seq you saw."""
