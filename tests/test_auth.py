@@ -1,9 +1,12 @@
 """API keys and scopes: 401 without a valid key, 403 without the scope, both in the trail."""
 import pytest
 
+from sqlalchemy import update
+
 from service import create_app
-from service.auth import StartUpRefused, create_client
-from tests.conftest import check_body
+from service.auth import KeyCache, StartUpRefused, create_client
+from service.models import ApiClient
+from tests.conftest import check_body, make_app
 
 
 def _key(app, name, *scopes):
@@ -60,6 +63,64 @@ def test_a_revoked_key_is_refused(app):
     assert caller.post("/v1/checks", json=check_body()).status_code == 401
     listing = runner.invoke(args=["keys", "list"]).output
     assert "temp" in listing and "revoked" in listing and key not in listing
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def _revoke_elsewhere(app, name):
+    """As the `keys revoke` command run in another process does: this worker's cache is not told."""
+    with app.extensions["db_sessions"]() as session, session.begin():
+        session.execute(update(ApiClient).where(ApiClient.name == name).values(revoked_at=ApiClient.created_at))
+
+
+def test_a_key_revoked_in_another_process_is_refused_once_the_cache_time_has_passed(app):
+    clock = FakeClock()
+    app.extensions["api_key_cache"] = KeyCache(5, clock=clock)
+    key = _key(app, "ehr-temp", "checks")
+    caller = app.test_client()
+    caller.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+    assert caller.post("/v1/checks", json=check_body()).status_code == 200
+    _revoke_elsewhere(app, "ehr-temp")
+    clock.now += 4.9
+    assert caller.post("/v1/checks", json=check_body()).status_code == 200  # the documented window
+    clock.now += 0.1
+    assert caller.post("/v1/checks", json=check_body()).status_code == 401
+
+
+def test_with_key_caching_off_a_revocation_elsewhere_applies_at_once(database_url):
+    app = make_app(database_url, API_KEY_CACHE_SECONDS=0)
+    try:
+        key = _key(app, "ehr-temp", "checks")
+        caller = app.test_client()
+        caller.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+        assert caller.post("/v1/checks", json=check_body()).status_code == 200
+        _revoke_elsewhere(app, "ehr-temp")
+        assert caller.post("/v1/checks", json=check_body()).status_code == 401
+    finally:
+        app.extensions["db_engine"].dispose()
+
+
+def test_an_unknown_key_is_not_remembered(app):
+    key = "sg_" + "k" * 43
+    caller = app.test_client()
+    caller.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+    assert caller.post("/v1/checks", json=check_body()).status_code == 401
+    with app.extensions["db_sessions"]() as session, session.begin():
+        create_client(session, "late", ["checks"], key=key)
+    assert caller.post("/v1/checks", json=check_body()).status_code == 200
+
+
+def test_the_key_cache_is_bounded():
+    cache = KeyCache(60, size=2)
+    for n in range(3):
+        cache.put(f"d{n}", object())
+    assert cache.get("d2") is not None and cache.get("d0") is None
 
 
 def test_unknown_scope_is_refused_by_the_command(app):
