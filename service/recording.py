@@ -9,7 +9,6 @@ from sqlalchemy.orm import Session
 
 from service import trail
 from service.evaluation import Outcome
-from service.models import TrailEntry
 from service.privacy import redact_findings
 from service.rulebook import RuleBook
 
@@ -30,7 +29,7 @@ def process_type(action_type: str, case_kind: str | None) -> str | None:
 
 def record_decision(session: Session, *, rulebook: RuleBook, outcome: Outcome, request: dict,
                     received_at: dt.datetime, kind: str = "check", event: dict | None = None, case_kind: str | None = None,
-                    body_extra: dict | None = None) -> TrailEntry:
+                    body_extra: dict | None = None) -> trail.Appended:
     """Append the decision to the trail inside the caller's transaction.
     `rulebook` is the one that decided: its vocabulary says which facts are sensitive."""
     action = request["action"]

@@ -2,7 +2,9 @@
 
 Appends are serialized in the database: each append locks the single trail_head row
 (SELECT ... FOR UPDATE on PostgreSQL; SQLite transactions begin IMMEDIATE, one writer at a
-time), so several gunicorn workers always extend one unbroken chain.
+time), so several gunicorn workers always extend one unbroken chain. Everything but the chain
+position is prepared before the lock, and the append itself is plain Core statements: the lock
+is held for one hash and one write, plus the caller's commit.
 """
 from __future__ import annotations
 
@@ -12,11 +14,13 @@ import hmac
 import json
 import uuid
 from dataclasses import dataclass
-from sqlalchemy import insert, select
+from sqlalchemy import String, bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from service.models import TrailEntry, TrailHead, TrailRuleHit
 
+_ENTRIES, _HEAD, _RULE_HITS = TrailEntry.__table__, TrailHead.__table__, TrailRuleHit.__table__
 GENESIS = "0" * 64
 # Every column the hash covers, in order. `hash` itself is the only one left out.
 HASHED = ("seq", "entry_id", "kind", "recorded_at", "as_of", "employee_id", "case_id", "process_type",
@@ -53,24 +57,53 @@ def ensure_head(session: Session) -> None:
         session.flush()
 
 
+# Built once: constructing them per append cost more than running them.
+_LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
+_INSERT_ENTRY = insert(_ENTRIES).values({c.name: bindparam(c.name, type_=c.type) for c in _ENTRIES.columns})
+_MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(seq=bindparam("seq"), hash=bindparam("hash"))
+_INSERT_HIT = insert(_RULE_HITS)
+
+
+def _append_postgres():
+    """The entry, its rule hits and the head move in one statement: one round trip under the lock."""
+    entry = _INSERT_ENTRY.returning(_ENTRIES.c.seq).cte("entry")
+    hits = insert(_RULE_HITS).from_select(
+        ["seq", "rule_id"],
+        select(entry.c.seq, func.unnest(bindparam("rule_ids_array", type_=ARRAY(String)))))
+    return _MOVE_HEAD.add_cte(entry).add_cte(hits.cte("rule_hits"))
+
+
+_APPEND_POSTGRES = _append_postgres()
+
+
+@dataclass(frozen=True)
+class Appended:
+    seq: int
+    entry_id: str
+    hash: str
+
+
 def append(session: Session, *, kind: str, recorded_at: dt.datetime, ruleset_version: str,
            body: dict, rule_ids: list[str] | None = None, entry_id: str | None = None,
-           **columns) -> TrailEntry:
+           **columns) -> Appended:
     """Append one entry inside the caller's transaction (the caller commits)."""
-    head = session.execute(select(TrailHead).where(TrailHead.id == 1).with_for_update()).scalar_one()
     values = {name: None for name in HASHED}
     values.update(columns)
-    values.update(seq=head.seq + 1, entry_id=entry_id or str(uuid.uuid4()), kind=kind,
+    values.update(entry_id=entry_id or str(uuid.uuid4()), kind=kind,
                   recorded_at=recorded_at.astimezone(dt.timezone.utc), rule_ids=sorted(set(rule_ids or [])),
-                  ruleset_version=ruleset_version, body=body, prev_hash=head.hash)
+                  ruleset_version=ruleset_version, body=body)
+    connection = session.connection()  # Core, not the unit of work: nothing here needs identity
+    head = connection.execute(_LOCK_HEAD).one()
+    values.update(seq=head.seq + 1, prev_hash=head.hash)
     values["hash"] = entry_hash(values)
-    entry = TrailEntry(**values)
-    session.add(entry)
-    head.seq, head.hash = entry.seq, entry.hash
-    session.flush()
-    if entry.rule_ids:
-        session.execute(insert(TrailRuleHit), [{"seq": entry.seq, "rule_id": r} for r in entry.rule_ids])
-    return entry
+    if connection.dialect.name == "postgresql":
+        connection.execute(_APPEND_POSTGRES, {**values, "rule_ids_array": values["rule_ids"]})
+    else:
+        connection.execute(_INSERT_ENTRY, values)
+        connection.execute(_MOVE_HEAD, values)
+        if values["rule_ids"]:
+            connection.execute(_INSERT_HIT, [{"seq": values["seq"], "rule_id": r} for r in values["rule_ids"]])
+    return Appended(values["seq"], values["entry_id"], values["hash"])
 
 
 @dataclass(frozen=True)
