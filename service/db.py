@@ -3,6 +3,8 @@ The schema is Alembic's (migrations/); the service upgrades the database on star
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import json
 import os
 import weakref
 from pathlib import Path
@@ -62,10 +64,15 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+# JSON columns hold Chinese statute text: stored as UTF-8, not as \uXXXX escapes (half the bytes,
+# and less to parse and compress on the server), and without padding.
+_json_serializer = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
+
+
 def _create(url: str) -> Engine:
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False})
+        return create_engine(url, pool_pre_ping=True, json_serializer=_json_serializer)
+    engine = create_engine(url, connect_args={"check_same_thread": False}, json_serializer=_json_serializer)
     event.listen(engine, "connect", _sqlite_connect)
     # pysqlite begins transactions lazily, so two writers can read the same trail head and then
     # collide. BEGIN IMMEDIATE takes the write lock up front: one writer at a time.
