@@ -10,7 +10,9 @@ gunicorn's sync workers close the connection after each answer, so each request 
 as a real client of this configuration would), over the realistic mix of workload.py, each
 bounded by --count requests and --seconds, and prints req/s, p50, p99, errors and % of bare Flask.
 
-Run:  /tmp/venv/bin/python benchmarks/bench_http.py                       (about 2 minutes)
+Then --clients clients post the same mix to /v1/checks:batch, --batch checks per call (checks/s).
+
+Run:  /tmp/venv/bin/python benchmarks/bench_http.py                       (about 3 minutes)
       /tmp/venv/bin/python benchmarks/bench_http.py --count 1000 --seconds 10   (quick)
 Env:  WEB_CONCURRENCY=<n> changes gunicorn's workers (default: gunicorn.conf.py's, 4 on 2 cores);
       BENCH_POSTGRES_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/sg_bench).
@@ -41,17 +43,22 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20, help="time bound per measurement (default 20 s)")
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--batch", type=int, default=100,
+                        help="also measure POST /v1/checks:batch with this many checks per call (0: skip)")
     parser.add_argument("--post-fork-dispose", action="store_true",
                         help="gunicorn_postfork.conf.py: the repository's settings plus the proposed post-fork fix")
     args = parser.parse_args()
     harness.use_post_fork_dispose(args.post_fork_dispose)
 
     rows = []
+    batch_rows = []
     warm_ok: dict[str, int] = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         rules_dir = snapshot_rules(tmp / "rules")
         bodies = request_bodies(rules_dir)
+        batches = [{"checks": [bodies[(i * args.batch + j) % len(bodies)] for j in range(args.batch)]}
+                   for i in range(len(bodies))] if args.batch else []
         workers = os.environ.get("WEB_CONCURRENCY", "gunicorn.conf.py default")
         config = "gunicorn_postfork.conf.py" if harness.POST_FORK_DISPOSE else "gunicorn.conf.py"
         print(f"mix: {len(bodies)} requests; {config}, workers: {workers}; client processes: 1 and "
@@ -66,6 +73,13 @@ def main() -> None:
                     rows.append((label, clients, result))
                     print(f"  done: {label}, {clients} client(s): {len(result.ok)} ok in {result.wall:.1f} s, "
                           f"statuses {result.statuses()}", flush=True)
+                if args.batch and label.startswith("service"):
+                    # A bulk caller (a nightly re-check, say): the same mix, args.batch checks per call.
+                    result = run_clients(server.port, "/v1/checks:batch", batches, auth_headers(), args.clients,
+                                         max(1, args.count // 10), args.seconds)
+                    batch_rows.append((label, args.clients, result))
+                    print(f"  done: {label}, batches of {args.batch}, {args.clients} client(s): {len(result.ok)} ok "
+                          f"in {result.wall:.1f} s, statuses {result.statuses()}", flush=True)
 
         bench("bare Flask echo", lambda: start_echo(tmp / "echo.log"))
         bench("service, SQLite", lambda: start_service(f"sqlite:///{tmp / 'bench.sqlite'}", rules_dir,
@@ -75,7 +89,8 @@ def main() -> None:
                 bench("service, PostgreSQL", lambda: start_service(pg.url, rules_dir, tmp / "pg.log"))
                 decisions = pg.scalar("SELECT count(*) FROM trail_entries WHERE kind = 'check'")
             answered = sum(len(r.ok) for label, _, r in rows if label == "service, PostgreSQL") + warm_ok[
-                "service, PostgreSQL"]
+                "service, PostgreSQL"] + sum(len(r.ok) * args.batch for label, _, r in batch_rows
+                                             if label == "service, PostgreSQL")
             print(f"  PostgreSQL trail: {decisions} check decisions recorded for {answered} 200 answers "
                   f"(incl. warm-up)")
 
@@ -89,6 +104,13 @@ def main() -> None:
         rate = len(r.ok) / r.wall
         print(f"{label:<22} {clients:>7} {rate:>8.0f} {percentile(ms, .5):>8.2f} {percentile(ms, .99):>8.2f} "
               f"{len(r.samples) - len(r.ok):>8} {rate / ceiling[clients] * 100:>15.0f}%")
+    if batch_rows:
+        print(f"\n{'POST /v1/checks:batch':<22} {'clients':>7} {'checks/s':>9} {'p50 ms/call':>12} "
+              f"{'p99 ms/call':>12} {'non-200':>8}")
+        for label, clients, r in batch_rows:
+            ms = [s.seconds * 1000 for s in r.ok] or [float("nan")]
+            print(f"{label:<22} {clients:>7} {len(r.ok) * args.batch / r.wall:>9.0f} {percentile(ms, .5):>12.1f} "
+                  f"{percentile(ms, .99):>12.1f} {len(r.samples) - len(r.ok):>8}")
     for label, clients, r in rows:
         if label == "service, PostgreSQL" and clients == args.clients:
             share = len(r.ok) / r.wall / ceiling[clients] * 100
