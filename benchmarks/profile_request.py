@@ -1,8 +1,8 @@
 """Where the time of one POST /v1/checks goes, in-process (Flask test client), on SQLite and PostgreSQL.
 
 Wraps the phases of a request with timers (benchmark-only monkeypatching, in this process only):
-auth key lookup, request schema load, evaluate() (facts + durable-rules + verdict), recording
-the decision (trail append), the commit, the response dump and the JSON request log; the rest is
+auth key lookup, request schema load, evaluate() (facts + durable-rules + verdict), building the
+trail entry, appending and committing it, the response dump and the JSON request log; the rest is
 Flask / werkzeug / flask-smorest. With --cprofile it also prints cProfile's top functions.
 
 Run:  /tmp/venv/bin/python benchmarks/profile_request.py [-n 2000] [--cprofile] [--no-postgres]
@@ -28,6 +28,7 @@ import schemas.check
 import service.auth
 import service.checks
 import service.observability
+import service.trail
 from service import create_app
 
 SPENT: dict[str, float] = defaultdict(float)
@@ -49,8 +50,10 @@ def instrument() -> None:
     schemas.check.CheckRequestSchema.load = timed("request schema load (marshmallow)",
                                                   schemas.check.CheckRequestSchema.load)
     service.checks.evaluate = timed("evaluate(): facts + durable-rules + verdict", service.checks.evaluate)
-    service.checks.record_decision = timed("record_decision(): trail append (lock head, insert)",
-                                           service.checks.record_decision)
+    service.checks.decision_entry = timed("decision_entry(): the trail entry's content and digests",
+                                          service.checks.decision_entry)
+    service.trail.append_and_commit = timed("append_and_commit(): link, insert and commit the trail entry",
+                                            service.trail.append_and_commit)
     service.checks._decide = timed("_decide", service.checks._decide)
     schemas.check.CheckResultSchema.dump = timed("response schema dump (marshmallow)",
                                                  schemas.check.CheckResultSchema.dump)
@@ -76,9 +79,9 @@ def run(label: str, url: str, rules_dir: Path, bodies: list[dict], n: int, profi
         profiler.disable()
     total, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     decide = SPENT.pop("_decide")
-    commit = decide - SPENT["evaluate(): facts + durable-rules + verdict"] - \
-        SPENT["record_decision(): trail append (lock head, insert)"]
-    SPENT["commit and session (the rest of _decide)"] = commit
+    SPENT["the rest of _decide"] = decide - SPENT["evaluate(): facts + durable-rules + verdict"] - \
+        SPENT["decision_entry(): the trail entry's content and digests"] - \
+        SPENT["append_and_commit(): link, insert and commit the trail entry"]
     SPENT["Flask, werkzeug, flask-smorest, test client (the rest)"] = total - sum(SPENT.values())
     print(f"{label}: {total / n * 1000:.2f} ms per request over {n} requests, of which {cpu / n * 1000:.2f} ms "
           f"CPU in this process (the rest: waiting for the database server, or preempted)" +

@@ -8,12 +8,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from schemas.check import (CheckBatchRequestSchema, CheckBatchResultSchema, CheckRequestSchema,
                            CheckResultSchema)
-from service import db
+from service import db, trail
 from service.clock import utcnow
 from service.evaluation import evaluate
 from service.ledger import accepted_events, case_request
 from service.models import Case
-from service.recording import record_decision
+from service.recording import decision_entry
 
 blp = Blueprint("checks", __name__, url_prefix="/v1", description="Pre-action compliance checks")
 
@@ -51,10 +51,10 @@ def _decide(requests: list[dict]) -> list[dict]:
         if "case_id" in request:
             request["case"] = _recorded_case(request.pop("case_id"), request["employee"]["id"])
     outcomes = [evaluate(rulebook, request) for request in requests]
+    entries = [decision_entry(rulebook=rulebook, outcome=o, request=r, received_at=received_at)
+               for o, r in zip(outcomes, requests)]
     try:
-        with db.session() as session, session.begin():
-            entries = [record_decision(session, rulebook=rulebook, outcome=o, request=r, received_at=received_at)
-                       for o, r in zip(outcomes, requests)]
+        entries = trail.append_and_commit(db.engine(), entries)
     except SQLAlchemyError:
         current_app.logger.exception("could not record decision")
         abort(503, message="The decision could not be recorded; nothing was allowed. Retry later.")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, SmallInteger, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base
@@ -38,6 +38,7 @@ class TrailEntry(Base):
     request_digest: Mapped[str | None] = mapped_column(String(80))  # keyed digest, never the request
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    hash_scheme: Mapped[int] = mapped_column(SmallInteger, server_default="1")  # service.trail: 1 or 2
 
     __table_args__ = (
         Index("ix_trail_employee_recorded", "employee_id", "recorded_at"),
@@ -64,6 +65,7 @@ class TrailHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str | None] = mapped_column(String(64))  # the hash the last move replaced
 
 
 class Case(Base):

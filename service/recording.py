@@ -30,16 +30,25 @@ def process_type(action_type: str, case_kind: str | None) -> str | None:
 def record_decision(session: Session, *, rulebook: RuleBook, outcome: Outcome, request: dict,
                     received_at: dt.datetime, kind: str = "check", event: dict | None = None, case_kind: str | None = None,
                     body_extra: dict | None = None) -> trail.Appended:
-    """Append the decision to the trail inside the caller's transaction.
-    `rulebook` is the one that decided: its vocabulary says which facts are sensitive."""
+    """Append the decision to the trail inside the caller's transaction."""
+    return trail.append_all(session, [decision_entry(
+        rulebook=rulebook, outcome=outcome, request=request, received_at=received_at, kind=kind, event=event,
+        case_kind=case_kind, body_extra=body_extra)])[0]
+
+
+def decision_entry(*, rulebook: RuleBook, outcome: Outcome, request: dict, received_at: dt.datetime,
+                   kind: str = "check", event: dict | None = None, case_kind: str | None = None,
+                   body_extra: dict | None = None) -> dict:
+    """A decision's trail entry. `rulebook` is the one that decided: its vocabulary says which
+    facts are sensitive."""
     action = request["action"]
     actor = action.get("actor") or {}
     case = request.get("case") or {}
     findings = redact_findings(outcome.findings, rulebook.vocabulary.sensitive,
                                keep=current_app.config["TRAIL_FACT_VALUES"])
     body = {"findings": findings, **(body_extra or {})}
-    return trail.append(
-        session, kind=kind, entry_id=str(uuid.uuid4()), recorded_at=received_at, as_of=outcome.as_of,
+    return trail.entry_values(
+        kind=kind, entry_id=str(uuid.uuid4()), recorded_at=received_at, as_of=outcome.as_of,
         employee_id=request["employee"]["id"], case_id=case.get("id"),
         process_type=process_type(action["type"], case_kind or case.get("kind")),
         action_type=action["type"], event_type=(event or {}).get("type"),

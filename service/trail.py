@@ -1,10 +1,15 @@
 """The one append-only, hash-chained trail of decisions, case events and rule-set changes.
 
-Appends are serialized in the database: each append locks the single trail_head row
-(SELECT ... FOR UPDATE on PostgreSQL; SQLite transactions begin IMMEDIATE, one writer at a
-time), so several gunicorn workers always extend one unbroken chain. Everything but the chain
-position is prepared before the lock, and the append itself is plain Core statements: the lock
-is held for one hash and one write, plus the caller's commit.
+Appends are serialized in the database on the single trail_head row, so several gunicorn
+workers always extend one unbroken chain.
+
+Hash scheme 2 (every entry written now): hash = sha256("<prev_hash>|<seq>|<content digest>"),
+where the content digest is the sha256 of the canonical JSON of every other hashed column
+(CONTENT). The digest is computed before the head is touched; on PostgreSQL one statement then
+moves the head, links the entry (sha256 in SQL) and inserts it with its rule hits, so the head's
+row lock is held for that statement and the commit only. Elsewhere (SQLite, whose transactions
+begin IMMEDIATE, and batches) the head is read FOR UPDATE and the links computed here.
+Scheme 1 (entries written before migration 0003): hash = sha256 of the canonical JSON of HASHED.
 """
 from __future__ import annotations
 
@@ -14,8 +19,9 @@ import hmac
 import json
 import uuid
 from dataclasses import dataclass
-from sqlalchemy import String, bindparam, func, insert, select, update
+from sqlalchemy import SmallInteger, String, Text, bindparam, cast, func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from service.models import TrailEntry, TrailHead, TrailRuleHit
@@ -26,6 +32,9 @@ GENESIS = "0" * 64
 HASHED = ("seq", "entry_id", "kind", "recorded_at", "as_of", "employee_id", "case_id", "process_type",
           "action_type", "event_type", "actor_id", "actor_role", "client_id", "verdict", "rule_ids",
           "ruleset_version", "body", "request_digest", "prev_hash")
+# Scheme 2: what the content digest covers (the chain position is linked on top of it).
+CONTENT = HASHED[1:-1]
+SCHEME = 2
 
 
 def request_digest(key: bytes, request: dict) -> str:
@@ -35,9 +44,27 @@ def request_digest(key: bytes, request: dict) -> str:
 
 
 def entry_hash(values: dict) -> str:
-    canonical = json.dumps([_canonical(values.get(name)) for name in HASHED],
-                           ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """The hash an entry must carry, by its hash_scheme (scheme 1 when absent: written before 0003)."""
+    if values.get("hash_scheme", 1) == 1:
+        return _sha256(_canonical_json([_canonical(values.get(name)) for name in HASHED]))
+    return link_hash(values["prev_hash"], values["seq"], content_digest(values))
+
+
+def content_digest(values: dict) -> str:
+    return _sha256(_canonical_json([_canonical(values.get(name)) for name in CONTENT]))
+
+
+def link_hash(prev_hash: str, seq: int, digest: str) -> str:
+    """Scheme 2's link; _link_in_sql below is the same formula, run by PostgreSQL."""
+    return _sha256(f"{prev_hash}|{seq}|{digest}")
+
+
+def _canonical_json(value) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _canonical(value):
@@ -59,21 +86,33 @@ def ensure_head(session: Session) -> None:
 
 # Built once: constructing them per append cost more than running them.
 _LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
-_INSERT_ENTRY = insert(_ENTRIES).values({c.name: bindparam(c.name, type_=c.type) for c in _ENTRIES.columns})
-_MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(seq=bindparam("seq"), hash=bindparam("hash"))
+_INSERT_ENTRY = insert(_ENTRIES)
+_MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(
+    seq=bindparam("seq"), hash=bindparam("hash"), prev_hash=bindparam("prev_hash"))
 _INSERT_HIT = insert(_RULE_HITS)
 
 
-def _append_postgres():
-    """The entry, its rule hits and the head move in one statement: one round trip under the lock."""
-    entry = _INSERT_ENTRY.returning(_ENTRIES.c.seq).cte("entry")
-    hits = insert(_RULE_HITS).from_select(
-        ["seq", "rule_id"],
-        select(entry.c.seq, func.unnest(bindparam("rule_ids_array", type_=ARRAY(String)))))
-    return _MOVE_HEAD.add_cte(entry).add_cte(hits.cte("rule_hits"))
+def _link_in_sql():
+    """PostgreSQL: move the head, link and insert the entry and its rule hits, in one statement.
+    SET reads the head row as it was (the latest committed version, once the row lock is ours)."""
+    next_seq = _HEAD.c.seq + 1
+    link = func.encode(func.sha256(func.convert_to(
+        _HEAD.c.hash + "|" + cast(next_seq, Text) + "|" + bindparam("content_digest", type_=String), "UTF8")), "hex")
+    head = (update(_HEAD).where(_HEAD.c.id == 1).values(prev_hash=_HEAD.c.hash, seq=next_seq, hash=link)
+            .returning(_HEAD.c.seq, _HEAD.c.prev_hash, _HEAD.c.hash).cte("head"))
+    content = [bindparam(name, type_=_ENTRIES.c[name].type) for name in CONTENT]
+    entry = (insert(_ENTRIES)
+             .from_select(["seq", "prev_hash", "hash", "hash_scheme", *CONTENT],
+                          select(head.c.seq, head.c.prev_hash, head.c.hash, literal(SCHEME, SmallInteger), *content))
+             .returning(_ENTRIES.c.seq).cte("entry"))
+    hits = (insert(_RULE_HITS)
+            .from_select(["seq", "rule_id"],
+                         select(entry.c.seq, func.unnest(bindparam("rule_ids_array", type_=ARRAY(String)))))
+            .cte("rule_hits"))
+    return select(head.c.seq, head.c.hash).add_cte(entry).add_cte(hits)
 
 
-_APPEND_POSTGRES = _append_postgres()
+_APPEND_POSTGRES = _link_in_sql()
 
 
 @dataclass(frozen=True)
@@ -87,23 +126,58 @@ def append(session: Session, *, kind: str, recorded_at: dt.datetime, ruleset_ver
            body: dict, rule_ids: list[str] | None = None, entry_id: str | None = None,
            **columns) -> Appended:
     """Append one entry inside the caller's transaction (the caller commits)."""
-    values = {name: None for name in HASHED}
+    return append_all(session, [entry_values(kind=kind, recorded_at=recorded_at, ruleset_version=ruleset_version,
+                                             body=body, rule_ids=rule_ids, entry_id=entry_id, **columns)])[0]
+
+
+def entry_values(*, kind: str, recorded_at: dt.datetime, ruleset_version: str, body: dict,
+                 rule_ids: list[str] | None = None, entry_id: str | None = None, **columns) -> dict:
+    """An entry's content, ready for append_all."""
+    values = {name: None for name in CONTENT}
     values.update(columns)
     values.update(entry_id=entry_id or str(uuid.uuid4()), kind=kind,
                   recorded_at=recorded_at.astimezone(dt.timezone.utc), rule_ids=sorted(set(rule_ids or [])),
                   ruleset_version=ruleset_version, body=body)
+    return values
+
+
+def append_and_commit(engine: Engine, entries: list[dict]) -> list[Appended]:
+    """Append entries that go with no other write (checks) and commit them: all or none."""
+    if engine.dialect.name == "postgresql" and len(entries) == 1:
+        # The one statement is its own transaction: the server commits as it ends, so the head's
+        # row lock is not held while the answer travels back to us and a COMMIT comes the other way.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            return [_append_in_sql(connection, entries[0], content_digest(entries[0]))]
+    with Session(engine) as session, session.begin():
+        return append_all(session, entries)
+
+
+def append_all(session: Session, entries: list[dict]) -> list[Appended]:
+    """Append entries (entry_values) in order, inside the caller's transaction (the caller commits)."""
+    digests = [content_digest(values) for values in entries]  # before the head is touched
     connection = session.connection()  # Core, not the unit of work: nothing here needs identity
+    if connection.dialect.name == "postgresql" and len(entries) == 1:
+        return [_append_in_sql(connection, entries[0], digests[0])]
     head = connection.execute(_LOCK_HEAD).one()
-    values.update(seq=head.seq + 1, prev_hash=head.hash)
-    values["hash"] = entry_hash(values)
-    if connection.dialect.name == "postgresql":
-        connection.execute(_APPEND_POSTGRES, {**values, "rule_ids_array": values["rule_ids"]})
-    else:
-        connection.execute(_INSERT_ENTRY, values)
-        connection.execute(_MOVE_HEAD, values)
-        if values["rule_ids"]:
-            connection.execute(_INSERT_HIT, [{"seq": values["seq"], "rule_id": r} for r in values["rule_ids"]])
-    return Appended(values["seq"], values["entry_id"], values["hash"])
+    seq, prev_hash, rows, hits = head.seq, head.hash, [], []
+    for values, digest in zip(entries, digests):
+        seq += 1
+        row = {**values, "seq": seq, "prev_hash": prev_hash, "hash": link_hash(prev_hash, seq, digest),
+               "hash_scheme": SCHEME}
+        rows.append(row)
+        hits += [{"seq": seq, "rule_id": rule_id} for rule_id in values["rule_ids"]]
+        prev_hash = row["hash"]
+    connection.execute(_INSERT_ENTRY, rows)
+    connection.execute(_MOVE_HEAD, {"seq": seq, "hash": prev_hash, "prev_hash": rows[-1]["prev_hash"]})
+    if hits:
+        connection.execute(_INSERT_HIT, hits)
+    return [Appended(r["seq"], r["entry_id"], r["hash"]) for r in rows]
+
+
+def _append_in_sql(connection: Connection, values: dict, digest: str) -> Appended:
+    row = connection.execute(_APPEND_POSTGRES, {**values, "content_digest": digest,
+                                                "rule_ids_array": values["rule_ids"]}).one()
+    return Appended(row.seq, values["entry_id"], row.hash)
 
 
 @dataclass(frozen=True)
@@ -138,7 +212,9 @@ def _walk(session: Session, entries) -> Verification:
             return Verification(False, count, entry.seq,
                                 f"entry {entry.seq} does not follow entry {entry.seq - 1} "
                                 "(reordered, or an earlier entry was replaced)")
-        if entry_hash({name: getattr(entry, name) for name in HASHED}) != entry.hash:
+        if entry.hash_scheme not in (1, SCHEME):
+            return Verification(False, count, entry.seq, f"entry {entry.seq} names an unknown hash scheme")
+        if entry_hash({name: getattr(entry, name) for name in (*HASHED, "hash_scheme")}) != entry.hash:
             return Verification(False, count, entry.seq, f"entry {entry.seq} was altered after it was written")
         expected_seq, prev_hash = entry.seq + 1, entry.hash
     head = session.get(TrailHead, 1)

@@ -60,6 +60,9 @@ class TrailEntrySchema(Schema):
     request_digest = fields.String(allow_none=True)
     prev_hash = fields.String()
     hash = fields.String()
+    hash_scheme = fields.Integer(metadata={"description": "2: hash = sha256(prev_hash|seq|sha256 of the "
+                                                          "canonical JSON of the content); 1: entries written "
+                                                          "before it (README, 'Verifying the trail')"})
 
 
 class TrailPageSchema(Schema):

@@ -136,9 +136,9 @@ def test_database_failure_is_503_and_never_an_allow(client, app, monkeypatch):
 
     from service import db
 
-    def broken_session():
+    def unreachable():
         raise OperationalError("INSERT", {}, Exception("database is down"))
-    monkeypatch.setattr(db, "session", broken_session)
+    monkeypatch.setattr(db, "engine", unreachable)
     response = client.post("/v1/checks", json=check_body())
     assert response.status_code == 503
     assert "verdict" not in response.get_json()

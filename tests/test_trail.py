@@ -1,4 +1,6 @@
 """The trail: every decision appended to one hash chain; tampering is detected and named."""
+import datetime as dt
+import hashlib
 import json
 import logging
 import multiprocessing
@@ -7,8 +9,9 @@ import os
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
+from service.db import make_engine, upgrade
 from service.models import TrailEntry
-from service.trail import verify_chain
+from service.trail import HASHED, entry_hash, verify_chain
 from tests.conftest import check_body
 
 
@@ -105,6 +108,82 @@ def test_tampering_is_detected_and_names_the_entry(app, client, tamper, bad_seq,
     assert body["ok"] is False and body["first_bad_seq"] == bad_seq
     cli = app.test_cli_runner().invoke(args=["trail", "verify"])
     assert cli.exit_code == 1 and f"entry {bad_seq}" in cli.output
+
+
+def _link(prev_hash, seq, entry):
+    """Scheme 2 as README 'Verifying the trail' states it, with nothing from the service."""
+    recorded = dt.datetime.fromisoformat(entry["recorded_at"]).astimezone(dt.timezone.utc).replace(tzinfo=None)
+    content = [entry["entry_id"], entry["kind"], recorded.isoformat(timespec="microseconds"), entry["as_of"],
+               entry["employee_id"], entry["case_id"], entry["process_type"], entry["action_type"],
+               entry["event_type"], entry["actor_id"], entry["actor_role"], entry["client_id"], entry["verdict"],
+               entry["rule_ids"], entry["ruleset_version"], entry["body"], entry["request_digest"]]
+    canonical = json.dumps(content, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(f"{prev_hash}|{seq}|{digest}".encode()).hexdigest()
+
+
+def test_an_auditor_can_recompute_every_link_from_the_api_alone(client):
+    _post(client)
+    batch = client.post("/v1/checks:batch", json={"checks": [check_body(), check_body(employee={
+        "id": "E2", "gender": "male", "medical_treatment": {"status": "none"}})]})
+    assert batch.status_code == 200
+    _post(client)
+    entries = client.get("/v1/trail").get_json()["entries"]
+    assert [e["seq"] for e in entries] == [1, 2, 3, 4, 5]
+    prev_hash = "0" * 64
+    for entry in entries:
+        assert entry["hash_scheme"] == 2 and entry["prev_hash"] == prev_hash
+        assert entry["hash"] == _link(prev_hash, entry["seq"], entry), entry["seq"]
+        prev_hash = entry["hash"]
+
+
+def test_entries_written_before_scheme_2_still_verify_and_stay_tamper_evident(database_url):
+    """A trail written by the scheme-1 code (migration 0002) is extended by scheme 2 without a break."""
+    from tests.conftest import make_app
+
+    engine = make_engine(database_url)
+    upgrade(engine, "0002")
+    values = {name: None for name in HASHED}
+    values.update(seq=1, entry_id="old-1", kind="ruleset_change", recorded_at=dt.datetime(2026, 1, 5, 8, 0),
+                  rule_ids=[], ruleset_version="sha256:old", body={"previous_version": None, "rules": []},
+                  prev_hash="0" * 64)
+    values["hash"] = entry_hash(values)  # no hash_scheme: scheme 1, as the old code wrote it
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO trail_entries (seq, entry_id, kind, recorded_at, rule_ids, ruleset_version, "
+                          "body, prev_hash, hash) VALUES (1, 'old-1', 'ruleset_change', :at, '[]', 'sha256:old', "
+                          ":body, :prev, :hash)"),
+                     {"at": values["recorded_at"], "body": json.dumps(values["body"]), "prev": "0" * 64,
+                      "hash": values["hash"]})
+        conn.execute(text("UPDATE trail_head SET seq = 1, hash = :hash WHERE id = 1"), {"hash": values["hash"]})
+    engine.dispose()
+    app = make_app(database_url)  # migrates to head, records the new rule set (scheme 2)
+    try:
+        _post(app.test_client())
+        schemes = [e["hash_scheme"] for e in app.test_client().get("/v1/trail").get_json()["entries"]]
+        assert schemes == [1, 2, 2]
+        assert _verify(app).ok
+        _sql(app, "UPDATE trail_entries SET ruleset_version = 'sha256:forged' WHERE seq = 1")
+        result = _verify(app)
+        assert not result.ok and result.first_bad_seq == 1 and "altered" in result.reason
+    finally:
+        app.extensions["db_engine"].dispose()
+
+
+@pytest.mark.postgres
+def test_a_check_commits_on_its_own_and_hands_its_connection_back_transactional(postgres_url):
+    from tests.conftest import make_app, reset_postgres_schema
+
+    reset_postgres_schema(postgres_url)
+    app = make_app(postgres_url)
+    engine = app.extensions["db_engine"]
+    try:
+        _post(app.test_client())
+        assert engine.pool.checkedin() == 1  # the one pooled connection, used by the check
+        with engine.connect() as conn:
+            assert conn.connection.dbapi_connection.autocommit is False
+        assert _verify(app).ok
+    finally:
+        engine.dispose()
 
 
 def test_verify_command_reports_an_intact_chain(app, client):
