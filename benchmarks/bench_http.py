@@ -8,7 +8,9 @@ Every check is recorded in the trail (the service always records before answerin
 For each it runs a sequential client and --clients concurrent client processes (http.client;
 gunicorn's sync workers close the connection after each answer, so each request reconnects,
 as a real client of this configuration would), over the realistic mix of workload.py, each
-bounded by --count requests and --seconds, and prints req/s, p50, p99, errors and % of bare Flask.
+bounded by --count requests and --seconds, and prints req/s, p50, p99, errors, % of bare Flask,
+and the server's CPU per request: gunicorn's workers, and every PostgreSQL process on the machine
+(so run it on an otherwise quiet machine).
 
 Then --clients clients post the same mix to /v1/checks:batch, --batch checks per call (checks/s).
 
@@ -30,10 +32,39 @@ from harness import PostgresSchema, RunResult, auth_headers, run_clients, start_
 from workload import percentile, request_bodies, snapshot_rules
 
 
-def measure(port: int, bodies: list[dict], clients: int, count: int, seconds: float,
-            warmup: int) -> tuple[RunResult, int]:
-    warm = run_clients(port, "/v1/checks", bodies, auth_headers(), 1, warmup, 30)
-    return run_clients(port, "/v1/checks", bodies, auth_headers(), clients, count, seconds), len(warm.ok)
+def measure(server, bodies: list[dict], clients: int, count: int, seconds: float,
+            warmup: int) -> tuple[RunResult, int, tuple[float, float]]:
+    warm = run_clients(server.port, "/v1/checks", bodies, auth_headers(), 1, warmup, 30)
+    workers, before = list(server.worker_rss_kib()), (_cpu_seconds(server.worker_rss_kib()), _postgres_cpu_seconds())
+    result = run_clients(server.port, "/v1/checks", bodies, auth_headers(), clients, count, seconds)
+    spent = (_cpu_seconds(workers) - before[0], _postgres_cpu_seconds() - before[1])
+    per_request = tuple(seconds_ * 1000 / max(1, len(result.samples)) for seconds_ in spent)
+    return result, len(warm.ok), per_request
+
+
+def _cpu_seconds(pids) -> float:
+    """User + system CPU of these processes so far (from /proc; the clients are not counted)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _postgres_cpu_seconds() -> float:
+    """Every PostgreSQL server process on the machine: its backends do the trail's share of the work."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    pids.append(entry.name)
+            except OSError:
+                pass
+    return _cpu_seconds(pids)
 
 
 def main() -> None:
@@ -52,6 +83,7 @@ def main() -> None:
 
     rows = []
     batch_rows = []
+    cpu_rows: dict[tuple[str, int], tuple[float, float]] = {}
     warm_ok: dict[str, int] = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -68,9 +100,10 @@ def main() -> None:
         def bench(label: str, server_factory):
             with server_factory() as server:
                 for clients in (1, args.clients):
-                    result, warmed = measure(server.port, bodies, clients, args.count, args.seconds, args.warmup)
+                    result, warmed, cpu = measure(server, bodies, clients, args.count, args.seconds, args.warmup)
                     warm_ok[label] = warm_ok.get(label, 0) + warmed
                     rows.append((label, clients, result))
+                    cpu_rows[(label, clients)] = cpu
                     print(f"  done: {label}, {clients} client(s): {len(result.ok)} ok in {result.wall:.1f} s, "
                           f"statuses {result.statuses()}", flush=True)
                 if args.batch and label.startswith("service"):
@@ -98,12 +131,14 @@ def main() -> None:
     ceiling = {clients: len(r.ok) / r.wall for label, clients, r in rows if label == "bare Flask echo"}
     print()
     print(f"{'server':<22} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'non-200':>8} "
-          f"{'% of bare Flask':>16}")
+          f"{'% of bare Flask':>16} {'CPU ms/req: workers':>20} {'postgres':>9}")
     for label, clients, r in rows:
         ms = [s.seconds * 1000 for s in r.ok] or [float("nan")]
         rate = len(r.ok) / r.wall
+        workers_cpu, postgres_cpu = cpu_rows[(label, clients)]
         print(f"{label:<22} {clients:>7} {rate:>8.0f} {percentile(ms, .5):>8.2f} {percentile(ms, .99):>8.2f} "
-              f"{len(r.samples) - len(r.ok):>8} {rate / ceiling[clients] * 100:>15.0f}%")
+              f"{len(r.samples) - len(r.ok):>8} {rate / ceiling[clients] * 100:>15.0f}% {workers_cpu:>20.2f} "
+              f"{postgres_cpu:>9.2f}")
     if batch_rows:
         print(f"\n{'POST /v1/checks:batch':<22} {'clients':>7} {'checks/s':>9} {'p50 ms/call':>12} "
               f"{'p99 ms/call':>12} {'non-200':>8}")
