@@ -54,13 +54,13 @@ def _decide(requests: list[dict]) -> list[dict]:
     entries = [decision_entry(rulebook=rulebook, outcome=o, request=r, received_at=received_at)
                for o, r in zip(outcomes, requests)]
     try:
-        entries = trail.append_and_commit(db.engine(), entries)
+        recorded = trail.append_and_commit(db.engine(), entries)
     except SQLAlchemyError:
         current_app.logger.exception("could not record decision")
         abort(503, message="The decision could not be recorded; nothing was allowed. Retry later.")
     return [{"decision_id": e.entry_id, "verdict": o.verdict, "as_of": o.as_of,
              "ruleset_version": o.ruleset_version, "findings": o.findings}
-            for e, o in zip(entries, outcomes)]
+            for e, o in zip(recorded, outcomes)]
 
 
 def _recorded_case(case_id: str, employee_id: str) -> dict:

@@ -78,12 +78,6 @@ def _canonical(value):
     return value
 
 
-def ensure_head(session: Session) -> None:
-    if session.get(TrailHead, 1) is None:
-        session.add(TrailHead(id=1, seq=0, hash=GENESIS))
-        session.flush()
-
-
 # Built once: constructing them per append cost more than running them.
 _LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
 _INSERT_ENTRY = insert(_ENTRIES)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from service.yamlfile import load_yaml
@@ -58,7 +59,7 @@ class Vocabulary:
     def __getitem__(self, name: str) -> FactSpec:
         return self.facts[name]
 
-    @property
+    @cached_property  # read by every check's trail entry; the vocabulary never changes once loaded
     def sensitive(self) -> frozenset[str]:
         return frozenset(n for n, f in self.facts.items() if f.sensitive)
 
