@@ -77,6 +77,8 @@ def test_trail_filters_and_pages(client):
     ("delete", 3, "missing"),
     ("swap", 2, "does not follow"),
     ("truncate", 4, "removed from the end"),
+    ("scheme", 3, "unknown hash scheme"),
+    ("old_scheme", 3, "altered"),
 ])
 def test_tampering_is_detected_and_names_the_entry(app, client, tamper, bad_seq, words):
     for _ in range(4):
@@ -91,6 +93,9 @@ def test_tampering_is_detected_and_names_the_entry(app, client, tamper, bad_seq,
     elif tamper == "delete":
         _sql(app, "DELETE FROM trail_rule_hits WHERE seq = 3")
         _sql(app, "DELETE FROM trail_entries WHERE seq = 3")
+    elif tamper in ("scheme", "old_scheme"):
+        _sql(app, "UPDATE trail_entries SET hash_scheme = :scheme WHERE seq = 3",
+             scheme=3 if tamper == "scheme" else 1)
     elif tamper == "swap":
         _sql(app, "DELETE FROM trail_rule_hits WHERE seq IN (2, 3)")
         _sql(app, "UPDATE trail_entries SET seq = -1 WHERE seq = 2")
