@@ -13,6 +13,8 @@ and the server's CPU per request: gunicorn's workers, and every PostgreSQL proce
 (so run it on an otherwise quiet machine).
 
 Then --clients clients post the same mix to /v1/checks:batch, --batch checks per call (checks/s).
+"service, trail off" is the service with the trail append patched to a no-op in the benchmark's own
+gunicorn (gunicorn_no_trail.conf.py): what recording a decision costs.
 
 Run:  /tmp/venv/bin/python benchmarks/bench_http.py                       (about 3 minutes)
       /tmp/venv/bin/python benchmarks/bench_http.py --count 1000 --seconds 10   (quick)
@@ -30,6 +32,8 @@ import workload  # noqa: F401  (puts the project root on sys.path)
 import harness
 from harness import PostgresSchema, RunResult, auth_headers, run_clients, start_echo, start_service
 from workload import percentile, request_bodies, snapshot_rules
+
+NO_TRAIL = Path(__file__).resolve().parent / "gunicorn_no_trail.conf.py"
 
 
 def measure(server, bodies: list[dict], clients: int, count: int, seconds: float,
@@ -106,7 +110,7 @@ def main() -> None:
                     cpu_rows[(label, clients)] = cpu
                     print(f"  done: {label}, {clients} client(s): {len(result.ok)} ok in {result.wall:.1f} s, "
                           f"statuses {result.statuses()}", flush=True)
-                if args.batch and label.startswith("service"):
+                if args.batch and label.startswith("service") and label != "service, trail off":
                     # A bulk caller (a nightly re-check, say): the same mix, args.batch checks per call.
                     result = run_clients(server.port, "/v1/checks:batch", batches, auth_headers(), args.clients,
                                          max(1, args.count // 10), args.seconds)
@@ -115,6 +119,8 @@ def main() -> None:
                           f"in {result.wall:.1f} s, statuses {result.statuses()}", flush=True)
 
         bench("bare Flask echo", lambda: start_echo(tmp / "echo.log"))
+        bench("service, trail off", lambda: start_service(f"sqlite:///{tmp / 'no_trail.sqlite'}", rules_dir,
+                                                          tmp / "no_trail.log", config=NO_TRAIL))
         bench("service, SQLite", lambda: start_service(f"sqlite:///{tmp / 'bench.sqlite'}", rules_dir,
                                                        tmp / "sqlite.log"))
         if not args.no_postgres:
@@ -129,16 +135,17 @@ def main() -> None:
 
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     ceiling = {clients: len(r.ok) / r.wall for label, clients, r in rows if label == "bare Flask echo"}
+    unrecorded = {clients: len(r.ok) / r.wall for label, clients, r in rows if label == "service, trail off"}
     print()
     print(f"{'server':<22} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'non-200':>8} "
-          f"{'% of bare Flask':>16} {'CPU ms/req: workers':>20} {'postgres':>9}")
+          f"{'% of bare Flask':>16} {'% of trail off':>15} {'CPU ms/req: workers':>20} {'postgres':>9}")
     for label, clients, r in rows:
         ms = [s.seconds * 1000 for s in r.ok] or [float("nan")]
         rate = len(r.ok) / r.wall
         workers_cpu, postgres_cpu = cpu_rows[(label, clients)]
         print(f"{label:<22} {clients:>7} {rate:>8.0f} {percentile(ms, .5):>8.2f} {percentile(ms, .99):>8.2f} "
-              f"{len(r.samples) - len(r.ok):>8} {rate / ceiling[clients] * 100:>15.0f}% {workers_cpu:>20.2f} "
-              f"{postgres_cpu:>9.2f}")
+              f"{len(r.samples) - len(r.ok):>8} {rate / ceiling[clients] * 100:>15.0f}% "
+              f"{rate / unrecorded[clients] * 100:>14.0f}% {workers_cpu:>20.2f} {postgres_cpu:>9.2f}")
     if batch_rows:
         print(f"\n{'POST /v1/checks:batch':<22} {'clients':>7} {'checks/s':>9} {'p50 ms/call':>12} "
               f"{'p99 ms/call':>12} {'non-200':>8}")

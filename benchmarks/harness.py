@@ -56,10 +56,11 @@ def wait_http(port: int, path: str = "/healthz", timeout: float = 60, proc: subp
 class Gunicorn:
     """gunicorn with the repository's gunicorn.conf.py, bound to 127.0.0.1:<free port>."""
 
-    def __init__(self, app: str, env: dict[str, str], log_path: Path, pythonpath: Path | None = None):
+    def __init__(self, app: str, env: dict[str, str], log_path: Path, pythonpath: Path | None = None,
+                 config: Path | None = None):
         self.port = free_port()
         self.log_path = log_path
-        config = BENCH / "gunicorn_postfork.conf.py" if POST_FORK_DISPOSE else ROOT / "gunicorn.conf.py"
+        config = config or (BENCH / "gunicorn_postfork.conf.py" if POST_FORK_DISPOSE else ROOT / "gunicorn.conf.py")
         cmd = [str(VENV_BIN / "gunicorn"), "--config", str(config),
                "--bind", f"127.0.0.1:{self.port}"]
         if pythonpath is not None:
@@ -119,8 +120,8 @@ def service_env(database_url: str, rules_dir: Path) -> dict[str, str]:
             "SEPARATION_GUARD_RULES_DIR": str(rules_dir), "PYTHONUNBUFFERED": "1"}
 
 
-def start_service(database_url: str, rules_dir: Path, log_path: Path) -> Gunicorn:
-    return Gunicorn("wsgi:app", service_env(database_url, rules_dir), log_path)
+def start_service(database_url: str, rules_dir: Path, log_path: Path, config: Path | None = None) -> Gunicorn:
+    return Gunicorn("wsgi:app", service_env(database_url, rules_dir), log_path, config=config)
 
 
 def start_echo(log_path: Path) -> Gunicorn:

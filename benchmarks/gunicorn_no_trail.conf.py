@@ -1,0 +1,23 @@
+"""BENCHMARK ONLY: the repository's gunicorn.conf.py with the trail append replaced by a no-op.
+
+bench_http.py uses it to measure what recording a decision costs: the same endpoint, the same
+rules and the same request handling, with nothing written. The service itself has no switch to
+turn recording off, and must never have one; this file patches it in the benchmark's own process.
+"""
+import runpy
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+globals().update({name: value for name, value in runpy.run_path(str(ROOT / "gunicorn.conf.py")).items()
+                  if not name.startswith("__")})
+
+sys.path.insert(0, str(ROOT))
+import service.trail  # noqa: E402  (after the path: the arbiter imports the app later, preloaded)
+
+
+def _not_recorded(engine, entries):
+    return [service.trail.Appended(0, values["entry_id"], "") for values in entries]
+
+
+service.trail.append_and_commit = _not_recorded
