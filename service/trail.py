@@ -137,21 +137,31 @@ def entry_values(*, kind: str, recorded_at: dt.datetime, ruleset_version: str, b
 
 def append_and_commit(engine: Engine, entries: list[dict]) -> list[Appended]:
     """Append entries that go with no other write (checks) and commit them: all or none."""
-    if engine.dialect.name == "postgresql" and len(entries) == 1:
-        # The one statement is its own transaction: the server commits as it ends, so the head's
-        # row lock is not held while the answer travels back to us and a COMMIT comes the other way.
+    if _one_statement(engine.dialect.name, entries):
+        # The statement is its own transaction: the server commits as it ends, so the head's row
+        # lock is not held while the answer travels back to us and a COMMIT comes the other way.
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            return [_append_in_sql(connection, entries[0], content_digest(entries[0]))]
-    with Session(engine) as session, session.begin():
-        return append_all(session, entries)
+            return _append(connection, entries)
+    with engine.begin() as connection:
+        return _append(connection, entries)
 
 
 def append_all(session: Session, entries: list[dict]) -> list[Appended]:
     """Append entries (entry_values) in order, inside the caller's transaction (the caller commits)."""
+    return _append(session.connection(), entries)  # Core, not the unit of work: nothing needs identity
+
+
+def _one_statement(dialect_name: str, entries: list[dict]) -> bool:
+    return dialect_name == "postgresql" and len(entries) == 1
+
+
+def _append(connection: Connection, entries: list[dict]) -> list[Appended]:
     digests = [content_digest(values) for values in entries]  # before the head is touched
-    connection = session.connection()  # Core, not the unit of work: nothing here needs identity
-    if connection.dialect.name == "postgresql" and len(entries) == 1:
-        return [_append_in_sql(connection, entries[0], digests[0])]
+    if _one_statement(connection.dialect.name, entries):
+        values = entries[0]
+        row = connection.execute(_APPEND_POSTGRES, {**values, "content_digest": digests[0],
+                                                    "rule_ids_array": values["rule_ids"]}).one()
+        return [Appended(row.seq, values["entry_id"], row.hash)]
     head = connection.execute(_LOCK_HEAD).one()
     seq, prev_hash, rows, hits = head.seq, head.hash, [], []
     for values, digest in zip(entries, digests):
@@ -166,12 +176,6 @@ def append_all(session: Session, entries: list[dict]) -> list[Appended]:
     if hits:
         connection.execute(_INSERT_HIT, hits)
     return [Appended(r["seq"], r["entry_id"], r["hash"]) for r in rows]
-
-
-def _append_in_sql(connection: Connection, values: dict, digest: str) -> Appended:
-    row = connection.execute(_APPEND_POSTGRES, {**values, "content_digest": digest,
-                                                "rule_ids_array": values["rule_ids"]}).one()
-    return Appended(row.seq, values["entry_id"], row.hash)
 
 
 @dataclass(frozen=True)
