@@ -17,6 +17,7 @@ class ActorSchema(Schema):
 # The statutory ground an action relies on: article and item of the Labor Contract Law
 # (art39_2 = Art. 39 item 2), or statutory_retirement (Implementing Regulation Art. 21).
 GROUNDS = (
+    "art37", "art37_probation",
     *(f"art38_{i}" for i in range(1, 7)), "art38_para2",
     *(f"art39_{i}" for i in range(1, 7)),
     *(f"art40_{i}" for i in range(1, 4)),
@@ -42,7 +43,8 @@ class ActionSchema(Schema):
     actor = fields.Nested(ActorSchema)
     ground = fields.String(validate=_one_of(GROUNDS), metadata={
         "description": "解除或终止的法定理由 / Statutory ground: art39_1..6 (dismissal for cause), art40_1..3 "
-                       "(with notice), art41_1..4 (economic layoff), art38_1..6 or art38_para2 (the employee's "
+                       "(with notice), art41_1..4 (economic layoff), art37 or art37_probation (the employee's own "
+                       "resignation with notice, no ground needed), art38_1..6 or art38_para2 (the employee's "
                        "termination for the employer's fault), statutory_retirement (LCLIR-21). For "
                        "execute_offboarding of an employer_termination case it decides the legal basis."})
     union_notified = fields.Boolean(metadata={

@@ -19,4 +19,6 @@ class CaseEventSchema(Schema):
 class CaseSchema(Schema):
     id = fields.String(required=True, validate=validate.Length(min=1, max=128))
     kind = fields.String(required=True, validate=_one_of(CASE_KINDS))
-    events = fields.List(fields.Nested(CaseEventSchema), load_default=list)
+    # No default: a case sent without its events says nothing about its state (unknown), which
+    # is not the same as a case in which nothing has happened yet (`events: []`).
+    events = fields.List(fields.Nested(CaseEventSchema))

@@ -50,11 +50,25 @@ class CitationSchema(Schema):
 class FindingSchema(Schema):
     rule_id = fields.String()
     verdict = fields.String(metadata={"description": "deny, warn or obligation"})
+    outcome = fields.String(metadata={"description": (
+        "fired: the rule's condition holds on the facts given; unknown: it would hold for some "
+        "values of the missing facts (a deny or warn rule then gives a warn naming them in "
+        "missing_facts, an obligation rule a possible obligation)")})
     title = fields.Nested(BilingualSchema)
     message = fields.Nested(BilingualSchema)
     citations = fields.List(fields.Nested(CitationSchema))
     facts = fields.Dict(metadata={"description": "The facts the rule read, with their values."})
     missing_facts = fields.List(fields.String())
+
+
+class CheckedSchema(Schema):
+    rule_id = fields.String()
+    verdict = fields.String(metadata={"description": "The rule's own verdict: deny, warn or obligation"})
+    outcome = fields.String(metadata={"description": (
+        "fired (a finding), unknown (a finding naming missing facts) or cleared (ruled out by the facts given)")})
+    refs = fields.List(fields.String(), metadata={"description": "The rule's citations, by catalog ref "
+                                                                 "(their texts are in findings)."})
+    facts = fields.Dict(metadata={"description": "The facts that decided it, with the derived dates behind them."})
 
 
 class CheckResultSchema(Schema):
@@ -63,6 +77,9 @@ class CheckResultSchema(Schema):
     as_of = fields.Date()
     ruleset_version = fields.String()
     findings = fields.List(fields.Nested(FindingSchema))
+    checked = fields.List(fields.Nested(CheckedSchema), metadata={"description": (
+        "Every rule in force on as_of that applies to the action type, with its outcome: what an "
+        "allow ruled out, and why.")})
 
 
 class CheckBatchResultSchema(Schema):

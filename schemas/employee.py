@@ -25,9 +25,22 @@ class ChildSchema(Schema):
 
 
 class ChildbirthSchema(Schema):
-    date = Day(required=True, metadata={
+    status = fields.String(validate=validate.OneOf(("recorded", "none")), metadata={
+        "description": "recorded (default when `date` is given): a childbirth on `date`; none: no childbirth, "
+                       "live or stillborn, in the year before as_of, so no maternity leave (FEM-7). Without "
+                       "either, whether she is on maternity leave is unknown."})
+    date = Day(metadata={
         "description": "分娩日期 / Date of the most recent childbirth; starts the maternity leave (FEM-7). "
                        "Give it also after a stillbirth, when no child is listed in `children`."})
+
+    @validates_schema
+    def _date_or_none(self, data, **kwargs):
+        if data.get("status") == "none":
+            extra = sorted(set(data) - {"status"})
+            if extra:
+                raise ValidationError("a childbirth of status none has no details", extra[0])
+        elif "date" not in data:
+            raise ValidationError("Missing data for required field.", "date")
     dystocia = fields.Boolean(metadata={"description": "难产 / Difficult birth: +15 days of maternity leave (FEM-7)."})
     babies = fields.Integer(validate=validate.Range(min=1, max=9), metadata={
         "description": "Number of babies born (multiple birth: +15 days per additional baby, FEM-7)."})

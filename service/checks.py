@@ -59,7 +59,7 @@ def _decide(requests: list[dict]) -> list[dict]:
         current_app.logger.exception("could not record decision")
         abort(503, message="The decision could not be recorded; nothing was allowed. Retry later.")
     return [{"decision_id": e.entry_id, "verdict": o.verdict, "as_of": o.as_of,
-             "ruleset_version": o.ruleset_version, "findings": o.findings}
+             "ruleset_version": o.ruleset_version, "findings": o.findings, "checked": o.checked}
             for e, o in zip(recorded, outcomes)]
 
 

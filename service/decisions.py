@@ -39,6 +39,7 @@ class DecisionView(MethodView):
             abort(404, message=f"No decision {decision_id}.")
         return {"decision_id": entry.entry_id, "verdict": entry.verdict, "as_of": entry.as_of,
                 "ruleset_version": entry.ruleset_version, "findings": entry.body["findings"],
+                "checked": entry.body.get("checked", []),
                 "received_at": entry.recorded_at, "kind": entry.kind, "employee_id": entry.employee_id,
                 "case_id": entry.case_id, "action_type": entry.action_type, "event_type": entry.event_type,
                 "actor_id": entry.actor_id, "actor_role": entry.actor_role, "client_id": entry.client_id,

@@ -44,9 +44,10 @@ def decision_entry(*, rulebook: RuleBook, outcome: Outcome, request: dict, recei
     action = request["action"]
     actor = action.get("actor") or {}
     case = request.get("case") or {}
-    findings = redact_findings(outcome.findings, rulebook.vocabulary.sensitive,
-                               keep=current_app.config["TRAIL_FACT_VALUES"])
-    body = {"findings": findings, **(body_extra or {})}
+    keep = current_app.config["TRAIL_FACT_VALUES"]
+    findings = redact_findings(outcome.findings, rulebook.vocabulary.sensitive, keep=keep)
+    checked = redact_findings(outcome.checked, rulebook.vocabulary.sensitive, keep=keep)
+    body = {"findings": findings, "checked": checked, **(body_extra or {})}
     return trail.entry_values(
         kind=kind, entry_id=str(uuid.uuid4()), recorded_at=received_at, as_of=outcome.as_of,
         employee_id=request["employee"]["id"], case_id=case.get("id"),

@@ -137,6 +137,7 @@ def summarize(verdict: str, findings: list[dict], as_of: dt.date) -> dict:
         "as_of": as_of.isoformat(),
         "rule_ids": sorted(f["rule_id"] for f in findings if f["verdict"] != "obligation"),
         "obligations": sorted(f["rule_id"] for f in findings if f["verdict"] == "obligation"),
+        "unknown": sorted(f["rule_id"] for f in findings if f.get("outcome") == "unknown"),
         "citations": sorted({c["ref"] for f in findings for c in f["citations"]}),
         "missing_facts": sorted({m for f in findings for m in f["missing_facts"]}),
     }
@@ -203,8 +204,9 @@ def run_rule_example(rulebook: RuleBook, rule, example: dict, source: str,
     if "as_of" not in request:
         return Result(source, False, {"expect": example["expect"]}, {}, ["examples must give as_of"])
     outcome = evaluate(rulebook, request)
-    own = [f for f in outcome.findings if f["rule_id"] == rule.id]
-    got = own[0]["verdict"] if own else "none"
+    # What the rule itself said: its verdict, "unknown" (a warn naming missing facts) or "none".
+    own = next((c for c in outcome.checked if c["rule_id"] == rule.id), None)
+    got = {"fired": rule.verdict, "unknown": "unknown"}.get(own["outcome"], "none") if own else "none"
     passed = got == example["expect"]
     return Result(source, passed, {"expect": example["expect"]}, {"rule_verdict": got},
                   [] if passed else [f"rule {rule.id}: expected {example['expect']}, got {got}"],
