@@ -1,7 +1,16 @@
 """Hot reload: a good edit is swapped in whole, a bad one is refused and the old set keeps serving."""
-import pytest
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
 
-from service.evaluation import evaluate
+import pytest
+from sqlalchemy import func, select
+
+from service import PROJECT_ROOT
+from service.models import Case, TrailEntry
 from tests.conftest import check_body, drop_citation_text, make_app
 
 RULE_FILE = "labor_law/lcl_42_4_pregnancy_maternity_nursing.yaml"
@@ -71,23 +80,43 @@ def test_the_watcher_picks_up_an_edit_by_itself(rules_copy, tmp_path):
     client = app.test_client()
     before = client.post("/v1/checks", json=check_body()).get_json()["ruleset_version"]
     _edit(rules_copy, "Confirm them before acting.", "Check them before acting.")
-    import time
     time.sleep(0.01)
     after = client.post("/v1/checks", json=check_body()).get_json()["ruleset_version"]
     assert after != before
     app.extensions["db_engine"].dispose()
 
 
-def test_a_check_in_flight_finishes_on_the_version_it_started_with(reload_app, rules_copy):
-    from schemas.check import CheckRequestSchema
-    started_with = reload_app.extensions["rulebook"]
-    _edit(rules_copy, "Confirm them before acting.", "Confirm it before acting.")
-    with reload_app.app_context():
-        from service.reload import reload_rules
+def test_a_check_in_flight_finishes_on_the_version_it_started_with(reload_app, rules_copy, monkeypatch):
+    """A reload lands while a check is being decided: that check answers (and is recorded) on the
+    version it started with, and the service serves the new one from the next check on."""
+    import service.checks
+    from service.reload import reload_rules
+
+    client = reload_app.test_client()
+    started_with = reload_app.extensions["rulebook"].version
+    old_words, new_words = "Going ahead is an unlawful termination", "Going ahead is an unlawful dismissal"
+    _edit(rules_copy, old_words, new_words)
+    real_evaluate = service.checks.evaluate
+
+    def evaluate_while_reloading(rulebook, request):
+        monkeypatch.setattr(service.checks, "evaluate", real_evaluate)
         assert reload_rules(reload_app, "test").ok
-    outcome = evaluate(started_with, CheckRequestSchema().load(check_body()))
-    assert outcome.ruleset_version == started_with.version and outcome.verdict == "deny"
-    assert reload_app.extensions["rulebook"].version != started_with.version
+        return real_evaluate(rulebook, request)
+
+    monkeypatch.setattr(service.checks, "evaluate", evaluate_while_reloading)
+    in_flight = client.post("/v1/checks", json=check_body()).get_json()
+    assert in_flight["ruleset_version"] == started_with and in_flight["verdict"] == "deny"
+    assert any(old_words in f["message"]["en"] for f in in_flight["findings"])
+
+    served = client.post("/v1/checks", json=check_body()).get_json()
+    assert served["ruleset_version"] == reload_app.extensions["rulebook"].version != started_with
+    assert served["verdict"] == "deny"
+    protected = next(f for f in served["findings"] if f["rule_id"] == "lcl-42-4.protected-period")
+    assert new_words in protected["message"]["en"] and old_words not in protected["message"]["en"]
+    recorded = {e["entry_id"]: e["ruleset_version"]
+                for e in client.get("/v1/trail?kind=check").get_json()["entries"]}
+    assert recorded[in_flight["decision_id"]] == started_with
+    assert recorded[served["decision_id"]] == served["ruleset_version"]
 
 
 def test_reload_needs_the_admin_scope(reload_app):
@@ -97,3 +126,154 @@ def test_reload_needs_the_admin_scope(reload_app):
     client = reload_app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
     assert client.post("/v1/admin/rules/reload").status_code == 403
+
+
+# ---- the gate: no rule set goes live that fails its own examples or the fixtures -------------
+# The edit of issue 11: `rules lint` finds nothing wrong with it, yet it stops protecting a
+# pregnant employee. 4 examples of the rule and 14 fixture cases (a story step among them) fail.
+GENDER_FEMALE, GENDER_MALE = "      employee.gender: female\n", "      employee.gender: male\n"
+FAILING_EXAMPLE = (f"{RULE_FILE}::lcl-42-4.protected-period::Pregnant employee given Art. 40 notice")
+FAILING_STORY_STEP = "reversal_crisis_test.yaml::In Feb 2026, offboarding an employee whose withdrawal"
+
+
+@pytest.fixture
+def gated_copy(rules_copy):
+    """rules/ and fixtures/ side by side in tmp_path: the fixtures are found beside the rules."""
+    shutil.copytree(PROJECT_ROOT / "fixtures", rules_copy.parent / "fixtures")
+    return rules_copy
+
+
+def _assert_refusal_names_the_failing_cases(change: dict, serving: str, reason: str) -> None:
+    body = change["body"]
+    assert change["ruleset_version"] == serving
+    assert body["rejected"] is True and body["still_serving"] == serving and body["reason"] == reason
+    assert body["candidate_version"] != serving and body["fixtures_run"] is True
+    named = [f["case"] for f in body["failing_cases"]]
+    assert len(named) == 18 and FAILING_EXAMPLE in named, named
+    assert any(FAILING_STORY_STEP in case and case.endswith(" step 5") for case in named), named
+    example = next(f for f in body["failing_cases"] if f["case"] == FAILING_EXAMPLE)
+    assert example["problems"] == ["rule lcl-42-4.protected-period: expected deny, got none"]
+
+
+def test_the_endpoint_refuses_a_set_that_fails_its_examples_and_fixtures(gated_copy, tmp_path):
+    app = make_app(f"sqlite:///{tmp_path / 'g.sqlite'}", RULES_DIR=str(gated_copy), RULES_WATCH_SECONDS=0)
+    client = app.test_client()
+    serving = client.post("/v1/checks", json=check_body()).get_json()["ruleset_version"]
+    _edit(gated_copy, GENDER_FEMALE, GENDER_MALE)
+
+    answer = client.post("/v1/admin/rules/reload")
+    assert answer.status_code == 409
+    body = answer.get_json()
+    assert body["code"] == 409 and body["status"] == "Conflict" and "18 rule example(s)" in body["message"]
+    assert body["ok"] is False and body["version"] == serving and body["candidate"] != serving
+    assert len(body["errors"]) == len(body["failing_cases"]) == 18
+    assert {"path": FAILING_EXAMPLE, "reason": "rule lcl-42-4.protected-period: expected deny, got none"} \
+        in body["errors"]
+
+    check = client.post("/v1/checks", json=check_body()).get_json()
+    assert check["ruleset_version"] == serving and check["verdict"] == "deny"
+    assert "lcl-42-4.protected-period" in [f["rule_id"] for f in check["findings"]]
+    _assert_refusal_names_the_failing_cases(_changes(client)[-1], serving, "admin endpoint")
+    app.extensions["db_engine"].dispose()
+
+
+def test_the_watcher_refuses_it_and_does_not_retry_until_the_files_change(gated_copy, tmp_path):
+    app = make_app(f"sqlite:///{tmp_path / 'g.sqlite'}", RULES_DIR=str(gated_copy), RULES_WATCH_SECONDS=0.001)
+    client = app.test_client()
+    serving = client.post("/v1/checks", json=check_body()).get_json()["ruleset_version"]
+    _edit(gated_copy, GENDER_FEMALE, GENDER_MALE)
+    time.sleep(0.01)
+    check = client.post("/v1/checks", json=check_body()).get_json()
+    assert check["ruleset_version"] == serving and check["verdict"] == "deny"
+    time.sleep(0.01)
+    assert client.post("/v1/checks", json=check_body()).get_json()["verdict"] == "deny"
+    changes = _changes(client)
+    assert [c["body"].get("rejected", False) for c in changes] == [False, True]  # refused once, not per request
+    _assert_refusal_names_the_failing_cases(changes[-1], serving, "rule files or fixtures changed on disk")
+
+    _edit(gated_copy, GENDER_MALE, GENDER_FEMALE)  # put right: the same content as the serving set
+    _edit(gated_copy, "Going ahead is an unlawful termination", "Going ahead is an unlawful dismissal")
+    time.sleep(0.01)
+    fixed = client.post("/v1/checks", json=check_body()).get_json()
+    assert fixed["ruleset_version"] != serving and fixed["verdict"] == "deny"
+    app.extensions["db_engine"].dispose()
+
+
+def test_the_service_refuses_to_start_on_it(gated_copy, tmp_path):
+    from service.reload import RuleSetRefused
+
+    _edit(gated_copy, GENDER_FEMALE, GENDER_MALE)
+    with pytest.raises(RuleSetRefused) as refused:
+        make_app(f"sqlite:///{tmp_path / 'g.sqlite'}", RULES_DIR=str(gated_copy))
+    assert len(refused.value.result.failing) == 18
+    assert FAILING_EXAMPLE in str(refused.value) and "18 of 357" in str(refused.value)
+    assert not (tmp_path / "g.sqlite").exists()  # refused before the database is touched
+
+
+def test_gunicorn_s_entry_point_exits_non_zero_naming_the_failing_cases(gated_copy, tmp_path):
+    _edit(gated_copy, GENDER_FEMALE, GENDER_MALE)
+    env = {**os.environ, "SEPARATION_GUARD_RULES_DIR": str(gated_copy),
+           "SEPARATION_GUARD_DATABASE_URL": f"sqlite:///{tmp_path / 'g.sqlite'}"}
+    env.pop("DATABASE_URL", None)
+    started = subprocess.run([sys.executable, "-c", "import wsgi"], cwd=PROJECT_ROOT, env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert started.returncode != 0
+    assert "refused: 18 of 357 rule example(s) and fixture case(s) fail" in started.stderr
+    assert FAILING_EXAMPLE in started.stderr and FAILING_STORY_STEP in started.stderr
+
+
+def test_a_fixture_the_set_fails_refuses_it_too(gated_copy, tmp_path):
+    """The fixtures are part of the gate, not only the rule examples, and the watcher sees them change."""
+    app = make_app(f"sqlite:///{tmp_path / 'g.sqlite'}", RULES_DIR=str(gated_copy), RULES_WATCH_SECONDS=0.001)
+    client = app.test_client()
+    serving = client.post("/v1/checks", json=check_body()).get_json()["ruleset_version"]
+    fixture = gated_copy.parent / "fixtures" / "situations" / "reversal_crisis_test.yaml"
+    text = fixture.read_text(encoding="utf-8")
+    assert "verdict: deny" in text
+    fixture.write_text(text.replace("verdict: deny", "verdict: allow", 1), encoding="utf-8")
+    time.sleep(0.01)
+    assert client.post("/v1/checks", json=check_body()).get_json()["ruleset_version"] == serving
+    refused = _changes(client)[-1]["body"]
+    assert refused["rejected"] is True and refused["reason"] == "rule files or fixtures changed on disk"
+    assert refused["failing_cases"] and all("reversal_crisis_test.yaml::" in f["case"]
+                                            for f in refused["failing_cases"])
+    body = client.post("/v1/admin/rules/reload").get_json()
+    assert body["code"] == 409 and body["failing_cases"] == [f["case"] for f in refused["failing_cases"]]
+    assert any("verdict: expected allow, got deny" in e["reason"] for e in body["errors"])
+    app.extensions["db_engine"].dispose()
+
+
+def test_without_a_fixtures_folder_the_examples_alone_gate(rules_copy, tmp_path, caplog):
+    assert not (rules_copy.parent / "fixtures").exists()
+    app = make_app(f"sqlite:///{tmp_path / 'g.sqlite'}", RULES_DIR=str(rules_copy), RULES_WATCH_SECONDS=0)
+    assert f"fixtures folder {rules_copy.parent / 'fixtures'} does not exist" in caplog.text
+    _edit(rules_copy, GENDER_FEMALE, GENDER_MALE)
+    body = app.test_client().post("/v1/admin/rules/reload").get_json()
+    assert body["code"] == 409 and len(body["failing_cases"]) == 4
+    assert all(case.startswith(f"{RULE_FILE}::lcl-42-4.protected-period::") for case in body["failing_cases"])
+    assert _changes(app.test_client())[-1]["body"]["fixtures_run"] is False
+    app.extensions["db_engine"].dispose()
+
+
+def test_the_gate_writes_nothing_to_the_service_s_database(gated_copy, tmp_path, caplog):
+    """Fixture stories build their case in memory: only the start-up's ruleset_change is recorded."""
+    caplog.set_level(logging.INFO)
+    app = make_app(f"sqlite:///{tmp_path / 'g.sqlite'}", RULES_DIR=str(gated_copy))
+    assert "passed its gate: 357 example(s) and fixture case(s)" in caplog.text
+    with app.extensions["db_sessions"]() as session:
+        assert session.scalar(select(func.count()).select_from(Case)) == 0
+        assert list(session.scalars(select(TrailEntry.kind))) == ["ruleset_change"]
+    app.extensions["db_engine"].dispose()
+
+
+def test_fixtures_dir_names_the_fixtures_to_gate_on(rules_copy, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(PROJECT_ROOT / "fixtures", elsewhere)
+    (elsewhere / "labor_law" / "lcl_42_4_pregnancy_maternity_nursing_test.yaml").unlink()
+    _edit(rules_copy, GENDER_FEMALE, GENDER_MALE)
+    from service.reload import RuleSetRefused
+
+    with pytest.raises(RuleSetRefused) as refused:
+        make_app(f"sqlite:///{tmp_path / 'g.sqlite'}", RULES_DIR=str(rules_copy), FIXTURES_DIR=str(elsewhere))
+    named = [f.case for f in refused.value.result.failing]
+    assert len(named) == 5 and any(FAILING_STORY_STEP in case for case in named)  # 4 examples, 1 story step
