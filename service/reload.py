@@ -70,7 +70,8 @@ class RuleSetRefused(Exception):
         shown = "\n".join(f"  - {f}" for f in result.failing)
         super().__init__(f"rule set {version} refused: {len(result.failing)} of {result.cases_run} rule "
                          f"example(s) and fixture case(s) fail against it "
-                         f"({'fixtures: ' + result.fixtures if result.fixtures else 'examples only'}):\n{shown}")
+                         f"({'fixtures: ' + result.fixtures if result.fixtures else 'examples only'}):\n{shown}\n"
+                         f"`python -m service.rule_cli test --rules-dir RULES --fixtures FIXTURES` shows each failure's diff.")
 
 
 # The same content gives the same outcomes: the result of a (rules, fixtures) pair is kept per
