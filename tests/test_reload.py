@@ -1,16 +1,22 @@
 """Hot reload: a good edit is swapped in whole, a bad one is refused and the old set keeps serving."""
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
+from xml.etree import ElementTree
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from service import PROJECT_ROOT
 from service.models import Case, TrailEntry
+from service.reload import RuleSetRefused
+from service.rule_cli import rules_group
 from tests.conftest import check_body, drop_citation_text, make_app
 
 RULE_FILE = "labor_law/lcl_42_4_pregnancy_maternity_nursing.yaml"
@@ -37,7 +43,7 @@ def _changes(client):
 def test_a_good_edit_is_swapped_in_and_recorded(reload_app, rules_copy):
     client = reload_app.test_client()
     before = client.post("/v1/checks", json=check_body()).get_json()["ruleset_version"]
-    _edit(rules_copy, "Confirm them before acting.", "Confirm both before acting.")
+    _edit(rules_copy, "Going ahead is an unlawful termination", "Going ahead would be an unlawful termination")
     answer = client.post("/v1/admin/rules/reload")
     assert answer.status_code == 200
     body = answer.get_json()
@@ -62,6 +68,8 @@ def test_a_bad_edit_is_refused_and_the_old_version_keeps_serving(reload_app, rul
     body = answer.get_json()
     assert body["ok"] is False and body["version"] == serving
     assert any(words in p and RULE_FILE in p for p in body["problems"]), body["problems"]
+    assert body["code"] == 422 and body["status"] == "Unprocessable Entity" and "still serving" in body["message"]
+    assert any(e["path"] == RULE_FILE and words in e["reason"] for e in body["errors"]), body["errors"]
     check = client.post("/v1/checks", json=check_body()).get_json()
     assert check["ruleset_version"] == serving and check["verdict"] == "deny"
     rejected = _changes(client)[-1]
@@ -79,7 +87,7 @@ def test_the_watcher_picks_up_an_edit_by_itself(rules_copy, tmp_path):
     app = make_app(f"sqlite:///{tmp_path / 'w.sqlite'}", RULES_DIR=str(rules_copy), RULES_WATCH_SECONDS=0.001)
     client = app.test_client()
     before = client.post("/v1/checks", json=check_body()).get_json()["ruleset_version"]
-    _edit(rules_copy, "Confirm them before acting.", "Check them before acting.")
+    _edit(rules_copy, "Going ahead is an unlawful termination", "To go ahead is an unlawful termination")
     time.sleep(0.01)
     after = client.post("/v1/checks", json=check_body()).get_json()["ruleset_version"]
     assert after != before
@@ -130,58 +138,106 @@ def test_reload_needs_the_admin_scope(reload_app):
 
 # ---- the gate: no rule set goes live that fails its own examples or the fixtures -------------
 # The edit of issue 11: `rules lint` finds nothing wrong with it, yet it stops protecting a
-# pregnant employee. 4 examples of the rule and 14 fixture cases (a story step among them) fail.
+# pregnant employee (today 4 examples of the rule and 14 fixture cases, a story step among them, fail).
 GENDER_FEMALE, GENDER_MALE = "      employee.gender: female\n", "      employee.gender: male\n"
-FAILING_EXAMPLE = (f"{RULE_FILE}::lcl-42-4.protected-period::Pregnant employee given Art. 40 notice")
+FAILING_EXAMPLE = f"{RULE_FILE}::lcl-42-4.protected-period::Pregnant employee given Art. 40 notice"
 FAILING_STORY_STEP = "reversal_crisis_test.yaml::In Feb 2026, offboarding an employee whose withdrawal"
+
+
+def _copy_fixtures_beside(rules_dir):
+    shutil.copytree(PROJECT_ROOT / "fixtures", rules_dir.parent / "fixtures")
+    return rules_dir.parent / "fixtures"
 
 
 @pytest.fixture
 def gated_copy(rules_copy):
     """rules/ and fixtures/ side by side in tmp_path: the fixtures are found beside the rules."""
-    shutil.copytree(PROJECT_ROOT / "fixtures", rules_copy.parent / "fixtures")
+    _copy_fixtures_beside(rules_copy)
     return rules_copy
 
 
-def _assert_refusal_names_the_failing_cases(change: dict, serving: str, reason: str) -> None:
+def _edit_gender(rules_dir, old=GENDER_FEMALE, new=GENDER_MALE):
+    path = rules_dir / RULE_FILE
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1  # the one line of lcl-42-4.protected-period
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+@dataclass
+class RulesTest:
+    """What QA's `rules test` reports on the edited set: the gate must refuse on exactly these cases."""
+    cases: int
+    failing: list[str]   # case names, the fixtures folder written <fixtures>
+
+
+def _named(cases, fixtures) -> list[str]:
+    return [case.replace(str(fixtures), "<fixtures>") for case in cases]
+
+
+@pytest.fixture(scope="module")
+def rules_test_of_the_edit(tmp_path_factory) -> RulesTest:
+    rules_dir = tmp_path_factory.mktemp("edited") / "rules"
+    shutil.copytree(PROJECT_ROOT / "rules", rules_dir)
+    fixtures = _copy_fixtures_beside(rules_dir)
+    _edit_gender(rules_dir)
+    junit = rules_dir.parent / "rules-test.xml"
+    result = CliRunner().invoke(rules_group, ["test", "--rules-dir", str(rules_dir), "--fixtures", str(fixtures),
+                                              "--junit", str(junit)])
+    assert result.exit_code == 1, result.output
+    cases = ElementTree.parse(junit).getroot().iter("testcase")
+    ran = [(f"{case.get('classname')}::{case.get('name')}", case.find("failure") is not None) for case in cases]
+    failing = _named([name for name, failed in ran if failed], fixtures)
+    assert failing
+    return RulesTest(len(ran), failing)
+
+
+def _assert_refusal_names_the_failing_cases(change: dict, serving: str, reason: str, rules_test: RulesTest,
+                                            fixtures) -> None:
     body = change["body"]
     assert change["ruleset_version"] == serving
     assert body["rejected"] is True and body["still_serving"] == serving and body["reason"] == reason
     assert body["candidate_version"] != serving and body["fixtures_run"] is True
+    assert body["cases_run"] == rules_test.cases
     named = [f["case"] for f in body["failing_cases"]]
-    assert len(named) == 18 and FAILING_EXAMPLE in named, named
-    assert any(FAILING_STORY_STEP in case and case.endswith(" step 5") for case in named), named
+    assert _named(named, fixtures) == rules_test.failing
+    assert FAILING_EXAMPLE in named and any(re.search(f"{FAILING_STORY_STEP}.* step \\d+$", c) for c in named)
     example = next(f for f in body["failing_cases"] if f["case"] == FAILING_EXAMPLE)
     assert example["problems"] == ["rule lcl-42-4.protected-period: expected deny, got none"]
 
 
-def test_the_endpoint_refuses_a_set_that_fails_its_examples_and_fixtures(gated_copy, tmp_path):
+def test_the_endpoint_refuses_a_set_that_fails_its_examples_and_fixtures(gated_copy, tmp_path,
+                                                                       rules_test_of_the_edit):
     app = make_app(f"sqlite:///{tmp_path / 'g.sqlite'}", RULES_DIR=str(gated_copy), RULES_WATCH_SECONDS=0)
     client = app.test_client()
     serving = client.post("/v1/checks", json=check_body()).get_json()["ruleset_version"]
-    _edit(gated_copy, GENDER_FEMALE, GENDER_MALE)
+    _edit_gender(gated_copy)
 
     answer = client.post("/v1/admin/rules/reload")
     assert answer.status_code == 409
     body = answer.get_json()
-    assert body["code"] == 409 and body["status"] == "Conflict" and "18 rule example(s)" in body["message"]
+    failing = len(rules_test_of_the_edit.failing)
+    assert body["code"] == 409 and body["status"] == "Conflict"
+    assert f"fails {failing} rule example(s) or fixture case(s)" in body["message"]
     assert body["ok"] is False and body["version"] == serving and body["candidate"] != serving
-    assert len(body["errors"]) == len(body["failing_cases"]) == 18
+    assert _named(body["failing_cases"], gated_copy.parent / "fixtures") == rules_test_of_the_edit.failing
+    assert [e["path"] for e in body["errors"]] == body["failing_cases"]
     assert {"path": FAILING_EXAMPLE, "reason": "rule lcl-42-4.protected-period: expected deny, got none"} \
         in body["errors"]
 
     check = client.post("/v1/checks", json=check_body()).get_json()
     assert check["ruleset_version"] == serving and check["verdict"] == "deny"
     assert "lcl-42-4.protected-period" in [f["rule_id"] for f in check["findings"]]
-    _assert_refusal_names_the_failing_cases(_changes(client)[-1], serving, "admin endpoint")
+    _assert_refusal_names_the_failing_cases(_changes(client)[-1], serving, "admin endpoint",
+                                            rules_test_of_the_edit, gated_copy.parent / "fixtures")
     app.extensions["db_engine"].dispose()
 
 
-def test_the_watcher_refuses_it_and_does_not_retry_until_the_files_change(gated_copy, tmp_path):
+def test_the_watcher_refuses_it_and_does_not_retry_until_the_files_change(gated_copy, tmp_path,
+                                                                          rules_test_of_the_edit):
     app = make_app(f"sqlite:///{tmp_path / 'g.sqlite'}", RULES_DIR=str(gated_copy), RULES_WATCH_SECONDS=0.001)
     client = app.test_client()
     serving = client.post("/v1/checks", json=check_body()).get_json()["ruleset_version"]
-    _edit(gated_copy, GENDER_FEMALE, GENDER_MALE)
+    _edit_gender(gated_copy)
     time.sleep(0.01)
     check = client.post("/v1/checks", json=check_body()).get_json()
     assert check["ruleset_version"] == serving and check["verdict"] == "deny"
@@ -189,9 +245,10 @@ def test_the_watcher_refuses_it_and_does_not_retry_until_the_files_change(gated_
     assert client.post("/v1/checks", json=check_body()).get_json()["verdict"] == "deny"
     changes = _changes(client)
     assert [c["body"].get("rejected", False) for c in changes] == [False, True]  # refused once, not per request
-    _assert_refusal_names_the_failing_cases(changes[-1], serving, "rule files or fixtures changed on disk")
+    _assert_refusal_names_the_failing_cases(changes[-1], serving, "rule files or fixtures changed on disk",
+                                            rules_test_of_the_edit, gated_copy.parent / "fixtures")
 
-    _edit(gated_copy, GENDER_MALE, GENDER_FEMALE)  # put right: the same content as the serving set
+    _edit_gender(gated_copy, GENDER_MALE, GENDER_FEMALE)  # put right: the same content as the serving set
     _edit(gated_copy, "Going ahead is an unlawful termination", "Going ahead is an unlawful dismissal")
     time.sleep(0.01)
     fixed = client.post("/v1/checks", json=check_body()).get_json()
@@ -199,27 +256,30 @@ def test_the_watcher_refuses_it_and_does_not_retry_until_the_files_change(gated_
     app.extensions["db_engine"].dispose()
 
 
-def test_the_service_refuses_to_start_on_it(gated_copy, tmp_path):
-    from service.reload import RuleSetRefused
-
-    _edit(gated_copy, GENDER_FEMALE, GENDER_MALE)
+def test_the_service_refuses_to_start_on_it(gated_copy, tmp_path, rules_test_of_the_edit):
+    _edit_gender(gated_copy)
     with pytest.raises(RuleSetRefused) as refused:
         make_app(f"sqlite:///{tmp_path / 'g.sqlite'}", RULES_DIR=str(gated_copy))
-    assert len(refused.value.result.failing) == 18
-    assert FAILING_EXAMPLE in str(refused.value) and "18 of 357" in str(refused.value)
+    failing = [f.case for f in refused.value.result.failing]
+    assert _named(failing, gated_copy.parent / "fixtures") == rules_test_of_the_edit.failing
+    assert f"{len(failing)} of {rules_test_of_the_edit.cases} rule example(s)" in str(refused.value)
+    assert all(case in str(refused.value) for case in failing)
     assert not (tmp_path / "g.sqlite").exists()  # refused before the database is touched
 
 
-def test_gunicorn_s_entry_point_exits_non_zero_naming_the_failing_cases(gated_copy, tmp_path):
-    _edit(gated_copy, GENDER_FEMALE, GENDER_MALE)
+def test_gunicorn_s_entry_point_exits_non_zero_naming_the_failing_cases(gated_copy, tmp_path,
+                                                                        rules_test_of_the_edit):
+    _edit_gender(gated_copy)
     env = {**os.environ, "SEPARATION_GUARD_RULES_DIR": str(gated_copy),
            "SEPARATION_GUARD_DATABASE_URL": f"sqlite:///{tmp_path / 'g.sqlite'}"}
     env.pop("DATABASE_URL", None)
     started = subprocess.run([sys.executable, "-c", "import wsgi"], cwd=PROJECT_ROOT, env=env,
                              capture_output=True, text=True, timeout=120)
     assert started.returncode != 0
-    assert "refused: 18 of 357 rule example(s) and fixture case(s) fail" in started.stderr
-    assert FAILING_EXAMPLE in started.stderr and FAILING_STORY_STEP in started.stderr
+    assert (f"refused: {len(rules_test_of_the_edit.failing)} of {rules_test_of_the_edit.cases} "
+            "rule example(s) and fixture case(s) fail") in started.stderr
+    fixtures = str(gated_copy.parent / "fixtures")
+    assert all(case.replace("<fixtures>", fixtures) in started.stderr for case in rules_test_of_the_edit.failing)
 
 
 def test_a_fixture_the_set_fails_refuses_it_too(gated_copy, tmp_path):
@@ -243,37 +303,37 @@ def test_a_fixture_the_set_fails_refuses_it_too(gated_copy, tmp_path):
     app.extensions["db_engine"].dispose()
 
 
-def test_without_a_fixtures_folder_the_examples_alone_gate(rules_copy, tmp_path, caplog):
+def test_without_a_fixtures_folder_the_examples_alone_gate(rules_copy, tmp_path, caplog, rules_test_of_the_edit):
     assert not (rules_copy.parent / "fixtures").exists()
     app = make_app(f"sqlite:///{tmp_path / 'g.sqlite'}", RULES_DIR=str(rules_copy), RULES_WATCH_SECONDS=0)
     assert f"fixtures folder {rules_copy.parent / 'fixtures'} does not exist" in caplog.text
-    _edit(rules_copy, GENDER_FEMALE, GENDER_MALE)
+    _edit_gender(rules_copy)
     body = app.test_client().post("/v1/admin/rules/reload").get_json()
-    assert body["code"] == 409 and len(body["failing_cases"]) == 4
-    assert all(case.startswith(f"{RULE_FILE}::lcl-42-4.protected-period::") for case in body["failing_cases"])
+    examples = [case for case in rules_test_of_the_edit.failing if not case.startswith("<fixtures>")]
+    assert body["code"] == 409 and body["failing_cases"] == examples and FAILING_EXAMPLE in examples
     assert _changes(app.test_client())[-1]["body"]["fixtures_run"] is False
     app.extensions["db_engine"].dispose()
 
 
-def test_the_gate_writes_nothing_to_the_service_s_database(gated_copy, tmp_path, caplog):
+def test_the_gate_writes_nothing_to_the_service_s_database(gated_copy, tmp_path, caplog, rules_test_of_the_edit):
     """Fixture stories build their case in memory: only the start-up's ruleset_change is recorded."""
     caplog.set_level(logging.INFO)
     app = make_app(f"sqlite:///{tmp_path / 'g.sqlite'}", RULES_DIR=str(gated_copy))
-    assert "passed its gate: 357 example(s) and fixture case(s)" in caplog.text
+    assert f"passed its gate: {rules_test_of_the_edit.cases} example(s) and fixture case(s)" in caplog.text
     with app.extensions["db_sessions"]() as session:
         assert session.scalar(select(func.count()).select_from(Case)) == 0
         assert list(session.scalars(select(TrailEntry.kind))) == ["ruleset_change"]
     app.extensions["db_engine"].dispose()
 
 
-def test_fixtures_dir_names_the_fixtures_to_gate_on(rules_copy, tmp_path):
+def test_fixtures_dir_names_the_fixtures_to_gate_on(rules_copy, tmp_path, rules_test_of_the_edit):
     elsewhere = tmp_path / "elsewhere"
     shutil.copytree(PROJECT_ROOT / "fixtures", elsewhere)
-    (elsewhere / "labor_law" / "lcl_42_4_pregnancy_maternity_nursing_test.yaml").unlink()
-    _edit(rules_copy, GENDER_FEMALE, GENDER_MALE)
-    from service.reload import RuleSetRefused
-
+    left_out = "labor_law/lcl_42_4_pregnancy_maternity_nursing_test.yaml"
+    (elsewhere / left_out).unlink()
+    _edit_gender(rules_copy)
     with pytest.raises(RuleSetRefused) as refused:
         make_app(f"sqlite:///{tmp_path / 'g.sqlite'}", RULES_DIR=str(rules_copy), FIXTURES_DIR=str(elsewhere))
-    named = [f.case for f in refused.value.result.failing]
-    assert len(named) == 5 and any(FAILING_STORY_STEP in case for case in named)  # 4 examples, 1 story step
+    named = _named([f.case for f in refused.value.result.failing], elsewhere)
+    assert named == [case for case in rules_test_of_the_edit.failing if f"<fixtures>/{left_out}" not in case]
+    assert any(FAILING_STORY_STEP in case for case in named)
