@@ -107,11 +107,26 @@ def gate(rulebook: RuleBook, folder: Path, log: logging.Logger | None = None) ->
 
 
 def run_gate(rulebook: RuleBook, folder: Path) -> GateResult:
-    """The gate itself, never cached (benchmarks/bench_gate.py times it)."""
+    """The gate itself, never cached (benchmarks/bench_gate.py times it).
+
+    A fixture file that cannot be read or run fails as a whole, named by its path: it must refuse
+    the candidate, not crash the request that noticed the edit.
+    """
     present = folder.is_dir()
-    results = run_scenarios(rulebook, sorted(folder.rglob("*_test.yaml")) if present else [])
-    return GateResult(len(results), tuple(FailingCase(r.source, tuple(r.problems)) for r in results
-                                          if not r.passed), str(folder) if present else None)
+    runs = [("rule examples", lambda: run_scenarios(rulebook, []))]
+    for path in sorted(folder.rglob("*_test.yaml")) if present else []:
+        runs.append((str(path), lambda path=path: run_scenarios(rulebook, [path], examples=False)))
+    cases, failing = 0, []
+    for name, run in runs:
+        try:
+            results = run()
+        except Exception as exc:  # noqa: BLE001 (any failure to run refuses the candidate)
+            cases += 1
+            failing.append(FailingCase(name, (f"could not be run: {type(exc).__name__}: {exc}",)))
+            continue
+        cases += len(results)
+        failing += [FailingCase(r.source, tuple(r.problems)) for r in results if not r.passed]
+    return GateResult(cases, tuple(failing), str(folder) if present else None)
 
 
 def build_rule_set(app: Flask) -> RuleBook:

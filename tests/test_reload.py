@@ -337,3 +337,20 @@ def test_fixtures_dir_names_the_fixtures_to_gate_on(rules_copy, tmp_path, rules_
     named = _named([f.case for f in refused.value.result.failing], elsewhere)
     assert named == [case for case in rules_test_of_the_edit.failing if f"<fixtures>/{left_out}" not in case]
     assert any(FAILING_STORY_STEP in case for case in named)
+
+
+def test_a_fixture_file_that_cannot_be_read_refuses_the_set_and_checks_go_on(gated_copy, tmp_path):
+    app = make_app(f"sqlite:///{tmp_path / 'g.sqlite'}", RULES_DIR=str(gated_copy), RULES_WATCH_SECONDS=0.001)
+    client = app.test_client()
+    serving = client.post("/v1/checks", json=check_body()).get_json()["ruleset_version"]
+    broken = gated_copy.parent / "fixtures" / "situations" / "reversal_crisis_test.yaml"
+    broken.write_text(broken.read_text(encoding="utf-8") + "\ncases: [again]\n", encoding="utf-8")  # a repeated key
+    time.sleep(0.01)
+    answer = client.post("/v1/checks", json=check_body())
+    assert answer.status_code == 200 and answer.get_json()["ruleset_version"] == serving
+    refused = _changes(client)[-1]["body"]
+    assert refused["rejected"] is True
+    assert [f["case"] for f in refused["failing_cases"]] == [str(broken)]
+    assert "could not be run" in refused["failing_cases"][0]["problems"][0]
+    assert "duplicate key" in refused["failing_cases"][0]["problems"][0]
+    app.extensions["db_engine"].dispose()
