@@ -49,6 +49,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         API_KEY_CACHE_SECONDS=5,
         # Each worker checks the rule files' content hash this often and reloads on a change (0: off).
         RULES_WATCH_SECONDS=5,
+        # The fixture cases every rule set must pass before it goes live (None: fixtures/ beside the
+        # rules folder; where that folder does not exist, the rule examples alone gate).
+        FIXTURES_DIR=None,
     )
     if test_config is None:
         # SEPARATION_GUARD_DATABASE_URL=..., or plain DATABASE_URL as most platforms set it.
@@ -65,10 +68,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     from service import (auth, cases, checks, cli, db, decisions, notifications_api, observability, pages,
                          reload, trail_api)
     from service.api import Api
-    from service.rulebook import load_rulebook
 
-    # A bad rule file stops the start-up here: never serve a half-loaded rule set.
-    app.extensions["rulebook"] = load_rulebook(Path(app.config["RULES_DIR"]))
+    # A bad rule file, or a rule set failing one of its examples or fixture cases, stops the
+    # start-up here: never serve a half-loaded or untested rule set.
+    try:
+        app.extensions["rulebook"] = reload.build_rule_set(app)
+    except reload.RuleSetRefused as exc:
+        app.logger.critical("%s", exc)
+        raise
     db.init_app(app)
     observability.init_app(app)
     api = Api(app)
