@@ -18,9 +18,9 @@ from pathlib import Path
 
 from flask import Flask, current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
+from service.api import Blueprint
 from service.clock import utcnow
 from service.rulebook import RuleBook, RuleLoadError, content_version, load_rulebook
 from service.trail import append
