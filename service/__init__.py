@@ -47,6 +47,13 @@ def create_app(test_config: dict | None = None) -> Flask:
         API_KEY_CACHE_SECONDS=5,
         # Each worker checks the rule files' content hash this often and reloads on a change (0: off).
         RULES_WATCH_SECONDS=5,
+        # 401/403 refusals allowed per client address and minute before it gets 429 (Flask-Limiter).
+        REFUSAL_RATE_LIMIT="30 per minute",
+        # Where the limiter counts: memory:// counts per worker; redis://... is shared by every
+        # worker and host that uses it.
+        RATELIMIT_STORAGE_URI="memory://",
+        # Refusals reach the trail as one count per client address and window of this length.
+        REFUSAL_WINDOW_SECONDS=60,
     )
     if test_config is None:
         # SEPARATION_GUARD_DATABASE_URL=..., or plain DATABASE_URL as most platforms set it.
