@@ -1,7 +1,7 @@
 """The case ledger's contract: recording an event, reading a case, polling notifications."""
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates_schema
 
 from schemas.case import CaseEventSchema
 from schemas.check import FindingSchema
@@ -58,15 +58,22 @@ class EventResultSchema(Schema):
     verdict = fields.String(validate=one_of(VERDICTS))
     findings = fields.List(fields.Nested(FindingSchema))
     case = fields.Nested(CaseStatusSchema)
+    # A refusal (409) is answered through this schema too: it carries the error shape as well.
+    code = fields.Integer(metadata={"description": "On a refusal (409) only, as in every error."})
+    status = fields.String(metadata={"description": "On a refusal (409) only."})
+    message = fields.String(metadata={"description": "On a refusal (409) only."})
+    errors = fields.List(fields.Nested(FieldErrorSchema), metadata={
+        "description": "On a refusal (409) only: empty, the event and not a field is refused."})
+
+    @post_dump
+    def _errors_with_a_refusal(self, data, **kwargs):
+        if "code" in data:
+            data.setdefault("errors", [])
+        return data
 
 
 class EventConflictSchema(EventResultSchema):
     """409: refused by the rules (recorded, with findings), or the case contradicts the request."""
-    code = fields.Integer()
-    status = fields.String()
-    message = fields.String()
-    errors = fields.List(fields.Nested(FieldErrorSchema), dump_default=list,
-                         metadata={"description": "Empty: the event, not a field, is refused."})
 
 
 class CaseQueryArgsSchema(Schema):
