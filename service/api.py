@@ -8,7 +8,6 @@ at fault (404, 405, 409, 429, 500, 503).
 from __future__ import annotations
 
 import logging
-import time
 
 import flask_smorest
 from flask import current_app, request
@@ -123,7 +122,6 @@ class Api(_Api):
         else:
             errors = _default_errors(error.code, message)
         headers = {name: value for name, value in error.get_headers() if name.lower() != "content-type"}
-        headers.update(_retry_after(error))
         headers.update(data.get("headers") or {})
         return {"code": error.code, "status": error.name, "message": message, "errors": errors}, error.code, headers
 
@@ -149,24 +147,12 @@ def body_limit_message() -> str:
 def _message_of(error: HTTPException) -> str:
     if error.code == 413:
         return body_limit_message()  # werkzeug's own text does not say what the limit is
-    if error.code == 429:
-        return "Too many refused requests from this address; retry after the time in Retry-After."
     return error.description
 
 
 def _default_errors(code: int, message: str) -> list[dict]:
     subject = {400: "(body)", 413: "(body)", 415: "Content-Type", 401: "Authorization", 403: "Authorization"}
     return [{"path": subject[code], "reason": message}] if code in subject else []
-
-
-def _retry_after(error: HTTPException) -> dict:
-    if error.code != 429:
-        return {}
-    limiter = current_app.extensions.get("refusal_limiter")
-    current = limiter.current_limit if limiter is not None else None
-    if current is None:
-        return {}
-    return {"Retry-After": str(max(1, int(current.reset_at - time.time())))}
 
 
 def _refuse_control_characters_in_the_url():

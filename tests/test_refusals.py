@@ -118,3 +118,8 @@ def test_the_tally_is_bounded_in_addresses():
     windows = tally.take(at + dt.timedelta(seconds=55))
     assert [(w.address, w.count) for w in windows] == [(OTHER_ADDRESSES, 2), ("a", 2), ("b", 1)]
     assert tally.take(None) == []
+
+
+def test_the_limiter_counts_where_the_setting_says(tmp_path):
+    with pytest.raises(Exception, match="nosuch"):
+        make_app(f"sqlite:///{tmp_path / 'x.sqlite'}", RATELIMIT_STORAGE_URI="nosuch://host")
