@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 import flask_smorest
+from apispec import BasePlugin
 from flask import current_app, request
 from flask_smorest import Api as _Api
 from flask_smorest import abort
@@ -51,17 +52,11 @@ class Blueprint(flask_smorest.Blueprint):
 # What a request may be refused with besides its operation's own answers, and when.
 _AUTHENTICATED = {401: "UNAUTHORIZED", 403: "FORBIDDEN", 429: "TOO_MANY_REQUESTS"}
 _WITH_BODY = {400: "BAD_REQUEST", 413: "REQUEST_ENTITY_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE"}
-_ALWAYS = {405: "METHOD_NOT_ALLOWED", 500: "INTERNAL_SERVER_ERROR", 503: "SERVICE_UNAVAILABLE"}
+_ALWAYS = {500: "INTERNAL_SERVER_ERROR", 503: "SERVICE_UNAVAILABLE"}  # 404 and 405 answer no operation
 
 
-class ErrorResponsesPlugin:
+class ErrorResponsesPlugin(BasePlugin):
     """Documents, on every operation, the refusals that can answer it, each in the Error shape."""
-
-    def init_spec(self, spec):
-        self.spec = spec
-
-    def path_helper(self, *args, **kwargs):
-        return None
 
     def operation_helper(self, path=None, operations=None, **kwargs):
         for method, operation in (operations or {}).items():
@@ -74,18 +69,6 @@ class ErrorResponsesPlugin:
             for code, name in extra.items():
                 if code not in responses and str(code) not in responses:
                     responses[code] = name
-
-    def response_helper(self, *args, **kwargs):
-        return None
-
-    def parameter_helper(self, *args, **kwargs):
-        return None
-
-    def header_helper(self, *args, **kwargs):
-        return None
-
-    def schema_helper(self, *args, **kwargs):
-        return None
 
 
 class Api(_Api):
