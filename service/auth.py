@@ -7,9 +7,10 @@ A missing or wrong key is 401, a key without the scope 403.
 Refusals are counted, not listed: each worker tallies them per client address and minute and
 writes one `access_refused` entry per address and minute (with the count by status, reason,
 route and client) once the minute is over, so a flood of bad keys adds at most one entry per
-address, minute and worker. An address with more than REFUSAL_RATE_LIMIT refusals (Flask-Limiter,
-per address, shared by the workers and hosts that share RATELIMIT_STORAGE_URI; per worker with
-the default memory://) gets 429 for the rest of the window, before its key is even looked up.
+address, minute and worker. An address with more than REFUSAL_RATE_LIMIT refusals in a window
+(counted in RATELIMIT_STORAGE_URI: per worker with the default memory://, shared by the workers
+and hosts that share a redis:// or memcached:// one) gets 429 for the rest of the window, before
+its key is even looked up.
 
 Each worker remembers a key it has accepted for API_KEY_CACHE_SECONDS (default 5): the lookup
 was a third of a check's database round trips. So a revocation made in another process (the
@@ -232,7 +233,10 @@ def _record_refusal(client_name: str | None, status: int, reason: str) -> None:
     tally.count(utcnow(), address, status=status, reason=reason, route=f"{request.method} {rule}",
                 client=client_name)
     if status in (401, 403):
-        current_app.extensions["refusal_limiter"].count(address)
+        try:
+            current_app.extensions["refusal_limiter"].count(address)
+        except Exception:  # the refusal stands even if the limiter's storage is unreachable
+            current_app.logger.exception("could not count a refused request")
     if not current_app.testing:
         _arm_timer(current_app._get_current_object())
 
