@@ -5,8 +5,8 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from schemas.action import ActionSchema
 from schemas.case import CaseSchema
-from schemas.employee import EmployeeSchema
-from schemas.fields import VERDICTS, AsOf, one_of
+from schemas.employee import EmployeeSchema, dates_after
+from schemas.fields import VERDICTS, AsOf, Identifier, one_of, today_in_china
 
 
 class CheckRequestSchema(Schema):
@@ -15,14 +15,19 @@ class CheckRequestSchema(Schema):
     employer = fields.Nested("EmployerSchema", metadata={"description": "Facts about the employer (schemas/employee.py)."})
     action = fields.Nested(ActionSchema, required=True)
     case = fields.Nested(CaseSchema)
-    case_id = fields.String(validate=validate.Length(min=1, max=128),
-                            metadata={"description": "A case recorded in the ledger: its events are used "
+    case_id = Identifier(metadata={"description": "A case recorded in the ledger: its events are used "
                                                      "instead of carrying them in `case`."})
 
     @validates_schema
     def _one_case(self, data, **kwargs):
         if "case" in data and "case_id" in data:
             raise ValidationError("give either case or case_id, not both", "case_id")
+
+    @validates_schema
+    def _employee_dates_by_as_of(self, data, **kwargs):
+        errors = dates_after(data["employee"], data.get("as_of") or today_in_china())
+        if errors:
+            raise ValidationError(errors)
 
 
 class CheckBatchRequestSchema(Schema):

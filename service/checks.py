@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from sqlalchemy.exc import SQLAlchemyError
 
 from schemas.check import (CheckBatchRequestSchema, CheckBatchResultSchema, CheckRequestSchema,
                            CheckResultSchema)
+from service.api import Blueprint
 from service import db, trail
 from service.clock import utcnow
 from service.evaluation import evaluate

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from marshmallow import fields
 from sqlalchemy import select
 
 from schemas.check import CheckResultSchema
+from service.api import Blueprint
 from service import db
 from service.models import TrailEntry
 

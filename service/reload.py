@@ -25,10 +25,10 @@ from pathlib import Path
 from cachetools import LRUCache
 from flask import Flask, current_app, jsonify
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from schemas.errors import FieldErrorSchema
+from service.api import Blueprint
 from service.clock import utcnow
 from service.rulebook import RuleBook, RuleLoadError, content_version, load_rulebook
 from service.scenarios import run_scenarios

@@ -7,11 +7,11 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
 from schemas.fields import ACTION_TYPES, CASE_KINDS, EVENT_TYPES, one_of
+from service.api import Blueprint
 from service import db
 from service.clock import utcnow
 from service.models import TrailEntry, TrailRuleHit
