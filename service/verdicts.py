@@ -19,7 +19,7 @@ def finding(rule: Rule, facts: Facts) -> dict:
         "verdict": rule.verdict,
         "title": dict(rule.title),
         "message": {lang: render(text, facts.values) for lang, text in rule.message.items()},
-        "citations": [dict(c) for c in rule.citations],
+        "citations": [dict(c) for c in rule.citations_on(facts.as_of)],
         "facts": used,
         "missing_facts": missing,
     }

@@ -23,6 +23,9 @@ class FactSpec:
     values: tuple[str, ...] = ()
     sensitive: bool = False
     description: str = ""
+    # Catalog refs of the provisions that define this fact (FEM-9 for the nursing period): a rule
+    # that reads it cites them too, as definitions (service/rulebook.py).
+    defined_by: tuple[str, ...] = ()
 
     def accepts(self, value) -> bool:
         """Whether `value` is a well-typed value of this fact (the engine would coerce anything)."""
@@ -93,6 +96,10 @@ def _spec(file: str, name: str, spec) -> FactSpec:
     values = tuple(spec.get("values") or ())
     if (ftype == "enum") != bool(values):
         raise VocabularyError(f"{where}: an enum needs values, and only an enum has them")
+    defined_by = spec.get("defined_by", [])
+    if not isinstance(defined_by, list) or not all(isinstance(r, str) and r for r in defined_by) \
+            or len(set(defined_by)) != len(defined_by):
+        raise VocabularyError(f"{where}: defined_by must be a list of distinct catalog refs")
     return FactSpec(name=name, type=ftype, source=spec["source"], values=values,
                     sensitive=bool(spec.get("sensitive", False)),
-                    description=str(spec.get("description", "")))
+                    description=str(spec.get("description", "")), defined_by=tuple(defined_by))
