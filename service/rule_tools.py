@@ -205,7 +205,8 @@ def lint(root: Path | str) -> LintReport:
     return LintReport(root, _dedupe(issues), len(checked.rules))
 
 
-_UNKNOWN_REF = re.compile(r"^unknown ref '(.+)' \(not in rules/citations/\)$")
+# A rule's own citation, or a definition of a fact it reads (the fact's defined_by).
+_UNKNOWN_REF = re.compile(r"^(?:fact \S+ is defined_by )?unknown ref '(.+)' \(not in rules/citations/\)$")
 
 
 def _without_cascade(problems: list[Problem], lines: _Lines) -> list[Problem]:
