@@ -10,6 +10,8 @@ from flask import Flask, request
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The development webhook secret (service/notifications.py keeps the same value).
+DEV_WEBHOOK_SECRET = "whsec_ZGV2LW9ubHktd2ViaG9vay1zZWNyZXQtMzJieXRlcw=="
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -37,7 +39,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         TRAIL_DIGEST_KEY="dev-only-trail-digest-key",
         TRAIL_FACT_VALUES="non_sensitive",
         WEBHOOK_URL=None,
-        WEBHOOK_SECRET="dev-only-webhook-secret",
+        WEBHOOK_SECRET=DEV_WEBHOOK_SECRET,  # Standard Webhooks: whsec_ + base64; refused in production
         WEBHOOK_MAX_ATTEMPTS=5,
         WEBHOOK_BACKOFF_SECONDS=30,
         # "production" refuses to start with development secrets or without API keys.

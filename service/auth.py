@@ -25,6 +25,7 @@ from flask_smorest import abort
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from service import DEV_WEBHOOK_SECRET
 from service.clock import utcnow
 from service.models import ApiClient
 from service.trail import append
@@ -124,7 +125,7 @@ def init_app(app: Flask) -> None:
     app.before_request(_authenticate)
 
 
-_DEV_DEFAULTS = {"TRAIL_DIGEST_KEY": "dev-only-trail-digest-key", "WEBHOOK_SECRET": "dev-only-webhook-secret"}
+_DEV_DEFAULTS = {"TRAIL_DIGEST_KEY": "dev-only-trail-digest-key", "WEBHOOK_SECRET": DEV_WEBHOOK_SECRET}
 
 
 class StartUpRefused(RuntimeError):
@@ -139,6 +140,11 @@ def check_start_up(app: Flask) -> None:
                     if app.config[name] == value]
         if app.config.get("DEV_KEY"):
             problems.append("DEV_KEY is set")
+        from service.notifications import webhook_signer
+        try:
+            webhook_signer(app.config["WEBHOOK_SECRET"])
+        except ValueError as exc:
+            problems.append(str(exc))
         if not app.config["AUTH_REQUIRED"]:
             problems.append("AUTH_REQUIRED is off")
         with sessions() as session:

@@ -45,6 +45,9 @@ def configure_json_logging() -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
+    # Alembic narrates every start-up ("Context impl ...", "Will assume transactional DDL"), and
+    # in every command; service.db logs one line of its own when a migration really runs.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def init_app(app: Flask) -> None:

@@ -1,7 +1,10 @@
 """The SLA sweep: which case steps are overdue as of a date, and who must hear about it.
 
 Whether a step is overdue is the rules' answer (a process rule that fires on the case); which
-rules notify whom is in the rule files (`notify:`). The sweep only asks and queues.
+rules notify whom is in the rule files (`notify:`), and the escalation target of each step in
+rules/process/config/sla.yaml (`escalate_to`, validated at start-up). The sweep only asks and
+queues: the pending approver is reminded from the first working day late, and the escalation
+target hears one working day after that, if the step is still waiting.
 """
 from __future__ import annotations
 
@@ -18,6 +21,8 @@ from service.models import Case
 from service.notifications import notify
 
 _CLOSED = ("archived", "offboarded")
+# The approver gets a working day to act on the reminder before it goes over their head.
+ESCALATE_AFTER_WORKING_DAYS = 1
 
 
 def sweep(session: Session, as_of: dt.date) -> dict:
@@ -38,10 +43,14 @@ def sweep(session: Session, as_of: dt.date) -> dict:
             if not rule.notify:
                 continue
             counts["overdue_steps"] += 1
+            late = pending.get("working_days_late")
             for recipient in rule.notify:
+                escalation = recipient == "escalation"
+                if escalation and not (isinstance(late, int) and late > ESCALATE_AFTER_WORKING_DAYS):
+                    continue  # not yet: the reminder comes first
                 role, person = _recipient(recipient, case, pending)
                 created = notify(
-                    session, kind="step_overdue", now=now, recipient_role=role, recipient_id=person,
+                    session, kind="step_escalated" if escalation else "step_overdue", now=now, recipient_role=role, recipient_id=person,
                     case_id=case.id, employee_id=case.employee_id,
                     dedupe_key=f"overdue:{case.id}:{pending.get('step')}:{pending.get('due_on')}:{recipient}",
                     payload={"case_id": case.id, "employee_id": case.employee_id, "rule_id": rule.id,
