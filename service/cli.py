@@ -5,7 +5,7 @@ import sys
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 
 scenarios_group = AppGroup("scenarios", help="Time-frozen regression scenarios from fixtures/ and rule examples.")
@@ -29,6 +29,7 @@ def run_scenarios_command(paths, as_of, junit):
 @click.option("--once", is_flag=True, help="Run every task once and exit (for tests and cron).")
 @click.option("--as-of", "as_of", default=None,
               help="With --once: sweep and re-check as of this date (default: today in China).")
+@with_appcontext
 def worker_command(once, as_of):
     """The background worker: the SLA sweep every minute, webhook delivery with retries, and a
     daily re-check of every open case. Safe to start several: one is active per database."""

@@ -29,16 +29,26 @@ from service.notifications import notify, recheck_message
 
 _CLOSED = ("archived", "offboarded")
 
-# status -> (the action the case waits for, who takes it: the case's manager or HR owner).
-NEXT_STEP = {
-    "open": ("review_case", "hr"),
-    "submitted": ("approve_resignation", "manager"),
-    "approved": ("execute_offboarding", "hr"),
-    "rejected": ("review_case", "hr"),
-    "withdrawal_pending": ("approve_withdrawal", "manager"),
-    "withdrawn": ("review_case", "hr"),
-    "offboarding": ("execute_offboarding", "hr"),
-}
+# The decision an approval step waits for, by the request it belongs to (approval_chains.yaml).
+_APPROVAL_ACTION = {"resignation": "approve_resignation", "withdrawal": "approve_withdrawal"}
+# With no approval pending: the separation itself, once the case is on its way to it.
+_SEPARATION_ACTION = {"employer_termination": "execute_offboarding", "non_renewal": "non_renewal_at_expiry",
+                      "mutual_agreement": "mutual_agreement_termination"}
+
+
+def next_step(rulebook, case: Case, status: str, pending_step: str | None) -> tuple[str, str]:
+    """(action, actor role) the case waits for: the pending approval, by its approver; else the
+    offboarding of an approved resignation or a case being offboarded, or the separation a
+    termination, non-renewal or agreement case is for; else a review by HR."""
+    for request, steps in rulebook.context.process.chains.items():
+        for step in steps:
+            if step.step == pending_step:
+                return _APPROVAL_ACTION[request], sorted(step.roles)[0]
+    if status in ("approved", "offboarding"):
+        return "execute_offboarding", "hr"
+    if status == "open" and case.kind in _SEPARATION_ACTION:
+        return _SEPARATION_ACTION[case.kind], "hr"
+    return "review_case", "hr"
 
 
 def remember_employee(session: Session, case_id: str, employee: dict, now: dt.datetime) -> None:
@@ -66,17 +76,9 @@ def recheck_open_cases(session: Session, as_of: dt.date, now: dt.datetime) -> di
         if row is None:
             row = CaseRecheck(case_id=case.id)
             session.add(row)
-        step, role = NEXT_STEP.get(status, ("review_case", "hr"))
-        person = case.manager_id if role == "manager" else case.hr_owner_id
-        body = _jsonable({"as_of": as_of, "employee": row.employee or {"id": case.employee_id},
-                          "case": case_request(case, events),
-                          "action": {"type": step, "actor": {"id": person or role, "role": role}}})
-        try:
-            request = CheckRequestSchema().load(body)
-        except ValidationError:
-            # Facts kept under an older contract: decide with the employee's id alone (unknowns warn).
-            request = CheckRequestSchema().load({**body, "employee": {"id": case.employee_id}})
-        outcome = evaluate(rulebook, request)
+        review = evaluate(rulebook, _request(case, events, row, as_of, "review_case", "hr"))
+        step, role = next_step(rulebook, case, status, review.facts.values.get("derived.case.pending.step"))
+        outcome = review if step == "review_case" else evaluate(rulebook, _request(case, events, row, as_of, step, role))
         counts["cases_checked"] += 1
         rule_ids = sorted({f["rule_id"] for f in outcome.findings if f["verdict"] != "obligation"})
         # A step not decided before counts as allowed: HR hears when it stops being so.
@@ -96,3 +98,15 @@ def recheck_open_cases(session: Session, as_of: dt.date, now: dt.datetime) -> di
             counts["notifications_created"] += created is not None
         row.next_step, row.verdict, row.rule_ids, row.checked_on = step, outcome.verdict, rule_ids, as_of
     return counts
+
+
+def _request(case: Case, events: list[dict], row: CaseRecheck, as_of: dt.date, action: str, role: str) -> dict:
+    person = case.manager_id if role == "manager" else case.hr_owner_id
+    body = _jsonable({"as_of": as_of, "employee": row.employee or {"id": case.employee_id},
+                      "case": case_request(case, events),
+                      "action": {"type": action, "actor": {"id": person or role, "role": role}}})
+    try:
+        return CheckRequestSchema().load(body)
+    except ValidationError:
+        # Facts kept under an older contract: decide with the employee's id alone (unknowns warn).
+        return CheckRequestSchema().load({**body, "employee": {"id": case.employee_id}})

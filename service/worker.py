@@ -35,7 +35,10 @@ from service.models import WorkerState
 log = logging.getLogger("separation_guard.worker")
 
 WORKER_NAME = "worker"
-_ADVISORY_LOCK = 72_616_002  # any constant but the migration lock's
+# Advisory locks are per database, not per schema: the second half of the key is the schema's,
+# so two deployments (or test runs) in schemas of one database each have their worker.
+_ADVISORY_LOCK = 72_616_002
+_LOCK_KEY = ":key, hashtext(current_schema())"
 LEASE = dt.timedelta(seconds=30)
 TICK_SECONDS = 1.0
 # /readyz calls the worker stale when it has not beaten for this long.
@@ -133,7 +136,12 @@ class WorkerLock:
         if self.postgres:
             if self._connection is not None:
                 try:
-                    self._connection.close()  # ends the session, and with it the lock
+                    # Unlocked explicitly: closing only returns the connection to the pool.
+                    self._connection.execute(text(f"SELECT pg_advisory_unlock({_LOCK_KEY})"), {"key": _ADVISORY_LOCK})
+                    self._connection.commit()
+                    self._connection.close()
+                except SQLAlchemyError:
+                    self._connection.invalidate()  # a broken session holds nothing
                 finally:
                     self._connection = None
             return
@@ -146,11 +154,12 @@ class WorkerLock:
         if self._connection is not None:
             try:
                 self._connection.execute(text("SELECT 1"))
+                self._connection.commit()  # never idle in a transaction
                 return True
             except SQLAlchemyError:  # the connection (and so the lock) is gone: try afresh
                 self._connection = None
         connection = self.engine.connect()
-        got = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": _ADVISORY_LOCK}).scalar()
+        got = connection.execute(text(f"SELECT pg_try_advisory_lock({_LOCK_KEY})"), {"key": _ADVISORY_LOCK}).scalar()
         connection.commit()
         if got:
             self._connection = connection
@@ -215,6 +224,11 @@ def run_pass(app: Flask, holder: str, as_of: dt.date | None = None, force: bool 
              tasks: list[Task] | None = None) -> dict:
     """One pass of every due task (every task with force=True). Returns each task's result.
     A failing task is logged and recorded; the others still run."""
+    with app.app_context():
+        return _run_pass(app, holder, as_of, force, tasks)
+
+
+def _run_pass(app: Flask, holder: str, as_of: dt.date | None, force: bool, tasks: list[Task] | None) -> dict:
     now = utcnow()
     ctx = PassContext(app=app, now=now, as_of=as_of or now.astimezone(CHINA).date())
     with app.extensions["db_sessions"]() as session:
