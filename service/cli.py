@@ -40,6 +40,8 @@ def worker_command(once, as_of):
     if as_of and not once:
         raise click.UsageError("--as-of needs --once: the continuous worker always works as of today in China.")
     if not once:
+        from service.observability import configure_json_logging
+        configure_json_logging()
         worker.run_forever(app)
         return
     try:

@@ -275,7 +275,7 @@ def run_forever(app: Flask, stop: threading.Event | None = None, holder: str | N
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
     lock = WorkerLock(app, holder)
-    active = False
+    active = None  # unknown until the first try: then "active" or "on standby" is logged
     log.info("worker %s started", holder)
     try:
         while not stop.is_set():
