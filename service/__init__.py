@@ -26,7 +26,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        # OPENAPI_SWAGGER_UI_URL: served by the app (service/docs.py), so /docs works offline.
         API_SPEC_OPTIONS={
             "info": {"description": "Pre-action compliance checks for HR separations under PRC law. "
                                     "Every endpoint but /healthz, /readyz and this document needs "
@@ -59,13 +59,15 @@ def create_app(test_config: dict | None = None) -> Flask:
             app.config["DATABASE_URL"] = os.environ["DATABASE_URL"]
     else:
         app.config.from_mapping(test_config)
+    from service import docs
+    docs.configure(app.config)
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     if app.config["DATABASE_URL"].startswith("sqlite:///"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from service import (auth, cases, checks, cli, db, decisions, notifications_api, observability, pages,
-                         reload, trail_api)
+    from service import (auth, cases, checks, cli, db, decisions, notifications_api, observability,
+                         pages, reload, trail_api)
     from service.api import Api
     from service.rulebook import load_rulebook
 
@@ -81,6 +83,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     api.register_blueprint(notifications_api.blp)
     api.register_blueprint(reload.blp)
     app.register_blueprint(pages.bp)
+    docs.init_app(app)
     cli.init_app(app)
     auth.init_app(app)
     reload.init_app(app)

@@ -54,7 +54,7 @@ _SCOPES_OF_ENDPOINT = {
 # The pages' sign-in cookie: honoured on the pages only, so it can never drive an API call (CSRF).
 PAGES_COOKIE = "sg_pages_key"
 OPEN_ENDPOINTS = {"healthz", "readyz", "api-docs.openapi_json", "api-docs.openapi_swagger_ui",
-                  "api-docs.openapi_redoc", "static"}
+                  "api-docs.openapi_redoc", "static", "swagger_ui_assets"}
 
 
 def digest(key: str) -> str:
