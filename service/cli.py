@@ -12,12 +12,18 @@ scenarios_group = AppGroup("scenarios", help="Time-frozen regression scenarios f
 
 
 @scenarios_group.command("run")
-@click.argument("paths", nargs=-1)
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
 @click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
-              help="Decide every request as of this date instead of its own as_of (what if).")
+              help="What if: decide every request as of this date instead of its own, and report how "
+                   "many verdicts would change (exit 0: a what-if is not a test).")
 @click.option("--junit", type=click.Path(dir_okay=False), help="Also write JUnit XML here (for CI).")
 def run_scenarios_command(paths, as_of, junit):
-    """Run rule examples and fixture scenarios (default: all of fixtures/); print a pass/fail table."""
+    """Run rule examples and fixture scenarios: PATHS are fixture files or folders (default: all of
+    fixtures/). Prints a pass/fail table and exits 1 on a failure.
+
+    With --as-of DATE it is a what-if over the same cases: each request is decided as of DATE,
+    and the output lists the cases whose outcome would differ from the one expected on their own
+    date, and how many verdicts would change."""
     from service.rule_cli import run_scenarios_cli
     from service.scenarios import default_fixture_paths
 
