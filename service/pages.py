@@ -41,7 +41,7 @@ bp = Blueprint("pages", __name__)
 # What a key needs to sign in: any scope that opens a page.
 _PAGE_SCOPES = {"trail:read", "rules:admin"}
 _TRAIL_FIELDS = ("employee", "case_id", "process_type", "kind", "action_type", "event_type", "verdict",
-                 "rule_id", "actor", "since", "until", "after", "limit")
+                 "rule_id", "actor", "since", "until", "at_since", "at_until", "after", "limit")
 _PAGE_SIZES = (25, 50, 100, 200)
 
 def _enabled() -> bool:
@@ -243,7 +243,7 @@ def _trail_args(raw) -> tuple[dict, dict, list[str]]:
     by the API's own schema. Returns (loaded args, the form as entered, errors)."""
     form = {name: raw.get(name, "").strip() for name in _TRAIL_FIELDS}
     given = {name: value for name, value in form.items() if value}
-    for name in ("since", "until"):
+    for name in ("since", "until", "at_since", "at_until"):
         if name in given:
             given[name] = _with_china_offset(given[name])
     given.setdefault("limit", "50")
@@ -256,7 +256,10 @@ def _trail_args(raw) -> tuple[dict, dict, list[str]]:
 
 
 def _with_china_offset(value: str) -> str:
-    """2026-01-05 or 2026-01-05T09:00 (a browser's datetime-local) are times in China."""
+    """2026-01-05T09:00 (a browser's datetime-local) is a time in China; a plain date is a day in
+    China already (the schema reads it so)."""
+    if len(value) == 10:
+        return value
     try:
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:
