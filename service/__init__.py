@@ -47,6 +47,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         AUTH_REQUIRED=True,
         # A development key registered at start-up (development only): see the README.
         DEV_KEY=None,
+        # How long a sign-in to the pages lasts (the cookie holds a session token, never the key).
+        PAGES_SESSION_HOURS=8,
         # How long a worker trusts a key it has looked up; a revocation elsewhere waits this long.
         API_KEY_CACHE_SECONDS=5,
         # Each worker checks the rule files' content hash this often and reloads on a change (0: off).

@@ -49,10 +49,12 @@ _SCOPES_OF_ENDPOINT = {
     "pages.rules": ("trail:read", "rules:admin"),
     "pages.rule": ("trail:read", "rules:admin"),
     "pages.trail": ("trail:read",),
+    "pages.trail_entry": ("trail:read",),
+    "pages.trail_chain": ("trail:read",),
     "pages.case": ("trail:read",),
 }
-# The pages' sign-in cookie: honoured on the pages only, so it can never drive an API call (CSRF).
-PAGES_COOKIE = "sg_pages_key"
+# The pages' sign-in cookie (service/page_sessions.py) is honoured on the pages only, so it can
+# never drive an API call (CSRF).
 OPEN_ENDPOINTS = {"healthz", "readyz", "api-docs.openapi_json", "api-docs.openapi_swagger_ui",
                   "api-docs.openapi_redoc", "static", "swagger_ui_assets"}
 
@@ -172,8 +174,15 @@ def _authenticate():
         return None
     presented = _presented_key()
     client = _client_for(presented) if presented else None
+    token = None if presented else _page_session_token()
+    if token:
+        from service import page_sessions
+        with current_app.extensions["db_sessions"]() as session:
+            client = page_sessions.client_of(session, token)
     if client is None:
-        _record_refusal(None, 401, "missing API key" if not presented else "unknown or revoked API key")
+        reason = ("expired, signed-out or revoked page session" if token else
+                  "missing API key" if not presented else "unknown or revoked API key")
+        _record_refusal(None, 401, reason)
         abort(401, message="A valid API key is required: Authorization: Bearer <key>.",
               headers={"WWW-Authenticate": 'Bearer realm="separation-guard"'})
     g.client_id = client.name
@@ -187,9 +196,15 @@ def _presented_key() -> str | None:
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
         return header[7:].strip() or None
-    if request.blueprint == "pages" and not request.headers.get("X-API-Key"):
-        return request.cookies.get(PAGES_COOKIE) or None
     return request.headers.get("X-API-Key") or None
+
+
+def _page_session_token() -> str | None:
+    """The pages' sign-in cookie (a session token, not a key): honoured on the pages only."""
+    if request.blueprint != "pages":
+        return None
+    from service.page_sessions import COOKIE
+    return request.cookies.get(COOKIE) or None
 
 
 def _client_for(key: str) -> KnownClient | None:

@@ -28,11 +28,11 @@ from markupsafe import Markup, escape
 from sqlalchemy import select
 
 from schemas.fields import ACTION_TYPES, CASE_KINDS, CHINA, EVENT_TYPES
-from service import auth, db
+from service import auth, db, page_sessions
 from service.evaluation import default_as_of, evaluate
 from service.labels import LABELS
 from service.ledger import accepted_events, case_request, case_status
-from service.models import Case, CaseEvent
+from service.models import ApiClient, Case, CaseEvent, TrailEntry
 from service.rulebook import versions_by_id
 from service.trail_api import KINDS, TrailQueryArgsSchema, query_trail
 
@@ -102,7 +102,8 @@ def _json_default(value):
 def _common():
     rulebook = current_app.extensions["rulebook"]
     return {"ruleset_version": rulebook.version, "rule_count": len(rulebook.rules),
-            "signed_in": bool(request.cookies.get(auth.PAGES_COOKIE)), "labels": LABELS}
+            "signed_in": bool(request.cookies.get(page_sessions.COOKIE)), "labels": LABELS,
+            "session_hours": current_app.config["PAGES_SESSION_HOURS"]}
 
 
 # ---- errors: HTML on the pages (the API's handlers answer JSON) ---------------------------------
@@ -148,11 +149,17 @@ def login():
         return render_template("login.html", next=target, error=None)
     origin = request.headers.get("Origin")
     if origin and urlparse(origin).netloc != request.host:
-        abort(403)  # another site posting a sign-in form
+        # Another site posting a sign-in form (login CSRF): refused for that reason, and recorded.
+        auth._record_refusal(None, 403, f"sign-in: form posted from another origin ({origin[:200]})")
+        return render_template("error.html", code=403, zh=f"登录被拒绝：登录表单来自其他网站（{origin}）。",
+                               en=f"Sign-in refused: the form was posted from another site ({origin}). "
+                                  "Sign in from this site's own sign-in page."), 403
     if not current_app.config["AUTH_REQUIRED"]:
         return redirect(target, 303)
     key = (request.form.get("key") or "").strip()
-    client = auth._client_for(key) if key else None
+    with db.session() as session:
+        client = session.scalar(select(ApiClient).where(ApiClient.key_digest == auth.digest(key),
+                                                        ApiClient.revoked_at.is_(None))) if key else None
     if client is None or not _PAGE_SCOPES & set(client.scopes):
         reason = "sign-in: unknown or revoked API key" if client is None else "sign-in: key has no page scope"
         auth._record_refusal(client.name if client else None, 401, reason)
@@ -160,16 +167,23 @@ def login():
                  ("此密钥没有查看页面的权限（trail:read 或 rules:admin）。",
                   "This key has no scope for the pages (trail:read or rules:admin)."))
         return render_template("login.html", next=target, error=error), 401
+    lifetime = dt.timedelta(hours=float(current_app.config["PAGES_SESSION_HOURS"]))
+    with db.session() as session, session.begin():
+        token = page_sessions.start(session, client, lifetime)
     response = redirect(target, 303)
-    response.set_cookie(auth.PAGES_COOKIE, key, httponly=True, samesite="Lax",
-                        secure=request.is_secure or current_app.config["ENV"] == "production")
+    response.set_cookie(page_sessions.COOKIE, token, max_age=int(lifetime.total_seconds()), httponly=True,
+                        samesite="Lax", secure=request.is_secure or current_app.config["ENV"] == "production")
     return response
 
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    token = request.cookies.get(page_sessions.COOKIE)
+    if token:
+        with db.session() as session, session.begin():
+            page_sessions.end(session, token)  # the token is dead, even if a copy of the cookie survives
     response = redirect(url_for("pages.login"), 303)
-    response.delete_cookie(auth.PAGES_COOKIE, httponly=True, samesite="Lax")
+    response.delete_cookie(page_sessions.COOKIE, httponly=True, samesite="Lax")
     return response
 
 
@@ -287,6 +301,26 @@ def trail():
     return render_template("trail.html", entries=entries, form=form, errors=errors, choices=choices,
                            rule_ids=rule_ids, page_sizes=_PAGE_SIZES, next_query=next_query,
                            first_query=first_query, searched=searched), 400 if errors else 200
+
+
+@bp.route("/trail/<int:seq>")
+def trail_entry(seq: int):
+    with db.session() as session:
+        entry = session.get(TrailEntry, seq)
+    if entry is None:
+        abort(404)
+    event_at = ((entry.body or {}).get("event") or {}).get("at")
+    return render_template("trail_entry.html", entry=entry, event_at=event_at)
+
+
+@bp.route("/trail/chain")
+def trail_chain():
+    from service.clock import utcnow
+    from service.trail import verify_chain
+
+    with db.session() as session:
+        result = verify_chain(session)
+    return render_template("trail_chain.html", result=result, checked_at=utcnow())
 
 
 @bp.route("/cases/<case_id>")
