@@ -108,7 +108,7 @@ def record_event(session: Session, case_id: str, body: dict) -> tuple[int, dict]
     now = utcnow()
     entry = record_decision(session, rulebook=rulebook, outcome=outcome, request=request, received_at=now,
                             kind="case_event" if accepted else "event_refused", event=event,
-                            body_extra={"event": {"type": event["type"], "at": event["at"].isoformat(),
+                            body_extra={"event": {"type": event["type"], "at": _aware(event["at"]).isoformat(),
                                                   "form": event.get("form"), "client_key": body["client_key"]}})
     case.event_count += 1
     row = CaseEvent(case_id=case_id, seq=case.event_count, client_key=body["client_key"], accepted=accepted,

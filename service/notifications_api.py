@@ -31,7 +31,8 @@ class Notifications(MethodView):
         query = select(Notification)
         for arg, column in (("recipient_role", Notification.recipient_role),
                             ("recipient_id", Notification.recipient_id),
-                            ("case_id", Notification.case_id), ("status", Notification.status)):
+                            ("case_id", Notification.case_id), ("kind", Notification.kind),
+                            ("status", Notification.status)):
             if arg in args:
                 query = query.where(column == args[arg])
         if "after" in args:

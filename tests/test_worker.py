@@ -224,3 +224,20 @@ def test_on_postgresql_two_worker_processes_never_both_hold_the_lock(postgres_ur
         assert free.stdout.strip().splitlines()[-1] == "True", free.stderr
     finally:
         app.extensions["db_engine"].dispose()
+
+
+def test_answers_give_every_date_time_in_utc_whatever_offset_was_sent(client):
+    posted = _event(client, "k1", "resignation_submitted", "2026-01-05T09:00:00+08:00", "E1001", "employee",
+                    form="written").get_json()
+    assert posted["event"]["at"] == "2026-01-05T01:00:00+00:00"
+    case = client.get(f"/v1/cases/{CASE_ID}").get_json()
+    assert case["events"][0]["at"] == posted["event"]["at"]
+    assert case["events"][0]["recorded_at"] == posted["event"]["recorded_at"]
+    assert posted["event"]["recorded_at"].endswith("+00:00")
+    replay = _event(client, "k1", "resignation_submitted", "2026-01-05T09:00:00+08:00", "E1001", "employee",
+                    form="written").get_json()
+    assert replay["event"]["at"] == posted["event"]["at"]
+    [entry] = client.get("/v1/trail?kind=case_event").get_json()["entries"]
+    assert entry["body"]["event"]["at"] == "2026-01-05T01:00:00+00:00" and entry["recorded_at"].endswith("+00:00")
+    [note] = client.get(f"/v1/notifications?case_id={CASE_ID}&kind=status_changed").get_json()["notifications"]
+    assert note["created_at"].endswith("+00:00")
