@@ -9,11 +9,12 @@ How the pages are protected:
   does: service/auth.py maps each page to its scopes (``trail:read`` for the trail and cases,
   ``trail:read`` or ``rules:admin`` for the rule catalog) and records every refusal in the trail.
   A tool sends the key as ``Authorization: Bearer``. A browser signs in once at ``/login``: the
-  form posts the key, which is checked and kept in a cookie that is HttpOnly, SameSite=Lax,
-  Secure over HTTPS and in production, and has no expiry (it ends with the browser). Only the
-  pages honour that cookie; the API reads headers only, so a page visit can never make an API
-  call. The key is never put in a URL. Revoking the key ends the browser session at once;
-  ``/logout`` clears the cookie.
+  form posts the key, which is checked and never kept; the cookie (HttpOnly, SameSite=Lax,
+  Secure over HTTPS and in production) holds a random session token whose digest is stored
+  (service/page_sessions.py). It expires after ``PAGES_SESSION_HOURS``; ``/logout`` revokes it;
+  revoking the key ends it at once. Only the pages honour that cookie; the API reads headers
+  only, so a page visit can never make an API call. The key is never put in a URL. A sign-in
+  form posted from another origin is refused as such, and recorded.
 - Every page is a GET that reads; responses are not cached and forbid scripts and framing.
 """
 from __future__ import annotations
