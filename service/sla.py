@@ -57,9 +57,20 @@ def sweep(session: Session, as_of: dt.date) -> dict:
                              "step": pending.get("step"), "due_on": pending.get("due_on"),
                              "working_days_late": pending.get("working_days_late"),
                              "as_of": as_of.isoformat(), "reason": recipient,
-                             "message": messages[rule.id]})
+                             "message": escalation_message(case.id, pending) if escalation
+                             else messages[rule.id]})
                 counts["notifications_created"] += created is not None
     return counts
+
+
+def escalation_message(case_id: str, pending: dict) -> dict:
+    return {"zh": f"上报：离职案件 {case_id} 的“{pending.get('step_zh')}”已逾期{pending.get('working_days_late')}个工作日"
+                  f"（应于{pending.get('due_on')}前完成），已提醒待审批人（{pending.get('approver_zh')}）但仍未处理，"
+                  f"请{pending.get('escalate_to_zh')}跟进。",
+            "en": f"Escalation: the {pending.get('step_en')} of separation case {case_id} is "
+                  f"{pending.get('working_days_late')} working days late (due by the end of {pending.get('due_on')}); "
+                  f"the pending approver ({pending.get('approver_en')}) was reminded and has not acted. "
+                  f"For {pending.get('escalate_to_en')} to follow up."}
 
 
 def _recipient(recipient: str, case: Case, pending: dict) -> tuple[str, str | None]:

@@ -444,6 +444,7 @@ def test_in_headless_chromium_sign_in_browse_the_rules_and_search_the_trail(sqli
     # The catalog's filter, then one rule's page.
     browser.find_element(By.ID, "q").send_keys("哺乳期")
     browser.find_element(By.CSS_SELECTOR, "form.filters button[type=submit]").click()
+    wait.until(ready.url_contains("q="))  # the filtered page, not the one the click left
     link = wait.until(ready.element_to_be_clickable((By.CSS_SELECTOR, "#rule-lcl-42-4\\.protected-period a.rule-link")))
     link.click()
     wait.until(ready.url_contains("/rules/lcl-42-4.protected-period"))

@@ -65,6 +65,9 @@ def test_the_escalation_target_hears_one_working_day_after_the_approver(app, cli
     assert [(n["kind"], n["recipient_role"], n["recipient_id"]) for n in steps] == \
         [("step_overdue", "manager", "M3"), ("step_escalated", "hr", "HR7")]
     assert steps[1]["payload"]["working_days_late"] == 2
+    assert steps[1]["payload"]["message"]["en"].startswith("Escalation: the approval of the resignation of "
+                                                            "separation case SEP-2026-001 is 2 working days late")
+    assert "上报" in steps[1]["payload"]["message"]["zh"] and "直属经理" in steps[1]["payload"]["message"]["zh"]
     # Once per step and deadline: the next days add nothing.
     assert runner.invoke(args=["worker", "--once", "--as-of", "2026-01-12"]).exit_code == 0
     assert len([n for n in _notes(client) if n["kind"].startswith("step_")]) == 2
