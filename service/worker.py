@@ -159,6 +159,7 @@ class WorkerLock:
                 self._connection.commit()  # never idle in a transaction
                 return True
             except SQLAlchemyError:  # the connection (and so the lock) is gone: try afresh
+                self._connection.invalidate()
                 self._connection = None
         connection = self.engine.connect()
         got = connection.execute(text(f"SELECT pg_try_advisory_lock({_LOCK_KEY})"), {"key": _ADVISORY_LOCK}).scalar()
