@@ -143,7 +143,10 @@ def test_production_refuses_to_start_with_development_secrets_or_no_keys(tmp_pat
         create_app({"DATABASE_URL": url, "ENV": "production"})
     message = str(info.value)
     assert "TRAIL_DIGEST_KEY" in message and "no API key" in message
-    secrets = {"TRAIL_DIGEST_KEY": "k" * 32, "WEBHOOK_SECRET": "w" * 32}
+    with pytest.raises(StartUpRefused, match="WEBHOOK_SECRET must be a Standard Webhooks secret"):
+        create_app({"DATABASE_URL": url, "ENV": "production", "TRAIL_DIGEST_KEY": "k" * 32,
+                    "WEBHOOK_SECRET": "w" * 32})
+    secrets = {"TRAIL_DIGEST_KEY": "k" * 32, "WEBHOOK_SECRET": "whsec_" + "d" * 44}
     with pytest.raises(StartUpRefused, match="no API key"):
         create_app({"DATABASE_URL": url, "ENV": "production", **secrets})
     dev = create_app({"DATABASE_URL": url})
