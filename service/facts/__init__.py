@@ -43,16 +43,18 @@ def _engine_number(value):
 
 
 def derive_facts(request: dict, as_of: dt.date, context: FactContext,
-                 unknown_values: dict[str, frozenset] | None = None) -> Facts:
-    """`unknown_values`: per fact, values that mean "not known yet" (the vocabulary's)."""
+                 unknown_values: dict[str, frozenset] | None = None, on: dt.date | None = None) -> Facts:
+    """`unknown_values`: per fact, values that mean "not known yet" (the vocabulary's). `on`: the
+    day the employee's date-dependent statuses are judged (default as_of); the law, and the
+    engine's `check.as_of`, stay those of as_of."""
     action = request["action"]
     values: dict = {"action.type": action["type"]}
     put(values, "action.actor.role", action.get("actor", {}).get("role"))
     put(values, "employee.gender", request["employee"].get("gender"))
     put(values, "derived.separation.basis",
         separation_basis(action["type"], request.get("case"), action.get("ground")))
-    for family in (labor_law, process):
-        for name, value in family.derive(request, as_of, context).items():
+    for derived in (labor_law.derive(request, as_of, context, on), process.derive(request, as_of, context)):
+        for name, value in derived.items():
             put(values, name, value)
     for name, unknown in (unknown_values or {}).items():
         if values.get(name) in unknown:
