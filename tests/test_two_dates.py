@@ -175,3 +175,21 @@ def test_a_check_on_the_effective_date_judges_the_notice_day_given():
     assert outcome.verdict == "warn"
     assert [(d["date"], d["outcome"]) for d in found["dates"]] == [("2025-01-20", "fired"), ("2025-03-01", "cleared")]
     assert outcome.facts.as_of.isoformat() == "2025-03-01"  # the law and the engine's date stay as_of's
+
+
+def test_the_answer_and_the_trail_over_http(client):
+    """POST /v1/checks serialises both days; the recorded decision keeps no nursing status."""
+    body = {"as_of": "2026-02-10", "employee": {**_WOMAN, "children": [{"birth_date": "2025-03-01"}]},
+            "employer": {"union_exists": True},
+            "action": {**_ART40, "notice_served_on": "2026-02-10", "effective_date": "2026-03-12"}}
+    answer = client.post("/v1/checks", json=body).get_json()
+    assert answer["verdict"] == "warn"
+    found = next(f for f in answer["findings"] if f["rule_id"] == "lcl-42-4.protected-period")
+    assert found["outcome"] == "dates_differ"
+    assert [(d["date"], d["as"], d["outcome"]) for d in found["dates"]] == [
+        ("2026-02-10", "notice_served_on", "fired"), ("2026-03-12", "effective_date", "cleared")]
+    checked = next(c for c in answer["checked"] if c["rule_id"] == "lcl-42-4.protected-period")
+    assert checked["outcome"] == "dates_differ" and len(checked["dates"]) == 2
+    stored = client.get(f"/v1/decisions/{answer['decision_id']}").get_json()
+    days = next(f for f in stored["findings"] if f["rule_id"] == "lcl-42-4.protected-period")["dates"]
+    assert [d["facts"]["derived.nursing_period.active"] for d in days] == [REDACTED, REDACTED]
