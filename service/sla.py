@@ -12,8 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.clock import utcnow
-from service.evaluation import evaluate
-from service.ledger import accepted_events, case_request, case_status
+from service.ledger import accepted_events, case_status, review_case
 from service.models import Case
 from service.notifications import notify
 
@@ -26,15 +25,13 @@ def sweep(session: Session, as_of: dt.date) -> dict:
     now = utcnow()
     for case in session.scalars(select(Case).order_by(Case.id)):
         events = accepted_events(session, case.id)
-        if case_status(events)["status"] in _CLOSED:
+        if case_status(rulebook, events)["status"] in _CLOSED:
             continue
         counts["cases_checked"] += 1
-        outcome = evaluate(rulebook, {"as_of": as_of, "employee": {"id": case.employee_id},
-                                      "case": case_request(case, events), "action": {"type": "review_case"}})
-        pending = {n.removeprefix("derived.case.pending."): v for n, v in outcome.facts.values.items()
-                   if n.startswith("derived.case.pending.")}
-        messages = {f["rule_id"]: f["message"] for f in outcome.findings}
-        for rule in outcome.fired:
+        review = review_case(rulebook, case, events, as_of)
+        pending = review.pending
+        messages = {f["rule_id"]: f["message"] for f in review.findings}
+        for rule in review.outcome.fired:
             if not rule.notify:
                 continue
             counts["overdue_steps"] += 1

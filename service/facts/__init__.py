@@ -47,7 +47,7 @@ def derive_facts(request: dict, as_of: dt.date, context: FactContext) -> Facts:
     put(values, "action.actor.role", action.get("actor", {}).get("role"))
     put(values, "employee.gender", request["employee"].get("gender"))
     put(values, "derived.separation.basis",
-        separation_basis(action["type"], request.get("case"), action.get("ground")))
+        separation_basis(context.classification, action["type"], request.get("case"), action.get("ground")))
     for family in (labor_law, process):
         for name, value in family.derive(request, as_of, context).items():
             put(values, name, value)
