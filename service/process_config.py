@@ -57,7 +57,7 @@ class _Chain(Schema):
     steps = fields.List(fields.Nested(_ChainStep), required=True, validate=validate.Length(min=1))
 
 
-class _ChainsFile(Schema):
+class ChainsFileSchema(Schema):
     apiVersion = fields.String(required=True, validate=validate.Equal("process-config/v1"))
     kind = fields.String(required=True, validate=validate.Equal("approval_chains"))
     description = fields.String(required=True)
@@ -89,7 +89,7 @@ class _SlaEntry(Schema):
     escalate_to = fields.String()
 
 
-class _SlaFile(Schema):
+class SlaFileSchema(Schema):
     apiVersion = fields.String(required=True, validate=validate.Equal("process-config/v1"))
     kind = fields.String(required=True, validate=validate.Equal("sla"))
     description = fields.String(required=True)
@@ -137,8 +137,8 @@ class ProcessConfig:
     @classmethod
     def load(cls, folder: Path) -> "ProcessConfig":
         folder = Path(folder)
-        chains_doc = _load(folder / "approval_chains.yaml", _ChainsFile())
-        sla_doc = _load(folder / "sla.yaml", _SlaFile())
+        chains_doc = _load(folder / "approval_chains.yaml", ChainsFileSchema())
+        sla_doc = _load(folder / "sla.yaml", SlaFileSchema())
         step_names = {s["step"] for c in chains_doc["chains"].values() for s in c["steps"]}
         for name in sla_doc["steps"]:
             if name not in step_names:

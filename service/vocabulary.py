@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from marshmallow import ValidationError
+
+from schemas.data_files import FactFileSchema
+from schemas.errors import flatten_messages
 from service.yamlfile import load_yaml
 
 FACT_TYPES = ("enum", "bool", "int", "number", "date", "string")
@@ -78,6 +82,12 @@ class Vocabulary:
                 if name in facts:
                     raise VocabularyError(f"{path.name}: fact {name} is already defined")
                 facts[name] = _spec(path.name, name, spec, enums)
+        for path, doc in docs:  # the rest of the file format, after the per-fact reasons above
+            try:
+                FactFileSchema().load(doc)
+            except ValidationError as exc:
+                raise VocabularyError(f"{path.name}: " + "; ".join(
+                    f"{f}: {r}" for f, r in flatten_messages(exc.messages))) from exc
         return cls(facts, enums)
 
 

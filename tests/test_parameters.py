@@ -192,16 +192,16 @@ def test_file_reference_is_the_fallback(tmp_path):
     "text, reason",
     [
         ("values:\n  2012-04-28: {value: 1, metadata: {reference: X}}\n", "description"),
-        ("description: d\n", "'values' is required"),
-        ("description: d\nvalues: {}\n", "'values' is required"),
+        ("description: d\n", "values: Missing data for required field"),
+        ("description: d\nvalues: {}\n", "values: Shorter than minimum length 1"),
         ("description: d\nvalues:\n  2012-13-01: {value: 1, metadata: {reference: X}}\n", "not an ISO date"),
         ("description: d\nvalues:\n  2012-04-28T10:00:00: {value: 1, metadata: {reference: X}}\n", "not an ISO date"),
         ("description: d\nvalues:\n  April 2012: {value: 1, metadata: {reference: X}}\n", "not an ISO date"),
-        ("description: d\nvalues:\n  2012-04-28: {metadata: {reference: X}}\n", "'value' is required"),
-        ("description: d\nvalues:\n  2012-04-28: 98\n", "must be a mapping"),
+        ("description: d\nvalues:\n  2012-04-28: {metadata: {reference: X}}\n", "value: Missing data for required field"),
+        ("description: d\nvalues:\n  2012-04-28: 98\n", "2012-04-28.value._schema: Invalid input type"),
         ("description: d\nvalues:\n  2012-04-28: {value: 1}\n", "no reference"),
-        ("description: d\nvalues:\n  2012-04-28: {value: 1, metadata: {reference: X}, extra: 2}\n", "unknown keys"),
-        ("description: d\nunits: day\nvalues:\n  2012-04-28: {value: 1, metadata: {reference: X}}\n", "unknown top-level"),
+        ("description: d\nvalues:\n  2012-04-28: {value: 1, metadata: {reference: X}, extra: 2}\n", "extra: Unknown field"),
+        ("description: d\nunits: day\nvalues:\n  2012-04-28: {value: 1, metadata: {reference: X}}\n", "units: Unknown field"),
         (
             "description: d\nvalues:\n  2012-04-28: {value: 1, metadata: {reference: X}}\n"
             "  2012-04-28: {value: 2, metadata: {reference: X}}\n",
