@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from schemas.data_files import header_fields
 from schemas.rule_file import Bilingual
 
 _NAME = validate.Regexp(r"^[a-z][a-z0-9_]*$", error="lower-case letters, digits and '_'")
@@ -24,9 +25,7 @@ def _cite(**kwargs):
 
 
 def _file(kind: str) -> dict:
-    return {"apiVersion": fields.String(required=True, validate=validate.Equal("classification/v1")),
-            "kind": fields.String(required=True, validate=validate.Equal(kind)),
-            "description": fields.String(required=True, validate=validate.Length(min=1))}
+    return header_fields("classification/v1", kind)
 
 
 # ---- separation_basis.yaml ---------------------------------------------------------------------

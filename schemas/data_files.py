@@ -6,6 +6,13 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 _ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
+
+
+def header_fields(api_version: str, kind: str) -> dict:
+    """The fields every typed data file starts with (for a schema's Meta.include)."""
+    return {"apiVersion": fields.String(required=True, validate=validate.Equal(api_version)),
+            "kind": fields.String(required=True, validate=validate.Equal(kind)),
+            "description": fields.String(required=True, validate=validate.Length(min=1))}
 _REFS = fields.Raw(metadata={"description": "a catalog ref (e.g. FEM-7) or a list of them"})
 
 

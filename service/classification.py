@@ -164,12 +164,14 @@ class WrittenForm:
         return self._doc["not_recorded"] if form is None else self._doc["forms"][form]["legal_form"]
 
 
-@dataclass(frozen=True)
 class Classification:
-    basis: SeparationBasis
-    machine: CaseMachine
-    forms: WrittenForm
-    docs: Mapping[str, dict]
+    """The three tables, each behind its interpreter."""
+
+    def __init__(self, docs: Mapping[str, dict]) -> None:
+        self.docs = MappingProxyType(dict(docs))
+        self.basis = SeparationBasis(docs["separation_basis"])
+        self.machine = CaseMachine(docs["case_states"])
+        self.forms = WrittenForm(docs["written_form"])
 
     @classmethod
     def load(cls, folder: Path) -> "Classification":
@@ -182,8 +184,7 @@ class Classification:
             problems.extend(file_problems)
         if problems:
             raise ClassificationError(problems)
-        return cls(SeparationBasis(docs["separation_basis"]), CaseMachine(docs["case_states"]),
-                   WrittenForm(docs["written_form"]), MappingProxyType(docs))
+        return cls(docs)
 
     def problems(self, vocabulary, citations: Mapping) -> list[tuple[str, str, str]]:
         """Every name the tables use that the vocabulary does not declare, every table row the

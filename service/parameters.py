@@ -26,11 +26,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Iterator, Mapping
 
-from marshmallow import ValidationError
-
 from schemas.data_files import ParameterFileSchema
-from schemas.errors import flatten_messages
-from service.yamlfile import YAMLError, load_yaml
+from service.yamlfile import load_checked
 
 __all__ = [
     "DEFAULT_ROOT",
@@ -195,16 +192,7 @@ def _parse_file(path: Path, name: str) -> _Parameter:
     def fail(reason: str) -> ParameterFileError:
         return ParameterFileError(path, reason)
 
-    try:
-        raw = load_yaml(path)
-    except (OSError, ValueError, YAMLError) as exc:
-        raise fail(f"cannot read YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise fail("top level must be a mapping with description, metadata, values")
-    try:
-        doc = ParameterFileSchema().load(raw)
-    except ValidationError as exc:
-        raise fail("; ".join(f"{f}: {r}" for f, r in flatten_messages(exc.messages))) from exc
+    doc = load_checked(path, ParameterFileSchema(), fail)
     description, metadata = doc["description"], doc.get("metadata", {})
     _check_metadata(fail, "metadata", metadata)
 

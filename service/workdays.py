@@ -19,11 +19,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import chinese_calendar
-from marshmallow import ValidationError
 
 from schemas.data_files import CalendarFileSchema
-from schemas.errors import flatten_messages
-from service.yamlfile import YAMLError, load_yaml
+from service.yamlfile import load_checked
 
 __all__ = ["CalendarError", "CalendarFileError", "CalendarYearMissing", "WorkingCalendar"]
 
@@ -102,11 +100,7 @@ class WorkingCalendar:
     @classmethod
     def load(cls, path: str | Path) -> "WorkingCalendar":
         p = Path(path)
-        try:
-            raw = load_yaml(p)  # a repeated key is an error, dates stay text
-        except (OSError, ValueError, YAMLError) as exc:
-            raise CalendarFileError(p, f"cannot read calendar file: {exc}") from exc
-        years, corrections = _parse(p, raw)
+        years, corrections = _parse(p, load_checked(p, CalendarFileSchema(), lambda reason: CalendarFileError(p, reason)))
         return cls(years, corrections, str(p))
 
     # ---- queries -------------------------------------------------------------------------
@@ -164,16 +158,10 @@ class WorkingCalendar:
 
 
 # ---- validation ----------------------------------------------------------------------------
-def _parse(path: Path, raw: Any) -> tuple[dict[int, _Year], dict[date, bool]]:
+def _parse(path: Path, doc: dict) -> tuple[dict[int, _Year], dict[date, bool]]:
     def fail(reason: str) -> CalendarFileError:
         return CalendarFileError(path, reason)
 
-    if not isinstance(raw, dict):
-        raise fail("top level must be a mapping")
-    try:
-        doc = CalendarFileSchema().load(raw)
-    except ValidationError as exc:
-        raise fail("; ".join(f"{f}: {r}" for f, r in flatten_messages(exc.messages))) from exc
 
     years: dict[int, _Year] = {}
     for key, entry in doc["years"].items():
