@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Literal, Mapping, Sequence
 
-from service.parameters import ParameterSet
+from service.parameters import ParameterNotInForce, ParameterSet
 
 __all__ = [
     "Entitlement",
@@ -36,6 +36,7 @@ __all__ = [
     "medical_treatment_entitlement",
     "medical_treatment_in_period",
     "nursing_period",
+    "regional_values",
     "retirement_candidates",
     "statutory_retirement",
     "whole_months_between",
@@ -184,9 +185,23 @@ def maternity_leave(
     return Period(childbirth_date, childbirth_date + timedelta(days=days - 1), days)
 
 
+def regional_values(params: ParameterSet, name: str, on: date) -> dict[str, Any]:
+    """region -> value in force on ``on``, for a regional parameter kept one file per region
+    (``name/CN-SH.yaml`` is parameter ``name.CN-SH``); a region with no value in force is absent."""
+    out = {}
+    for parameter in params:
+        region = parameter.removeprefix(name + ".")
+        if region != parameter:
+            try:
+                out[region] = params.get(parameter, on=on)
+            except ParameterNotInForce:
+                pass
+    return out
+
+
 def _regional_extension(region: str, child_order: int | None, on: date, params: ParameterSet) -> int:
     name = "maternity.regional_extension_days"
-    table: Mapping[str, Any] = params.get(name, on=on)
+    table = regional_values(params, name, on)
     if region not in table:
         raise RegionNotCovered(name, region, on)
     rule = table[region]
@@ -240,12 +255,11 @@ def medical_treatment_entitlement(
         raise ValueError(
             f"years_with_employer ({years_with_employer}) exceeds total_work_years ({total_work_years})"
         )
-    if region is not None and region != NATIONAL:
-        regional = params.get("medical_treatment.regional_formula", on=on)
-        if region in regional:
-            f = regional[region]
-            months = min(f["first_year_months"] + f["months_per_full_year"] * int(years_with_employer), f["max_months"])
-            return Entitlement(months, f["window_months"])
+    regional = f"medical_treatment.regional_formula.{region}"
+    if region is not None and region != NATIONAL and regional in params:
+        f = params.get(regional, on=on)  # a region with its own rule, before it: not guessed
+        months = min(f["first_year_months"] + f["months_per_full_year"] * int(years_with_employer), f["max_months"])
+        return Entitlement(months, f["window_months"])
     matches = [
         b["months"]
         for b in params.get("medical_treatment.entitlement_table", on=on)

@@ -8,6 +8,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+
+from service.periods import regional_values
 from freezegun import freeze_time
 
 from service.parameters import (
@@ -53,11 +55,14 @@ EXPECTED = {
     "maternity.base_days",
     "maternity.dystocia_extra_days",
     "maternity.extra_days_per_additional_baby",
-    "maternity.regional_extension_days",
+    "maternity.regional_extension_days.CN-SH",
+    "maternity.regional_extension_days.CN-ZJ",
+    "maternity.regional_extension_days.CN-BJ",
+    "maternity.regional_extension_days.CN-GD",
     "nursing.child_age_months",
     "medical_treatment.entitlement_table",
     "medical_treatment.counting_window_months",
-    "medical_treatment.regional_formula",
+    "medical_treatment.regional_formula.CN-SH",
     "retirement.original_age",
     "retirement.delay_schedule",
 }
@@ -83,14 +88,16 @@ def test_values(params, name, on, value):
 
 
 def test_regional_extensions_by_effective_date(params):
+    # One file per region, OpenFisca style: each region's amendments are dated on its own.
     name = "maternity.regional_extension_days"
-    with pytest.raises(ParameterNotInForce):
-        params.get(name, on=date(2021, 11, 24))
-    assert set(params.get(name, on=date(2021, 11, 25))) == {"CN-SH", "CN-ZJ"}
-    assert set(params.get(name, on=date(2021, 11, 26))) == {"CN-SH", "CN-ZJ", "CN-BJ"}
-    latest = params.get(name, on=date(2021, 12, 1))
+    assert regional_values(params, name, date(2021, 11, 24)) == {}
+    assert set(regional_values(params, name, date(2021, 11, 25))) == {"CN-SH", "CN-ZJ"}
+    assert set(regional_values(params, name, date(2021, 11, 26))) == {"CN-SH", "CN-ZJ", "CN-BJ"}
+    latest = regional_values(params, name, date(2021, 12, 1))
     assert latest["CN-SH"] == 60 and latest["CN-BJ"] == 60 and latest["CN-GD"] == 80
     assert dict(latest["CN-ZJ"]["by_child_order"]) == {1: 60, 2: 90, 3: 90}
+    with pytest.raises(ParameterNotInForce):
+        params.get(f"{name}.CN-GD", on=date(2021, 11, 30))
 
 
 def test_retirement_schedule_switches_on_2025_01_01(params):

@@ -140,7 +140,7 @@ def test_maternity_region_not_encoded(params):
         leave(params, region="CN-SC")
     with pytest.raises(RegionNotCovered):  # Guangdong's 2021 amendment is dated 2021-12-01
         maternity_leave(D(2021, 11, 30), dystocia=False, babies=1, region="CN-GD", params=params)
-    with pytest.raises(ParameterNotInForce):  # before any encoded regional amendment
+    with pytest.raises(RegionNotCovered):  # before Shanghai's first encoded amendment
         maternity_leave(D(2021, 11, 24), dystocia=False, babies=1, region="CN-SH", params=params)
     assert maternity_leave(D(2021, 11, 25), dystocia=False, babies=1, region="CN-SH", params=params).days == 158
 

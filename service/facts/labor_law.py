@@ -15,7 +15,7 @@ from service.facts.context import FactContext
 from service.parameters import ParameterNotInForce, ParameterSet
 from service.periods import (NATIONAL, RegionNotCovered, UnknownFact, add_years, completed_years, maternity_leave,
                              medical_treatment_entitlement, medical_treatment_in_period, nursing_period,
-                             retirement_candidates, whole_months_between)
+                             regional_values, retirement_candidates, whole_months_between)
 
 # Request facts the rules read, copied as they are (dates as ISO text, "unknown" left out).
 _COPIED = (
@@ -133,10 +133,7 @@ def _medical_period(employee: dict, service: float | None, as_of: dt.date, param
         return False  # not off sick on as_of: whatever the entitlement
     if service is None:
         return None
-    try:
-        regional = params.get("medical_treatment.regional_formula", on=as_of)
-    except ParameterNotInForce:
-        regional = {}
+    regional = regional_values(params, "medical_treatment.regional_formula", as_of)
     region = employee.get("region")
     total = employee.get("total_work_years")
     answers = set()
