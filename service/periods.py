@@ -38,7 +38,6 @@ __all__ = [
     "nursing_period",
     "regional_values",
     "retirement_candidates",
-    "statutory_retirement",
     "whole_months_between",
 ]
 
@@ -341,37 +340,17 @@ def _in(x: float, rng: Mapping[str, Any]) -> bool:
 
 
 # ---- statutory retirement (法定退休年龄) -----------------------------------------------------
-def statutory_retirement(
-    birth_date: date,
-    gender: Gender | None,
-    original_age: int | None,
-    on: date,
-    params: ParameterSet,
-) -> Retirement:
-    """Statutory retirement age and date under the rules in force on ``on``.
-
-    ``original_age``: the employee's original statutory age (women: 50 or 55; men: 60 or None).
-    Checked on a date before 2025-01-01 the original ages apply (no delay); from 2025-01-01 the
-    RET-SC-1 schedule delays them by birth month. ``date`` is the day the age is reached: birth
-    date + age, clamped to the month end (Civil Code art. 202). Special categories (RET-SC-1
-    "国家另有规定的，从其规定", e.g. hazardous work) and flexible retirement (RET-SC-3) are not modelled.
-    Raises :class:`UnknownFact` for an unknown gender, or a woman's unknown original age; use
-    :func:`retirement_candidates` when the question might not depend on it.
-    """
-    _check_date(birth_date)
-    _check_date(on)
-    if gender is None:
-        raise UnknownFact("employee.gender", "statutory retirement ages differ by gender")
-    ages = params.get("retirement.original_age", on=on)
-    category = _category(gender, original_age, ages)
-    return _retirement(birth_date, category, ages[category], on, params)
-
-
 def retirement_candidates(
     birth_date: date, gender: Gender, on: date, params: ParameterSet
 ) -> dict[int, Retirement]:
     """Every possible statutory retirement keyed by original age: one for a man, two for a woman
-    (50 and 55). Callers can then decide whether a question depends on the unknown original age."""
+    (50 and 55). Callers can then decide whether a question depends on the unknown original age.
+
+    The ages are those in force on ``on``: checked before 2025-01-01 the original ages apply (no
+    delay); from 2025-01-01 the RET-SC-1 schedule delays them by birth month. ``date`` is the day the
+    age is reached: birth date + age, clamped to the month end (Civil Code art. 202). Special
+    categories (RET-SC-1 "国家另有规定的，从其规定", e.g. hazardous work) and flexible retirement
+    (RET-SC-3) are not modelled."""
     _check_date(birth_date)
     _check_date(on)
     ages = params.get("retirement.original_age", on=on)
@@ -384,24 +363,6 @@ def _categories(gender: str, ages: Mapping[str, int]) -> list[str]:
     if gender not in ("male", "female"):
         raise ValueError(f"gender must be 'male' or 'female', got {gender!r}")
     return [c for c in ages if c == gender or c.startswith(gender + "_")]
-
-
-def _category(gender: str, original_age: int | None, ages: Mapping[str, int]) -> str:
-    candidates = _categories(gender, ages)
-    if original_age is None:
-        if len(candidates) == 1:
-            return candidates[0]
-        raise UnknownFact(
-            "employee.original_retirement_age",
-            f"a {gender} employee's original statutory age is one of {sorted(ages[c] for c in candidates)}",
-        )
-    for c in candidates:
-        if ages[c] == original_age:
-            return c
-    raise ValueError(
-        f"original_age {original_age!r} is not an original statutory age for {gender} "
-        f"(known: {sorted(ages[c] for c in candidates)})"
-    )
 
 
 def _retirement(birth_date: date, category: str, original_age: int, on: date, params: ParameterSet) -> Retirement:
