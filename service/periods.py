@@ -16,10 +16,11 @@ Counting conventions (legal basis):
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Literal, Mapping, Sequence
+
+from dateutil.relativedelta import relativedelta
 
 from service.parameters import ParameterNotInForce, ParameterSet
 
@@ -96,12 +97,10 @@ def add_months(d: date, n: int) -> date:
     """``d`` moved by ``n`` calendar months; a day missing in the target month becomes its last day
     (Civil Code art. 202: 没有对应日的，月末日为期间的最后一日)."""
     _check_date(d)
-    total = d.year * 12 + (d.month - 1) + n
-    year, month0 = divmod(total, 12)
-    if not 1 <= year <= 9999:
-        raise OverflowError(f"{d.isoformat()} + {n} months is out of range")
-    month = month0 + 1
-    return date(year, month, min(d.day, calendar.monthrange(year, month)[1]))
+    try:
+        return d + relativedelta(months=n)  # clamps to the month's last day, as art. 202 says
+    except (ValueError, OverflowError) as exc:
+        raise OverflowError(f"{d.isoformat()} + {n} months is out of range") from exc
 
 
 def add_years(d: date, n: int) -> date:
