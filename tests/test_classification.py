@@ -40,7 +40,7 @@ def _state(*events):
       _event("withdrawal_requested", "08:30")], ("void", "in_time", "void")),
     # The same, recorded the other way round: arrival decides, not the order of recording.
     ([_event("withdrawal_requested", "08:30"),
-      _event("resignation_submitted", "17:00", received="09:00")], ("void", "in_time", "void")),
+      _event("resignation_submitted", "17:00", received="09:00", day=1)], ("void", "in_time", "void")),
     # Together with it (the same moment): the withdrawal still works (CC-141 "同时到达").
     ([_event("resignation_submitted", "09:00"), _event("withdrawal_requested", "09:00")], ("void", "in_time", "void")),
     # After the letter arrived: a request the employer may refuse.
