@@ -133,6 +133,7 @@ class LegalEffectSchema(Schema):
 class StatusSchema(Schema):
     status = _name(required=True)
     when = fields.Nested(StateTestSchema, required=True)
+    closed = fields.Boolean(load_default=False)
 
 
 class RecordsSchema(Schema):

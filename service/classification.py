@@ -101,7 +101,14 @@ class CaseMachine:
                            tuple(line["cite"]), MappingProxyType(dict(line["effect"])))
 
     def status(self, state: CaseState) -> str:
-        return next(row["status"] for row in self._doc["status"] if state.matches(row["when"]))
+        return self._status_row(state)["status"]
+
+    def closed(self, state: CaseState) -> bool:
+        """Nothing is left to decide on the case (archived, offboarded)."""
+        return self._status_row(state)["closed"]
+
+    def _status_row(self, state: CaseState) -> dict:
+        return next(row for row in self._doc["status"] if state.matches(row["when"]))
 
     def withdrawal_timing(self, state: CaseState) -> str | None:
         return self._doc["withdrawal_timing"].get(state.withdrawal)
@@ -186,7 +193,7 @@ class Classification:
             raise ClassificationError(problems)
         return cls(docs)
 
-    def problems(self, vocabulary, citations: Mapping) -> list[tuple[str, str, str]]:
+    def problems(self, vocabulary, citations: Mapping, chains: Iterable[str] = ()) -> list[tuple[str, str, str]]:
         """Every name the tables use that the vocabulary does not declare, every table row the
         vocabulary needs and the tables lack, and every ref the citations do not have."""
         out: list[tuple[str, str, str]] = []
@@ -236,10 +243,15 @@ class Classification:
         states = {r: cs["records"][r] for r in RECORDS}
         for name, event in cs["events"].items():
             need(csf, f"events.{name}.action", event["action"], enums["action_types"], "an action type")
+            if "request" in event and chains:
+                need(csf, f"events.{name}.request", event["request"], tuple(chains),
+                     "a request with an approval chain (process/config/approval_chains.yaml)")
         for name in cs["arrival"]["simultaneous_first"]:
             need(csf, "arrival.simultaneous_first", name, enums["event_types"], "an event type")
         for action, request in cs["decides"].items():
             need(csf, f"decides.{action}", action, enums["action_types"], "an action type")
+            if chains:
+                need(csf, f"decides.{action}", request, tuple(chains), "a request with an approval chain")
         for i, line in enumerate(cs["transitions"]):
             need(csf, f"transitions.{i}.event", line["event"], enums["event_types"], "an event type")
             for record, state in line["set"].items():

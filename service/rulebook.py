@@ -158,7 +158,8 @@ def validate_rules(root: Path) -> Validated:
     problems.extend(Problem(f, None, field_path, reason) for f, field_path, reason in citation_problems)
     if context is not None:
         problems.extend(Problem(f, None, field_path, reason)
-                        for f, field_path, reason in context.classification.problems(vocabulary, citations))
+                        for f, field_path, reason in context.classification.problems(
+                            vocabulary, citations, context.process.chains))
     rules: list[Rule] = []
     for family, path in rule_files(root):
         rule_problems, file_rules = check_rule_file(root, family, path, vocabulary, citations, actions_known)

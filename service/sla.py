@@ -12,20 +12,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.clock import utcnow
-from service.ledger import accepted_events, case_status, review_case
+from service.ledger import accepted_events, review_case
 from service.models import Case
 from service.notifications import notify
 
-_CLOSED = ("archived", "offboarded")
-
-
 def sweep(session: Session, as_of: dt.date) -> dict:
     rulebook = current_app.extensions["rulebook"]
+    machine = rulebook.context.classification.machine
     counts = {"as_of": as_of, "cases_checked": 0, "overdue_steps": 0, "notifications_created": 0}
     now = utcnow()
     for case in session.scalars(select(Case).order_by(Case.id)):
         events = accepted_events(session, case.id)
-        if case_status(rulebook, events)["status"] in _CLOSED:
+        if machine.closed(machine.run(events)):  # archived or offboarded: nothing left to decide
             continue
         counts["cases_checked"] += 1
         review = review_case(rulebook, case, events, as_of)
