@@ -386,7 +386,10 @@ def test_coverage_lists_an_added_never_exercised_rule_and_its_citation(runner, r
 # ---- diff -----------------------------------------------------------------------------------
 def test_diff_between_two_folders_lists_changed_rules_and_changed_fixture_verdicts(runner, rules_copy, tmp_path):
     _mutate(rules_copy, "verdict: deny", "verdict: warn")   # lcl-42-4.protected-period
+    # A rule needs an example of its own verdict to load: its first example now expects a warn.
+    _mutate(rules_copy, "expect: deny", "expect: warn")
     _mutate(rules_copy, "verdict: warn", "verdict: obligation", "process/closed_loop_withdrawal.yaml")
+    _mutate(rules_copy, "expect: warn", "expect: obligation", "process/closed_loop_withdrawal.yaml")
     _mutate(rules_copy, "      employee.gender: female\n", "      employee.gender: {in: [female]}\n")
     (rules_copy / "process" / "never_exercised.yaml").write_text(NEVER_EXERCISED, encoding="utf-8")
     policy = rules_copy / "citations" / "policy.yaml"
@@ -415,9 +418,10 @@ def test_diff_lists_the_fixtures_whose_verdict_changes(rules_copy):
                         "      employee.gender: female",
             "derived.separation.basis: {in: [with_notice, economic_layoff, non_renewal]}\n      employee.gender: female")
     _mutate(rules_copy, "verdict: deny", "verdict: warn", "process/closed_loop_withdrawal.yaml")
+    _mutate(rules_copy, "expect: deny", "expect: warn", "process/closed_loop_withdrawal.yaml")
     report = diff(Side("old", PROJECT_ROOT / "rules", None), Side("new", rules_copy, None), [REVERSAL])
     assert [c.id for c in report.changed] == ["lcl-42-4.protected-period", "process.withdrawn-resignation-executed"]
-    assert report.changed[0].fields == ["condition"] and report.changed[1].fields == ["verdict"]
+    assert report.changed[0].fields == ["condition"] and report.changed[1].fields == ["verdict", "examples"]
     changed = {o.source: o for o in report.outcomes}
     last = [s for s in changed if s.startswith("fixtures/situations/reversal_crisis_test.yaml::")]
     assert last, list(changed)
