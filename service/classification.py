@@ -11,6 +11,7 @@ every problem reported at once.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -74,6 +75,11 @@ class CaseMachine:
         self._transitions: dict[str, list[dict]] = {}
         for line in doc["transitions"]:
             self._transitions.setdefault(line["event"], []).append(line)
+        self._run = functools.lru_cache(maxsize=1024)(self._run_uncached)
+        self._effects = [(row["when"], LegalEffect(None if row["basis"] == UNKNOWN else row["basis"],
+                                                   row["awaits_decision"], tuple(row["cite"]),
+                                                   MappingProxyType(dict(row["effect"]))))
+                         for row in doc["legal_effect"]]
 
     @staticmethod
     def arrival(event: dict) -> dt.datetime:
@@ -84,11 +90,16 @@ class CaseMachine:
         return sorted(events, key=lambda e: (self.arrival(e), e["type"] not in self._first))
 
     def run(self, events: Iterable[dict]) -> CaseState:
-        ordered = self.in_arrival_order(events)
+        """The state after the events. One check asks several times (the basis, the process
+        facts, the resignation facts): the answer is kept per sequence of (type, arrival)."""
+        return self._run(tuple((e["type"], self.arrival(e)) for e in events))
+
+    def _run_uncached(self, arrivals: tuple[tuple[str, dt.datetime], ...]) -> CaseState:
+        ordered = sorted(arrivals, key=lambda a: (a[1], a[0] not in self._first))
         state = CaseState(self.records["resignation"][0], self.records["withdrawal"][0],
-                          frozenset(e["type"] for e in ordered))
-        for event in ordered:
-            for line in self._transitions.get(event["type"], ()):
+                          frozenset(kind for kind, _ in ordered))
+        for kind, _ in ordered:
+            for line in self._transitions.get(kind, ()):
                 if state.matches(line["when"]):
                     state = CaseState(**{r: line["set"].get(r, getattr(state, r)) for r in RECORDS},
                                       recorded=state.recorded)
@@ -96,9 +107,7 @@ class CaseMachine:
         return state
 
     def legal_effect(self, state: CaseState) -> LegalEffect:
-        line = next(row for row in self._doc["legal_effect"] if state.matches(row["when"]))
-        return LegalEffect(None if line["basis"] == UNKNOWN else line["basis"], line["awaits_decision"],
-                           tuple(line["cite"]), MappingProxyType(dict(line["effect"])))
+        return next(effect for when, effect in self._effects if state.matches(when))
 
     def status(self, state: CaseState) -> str:
         return self._status_row(state)["status"]
