@@ -122,3 +122,11 @@ def test_a_table_of_the_wrong_shape_is_named_by_its_field(rules_copy):
     with pytest.raises(RuleLoadError) as exc:
         load_rulebook(rules_copy)
     assert [(p.file, p.field) for p in exc.value.problems] == [("classification/case_states.yaml", "status.9.when")]
+
+
+def test_the_rule_book_version_covers_the_tables(rules_copy):
+    from service.rulebook import content_version
+    before = content_version(rules_copy)
+    _edit(rules_copy, "written_form.yaml", "  system:  {legal_form: written", "  system:  {legal_form: verbal")
+    assert content_version(rules_copy) != before
+    assert load_rulebook(rules_copy).context.classification.forms.legal_form("system") == "verbal"
