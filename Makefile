@@ -18,7 +18,7 @@ PORT ?= 5000
 DEV_KEY ?= sg_dev-local-only
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench clean
+.PHONY: run test bench schemas clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or 3.12 is required (durable-rules does not build on 3.13)"; exit 1; }
@@ -32,6 +32,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest
+
+# Regenerate rules/_schemas/ (JSON Schemas for editors and CI) from the marshmallow schemas.
+schemas: $(STAMP)
+	$(VENV)/bin/python -m service.json_schemas
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/bench_checks.py

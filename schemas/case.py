@@ -11,6 +11,10 @@ from schemas.fields import CASE_KINDS, EVENT_TYPES, FORMS, AwareDateTime, Identi
 class CaseEventSchema(Schema):
     type = fields.String(required=True, validate=_one_of(EVENT_TYPES))
     at = AwareDateTime(required=True)
+    received_at = AwareDateTime(metadata={"description": (
+        "When the declaration reached the other party (a posted letter's delivery, an e-mail's "
+        "arrival); without it, `at` counts. Arrival decides whether a withdrawal came in time "
+        "(Civil Code Arts. 137, 141).")})
     actor = fields.Nested(ActorSchema, required=True)
     form = fields.String(validate=_one_of(FORMS))
     note = Text(validate=validate.Length(max=2000))

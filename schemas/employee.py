@@ -188,7 +188,18 @@ class EmployerSchema(Schema):
         "description": "用人单位已建立工会 / The employer has a trade union (LCL-43, SPC-I-47)."})
 
 
-_ORIGINAL_AGES = {"male": (60,), "female": (50, 55)}
+def _original_ages() -> dict[str, tuple[int, ...]]:
+    """gender -> its original statutory ages, from the shipped parameter (every dated value):
+    the request contract is built at import, like the vocabularies in schemas/fields.py."""
+    from service.parameters import DEFAULT_ROOT, ParameterSet
+    ages: dict[str, set[int]] = {}
+    for _, table in ParameterSet.load(DEFAULT_ROOT).history("retirement.original_age"):
+        for category, age in table.items():
+            ages.setdefault(category.split("_", 1)[0], set()).add(age)
+    return {gender: tuple(sorted(values)) for gender, values in ages.items()}
+
+
+_ORIGINAL_AGES = _original_ages()
 
 
 class EmployeeSchema(Schema):
@@ -213,7 +224,7 @@ class EmployeeSchema(Schema):
     continuous_service_years = StrictFloat(validate=validate.Range(min=0, max=80), metadata={
         "description": "本单位连续工作年限 / Years of continuous service with this employer on as_of, including "
                        "service carried over from a previous employer; replaces the count from hire_date."})
-    original_retirement_age = StrictInteger(validate=validate.OneOf((50, 55, 60)), metadata={
+    original_retirement_age = StrictInteger(validate=validate.OneOf(sorted(set().union(*_ORIGINAL_AGES.values()))), metadata={
         "description": "原法定退休年龄 / Original statutory retirement age: men 60; women 50 (workers) or 55 "
                        "(cadres). The 2025 reform delays it by birth month (RET-SC-1)."})
     contract = fields.Nested(ContractSchema)

@@ -3,27 +3,25 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from marshmallow import ValidationError, fields, validate
 
+from service.vocabulary import load_enums
+
 CHINA = ZoneInfo("Asia/Shanghai")
 
-ACTION_TYPES = (
-    "submit_resignation", "withdraw_resignation", "approve_resignation", "approve_withdrawal",
-    "reject_withdrawal", "accept_resignation", "execute_offboarding", "terminate_for_cause",
-    "terminate_with_notice", "terminate_economic_layoff", "non_renewal_at_expiry",
-    "mutual_agreement_termination", "update_employment_status", "edit_employee_record",
-    "review_case",  # read-only: a case looked at or closed; separates nobody
-)
-EVENT_TYPES = (
-    "resignation_submitted", "resignation_approved", "resignation_rejected", "withdrawal_requested",
-    "withdrawal_accepted", "withdrawal_rejected", "offboarding_started", "offboarding_completed",
-    "archived",
-)
-ROLES = ("employee", "manager", "hr", "hr_admin", "system")
-CASE_KINDS = ("resignation", "employer_termination", "mutual_agreement", "non_renewal")
-FORMS = ("written", "verbal", "email", "system")
+# The vocabularies are declared once, in the fact files of the rules/ folder the service ships
+# with (rules/facts/*.yaml, `enums:`). The request schemas are built at import, so they follow
+# those shipped files: a rules reload cannot change them, a restart does.
+_SHIPPED_FACTS = Path(__file__).resolve().parents[1] / "rules" / "facts"
+_ENUMS = load_enums(_SHIPPED_FACTS)
+ACTION_TYPES = _ENUMS["action_types"]
+EVENT_TYPES = _ENUMS["event_types"]
+ROLES = _ENUMS["roles"]
+CASE_KINDS = _ENUMS["case_kinds"]
+FORMS = _ENUMS["forms"]
 VERDICTS = ("deny", "warn", "allow")
 
 

@@ -37,6 +37,7 @@ class CaseEventSchemaOut(Schema):
     accepted = fields.Boolean()
     type = fields.String()
     at = fields.String(metadata={"description": "RFC 3339 date-time"})
+    received_at = fields.String(metadata={"description": "RFC 3339 date-time the declaration arrived, when given"})
     actor = fields.Dict()
     form = fields.String(allow_none=True)
     note = fields.String(allow_none=True)
@@ -47,7 +48,8 @@ class CaseEventSchemaOut(Schema):
 
 class CaseStatusSchema(Schema):
     status = fields.String(metadata={"description": "open, submitted, approved, rejected, withdrawal_pending, "
-                                                    "withdrawn, offboarding, offboarded, archived"})
+                                                    "withdrawn, void, offboarding, offboarded, archived "
+                                                    "(rules/classification/case_states.yaml)"})
     resignation = fields.String()
     withdrawal = fields.String()
 

@@ -84,9 +84,9 @@ class RuleSchema(Schema):
     @validates_schema
     def _examples_cover_both_sides(self, data, **kwargs):
         expects = {e["expect"] for e in data.get("examples", [])}
-        if expects and ("none" not in expects or expects == {"none"}):
-            raise ValidationError("need at least one example where the rule fires and one where it does not",
-                                  "examples")
+        if expects and ("none" not in expects or data.get("verdict") not in expects):
+            raise ValidationError(f"need at least one example where the rule gives its verdict "
+                                  f"({data.get('verdict')}) and one where it does not (none)", "examples")
 
 
 class RuleFileSchema(Schema):

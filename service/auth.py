@@ -31,6 +31,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
+from cachetools import TTLCache
 from flask import Flask, current_app, g, request
 from flask_smorest import abort
 from limits import parse
@@ -110,26 +111,24 @@ class KnownClient:
 
 
 class KeyCache:
-    """Accepted keys by digest, each for `seconds` (0: no caching). Bounded: full means start afresh."""
+    """Accepted keys by digest, each for `seconds` (0: no caching); the least recently used goes
+    first when full. A cachetools TTLCache behind a lock: it is not thread-safe, and a lookup
+    may evict."""
 
     def __init__(self, seconds: float, clock=time.monotonic, size: int = 1024):
-        self.seconds, self._clock, self._size = seconds, clock, size
-        self._known: dict[str, tuple[KnownClient, float]] = {}
+        self.seconds = seconds
+        self._known: TTLCache = TTLCache(maxsize=size, ttl=max(seconds, 0), timer=clock)
         self._lock = threading.Lock()
 
     def get(self, key_digest: str) -> KnownClient | None:
-        hit = self._known.get(key_digest)
-        if hit is None or self._clock() >= hit[1]:
-            return None
-        return hit[0]
+        with self._lock:
+            return self._known.get(key_digest)
 
     def put(self, key_digest: str, client: KnownClient) -> None:
         if self.seconds <= 0:
             return
         with self._lock:
-            if len(self._known) >= self._size:
-                self._known.clear()
-            self._known[key_digest] = (client, self._clock() + self.seconds)
+            self._known[key_digest] = client
 
     def clear(self) -> None:
         with self._lock:

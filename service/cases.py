@@ -11,9 +11,8 @@ from schemas.ledger import (CaseEventRequestSchema, CaseQueryArgsSchema, CaseVie
                             EventResultSchema)
 from service.api import Blueprint
 from service import db
-from service.evaluation import default_as_of, evaluate
-from service.ledger import (CaseConflict, event_out, accepted_events, case_request, case_status,
-                            record_event)
+from service.evaluation import default_as_of
+from service.ledger import CaseConflict, accepted_events, event_out, record_event, review_case
 from service.models import Case, CaseEvent
 
 blp = Blueprint("cases", __name__, url_prefix="/v1", description="The separation case ledger")
@@ -56,12 +55,8 @@ class CaseView(MethodView):
             rows = list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id)
                                         .order_by(CaseEvent.seq)))
             events = accepted_events(session, case_id)
-        outcome = evaluate(current_app.extensions["rulebook"], {
-            "as_of": as_of, "employee": {"id": case.employee_id}, "case": case_request(case, events),
-            "action": {"type": "review_case"}})
-        pending = {name.removeprefix("derived.case.pending."): value
-                   for name, value in outcome.facts.values.items() if name.startswith("derived.case.pending.")}
+        review = review_case(current_app.extensions["rulebook"], case, events, as_of)
         return {"id": case.id, "kind": case.kind, "employee_id": case.employee_id,
                 "hr_owner_id": case.hr_owner_id, "manager_id": case.manager_id, "as_of": as_of,
-                "status": case_status(events), "events": [event_out(r) for r in rows],
-                "pending": pending, "findings": outcome.findings}
+                "status": review.status, "events": [event_out(r) for r in rows],
+                "pending": review.pending or {"step": "none"}, "findings": review.findings}

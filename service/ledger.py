@@ -8,6 +8,7 @@ the first's event (a second decision on the same withdrawal is then refused by t
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from flask import current_app
 from sqlalchemy import select
@@ -17,48 +18,49 @@ from sqlalchemy.orm import Session
 from schemas.fields import CHINA
 from service.clock import utcnow
 from service.evaluation import Outcome, evaluate
-from service.facts.process import case_states
 from service.models import Case, CaseEvent
 from service.notifications import notify, refusal_message, status_change_message
 from service.privacy import redact_findings
 from service.recording import record_decision
-
-# The action an event is, for the rules. archived closes a case and separates nobody.
-ACTION_OF_EVENT = {
-    "resignation_submitted": "submit_resignation",
-    "resignation_approved": "approve_resignation",
-    "resignation_rejected": "approve_resignation",  # a decision on the resignation, like an approval
-    "withdrawal_requested": "withdraw_resignation",
-    "withdrawal_accepted": "approve_withdrawal",
-    "withdrawal_rejected": "reject_withdrawal",
-    "offboarding_started": "execute_offboarding",
-    "offboarding_completed": "execute_offboarding",
-    "archived": "review_case",
-}
-
+from service.rulebook import RuleBook
 
 class CaseConflict(Exception):
     """The request contradicts the case as recorded (another employee, another kind)."""
 
 
-def case_status(events: list[dict]) -> dict:
-    resignation, withdrawal = case_states(events)
-    kinds = {e["type"] for e in events}
-    if "archived" in kinds:
-        status = "archived"
-    elif "offboarding_completed" in kinds:
-        status = "offboarded"
-    elif "offboarding_started" in kinds:
-        status = "offboarding"
-    elif withdrawal == "accepted":
-        status = "withdrawn"
-    elif withdrawal == "requested":
-        status = "withdrawal_pending"
-    elif resignation in ("submitted", "approved", "rejected"):
-        status = resignation
-    else:
-        status = "open"
-    return {"status": status, "resignation": resignation, "withdrawal": withdrawal}
+def case_status(rulebook: RuleBook, events: list[dict]) -> dict:
+    """The case's status and its two records, from the one state machine
+    (rules/classification/case_states.yaml)."""
+    machine = rulebook.context.classification.machine
+    state = machine.run(events)
+    return {"status": machine.status(state), "resignation": state.resignation, "withdrawal": state.withdrawal}
+
+
+@dataclass(frozen=True)
+class Review:
+    """A case as of a date: its status, the step awaiting a decision, and the rules' findings."""
+    status: dict
+    pending: dict            # derived.case.pending.* without the prefix; {} when nothing waits
+    outcome: Outcome
+
+    @property
+    def findings(self) -> list[dict]:
+        return self.outcome.findings
+
+
+def review_case(rulebook: RuleBook, case: Case, events: list[dict], as_of: dt.date) -> Review:
+    """The one review of a case (the API, the case page and the SLA sweep): the rules run on the
+    read-only action review_case, which separates nobody."""
+    outcome = evaluate(rulebook, {"as_of": as_of, "employee": {"id": case.employee_id},
+                                  "case": case_request(case, events), "action": {"type": "review_case"}})
+    pending = {name.removeprefix(_PENDING): value for name, value in outcome.facts.values.items()
+               if name.startswith(_PENDING)}
+    if pending.get("step") in (None, "none"):
+        pending = {}
+    return Review(case_status(rulebook, events), pending, outcome)
+
+
+_PENDING = "derived.case.pending."
 
 
 def event_dict(event: CaseEvent) -> dict:
@@ -66,6 +68,8 @@ def event_dict(event: CaseEvent) -> dict:
     if event.actor_department:
         actor["department"] = event.actor_department
     out = {"type": event.type, "at": _aware(event.at), "actor": actor}  # UTC, as every answer
+    if event.received_at:
+        out["received_at"] = _aware(event.received_at)
     if event.form:
         out["form"] = event.form
     if event.note:
@@ -97,27 +101,31 @@ def record_event(session: Session, case_id: str, body: dict) -> tuple[int, dict]
         return replay.response_status, replay.response
 
     event = body["event"]
+    rulebook = current_app.extensions["rulebook"]
     before = accepted_events(session, case_id)
     as_of = body.get("as_of") or event["at"].astimezone(CHINA).date()
     request = {"as_of": as_of, "employee": body["employee"], "case": case_request(case, before),
-               "action": {"type": ACTION_OF_EVENT[event["type"]], "actor": event["actor"],
+               "action": {"type": rulebook.context.classification.machine.action_of(event["type"]),
+                          "actor": event["actor"],
                           "effective_date": event["at"].astimezone(CHINA).date()}}
-    rulebook = current_app.extensions["rulebook"]
     outcome = evaluate(rulebook, request)
     accepted = outcome.verdict != "deny"
     now = utcnow()
     entry = record_decision(session, rulebook=rulebook, outcome=outcome, request=request, received_at=now,
                             kind="case_event" if accepted else "event_refused", event=event,
                             body_extra={"event": {"type": event["type"], "at": _aware(event["at"]).isoformat(),
+                                                  **({"received_at": _aware(event["received_at"]).isoformat()}
+                                                     if event.get("received_at") else {}),
                                                   "form": event.get("form"), "client_key": body["client_key"]}})
     case.event_count += 1
     row = CaseEvent(case_id=case_id, seq=case.event_count, client_key=body["client_key"], accepted=accepted,
-                    type=event["type"], at=event["at"], actor_id=event["actor"]["id"],
+                    type=event["type"], at=event["at"], received_at=event.get("received_at"),
+                    actor_id=event["actor"]["id"],
                     actor_role=event["actor"]["role"], actor_department=event["actor"].get("department"),
                     form=event.get("form"), note=event.get("note"), recorded_at=now,
                     decision_id=entry.entry_id, response_status=0, response={})
     after = before + [event_dict(row)] if accepted else before
-    status_before, status_after = case_status(before), case_status(after)
+    status_before, status_after = case_status(rulebook, before), case_status(rulebook, after)
     # What is stored (and replayed for a repeated key) keeps health facts by name only.
     findings = redact_findings(outcome.findings, rulebook.vocabulary.sensitive,
                                keep=current_app.config["TRAIL_FACT_VALUES"])

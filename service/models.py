@@ -92,6 +92,7 @@ class CaseEvent(Base):
     accepted: Mapped[bool]
     type: Mapped[str] = mapped_column(String(32))
     at: Mapped[dt.datetime]
+    received_at: Mapped[dt.datetime | None]  # when the declaration reached the other party, if not `at`
     actor_id: Mapped[str] = mapped_column(String(128))
     actor_role: Mapped[str] = mapped_column(String(32))
     actor_department: Mapped[str | None] = mapped_column(String(128))

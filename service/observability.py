@@ -5,13 +5,13 @@ body: requests carry health facts, and logs are read by more people than the tra
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
 import uuid
 
 from flask import Flask, current_app, g, request
+from pythonjsonlogger.json import JsonFormatter as BaseJsonFormatter
 from sqlalchemy import text
 
 REQUEST_ID_HEADER = "X-Request-Id"
@@ -19,23 +19,31 @@ _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 request_log = logging.getLogger("separation_guard.request")
 
 
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        line = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"), "level": record.levelname,
-                "logger": record.name, "message": record.getMessage()}
-        for key in ("request_id", "method", "path", "status", "duration_ms", "client"):
-            if hasattr(record, key):
-                line[key] = getattr(record, key)
+class JsonFormatter(BaseJsonFormatter):
+    """One JSON object per record (python-json-logger): time, level, logger, message and the
+    record's extras (request_id, method, path, status, duration_ms, client). An exception is named
+    by its type and where it happened, never by its message or traceback text, which could quote
+    request data."""
+
+    def __init__(self) -> None:
+        super().__init__("{asctime}{levelname}{name}{message}", style="{", datefmt="%Y-%m-%dT%H:%M:%S%z",
+                         rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+                         json_ensure_ascii=False)
+
+    def add_fields(self, log_data: dict, record: logging.LogRecord, message_dict: dict) -> None:
+        super().add_fields(log_data, record, message_dict)
+        log_data.pop("exc_info", None)
+        log_data.pop("stack_info", None)
         if record.exc_info:
-            # The exception type and where it happened; its message could quote request data.
-            exc_type = record.exc_info[0].__name__ if record.exc_info[0] else "Exception"
-            tb = record.exc_info[2]
+            exc_type, _, tb = record.exc_info
             while tb is not None and tb.tb_next is not None:
                 tb = tb.tb_next
-            line["exception"] = exc_type
+            log_data["exception"] = exc_type.__name__ if exc_type else "Exception"
             if tb is not None:
-                line["at"] = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}"
-        return json.dumps(line, ensure_ascii=False)
+                log_data["at"] = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}"
+
+    def formatException(self, ei) -> str:  # noqa: N802 (logging's name)
+        return ""  # never rendered: add_fields names the exception instead
 
 
 def configure_json_logging() -> None:

@@ -30,9 +30,9 @@ from sqlalchemy import select
 
 from schemas.fields import ACTION_TYPES, CASE_KINDS, CHINA, EVENT_TYPES
 from service import auth, db, page_sessions
-from service.evaluation import default_as_of, evaluate
+from service.evaluation import default_as_of
 from service.labels import LABELS
-from service.ledger import accepted_events, case_request, case_status
+from service.ledger import accepted_events, review_case
 from service.models import ApiClient, Case, CaseEvent, TrailEntry
 from service.rulebook import versions_by_id
 from service.trail_api import KINDS, TrailQueryArgsSchema, query_trail
@@ -339,13 +339,7 @@ def case(case_id: str):
                                       .order_by(CaseEvent.seq)))
         accepted = accepted_events(session, case_id)
         entries, more = query_trail(session, {"case_id": case_id, "after": 0, "limit": 500})
-    outcome = evaluate(current_app.extensions["rulebook"], {
-        "as_of": as_of, "employee": {"id": row.employee_id}, "case": case_request(row, accepted),
-        "action": {"type": "review_case"}})
-    pending = {name.removeprefix("derived.case.pending."): value
-               for name, value in outcome.facts.values.items() if name.startswith("derived.case.pending.")}
-    if pending.get("step") in (None, "none"):
-        pending = {}
-    return render_template("case.html", case=row, events=events, status=case_status(accepted), as_of=as_of,
-                           pending=pending, findings=outcome.findings, entries=entries,
+    review = review_case(current_app.extensions["rulebook"], row, accepted, as_of)
+    return render_template("case.html", case=row, events=events, status=review.status, as_of=as_of,
+                           pending=review.pending, findings=review.findings, entries=entries,
                            more_entries=more is not None)

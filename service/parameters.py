@@ -26,9 +26,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Iterator, Mapping
 
-import yaml
-
-from service.yamlfile import load_yaml
+from schemas.data_files import ParameterFileSchema
+from service.yamlfile import load_checked
 
 __all__ = [
     "DEFAULT_ROOT",
@@ -44,8 +43,6 @@ DEFAULT_ROOT = Path(__file__).resolve().parents[1] / "rules" / "labor_law" / "pa
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _NAME_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-_TOP_KEYS = {"description", "metadata", "values", "documentation"}
-_ENTRY_KEYS = {"value", "metadata"}
 
 
 class ParameterError(Exception):
@@ -195,48 +192,23 @@ def _parse_file(path: Path, name: str) -> _Parameter:
     def fail(reason: str) -> ParameterFileError:
         return ParameterFileError(path, reason)
 
-    try:
-        raw = load_yaml(path)
-    except (OSError, ValueError, yaml.YAMLError) as exc:
-        raise fail(f"cannot read YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise fail("top level must be a mapping with description, metadata, values")
-    unknown = set(raw) - _TOP_KEYS
-    if unknown:
-        raise fail(f"unknown top-level keys: {sorted(map(str, unknown))}")
-    description = raw.get("description")
-    if not (isinstance(description, str) and description.strip()):
-        raise fail("'description' is required (non-empty text)")
-    metadata = raw.get("metadata") or {}
-    if not isinstance(metadata, dict):
-        raise fail("'metadata' must be a mapping")
+    doc = load_checked(path, ParameterFileSchema(), fail)
+    description, metadata = doc["description"], doc.get("metadata", {})
     _check_metadata(fail, "metadata", metadata)
-    raw_values = raw.get("values")
-    if not isinstance(raw_values, dict) or not raw_values:
-        raise fail("'values' is required: a mapping of ISO date -> {value, metadata}")
 
     values: list[_Value] = []
-    for key, entry in raw_values.items():  # keys are unique: the loader rejects duplicates
+    for key, entry in doc["values"].items():  # keys are unique: the loader rejects duplicates
         start = _parse_date(key)
         if start is None:
             raise fail(f"values: key {key!r} is not an ISO date YYYY-MM-DD")
         where = f"values.{start.isoformat()}"
-        if not isinstance(entry, dict):
-            raise fail(f"{where} must be a mapping with 'value'")
-        unknown = set(entry) - _ENTRY_KEYS
-        if unknown:
-            raise fail(f"{where}: unknown keys {sorted(map(str, unknown))}")
-        if "value" not in entry:
-            raise fail(f"{where}: 'value' is required")
-        entry_meta = entry.get("metadata") or {}
-        if not isinstance(entry_meta, dict):
-            raise fail(f"{where}.metadata must be a mapping")
+        entry_meta = entry.get("metadata", {})
         _check_metadata(fail, f"{where}.metadata", entry_meta)
         if not (_refs(entry_meta.get("reference")) or _refs(metadata.get("reference"))):
             raise fail(f"{where}: no reference (give metadata.reference on the value or the file)")
         values.append(_Value(start, _freeze(entry["value"]), _freeze(entry_meta)))
     values.sort(key=lambda v: v.start)
-    return _Parameter(name, str(path), description.strip(), _freeze(metadata), tuple(values))
+    return _Parameter(name, str(path), description.strip(), _freeze(dict(metadata)), tuple(values))
 
 
 def _check_metadata(fail, where: str, meta: dict) -> None:
@@ -246,9 +218,6 @@ def _check_metadata(fail, where: str, meta: dict) -> None:
         or (isinstance(ref, list) and ref and all(isinstance(r, str) and r.strip() for r in ref))
     ):
         raise fail(f"{where}.reference must be a catalog id or a non-empty list of them")
-    for key in ("unit", "note"):
-        if key in meta and not isinstance(meta[key], str):
-            raise fail(f"{where}.{key} must be text")
 
 
 def _parse_date(key: Any) -> date | None:

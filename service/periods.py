@@ -17,12 +17,13 @@ Counting conventions (legal basis):
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Literal, Mapping, Sequence
 
-from service.parameters import ParameterSet
+from dateutil.relativedelta import relativedelta
+
+from service.parameters import ParameterNotInForce, ParameterSet
 
 __all__ = [
     "Entitlement",
@@ -40,8 +41,8 @@ __all__ = [
     "medical_treatment_entitlement",
     "medical_treatment_in_period",
     "nursing_period",
+    "regional_values",
     "retirement_candidates",
-    "statutory_retirement",
     "whole_months_between",
 ]
 
@@ -100,12 +101,10 @@ def add_months(d: date, n: int) -> date:
     """``d`` moved by ``n`` calendar months; a day missing in the target month becomes its last day
     (Civil Code art. 202: 没有对应日的，月末日为期间的最后一日)."""
     _check_date(d)
-    total = d.year * 12 + (d.month - 1) + n
-    year, month0 = divmod(total, 12)
-    if not 1 <= year <= 9999:
-        raise OverflowError(f"{d.isoformat()} + {n} months is out of range")
-    month = month0 + 1
-    return date(year, month, min(d.day, calendar.monthrange(year, month)[1]))
+    try:
+        return d + relativedelta(months=n)  # clamps to the month's last day, as art. 202 says
+    except (ValueError, OverflowError) as exc:
+        raise OverflowError(f"{d.isoformat()} + {n} months is out of range") from exc
 
 
 def add_years(d: date, n: int) -> date:
@@ -188,9 +187,23 @@ def maternity_leave(
     return Period(childbirth_date, childbirth_date + timedelta(days=days - 1), days)
 
 
+def regional_values(params: ParameterSet, name: str, on: date) -> dict[str, Any]:
+    """region -> value in force on ``on``, for a regional parameter kept one file per region
+    (``name/CN-SH.yaml`` is parameter ``name.CN-SH``); a region with no value in force is absent."""
+    out = {}
+    for parameter in params:
+        region = parameter.removeprefix(name + ".")
+        if region != parameter:
+            try:
+                out[region] = params.get(parameter, on=on)
+            except ParameterNotInForce:
+                pass
+    return out
+
+
 def _regional_extension(region: str, child_order: int | None, on: date, params: ParameterSet) -> int:
     name = "maternity.regional_extension_days"
-    table: Mapping[str, Any] = params.get(name, on=on)
+    table = regional_values(params, name, on)
     if region not in table:
         raise RegionNotCovered(name, region, on)
     rule = table[region]
@@ -279,12 +292,11 @@ def medical_treatment_entitlement(
         raise ValueError(
             f"years_with_employer ({years_with_employer}) exceeds total_work_years ({total_work_years})"
         )
-    if region is not None and region != NATIONAL:
-        regional = params.get("medical_treatment.regional_formula", on=on)
-        if region in regional:
-            f = regional[region]
-            months = min(f["first_year_months"] + f["months_per_full_year"] * int(years_with_employer), f["max_months"])
-            return Entitlement(months, f["window_months"])
+    regional = f"medical_treatment.regional_formula.{region}"
+    if region is not None and region != NATIONAL and regional in params:
+        f = params.get(regional, on=on)  # a region with its own rule, before it: not guessed
+        months = min(f["first_year_months"] + f["months_per_full_year"] * int(years_with_employer), f["max_months"])
+        return Entitlement(months, f["window_months"])
     matches = [
         b["months"]
         for b in params.get("medical_treatment.entitlement_table", on=on)
@@ -366,37 +378,17 @@ def _in(x: float, rng: Mapping[str, Any]) -> bool:
 
 
 # ---- statutory retirement (法定退休年龄) -----------------------------------------------------
-def statutory_retirement(
-    birth_date: date,
-    gender: Gender | None,
-    original_age: int | None,
-    on: date,
-    params: ParameterSet,
-) -> Retirement:
-    """Statutory retirement age and date under the rules in force on ``on``.
-
-    ``original_age``: the employee's original statutory age (women: 50 or 55; men: 60 or None).
-    Checked on a date before 2025-01-01 the original ages apply (no delay); from 2025-01-01 the
-    RET-SC-1 schedule delays them by birth month. ``date`` is the day the age is reached: birth
-    date + age, clamped to the month end (Civil Code art. 202). Special categories (RET-SC-1
-    "国家另有规定的，从其规定", e.g. hazardous work) and flexible retirement (RET-SC-3) are not modelled.
-    Raises :class:`UnknownFact` for an unknown gender, or a woman's unknown original age; use
-    :func:`retirement_candidates` when the question might not depend on it.
-    """
-    _check_date(birth_date)
-    _check_date(on)
-    if gender is None:
-        raise UnknownFact("employee.gender", "statutory retirement ages differ by gender")
-    ages = params.get("retirement.original_age", on=on)
-    category = _category(gender, original_age, ages)
-    return _retirement(birth_date, category, ages[category], on, params)
-
-
 def retirement_candidates(
     birth_date: date, gender: Gender, on: date, params: ParameterSet
 ) -> dict[int, Retirement]:
     """Every possible statutory retirement keyed by original age: one for a man, two for a woman
-    (50 and 55). Callers can then decide whether a question depends on the unknown original age."""
+    (50 and 55). Callers can then decide whether a question depends on the unknown original age.
+
+    The ages are those in force on ``on``: checked before 2025-01-01 the original ages apply (no
+    delay); from 2025-01-01 the RET-SC-1 schedule delays them by birth month. ``date`` is the day the
+    age is reached: birth date + age, clamped to the month end (Civil Code art. 202). Special
+    categories (RET-SC-1 "国家另有规定的，从其规定", e.g. hazardous work) and flexible retirement
+    (RET-SC-3) are not modelled."""
     _check_date(birth_date)
     _check_date(on)
     ages = params.get("retirement.original_age", on=on)
@@ -409,24 +401,6 @@ def _categories(gender: str, ages: Mapping[str, int]) -> list[str]:
     if gender not in ("male", "female"):
         raise ValueError(f"gender must be 'male' or 'female', got {gender!r}")
     return [c for c in ages if c == gender or c.startswith(gender + "_")]
-
-
-def _category(gender: str, original_age: int | None, ages: Mapping[str, int]) -> str:
-    candidates = _categories(gender, ages)
-    if original_age is None:
-        if len(candidates) == 1:
-            return candidates[0]
-        raise UnknownFact(
-            "employee.original_retirement_age",
-            f"a {gender} employee's original statutory age is one of {sorted(ages[c] for c in candidates)}",
-        )
-    for c in candidates:
-        if ages[c] == original_age:
-            return c
-    raise ValueError(
-        f"original_age {original_age!r} is not an original statutory age for {gender} "
-        f"(known: {sorted(ages[c] for c in candidates)})"
-    )
 
 
 def _retirement(birth_date: date, category: str, original_age: int, on: date, params: ParameterSet) -> Retirement:

@@ -14,9 +14,9 @@ from typing import Mapping
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from schemas.errors import flatten_messages
+from schemas.data_files import header_fields
 from schemas.fields import ROLES
-from service.yamlfile import YAMLError, load_yaml
+from service.yamlfile import load_checked
 
 __all__ = ["ApprovalStep", "ProcessConfig", "ProcessConfigError", "Sla", "REQUEST_KINDS"]
 
@@ -57,10 +57,10 @@ class _Chain(Schema):
     steps = fields.List(fields.Nested(_ChainStep), required=True, validate=validate.Length(min=1))
 
 
-class _ChainsFile(Schema):
-    apiVersion = fields.String(required=True, validate=validate.Equal("process-config/v1"))
-    kind = fields.String(required=True, validate=validate.Equal("approval_chains"))
-    description = fields.String(required=True)
+class ChainsFileSchema(Schema):
+    class Meta:
+        include = header_fields("process-config/v1", "approval_chains")
+
     approvers = fields.Dict(keys=fields.String(validate=_NAME), values=fields.Nested(_Approver),
                             required=True, validate=validate.Length(min=1))
     chains = fields.Dict(keys=fields.String(validate=validate.OneOf(REQUEST_KINDS)),
@@ -89,10 +89,10 @@ class _SlaEntry(Schema):
     escalate_to = fields.String()
 
 
-class _SlaFile(Schema):
-    apiVersion = fields.String(required=True, validate=validate.Equal("process-config/v1"))
-    kind = fields.String(required=True, validate=validate.Equal("sla"))
-    description = fields.String(required=True)
+class SlaFileSchema(Schema):
+    class Meta:
+        include = header_fields("process-config/v1", "sla")
+
     escalation_targets = fields.Dict(keys=fields.String(validate=_NAME), values=fields.Nested(_Label),
                                      required=True, validate=validate.Length(min=1))
     default = fields.Nested(_SlaEntry, required=True)
@@ -137,8 +137,8 @@ class ProcessConfig:
     @classmethod
     def load(cls, folder: Path) -> "ProcessConfig":
         folder = Path(folder)
-        chains_doc = _load(folder / "approval_chains.yaml", _ChainsFile())
-        sla_doc = _load(folder / "sla.yaml", _SlaFile())
+        chains_doc = _load(folder / "approval_chains.yaml", ChainsFileSchema())
+        sla_doc = _load(folder / "sla.yaml", SlaFileSchema())
         step_names = {s["step"] for c in chains_doc["chains"].values() for s in c["steps"]}
         for name in sla_doc["steps"]:
             if name not in step_names:
@@ -166,14 +166,4 @@ class ProcessConfig:
 
 
 def _load(path: Path, schema: Schema) -> dict:
-    try:
-        raw = load_yaml(path)
-    except (OSError, YAMLError) as exc:
-        raise ProcessConfigError(path, f"cannot read: {exc}".replace("\n", " ")) from exc
-    if not isinstance(raw, dict):
-        raise ProcessConfigError(path, "top level must be a mapping")
-    try:
-        return schema.load(raw)
-    except ValidationError as exc:
-        reasons = "; ".join(f"{field}: {reason}" for field, reason in flatten_messages(exc.messages))
-        raise ProcessConfigError(path, reasons) from exc
+    return load_checked(path, schema, lambda reason: ProcessConfigError(path, reason))

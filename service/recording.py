@@ -12,19 +12,9 @@ from service.evaluation import Outcome
 from service.privacy import redact_findings
 from service.rulebook import RuleBook
 
-# The separation process an action belongs to, when no case says so.
-_PROCESS_OF_ACTION = {
-    "submit_resignation": "resignation", "withdraw_resignation": "resignation",
-    "approve_resignation": "resignation", "approve_withdrawal": "resignation",
-    "reject_withdrawal": "resignation", "accept_resignation": "resignation",
-    "terminate_for_cause": "employer_termination", "terminate_with_notice": "employer_termination",
-    "terminate_economic_layoff": "employer_termination", "non_renewal_at_expiry": "non_renewal",
-    "mutual_agreement_termination": "mutual_agreement",
-}
-
-
-def process_type(action_type: str, case_kind: str | None) -> str | None:
-    return case_kind or _PROCESS_OF_ACTION.get(action_type)
+def process_type(rulebook: RuleBook, action_type: str, case_kind: str | None) -> str | None:
+    """The case kind, or the process the action belongs to (classification/separation_basis.yaml)."""
+    return case_kind or rulebook.context.classification.basis.process_of(action_type)
 
 
 def record_decision(session: Session, *, rulebook: RuleBook, outcome: Outcome, request: dict,
@@ -51,7 +41,7 @@ def decision_entry(*, rulebook: RuleBook, outcome: Outcome, request: dict, recei
     return trail.entry_values(
         kind=kind, entry_id=str(uuid.uuid4()), recorded_at=received_at, as_of=outcome.as_of,
         employee_id=request["employee"]["id"], case_id=case.get("id"),
-        process_type=process_type(action["type"], case_kind or case.get("kind")),
+        process_type=process_type(rulebook, action["type"], case_kind or case.get("kind")),
         action_type=action["type"], event_type=(event or {}).get("type"),
         actor_id=actor.get("id"), actor_role=actor.get("role"), client_id=_client_id(),
         verdict=outcome.verdict, rule_ids=[f["rule_id"] for f in outcome.findings],

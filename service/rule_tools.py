@@ -13,7 +13,6 @@ Plain functions returning data; `service/rule_cli.py` prints them (`flask --app 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import io
 import re
 import subprocess
@@ -28,6 +27,7 @@ from schemas.errors import flatten_messages
 from service import PROJECT_ROOT
 from service.citations import load_citations
 from service.conditions import Atom
+from service.classification import Classification
 from service.rulebook import Problem, Rule, RuleBook, load_rulebook, rule_files, validate_rules, versions_by_id
 from service.vocabulary import Vocabulary
 from service.yamlfile import StrictLoader
@@ -199,7 +199,8 @@ def lint(root: Path | str) -> LintReport:
         issues += _examples(checked.rules, lines)
         issues += _gaps(checked.rules, lines)
         for rule in checked.rules:
-            issues += never_fires(rule, vocabulary, lines)
+            issues += never_fires(rule, vocabulary, lines,
+                                  classification=checked.context.classification if checked.context else None)
     issues += _unread_files(root)
     issues.sort(key=lambda i: (i.file, i.line or 0, i.severity, i.reason))
     return LintReport(root, _dedupe(issues), len(checked.rules))
@@ -367,7 +368,7 @@ def _choices(field_obj) -> set | None:
     return None
 
 
-_KNOWN_TOP = {"facts", "citations", "labor_law", "process", "calendar", "_schemas"}
+_KNOWN_TOP = {"facts", "citations", "labor_law", "process", "calendar", "_schemas", "classification"}
 
 
 def _unread_files(root: Path) -> list[Issue]:
@@ -395,27 +396,9 @@ def _unread_files(root: Path) -> list[Issue]:
 _KNOWN_OPS = {"eq", "ne", "in", "not_in", "lt", "lte", "gt", "gte"}
 
 
-def _basis_of_actions(actions) -> dict[str, str | None]:
+def _basis_of_actions(actions, classification) -> dict[str, str | None]:
     """action type -> the separation basis it always derives (None: it depends on the case or ground)."""
-    return {action: _basis_of_action(action) for action in actions}
-
-
-@functools.lru_cache(maxsize=None)
-def _basis_of_action(action: str) -> str | None:
-    from service.facts import separation
-
-    probes = [(None, None), (None, "art39_1"), ({"kind": "mutual_agreement", "events": []}, None),
-              ({"kind": "resignation", "events": []}, None), ({"kind": "employer_termination", "events": []}, "art40_1")]
-    seen = set()
-    try:
-        for case, ground in probes:
-            try:
-                seen.add(separation.separation_basis(action, case, ground))
-            except TypeError:
-                seen.add(separation.separation_basis(action, case))
-    except Exception:  # noqa: BLE001 (a lint must not crash on the derivation code it probes)
-        return None
-    return next(iter(seen)) if len(seen) == 1 and None not in seen else None
+    return {action: classification.basis.fixed(action) for action in actions}
 
 
 def _as_date(value):
@@ -503,7 +486,8 @@ def _describe_test(atom: Atom) -> str:
     return f"{text} (the rule's actions)" if atom.path == "actions" else text
 
 
-def _conjunction_conflict(atoms: list[Atom], vocabulary: Vocabulary) -> tuple[str, Atom] | None:
+def _conjunction_conflict(atoms: list[Atom], vocabulary: Vocabulary,
+                          classification: Classification | None = None) -> tuple[str, Atom] | None:
     """Why a conjunction of tests can never hold (and one test to point at), or None."""
     by_fact: dict[str, list[Atom]] = {}
     for atom in atoms:
@@ -515,11 +499,11 @@ def _conjunction_conflict(atoms: list[Atom], vocabulary: Vocabulary) -> tuple[st
     # derived.separation.basis follows from the action type for every action that carries no case.
     basis_tests = by_fact.get("derived.separation.basis")
     action_tests = by_fact.get("action.type", [])
-    if basis_tests and "derived.separation.basis" in vocabulary and "action.type" in vocabulary:
+    if basis_tests and classification is not None and "action.type" in vocabulary:
         actions = [a for a in vocabulary["action.type"].values
                    if _fact_conflict("action.type", action_tests + [Atom("action.type", "eq", a, "")],
                                      vocabulary, always_known=True) is None]
-        basis = _basis_of_actions(actions)
+        basis = _basis_of_actions(actions, classification)
         if actions and all(b is not None for b in basis.values()) and all(
                 _fact_conflict("derived.separation.basis", basis_tests, vocabulary, fixed=b) for b in basis.values()):
             return (f"derived.separation.basis: the actions in scope ({', '.join(actions)}) give "
@@ -533,7 +517,8 @@ def _pointer(tests: list[Atom]) -> Atom:
     return written[-1] if written else tests[-1]
 
 
-def never_fires(rule: Rule, vocabulary: Vocabulary, lines: _Lines | None = None) -> list[Issue]:
+def never_fires(rule: Rule, vocabulary: Vocabulary, lines: _Lines | None = None,
+                classification: Classification | None = None) -> list[Issue]:
     """An error when the rule's condition (within its action scope) can never hold; a warning per
     `any` alternative that can never hold when the rest of the rule can."""
     # The compiler's own normal form: the one the engine's possible matches are built from.
@@ -541,7 +526,7 @@ def never_fires(rule: Rule, vocabulary: Vocabulary, lines: _Lines | None = None)
     scope = Atom("action.type", "in", tuple(rule.actions), "actions")
     verdicts = []
     for atoms, taken in conjunctions:
-        verdicts.append((_conjunction_conflict([scope, *atoms], vocabulary), taken))
+        verdicts.append((_conjunction_conflict([scope, *atoms], vocabulary, classification), taken))
 
     def line_of(path: str) -> int | None:
         return _version_line(lines, rule, path) if lines else None

@@ -18,6 +18,7 @@ from marshmallow import ValidationError
 from schemas.errors import flatten_messages as _flatten
 from schemas.rule_file import RuleFileSchema
 from service.citations import load_citations
+from service.classification import ClassificationError
 from service.conditions import Compiled, ConditionError, compile_condition
 from service.engine import RuleEngine
 from service.facts.context import FactContext
@@ -209,9 +210,15 @@ def validate_rules(root: Path) -> Validated:
         context = FactContext.load(root)
     except (ParameterError, CalendarError, ProcessConfigError) as exc:
         problems.append(Problem(_context_file(root, exc), None, type(exc).__name__, str(exc)))
+    except ClassificationError as exc:
+        problems.extend(Problem(f, None, field_path, reason) for f, field_path, reason in exc.problems)
     actions_known = set(vocabulary["action.type"].values)
     citations, citation_problems = load_citations(root)
     problems.extend(Problem(f, None, field_path, reason) for f, field_path, reason in citation_problems)
+    if context is not None:
+        problems.extend(Problem(f, None, field_path, reason)
+                        for f, field_path, reason in context.classification.problems(
+                            vocabulary, citations, context.process.chains))
     rules: list[Rule] = []
     for family, path in rule_files(root):
         rule_problems, file_rules = check_rule_file(root, family, path, vocabulary, citations, actions_known)

@@ -15,31 +15,28 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.clock import utcnow
-from service.evaluation import evaluate
-from service.ledger import accepted_events, case_request, case_status
+from service.ledger import accepted_events, review_case
 from service.models import Case
 from service.notifications import notify
 
-_CLOSED = ("archived", "offboarded")
 # The approver gets a working day to act on the reminder before it goes over their head.
 ESCALATE_AFTER_WORKING_DAYS = 1
 
 
 def sweep(session: Session, as_of: dt.date) -> dict:
     rulebook = current_app.extensions["rulebook"]
+    machine = rulebook.context.classification.machine
     counts = {"as_of": as_of, "cases_checked": 0, "overdue_steps": 0, "notifications_created": 0}
     now = utcnow()
     for case in session.scalars(select(Case).order_by(Case.id)):
         events = accepted_events(session, case.id)
-        if case_status(events)["status"] in _CLOSED:
+        if machine.closed(machine.run(events)):  # archived or offboarded: nothing left to decide
             continue
         counts["cases_checked"] += 1
-        outcome = evaluate(rulebook, {"as_of": as_of, "employee": {"id": case.employee_id},
-                                      "case": case_request(case, events), "action": {"type": "review_case"}})
-        pending = {n.removeprefix("derived.case.pending."): v for n, v in outcome.facts.values.items()
-                   if n.startswith("derived.case.pending.")}
-        messages = {f["rule_id"]: f["message"] for f in outcome.findings}
-        for rule in outcome.fired:
+        review = review_case(rulebook, case, events, as_of)
+        pending = review.pending
+        messages = {f["rule_id"]: f["message"] for f in review.findings}
+        for rule in review.outcome.fired:
             if not rule.notify:
                 continue
             counts["overdue_steps"] += 1

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from marshmallow import ValidationError
+
+from schemas.data_files import FactFileSchema
+from schemas.errors import flatten_messages
 from service.yamlfile import load_yaml
 
 FACT_TYPES = ("enum", "bool", "int", "number", "date", "string")
@@ -64,6 +68,7 @@ class FactSpec:
 @dataclass(frozen=True)
 class Vocabulary:
     facts: dict[str, FactSpec]
+    enums: dict[str, tuple[str, ...]] = field(default_factory=dict)  # named value lists (`enums:`)
 
     def __contains__(self, name: str) -> bool:
         return name in self.facts
@@ -75,31 +80,66 @@ class Vocabulary:
     def sensitive(self) -> frozenset[str]:
         return frozenset(n for n, f in self.facts.items() if f.sensitive)
 
+    def enum(self, name: str) -> tuple[str, ...]:
+        return self.enums[name]
+
     @classmethod
     def load(cls, folder: Path) -> "Vocabulary":
-        """Every *.yaml in the folder; a name defined twice is an error."""
+        """Every *.yaml in the folder; a fact or list name defined twice is an error."""
+        docs = _documents(folder)
+        enums = load_enums(folder, docs)
         facts: dict[str, FactSpec] = {}
-        paths = sorted(Path(folder).glob("*.yaml"))
-        if not paths:
-            raise VocabularyError(f"{folder}: no fact files")
-        for path in paths:
-            doc = load_yaml(path)
-            if not isinstance(doc, dict) or not isinstance(doc.get("facts"), dict):
-                raise VocabularyError(f"{path.name}: expected a mapping with a 'facts' mapping")
+        for path, doc in docs:
             for name, spec in doc["facts"].items():
                 if name in facts:
                     raise VocabularyError(f"{path.name}: fact {name} is already defined")
-                facts[name] = _spec(path.name, name, spec)
+                facts[name] = _spec(path.name, name, spec, enums)
         for spec in facts.values():
             for other in (*(spec.bounds or ()), *spec.details):
                 if other not in facts:
                     raise VocabularyError(f"fact {spec.name}: {other} is not a known fact")
             if spec.bounds and any(facts[b].type != spec.type or facts[b].bounds for b in spec.bounds):
                 raise VocabularyError(f"fact {spec.name}: its bounds must be plain facts of type {spec.type}")
-        return cls(facts)
+        for path, doc in docs:  # the rest of the file format, after the per-fact reasons above
+            try:
+                FactFileSchema().load(doc)
+            except ValidationError as exc:
+                raise VocabularyError(f"{path.name}: " + "; ".join(
+                    f"{f}: {r}" for f, r in flatten_messages(exc.messages))) from exc
+        return cls(facts, enums)
 
 
-def _spec(file: str, name: str, spec) -> FactSpec:
+def load_enums(folder: Path, docs=None) -> dict[str, tuple[str, ...]]:
+    """The named value lists of the vocabulary (`enums:` in any fact file)."""
+    enums: dict[str, tuple[str, ...]] = {}
+    for path, doc in docs if docs is not None else _documents(folder):
+        raw = doc.get("enums") or {}
+        if not isinstance(raw, dict):
+            raise VocabularyError(f"{path.name}: enums must be a mapping of name -> list of values")
+        for name, values in raw.items():
+            if name in enums:
+                raise VocabularyError(f"{path.name}: enum {name} is already defined")
+            if not (isinstance(values, list) and values and all(isinstance(v, str) for v in values)
+                    and len(set(values)) == len(values)):
+                raise VocabularyError(f"{path.name}: enum {name} must be a list of distinct names")
+            enums[name] = tuple(values)
+    return enums
+
+
+def _documents(folder: Path) -> list[tuple[Path, dict]]:
+    paths = sorted(Path(folder).glob("*.yaml"))
+    if not paths:
+        raise VocabularyError(f"{folder}: no fact files")
+    docs = []
+    for path in paths:
+        doc = load_yaml(path)
+        if not isinstance(doc, dict) or not isinstance(doc.get("facts"), dict):
+            raise VocabularyError(f"{path.name}: expected a mapping with a 'facts' mapping")
+        docs.append((path, doc))
+    return docs
+
+
+def _spec(file: str, name: str, spec, enums: dict[str, tuple[str, ...]]) -> FactSpec:
     where = f"{file}: fact {name}"
     if not isinstance(spec, dict):
         raise VocabularyError(f"{where}: expected a mapping")
@@ -108,7 +148,12 @@ def _spec(file: str, name: str, spec) -> FactSpec:
         raise VocabularyError(f"{where}: type must be one of {', '.join(FACT_TYPES)}")
     if spec.get("source") not in ("request", "derived"):
         raise VocabularyError(f"{where}: source must be request or derived")
-    values = tuple(spec.get("values") or ())
+    values = spec.get("values") or ()
+    if isinstance(values, str):  # the name of a list under `enums:`
+        if values not in enums:
+            raise VocabularyError(f"{where}: values names the list '{values}', which no fact file declares")
+        values = enums[values]
+    values = tuple(values)
     if (ftype == "enum") != bool(values):
         raise VocabularyError(f"{where}: an enum needs values, and only an enum has them")
     bounds = spec.get("range")

@@ -19,14 +19,13 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import chinese_calendar
-import yaml
+
+from schemas.data_files import CalendarFileSchema
+from service.yamlfile import load_checked
 
 __all__ = ["CalendarError", "CalendarFileError", "CalendarYearMissing", "WorkingCalendar"]
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_TOP_KEYS = {"description", "metadata", "years", "corrections"}
-_YEAR_KEYS = {"source", "complete", "holidays", "workdays"}
-_CORRECTION_KEYS = {"date", "workday", "note"}
 _ONE_DAY = timedelta(days=1)
 _Fail = Callable[[str], "CalendarFileError"]
 
@@ -101,11 +100,7 @@ class WorkingCalendar:
     @classmethod
     def load(cls, path: str | Path) -> "WorkingCalendar":
         p = Path(path)
-        try:
-            raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except (OSError, ValueError, yaml.YAMLError) as exc:  # ValueError: e.g. 2026-02-30 unquoted
-            raise CalendarFileError(p, f"cannot read calendar file: {exc}") from exc
-        years, corrections = _parse(p, raw)
+        years, corrections = _parse(p, load_checked(p, CalendarFileSchema(), lambda reason: CalendarFileError(p, reason)))
         return cls(years, corrections, str(p))
 
     # ---- queries -------------------------------------------------------------------------
@@ -163,40 +158,20 @@ class WorkingCalendar:
 
 
 # ---- validation ----------------------------------------------------------------------------
-def _parse(path: Path, raw: Any) -> tuple[dict[int, _Year], dict[date, bool]]:
+def _parse(path: Path, doc: dict) -> tuple[dict[int, _Year], dict[date, bool]]:
     def fail(reason: str) -> CalendarFileError:
         return CalendarFileError(path, reason)
 
-    if not isinstance(raw, dict):
-        raise fail("top level must be a mapping")
-    unknown = set(raw) - _TOP_KEYS
-    if unknown:
-        raise fail(f"unknown top-level keys: {sorted(map(str, unknown))}")
 
     years: dict[int, _Year] = {}
-    raw_years = raw.get("years") or {}
-    if not isinstance(raw_years, dict):
-        raise fail("'years' must be a mapping of year -> entry")
-    for key, entry in raw_years.items():
-        year = _parse_year_key(key)
-        if year is None:
-            raise fail(f"year key {key!r} is not a four-digit year")
+    for key, entry in doc["years"].items():
+        year = int(key)
         where = f"years.{year}"
-        if not isinstance(entry, dict):
-            raise fail(f"{where} must be a mapping")
-        unknown = set(entry) - _YEAR_KEYS
-        if unknown:
-            raise fail(f"{where}: unknown keys {sorted(map(str, unknown))}")
-        complete = entry.get("complete")
-        if not isinstance(complete, bool):
-            raise fail(f"{where}.complete must be true or false")
-        source = entry.get("source")
-        if source is not None and not isinstance(source, str):
-            raise fail(f"{where}.source must be text")
-        if complete and not (isinstance(source, str) and source.strip()):
+        complete, source = entry["complete"], entry.get("source")
+        if complete and not (source and source.strip()):
             raise fail(f"{where}: a complete year must name its source (the State Council notice)")
-        holidays = _parse_dates(fail, f"{where}.holidays", entry.get("holidays"), year)
-        workdays = _parse_dates(fail, f"{where}.workdays", entry.get("workdays"), year)
+        holidays = _parse_dates(fail, f"{where}.holidays", entry["holidays"], year)
+        workdays = _parse_dates(fail, f"{where}.workdays", entry["workdays"], year)
         both = holidays & workdays
         if both:
             raise fail(f"{where}: dates listed as both holiday and workday: {_fmt(both)}")
@@ -207,37 +182,13 @@ def _parse(path: Path, raw: Any) -> tuple[dict[int, _Year], dict[date, bool]]:
             years[year] = _Year(frozenset(holidays), frozenset(workdays))
 
     corrections: dict[date, bool] = {}
-    raw_corr = raw.get("corrections") or []
-    if not isinstance(raw_corr, list):
-        raise fail("'corrections' must be a list")
-    for i, item in enumerate(raw_corr):
+    for i, item in enumerate(doc["corrections"]):
         where = f"corrections[{i}]"
-        if not isinstance(item, dict):
-            raise fail(f"{where} must be a mapping with date, workday, note")
-        unknown = set(item) - _CORRECTION_KEYS
-        if unknown:
-            raise fail(f"{where}: unknown keys {sorted(map(str, unknown))}")
-        d = _parse_date(fail, f"{where}.date", item.get("date"))
-        workday = item.get("workday")
-        if not isinstance(workday, bool):
-            raise fail(f"{where}.workday must be true or false")
-        note = item.get("note")
-        if not (isinstance(note, str) and note.strip()):
-            raise fail(f"{where}.note must say why the day is corrected")
+        d = _parse_date(fail, f"{where}.date", item["date"])
         if d in corrections:
             raise fail(f"{where}: {d.isoformat()} is corrected more than once")
-        corrections[d] = workday
+        corrections[d] = item["workday"]
     return years, corrections
-
-
-def _parse_year_key(key: Any) -> int | None:
-    if isinstance(key, bool):
-        return None
-    if isinstance(key, str) and re.fullmatch(r"\d{4}", key):
-        return int(key)
-    if isinstance(key, int) and 1000 <= key <= 9999:
-        return key
-    return None
 
 
 def _parse_date(fail: _Fail, where: str, value: Any) -> date:
@@ -253,11 +204,7 @@ def _parse_date(fail: _Fail, where: str, value: Any) -> date:
     raise fail(f"{where}: {value!r} is not an ISO date YYYY-MM-DD")
 
 
-def _parse_dates(fail: _Fail, where: str, value: Any, year: int) -> set[date]:
-    if value is None:
-        return set()
-    if not isinstance(value, list):
-        raise fail(f"{where} must be a list of dates")
+def _parse_dates(fail: _Fail, where: str, value: list, year: int) -> set[date]:
     out: set[date] = set()
     for i, item in enumerate(value):
         d = _parse_date(fail, f"{where}[{i}]", item)

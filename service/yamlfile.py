@@ -7,9 +7,12 @@ such as 2026-02-30 is reported by the schema with its field instead of crashing 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
+from marshmallow import ValidationError
+
+from schemas.errors import flatten_messages
 
 YAMLError = yaml.YAMLError
 
@@ -54,3 +57,18 @@ StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _co
 def load_yaml(path: Path | str) -> Any:
     with open(path, encoding="utf-8") as fh:
         return yaml.load(fh, Loader=StrictLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
+def load_checked(path: Path | str, schema, error: Callable[[str], Exception]) -> dict:
+    """Read a data file and validate it with its marshmallow schema. Raises `error(reason)`: the
+    file cannot be read, or every field that is wrong, by its dotted path."""
+    try:
+        raw = load_yaml(path)
+    except (OSError, ValueError, YAMLError) as exc:
+        raise error(f"cannot read YAML: {exc}".replace("\n", " ")) from exc
+    if not isinstance(raw, dict):
+        raise error("top level must be a mapping")
+    try:
+        return schema.load(raw)
+    except ValidationError as exc:
+        raise error("; ".join(f"{field}: {reason}" for field, reason in flatten_messages(exc.messages))) from exc

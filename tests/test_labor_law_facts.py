@@ -15,7 +15,7 @@ from schemas.check import CheckRequestSchema
 from service import PROJECT_ROOT
 from service.facts import derive_facts
 from service.facts.context import FactContext
-from service.facts.separation import ground_article, separation_basis
+from service.facts.separation import separation_basis
 from service.rulebook import load_rulebook
 from service.scenarios import rule_example_cases
 
@@ -48,12 +48,13 @@ def facts(context: FactContext, as_of: str, employee: dict, action: dict | None 
     ("update_employment_status", {"kind": "non_renewal"}, None, "non_renewal"),
     ("approve_resignation", None, None, "none"),
 ])
-def test_separation_basis(action, case, ground, basis):
+def test_separation_basis(context, action, case, ground, basis):
     full_case = None if case is None else {"id": "C1", "events": [], **case}
-    assert separation_basis(action, full_case, ground) == basis
+    assert separation_basis(context.classification, action, full_case, ground) == basis
 
 
-def test_ground_article():
+def test_ground_article(context):
+    ground_article = context.classification.basis.ground_article
     assert ground_article("art39_2") == "art39"
     assert ground_article("art38_para2") == "art38"
     assert ground_article("statutory_retirement") == "retirement"

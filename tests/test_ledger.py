@@ -163,3 +163,30 @@ def test_the_sla_sweep_notifies_once_per_overdue_step_and_deadline(app, client):
 
     again = app.test_cli_runner().invoke(args=["sla", "sweep", "--as-of", "2026-01-20"])
     assert again.exit_code == 0 and "notifications_created=0" in again.output
+
+
+def test_a_withdrawal_that_arrived_first_is_recorded_and_voids_the_resignation(client):
+    # The posted letter reached HR at 09:00; the withdrawal e-mail had reached HR at 08:30.
+    letter = _event(client, "k1", "resignation_submitted", "2026-02-27T17:00:00+08:00", "E1001", "employee",
+                    form="written", received_at="2026-03-02T09:00:00+08:00")
+    assert letter.status_code == 201, letter.get_json()
+    assert _moment(letter.get_json()["event"]["received_at"]) == _moment("2026-03-02T09:00:00+08:00")
+    withdrawal = _event(client, "k2", "withdrawal_requested", "2026-03-02T08:30:00+08:00", "E1001", "employee",
+                        form="email")
+    assert withdrawal.status_code == 201, withdrawal.get_json()  # it happened: the ledger records it
+    assert withdrawal.get_json()["case"] == {"status": "void", "resignation": "void", "withdrawal": "in_time"}
+
+    for key, type_, actor, role in [("k3", "resignation_approved", "M3", "manager"),
+                                    ("k4", "offboarding_started", "HR7", "hr")]:
+        refused = _event(client, key, type_, "2026-03-02T10:00:00+08:00", actor, role)
+        assert refused.status_code == 409, refused.get_json()
+        assert "cc-141.withdrawal-arrived-with-resignation" in {f["rule_id"] for f in refused.get_json()["findings"]}
+    case = client.get("/v1/cases/SEP-2026-001?as_of=2026-03-02").get_json()
+    assert case["status"]["status"] == "void"
+    assert case["pending"] == {"step": "none"}  # nothing awaits a decision on a resignation that never took effect
+    assert _moment(case["events"][0]["received_at"]) == _moment("2026-03-02T09:00:00+08:00")
+
+
+def _moment(text: str):
+    import datetime as dt
+    return dt.datetime.fromisoformat(text)

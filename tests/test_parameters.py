@@ -8,6 +8,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+
+from service.periods import regional_values
 from freezegun import freeze_time
 
 from service.citations import load_citations
@@ -54,11 +56,14 @@ EXPECTED = {
     "maternity.base_days",
     "maternity.dystocia_extra_days",
     "maternity.extra_days_per_additional_baby",
-    "maternity.regional_extension_days",
+    "maternity.regional_extension_days.CN-SH",
+    "maternity.regional_extension_days.CN-ZJ",
+    "maternity.regional_extension_days.CN-BJ",
+    "maternity.regional_extension_days.CN-GD",
     "nursing.child_age_months",
     "medical_treatment.entitlement_table",
     "medical_treatment.counting_window_months",
-    "medical_treatment.regional_formula",
+    "medical_treatment.regional_formula.CN-SH",
     "retirement.original_age",
     "retirement.delay_schedule",
     "miscarriage.early_leave_days",
@@ -94,14 +99,16 @@ def test_values(params, name, on, value):
 
 
 def test_regional_extensions_by_effective_date(params):
+    # One file per region, OpenFisca style: each region's amendments are dated on its own.
     name = "maternity.regional_extension_days"
-    with pytest.raises(ParameterNotInForce):
-        params.get(name, on=date(2021, 11, 24))
-    assert set(params.get(name, on=date(2021, 11, 25))) == {"CN-SH", "CN-ZJ"}
-    assert set(params.get(name, on=date(2021, 11, 26))) == {"CN-SH", "CN-ZJ", "CN-BJ"}
-    latest = params.get(name, on=date(2021, 12, 1))
+    assert regional_values(params, name, date(2021, 11, 24)) == {}
+    assert set(regional_values(params, name, date(2021, 11, 25))) == {"CN-SH", "CN-ZJ"}
+    assert set(regional_values(params, name, date(2021, 11, 26))) == {"CN-SH", "CN-ZJ", "CN-BJ"}
+    latest = regional_values(params, name, date(2021, 12, 1))
     assert latest["CN-SH"] == 60 and latest["CN-BJ"] == 60 and latest["CN-GD"] == 80
     assert dict(latest["CN-ZJ"]["by_child_order"]) == {1: 60, 2: 90, 3: 90}
+    with pytest.raises(ParameterNotInForce):
+        params.get(f"{name}.CN-GD", on=date(2021, 11, 30))
 
 
 def test_retirement_schedule_switches_on_2025_01_01(params):
@@ -207,16 +214,16 @@ def test_file_reference_is_the_fallback(tmp_path):
     "text, reason",
     [
         ("values:\n  2012-04-28: {value: 1, metadata: {reference: X}}\n", "description"),
-        ("description: d\n", "'values' is required"),
-        ("description: d\nvalues: {}\n", "'values' is required"),
+        ("description: d\n", "values: Missing data for required field"),
+        ("description: d\nvalues: {}\n", "values: Shorter than minimum length 1"),
         ("description: d\nvalues:\n  2012-13-01: {value: 1, metadata: {reference: X}}\n", "not an ISO date"),
         ("description: d\nvalues:\n  2012-04-28T10:00:00: {value: 1, metadata: {reference: X}}\n", "not an ISO date"),
         ("description: d\nvalues:\n  April 2012: {value: 1, metadata: {reference: X}}\n", "not an ISO date"),
-        ("description: d\nvalues:\n  2012-04-28: {metadata: {reference: X}}\n", "'value' is required"),
-        ("description: d\nvalues:\n  2012-04-28: 98\n", "must be a mapping"),
+        ("description: d\nvalues:\n  2012-04-28: {metadata: {reference: X}}\n", "value: Missing data for required field"),
+        ("description: d\nvalues:\n  2012-04-28: 98\n", "2012-04-28.value._schema: Invalid input type"),
         ("description: d\nvalues:\n  2012-04-28: {value: 1}\n", "no reference"),
-        ("description: d\nvalues:\n  2012-04-28: {value: 1, metadata: {reference: X}, extra: 2}\n", "unknown keys"),
-        ("description: d\nunits: day\nvalues:\n  2012-04-28: {value: 1, metadata: {reference: X}}\n", "unknown top-level"),
+        ("description: d\nvalues:\n  2012-04-28: {value: 1, metadata: {reference: X}, extra: 2}\n", "extra: Unknown field"),
+        ("description: d\nunits: day\nvalues:\n  2012-04-28: {value: 1, metadata: {reference: X}}\n", "units: Unknown field"),
         (
             "description: d\nvalues:\n  2012-04-28: {value: 1, metadata: {reference: X}}\n"
             "  2012-04-28: {value: 2, metadata: {reference: X}}\n",

@@ -154,7 +154,7 @@ def test_a_withdrawal_accepted_by_the_manager_awaits_hr_but_already_voids_the_re
     assert facts["derived.case.pending.requested_on"] == "2026-01-08"  # reached HR with the manager's acceptance
     assert facts["derived.case.pending.escalate_to"] == "hr_admin"
     case = {"kind": "resignation", "events": CheckRequestSchema().load(_body("2026-01-09", _WITHDRAWN))["case"]["events"]}
-    assert separation_basis("execute_offboarding", case) == "void_resignation"
+    assert separation_basis(_BOOK.context.classification, "execute_offboarding", case) == "void_resignation"
 
 
 def test_manager_then_hr_completes_the_withdrawal_chain():

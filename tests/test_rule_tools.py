@@ -23,6 +23,18 @@ def _mutate(rules_copy, old: str, new: str, file: str = RULE_FILE) -> None:
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
+def _soften_first_rule(rules_copy, file: str = RULE_FILE) -> None:
+    """The file's first rule, a deny, becomes a warn, its examples with it (a rule must have an
+    example of its own verdict)."""
+    path = rules_copy / file
+    text = path.read_text(encoding="utf-8")
+    start = text.index("  - id: ")
+    end = text.find("\n  - ", start + 1)
+    end = len(text) if end == -1 else end
+    rule = text[start:end].replace("verdict: deny", "verdict: warn", 1).replace("expect: deny", "expect: warn")
+    path.write_text(text[:start] + rule + text[end:], encoding="utf-8")
+
+
 def _line_of(path, needle: str, after: int = 0) -> int:
     """1-based line of the first line (after line `after`) containing needle."""
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
@@ -386,7 +398,10 @@ def test_coverage_lists_an_added_never_exercised_rule_and_its_citation(runner, r
 # ---- diff -----------------------------------------------------------------------------------
 def test_diff_between_two_folders_lists_changed_rules_and_changed_fixture_verdicts(runner, rules_copy, tmp_path):
     _mutate(rules_copy, "verdict: deny", "verdict: warn")   # lcl-42-4.protected-period
+    # A rule needs an example of its own verdict to load: its first example now expects a warn.
+    _mutate(rules_copy, "expect: deny", "expect: warn")
     _mutate(rules_copy, "verdict: warn", "verdict: obligation", "process/closed_loop_withdrawal.yaml")
+    _mutate(rules_copy, "expect: warn", "expect: obligation", "process/closed_loop_withdrawal.yaml")
     _mutate(rules_copy, "      employee.gender: female\n", "      employee.gender: {in: [female]}\n")
     (rules_copy / "process" / "never_exercised.yaml").write_text(NEVER_EXERCISED, encoding="utf-8")
     policy = rules_copy / "citations" / "policy.yaml"
@@ -415,9 +430,10 @@ def test_diff_lists_the_fixtures_whose_verdict_changes(rules_copy):
                         "      employee.gender: female",
             "derived.separation.basis: {in: [with_notice, economic_layoff, non_renewal]}\n      employee.gender: female")
     _mutate(rules_copy, "verdict: deny", "verdict: warn", "process/closed_loop_withdrawal.yaml")
+    _mutate(rules_copy, "expect: deny", "expect: warn", "process/closed_loop_withdrawal.yaml")
     report = diff(Side("old", PROJECT_ROOT / "rules", None), Side("new", rules_copy, None), [REVERSAL])
     assert [c.id for c in report.changed] == ["lcl-42-4.protected-period", "process.withdrawn-resignation-executed"]
-    assert report.changed[0].fields == ["condition"] and report.changed[1].fields == ["verdict"]
+    assert report.changed[0].fields == ["condition"] and report.changed[1].fields == ["verdict", "examples"]
     changed = {o.source: o for o in report.outcomes}
     last = [s for s in changed if s.startswith("fixtures/situations/reversal_crisis_test.yaml::")]
     assert last, list(changed)
@@ -448,8 +464,8 @@ def test_diff_names_fixtures_as_they_read_in_the_checkout_not_by_a_temporary_pat
     shutil.copytree(PROJECT_ROOT / "rules", checkout / "rules")
     (checkout / "fixtures" / "situations").mkdir(parents=True)
     shutil.copy(REVERSAL, checkout / "fixtures" / "situations" / REVERSAL.name)
-    _mutate(checkout / "rules", "verdict: deny", "verdict: warn")
-    _mutate(checkout / "rules", "verdict: deny", "verdict: warn", "process/closed_loop_withdrawal.yaml")
+    _soften_first_rule(checkout / "rules")
+    _soften_first_rule(checkout / "rules", "process/closed_loop_withdrawal.yaml")
     result = runner.invoke(args=["rules", "diff", str(PROJECT_ROOT), str(checkout)])
     assert "VERDICT  fixtures/situations/reversal_crisis_test.yaml::" in result.stdout, result.output
     outcomes = result.stdout.split("Outcomes that change", 1)[1]

@@ -184,10 +184,10 @@ def test_complete_year_in_file_overrides_chinese_calendar(tmp_path: Path) -> Non
             "both holiday and workday",
         ),
         ({2027: {"source": "x", "complete": True, "workdays": [date(2027, 1, 4)]}}, [], "Sat/Sun"),
-        ({2027: {"source": "x", "holidays": []}}, [], "complete must be true or false"),
+        ({2027: {"source": "x", "holidays": []}}, [], "complete: must be true or false"),
         ({2027: {"complete": True}}, [], "must name its source"),
-        ({2027: {"source": "x", "complete": True, "holiday": []}}, [], "unknown keys"),
-        ({}, [{"date": "2026-02-13", "workday": "yes", "note": "n"}], "workday must be true or false"),
+        ({2027: {"source": "x", "complete": True, "holiday": []}}, [], "holiday: Unknown field"),
+        ({}, [{"date": "2026-02-13", "workday": "yes", "note": "n"}], "workday: must be true or false"),
         ({}, [{"date": "2026-02-13", "workday": True}], "note"),
         (
             {},

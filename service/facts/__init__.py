@@ -50,7 +50,7 @@ def derive_facts(request: dict, as_of: dt.date, context: FactContext, on: dt.dat
     put(values, "action.actor.role", action.get("actor", {}).get("role"))
     put(values, "employee.gender", request["employee"].get("gender"))
     put(values, "derived.separation.basis",
-        separation_basis(action["type"], request.get("case"), action.get("ground")))
+        separation_basis(context.classification, action["type"], request.get("case"), action.get("ground")))
     for derived in (labor_law.derive(request, as_of, context, on), process.derive(request, as_of, context)):
         for name, value in derived.items():
             put(values, name, value)

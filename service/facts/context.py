@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from service.classification import Classification
 from service.parameters import ParameterSet
 from service.process_config import ProcessConfig
 from service.workdays import WorkingCalendar
@@ -15,9 +16,11 @@ class FactContext:
     parameters: ParameterSet
     calendar: WorkingCalendar
     process: ProcessConfig          # approval chains and SLAs (rules/process/config/)
+    classification: Classification  # separation basis, case states, written form (rules/classification/)
 
     @classmethod
     def load(cls, rules_root: Path) -> "FactContext":
         return cls(parameters=ParameterSet.load(rules_root / "labor_law" / "parameters"),
                    calendar=WorkingCalendar.load(rules_root / "calendar" / "working_days.yaml"),
-                   process=ProcessConfig.load(rules_root / "process" / "config"))
+                   process=ProcessConfig.load(rules_root / "process" / "config"),
+                   classification=Classification.load(rules_root / "classification"))

@@ -11,13 +11,13 @@ import datetime as dt
 import math
 from typing import Any, Iterable
 
+from service.classification import Classification
 from service.facts.context import FactContext
-from service.facts.separation import ground_article
 from service.parameters import ParameterNotInForce, ParameterSet
 from service.periods import (NATIONAL, RegionNotCovered, UnknownFact, add_years, completed_years, maternity_leave,
                              medical_treatment_entitlement, medical_treatment_in_period, miscarriage_leave,
                              miscarriage_leave_bounds, nursing_period, paid_suspension_limits,
-                             retirement_candidates, whole_months_between)
+                             regional_values, retirement_candidates, whole_months_between)
 
 # Request facts the rules read, copied as they are (dates as ISO text, "unknown" left out).
 _COPIED = (
@@ -45,8 +45,6 @@ _COPIED = (
     "employee.union_officer.full_time", "employee.union_officer.term_start",
 )
 _DISABLED = {"disabled": True, "not_disabled": False, "none": False}
-# Written form includes data messages that can be retrieved (Civil Code Art. 469).
-_LEGAL_FORM = {"written": "written", "email": "written", "system": "written", "verbal": "verbal"}
 
 
 def derive(request: dict, as_of: dt.date, context: FactContext, on: dt.date | None = None) -> dict:
@@ -63,7 +61,7 @@ def derive(request: dict, as_of: dt.date, context: FactContext, on: dt.date | No
     service = _service_years(employee, as_of, on)
     facts: dict[str, Any] = {name: _request_value(request, name) for name in _COPIED}
     facts.update({
-        "derived.separation.ground_article": ground_article(action.get("ground")),
+        "derived.separation.ground_article": context.classification.basis.ground_article(action.get("ground")),
         "derived.nursing_period.active": _nursing(employee, on, params),
         # A pending assessment says nothing yet about the disability.
         "derived.work_injury.disabled": _DISABLED.get((employee.get("work_injury") or {}).get("status")),
@@ -85,7 +83,7 @@ def derive(request: dict, as_of: dt.date, context: FactContext, on: dt.date | No
         "derived.paid_suspension.active": _paid_suspension(employee, on, params),
     })
     facts.update(_retirement(employee, as_of, on, action_date, params))
-    facts.update(_resignation(request.get("case")))
+    facts.update(_resignation(request.get("case"), context.classification))
     return facts
 
 
@@ -118,7 +116,8 @@ def _nursing(employee: dict, as_of: dt.date, params: ParameterSet) -> bool | Non
     children = employee.get("children")
     if children is None:
         return None
-    return any(_first_year(child["birth_date"], as_of, params) for child in children)
+    answers = {_first_year(child["birth_date"], as_of, params) for child in children}
+    return True if True in answers else None if None in answers else False
 
 
 def _nursing_ends(employee: dict, params: ParameterSet) -> str | None:
@@ -132,13 +131,11 @@ def _nursing_ends(employee: dict, params: ParameterSet) -> str | None:
         return add_years(born, 1).isoformat()
 
 
-def _first_year(born: dt.date, as_of: dt.date, params: ParameterSet) -> bool:
+def _first_year(born: dt.date, as_of: dt.date, params: ParameterSet) -> bool | None:
     try:
         return nursing_period(born, params).contains(as_of)
     except ParameterNotInForce:
-        # Born before the encoded FEM-9 value (2012-04-28): the earlier provisions (outside the
-        # catalog) also ran the nursing period to the first birthday.
-        return born <= as_of <= add_years(born, 1)
+        return None  # a birth before the encoded nursing values: not guessed
 
 
 def _maternity_leave(employee: dict, as_of: dt.date, params: ParameterSet) -> bool | None:
@@ -275,10 +272,7 @@ def _computed_medical_period(medical: dict, employee: dict, service: float | Non
         return False  # not off sick on that day: whatever the entitlement
     if service is None:
         return None
-    try:
-        regional = params.get("medical_treatment.regional_formula", on=as_of)
-    except ParameterNotInForce:
-        regional = {}
+    regional = regional_values(params, "medical_treatment.regional_formula", as_of)
     region = employee.get("region")
     total = _shifted(employee.get("total_work_years"), as_of, on)
     answers = set()
@@ -350,21 +344,19 @@ def _retirement(employee: dict, as_of: dt.date, on: dt.date, action_date: dt.dat
 
 
 # ---- resignation ----------------------------------------------------------------------------------
-def _resignation(case: dict | None) -> dict:
-    """Form of the latest resignation, and whether a withdrawal reached the employer together with
-    it (CC-137: a resignation takes effect on arrival; CC-141: a withdrawal works only if it arrives
-    before or with it). Events record arrival; an earlier withdrawal belongs to an earlier story."""
+def _resignation(case: dict | None, classification: Classification) -> dict:
+    """Form of the latest resignation (what counts as writing: classification/written_form.yaml),
+    and whether a withdrawal reached the employer before or together with it (CC-137: a
+    resignation takes effect on arrival; CC-141: a withdrawal works only if it arrives before or
+    with it). Both follow the case's state machine, in the order the declarations arrived."""
     if case is None or "events" not in case:
         return {}
-    events = sorted(case["events"], key=lambda e: e["at"])
-    submitted = [e for e in events if e["type"] == "resignation_submitted"]
+    machine = classification.machine
+    submitted = [e for e in machine.in_arrival_order(case["events"]) if e["type"] == "resignation_submitted"]
     if not submitted:
         return {"derived.resignation.withdrawal_timing": "no_withdrawal"}
-    latest = submitted[-1]
-    withdrawn_at = [e["at"] for e in events if e["type"] == "withdrawal_requested" and e["at"] >= latest["at"]]
-    facts = {"derived.resignation.form": _LEGAL_FORM.get(latest.get("form"), "not_recorded")}
-    facts["derived.resignation.withdrawal_timing"] = "no_withdrawal"
-    if withdrawn_at:
-        facts["derived.resignation.withdrawal_timing"] = (
-            "before_or_with_arrival" if withdrawn_at[0] == latest["at"] else "after_arrival")
+    facts = {"derived.resignation.form": classification.forms.legal_form(submitted[-1].get("form"))}
+    timing = machine.withdrawal_timing(machine.run(case["events"]))
+    if timing is not None:
+        facts["derived.resignation.withdrawal_timing"] = timing
     return facts

@@ -10,60 +10,33 @@ import datetime as dt
 from dataclasses import dataclass
 
 from schemas.fields import CHINA
+from service.classification import CaseMachine
 from service.facts.context import FactContext
 from service.process_config import ApprovalStep, ProcessConfig
 from service.workdays import CalendarYearMissing, WorkingCalendar
-
-# How each case event moves the resignation and its withdrawal, in law (who acted does not
-# matter here: a manager's acceptance binds the employer).
-_RESIGNATION_AFTER = {"resignation_submitted": "submitted", "resignation_approved": "approved",
-                      "resignation_rejected": "rejected"}
-_WITHDRAWAL_AFTER = {"withdrawal_requested": "requested", "withdrawal_accepted": "accepted",
-                     "withdrawal_rejected": "rejected"}
-
-# Which request an action decides on (for "nobody decides on a request they made").
-_DECIDES = {"approve_resignation": "resignation", "accept_resignation": "resignation",
-            "approve_withdrawal": "withdrawal", "reject_withdrawal": "withdrawal"}
-# Event types that open, approve and reject each request of the approval chains.
-_OPENS = {"resignation_submitted": "resignation", "withdrawal_requested": "withdrawal"}
-_APPROVES = {"resignation_approved": "resignation", "withdrawal_accepted": "withdrawal"}
-_REJECTS = {"resignation_rejected": "resignation", "withdrawal_rejected": "withdrawal"}
-
 
 def derive(request: dict, as_of: dt.date, context: FactContext) -> dict:
     facts = _actor_facts(request)
     case = request.get("case")
     if case is None or "events" not in case:
         return facts  # without its events the case's state is unknown
-    resignation, withdrawal = case_states(case["events"])
-    facts["derived.case.resignation"] = resignation
-    facts["derived.case.withdrawal"] = withdrawal
-    requests = chain_progress(case["events"], context.process)
+    machine = context.classification.machine
+    state = machine.run(case["events"])
+    facts["derived.case.resignation"] = state.resignation
+    facts["derived.case.withdrawal"] = state.withdrawal
+    requests = chain_progress(case["events"], context.process, machine)
     if case["kind"] == "resignation":
         # Other case kinds have no approval events in the v1 contract: their chain is unknown.
         facts["derived.case.approvals.resignation_complete"] = _complete(requests.get("resignation"))
     if "withdrawal" in requests:
         facts["derived.case.approvals.withdrawal_complete"] = requests["withdrawal"].complete
-    facts.update(_pending_facts(pending_request(requests), as_of, context.calendar))
-    decided = requests.get(_DECIDES.get(request["action"]["type"], ""))
+    waiting = pending_request(requests) if machine.legal_effect(state).awaits_decision else None
+    facts.update(_pending_facts(waiting, as_of, context.calendar))
+    decided = requests.get(machine.decides.get(request["action"]["type"], ""))
     actor = request["action"].get("actor")
     if actor is not None and decided is not None and decided.requester is not None:
         facts["derived.actor.requested_step"] = actor["id"] == decided.requester
     return facts
-
-
-def case_states(events: list[dict]) -> tuple[str, str]:
-    """The resignation's and the withdrawal's legal state after the case's events, in time order."""
-    resignation, withdrawal = "none", "none"
-    for event in sorted(events, key=lambda e: e["at"]):
-        kind = event["type"]
-        if kind in _RESIGNATION_AFTER:
-            resignation = _RESIGNATION_AFTER[kind]
-            if kind == "resignation_submitted":
-                withdrawal = "none"  # a new resignation starts a new story
-        elif kind in _WITHDRAWAL_AFTER:
-            withdrawal = _WITHDRAWAL_AFTER[kind]
-    return resignation, withdrawal
 
 
 # ---- approval chains ------------------------------------------------------------------------
@@ -95,21 +68,25 @@ class Request:
             self.since = at
 
 
-def chain_progress(events: list[dict], config: ProcessConfig) -> dict[str, Request]:
-    """The latest resignation and withdrawal requests of the case, with their chains' progress."""
+def chain_progress(events: list[dict], config: ProcessConfig, machine: CaseMachine) -> dict[str, Request]:
+    """The latest resignation and withdrawal requests of the case, with their chains' progress,
+    in the order the events reached their addressee."""
     requests: dict[str, Request] = {}
-    for event in sorted(events, key=lambda e: e["at"]):
-        kind, actor = event["type"], event["actor"]
-        if kind in _OPENS:
-            request_kind = _OPENS[kind]
+    for event in machine.in_arrival_order(events):
+        step = machine.request_step(event["type"])
+        if step is None:
+            continue
+        request_kind, move = step
+        actor, arrived = event["actor"], machine.arrival(event)
+        if move == "opens":
             requests[request_kind] = Request(request_kind, tuple(config.chains[request_kind]),
-                                             actor.get("id"), event["at"])
+                                             actor.get("id"), arrived)
             if request_kind == "resignation":
                 requests.pop("withdrawal", None)  # a new resignation starts a new story
-        elif kind in _APPROVES and _APPROVES[kind] in requests:
-            requests[_APPROVES[kind]].approve(actor["role"], event["at"])
-        elif kind in _REJECTS and _REJECTS[kind] in requests:
-            requests[_REJECTS[kind]].rejected = True
+        elif request_kind in requests and move == "approves":
+            requests[request_kind].approve(actor["role"], arrived)
+        elif request_kind in requests:
+            requests[request_kind].rejected = True
     return requests
 
 

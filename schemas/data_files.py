@@ -1,0 +1,103 @@
+"""The format of the data files beside the rules: the fact vocabulary, legal parameters and the
+working-day calendar. The loaders validate with these schemas, and rules/_schemas/ holds the
+JSON Schemas generated from them for editors and CI (service/json_schemas.py)."""
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+_ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
+
+
+def header_fields(api_version: str, kind: str) -> dict:
+    """The fields every typed data file starts with (for a schema's Meta.include)."""
+    return {"apiVersion": fields.String(required=True, validate=validate.Equal(api_version)),
+            "kind": fields.String(required=True, validate=validate.Equal(kind)),
+            "description": fields.String(required=True, validate=validate.Length(min=1))}
+_REFS = fields.Raw(metadata={"description": "a catalog ref (e.g. FEM-7) or a list of them"})
+
+
+class FactSpecSchema(Schema):
+    type = fields.String(required=True, validate=validate.OneOf(("enum", "bool", "int", "number", "date", "string")))
+    values = fields.Raw(metadata={"description": "an enum's values: a list, or the name of a list under enums"})
+    source = fields.String(required=True, validate=validate.OneOf(("request", "derived")))
+    sensitive = fields.Boolean()
+    description = fields.String()
+    range = fields.List(fields.String(), validate=validate.Length(equal=2), metadata={
+        "description": "a derived fact known only within bounds: the facts holding its lowest and highest value"})
+    details = fields.List(fields.String(), metadata={
+        "description": "derived facts shown beside this one in checked[] (the dates behind it)"})
+    inputs = fields.List(fields.String(), metadata={
+        "description": "the request fields a derived fact is computed from, named when it is missing"})
+    defined_by = fields.List(fields.String(), metadata={
+        "description": "catalog refs of the provisions defining the fact, cited as definitions"})
+
+
+class FactFileSchema(Schema):
+    class Meta:
+        include = {
+            "apiVersion": fields.String(required=True, validate=validate.Equal("facts/v1")),
+            "enums": fields.Dict(keys=fields.String(validate=validate.Regexp(r"^[a-z][a-z0-9_]*$")),
+                                 values=fields.List(fields.String(), validate=validate.Length(min=1))),
+            "facts": fields.Dict(keys=fields.String(validate=validate.Regexp(r"^[a-z][a-z0-9_.]*$")),
+                                 values=fields.Nested(FactSpecSchema), required=True),
+        }
+
+
+class ParameterMetadataSchema(Schema):
+    reference = _REFS
+    unit = fields.String()
+    note = fields.String()
+
+
+class ParameterValueSchema(Schema):
+    value = fields.Raw(required=True, allow_none=True)
+    metadata = fields.Nested(ParameterMetadataSchema)
+
+
+class ParameterFileSchema(Schema):
+    """One legal value with its amendments, OpenFisca style: `values` keyed by the date each took effect."""
+    description = fields.String(required=True, validate=validate.Length(min=1))
+    documentation = fields.String()
+    metadata = fields.Nested(ParameterMetadataSchema)
+    values = fields.Dict(keys=fields.String(validate=validate.Regexp(_ISO_DATE, error="not an ISO date YYYY-MM-DD")),
+                         values=fields.Nested(ParameterValueSchema), required=True,
+                         validate=validate.Length(min=1))
+
+
+def _day(**kwargs):
+    return fields.String(validate=validate.Regexp(_ISO_DATE, error="not an ISO date YYYY-MM-DD"), **kwargs)
+
+
+def _yes_no(**kwargs):
+    return fields.Boolean(truthy={True}, falsy={False}, error_messages={"invalid": "must be true or false", "required": "must be true or false"}, **kwargs)
+
+
+class _Year(fields.String):
+    """A year key: YAML reads 2027 as a number."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class CalendarYearSchema(Schema):
+    source = fields.String()
+    complete = _yes_no(required=True)
+    holidays = fields.List(_day(), load_default=list)
+    workdays = fields.List(_day(), load_default=list)
+
+
+class CalendarCorrectionSchema(Schema):
+    date = _day(required=True)
+    workday = _yes_no(required=True)
+    note = fields.String(required=True, validate=validate.Length(min=1), error_messages={
+        "required": "must say why the day is corrected"})
+
+
+class CalendarFileSchema(Schema):
+    description = fields.String()
+    metadata = fields.Dict()
+    years = fields.Dict(keys=_Year(validate=validate.Regexp(r"^\d{4}$", error="not a four-digit year")),
+                        values=fields.Nested(CalendarYearSchema), load_default=dict)
+    corrections = fields.List(fields.Nested(CalendarCorrectionSchema), load_default=list)
