@@ -56,7 +56,9 @@ class JudgmentDaySchema(Schema):
     date = fields.String(metadata={"description": "ISO 8601 date", "format": "date"})
     as_ = fields.String(attribute="as", data_key="as", metadata={"description": (
         "Which day it is: notice_served_on (action.notice_served_on), as_of (the check's own day, "
-        "standing for the notice day when none is given) or effective_date")})
+        "standing for the notice day when none is given), notice_latest (for an Art. 40 notice "
+        "without a notice day or pay in lieu: the statutory notice period before the effective "
+        "date) or effective_date")})
     outcome = fields.String(metadata={"description": "The rule's outcome judged on that day: fired, unknown or cleared"})
     facts = fields.Dict(metadata={"description": "The facts the rule read, as judged on that day."})
 

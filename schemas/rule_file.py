@@ -10,7 +10,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 VERDICTS = ("deny", "warn", "obligation")
 # An example states what the rule says: its own verdict, `unknown` (its condition is unknown: a
 # warn naming the missing facts), or `none` (it is ruled out).
-EXAMPLE_VERDICTS = VERDICTS + ("unknown", "none")
+EXAMPLE_VERDICTS = VERDICTS + ("unknown", "dates_differ", "none")
 CITATION_KINDS = ("law", "policy")
 CITATION_ROLES = ("basis", "consequence", "definition")
 NOTIFY = ("pending_approver", "escalation", "hr_owner")

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from schemas.fields import CHINA
 from service.clock import utcnow
-from service.facts import Facts, derive_facts
+from service.facts import FactContext, Facts, derive_facts
+from service.facts.separation import separation_basis
 from service.rulebook import Rule, RuleBook
 from service.verdicts import Judged, assemble
 
@@ -26,14 +27,26 @@ def default_as_of() -> dt.date:
     return utcnow().astimezone(CHINA).date()
 
 
-def judgment_days(request: dict, as_of: dt.date) -> list[tuple[str, dt.date]]:
-    """The days a protection that depends on a date is judged on: the day notice is served (the
-    check's own day when not given: the EHR checks before it acts) and the effective date. One
-    day when they coincide; the effective date last, as it is the one reported when both agree."""
+def judgment_days(request: dict, as_of: dt.date, context: FactContext | None = None) -> list[tuple[str, dt.date]]:
+    """The days a protection that depends on a date is judged on: the day notice is served and the
+    effective date. One day when they coincide; the effective date last, as it is the one
+    reported when both agree.
+
+    Without a notice day: the check's own day (the EHR checks before it acts), except for an
+    Art. 40 termination without pay in lieu, whose notice may already have been served; it then
+    stands for the latest day it could have been (the statutory notice period before the
+    effective date), so that leaving the notice day out never judges on a later day only."""
     action = request["action"]
     effective = action.get("effective_date") or as_of
     notice = action.get("notice_served_on")
     first = ("notice_served_on", notice) if notice is not None else ("as_of", as_of)
+    if notice is None and context is not None and action.get("pay_in_lieu") is not True \
+            and separation_basis(context.classification, action["type"], request.get("case"),
+                                 action.get("ground")) == "with_notice":
+        period = context.parameters.get("notice.period_days", on=as_of)
+        latest = effective - dt.timedelta(days=period)
+        if latest < as_of:
+            first = ("notice_latest", latest)
     if first[1] == effective:
         return [first]
     return [first, ("effective_date", effective)]
@@ -47,7 +60,7 @@ def evaluate(rulebook: RuleBook, request: dict) -> Outcome:
     is a warn giving both (service/verdicts.py)."""
     as_of = request.get("as_of") or default_as_of()
     judged: list[Judged] = []
-    for label, day in judgment_days(request, as_of):
+    for label, day in judgment_days(request, as_of, rulebook.context):
         facts = derive_facts(request, as_of, rulebook.context, on=day)
         # The engine is deterministic in the fact: equal facts on both days need one pass.
         same = next((j for j in judged if j.facts.values == facts.values), None)

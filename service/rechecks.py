@@ -23,11 +23,10 @@ from sqlalchemy.orm import Session
 
 from schemas.check import CheckRequestSchema
 from service.evaluation import evaluate
-from service.ledger import _jsonable, accepted_events, case_request, case_status
+from service.ledger import _jsonable, accepted_events, case_request
 from service.models import Case, CaseRecheck
 from service.notifications import notify, recheck_message
 
-_CLOSED = ("archived", "offboarded")
 
 # The decision an approval step waits for, by the request it belongs to (approval_chains.yaml).
 _APPROVAL_ACTION = {"resignation": "approve_resignation", "withdrawal": "approve_withdrawal"}
@@ -67,9 +66,11 @@ def recheck_open_cases(session: Session, as_of: dt.date, now: dt.datetime) -> di
     counts = {"as_of": as_of.isoformat(), "cases_checked": 0, "verdicts_changed": 0, "notifications_created": 0}
     for case in session.scalars(select(Case).order_by(Case.id)):
         events = accepted_events(session, case.id)
-        status = case_status(events)["status"]
+        machine = rulebook.context.classification.machine
+        state = machine.run(events)
+        status = machine.status(state)
         row = session.get(CaseRecheck, case.id)
-        if status in _CLOSED:
+        if machine.closed(state):  # nothing is left to decide (case_states.yaml)
             if row is not None and row.employee is not None:
                 row.employee = None  # the case is closed: its facts are no longer needed
             continue

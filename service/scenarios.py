@@ -223,7 +223,8 @@ def run_rule_example(rulebook: RuleBook, rule, example: dict, source: str,
     outcome = evaluate(rulebook, request)
     # What the rule itself said: its verdict, "unknown" (a warn naming missing facts) or "none".
     own = next((c for c in outcome.checked if c["rule_id"] == rule.id), None)
-    got = {"fired": rule.verdict, "unknown": "unknown"}.get(own["outcome"], "none") if own else "none"
+    got = {"fired": rule.verdict, "unknown": "unknown", "dates_differ": "dates_differ"}.get(own["outcome"], "none") \
+        if own else "none"
     passed = got == example["expect"]
     return Result(source, passed, {"expect": example["expect"]}, {"rule_verdict": got},
                   [] if passed else [f"rule {rule.id}: expected {example['expect']}, got {got}"],

@@ -29,9 +29,11 @@ _DATES_MESSAGE = {
     "en": "This rule ({title}) depends on which day counts, which is unsettled: {days}. Confirm before acting.",
 }
 _DAY = {
-    "zh": {"notice_served_on": "通知送达之日", "as_of": "核查之日", "effective_date": "离职生效之日"},
+    "zh": {"notice_served_on": "通知送达之日", "as_of": "核查之日", "effective_date": "离职生效之日",
+           "notice_latest": "最迟应送达通知之日（未提供通知日）"},
     "en": {"notice_served_on": "the day notice is served", "as_of": "the day of the check",
-           "effective_date": "the effective date"},
+           "effective_date": "the effective date",
+           "notice_latest": "the latest day notice could have been served (none given)"},
 }
 _OUTCOME = {
     "zh": {"fired": "适用（{verdict}）", "cleared": "不适用", "unknown": "无法排除（事实缺失）"},

@@ -22,7 +22,7 @@ _KNOWN = {"children": [], "medical_treatment": {"status": "none", "special_disea
 _MAN = {"id": "E60", "gender": "male", "birth_date": "1966-07-15", **_KNOWN}
 _WOMAN = {"id": "E61", "gender": "female", "birth_date": "1992-04-18", "hire_date": "2019-03-01",
           "continuous_service_years": 6, "pregnancy": {"status": "not_pregnant"},
-          "childbirth": {"status": "none"}, **_KNOWN}
+          "childbirth": {"status": "none"}, "miscarriage": {"status": "none"}, **_KNOWN}
 _ART40 = {"type": "terminate_with_notice", "ground": "art40_3", "union_notified": True,
           "actor": {"id": "HR7", "role": "hr"}}
 
