@@ -35,7 +35,7 @@ test: $(STAMP)
 
 # Regenerate rules/_schemas/ (JSON Schemas for editors and CI) from the marshmallow schemas.
 schemas: $(STAMP)
-	$(VENV)/bin/python -m service.json_schemas
+	$(VENV)/bin/python -m service.tools.json_schemas
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/bench_checks.py

@@ -14,6 +14,6 @@ keepalive = 5
 limit_request_line = 8190
 limit_request_fields = 100
 limit_request_field_size = 8190
-# The app logs each request as JSON (service/observability.py), with its request id.
+# The app logs each request as JSON (service/http/observability.py), with its request id.
 accesslog = None
 errorlog = "-"

@@ -1,6 +1,6 @@
 """WSGI entry point: `gunicorn wsgi:app` (see gunicorn.conf.py), or `flask --app wsgi <command>`."""
 from service import create_app
-from service.observability import configure_json_logging
+from service.http.observability import configure_json_logging
 
 configure_json_logging()
 app = create_app()

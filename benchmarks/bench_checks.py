@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from schemas.check import CheckRequestSchema  # noqa: E402
 from service import create_app  # noqa: E402
-from service.evaluation import evaluate  # noqa: E402
+from service.decide.evaluation import evaluate  # noqa: E402
 
 BENCH_KEY = "sg_bench-key-every-scope"
 REQUESTS = [

@@ -29,11 +29,11 @@ import workload  # noqa: F401  (puts the project root on sys.path)
 from plain_rules import PlainRules
 from workload import loaded_requests, percentile, request_bodies, snapshot_rules, vm_rss_kib
 
-from service.engine import RuleEngine
-from service.evaluation import evaluate
-from service.facts import derive_facts
-from service.rulebook import load_rulebook, validate_rules
-from service.verdicts import assemble
+from service.decide.engine import RuleEngine
+from service.decide.evaluation import evaluate
+from service.decide.facts import derive_facts
+from service.decide.rulebook import load_rulebook, validate_rules
+from service.decide.verdicts import assemble
 
 
 def timed(fn, items, n):
@@ -170,7 +170,7 @@ def request_memory(tmp: Path, rules_dir: Path, bodies: list[dict], n: int) -> No
     from harness import BENCH_KEY, auth_headers
 
     from service import create_app
-    from service.observability import configure_json_logging
+    from service.http.observability import configure_json_logging
     configure_json_logging()
     logging.getLogger().handlers[0].stream = open(os.devnull, "w")
     app = create_app({"DATABASE_URL": f"sqlite:///{tmp / 'mem.sqlite'}", "DEV_KEY": BENCH_KEY,

@@ -22,8 +22,8 @@ from pathlib import Path
 import workload  # noqa: F401  (puts the project root on sys.path)
 from workload import loaded_requests, percentile, request_bodies, snapshot_rules
 
-from service.evaluation import evaluate, judgment_days
-from service.rulebook import load_rulebook
+from service.decide.evaluation import evaluate, judgment_days
+from service.decide.rulebook import load_rulebook
 
 
 def one_day(body: dict) -> dict:

@@ -13,11 +13,11 @@ globals().update({name: value for name, value in runpy.run_path(str(ROOT / "guni
                   if not name.startswith("__")})
 
 sys.path.insert(0, str(ROOT))
-import service.trail  # noqa: E402  (after the path: the arbiter imports the app later, preloaded)
+import service.record.trail  # noqa: E402  (after the path: the arbiter imports the app later, preloaded)
 
 
 def _not_recorded(engine, entries):
-    return [service.trail.Appended(0, values["entry_id"], "") for values in entries]
+    return [service.record.trail.Appended(0, values["entry_id"], "") for values in entries]
 
 
-service.trail.append_and_commit = _not_recorded
+service.record.trail.append_and_commit = _not_recorded

@@ -5,7 +5,7 @@ four processes talk over one PostgreSQL session ("prepared statement _pg3_N alre
 interleaved transactions, the trail head's FOR UPDATE no longer serializing workers).
 
 Used by the benchmarks only with --post-fork-dispose; without the flag they run gunicorn.conf.py
-unchanged. Since ce41e44 service/db.py forgets inherited connections after any fork itself, so the
+unchanged. Since ce41e44 service/record/db.py forgets inherited connections after any fork itself, so the
 flag is redundant (kept to reproduce RESULTS.md's runs).
 """
 import runpy

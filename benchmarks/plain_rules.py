@@ -80,7 +80,7 @@ def _any(tests):
 
 
 class PlainRules:
-    """Same constructor argument and `fire` result as service.engine.RuleEngine."""
+    """Same constructor argument and `fire` result as service.decide.engine.RuleEngine."""
 
     def __init__(self, conditions: dict[str, dict]):
         self._tests = [(key, compile_condition(condition)) for key, condition in conditions.items()]

@@ -25,10 +25,10 @@ from harness import BENCH_KEY, PostgresSchema, auth_headers
 from workload import request_bodies, snapshot_rules
 
 import schemas.check
-import service.auth
-import service.checks
-import service.observability
-import service.trail
+import service.http.auth
+import service.http.checks
+import service.http.observability
+import service.record.trail
 from service import create_app
 
 SPENT: dict[str, float] = defaultdict(float)
@@ -46,18 +46,18 @@ def timed(name, fn):
 
 
 def instrument() -> None:
-    service.auth._client_for = timed("auth: API key lookup (1 SELECT)", service.auth._client_for)
+    service.http.auth._client_for = timed("auth: API key lookup (1 SELECT)", service.http.auth._client_for)
     schemas.check.CheckRequestSchema.load = timed("request schema load (marshmallow)",
                                                   schemas.check.CheckRequestSchema.load)
-    service.checks.evaluate = timed("evaluate(): facts + durable-rules + verdict", service.checks.evaluate)
-    service.checks.decision_entry = timed("decision_entry(): the trail entry's content and digests",
-                                          service.checks.decision_entry)
-    service.trail.append_and_commit = timed("append_and_commit(): link, insert and commit the trail entry",
-                                            service.trail.append_and_commit)
-    service.checks._decide = timed("_decide", service.checks._decide)
+    service.http.checks.evaluate = timed("evaluate(): facts + durable-rules + verdict", service.http.checks.evaluate)
+    service.http.checks.decision_entry = timed("decision_entry(): the trail entry's content and digests",
+                                          service.http.checks.decision_entry)
+    service.record.trail.append_and_commit = timed("append_and_commit(): link, insert and commit the trail entry",
+                                            service.record.trail.append_and_commit)
+    service.http.checks._decide = timed("_decide", service.http.checks._decide)
     schemas.check.CheckResultSchema.dump = timed("response schema dump (marshmallow)",
                                                  schemas.check.CheckResultSchema.dump)
-    log = service.observability.request_log
+    log = service.http.observability.request_log
     log.info = timed("JSON request log line", log.info)
 
 
@@ -102,7 +102,7 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
     # The served process logs one JSON line per request (wsgi.py); do the same, to nowhere.
-    service.observability.configure_json_logging()
+    service.http.observability.configure_json_logging()
     logging.getLogger().handlers[0].stream = open("/dev/null", "w")
     instrument()
     with tempfile.TemporaryDirectory() as tmp:

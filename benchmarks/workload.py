@@ -20,9 +20,9 @@ sys.path.insert(0, str(ROOT))
 from marshmallow import ValidationError  # noqa: E402
 
 from schemas.check import CheckRequestSchema  # noqa: E402
-from service.rulebook import RuleLoadError, load_rulebook  # noqa: E402
-from service.scenarios import default_fixture_paths, fixture_checks, load_fixture_cases  # noqa: E402
-from service.yamlfile import load_yaml  # noqa: E402
+from service.decide.rulebook import RuleLoadError, load_rulebook  # noqa: E402
+from service.tools.scenarios import default_fixture_paths, fixture_checks, load_fixture_cases  # noqa: E402
+from service.decide.yamlfile import load_yaml  # noqa: E402
 
 # The decision the peer benchmark (bench_cerbos.py) also encodes: pregnant, Art. 40 notice.
 PREGNANT_ART40 = {

@@ -2,8 +2,8 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from service import models  # noqa: F401  (registers the tables)
-from service.db import Base
+from service.record import models  # noqa: F401  (registers the tables)
+from service.record.db import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from schemas.fields import one_of as _one_of
-from schemas.fields import ACTION_TYPES, ROLES, Day, Identifier, StrictBoolean, StrictInteger
+from schemas.fields import ACTION_TYPES, ROLES, Day, Identifier, StrictInteger, flag
 
 
 class ActorSchema(Schema):
@@ -30,19 +30,16 @@ class LayoffSchema(Schema):
     consulted_on = Day(metadata={
         "description": "向工会或者全体职工说明情况之日 / Date the union or all staff were briefed and heard "
                        "(at least 30 days ahead, LCL-41)."})
-    reported_to_labor_authority = StrictBoolean(metadata={
-        "description": "裁减人员方案已向劳动行政部门报告 / The layoff plan was reported to the labour authority (LCL-41)."})
+    reported_to_labor_authority = flag("裁减人员方案已向劳动行政部门报告 / The layoff plan was reported to the labour authority (LCL-41).")
     headcount_reduced = StrictInteger(validate=validate.Range(min=1, max=10_000_000), metadata={
         "description": "裁减人员总数 / How many employees the layoff plan lets go: an economic layoff needs 20 or more, "
                        "or 10% or more of total_headcount (LCL-41 para 1)."})
     total_headcount = StrictInteger(validate=validate.Range(min=1, max=10_000_000), metadata={
         "description": "企业职工总数 / Total headcount of the enterprise (LCL-41 para 1)."})
-    others_in_role_retained = StrictBoolean(metadata={
-        "description": "同岗位有其他人员被留用 / Others in the same role are kept while this employee is let go "
-                       "(LCL-41 para 2: the retention priorities)."})
-    longer_fixed_term = StrictBoolean(metadata={
-        "description": "固定期限劳动合同期限较长 / The employee's fixed-term contract is longer than those of the people "
-                       "kept in the same role (LCL-41 para 2 item 1)."})
+    others_in_role_retained = flag("同岗位有其他人员被留用 / Others in the same role are kept while this employee is let go "
+                       "(LCL-41 para 2: the retention priorities).")
+    longer_fixed_term = flag("固定期限劳动合同期限较长 / The employee's fixed-term contract is longer than those of the people "
+                       "kept in the same role (LCL-41 para 2 item 1).")
 
     @validates_schema
     def _reduced_within_total(self, data, **kwargs):
@@ -63,20 +60,16 @@ class ActionSchema(Schema):
                        "resignation with notice, no ground needed), art38_1..6 or art38_para2 (the employee's "
                        "termination for the employer's fault), statutory_retirement (LCLIR-21). For "
                        "execute_offboarding of an employer_termination case it decides the legal basis."})
-    union_notified = StrictBoolean(metadata={
-        "description": "已事先将理由通知工会 / The union was told the reasons in advance (LCL-43)."})
+    union_notified = flag("已事先将理由通知工会 / The union was told the reasons in advance (LCL-43).")
     notice_served_on = Day(metadata={
         "description": "书面通知送达劳动者本人之日 / Day the written Art. 40 notice reached the employee."})
-    pay_in_lieu = StrictBoolean(metadata={
-        "description": "额外支付一个月工资代替提前通知 / One month's wage paid instead of 30 days' notice (LCL-40, LCLIR-20)."})
-    agreement_signed = StrictBoolean(metadata={
-        "description": "已签订书面解除协议 / A written termination agreement is signed (LCL-36)."})
+    pay_in_lieu = flag("额外支付一个月工资代替提前通知 / One month's wage paid instead of 30 days' notice (LCL-40, LCLIR-20).")
+    agreement_signed = flag("已签订书面解除协议 / A written termination agreement is signed (LCL-36).")
     initiated_by = fields.String(validate=_one_of(("employer", "employee")), metadata={
         "description": "提出方 / Who proposed a mutual termination: the employer owes severance if it did (LCL-46(2))."})
     renewal_offer = fields.String(validate=_one_of(("none", "same_or_better_terms", "lower_terms")), metadata={
         "description": "续订要约 / At expiry: none (the employer does not renew), same_or_better_terms (offered and "
                        "the employee declined: no severance, LCL-46(5)), lower_terms (offered on lower terms)."})
-    reasons_stated = StrictBoolean(metadata={
-        "description": "已向劳动者说明理由 / The employer has told the employee its reasons for terminating: required "
-                       "for a termination in probation (LCL-21)."})
+    reasons_stated = flag("已向劳动者说明理由 / The employer has told the employee its reasons for terminating: required "
+                       "for a termination in probation (LCL-21).")
     layoff = fields.Nested(LayoffSchema, metadata={"description": "Economic layoff procedure (LCL-41)."})

@@ -68,8 +68,13 @@ _DATES_DESCRIPTION = (
     "the rule's outcome judged on it.")
 
 
-class FindingSchema(Schema):
+class _RuleOutcomeSchema(Schema):
+    """What a finding and a checked entry both say of one rule."""
     rule_id = fields.String()
+    dates = fields.List(fields.Nested(JudgmentDaySchema), metadata={"description": _DATES_DESCRIPTION})
+
+
+class FindingSchema(_RuleOutcomeSchema):
     verdict = fields.String(metadata={"description": "deny, warn or obligation"})
     outcome = fields.String(metadata={"description": (
         "fired: the rule's condition holds on the facts given; unknown: it would hold for some "
@@ -82,11 +87,9 @@ class FindingSchema(Schema):
     citations = fields.List(fields.Nested(CitationSchema))
     facts = fields.Dict(metadata={"description": "The facts the rule read, with their values (on the effective date)."})
     missing_facts = fields.List(fields.String())
-    dates = fields.List(fields.Nested(JudgmentDaySchema), metadata={"description": _DATES_DESCRIPTION})
 
 
-class CheckedSchema(Schema):
-    rule_id = fields.String()
+class CheckedSchema(_RuleOutcomeSchema):
     verdict = fields.String(metadata={"description": "The rule's own verdict: deny, warn or obligation"})
     outcome = fields.String(metadata={"description": (
         "fired (a finding), unknown (a finding naming missing facts), cleared (ruled out by the facts "
@@ -95,7 +98,6 @@ class CheckedSchema(Schema):
     refs = fields.List(fields.String(), metadata={"description": "The rule's citations, by catalog ref "
                                                                  "(their texts are in findings)."})
     facts = fields.Dict(metadata={"description": "The facts that decided it, with the derived dates behind them."})
-    dates = fields.List(fields.Nested(JudgmentDaySchema), metadata={"description": _DATES_DESCRIPTION})
 
 
 class CheckResultSchema(Schema):

@@ -1,7 +1,7 @@
 """The format of the legal classification tables in rules/classification/.
 
 Shapes only: which action, event, state or basis names are known is checked against the fact
-vocabulary when the rule book loads (service/classification.py), because the vocabulary is data.
+vocabulary when the rule book loads (service/decide/classification.py), because the vocabulary is data.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The format of the data files beside the rules: the fact vocabulary, legal parameters and the
 working-day calendar. The loaders validate with these schemas, and rules/_schemas/ holds the
-JSON Schemas generated from them for editors and CI (service/json_schemas.py)."""
+JSON Schemas generated from them for editors and CI (service/tools/json_schemas.py)."""
 from __future__ import annotations
 
 from marshmallow import Schema, fields, validate

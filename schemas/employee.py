@@ -10,7 +10,7 @@ import datetime as dt
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from schemas.fields import CN_REGIONS, Day, Identifier, StrictBoolean, StrictFloat, StrictInteger
+from schemas.fields import CN_REGIONS, Day, Identifier, StrictFloat, StrictInteger, flag
 from schemas.fields import one_of as _one_of
 
 
@@ -26,7 +26,21 @@ class ChildSchema(Schema):
         "description": "子女出生日期 / A child's birth date: the nursing period runs to the first birthday (FEM-9)."})
 
 
-class ChildbirthSchema(Schema):
+class _RecordedOrNone(Schema):
+    """A childbirth or a miscarriage: recorded with its date, or stated as none in the past year."""
+    status = fields.String(validate=validate.OneOf(("recorded", "none")))
+
+    @validates_schema
+    def _date_or_none(self, data, **kwargs):
+        if data.get("status") == "none":
+            extra = sorted(set(data) - {"status"})
+            if extra:
+                raise ValidationError("a status of none has no details", extra[0])
+        elif "date" not in data:
+            raise ValidationError("Missing data for required field.", "date")
+
+
+class ChildbirthSchema(_RecordedOrNone):
     status = fields.String(validate=validate.OneOf(("recorded", "none")), metadata={
         "description": "recorded (default when `date` is given): a childbirth on `date`; none: no childbirth, "
                        "live or stillborn, in the year before as_of, so no maternity leave (FEM-7). Without "
@@ -34,29 +48,15 @@ class ChildbirthSchema(Schema):
     date = Day(metadata={
         "description": "分娩日期 / Date of the most recent childbirth; starts the maternity leave (FEM-7). "
                        "Give it also after a stillbirth, when no child is listed in `children`."})
-    dystocia = StrictBoolean(metadata={"description": "难产 / Difficult birth: +15 days of maternity leave (FEM-7)."})
+    dystocia = flag("难产 / Difficult birth: +15 days of maternity leave (FEM-7).")
     babies = StrictInteger(validate=validate.Range(min=1, max=9), metadata={
         "description": "Number of babies born (multiple birth: +15 days per additional baby, FEM-7)."})
     child_order = StrictInteger(validate=validate.Range(min=1, max=9), metadata={
         "description": "Birth order of this child (1 = first); needed where the regional extension depends "
                        "on it (Zhejiang, REG-ZJ-ML)."})
 
-    @validates_schema
-    def _date_or_none(self, data, **kwargs):
-        _recorded_or_none(data)
 
-
-def _recorded_or_none(data: dict) -> None:
-    """A childbirth or miscarriage is either recorded with its date, or stated as none."""
-    if data.get("status") == "none":
-        extra = sorted(set(data) - {"status"})
-        if extra:
-            raise ValidationError("a status of none has no details", extra[0])
-    elif "date" not in data:
-        raise ValidationError("Missing data for required field.", "date")
-
-
-class MiscarriageSchema(Schema):
+class MiscarriageSchema(_RecordedOrNone):
     status = fields.String(validate=validate.OneOf(("recorded", "none")), metadata={
         "description": "recorded (default when `date` is given); none: no miscarriage (or induced abortion) in "
                        "the year before as_of. Without either, whether she is on that leave is unknown."})
@@ -66,10 +66,6 @@ class MiscarriageSchema(Schema):
     months_pregnant = StrictFloat(validate=validate.Range(min=0, max=10), metadata={
         "description": "流产时已怀孕月数 / Months of pregnancy completed at the miscarriage, as certified: under 4, 15 days; "
                        "4 or more, 42 days (FEM-7 para 2). Absent: only the first 15 days are known (sensitive)."})
-
-    @validates_schema
-    def _date_or_none(self, data, **kwargs):
-        _recorded_or_none(data)
 
 
 class SickLeaveSchema(Schema):
@@ -90,16 +86,15 @@ class MedicalTreatmentSchema(Schema):
     sick_leave = fields.List(fields.Nested(SickLeaveSchema), metadata={
         "description": "病休记录 / Sick leave for illness or non-work injury, all periods that may fall in the "
                        "current counting window (MED-4). Calendar days, weekends and holidays included (MED-1995)."})
-    special_disease = StrictBoolean(metadata={
-        "description": "患特殊疾病（如癌症、精神病、瘫痪）/ Cancer, mental illness, paralysis or a like disease: "
-                       "the medical period may be extended with approval (MED-1995) (sensitive)."})
+    special_disease = flag("患特殊疾病（如癌症、精神病、瘫痪）/ Cancer, mental illness, paralysis or a like disease: "
+                       "the medical period may be extended with approval (MED-1995) (sensitive).")
 
 
 class ContractSchema(Schema):
     type = fields.String(validate=_one_of(("fixed_term", "open_ended", "task_based")), metadata={
         "description": "劳动合同类型 / Fixed-term, open-ended (无固定期限) or for the completion of a task."})
     end_date = Day(metadata={"description": "劳动合同期满日 / Last day of a fixed-term contract."})
-    in_probation = StrictBoolean(metadata={"description": "试用期内 / Within the probation period on as_of."})
+    in_probation = flag("试用期内 / Within the probation period on as_of.")
     probation_end = Day(metadata={
         "description": "试用期届满日 / Last day of the probation period: until then the employer may terminate only "
                        "under Art. 39 or Art. 40(1)/(2), with its reasons (LCL-21)."})
@@ -109,17 +104,13 @@ class ContractSchema(Schema):
 
 
 class OccupationalDiseaseSchema(Schema):
-    hazard_exposure = StrictBoolean(metadata={
-        "description": "从事接触职业病危害作业 / The job exposes the employee to occupational-disease hazards."})
-    exit_exam_done = StrictBoolean(metadata={
-        "description": "已进行离岗时职业健康检查 / The pre-departure occupational health examination was done "
-                       "(asked only when hazard_exposure is true) (sensitive)."})
-    suspected = StrictBoolean(metadata={
-        "description": "疑似职业病病人，在诊断或者医学观察期间 / A suspected occupational-disease patient under "
-                       "diagnosis or medical observation (sensitive)."})
-    diagnosed = StrictBoolean(metadata={
-        "description": "已确诊在本单位所患职业病 / Diagnosed with an occupational disease contracted at this employer; "
-                       "give the disability assessment in work_injury (sensitive)."})
+    hazard_exposure = flag("从事接触职业病危害作业 / The job exposes the employee to occupational-disease hazards.")
+    exit_exam_done = flag("已进行离岗时职业健康检查 / The pre-departure occupational health examination was done "
+                       "(asked only when hazard_exposure is true) (sensitive).")
+    suspected = flag("疑似职业病病人，在诊断或者医学观察期间 / A suspected occupational-disease patient under "
+                       "diagnosis or medical observation (sensitive).")
+    diagnosed = flag("已确诊在本单位所患职业病 / Diagnosed with an occupational disease contracted at this employer; "
+                       "give the disability assessment in work_injury (sensitive).")
 
 
 class PaidSuspensionSchema(Schema):
@@ -128,9 +119,8 @@ class PaidSuspensionSchema(Schema):
     end = Day(metadata={
         "description": "停工留薪期届满日 / Last day of the paid suspension as determined (by the treating institution, or "
                        "the disability assessment); leave out while it is open (sensitive)."})
-    extension_confirmed = StrictBoolean(metadata={
-        "description": "经设区的市级劳动能力鉴定委员会确认延长 / An extension beyond 12 months (at most 12 more) is confirmed "
-                       "by the city's labour-ability appraisal committee (WIR-33 para 2) (sensitive)."})
+    extension_confirmed = flag("经设区的市级劳动能力鉴定委员会确认延长 / An extension beyond 12 months (at most 12 more) is confirmed "
+                       "by the city's labour-ability appraisal committee (WIR-33 para 2) (sensitive).")
 
     @validates_schema
     def _in_order(self, data, **kwargs):
@@ -165,9 +155,8 @@ class UnionOfficerSchema(Schema):
         "description": "基层工会职务 / Position on the grassroots union committee, or none (TUL-19)."})
     term_start = Day(metadata={"description": "任职之日 / First day of the current term of office (TUL-19)."})
     term_end = Day(metadata={"description": "任期届满日 / Last day of the current term of office."})
-    full_time = StrictBoolean(metadata={
-        "description": "专职 / Full-time union officer: the contract is extended by the length of the term, from "
-                       "employee.contract.end_date (TUL-19)."})
+    full_time = flag("专职 / Full-time union officer: the contract is extended by the length of the term, from "
+                       "employee.contract.end_date (TUL-19).")
 
     @validates_schema
     def _term_in_order(self, data, **kwargs):
@@ -176,22 +165,19 @@ class UnionOfficerSchema(Schema):
 
 
 class FamilySchema(Schema):
-    no_other_employed = StrictBoolean(metadata={
-        "description": "家庭无其他就业人员 / No one else in the employee's family is employed (LCL-41 para 2 item 3)."})
-    supports_elderly_or_minor = StrictBoolean(metadata={
-        "description": "有需要扶养的老人或者未成年人 / The employee has an elderly person or a minor to support "
-                       "(LCL-41 para 2 item 3)."})
+    no_other_employed = flag("家庭无其他就业人员 / No one else in the employee's family is employed (LCL-41 para 2 item 3).")
+    supports_elderly_or_minor = flag("有需要扶养的老人或者未成年人 / The employee has an elderly person or a minor to support "
+                       "(LCL-41 para 2 item 3).")
 
 
 class EmployerSchema(Schema):
-    union_exists = StrictBoolean(metadata={
-        "description": "用人单位已建立工会 / The employer has a trade union (LCL-43, SPC-I-47)."})
+    union_exists = flag("用人单位已建立工会 / The employer has a trade union (LCL-43, SPC-I-47).")
 
 
 def _original_ages() -> dict[str, tuple[int, ...]]:
     """gender -> its original statutory ages, from the shipped parameter (every dated value):
     the request contract is built at import, like the vocabularies in schemas/fields.py."""
-    from service.parameters import DEFAULT_ROOT, ParameterSet
+    from service.decide.parameters import DEFAULT_ROOT, ParameterSet
     ages: dict[str, set[int]] = {}
     for _, table in ParameterSet.load(DEFAULT_ROOT).history("retirement.original_age"):
         for category, age in table.items():

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from marshmallow import ValidationError, fields, validate
 
-from service.vocabulary import load_enums
+from service.decide.vocabulary import load_enums
 
 CHINA = ZoneInfo("Asia/Shanghai")
 
@@ -46,6 +46,11 @@ class StrictBoolean(fields.Boolean):
         if value is True or value is False:
             return value
         raise self.make_error("invalid", input=value)
+
+
+def flag(description: str) -> StrictBoolean:
+    """A yes/no fact of the contract, described for the OpenAPI page."""
+    return StrictBoolean(metadata={"description": description})
 
 
 class StrictInteger(fields.Integer):
@@ -108,7 +113,7 @@ class Text(fields.String):
 
 
 def today_in_china() -> dt.date:
-    """A request's as_of when it gives none (service/evaluation.py decides by the same day)."""
+    """A request's as_of when it gives none (service/decide/evaluation.py decides by the same day)."""
     from service.clock import utcnow  # the one wall clock
     return utcnow().astimezone(CHINA).date()
 

@@ -8,7 +8,7 @@ from flask import Flask, request
 from werkzeug.exceptions import UnsupportedMediaType
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# The development webhook secret (service/notifications.py keeps the same value).
+# The development webhook secret (service/record/notifications.py keeps the same value).
 DEV_WEBHOOK_SECRET = "whsec_ZGV2LW9ubHktd2ViaG9vay1zZWNyZXQtMzJieXRlcw=="
 
 
@@ -24,7 +24,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="/docs",
-        # OPENAPI_SWAGGER_UI_URL: served by the app (service/docs.py), so /docs works offline.
+        # OPENAPI_SWAGGER_UI_URL: served by the app (service/http/docs.py), so /docs works offline.
         API_SPEC_OPTIONS={
             "info": {"description": "Pre-action compliance checks for HR separations under PRC law. "
                                     "Every endpoint but /healthz, /readyz and this document needs "
@@ -69,16 +69,18 @@ def create_app(test_config: dict | None = None) -> Flask:
             app.config["DATABASE_URL"] = os.environ["DATABASE_URL"]
     else:
         app.config.from_mapping(test_config)
-    from service.jsonio import OrjsonProvider
+    from service.http.jsonio import OrjsonProvider
     app.json = OrjsonProvider(app)  # UTF-8, keys in order, dates ISO 8601; bodies read strictly
-    from service import docs
+    from service.http import docs
     docs.configure(app.config)
     if app.config["DATABASE_URL"].startswith("sqlite:///"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from service import (auth, cases, checks, cli, db, decisions, notifications_api, observability,
-                         pages, reload, trail_api)
-    from service.api import Api
+    from service.decide import reload
+    from service.http import auth, cases, checks, decisions, notifications_api, observability, pages, trail_api
+    from service.record import db
+    from service.tools import cli
+    from service.http.api import Api
 
     # A bad rule file, or a rule set failing one of its examples or fixture cases, stops the
     # start-up here: never serve a half-loaded or untested rule set.

@@ -9,7 +9,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.exc import OperationalError
 
 from service import PROJECT_ROOT, create_app
-from service.models import TrailEntry
+from service.record.models import TrailEntry
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 # CI sets REQUIRE_POSTGRES=1: there a missing server is a failure, not a skip.

@@ -4,8 +4,8 @@ import pytest
 from sqlalchemy import update
 
 from service import create_app
-from service.auth import KeyCache, StartUpRefused, create_client, flush_refusals
-from service.models import ApiClient
+from service.http.auth import KeyCache, StartUpRefused, create_client, flush_refusals
+from service.record.models import ApiClient
 from tests.conftest import check_body, make_app
 
 

@@ -121,7 +121,7 @@ def test_body_over_256_kib_is_413(client, decision_count):
 
 
 def test_rule_engine_failure_is_500_and_never_an_allow(client, app, decision_count, monkeypatch):
-    from service.engine import EngineError
+    from service.decide.engine import EngineError
 
     def broken(fact):
         raise EngineError("simulated")
@@ -135,7 +135,7 @@ def test_rule_engine_failure_is_500_and_never_an_allow(client, app, decision_cou
 def test_database_failure_is_503_and_never_an_allow(client, app, monkeypatch):
     from sqlalchemy.exc import OperationalError
 
-    from service import db
+    from service.record import db
 
     def unreachable():
         raise OperationalError("INSERT", {}, Exception("database is down"))

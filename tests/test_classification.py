@@ -9,9 +9,9 @@ import shutil
 import pytest
 
 from service import PROJECT_ROOT
-from service.classification import Classification
-from service.rulebook import RuleLoadError, load_rulebook
-from service.rule_tools import lint
+from service.decide.classification import Classification
+from service.decide.rulebook import RuleLoadError, load_rulebook
+from service.tools.lint import lint
 
 CHINA = dt.timezone(dt.timedelta(hours=8))
 TABLES = Classification.load(PROJECT_ROOT / "rules" / "classification")
@@ -125,7 +125,7 @@ def test_a_table_of_the_wrong_shape_is_named_by_its_field(rules_copy):
 
 
 def test_the_rule_book_version_covers_the_tables(rules_copy):
-    from service.rulebook import content_version
+    from service.decide.rulebook import content_version
     before = content_version(rules_copy)
     _edit(rules_copy, "written_form.yaml", "  system:  {legal_form: written", "  system:  {legal_form: verbal")
     assert content_version(rules_copy) != before

@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 from service import PROJECT_ROOT
-from service.cli import OUR_COMMANDS
+from service.tools.cli import OUR_COMMANDS
 
 
 def _run(args, database_url):
@@ -13,7 +13,7 @@ def _run(args, database_url):
                           timeout=300)
 
 
-SEPARATION_GUARD = ["-c", "from service.cli import main; main()"]
+SEPARATION_GUARD = ["-c", "from service.tools.cli import main; main()"]
 
 
 def test_help_lists_only_the_services_commands(tmp_path):

@@ -3,8 +3,8 @@ import threading
 
 import pytest
 
-from service.conditions import compile_condition
-from service.engine import EngineError, RuleEngine
+from service.decide.conditions import compile_condition
+from service.decide.engine import EngineError, RuleEngine
 from tests.conftest import check_body
 
 

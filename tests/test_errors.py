@@ -6,9 +6,9 @@ from flask import Flask
 from sqlalchemy.exc import OperationalError
 
 from schemas.errors import ErrorSchema
-from service import checks
-from service.auth import create_client
-from service.api import Api
+from service.http import checks
+from service.http.auth import create_client
+from service.http.api import Api
 from tests.conftest import check_body, make_app
 from tests.test_ledger import PREGNANT, _event, _seed_until_withdrawal_accepted
 
@@ -131,5 +131,5 @@ def test_the_contract_documents_every_refusal_in_the_one_shape(client):
 def test_every_api_blueprint_reads_bodies_strictly():
     app = Flask(__name__)
     app.config.update(API_TITLE="t", API_VERSION="v1", OPENAPI_VERSION="3.0.3")
-    with pytest.raises(TypeError, match="service.api.Blueprint"):
+    with pytest.raises(TypeError, match="service.http.api.Blueprint"):
         Api(app).register_blueprint(flask_smorest.Blueprint("plain", __name__))

@@ -4,9 +4,9 @@ from marshmallow import ValidationError
 
 from schemas.rule_file import RuleFileSchema
 
-from service.rulebook import load_rulebook
+from service.decide.rulebook import load_rulebook
 from service import PROJECT_ROOT
-from service.scenarios import (default_fixture_paths, load_fixture_cases, rule_example_cases,
+from service.tools.scenarios import (default_fixture_paths, load_fixture_cases, rule_example_cases,
                                run_fixture_case, run_rule_example)
 
 _RULEBOOK = load_rulebook(PROJECT_ROOT / "rules")

@@ -8,7 +8,7 @@ from freezegun import freeze_time
 from sqlalchemy import func, select
 
 from schemas.fields import CN_REGIONS
-from service.models import TrailEntry
+from service.record.models import TrailEntry
 from tests.conftest import check_body
 
 EMPLOYEE = check_body()["employee"]

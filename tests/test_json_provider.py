@@ -9,8 +9,8 @@ import pytest
 from flask.json.provider import DefaultJSONProvider
 from freezegun import freeze_time
 
-from service.jsonio import OrjsonProvider, path_at
-from service.scenarios import default_fixture_paths, load_fixture_cases, story_requests
+from service.http.jsonio import OrjsonProvider, path_at
+from service.tools.scenarios import default_fixture_paths, load_fixture_cases, story_requests
 from tests.conftest import check_body
 
 _FIXTURES = [case for path in default_fixture_paths() for case in load_fixture_cases(path)]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from service import PROJECT_ROOT
-from service.json_schemas import SCHEMA_DIR, generate, stale
+from service.tools.json_schemas import SCHEMA_DIR, generate, stale
 
 RULES = PROJECT_ROOT / "rules"
 _HEADER = re.compile(r"^# yaml-language-server: \$schema=(\S+)$")
@@ -33,7 +33,7 @@ def _check_jsonschema() -> str:
 
 
 def test_the_committed_schemas_are_up_to_date():
-    assert stale() == [], "run: python -m service.json_schemas"
+    assert stale() == [], "run: python -m service.tools.json_schemas"
 
 
 def test_a_changed_marshmallow_schema_makes_the_committed_one_stale(tmp_path):

@@ -1,4 +1,4 @@
-"""Derived labor-law facts at their boundary dates (service/facts/labor_law.py, separation.py).
+"""Derived labor-law facts at their boundary dates (service/decide/facts/labor_law.py, separation.py).
 
 Each test builds a request as the API would load it and checks the facts the rules will see.
 An absent key means "unknown": the rules then warn instead of guessing.
@@ -13,11 +13,11 @@ from marshmallow import ValidationError
 
 from schemas.check import CheckRequestSchema
 from service import PROJECT_ROOT
-from service.facts import derive_facts
-from service.facts.context import FactContext
-from service.facts.separation import separation_basis
-from service.rulebook import load_rulebook
-from service.scenarios import rule_example_cases
+from service.decide.facts import derive_facts
+from service.decide.facts.context import FactContext
+from service.decide.facts.separation import separation_basis
+from service.decide.rulebook import load_rulebook
+from service.tools.scenarios import rule_example_cases
 
 D = dt.date
 
@@ -287,7 +287,7 @@ _RULEBOOK = load_rulebook(PROJECT_ROOT / "rules")
 def test_no_rule_is_reported_twice_for_one_check():
     """durable-rules fires a rule once per alternative of an `any` that holds; the labor-law
     rules keep their alternatives exclusive so that a finding is never repeated."""
-    from service.evaluation import evaluate
+    from service.decide.evaluation import evaluate
     for source, rule, example in rule_example_cases(_RULEBOOK):
         if rule.family != "labor_law":
             continue
@@ -437,7 +437,7 @@ def test_a_definition_in_force_over_part_of_the_range_is_cited_from_its_date():
 
 
 def test_a_finding_carries_the_definitions_in_force_on_its_date():
-    from service.evaluation import evaluate
+    from service.decide.evaluation import evaluate
     request = {"employee": {"id": "E1", "gender": "female", "pregnancy": {"status": "not_pregnant"},
                             "children": [{"birth_date": "2025-06-01"}]},
                "action": {"type": "terminate_with_notice", "ground": "art40_3"}}
@@ -449,7 +449,7 @@ def test_a_finding_carries_the_definitions_in_force_on_its_date():
 
 def test_defined_by_must_name_cited_provisions(tmp_path):
     import shutil
-    from service.rulebook import validate_rules
+    from service.decide.rulebook import validate_rules
     root = tmp_path / "rules"
     shutil.copytree(PROJECT_ROOT / "rules", root)
     facts_file = root / "facts" / "labor_law.yaml"

@@ -3,7 +3,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from service.db import Base, make_engine, upgrade
+from service.record.db import Base, make_engine, upgrade
 
 
 def _diff(engine):
@@ -26,7 +26,7 @@ def test_downgrade_to_nothing_and_upgrade_again_gives_the_same_schema(database_u
     from alembic import command
     from alembic.config import Config
 
-    from service.db import MIGRATIONS
+    from service.record.db import MIGRATIONS
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with upgrade_then.begin() as conn:

@@ -10,8 +10,8 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from service.clock import utcnow
-from service.models import Notification
-from service.notifications import WebhookSettings, deliver_due, notify
+from service.record.models import Notification
+from service.record.notifications import WebhookSettings, deliver_due, notify
 
 SECRET = "whsec_" + base64.b64encode(b"test-webhook-secret-of-32-bytes!").decode()
 

@@ -5,7 +5,7 @@ import json
 import logging
 import sys
 
-from service.observability import JsonFormatter
+from service.http.observability import JsonFormatter
 
 
 def _record(**extra) -> logging.LogRecord:

@@ -24,9 +24,9 @@ from marshmallow import ValidationError
 from schemas.check import CheckRequestSchema
 from schemas.fields import CHINA
 from service import PROJECT_ROOT
-from service.evaluation import evaluate
-from service.rulebook import load_rulebook
-from service.scenarios import default_fixture_paths, fixture_checks, load_fixture_cases, rule_example_cases
+from service.decide.evaluation import evaluate
+from service.decide.rulebook import load_rulebook
+from service.tools.scenarios import default_fixture_paths, fixture_checks, load_fixture_cases, rule_example_cases
 
 # Not facts: the date the check is decided on (leaving it out moves the check to today) and the
 # action asked about. Leaving either out asks another question.

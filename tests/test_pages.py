@@ -1,4 +1,4 @@
-"""The pages for people (service/pages.py): the rule catalog, a rule's page, the trail viewer and a
+"""The pages for people (service/http/pages.py): the rule catalog, a rule's page, the trail viewer and a
 case's timeline; how they are protected; and the same pages driven in headless Chromium."""
 import html
 import os
@@ -14,9 +14,9 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from service import PROJECT_ROOT
-from service.models import PageSession
-from service.auth import create_client, digest, flush_refusals
-from service.page_sessions import COOKIE as PAGES_COOKIE
+from service.record.models import PageSession
+from service.http.auth import create_client, digest, flush_refusals
+from service.http.page_sessions import COOKIE as PAGES_COOKIE
 from tests.conftest import TEST_KEY, check_body
 
 E1001 = {"id": "E1001", "gender": "female", "birth_date": "1994-05-12", "hire_date": "2021-03-01",
@@ -504,7 +504,7 @@ def test_the_trail_viewer_shows_an_entry_in_full_and_the_chain_status(app, clien
     chain = client.get("/trail/chain")
     assert chain.status_code == 200 and "every link holds" in text_of(chain)
     # Tamper with an entry: the chain page names it.
-    from service.models import TrailEntry
+    from service.record.models import TrailEntry
     with app.extensions["db_sessions"]() as session, session.begin():
         session.get(TrailEntry, refused["seq"]).verdict = "allow"
     broken = text_of(client.get("/trail/chain"))

@@ -1,4 +1,4 @@
-"""Tests for service.parameters and the parameter files under rules/labor_law/parameters."""
+"""Tests for service.decide.parameters and the parameter files under rules/labor_law/parameters."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from service.periods import regional_values
+from service.decide.periods import regional_values
 from freezegun import freeze_time
 
-from service.citations import load_citations
-from service.parameters import (
+from service.decide.citations import load_citations
+from service.decide.parameters import (
     DEFAULT_ROOT,
     Citation,
     ParameterFileError,

@@ -1,4 +1,4 @@
-"""Tests for service.periods: boundary values of the protected periods."""
+"""Tests for service.decide.periods: boundary values of the protected periods."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from freezegun import freeze_time
 
-from service.parameters import DEFAULT_ROOT, ParameterNotInForce, ParameterSet
-from service.periods import (
+from service.decide.parameters import DEFAULT_ROOT, ParameterNotInForce, ParameterSet
+from service.decide.periods import (
     Entitlement,
     Period,
     RegionNotCovered,

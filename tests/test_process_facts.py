@@ -1,4 +1,4 @@
-"""Process facts (service/facts/process.py) and their configuration (rules/process/config/):
+"""Process facts (service/decide/facts/process.py) and their configuration (rules/process/config/):
 working-day deadlines, approval chains, who acts; and that SLAs and the calendar are data."""
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from freezegun import freeze_time
 
 from schemas.check import CheckRequestSchema
 from service import PROJECT_ROOT, create_app
-from service.evaluation import evaluate
-from service.facts.process import derive
-from service.facts.separation import separation_basis
-from service.process_config import ProcessConfig, ProcessConfigError
-from service.rulebook import RuleBook, RuleLoadError, load_rulebook
+from service.decide.evaluation import evaluate
+from service.decide.facts.process import derive
+from service.decide.facts.separation import separation_basis
+from service.decide.process_config import ProcessConfig, ProcessConfigError
+from service.decide.rulebook import RuleBook, RuleLoadError, load_rulebook
 
 _BOOK = load_rulebook(PROJECT_ROOT / "rules")
 

@@ -4,8 +4,8 @@ import datetime as dt
 
 import pytest
 
-from service import auth
-from service.auth import OTHER_ADDRESSES, RefusalTally, create_client, flush_refusals
+from service.http import auth
+from service.http.auth import OTHER_ADDRESSES, RefusalTally, create_client, flush_refusals
 from tests.conftest import check_body, make_app
 
 

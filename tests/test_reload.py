@@ -14,9 +14,9 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from service import PROJECT_ROOT
-from service.models import Case, TrailEntry
-from service.reload import RuleSetRefused
-from service.rule_cli import rules_group
+from service.record.models import Case, TrailEntry
+from service.decide.reload import RuleSetRefused
+from service.tools.rule_cli import rules_group
 from tests.conftest import check_body, drop_citation_text, make_app
 
 RULE_FILE = "labor_law/lcl_42_4_pregnancy_maternity_nursing.yaml"
@@ -97,21 +97,21 @@ def test_the_watcher_picks_up_an_edit_by_itself(rules_copy, tmp_path):
 def test_a_check_in_flight_finishes_on_the_version_it_started_with(reload_app, rules_copy, monkeypatch):
     """A reload lands while a check is being decided: that check answers (and is recorded) on the
     version it started with, and the service serves the new one from the next check on."""
-    import service.checks
-    from service.reload import reload_rules
+    import service.http.checks
+    from service.decide.reload import reload_rules
 
     client = reload_app.test_client()
     started_with = reload_app.extensions["rulebook"].version
     old_words, new_words = "Going ahead is an unlawful termination", "Going ahead is an unlawful dismissal"
     _edit(rules_copy, old_words, new_words)
-    real_evaluate = service.checks.evaluate
+    real_evaluate = service.http.checks.evaluate
 
     def evaluate_while_reloading(rulebook, request):
-        monkeypatch.setattr(service.checks, "evaluate", real_evaluate)
+        monkeypatch.setattr(service.http.checks, "evaluate", real_evaluate)
         assert reload_rules(reload_app, "test").ok
         return real_evaluate(rulebook, request)
 
-    monkeypatch.setattr(service.checks, "evaluate", evaluate_while_reloading)
+    monkeypatch.setattr(service.http.checks, "evaluate", evaluate_while_reloading)
     in_flight = client.post("/v1/checks", json=check_body()).get_json()
     assert in_flight["ruleset_version"] == started_with and in_flight["verdict"] == "deny"
     assert any(old_words in f["message"]["en"] for f in in_flight["findings"])
@@ -128,7 +128,7 @@ def test_a_check_in_flight_finishes_on_the_version_it_started_with(reload_app, r
 
 
 def test_reload_needs_the_admin_scope(reload_app):
-    from service.auth import create_client
+    from service.http.auth import create_client
     with reload_app.extensions["db_sessions"]() as session, session.begin():
         key = create_client(session, "ehr", ["checks"])
     client = reload_app.test_client()

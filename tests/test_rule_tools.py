@@ -1,4 +1,4 @@
-"""`rules lint|test|coverage|diff` and the improved `scenarios run` (service/rule_tools.py, rule_cli.py)."""
+"""`rules lint|test|coverage|diff` and the improved `scenarios run` (service/tools/lint.py, coverage.py, diff.py, rule_cli.py)."""
 import shutil
 import subprocess
 import sys
@@ -7,9 +7,9 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from service import PROJECT_ROOT
-from service.rule_tools import lint
-from service.rulebook import load_rulebook
-from service.scenarios import load_fixture_cases, rule_example_cases, run_scenarios, verdict_changed
+from service.tools.lint import lint
+from service.decide.rulebook import load_rulebook
+from service.tools.scenarios import load_fixture_cases, rule_example_cases, run_scenarios, verdict_changed
 from tests.conftest import drop_citation_text
 
 RULE_FILE = "labor_law/lcl_42_4_pregnancy_maternity_nursing.yaml"
@@ -289,7 +289,7 @@ def test_a_yml_file_is_reported_as_never_read(probe):
 
 def test_lint_runs_without_the_app_on_rules_too_broken_to_start(probe):
     _probe(probe, "verdict: deny", "verdict: forbid")
-    done = subprocess.run([sys.executable, "-m", "service.rule_cli", "lint", "--rules-dir", str(probe)],
+    done = subprocess.run([sys.executable, "-m", "service.tools.rule_cli", "lint", "--rules-dir", str(probe)],
                           cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1, done.stderr
     line = _probe_line(probe, "verdict: forbid")
@@ -424,7 +424,7 @@ def test_diff_between_two_folders_lists_changed_rules_and_changed_fixture_verdic
 
 
 def test_diff_lists_the_fixtures_whose_verdict_changes(rules_copy):
-    from service.rule_tools import Side, diff
+    from service.tools.diff import Side, diff
 
     _mutate(rules_copy, "derived.separation.basis: {in: [with_notice, economic_layoff, non_renewal, void_resignation]}\n"
                         "      employee.gender: female",
@@ -473,7 +473,7 @@ def test_diff_names_fixtures_as_they_read_in_the_checkout_not_by_a_temporary_pat
 
 
 def test_resolve_side_extracts_rules_and_fixtures_of_a_revision(tmp_path):
-    from service.rule_tools import resolve_side
+    from service.tools.diff import resolve_side
 
     if subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"], capture_output=True).returncode != 0:
         pytest.skip("not a git checkout")
@@ -512,7 +512,7 @@ def test_scenarios_run_as_of_overrides_every_request_and_writes_junit(runner, ru
 
 
 def _example_verdicts(rulebook) -> int:
-    from service.scenarios import run_rule_example
+    from service.tools.scenarios import run_rule_example
     return sum(not run_rule_example(rulebook, rule, example, source, as_of="2026-06-01").passed
                for source, rule, example in rule_example_cases(rulebook))
 

@@ -4,7 +4,7 @@ import re
 import pytest
 
 from service import create_app
-from service.rulebook import RuleLoadError, load_rulebook
+from service.decide.rulebook import RuleLoadError, load_rulebook
 from tests.conftest import drop_citation_text
 
 RULE_FILE = "labor_law/lcl_42_4_pregnancy_maternity_nursing.yaml"

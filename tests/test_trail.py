@@ -9,9 +9,9 @@ import os
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
-from service.db import make_engine, upgrade
-from service.models import TrailEntry
-from service.trail import HASHED, entry_hash, verify_chain
+from service.record.db import make_engine, upgrade
+from service.record.models import TrailEntry
+from service.record.trail import HASHED, entry_hash, verify_chain
 from tests.conftest import check_body
 
 
@@ -202,7 +202,7 @@ def test_logs_never_contain_health_facts(app, client, caplog, monkeypatch):
     _post(client)
     body = check_body()
     body["employee"]["medical_treatment"] = {"status": "in_period"}
-    from service.engine import EngineError
+    from service.decide.engine import EngineError
 
     def broken(fact):
         raise EngineError("simulated failure")

@@ -8,9 +8,9 @@ import pytest
 
 from schemas.check import CheckRequestSchema, CheckResultSchema
 from service import PROJECT_ROOT
-from service.evaluation import evaluate, judgment_days
-from service.privacy import REDACTED, redact_findings
-from service.rulebook import load_rulebook
+from service.decide.evaluation import evaluate, judgment_days
+from service.record.privacy import REDACTED, redact_findings
+from service.decide.rulebook import load_rulebook
 
 _RULEBOOK = load_rulebook(PROJECT_ROOT / "rules")
 

@@ -9,11 +9,11 @@ from freezegun import freeze_time
 from schemas import fields as contract
 from schemas.check import CheckRequestSchema
 from service import PROJECT_ROOT
-from service.evaluation import default_as_of
-from service.facts import derive_facts
-from service.rulebook import RuleLoadError, load_rulebook
-from service.scenarios import default_fixture_paths, fixture_checks, load_fixture_cases, rule_example_cases
-from service.vocabulary import Vocabulary, VocabularyError
+from service.decide.evaluation import default_as_of
+from service.decide.facts import derive_facts
+from service.decide.rulebook import RuleLoadError, load_rulebook
+from service.tools.scenarios import default_fixture_paths, fixture_checks, load_fixture_cases, rule_example_cases
+from service.decide.vocabulary import Vocabulary, VocabularyError
 
 _BOOK = load_rulebook(PROJECT_ROOT / "rules")
 _OPS = {"eq", "ne", "in", "not_in", "lt", "lte", "gt", "gte",

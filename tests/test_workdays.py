@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run from any cwd, with or without conftest
     sys.path.insert(0, str(REPO))
 
-from service.workdays import CalendarFileError, CalendarYearMissing, WorkingCalendar  # noqa: E402
+from service.decide.workdays import CalendarFileError, CalendarYearMissing, WorkingCalendar  # noqa: E402
 
 DATA_FILE = REPO / "rules" / "calendar" / "working_days.yaml"
 

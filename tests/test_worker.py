@@ -9,8 +9,8 @@ from freezegun import freeze_time
 from standardwebhooks.webhooks import Webhook
 
 from conftest import KNOWN_EMPLOYEE_FACTS
-from service import worker
-from service.models import CaseRecheck
+from service.tools import worker
+from service.record.models import CaseRecheck
 from test_ledger import E1001, _event
 from test_notifications import SECRET, Receiver
 
@@ -218,7 +218,7 @@ def test_on_postgresql_two_worker_processes_never_both_hold_the_lock(postgres_ur
         lock = worker.WorkerLock(app, "host-a:1")
         assert lock.hold()
         probe = ("import sys; sys.path[:0] = ['tests', '.']\n"
-                 "from conftest import make_app\nfrom service.worker import WorkerLock\n"
+                 "from conftest import make_app\nfrom service.tools.worker import WorkerLock\n"
                  f"app = make_app({postgres_url!r})\n"
                  "print(WorkerLock(app, 'host-b:2').hold())\n")
         held = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)

@@ -84,7 +84,7 @@ def upgrade() -> None:
     sa.Column('hash', sa.String(length=64), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_trail_head'))
     )
-    # The chain starts here: appenders lock this row (service/trail.py).
+    # The chain starts here: appenders lock this row (service/record/trail.py).
     op.bulk_insert(trail_head, [{'id': 1, 'seq': 0, 'hash': '0' * 64}])
     op.create_table('case_events',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),

@@ -1,0 +1,260 @@
+"""Compile a rule's `when:` block into three-valued durable-rules conditions.
+
+The legal team writes conditions in a small YAML language:
+
+    when:
+      derived.separation.basis: {in: [with_notice, economic_layoff]}
+      employee.gender: female
+      any:
+        - employee.pregnancy.status: pregnant
+        - derived.nursing_period.active: true
+
+A mapping is a conjunction; `all:` / `any:` take lists of mappings and `not:` one mapping. A
+fact maps to a value (equality) or to operators: eq, ne, in, not_in, lt, lte, gt, gte.
+
+Every test is three-valued: true, false, or unknown when its fact is missing (Kleene's strong
+logic for all/any/not). Nothing here decides a case; it only translates. The compiler emits,
+for the engine to decide:
+
+- the *definite* match: the condition is true on the facts given;
+- one *possible* match per alternative of the condition's disjunctive normal form: that
+  alternative is true or unknown, i.e. it would hold for some values of the missing facts.
+
+A rule whose possible match fires and whose definite match does not is unknown; the verdict
+assembly turns a deny or warn that is unknown into a warn naming the alternative's missing
+facts. So an unknown is never false by construction, and no rule needs an "-unknown" twin.
+
+A fact declared as a range in the vocabulary (`range: [low, high]`: a value known only within
+bounds, such as the months to a retirement date that depends on an unknown original age) is
+true when the whole range passes, false when none of it does, unknown otherwise. An absent
+`high` means no upper bound (years of service that may include service carried over); an
+absent `low` means the fact is unknown.
+
+durable-rules accepts unknown operators silently and coerces "true" to true, so every value is
+checked against the fact vocabulary before the engine sees it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from dataclasses import dataclass, field
+
+from service.decide.vocabulary import FactSpec, Vocabulary
+
+OPERATORS = ("eq", "ne", "in", "not_in", "lt", "lte", "gt", "gte")
+_ORDER = ("lt", "lte", "gt", "gte")
+# not(f op v) is (f complement-op v) in Kleene's logic too: an unknown stays unknown.
+_COMPLEMENT = {"eq": "ne", "ne": "eq", "in": "not_in", "not_in": "in",
+               "lt": "gte", "gte": "lt", "lte": "gt", "gt": "lte"}
+_ENGINE_ORDER = {"lt": "$lt", "lte": "$lte", "gt": "$gt", "gte": "$gte"}
+_REMOVED = {
+    "known": "unknown facts are handled by the three-valued logic: a deny or warn whose condition "
+             "is unknown warns by itself, naming the missing facts",
+    "unknown": "a missing fact makes the condition unknown, and the rule warns by itself; "
+               "write the condition on the known values only",
+    "ne_or_unknown": "write 'ne': a missing fact makes it unknown, which warns by itself",
+    "in_or_unknown": "write 'in': a missing fact makes it unknown, which warns by itself",
+}
+# Alternatives in the normal form, per rule: each is one more engine condition.
+MAX_ALTERNATIVES = 64
+
+
+class ConditionError(Exception):
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Atom:
+    """One test of one fact, after `not` has been pushed down to it."""
+    fact: str
+    op: str
+    value: object
+    path: str           # where it is written: when.any[1].employee.gender.eq
+
+    def negated(self) -> "Atom":
+        return Atom(self.fact, _COMPLEMENT[self.op], self.value, self.path)
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """A conjunction of atoms: one term of the condition's disjunctive normal form."""
+    atoms: tuple[Atom, ...]
+    branches: frozenset[str]   # the `any` alternatives (paths) this term goes through
+
+    @property
+    def facts(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(a.fact for a in self.atoms))
+
+
+@dataclass
+class Compiled:
+    definite: dict                          # engine condition: the condition is true
+    alternatives: list[Alternative]         # the normal form
+    possible: list[dict]                    # engine condition per alternative: true or unknown
+    facts: list[str] = field(default_factory=list)   # the facts as written, in order
+    reads: list[str] = field(default_factory=list)   # what the engine reads (a range's bounds)
+
+
+def compile_condition(when, vocabulary: Vocabulary) -> Compiled:
+    tree = _conjunction(when, vocabulary, "when", negate=False)
+    alternatives = _normal_form(tree)
+    if len(alternatives) > MAX_ALTERNATIVES:
+        raise ConditionError("when", f"{len(alternatives)} alternatives once expanded (at most "
+                                     f"{MAX_ALTERNATIVES}): split the rule")
+    facts = list(dict.fromkeys(a.fact for alt in alternatives for a in alt.atoms))
+    reads = list(dict.fromkeys(n for f in facts for n in (vocabulary[f].bounds or (f,))))
+    return Compiled(definite=_definite(tree, vocabulary),
+                    alternatives=alternatives,
+                    possible=[_and([_possible(a, vocabulary[a.fact]) for a in alt.atoms]) for alt in alternatives],
+                    facts=facts, reads=reads)
+
+
+# ---- parsing: YAML -> a tree of ("and" | "or", children) and atoms, `not` pushed down -------------
+def _conjunction(block, vocab: Vocabulary, path: str, negate: bool):
+    if not isinstance(block, dict) or not block:
+        raise ConditionError(path, "expected a non-empty mapping of facts, 'all', 'any' or 'not'")
+    parts = []
+    for key, value in block.items():
+        where = f"{path}.{key}"
+        if key in ("all", "any"):
+            if not isinstance(value, list) or not value:
+                raise ConditionError(where, "expected a non-empty list of conditions")
+            items = [_conjunction(item, vocab, f"{where}[{i}]", negate) for i, item in enumerate(value)]
+            # De Morgan: not(all) is any(not), not(any) is all(not).
+            parts.append(_node("or" if (key == "any") != negate else "and", items, where if key == "any" else None))
+        elif key == "not":
+            parts.append(_conjunction(value, vocab, where, not negate))
+        else:
+            parts.extend(_fact_tests(key, value, vocab, where, negate))
+    # A negated mapping is the disjunction of its negated entries.
+    return parts[0] if len(parts) == 1 else _node("or" if negate else "and", parts, path if negate else None)
+
+
+def _node(kind: str, children: list, branch_path: str | None):
+    return (kind, children, branch_path)
+
+
+def _fact_tests(name: str, test, vocab: Vocabulary, path: str, negate: bool) -> list[Atom]:
+    if name not in vocab:
+        raise ConditionError(path, f"unknown fact '{name}' (not in rules/facts/)")
+    if not isinstance(test, dict):
+        test = {"eq": test}
+    if not test:
+        raise ConditionError(path, "expected a value or at least one operator")
+    spec = vocab[name]
+    atoms = []
+    for op, value in test.items():
+        where = f"{path}.{op}"
+        if op in _REMOVED:
+            raise ConditionError(where, f"operator '{op}' is no longer needed: {_REMOVED[op]}")
+        if op not in OPERATORS:
+            raise ConditionError(where, f"unknown operator '{op}'; known: {', '.join(OPERATORS)}")
+        if op in ("in", "not_in"):
+            if not isinstance(value, list) or not value:
+                raise ConditionError(where, "expected a non-empty list")
+            if spec.bounds:
+                raise ConditionError(where, f"'{name}' is a range: compare it with eq, ne, lt, lte, gt, gte")
+            value = tuple(_typed(spec, v, where) for v in value)
+        else:
+            value = _typed(spec, value, where)
+            if op in _ORDER and not spec.ordered:
+                raise ConditionError(where, f"'{op}' needs an int, number or date fact; '{name}' is {spec.type}")
+        atom = Atom(name, op, value, where)
+        atoms.append(atom.negated() if negate else atom)
+    if negate and len(atoms) > 1:
+        return [_node("or", atoms, path)]
+    return atoms
+
+
+def _typed(spec: FactSpec, value, path: str):
+    if isinstance(value, (dt.date, dt.datetime)):
+        value = value.isoformat()
+    if not spec.accepts(value):
+        allowed = f" (one of: {', '.join(spec.values)})" if spec.type == "enum" else ""
+        raise ConditionError(path, f"{value!r} is not a valid {spec.type} for '{spec.name}'{allowed}")
+    return value
+
+
+# ---- the normal form ---------------------------------------------------------------------------
+def _normal_form(tree) -> list[Alternative]:
+    if isinstance(tree, Atom):
+        return [Alternative((tree,), frozenset())]
+    kind, children, branch_path = tree
+    if kind == "or":
+        out = []
+        for i, child in enumerate(children):
+            mark = frozenset({f"{branch_path}[{i}]"}) if branch_path else frozenset()
+            out += [Alternative(alt.atoms, alt.branches | mark) for alt in _normal_form(child)]
+            if len(out) > MAX_ALTERNATIVES:
+                return out
+        return out
+    out = [Alternative((), frozenset())]
+    for child in children:
+        out = [Alternative(a.atoms + b.atoms, a.branches | b.branches)
+               for a, b in itertools.product(out, _normal_form(child))]
+        if len(out) > MAX_ALTERNATIVES:
+            return out
+    return out
+
+
+# ---- engine conditions -------------------------------------------------------------------------
+def _and(parts: list[dict]) -> dict:
+    return parts[0] if len(parts) == 1 else {"$and": parts}
+
+
+def _or(parts: list[dict]) -> dict:
+    return parts[0] if len(parts) == 1 else {"$or": parts}
+
+
+def _definite(tree, vocab: Vocabulary) -> dict:
+    if isinstance(tree, Atom):
+        return _true(tree, vocab[tree.fact])
+    kind, children, _ = tree
+    parts = [_definite(child, vocab) for child in children]
+    return _and(parts) if kind == "and" else _or(parts)
+
+
+def _possible(atom: Atom, spec: FactSpec) -> dict:
+    """The atom is true or unknown: its fact is missing, or some value it may have passes."""
+    guard = spec.bounds[0] if spec.bounds else atom.fact
+    return {"$or": [{"$nex": {guard: 1}}, _may(atom, spec)]}
+
+
+def _true(atom: Atom, spec: FactSpec) -> dict:
+    """The atom holds for certain. No engine test matches an absent attribute (not even $neq)."""
+    name, op, value = atom.fact, atom.op, atom.value
+    if spec.bounds:
+        low, high = spec.bounds  # no test matches an absent high: it is never definitely below anything
+        return {
+            "eq": _and([{low: value}, {high: value}]),
+            "ne": _or([{"$lt": {high: value}}, {"$gt": {low: value}}]),
+            "lt": {"$lt": {high: value}}, "lte": {"$lte": {high: value}},
+            "gt": {"$gt": {low: value}}, "gte": {"$gte": {low: value}},
+        }[op]
+    if op == "eq":
+        return {name: value}
+    if op == "ne":
+        return {"$neq": {name: value}}
+    if op == "in":  # durable-rules has no $in
+        return _or([{name: v} for v in value])
+    if op == "not_in":
+        return _and([{"$neq": {name: v}} for v in value])
+    return {_ENGINE_ORDER[op]: {name: value}}
+
+
+def _may(atom: Atom, spec: FactSpec) -> dict:
+    """The fact is known and the atom holds for at least one value it may have."""
+    if not spec.bounds:
+        return _true(atom, spec)
+    low, high = spec.bounds
+    value = atom.value
+    unbounded = {"$nex": {high: 1}}
+    return {
+        "eq": {"$and": [{"$lte": {low: value}}, {"$or": [unbounded, {"$gte": {high: value}}]}]},
+        "ne": {"$or": [unbounded, {"$neq": {low: value}}, {"$neq": {high: value}}]},
+        "lt": {"$lt": {low: value}}, "lte": {"$lte": {low: value}},
+        "gt": {"$or": [unbounded, {"$gt": {high: value}}]}, "gte": {"$or": [unbounded, {"$gte": {high: value}}]},
+    }[atom.op]

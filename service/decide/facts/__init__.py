@@ -1,0 +1,72 @@
+"""Derive the facts a check is decided on, as of the request's date.
+
+Rules compare simple values; the date arithmetic that turns birthdays, contracts and case
+events into those values lives here, one module per rule family. Nothing here reads the
+clock: `as_of` comes from the request. A fact the request does not give (or gives as
+"unknown") is left out, never guessed: rules see an absent fact as unknown.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from service.decide.facts import labor_law, process
+from service.decide.facts.separation import separation_basis
+from service.decide.facts.context import FactContext
+
+__all__ = ["Facts", "FactContext", "derive_facts"]
+
+
+@dataclass(frozen=True)
+class Facts:
+    as_of: dt.date
+    values: dict  # dotted fact name -> value; absent means unknown
+    given: frozenset = frozenset()  # the request's field paths (employee.children, case, ...)
+
+    def engine_fact(self) -> dict:
+        """The nested document asserted into durable-rules."""
+        doc: dict = {"check": {"as_of": self.as_of.isoformat()}}
+        for name, value in self.values.items():
+            node = doc
+            *parents, leaf = name.split(".")
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = _engine_number(value)
+        return doc
+
+
+def _engine_number(value):
+    # The engine's JSON parser cannot read exponents (json.dumps writes 1e-07): fixed point.
+    if isinstance(value, float):
+        return float(f"{value:.4f}")
+    return value
+
+
+def derive_facts(request: dict, as_of: dt.date, context: FactContext, on: dt.date | None = None) -> Facts:
+    """`on`: the day the employee's date-dependent statuses are judged (default as_of); the law,
+    and the engine's `check.as_of`, stay those of as_of."""
+    action = request["action"]
+    values: dict = {"action.type": action["type"]}
+    put(values, "action.actor.role", action.get("actor", {}).get("role"))
+    put(values, "employee.gender", request["employee"].get("gender"))
+    put(values, "derived.separation.basis",
+        separation_basis(context.classification, action["type"], request.get("case"), action.get("ground")))
+    for derived in (labor_law.derive(request, as_of, context, on), process.derive(request, as_of, context)):
+        for name, value in derived.items():
+            put(values, name, value)
+    return Facts(as_of=as_of, values=values, given=frozenset(_paths(request)))
+
+
+def _paths(node: dict, prefix: str = ""):
+    """Every field path of the request: what it told the service (lists are not descended)."""
+    for key, value in node.items():
+        path = f"{prefix}{key}"
+        if value is not None and value != "unknown":
+            yield path
+            if isinstance(value, dict):
+                yield from _paths(value, f"{path}.")
+
+
+def put(values: dict, name: str, value) -> None:
+    if value is not None:
+        values[name] = value

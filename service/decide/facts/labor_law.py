@@ -1,0 +1,362 @@
+"""Facts the statutory protections read: protected periods, statuses and counts, as of the check.
+
+Only derivation lives here: copying request facts, and date arithmetic with the parameters in
+force (service/decide/periods.py). Whether a status protects, and against which separation, is decided
+by the rule files in rules/labor_law/. A fact that cannot be derived without guessing is left
+out, and the rules see it as unknown.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any, Iterable
+
+from service.decide.classification import Classification
+from service.decide.facts.context import FactContext
+from service.decide.parameters import ParameterNotInForce, ParameterSet
+from service.decide.periods import (NATIONAL, RegionNotCovered, UnknownFact, add_years, completed_years, maternity_leave,
+                             medical_treatment_entitlement, medical_treatment_in_period, miscarriage_leave,
+                             miscarriage_leave_bounds, nursing_period, paid_suspension_limits,
+                             regional_values, retirement_candidates, whole_months_between)
+
+# Request facts the rules read, copied as they are (dates as ISO text, "unknown" left out).
+_COPIED = (
+    "action.ground", "action.union_notified", "action.pay_in_lieu", "action.agreement_signed",
+    "action.initiated_by", "action.renewal_offer", "action.layoff.reported_to_labor_authority",
+    "employer.union_exists", "case.kind",
+    "employee.pregnancy.status", "employee.childbirth.date",
+    "employee.medical_treatment.status", "employee.medical_treatment.special_disease",
+    "employee.occupational_disease.hazard_exposure", "employee.occupational_disease.exit_exam_done",
+    "employee.occupational_disease.suspected", "employee.occupational_disease.diagnosed",
+    "employee.work_injury.status", "employee.work_injury.disability_grade",
+    "employee.birth_date", "employee.hire_date", "employee.continuous_service_years",
+    "employee.original_retirement_age",
+    "employee.contract.type", "employee.contract.end_date", "employee.contract.in_probation",
+    "employee.contract.consecutive_fixed_terms",
+    "employee.union_officer.position", "employee.union_officer.term_end",
+    # issue 12: probation, layoff size and priorities, miscarriage, paid suspension, union tenure
+    "action.reasons_stated", "action.layoff.headcount_reduced", "action.layoff.total_headcount",
+    "action.layoff.others_in_role_retained", "action.layoff.longer_fixed_term",
+    "employee.family.no_other_employed", "employee.family.supports_elderly_or_minor",
+    "employee.contract.probation_end",
+    "employee.miscarriage.date", "employee.miscarriage.months_pregnant",
+    "employee.work_injury.paid_suspension.start", "employee.work_injury.paid_suspension.end",
+    "employee.work_injury.paid_suspension.extension_confirmed",
+    "employee.union_officer.full_time", "employee.union_officer.term_start",
+)
+_DISABLED = {"disabled": True, "not_disabled": False, "none": False}
+
+
+def derive(request: dict, as_of: dt.date, context: FactContext, on: dt.date | None = None) -> dict:
+    """`on`: the day the employee's statuses are judged (nursing, maternity and miscarriage leave,
+    medical period, paid suspension, probation, years of service, months to retirement); default
+    as_of. The law applied is the one in force on
+    as_of whatever `on` is. Request statuses (pregnancy, a stated medical status) are as stated."""
+    employee, action = request["employee"], request["action"]
+    params = context.parameters
+    # The day the separation takes effect: notice, expiry and retirement are counted to it, on
+    # every judgment day (they compare the separation's own date with another).
+    action_date: dt.date = action.get("effective_date") or as_of
+    on = on or as_of
+    service = _service_years(employee, as_of, on)
+    facts: dict[str, Any] = {name: _request_value(request, name) for name in _COPIED}
+    facts.update({
+        "derived.separation.ground_article": context.classification.basis.ground_article(action.get("ground")),
+        "derived.nursing_period.active": _nursing(employee, on, params),
+        # A pending assessment says nothing yet about the disability.
+        "derived.work_injury.disabled": _DISABLED.get((employee.get("work_injury") or {}).get("status")),
+        "derived.nursing_period.ends_on": _nursing_ends(employee, params),
+        "derived.maternity_leave.active": _maternity_leave(employee, on, params),
+        "derived.medical_treatment.in_period": _medical_period(employee, service, as_of, on, params),
+        # A hire date gives only a lower bound: service carried over from a previous employer
+        # (LCLIR-10) counts too, and only continuous_service_years says how much.
+        "derived.service.continuous_years_min": service,
+        "derived.service.continuous_years_max": service if employee.get("continuous_service_years") is not None else None,
+        "derived.notice.days_served": _days(action.get("notice_served_on"), action_date),
+        "derived.layoff.days_since_consultation": _days((action.get("layoff") or {}).get("consulted_on"), action_date),
+        "derived.contract.days_to_end": _days(action_date, (employee.get("contract") or {}).get("end_date")),
+        "derived.union_officer.term_days_left": _days(action_date, (employee.get("union_officer") or {}).get("term_end")),
+        "derived.union_officer.extended_contract_days_left": _extended_contract_days_left(employee, action_date),
+        "derived.probation.active": _probation(employee, on),
+        "derived.layoff.percent_of_staff": _percent_of_staff(action.get("layoff")),
+        "derived.miscarriage_leave.active": _miscarriage_leave(employee, on, params),
+        "derived.paid_suspension.active": _paid_suspension(employee, on, params),
+    })
+    facts.update(_retirement(employee, as_of, on, action_date, params))
+    facts.update(_resignation(request.get("case"), context.classification))
+    return facts
+
+
+def _request_value(request: dict, name: str):
+    node: Any = request
+    for part in name.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    if node == "unknown":
+        return None
+    if isinstance(node, float):
+        return _years(node)
+    return node.isoformat() if isinstance(node, dt.date) else node
+
+
+def _years(value: float) -> float | int:
+    """Years to two decimals, 16 rather than 16.0: the engine cannot parse exponent notation
+    (1e-07), and messages show the number as given."""
+    value = round(value, 2)
+    return int(value) if value.is_integer() else value
+
+
+def _days(start: dt.date | None, end: dt.date | None) -> int | None:
+    return None if start is None or end is None else (end - start).days
+
+
+# ---- pregnancy, childbirth, nursing ------------------------------------------------------------
+def _nursing(employee: dict, as_of: dt.date, params: ParameterSet) -> bool | None:
+    children = employee.get("children")
+    if children is None:
+        return None
+    answers = {_first_year(child["birth_date"], as_of, params) for child in children}
+    return True if True in answers else None if None in answers else False
+
+
+def _nursing_ends(employee: dict, params: ParameterSet) -> str | None:
+    children = employee.get("children")
+    if not children:
+        return None
+    born = max(child["birth_date"] for child in children)
+    try:
+        return nursing_period(born, params).end.isoformat()
+    except ParameterNotInForce:
+        return add_years(born, 1).isoformat()
+
+
+def _first_year(born: dt.date, as_of: dt.date, params: ParameterSet) -> bool | None:
+    try:
+        return nursing_period(born, params).contains(as_of)
+    except ParameterNotInForce:
+        return None  # a birth before the encoded nursing values: not guessed
+
+
+def _maternity_leave(employee: dict, as_of: dt.date, params: ParameterSet) -> bool | None:
+    """On maternity leave on as_of. With a detail unknown (dystocia, babies, an unencoded region) the
+    leave is at least the national minimum and, in every rule known, ends by the first birthday."""
+    birth = employee.get("childbirth")
+    if birth is None:
+        return None
+    if birth.get("status") == "none":
+        return False  # the EHR states there was no childbirth in the past year
+    born: dt.date = birth["date"]
+    if not born <= as_of <= add_years(born, 1):
+        return False
+    try:
+        return maternity_leave(born, dystocia=birth.get("dystocia"), babies=birth.get("babies"),
+                               region=employee.get("region"), params=params,
+                               child_order=birth.get("child_order")).contains(as_of)
+    except (UnknownFact, RegionNotCovered, ParameterNotInForce):
+        pass
+    try:
+        shortest = maternity_leave(born, dystocia=False, babies=birth.get("babies") or 1,
+                                   region=NATIONAL, params=params)
+    except ParameterNotInForce:
+        return None  # a birth before the encoded rules (FEM-7, 2012-04-28)
+    return True if shortest.contains(as_of) else None
+
+
+def _miscarriage_leave(employee: dict, as_of: dt.date, params: ParameterSet) -> bool | None:
+    """On the leave for a miscarriage (FEM-7 para 2). With the months of pregnancy unknown it is
+    known inside the shorter leave and after the longer one; in between it is unknown."""
+    miscarriage = employee.get("miscarriage")
+    if miscarriage is None:
+        return None
+    if miscarriage.get("status") == "none":
+        return False
+    happened: dt.date = miscarriage["date"]
+    if as_of < happened:
+        return False
+    try:
+        months = miscarriage.get("months_pregnant")
+        if months is not None:
+            return miscarriage_leave(happened, months, params).contains(as_of)
+        shorter, longer = miscarriage_leave_bounds(happened, params)
+    except ParameterNotInForce:
+        return None  # a miscarriage before the encoded rules (FEM-7, 2012-04-28)
+    if shorter.contains(as_of):
+        return True
+    return False if as_of > longer.end else None
+
+
+# ---- paid suspension after a work injury ------------------------------------------------------------
+def _paid_suspension(employee: dict, as_of: dt.date, params: ParameterSet) -> bool | None:
+    """In the paid suspension (WIR-33): from its start to its end (open while none is given), within
+    12 months, or 24 with an extension the appraisal committee confirmed."""
+    suspension = (employee.get("work_injury") or {}).get("paid_suspension")
+    if suspension is None:
+        return None
+    start: dt.date = suspension["start"]
+    end: dt.date | None = suspension.get("end")
+    if as_of < start or (end is not None and as_of > end):
+        return False
+    try:
+        usual, extended = paid_suspension_limits(start, params)
+    except ParameterNotInForce:
+        return None  # began before the encoded text (WIR-33, 2011-01-01)
+    if as_of <= usual:
+        return True
+    if as_of > extended:
+        return False
+    return suspension.get("extension_confirmed")  # None: the extension decides, and is unknown
+
+
+# ---- probation and layoff size ----------------------------------------------------------------------
+def _probation(employee: dict, as_of: dt.date) -> bool | None:
+    """In probation on as_of: by the end date, or by the EHR's flag; either one saying so counts
+    (an error in the data should not strip the employee of the probation rules' limits)."""
+    contract = employee.get("contract") or {}
+    end, flag = contract.get("probation_end"), contract.get("in_probation")
+    answers = {flag, None if end is None else as_of <= end} - {None}
+    if not answers:
+        return None
+    return True in answers
+
+
+def _percent_of_staff(layoff: dict | None) -> float | int | None:
+    """The reduction as a percentage of the staff, rounded down to two decimals (so 9.999% is
+    9.99, never 10: LCL-41 asks for "百分之十以上")."""
+    layoff = layoff or {}
+    reduced, total = layoff.get("headcount_reduced"), layoff.get("total_headcount")
+    if reduced is None or total is None:
+        return None
+    return _years(reduced * 10000 // total / 100)
+
+
+# ---- union officers -----------------------------------------------------------------------------------
+def _extended_contract_days_left(employee: dict, action_date: dt.date) -> int | None:
+    """A full-time officer's contract is extended by the length of the term (TUL-19): days from the
+    action date to the contract's end date moved on by the term, both ends of the term counted."""
+    officer = employee.get("union_officer") or {}
+    contract_end = (employee.get("contract") or {}).get("end_date")
+    start, end = officer.get("term_start"), officer.get("term_end")
+    if officer.get("full_time") is not True or None in (start, end, contract_end):
+        return None
+    tenure = end - start + dt.timedelta(days=1)
+    return (contract_end + tenure - action_date).days
+
+
+# ---- medical treatment period -------------------------------------------------------------------
+def _medical_period(employee: dict, service: float | None, as_of: dt.date, on: dt.date,
+                    params: ParameterSet) -> bool | None:
+    """In the medical treatment period on `on`, computed from sick leave under the law in force on
+    as_of. With the region unknown, every rule that could apply (the national table and each
+    regional rule in force) must agree."""
+    medical = employee.get("medical_treatment") or {}
+    computed = _computed_medical_period(medical, employee, service, as_of, on, params)
+    # The status the EHR gives and the period computed from sick leave are two sources of one
+    # fact: either showing the period decides; "none" stands unless the sick leave shows it.
+    status = medical.get("status")
+    if status == "in_period" or computed is True:
+        return True
+    if status == "none" or computed is False:
+        return False
+    return None
+
+
+def _computed_medical_period(medical: dict, employee: dict, service: float | None, as_of: dt.date,
+                             on: dt.date, params: ParameterSet) -> bool | None:
+    if "sick_leave" not in medical:
+        return None
+    spans = sorted((s["start"], s.get("end")) for s in medical["sick_leave"])
+    if any(end is None for _, end in spans[:-1]):
+        return None  # only the latest leave can be ongoing: an earlier one without its end is unknown
+    if not any(start <= on <= (end or on) for start, end in spans):
+        return False  # not off sick on that day: whatever the entitlement
+    if service is None:
+        return None
+    regional = regional_values(params, "medical_treatment.regional_formula", as_of)
+    region = employee.get("region")
+    total = _shifted(employee.get("total_work_years"), as_of, on)
+    answers = set()
+    for candidate in [region] if region else [NATIONAL, *regional]:
+        if total is None and candidate not in regional:
+            return None  # the national table needs the total working years
+        # Years with this employer are working years too: a smaller total is an error in the data.
+        years = max(total or 0.0, service)
+        try:
+            entitlement = medical_treatment_entitlement(years, service, as_of, params, region=candidate)
+            answers.add(medical_treatment_in_period(spans, on, entitlement))
+        except (UnknownFact, ParameterNotInForce):
+            return None
+    return answers.pop() if len(answers) == 1 else None
+
+
+# ---- service and retirement --------------------------------------------------------------------
+def _service_years(employee: dict, as_of: dt.date, on: dt.date) -> float | None:
+    """Continuous years with this employer on `on`: as given on as_of (service carried over
+    included), moved by the time from as_of to `on`; else the whole years completed since the hire
+    date (LCL-42-5 "满十五年": the anniversary completes one)."""
+    given = employee.get("continuous_service_years")
+    if given is not None:
+        return _shifted(float(given), as_of, on)
+    hired = employee.get("hire_date")
+    if hired is None or hired > on:
+        return None
+    return completed_years(hired, on)
+
+
+def _shifted(years: float | None, as_of: dt.date, on: dt.date) -> float | int | None:
+    """Years stated as of as_of, on another day: the employment runs on until the separation.
+    Moved years are cut (not rounded) to two decimals: a day short of a threshold stays short."""
+    if years is None:
+        return None
+    if on == as_of:
+        return _years(float(years))
+    moved = max(0.0, float(years) + (on - as_of).days / 365.25)
+    return _years(math.floor(round(moved * 100, 6)) / 100)
+
+
+def _retirement(employee: dict, as_of: dt.date, on: dt.date, action_date: dt.date, params: ParameterSet) -> dict:
+    """Time left to the statutory retirement date, for every retirement the known facts allow
+    (a woman whose original age is unknown: 50 and 55; gender unknown: all). The rules compare
+    min and max: where they disagree, the unknown fact decides the answer."""
+    birth = employee.get("birth_date")
+    if birth is None:
+        return {}
+    original = employee.get("original_retirement_age")
+    genders: Iterable[str] = [employee["gender"]] if employee.get("gender") else ("male", "female")
+    try:
+        dates = [r.date for g in genders
+                 for age, r in retirement_candidates(birth, g, as_of, params).items()
+                 if original is None or age == original]
+    except ParameterNotInForce:
+        return {}  # a check dated before the encoded retirement ages (1978)
+    if not dates:
+        return {}
+    earliest, latest = min(dates), max(dates)
+    return {
+        "derived.retirement.months_left_min": whole_months_between(on, earliest),
+        "derived.retirement.months_left_max": whole_months_between(on, latest),
+        "derived.retirement.days_left_min": (earliest - action_date).days,
+        "derived.retirement.days_left_max": (latest - action_date).days,
+        "derived.retirement.date_earliest": earliest.isoformat(),
+        "derived.retirement.date_latest": latest.isoformat(),
+        "derived.retirement.window_start": add_years(earliest, -5).isoformat(),
+    }
+
+
+# ---- resignation ----------------------------------------------------------------------------------
+def _resignation(case: dict | None, classification: Classification) -> dict:
+    """Form of the latest resignation (what counts as writing: classification/written_form.yaml),
+    and whether a withdrawal reached the employer before or together with it (CC-137: a
+    resignation takes effect on arrival; CC-141: a withdrawal works only if it arrives before or
+    with it). Both follow the case's state machine, in the order the declarations arrived."""
+    if case is None or "events" not in case:
+        return {}
+    machine = classification.machine
+    submitted = [e for e in machine.in_arrival_order(case["events"]) if e["type"] == "resignation_submitted"]
+    if not submitted:
+        return {"derived.resignation.withdrawal_timing": "no_withdrawal"}
+    facts = {"derived.resignation.form": classification.forms.legal_form(submitted[-1].get("form"))}
+    timing = machine.withdrawal_timing(machine.run(case["events"]))
+    if timing is not None:
+        facts["derived.resignation.withdrawal_timing"] = timing
+    return facts

@@ -1,0 +1,181 @@
+"""The fact vocabulary (rules/facts/*.yaml): the names a rule may read, and their types."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from marshmallow import ValidationError
+
+from schemas.data_files import FactFileSchema
+from schemas.errors import flatten_messages
+from service.decide.yamlfile import load_yaml
+
+FACT_TYPES = ("enum", "bool", "int", "number", "date", "string")
+
+
+class VocabularyError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class FactSpec:
+    name: str
+    type: str
+    source: str
+    values: tuple[str, ...] = ()
+    sensitive: bool = False
+    description: str = ""
+    # A range: the value is known only within two other facts, its lowest and highest possible
+    # value (e.g. a retirement date that depends on an unknown original retirement age).
+    bounds: tuple[str, str] | None = None
+    # Derived facts shown beside this one when a check says why a rule fired or was ruled out
+    # (e.g. the day the nursing period ends, beside whether it is active).
+    details: tuple[str, ...] = ()
+    # For a derived fact: the request fields it is computed from, named beside it when it is
+    # missing, so the EHR knows what to send.
+    inputs: tuple[str, ...] = ()
+    # Catalog refs of the provisions that define this fact (FEM-9 for the nursing period): a rule
+    # that reads it cites them too, as definitions (service/decide/rulebook.py).
+    defined_by: tuple[str, ...] = ()
+
+    def accepts(self, value) -> bool:
+        """Whether `value` is a well-typed value of this fact (the engine would coerce anything)."""
+        if self.type == "bool":
+            return isinstance(value, bool)
+        if self.type == "int":
+            return isinstance(value, int) and not isinstance(value, bool)
+        if self.type == "number":
+            return isinstance(value, (int, float)) and not isinstance(value, bool)
+        if self.type == "enum":
+            return isinstance(value, str) and value in self.values
+        if self.type == "date":
+            if not isinstance(value, str):
+                return False
+            try:
+                dt.date.fromisoformat(value)
+            except ValueError:
+                return False
+            return len(value) == 10
+        return isinstance(value, str)
+
+    @property
+    def ordered(self) -> bool:
+        return self.type in ("int", "number", "date")
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    facts: dict[str, FactSpec]
+    enums: dict[str, tuple[str, ...]] = field(default_factory=dict)  # named value lists (`enums:`)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.facts
+
+    def __getitem__(self, name: str) -> FactSpec:
+        return self.facts[name]
+
+    @cached_property  # read by every check's trail entry; the vocabulary never changes once loaded
+    def sensitive(self) -> frozenset[str]:
+        return frozenset(n for n, f in self.facts.items() if f.sensitive)
+
+    def enum(self, name: str) -> tuple[str, ...]:
+        return self.enums[name]
+
+    @classmethod
+    def load(cls, folder: Path) -> "Vocabulary":
+        """Every *.yaml in the folder; a fact or list name defined twice is an error."""
+        docs = _documents(folder)
+        enums = load_enums(folder, docs)
+        facts: dict[str, FactSpec] = {}
+        for path, doc in docs:
+            for name, spec in doc["facts"].items():
+                if name in facts:
+                    raise VocabularyError(f"{path.name}: fact {name} is already defined")
+                facts[name] = _spec(path.name, name, spec, enums)
+        for spec in facts.values():
+            for other in (*(spec.bounds or ()), *spec.details):
+                if other not in facts:
+                    raise VocabularyError(f"fact {spec.name}: {other} is not a known fact")
+            if spec.bounds and any(facts[b].type != spec.type or facts[b].bounds for b in spec.bounds):
+                raise VocabularyError(f"fact {spec.name}: its bounds must be plain facts of type {spec.type}")
+        for path, doc in docs:  # the rest of the file format, after the per-fact reasons above
+            try:
+                FactFileSchema().load(doc)
+            except ValidationError as exc:
+                raise VocabularyError(f"{path.name}: " + "; ".join(
+                    f"{f}: {r}" for f, r in flatten_messages(exc.messages))) from exc
+        return cls(facts, enums)
+
+
+def load_enums(folder: Path, docs=None) -> dict[str, tuple[str, ...]]:
+    """The named value lists of the vocabulary (`enums:` in any fact file)."""
+    enums: dict[str, tuple[str, ...]] = {}
+    for path, doc in docs if docs is not None else _documents(folder):
+        raw = doc.get("enums") or {}
+        if not isinstance(raw, dict):
+            raise VocabularyError(f"{path.name}: enums must be a mapping of name -> list of values")
+        for name, values in raw.items():
+            if name in enums:
+                raise VocabularyError(f"{path.name}: enum {name} is already defined")
+            if not (isinstance(values, list) and values and all(isinstance(v, str) for v in values)
+                    and len(set(values)) == len(values)):
+                raise VocabularyError(f"{path.name}: enum {name} must be a list of distinct names")
+            enums[name] = tuple(values)
+    return enums
+
+
+def _documents(folder: Path) -> list[tuple[Path, dict]]:
+    paths = sorted(Path(folder).glob("*.yaml"))
+    if not paths:
+        raise VocabularyError(f"{folder}: no fact files")
+    docs = []
+    for path in paths:
+        doc = load_yaml(path)
+        if not isinstance(doc, dict) or not isinstance(doc.get("facts"), dict):
+            raise VocabularyError(f"{path.name}: expected a mapping with a 'facts' mapping")
+        docs.append((path, doc))
+    return docs
+
+
+def _spec(file: str, name: str, spec, enums: dict[str, tuple[str, ...]]) -> FactSpec:
+    where = f"{file}: fact {name}"
+    if not isinstance(spec, dict):
+        raise VocabularyError(f"{where}: expected a mapping")
+    ftype = spec.get("type")
+    if ftype not in FACT_TYPES:
+        raise VocabularyError(f"{where}: type must be one of {', '.join(FACT_TYPES)}")
+    if spec.get("source") not in ("request", "derived"):
+        raise VocabularyError(f"{where}: source must be request or derived")
+    values = spec.get("values") or ()
+    if isinstance(values, str):  # the name of a list under `enums:`
+        if values not in enums:
+            raise VocabularyError(f"{where}: values names the list '{values}', which no fact file declares")
+        values = enums[values]
+    values = tuple(values)
+    if (ftype == "enum") != bool(values):
+        raise VocabularyError(f"{where}: an enum needs values, and only an enum has them")
+    bounds = spec.get("range")
+    if bounds is not None:
+        if not (isinstance(bounds, list) and len(bounds) == 2 and all(isinstance(b, str) for b in bounds)):
+            raise VocabularyError(f"{where}: range must name two facts, the lowest and the highest value")
+        if ftype not in ("int", "number", "date") or spec["source"] != "derived":
+            raise VocabularyError(f"{where}: only a derived int, number or date fact can be a range")
+        bounds = tuple(bounds)
+    inputs = spec.get("inputs") or []
+    if not isinstance(inputs, list) or (inputs and spec["source"] != "derived") or not all(
+            isinstance(d, str) and d.split(".", 1)[0] in ("employee", "employer", "action", "case") for d in inputs):
+        raise VocabularyError(f"{where}: inputs must list request fields (employee.*, employer.*, action.*, "
+                              f"case), on a derived fact")
+    details = spec.get("details") or []
+    if not isinstance(details, list) or not all(isinstance(d, str) for d in details):
+        raise VocabularyError(f"{where}: details must be a list of fact names")
+    defined_by = spec.get("defined_by", [])
+    if not isinstance(defined_by, list) or not all(isinstance(r, str) and r for r in defined_by) \
+            or len(set(defined_by)) != len(defined_by):
+        raise VocabularyError(f"{where}: defined_by must be a list of distinct catalog refs")
+    return FactSpec(name=name, type=ftype, source=spec["source"], values=values,
+                    sensitive=bool(spec.get("sensitive", False)),
+                    description=str(spec.get("description", "")), bounds=bounds, details=tuple(details),
+                    inputs=tuple(inputs), defined_by=tuple(defined_by))

@@ -1,0 +1,62 @@
+"""POST /v1/cases/<id>/events and GET /v1/cases/<id>: the case ledger over HTTP."""
+from __future__ import annotations
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import abort
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+
+from schemas.ledger import (CaseEventRequestSchema, CaseQueryArgsSchema, CaseViewSchema, EventConflictSchema,
+                            EventResultSchema)
+from service.http.api import Blueprint
+from service.record import db
+from service.decide.evaluation import default_as_of
+from service.record.ledger import CaseConflict, accepted_events, event_out, record_event, review_case
+from service.record.models import Case, CaseEvent
+
+blp = Blueprint("cases", __name__, url_prefix="/v1", description="The separation case ledger")
+
+
+@blp.route("/cases/<string:case_id>/events")
+class CaseEvents(MethodView):
+    @blp.arguments(CaseEventRequestSchema())
+    @blp.response(201, EventResultSchema)
+    @blp.alt_response(409, schema=EventConflictSchema,
+                      description="Refused by the rules (recorded, with findings), or a conflict with the case")
+    def post(self, body, case_id):
+        """Record one workflow event, after the rules have checked it.
+
+        An event the rules deny is refused with 409 and its findings; the refusal is recorded.
+        Sending the same client_key again records nothing and returns the first answer.
+        """
+        try:
+            with db.session() as session, session.begin():
+                code, answer = record_event(session, case_id, body)
+        except CaseConflict as exc:
+            abort(409, message=str(exc))
+        except OperationalError:
+            current_app.logger.exception("could not record case event")
+            abort(503, message="The event could not be recorded. Retry with the same client_key.")
+        return answer, code
+
+
+@blp.route("/cases/<string:case_id>")
+class CaseView(MethodView):
+    @blp.arguments(CaseQueryArgsSchema(), location="query")
+    @blp.response(200, CaseViewSchema)
+    def get(self, args, case_id):
+        """A case: its events, its status, the step awaiting a decision and the findings as of a date."""
+        as_of = args.get("as_of") or default_as_of()
+        with db.session() as session:
+            case = session.get(Case, case_id)
+            if case is None:
+                abort(404, message=f"No case {case_id}.")
+            rows = list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id)
+                                        .order_by(CaseEvent.seq)))
+            events = accepted_events(session, case_id)
+        review = review_case(current_app.extensions["rulebook"], case, events, as_of)
+        return {"id": case.id, "kind": case.kind, "employee_id": case.employee_id,
+                "hr_owner_id": case.hr_owner_id, "manager_id": case.manager_id, "as_of": as_of,
+                "status": review.status, "events": [event_out(r) for r in rows],
+                "pending": review.pending or {"step": "none"}, "findings": review.findings}

@@ -1,0 +1,90 @@
+"""POST /v1/checks: may the EHR do this to this employee, as of this date?"""
+from __future__ import annotations
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import abort
+from sqlalchemy.exc import SQLAlchemyError
+
+from schemas.check import (CheckBatchRequestSchema, CheckBatchResultSchema, CheckRequestSchema,
+                           CheckResultSchema)
+from service.http.api import Blueprint
+from service.record import db, trail
+from service.clock import utcnow
+from service.decide.evaluation import evaluate
+from service.record.ledger import accepted_events, case_request
+from service.record.models import Case
+from service.record.recording import decision_entry
+
+blp = Blueprint("checks", __name__, url_prefix="/v1", description="Pre-action compliance checks")
+
+
+@blp.route("/checks")
+class Checks(MethodView):
+    @blp.arguments(CheckRequestSchema())
+    @blp.response(200, CheckResultSchema)
+    def post(self, request):
+        """Check a proposed separation action before the EHR carries it out.
+
+        The verdict is the most severe finding: deny, warn, or allow when there is none.
+        Every decision is written to the trail before it is returned.
+        """
+        return _decide([request])[0]
+
+
+@blp.route("/checks:batch")
+class CheckBatch(MethodView):
+    @blp.arguments(CheckBatchRequestSchema())
+    @blp.response(200, CheckBatchResultSchema)
+    def post(self, batch):
+        """Up to 100 checks in one call, each with its own verdict and decision id.
+
+        The batch is validated whole (a bad check is a 422 naming checks.<n>.<field>) and its
+        decisions are recorded in one transaction: all of them, or none and a 503.
+        """
+        return {"results": _decide(batch["checks"])}
+
+
+def _decide(requests: list[dict]) -> list[dict]:
+    rulebook = current_app.extensions["rulebook"]  # one version for the whole call
+    received_at = utcnow()
+    named = []  # checks that name a recorded case
+    for request in requests:
+        if "case_id" in request:
+            request["case"] = _recorded_case(request.pop("case_id"), request["employee"]["id"])
+            named.append(request)
+    outcomes = [evaluate(rulebook, request) for request in requests]
+    entries = [decision_entry(rulebook=rulebook, outcome=o, request=r, received_at=received_at)
+               for o, r in zip(outcomes, requests)]
+    try:
+        recorded = trail.append_and_commit(db.engine(), entries)
+    except SQLAlchemyError:
+        current_app.logger.exception("could not record decision")
+        abort(503, message="The decision could not be recorded; nothing was allowed. Retry later.")
+    _remember_case_facts(named)
+    return [{"decision_id": e.entry_id, "verdict": o.verdict, "as_of": o.as_of,
+             "ruleset_version": o.ruleset_version, "findings": o.findings, "checked": o.checked}
+            for e, o in zip(recorded, outcomes)]
+
+
+def _remember_case_facts(named: list[dict]) -> None:
+    """A check naming a recorded case gives the facts its daily re-check uses (service/record/rechecks.py)."""
+    if not named:
+        return
+    from service.record.rechecks import remember_employee
+    try:
+        with db.session() as session, session.begin():
+            for request in named:
+                remember_employee(session, request["case"]["id"], request["employee"], utcnow())
+    except SQLAlchemyError:  # the decision is recorded and answered; the re-check keeps older facts
+        current_app.logger.exception("could not keep the case's employee facts for its re-check")
+
+
+def _recorded_case(case_id: str, employee_id: str) -> dict:
+    with db.session() as session:
+        case = session.get(Case, case_id)
+        if case is None:
+            abort(422, errors={"case_id": [f"No case {case_id} in the ledger."]})
+        if case.employee_id != employee_id:
+            abort(422, errors={"case_id": [f"Case {case_id} is about another employee."]})
+        return case_request(case, accepted_events(session, case_id))

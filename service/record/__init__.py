@@ -1,0 +1,1 @@
+"""What the service keeps: the trail, the case ledger, notifications, the database they live in."""

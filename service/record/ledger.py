@@ -1,0 +1,209 @@
+"""The case ledger: the service as the system of record for separation cases.
+
+An event is checked by the same rules as a pre-action check (the event is the proposed
+action) before it is stored. A deny refuses it (409) and the refusal is recorded too. The case
+row is locked for the whole append, so two writers on one case take turns and the second sees
+the first's event (a second decision on the same withdrawal is then refused by the rules).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from schemas.fields import CHINA
+from service.clock import utcnow
+from service.decide.evaluation import Outcome, evaluate
+from service.record.models import Case, CaseEvent
+from service.record.notifications import notify, refusal_message, status_change_message
+from service.record.privacy import redact_findings
+from service.record.recording import record_decision
+from service.decide.rulebook import RuleBook
+
+class CaseConflict(Exception):
+    """The request contradicts the case as recorded (another employee, another kind)."""
+
+
+def case_status(rulebook: RuleBook, events: list[dict]) -> dict:
+    """The case's status and its two records, from the one state machine
+    (rules/classification/case_states.yaml)."""
+    machine = rulebook.context.classification.machine
+    state = machine.run(events)
+    return {"status": machine.status(state), "resignation": state.resignation, "withdrawal": state.withdrawal}
+
+
+@dataclass(frozen=True)
+class Review:
+    """A case as of a date: its status, the step awaiting a decision, and the rules' findings."""
+    status: dict
+    pending: dict            # derived.case.pending.* without the prefix; {} when nothing waits
+    outcome: Outcome
+
+    @property
+    def findings(self) -> list[dict]:
+        return self.outcome.findings
+
+
+def review_case(rulebook: RuleBook, case: Case, events: list[dict], as_of: dt.date) -> Review:
+    """The one review of a case (the API, the case page and the SLA sweep): the rules run on the
+    read-only action review_case, which separates nobody."""
+    outcome = evaluate(rulebook, {"as_of": as_of, "employee": {"id": case.employee_id},
+                                  "case": case_request(case, events), "action": {"type": "review_case"}})
+    pending = {name.removeprefix(_PENDING): value for name, value in outcome.facts.values.items()
+               if name.startswith(_PENDING)}
+    if pending.get("step") in (None, "none"):
+        pending = {}
+    return Review(case_status(rulebook, events), pending, outcome)
+
+
+_PENDING = "derived.case.pending."
+
+
+def event_dict(event: CaseEvent) -> dict:
+    actor = {"id": event.actor_id, "role": event.actor_role}
+    if event.actor_department:
+        actor["department"] = event.actor_department
+    out = {"type": event.type, "at": _aware(event.at), "actor": actor}  # UTC, as every answer
+    if event.received_at:
+        out["received_at"] = _aware(event.received_at)
+    if event.form:
+        out["form"] = event.form
+    if event.note:
+        out["note"] = event.note
+    return out
+
+
+def accepted_events(session: Session, case_id: str) -> list[dict]:
+    rows = session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id, CaseEvent.accepted)
+                           .order_by(CaseEvent.seq))
+    return [event_dict(e) for e in rows]
+
+
+def case_request(case: Case, events: list[dict]) -> dict:
+    return {"id": case.id, "kind": case.kind, "events": events}
+
+
+def record_event(session: Session, case_id: str, body: dict) -> tuple[int, dict]:
+    """Check and record one event inside the caller's transaction; returns (status, answer)."""
+    case = _lock_or_create_case(session, case_id, body)
+    if case.employee_id != body["employee"]["id"]:
+        raise CaseConflict(f"case {case_id} is about employee {case.employee_id}, not {body['employee']['id']}")
+    if "case" in body and body["case"]["kind"] != case.kind:
+        raise CaseConflict(f"case {case_id} is a {case.kind} case, not {body['case']['kind']}")
+
+    replay = session.scalar(select(CaseEvent).where(CaseEvent.case_id == case_id,
+                                                    CaseEvent.client_key == body["client_key"]))
+    if replay is not None:
+        return replay.response_status, replay.response
+
+    event = body["event"]
+    rulebook = current_app.extensions["rulebook"]
+    before = accepted_events(session, case_id)
+    as_of = body.get("as_of") or event["at"].astimezone(CHINA).date()
+    request = {"as_of": as_of, "employee": body["employee"], "case": case_request(case, before),
+               "action": {"type": rulebook.context.classification.machine.action_of(event["type"]),
+                          "actor": event["actor"],
+                          "effective_date": event["at"].astimezone(CHINA).date()}}
+    outcome = evaluate(rulebook, request)
+    accepted = outcome.verdict != "deny"
+    now = utcnow()
+    entry = record_decision(session, rulebook=rulebook, outcome=outcome, request=request, received_at=now,
+                            kind="case_event" if accepted else "event_refused", event=event,
+                            body_extra={"event": {"type": event["type"], "at": _aware(event["at"]).isoformat(),
+                                                  **({"received_at": _aware(event["received_at"]).isoformat()}
+                                                     if event.get("received_at") else {}),
+                                                  "form": event.get("form"), "client_key": body["client_key"]}})
+    case.event_count += 1
+    row = CaseEvent(case_id=case_id, seq=case.event_count, client_key=body["client_key"], accepted=accepted,
+                    type=event["type"], at=event["at"], received_at=event.get("received_at"),
+                    actor_id=event["actor"]["id"],
+                    actor_role=event["actor"]["role"], actor_department=event["actor"].get("department"),
+                    form=event.get("form"), note=event.get("note"), recorded_at=now,
+                    decision_id=entry.entry_id, response_status=0, response={})
+    after = before + [event_dict(row)] if accepted else before
+    status_before, status_after = case_status(rulebook, before), case_status(rulebook, after)
+    # What is stored (and replayed for a repeated key) keeps health facts by name only.
+    findings = redact_findings(outcome.findings, rulebook.vocabulary.sensitive,
+                               keep=current_app.config["TRAIL_FACT_VALUES"])
+    if accepted:
+        code = 201
+        answer = {"event": event_out(row), "decision_id": entry.entry_id, "verdict": outcome.verdict,
+                  "findings": findings, "case": status_after}
+        if status_after["status"] != status_before["status"]:
+            _notify_status_change(session, case, row, status_before, status_after, now)
+    else:
+        code = 409
+        answer = {"code": 409, "status": "Conflict",
+                  "message": "The event was refused: the rules deny it. The refusal is recorded.",
+                  "event": event_out(row), "decision_id": entry.entry_id, "verdict": outcome.verdict,
+                  "findings": findings, "case": status_before}
+        _notify_refusal(session, case, row, outcome, now)
+    row.response_status, row.response = code, _jsonable(answer)
+    session.add(row)
+    from service.record.rechecks import remember_employee  # (imports this module)
+    remember_employee(session, case_id, body["employee"], now)
+    session.flush()
+    return code, row.response
+
+
+def _lock_or_create_case(session: Session, case_id: str, body: dict) -> Case:
+    case = session.scalar(select(Case).where(Case.id == case_id).with_for_update())
+    if case is not None:
+        return case
+    if "case" not in body:
+        raise CaseConflict(f"case {case_id} does not exist yet: its first event must carry case.kind")
+    try:
+        with session.begin_nested():
+            session.add(Case(id=case_id, kind=body["case"]["kind"], employee_id=body["employee"]["id"],
+                             hr_owner_id=body["case"].get("hr_owner_id"),
+                             manager_id=body["case"].get("manager_id"), created_at=utcnow(), event_count=0))
+    except IntegrityError:
+        pass  # another writer created it first; take its lock below
+    return session.scalar(select(Case).where(Case.id == case_id).with_for_update())
+
+
+def _notify_status_change(session, case: Case, row: CaseEvent, before: dict, after: dict, now) -> None:
+    payload = {"case_id": case.id, "employee_id": case.employee_id, "event": row.type,
+               "by": {"id": row.actor_id, "role": row.actor_role},
+               "from_status": before["status"], "to_status": after["status"],
+               "message": status_change_message(case.id, before["status"], after["status"])}
+    notify(session, kind="status_changed", now=now, recipient_role="hr", recipient_id=case.hr_owner_id,
+           payload=payload, dedupe_key=f"status:{case.id}:{row.seq}", case_id=case.id,
+           employee_id=case.employee_id)
+
+
+def _notify_refusal(session, case: Case, row: CaseEvent, outcome: Outcome, now) -> None:
+    payload = {"case_id": case.id, "employee_id": case.employee_id, "event": row.type,
+               "by": {"id": row.actor_id, "role": row.actor_role},
+               "rule_ids": sorted({f["rule_id"] for f in outcome.findings if f["verdict"] == "deny"}),
+               "message": refusal_message(case.id, row.type)}
+    notify(session, kind="event_refused", now=now, recipient_role="hr", recipient_id=case.hr_owner_id,
+           payload=payload, dedupe_key=f"refused:{case.id}:{row.seq}", case_id=case.id,
+           employee_id=case.employee_id)
+
+
+def event_out(row: CaseEvent) -> dict:
+    """An event as the API shows it (JSON-ready: it is also stored as the replayed answer)."""
+    return _jsonable({"seq": row.seq, "accepted": row.accepted, **event_dict(row),
+                      "recorded_at": _aware(row.recorded_at), "decision_id": row.decision_id,
+                      "client_key": row.client_key})
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    return value
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    """In UTC: an answer gives every date-time in UTC, whether it was just received (+08:00
+    perhaps) or read back from the database."""
+    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)

@@ -1,0 +1,189 @@
+"""Persistent records: the trail (every decision, case event and rule-set change), the case
+ledger, and the notification outbox.
+
+The trail is append-only and hash-chained: each entry's hash covers its content and the previous
+entry's hash, so an edit, a deletion or a reordering of stored entries is detected by
+service.record.trail.verify_chain.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, SmallInteger, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from service.record.db import Base
+
+
+class TrailEntry(Base):
+    __tablename__ = "trail_entries"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    entry_id: Mapped[str] = mapped_column(String(36), unique=True)  # the decision id for a check
+    kind: Mapped[str] = mapped_column(String(24))  # check | case_event | event_refused | ruleset_change
+    recorded_at: Mapped[dt.datetime]
+    as_of: Mapped[dt.date | None]
+    employee_id: Mapped[str | None] = mapped_column(String(128))
+    case_id: Mapped[str | None] = mapped_column(String(128))
+    process_type: Mapped[str | None] = mapped_column(String(32))  # the case kind, or "check" without one
+    action_type: Mapped[str | None] = mapped_column(String(64))
+    event_type: Mapped[str | None] = mapped_column(String(64))
+    actor_id: Mapped[str | None] = mapped_column(String(128))
+    actor_role: Mapped[str | None] = mapped_column(String(32))
+    client_id: Mapped[str | None] = mapped_column(String(128))
+    verdict: Mapped[str | None] = mapped_column(String(8))
+    rule_ids: Mapped[list]
+    ruleset_version: Mapped[str] = mapped_column(String(80))
+    body: Mapped[dict]  # findings (sensitive values redacted), event details, version change
+    request_digest: Mapped[str | None] = mapped_column(String(80))  # keyed digest, never the request
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+    hash_scheme: Mapped[int] = mapped_column(SmallInteger, server_default="1")  # service.record.trail: 1 or 2
+
+    __table_args__ = (
+        Index("ix_trail_employee_recorded", "employee_id", "recorded_at"),
+        Index("ix_trail_case", "case_id", "seq"),
+        Index("ix_trail_kind_recorded", "kind", "recorded_at"),
+    )
+
+
+class TrailRuleHit(Base):
+    """Which rules a trail entry's findings came from: an index for `GET /v1/trail?rule_id=`.
+    Derived from the entry's hashed rule_ids, so it needs no hash of its own."""
+
+    __tablename__ = "trail_rule_hits"
+
+    seq: Mapped[int] = mapped_column(ForeignKey("trail_entries.seq"), primary_key=True)
+    rule_id: Mapped[str] = mapped_column(String(128), primary_key=True, index=True)
+
+
+class TrailHead(Base):
+    """One row: the last seq and hash. Appenders lock it, so the chain is serialized in the database."""
+
+    __tablename__ = "trail_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str | None] = mapped_column(String(64))  # the hash the last move replaced
+
+
+class Case(Base):
+    __tablename__ = "cases"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    employee_id: Mapped[str] = mapped_column(String(128), index=True)
+    hr_owner_id: Mapped[str | None] = mapped_column(String(128))
+    manager_id: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime]
+    event_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CaseEvent(Base):
+    """An event as submitted: accepted ones make the case; refused ones are kept for the record."""
+
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    client_key: Mapped[str] = mapped_column(String(128))
+    accepted: Mapped[bool]
+    type: Mapped[str] = mapped_column(String(32))
+    at: Mapped[dt.datetime]
+    received_at: Mapped[dt.datetime | None]  # when the declaration reached the other party, if not `at`
+    actor_id: Mapped[str] = mapped_column(String(128))
+    actor_role: Mapped[str] = mapped_column(String(32))
+    actor_department: Mapped[str | None] = mapped_column(String(128))
+    form: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    recorded_at: Mapped[dt.datetime]
+    decision_id: Mapped[str] = mapped_column(String(36))
+    response_status: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict]  # the answer given, replayed for a repeated client key
+
+    __table_args__ = (
+        UniqueConstraint("case_id", "seq"),
+        UniqueConstraint("case_id", "client_key"),
+    )
+
+
+class Notification(Base):
+    """The outbox: written in the transaction that caused it, delivered by webhook or polled."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    created_at: Mapped[dt.datetime]
+    kind: Mapped[str] = mapped_column(String(32))  # status_changed | step_overdue | event_refused
+    case_id: Mapped[str | None] = mapped_column(String(128))
+    employee_id: Mapped[str | None] = mapped_column(String(128))
+    recipient_role: Mapped[str] = mapped_column(String(32))
+    recipient_id: Mapped[str | None] = mapped_column(String(128))
+    payload: Mapped[dict]
+    dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | delivered | dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime]
+    delivered_at: Mapped[dt.datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_notifications_due", "status", "next_attempt_at"),
+                      Index("ix_notifications_recipient", "recipient_role", "recipient_id", "created_at"))
+
+
+class ApiClient(Base):
+    """A caller of the API: a named client, its key's digest and its scopes."""
+
+    __tablename__ = "api_clients"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), index=True)
+    key_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list]
+    created_at: Mapped[dt.datetime]
+    revoked_at: Mapped[dt.datetime | None]
+
+
+class WorkerState(Base):
+    """The background worker, as every web worker and host can read it: who holds the worker's
+    lease (SQLite; PostgreSQL uses an advisory lock), its last heartbeat, and when each of its
+    tasks last ran (a daily task runs once per day in China whichever process runs it)."""
+
+    __tablename__ = "worker_state"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(128))  # host:pid of the active worker
+    lease_until: Mapped[dt.datetime | None]
+    heartbeat_at: Mapped[dt.datetime | None]
+    tasks: Mapped[dict]  # task name -> {"last_run_at", "last_day", "result"}
+
+
+class CaseRecheck(Base):
+    """The daily re-check of an open case: its next step's verdict when last decided, and the
+    employee facts the EHR last gave for the case (kept only while the case is open: they may
+    hold health facts, PIPL Art. 28)."""
+
+    __tablename__ = "case_rechecks"
+
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    employee: Mapped[dict | None]
+    employee_given_at: Mapped[dt.datetime | None]
+    next_step: Mapped[str | None] = mapped_column(String(64))
+    verdict: Mapped[str | None] = mapped_column(String(8))
+    rule_ids: Mapped[list | None]
+    checked_on: Mapped[dt.date | None]
+
+
+class PageSession(Base):
+    """A browser's sign-in to the pages: the cookie holds a random token, stored here only as
+    its digest; it expires, and signing out (or revoking the client) ends it."""
+
+    __tablename__ = "page_sessions"
+
+    token_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("api_clients.id"), index=True)
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    revoked_at: Mapped[dt.datetime | None]

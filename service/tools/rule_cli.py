@@ -1,0 +1,253 @@
+"""`rules` commands for the legal team and QA: lint, test, coverage, diff (logic in service/tools/lint.py, coverage.py, diff.py).
+
+    flask --app wsgi rules lint [--rules-dir DIR]
+    flask --app wsgi rules test [--junit FILE]
+    flask --app wsgi rules coverage
+    flask --app wsgi rules diff OLD NEW        # two folders or two git revisions
+
+The same commands run as `separation-guard rules ...`, and as `python -m service.tools.rule_cli ...`,
+which needs no app: that one works even when the rule files are too broken for the service to start.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from service import PROJECT_ROOT
+
+
+def default_rules_dir() -> Path:
+    """The app's RULES_DIR when a Flask app is loaded, else SEPARATION_GUARD_RULES_DIR, else rules/."""
+    from flask import current_app, has_app_context
+    from flask.cli import ScriptInfo
+
+    if has_app_context():
+        return Path(current_app.config["RULES_DIR"])
+    ctx = click.get_current_context(silent=True)
+    info = ctx.find_object(ScriptInfo) if ctx is not None else None
+    if info is not None:
+        try:
+            return Path(info.load_app().config["RULES_DIR"])
+        except Exception:  # noqa: BLE001 (the app does not start: lint the default folder instead)
+            pass
+    return Path(os.environ.get("SEPARATION_GUARD_RULES_DIR") or PROJECT_ROOT / "rules")
+
+
+def _rules_dir_option(fn):
+    return click.option("--rules-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                        help="The rules folder (default: the service's RULES_DIR, rules/).")(fn)
+
+
+def _fixtures_option(fn):
+    return click.option("--fixtures", "fixtures", type=click.Path(exists=True, path_type=Path), multiple=True,
+                        help="Fixture files or folders (*_test.yaml); default: fixtures/.")(fn)
+
+
+def _fixture_paths(given) -> list[Path]:
+    from service.tools.scenarios import default_fixture_paths
+
+    if not given:
+        return default_fixture_paths()
+    out = []
+    for path in given:
+        out += sorted(path.rglob("*_test.yaml")) if path.is_dir() else [path]
+    return out
+
+
+def _progress(every: int = 25):
+    def report(done: int, total: int) -> None:
+        if total >= every and (done % every == 0 or done == total):
+            click.echo(f"  ... {done}/{total}", err=True)
+    return report
+
+
+def _load(rules_dir: Path):
+    """The rule book, or exit 1 printing each problem with its line (the lint's view of it)."""
+    from service.tools.lint import lint
+    from service.decide.rulebook import RuleLoadError, load_rulebook
+
+    try:
+        return load_rulebook(rules_dir)
+    except RuleLoadError:
+        report = lint(rules_dir)
+        for issue in report.errors:
+            click.echo(_format(rules_dir, issue), err=True)
+        click.echo(f"{rules_dir}: {len(report.errors)} error(s); nothing was run", err=True)
+        sys.exit(1)
+
+
+def _shown(root: Path, rel: str) -> str:
+    """root/rel as the user would type it: relative to the working directory when it is below it."""
+    path = (Path(root) / rel) if rel else Path(root)
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _format(root: Path, issue) -> str:
+    where = _shown(root, issue.file) + (f":{issue.line}" if issue.line else "")
+    rule = f" rule {issue.rule_id}" if issue.rule_id else ""
+    field = f" {issue.field}:" if issue.field else ""
+    return f"{where}: {issue.severity}:{rule}{field} {issue.reason}"
+
+
+@click.group("rules", help="Lint, test, coverage and diff of the rule files (for the legal team and QA).")
+def rules_group():
+    pass
+
+
+@rules_group.command("lint")
+@_rules_dir_option
+def lint_command(rules_dir):
+    """Check every rule, fact, citation, parameter and config file, without building the engine.
+
+    Prints FILE:LINE: error|warning: rule ID FIELD: what is wrong. Exit 1 on any error.
+    """
+    from service.tools.lint import lint
+
+    rules_dir = rules_dir or default_rules_dir()
+    if not (rules_dir / "facts").is_dir():
+        raise click.BadParameter(f"{rules_dir} is not a rules folder (no facts/)", param_hint="--rules-dir")
+    report = lint(rules_dir)
+    for issue in report.issues:
+        click.echo(_format(rules_dir, issue))
+    click.echo(f"{_shown(rules_dir, '')}: {report.rules_checked} rule(s) checked, "
+               f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)")
+    sys.exit(0 if report.ok else 1)
+
+
+@rules_group.command("test")
+@_rules_dir_option
+@_fixtures_option
+@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), help="Also write JUnit XML here (for CI).")
+def test_command(rules_dir, fixtures, junit):
+    """Run every rule's examples and every fixture; print a table. Exit 1 on any failure."""
+    from service.tools.scenarios import print_table, run_scenarios, write_junit
+
+    book = _load(rules_dir or default_rules_dir())
+    try:
+        results = run_scenarios(book, _fixture_paths(fixtures), progress=_progress())
+    finally:
+        book.engine.close()
+    print_table(results, click.echo)
+    if junit:
+        write_junit(results, junit, name="rules test")
+        click.echo(f"JUnit XML: {junit}", err=True)
+    sys.exit(0 if all(r.passed for r in results) else 1)
+
+
+@rules_group.command("coverage")
+@_rules_dir_option
+@_fixtures_option
+def coverage_command(rules_dir, fixtures):
+    """Rules (by version) and citations that no example or fixture exercises (makes fire / cites)."""
+    from service.tools.coverage import coverage
+    from service.tools.scenarios import run_scenarios
+
+    book = _load(rules_dir or default_rules_dir())
+    try:
+        results = run_scenarios(book, _fixture_paths(fixtures), progress=_progress())
+        report = coverage(book, results)
+    finally:
+        book.engine.close()
+    click.echo(f"Rules no example or fixture makes fire ({len(report.rules_unexercised)} of {report.rules_total}):")
+    for key, file in report.rules_unexercised:
+        click.echo(f"  {key:<60} {file}")
+    click.echo(f"Citations no fired rule cites ({len(report.citations_unexercised)} of {report.citations_total}):")
+    for ref, cited in report.citations_unexercised:
+        click.echo(f"  {ref:<20}{'' if cited else ' (cited by no rule)'}")
+    exercised_rules = report.rules_total - len(report.rules_unexercised)
+    exercised_refs = report.citations_total - len(report.citations_unexercised)
+    click.echo(f"Totals: rules {exercised_rules}/{report.rules_total} exercised, "
+               f"citations {exercised_refs}/{report.citations_total} exercised, "
+               f"{report.cases} case(s) run, {report.failures} failing")
+
+
+@rules_group.command("diff")
+@click.argument("old")
+@click.argument("new")
+@_fixtures_option
+def diff_command(old, new, fixtures):
+    """What changes from OLD to NEW (each a folder or a git revision): rules added, removed and changed,
+    and the fixtures and examples whose outcome changes. Fixtures: NEW's fixtures/ (default)."""
+    from service.tools.diff import diff, resolve_side
+
+    with tempfile.TemporaryDirectory(prefix="rules-diff-") as work:
+        try:
+            old_side = resolve_side(old, Path(work) / "old")
+            new_side = resolve_side(new, Path(work) / "new")
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from exc
+        report = diff(old_side, new_side, _fixture_paths(fixtures) if fixtures else None, progress=_progress())
+    echo = click.echo
+    echo(f"OLD {report.old.label}\nNEW {report.new.label}")
+    for label, problems in (("OLD", report.old_problems), ("NEW", report.new_problems)):
+        if problems:
+            echo(f"{label} does not load ({len(problems)} problem(s)); outcomes were not compared:")
+            for p in problems[:20]:
+                echo(f"  {p}")
+    echo(f"\nRules added ({len(report.added)}):")
+    for r in report.added:
+        echo(f"  + {r.key:<58} {r.verdict:<10} {r.file}")
+    echo(f"Rules removed ({len(report.removed)}):")
+    for r in report.removed:
+        echo(f"  - {r.key:<58} {r.verdict:<10} {r.file}")
+    echo(f"Rules changed ({len(report.changed)}):")
+    for c in report.changed:
+        echo(f"  ~ {c.key:<58} {', '.join(c.fields)}  ({c.file})")
+        for line in c.details:
+            echo(f"        {line}")
+    if report.citations_changed:
+        echo(f"Citations changed ({len(report.citations_changed)}):")
+        for line in report.citations_changed:
+            echo(f"  {line}")
+    if report.files_changed:
+        echo(f"Other files changed (facts, parameters, calendar, config) ({len(report.files_changed)}):")
+        for line in report.files_changed:
+            echo(f"  {line}")
+    verdicts = [o for o in report.outcomes if o.verdict_changed]
+    echo(f"\nOutcomes that change ({len(report.outcomes)} of {report.cases_run} checks; "
+         f"{len(verdicts)} change verdict):")
+    for o in sorted(report.outcomes, key=lambda o: not o.verdict_changed):  # verdict changes first
+        echo(f"  {'VERDICT' if o.verdict_changed else 'rules  '}  {o.source}")
+        echo(f"        {_outcome(o.old, o.old_error)}  ->  {_outcome(o.new, o.new_error)}")
+        if o.old and o.new:
+            plus = sorted(set(o.new["rule_ids"] + o.new["obligations"]) - set(o.old["rule_ids"] + o.old["obligations"]))
+            minus = sorted(set(o.old["rule_ids"] + o.old["obligations"]) - set(o.new["rule_ids"] + o.new["obligations"]))
+            if plus or minus:
+                echo(f"        rules {' '.join('+' + r for r in plus)} {' '.join('-' + r for r in minus)}".rstrip())
+    sys.exit(0 if report.ok else 1)
+
+
+def _outcome(summary, error) -> str:
+    if summary is None:
+        return f"error: {error}"
+    return summary["verdict"]
+
+
+def run_scenarios_cli(rulebook, paths, as_of, junit) -> None:
+    """`scenarios run`: progress on stderr, a readable diff per failure, --as-of and --junit."""
+    from service.tools.scenarios import print_table, run_scenarios, write_junit
+
+    from service.tools.scenarios import print_what_if
+
+    results = run_scenarios(rulebook, _fixture_paths([Path(p) for p in paths]), as_of=as_of,
+                            progress=_progress())
+    if as_of:
+        # A what-if, not a test: it reports what would change and exits 0.
+        print_what_if(results, as_of, click.echo)
+    else:
+        print_table(results, click.echo)
+    if junit:
+        write_junit(results, junit, name=f"scenarios as of {as_of}" if as_of else "scenarios")
+        click.echo(f"JUnit XML: {junit}", err=True)
+    sys.exit(0 if as_of or all(r.passed for r in results) else 1)
+
+
+if __name__ == "__main__":  # python -m service.tools.rule_cli lint: no app, works on broken rule files
+    rules_group(prog_name="python -m service.tools.rule_cli")

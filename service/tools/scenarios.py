@@ -1,0 +1,322 @@
+"""Scenarios: rule examples (rules/**) and fixtures (fixtures/**/*_test.yaml).
+
+A fixture file is a suite with a `now`; each case is one check, or a story of `steps` whose
+`record:` events build up the case the later steps carry. Everything runs through the same path
+as the HTTP check (schema load, fact derivation, durable-rules, verdict assembly), without the
+database: the same runner serves `rules test`, `scenarios run` and the gate every candidate rule
+set passes before it goes live (service/decide/reload.py).
+
+`now` stands for the wall clock: a request without `as_of` is decided as of `now`'s date in
+China, exactly what the clock would give at that moment. It is passed as the request's as_of
+instead of freezing the process's clock, because the gate runs inside the serving process
+(a frozen clock would leak into other threads) and freezing costs more than the checks.
+"""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from marshmallow import ValidationError
+
+from schemas.check import CheckRequestSchema
+from schemas.fields import CHINA
+from service import PROJECT_ROOT
+from service.decide.evaluation import evaluate
+from service.decide.rulebook import RuleBook
+from service.decide.yamlfile import load_yaml
+
+
+@dataclass
+class Result:
+    source: str          # file::case name
+    passed: bool
+    expected: dict
+    actual: dict
+    problems: list[str] = field(default_factory=list)
+    fired: list[str] = field(default_factory=list)   # keys (id@effective_from) of the rules that fired
+    seconds: float = 0.0
+
+
+@dataclass
+class Observed:
+    """What one check gave: its summary (None when the request could not be decided)."""
+    actual: dict | None
+    error: str | None = None
+    fired: list[str] = field(default_factory=list)
+
+
+def default_fixture_paths() -> list[Path]:
+    return sorted((PROJECT_ROOT / "fixtures").rglob("*_test.yaml"))
+
+
+def load_fixture_cases(path: Path) -> list[tuple[str, dict, str]]:
+    """(case id, case, suite now) for each case of a fixture file."""
+    suite = load_yaml(path)
+    rel = _rel(path)
+    now = suite.get("now")
+    return [(f"{rel}::{case['name']}", case, case.get("now", now)) for case in suite["cases"]]
+
+
+def run_fixture_case(rulebook: RuleBook, case: dict, now: str | None, source: str,
+                     as_of: str | None = None) -> Result:
+    """`as_of` (ISO date) replaces every request's as_of: what the case gives on that date."""
+    started = time.perf_counter()
+    if "steps" in case:
+        result = _run_story(rulebook, case, now, source, as_of)
+    else:
+        result = _check(rulebook, case["request"], case["expected"], case.get("now", now), source, as_of)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def story_requests(case: dict, now: str | None) -> list[tuple[int, dict, dict, str | None]]:
+    """(step number, request, expected, now) for each step of a story; the case grows by `record:`."""
+    story_case = copy.deepcopy(case.get("case", {}))
+    story_case.setdefault("events", [])
+    out = []
+    for index, step in enumerate(case["steps"], start=1):
+        request = copy.deepcopy(step["request"])
+        if story_case.get("id"):
+            request["case"] = copy.deepcopy(story_case)
+        out.append((index, request, step["expected"], step.get("now", now)))
+        if "record" in step:
+            story_case["events"].append(step["record"])
+    return out
+
+
+def fixture_checks(case: dict, now: str | None, source: str) -> list[tuple[str, dict, dict, str | None]]:
+    """(source, request, expected, now) for each check a fixture case makes (one, or one per step)."""
+    if "steps" in case:
+        return [(f"{source} step {index}", request, expected, step_now)
+                for index, request, expected, step_now in story_requests(case, now)]
+    return [(source, case["request"], case["expected"], case.get("now", now))]
+
+
+def _run_story(rulebook: RuleBook, case: dict, now: str | None, source: str, as_of: str | None) -> Result:
+    fired: list[str] = []
+    for step_source, request, expected, step_now in fixture_checks(case, now, source):
+        result = _check(rulebook, request, expected, step_now, step_source, as_of)
+        fired.extend(k for k in result.fired if k not in fired)
+        if not result.passed:
+            result.fired = fired
+            return result
+    return Result(source, True, {}, {}, fired=fired)
+
+
+def observe(rulebook: RuleBook, body: dict, now: str | None, as_of: str | None = None) -> Observed:
+    """Decide one request at the moment `now` (None: the request must give as_of)."""
+    if as_of is not None:
+        body = {**body, "as_of": as_of}
+    if "as_of" not in body:
+        if now is None:
+            return Observed(None, "no `now` for this case, and the request gives no as_of")
+        try:
+            body = {**body, "as_of": date_at(now).isoformat()}
+        except ValueError as exc:
+            return Observed(None, f"now: {exc}")
+    try:
+        request = CheckRequestSchema().load(body)
+    except ValidationError as exc:
+        return Observed(None, f"invalid request: {exc.messages}")
+    outcome = evaluate(rulebook, request)
+    return Observed(summarize(outcome.verdict, outcome.findings, outcome.as_of),
+                    fired=[r.key for r in outcome.fired])
+
+
+def date_at(now: str | dt.date) -> dt.date:
+    """The date in China at the moment `now` (ISO 8601; without an offset it is UTC, as freezegun reads it)."""
+    moment = now if isinstance(now, dt.datetime) else dt.datetime.fromisoformat(str(now))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment.astimezone(CHINA).date()
+
+
+def _check(rulebook: RuleBook, body: dict, expected: dict, now: str | None, source: str,
+           as_of: str | None = None) -> Result:
+    if now is None:
+        return Result(source, False, expected, {}, ["no `now` for this case"])
+    seen = observe(rulebook, body, now, as_of)
+    if seen.actual is None:
+        return Result(source, False, expected, {}, [seen.error])
+    actual = seen.actual
+    return Result(source, not (problems := compare(expected, actual)), expected, actual, problems,
+                  fired=seen.fired)
+
+
+def summarize(verdict: str, findings: list[dict], as_of: dt.date) -> dict:
+    return {
+        "verdict": verdict,
+        "as_of": as_of.isoformat(),
+        "rule_ids": sorted(f["rule_id"] for f in findings if f["verdict"] != "obligation"),
+        "obligations": sorted(f["rule_id"] for f in findings if f["verdict"] == "obligation"),
+        "unknown": sorted(f["rule_id"] for f in findings if f.get("outcome") == "unknown"),
+        "citations": sorted({c["ref"] for f in findings for c in f["citations"]}),
+        "missing_facts": sorted({m for f in findings for m in f["missing_facts"]}),
+    }
+
+
+def compare(expected: dict, actual: dict) -> list[str]:
+    """Exact on verdict, rule ids and (when given) obligations; citations and missing facts must be present."""
+    problems = []
+    if expected.get("verdict") != actual["verdict"]:
+        problems.append(f"verdict: expected {expected.get('verdict')}, got {actual['verdict']}")
+    for key in ("rule_ids", "obligations"):
+        if key in expected and sorted(expected[key]) != actual[key]:
+            missing = sorted(set(expected[key]) - set(actual[key]))
+            extra = sorted(set(actual[key]) - set(expected[key]))
+            problems.append(f"{key}: missing {missing}, unexpected {extra}")
+    for key in ("citations", "missing_facts"):
+        absent = sorted(set(expected.get(key, [])) - set(actual[key]))
+        if absent:
+            problems.append(f"{key}: expected {absent} among {actual[key]}")
+    if "as_of" in expected and expected["as_of"] != actual["as_of"]:
+        problems.append(f"as_of: expected {expected['as_of']}, got {actual['as_of']}")
+    return problems
+
+
+def diff_lines(expected: dict, actual: dict) -> list[str]:
+    """A reader's diff of a fixture case: `-` expected but absent, `+` present but not expected."""
+    if not actual or "verdict" not in actual:
+        return []
+    if expected.get("verdict") != actual["verdict"]:
+        lines = [f"verdict: expected {expected.get('verdict')}, got {actual['verdict']}"]
+    else:
+        lines = [f"verdict: {actual['verdict']} (as expected)"]
+    for key, label, absent, extra in (
+            ("rule_ids", "rule", "expected, did not fire", "fired, not expected"),
+            ("obligations", "obligation", "expected, did not fire", "fired, not expected"),
+            ("citations", "citation", "expected, not cited", None),
+            ("missing_facts", "missing fact", "expected, not reported missing", None)):
+        want, got = set(expected.get(key, [])), set(actual.get(key, []))
+        rows = [("-", name, absent) for name in sorted(want - got)]
+        if extra and key in expected:  # rule ids and obligations are exact when the case gives them
+            rows += [("+", name, extra) for name in sorted(got - want)]
+        lines += [f"{sign} {label} {name}   ({why})" for sign, name, why in rows]
+    if "as_of" in expected and expected["as_of"] != actual["as_of"]:
+        lines.append(f"as_of: expected {expected['as_of']}, got {actual['as_of']}")
+    return lines
+
+
+def rule_example_cases(rulebook: RuleBook) -> list[tuple[str, object, dict]]:
+    """(id, rule, example) for every example of every rule."""
+    return [(f"{rule.file}::{rule.id}::{example['name']}", rule, example)
+            for rule in sorted(rulebook.rules.values(), key=lambda r: (r.file, r.key))
+            for example in rule.examples]
+
+
+def run_rule_example(rulebook: RuleBook, rule, example: dict, source: str,
+                     as_of: str | None = None) -> Result:
+    """An example states what this one rule says for the request: its verdict, or none."""
+    started = time.perf_counter()
+    body = example["request"] if as_of is None else {**example["request"], "as_of": as_of}
+    try:
+        request = CheckRequestSchema().load(body)
+    except ValidationError as exc:
+        return Result(source, False, {"expect": example["expect"]}, {}, [f"invalid request: {exc.messages}"])
+    if "as_of" not in request:
+        return Result(source, False, {"expect": example["expect"]}, {}, ["examples must give as_of"])
+    outcome = evaluate(rulebook, request)
+    # What the rule itself said: its verdict, "unknown" (a warn naming missing facts) or "none".
+    own = next((c for c in outcome.checked if c["rule_id"] == rule.id), None)
+    got = {"fired": rule.verdict, "unknown": "unknown", "dates_differ": "dates_differ"}.get(own["outcome"], "none") \
+        if own else "none"
+    passed = got == example["expect"]
+    return Result(source, passed, {"expect": example["expect"]}, {"rule_verdict": got},
+                  [] if passed else [f"rule {rule.id}: expected {example['expect']}, got {got}"],
+                  fired=[r.key for r in outcome.fired], seconds=time.perf_counter() - started)
+
+
+def run_scenarios(rulebook: RuleBook, paths: Iterable[Path], as_of: str | None = None,
+                  progress: Callable[[int, int], None] | None = None,
+                  examples: bool = True) -> list[Result]:
+    """Every rule example (unless examples=False) and every case of the fixture files.
+
+    `progress(done, total)` is called after each case; `as_of` replaces every request's as_of.
+    """
+    cases = []
+    if examples:
+        cases += [(run_rule_example, (rulebook, rule, example, source))
+                  for source, rule, example in rule_example_cases(rulebook)]
+    for path in paths:
+        cases += [(run_fixture_case, (rulebook, case, now, source))
+                  for source, case, now in load_fixture_cases(Path(path))]
+    results = []
+    for done, (run, args) in enumerate(cases, start=1):
+        results.append(run(*args, as_of=as_of))
+        if progress is not None:
+            progress(done, len(cases))
+    return results
+
+
+def write_junit(results: list[Result], path: Path | str, name: str = "separation-guard") -> None:
+    """JUnit XML for CI: one testsuite per file, one testcase per example or fixture case."""
+    suites: dict[str, list[Result]] = {}
+    for r in results:
+        file = r.source.split("::", 1)[0]
+        suites.setdefault(file, []).append(r)
+    failures = sum(not r.passed for r in results)
+    root = ET.Element("testsuites", name=name, tests=str(len(results)), failures=str(failures),
+                      errors="0", time=f"{sum(r.seconds for r in results):.3f}")
+    for file, members in suites.items():
+        suite = ET.SubElement(root, "testsuite", name=file, tests=str(len(members)),
+                              failures=str(sum(not r.passed for r in members)), errors="0", skipped="0",
+                              time=f"{sum(r.seconds for r in members):.3f}")
+        for r in members:
+            case_name = r.source.split("::", 1)[1] if "::" in r.source else r.source
+            case = ET.SubElement(suite, "testcase", classname=file, name=case_name, time=f"{r.seconds:.3f}")
+            if not r.passed:
+                failure = ET.SubElement(case, "failure", message=(r.problems or ["failed"])[0], type="mismatch")
+                failure.text = "\n".join(diff_lines(r.expected, r.actual) or r.problems)
+    ET.indent(root)
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+
+
+def print_table(results: list[Result], echo: Callable[[str], None]) -> None:
+    for r in results:
+        echo(f"{'PASS' if r.passed else 'FAIL'}  {r.source}")  # whole: a name is how a case is found
+        if not r.passed:
+            for line in diff_lines(r.expected, r.actual) or r.problems:
+                echo(f"        {line}")
+    failed = sum(not r.passed for r in results)
+    echo(f"{len(results) - failed} passed, {failed} failed")
+
+
+def verdict_changed(result: Result) -> bool:
+    """Whether the case's verdict (a fixture's, or an example's own rule's) is not the expected one."""
+    if "expect" in result.expected:
+        return result.actual.get("rule_verdict") != result.expected["expect"]
+    return result.actual.get("verdict") != result.expected.get("verdict")
+
+
+def print_what_if(results: list[Result], as_of: str, echo: Callable[[str], None]) -> None:
+    """`scenarios run --as-of`: each case decided as of another date than the one its expectation
+    was written for. A difference is what would change on that date, not a failure."""
+    changed = [r for r in results if not r.passed]
+    for r in changed:
+        label = "VERDICT" if verdict_changed(r) else "RULES  "
+        echo(f"{label}  {r.source}")
+        for line in diff_lines(r.expected, r.actual) or r.problems:
+            echo(f"        {line}")
+    verdicts = sum(verdict_changed(r) for r in changed)
+    echo(f"What if every request were decided as of {as_of}: of {len(results)} case(s), "
+         f"{verdicts} verdict(s) would change, {len(changed) - verdicts} more would change only their "
+         f"rules or facts, {len(results) - len(changed)} would stay as expected.")
+
+
+def _rel(path: Path) -> str:
+    """A fixture's name as it reads in any checkout: relative to the project, or from its
+    fixtures/ folder (a `rules diff` side is extracted to a temporary folder)."""
+    resolved = Path(path).resolve()
+    try:
+        return resolved.relative_to(PROJECT_ROOT).as_posix()
+    except ValueError:
+        pass
+    for parent in resolved.parents:
+        if parent.name == "fixtures":
+            return resolved.relative_to(parent.parent).as_posix()
+    return str(path)
