@@ -57,12 +57,22 @@ class FindingSchema(Schema):
     missing_facts = fields.List(fields.String())
 
 
+class ReceiptSchema(Schema):
+    signed = fields.String(metadata={"description": "The text signed: the log's name, the decision id, "
+                                                    "the entry hash and recorded_at, one per line"})
+    signature = fields.String(metadata={"description": "base64 Ed25519 signature of the UTF-8 of `signed`"})
+    key_id = fields.String(metadata={"description": "The signing key as a note verifier key "
+                                                    "(name+hash+base64 key); GET /v1/trail/public-key"})
+
+
 class CheckResultSchema(Schema):
     decision_id = fields.String(dump_only=True)
     verdict = fields.String(validate=one_of(VERDICTS))
     as_of = fields.Date()
     ruleset_version = fields.String()
     findings = fields.List(fields.Nested(FindingSchema))
+    receipt = fields.Nested(ReceiptSchema, metadata={"description": "The service's signed word that this "
+                                                                    "decision is in the trail"})
 
 
 class CheckBatchResultSchema(Schema):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from schemas.case import CaseEventSchema
-from schemas.check import FindingSchema
+from schemas.check import FindingSchema, ReceiptSchema
 from schemas.employee import EmployeeSchema
 from schemas.fields import CASE_KINDS, VERDICTS, AsOf, AwareDateTime, one_of
 
@@ -54,6 +54,7 @@ class EventResultSchema(Schema):
     verdict = fields.String(validate=one_of(VERDICTS))
     findings = fields.List(fields.Nested(FindingSchema))
     case = fields.Nested(CaseStatusSchema)
+    receipt = fields.Nested(ReceiptSchema)
 
 
 class EventConflictSchema(EventResultSchema):

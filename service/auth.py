@@ -43,6 +43,8 @@ _SCOPES_OF_ENDPOINT = {
     "notifications.SlaSweep": ("cases",),
     "trail.Trail": ("trail:read",),
     "trail.TrailVerify": ("trail:read",),
+    "trail.TrailProof": ("checks", "cases", "trail:read"),
+    "trail.TrailCheckpoints": ("checks", "cases", "trail:read"),
     "admin.Reload": ("rules:admin",),
     # The browser pages (service/pages.py): a Bearer key, or the cookie their sign-in form sets.
     "pages.rules": ("trail:read", "rules:admin"),
@@ -192,7 +194,7 @@ def _client_for(key: str) -> KnownClient | None:
     known = cache.get(wanted)
     if known is not None:
         return known
-    with current_app.extensions["db_sessions"]() as session:
+    with current_app.extensions["db_read_sessions"]() as session:
         candidates = session.scalars(select(ApiClient).where(ApiClient.key_digest == wanted,
                                                              ApiClient.revoked_at.is_(None))).all()
     for client in candidates:  # the lookup narrows; the comparison that decides is constant-time

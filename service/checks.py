@@ -58,13 +58,14 @@ def _decide(requests: list[dict]) -> list[dict]:
     except SQLAlchemyError:
         current_app.logger.exception("could not record decision")
         abort(503, message="The decision could not be recorded; nothing was allowed. Retry later.")
+    key = current_app.extensions["trail_key"]
     return [{"decision_id": e.entry_id, "verdict": o.verdict, "as_of": o.as_of,
-             "ruleset_version": o.ruleset_version, "findings": o.findings}
+             "ruleset_version": o.ruleset_version, "findings": o.findings, "receipt": e.receipt(key)}
             for e, o in zip(recorded, outcomes)]
 
 
 def _recorded_case(case_id: str, employee_id: str) -> dict:
-    with db.session() as session:
+    with db.read_session() as session:
         case = session.get(Case, case_id)
         if case is None:
             abort(422, errors={"case_id": [f"No case {case_id} in the ledger."]})

@@ -1,6 +1,13 @@
-"""GET /v1/decisions/<id>: a recorded decision, as answered (sensitive values redacted)."""
+"""GET /v1/decisions/<id>: a recorded decision, rendered again from its trail entry.
+
+The entry keeps what varied (rules and verdicts, facts, placeholder values); the text comes from
+the rule-set version's own entry, through the same finding() the live answer used. The answer
+is the original one with sensitive fact values redacted exactly as the trail stores them
+(service.privacy): the trail never had them.
+"""
 from __future__ import annotations
 
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import fields
@@ -8,9 +15,17 @@ from sqlalchemy import select
 
 from schemas.check import CheckResultSchema
 from service import db
+from service.facts import Facts
 from service.models import TrailEntry
+from service.privacy import redact_findings
+from service.recording import rules_by_id
+from service.rulesets import VERSIONS
+from service.trail import Appended
+from service.verdicts import finding
 
 blp = Blueprint("decisions", __name__, url_prefix="/v1", description="Recorded decisions")
+
+DECISION_KINDS = ("check", "case_event", "event_refused")
 
 
 class DecisionSchema(CheckResultSchema):
@@ -24,6 +39,7 @@ class DecisionSchema(CheckResultSchema):
     actor_role = fields.String(allow_none=True)
     client_id = fields.String(allow_none=True)
     trail_seq = fields.Integer()
+    entry_hash = fields.String(metadata={"description": "The entry's hash: its leaf in the trail's tree"})
 
 
 @blp.route("/decisions/<string:decision_id>")
@@ -31,15 +47,64 @@ class DecisionView(MethodView):
     @blp.response(200, DecisionSchema)
     def get(self, decision_id):
         """A recorded decision, from the trail."""
-        with db.session() as session:
+        with db.read_session() as session:
             entry = session.scalar(select(TrailEntry).where(
-                TrailEntry.entry_id == decision_id,
-                TrailEntry.kind.in_(("check", "case_event", "event_refused"))))
-        if entry is None:
-            abort(404, message=f"No decision {decision_id}.")
-        return {"decision_id": entry.entry_id, "verdict": entry.verdict, "as_of": entry.as_of,
-                "ruleset_version": entry.ruleset_version, "findings": entry.body["findings"],
-                "received_at": entry.recorded_at, "kind": entry.kind, "employee_id": entry.employee_id,
+                TrailEntry.entry_id == decision_id, TrailEntry.kind.in_(DECISION_KINDS)))
+            if entry is None:
+                abort(404, message=f"No decision {decision_id}.")
+            answer = render(session, entry)
+        return {**answer, "received_at": entry.recorded_at, "kind": entry.kind, "employee_id": entry.employee_id,
                 "case_id": entry.case_id, "action_type": entry.action_type, "event_type": entry.event_type,
                 "actor_id": entry.actor_id, "actor_role": entry.actor_role, "client_id": entry.client_id,
-                "trail_seq": entry.seq}
+                "trail_seq": entry.seq, "entry_hash": entry.hash}
+
+
+def render(session, entry: TrailEntry) -> dict:
+    """The answer a decision entry records, as the live path rendered it (sensitive values redacted)."""
+    base = {"decision_id": entry.entry_id, "verdict": entry.verdict, "as_of": entry.as_of,
+            "ruleset_version": entry.ruleset_version}
+    body = entry.body
+    if body["findings"] and isinstance(body["findings"][0], dict):  # written before 0004: kept whole
+        return {**base, "findings": body["findings"]}
+    serving = current_app.extensions["rulebook"]
+    if serving.version == entry.ruleset_version:
+        rules, sensitive = rules_by_id(serving), serving.vocabulary.sensitive
+    else:
+        found = VERSIONS.rules(session, entry.ruleset_version)
+        if found is None:
+            abort(500, message=f"Rule-set version {entry.ruleset_version} is not in the trail.")
+        rules, sensitive = found
+    return {**base, **render_body(body, entry.as_of, rules, sensitive), "receipt": _receipt(entry)}
+
+
+def _receipt(entry: TrailEntry) -> dict:
+    """The receipt the answer carried: Ed25519 signatures are deterministic (RFC 8032), so
+    signing the same text again gives the same receipt."""
+    return Appended(entry.seq, entry.entry_id, entry.hash, entry.recorded_at).receipt(
+        current_app.extensions["trail_key"])
+
+
+def render_body(body: dict, as_of, rules: dict, sensitive: frozenset) -> dict:
+    keep = body.get("keep", "non_sensitive")
+    facts = Facts(as_of=as_of, values={**body["facts"], **body.get("fill", {})})
+    findings = []
+    for rule_id, verdict, *outcome in body["findings"]:
+        found = finding(_in_force(rules, rule_id, as_of), facts)
+        found["verdict"] = verdict  # an unknown deny is rendered as the warn it was
+        if outcome:
+            found["outcome"] = outcome[0]
+        findings.append(found)
+    out = {"findings": redact_findings(findings, sensitive, keep=keep)}
+    if "checked" in body:
+        checked = []
+        for rule_id, outcome in body["checked"]:
+            rule = _in_force(rules, rule_id, as_of)
+            checked.append({"rule_id": rule_id, "outcome": outcome, "refs": [c["ref"] for c in rule.citations],
+                            "facts": {n: facts.values[n] for n in rule.compiled.facts if n in facts.values}})
+        out["checked"] = redact_findings(checked, sensitive, keep=keep)
+    return out
+
+
+def _in_force(rules: dict, rule_id: str, as_of):
+    versions = rules[rule_id]
+    return next((r for r in versions if r.in_force(as_of)), versions[-1])

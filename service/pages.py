@@ -321,7 +321,7 @@ def trail():
     args, form, errors = _trail_args(request.args)
     entries, next_after = [], None
     if not errors:
-        with db.session() as session:
+        with db.read_session() as session:
             entries, next_after = query_trail(session, args)
     next_query = None
     if next_after is not None:
@@ -343,7 +343,7 @@ def case(case_id: str):
         as_of = dt.date.fromisoformat(as_of_text) if as_of_text else default_as_of()
     except ValueError:
         as_of, as_of_text = default_as_of(), ""
-    with db.session() as session:
+    with db.read_session() as session:
         row = session.get(Case, case_id)
         if row is None:
             abort(404)

@@ -23,6 +23,7 @@ from marshmallow import Schema, fields
 
 from service.clock import utcnow
 from service.rulebook import RuleBook, RuleLoadError, content_version, load_rulebook
+from service.rulesets import record_ruleset
 from service.trail import append
 
 blp = Blueprint("admin", __name__, url_prefix="/v1/admin", description="Administration")
@@ -59,8 +60,7 @@ def reload_rules(app: Flask, reason: str) -> ReloadResult:
             old.engine.close()
         _RETIRED[:] = [current]
         if new.version != current.version:
-            _record(app, new.version, {"previous_version": current.version, "reason": reason,
-                                       "rules": sorted(new.rules)})
+            record_ruleset(app, new, previous=current.version, reason=reason)  # once, whichever worker is first
         app.logger.info("rules reloaded (%s): %s -> %s", reason, current.version, new.version)
         return ReloadResult(True, new.version, current.version, [])
 
