@@ -11,7 +11,8 @@ from flask.cli import AppGroup
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields, validate
-from sqlalchemy import func, select
+from sqlalchemy import func, select, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
 
 from schemas.fields import ACTION_TYPES, CASE_KINDS, EVENT_TYPES, one_of
 from service import db
@@ -139,7 +140,7 @@ class Trail(MethodView):
 
 def _has_rule(session, rule_id: str):
     if session.bind.dialect.name == "postgresql":
-        return TrailEntry.rule_ids.contains([rule_id])  # @>, on the GIN index
+        return type_coerce(TrailEntry.rule_ids, JSONB).contains([rule_id])  # @>, on the GIN index
     each = func.json_each(TrailEntry.rule_ids).table_valued("value")
     return select(each.c.value).where(each.c.value == rule_id).exists()
 
