@@ -143,6 +143,8 @@ def check_start_up(app: Flask) -> None:
             problems.append("DEV_KEY is set")
         if not app.config["AUTH_REQUIRED"]:
             problems.append("AUTH_REQUIRED is off")
+        if app.extensions.get("trail_key") is None:
+            problems.append("TRAIL_SIGNING_KEY is not set (the trail's Ed25519 key, PEM)")
         with sessions() as session:
             if session.scalar(select(ApiClient.id).where(ApiClient.revoked_at.is_(None)).limit(1)) is None:
                 problems.append("no API key is configured (flask --app wsgi keys create NAME --scope ...)")
