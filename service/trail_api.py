@@ -94,14 +94,17 @@ class CheckpointSchema(Schema):
     note = fields.String(metadata={"description": "The signed note (c2sp.org/tlog-checkpoint)"})
 
 
+_SIZE = validate.Range(min=1, max=2**62)  # a tree size (SQLite's integers are 64-bit)
+
+
 class CheckpointArgsSchema(Schema):
-    after = fields.Integer(load_default=0, validate=validate.Range(min=0),
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**62),
                            metadata={"description": "Cursor: checkpoints of a larger tree size"})
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
-    first = fields.Integer(validate=validate.Range(min=1),
+    first = fields.Integer(validate=_SIZE,
                            metadata={"description": "With second: the consistency proof between the "
                                                     "checkpoints of these two tree sizes"})
-    second = fields.Integer(validate=validate.Range(min=1))
+    second = fields.Integer(validate=_SIZE)
 
 
 class ConsistencySchema(Schema):
