@@ -20,7 +20,7 @@ from service.models import TrailEntry
 from service.privacy import redact_findings
 from service.recording import rules_by_id
 from service.rulesets import VERSIONS
-from service.trail import Appended
+from service.trail import Appended, hash_of
 from service.verdicts import finding
 
 blp = Blueprint("decisions", __name__, url_prefix="/v1", description="Recorded decisions")
@@ -56,7 +56,7 @@ class DecisionView(MethodView):
         return {**answer, "received_at": entry.recorded_at, "kind": entry.kind, "employee_id": entry.employee_id,
                 "case_id": entry.case_id, "action_type": entry.action_type, "event_type": entry.event_type,
                 "actor_id": entry.actor_id, "actor_role": entry.actor_role, "client_id": entry.client_id,
-                "trail_seq": entry.seq, "entry_hash": entry.hash}
+                "trail_seq": entry.seq, "entry_hash": hash_of(entry)}
 
 
 def render(session, entry: TrailEntry) -> dict:
@@ -74,22 +74,22 @@ def render(session, entry: TrailEntry) -> dict:
         if found is None:
             abort(500, message=f"Rule-set version {entry.ruleset_version} is not in the trail.")
         rules, sensitive = found
-    return {**base, **render_body(body, entry.as_of, rules, sensitive), "receipt": _receipt(entry)}
+    return {**base, **render_body(body, entry.as_of, entry.rule_ids, rules, sensitive), "receipt": _receipt(entry)}
 
 
 def _receipt(entry: TrailEntry) -> dict:
     """The receipt the answer carried: Ed25519 signatures are deterministic (RFC 8032), so
     signing the same text again gives the same receipt."""
-    return Appended(entry.seq, entry.entry_id, entry.hash, entry.recorded_at).receipt(
+    return Appended(entry.seq, entry.entry_id, hash_of(entry), entry.recorded_at).receipt(
         current_app.extensions["trail_key"])
 
 
-def render_body(body: dict, as_of, rules: dict, sensitive: frozenset) -> dict:
+def render_body(body: dict, as_of, rule_ids: list[str], rules: dict, sensitive: frozenset) -> dict:
     keep = body.get("keep", "non_sensitive")
     facts = Facts(as_of=as_of, values={**body["facts"], **body.get("fill", {})})
     findings = []
-    for rule_id, verdict, *outcome in body["findings"]:
-        found = finding(_in_force(rules, rule_id, as_of), facts)
+    for position, verdict, *outcome in body["findings"]:
+        found = finding(_in_force(rules, rule_ids[position], as_of), facts)
         found["verdict"] = verdict  # an unknown deny is rendered as the warn it was
         if outcome:
             found["outcome"] = outcome[0]

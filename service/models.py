@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import (JSON, BigInteger, ForeignKey, Index, Integer, LargeBinary, Sequence, SmallInteger, String,
-                        Text, UniqueConstraint)
+                        Text, UniqueConstraint, text)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -46,14 +46,19 @@ class TrailEntry(Base):
     body: Mapped[dict]  # by reference: rule ids, verdicts, facts kept (redacted); service.recording
     request_digest: Mapped[str | None] = mapped_column(String(80))  # keyed digest, never the request
     prev_hash: Mapped[str | None] = mapped_column(String(64))  # schemes 1 and 2 only
-    hash: Mapped[str] = mapped_column(String(64))  # scheme 3: the entry's leaf hash in the tree
+    # Schemes 1 and 2: the chain hash. Scheme 3: NULL; the entry's hash is computed from its
+    # content (service.trail.hash_of) and kept once, by the sealer, in trail_leaves.
+    hash: Mapped[str | None] = mapped_column(String(64))
     hash_scheme: Mapped[int] = mapped_column(SmallInteger, server_default="1")  # service.trail: 1, 2 or 3
 
     __table_args__ = (
         Index("ix_trail_employee_recorded", "employee_id", "recorded_at"),
-        Index("ix_trail_case", "case_id", "seq"),
-        Index("ix_trail_kind_recorded", "kind", "recorded_at"),
-        Index("ix_trail_rule_ids", "rule_ids", postgresql_using="gin",
+        # Partial: most entries are checks without a case, and a kind filter looks for the rarer kinds.
+        Index("ix_trail_case", "case_id", "seq", postgresql_where=text("case_id IS NOT NULL"),
+              sqlite_where=text("case_id IS NOT NULL")),
+        Index("ix_trail_kind_recorded", "kind", "recorded_at", postgresql_where=text("kind <> 'check'"),
+              sqlite_where=text("kind <> 'check'")),
+        Index("ix_trail_rule_ids", "rule_ids", postgresql_using="gin", postgresql_with={"fastupdate": "off"},
               postgresql_ops={"rule_ids": "jsonb_path_ops"}),  # on SQLite a plain index, unused
     )
 

@@ -66,7 +66,10 @@ def decision_body(rulebook: RuleBook, outcome: Outcome, keep: str) -> dict:
     facts: dict = {}
     for f in redact_findings(outcome.findings, sensitive, keep=keep):
         facts.update(f["facts"])
-    body: dict = {"findings": [[f["rule_id"], f["verdict"], *([f["outcome"]] if "outcome" in f else [])]
+    # A finding is [its rule id's position in the entry's rule_ids, verdict(, outcome)]: the ids
+    # are in the entry once, and the order of the findings is the answer's.
+    position = {rule_id: n for n, rule_id in enumerate(sorted({f["rule_id"] for f in outcome.findings}))}
+    body: dict = {"findings": [[position[f["rule_id"]], f["verdict"], *([f["outcome"]] if "outcome" in f else [])]
                                for f in outcome.findings]}
     checked = getattr(outcome, "checked", None)
     if checked is not None:

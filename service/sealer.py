@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection
 from service import merkle
 from service.clock import utcnow
 from service.models import TrailCheckpoint, TrailEntry, TrailLeaf, TrailNode, TrailPending
-from service.trail import b64
+from service.trail import CONTENT, b64, hash_of
 
 log = logging.getLogger(__name__)
 BATCH = 1000
@@ -70,7 +70,9 @@ def _seal(connection: Connection, key, batch: int) -> tuple[int, str | None]:
     seqs = list(connection.execute(queued).scalars())
     if not seqs:
         return 0, None
-    hashes = dict(connection.execute(select(TrailEntry.seq, TrailEntry.hash).where(TrailEntry.seq.in_(seqs))).all())
+    hashes = {e.seq: hash_of(e) for e in connection.execute(
+        select(*[TrailEntry.__table__.c[n] for n in ("seq", "hash", *CONTENT, "hash_scheme")])
+        .where(TrailEntry.seq.in_(seqs)))}
     size = connection.execute(select(TrailCheckpoint.tree_size).order_by(TrailCheckpoint.tree_size.desc())
                               .limit(1)).scalar() or 0
 

@@ -50,6 +50,13 @@ def leaf_data(values: dict) -> bytes:
     return _canonical_json([_canonical(values.get(name)) for name in CONTENT]).encode()
 
 
+def hash_of(entry) -> str:
+    """A stored entry's hash: the chain hash it carries (schemes 1, 2), or its content's (scheme 3)."""
+    if entry.hash_scheme == SCHEME:
+        return entry_hash({name: getattr(entry, name) for name in (*CONTENT, "hash_scheme")})
+    return entry.hash
+
+
 def entry_hash(values: dict) -> str:
     """The hash an entry must carry, by its hash_scheme (scheme 1 when absent: written before 0003)."""
     scheme = values.get("hash_scheme", 1)
@@ -100,8 +107,7 @@ def entry_values(*, kind: str, recorded_at: dt.datetime, ruleset_version: str, b
     # Microseconds are what both databases keep: hash what will be read back.
     values.update(entry_id=entry_id or str(uuid.uuid4()), kind=kind,
                   recorded_at=recorded_at.astimezone(dt.timezone.utc), rule_ids=sorted(set(rule_ids or [])),
-                  ruleset_version=ruleset_version, body=body, hash_scheme=SCHEME, prev_hash=None)
-    values["hash"] = entry_hash(values)
+                  ruleset_version=ruleset_version, body=body, hash_scheme=SCHEME)
     return values
 
 
@@ -128,7 +134,7 @@ def append_all(session: Session, entries: list[dict]) -> list[Appended]:
     return _append(session.connection(), entries)  # Core, not the unit of work: nothing needs identity
 
 
-_COLUMNS = [*CONTENT, "hash", "hash_scheme"]
+_COLUMNS = [*CONTENT, "hash_scheme"]  # not the hash: it is kept once, in the entry's leaf
 
 
 def _queue_statement(rows: int):
@@ -160,7 +166,7 @@ def _append(connection: Connection, entries: list[dict]) -> list[Appended]:
         connection.execute(insert(_ENTRIES), [{**{n: v[n] for n in _COLUMNS}, "seq": s}
                                               for v, s in zip(entries, seqs)])
         connection.execute(insert(_PENDING), [{"seq": s} for s in seqs])
-    return [Appended(seq, v["entry_id"], v["hash"], v["recorded_at"]) for seq, v in zip(seqs, entries)]
+    return [Appended(seq, v["entry_id"], entry_hash(v), v["recorded_at"]) for seq, v in zip(seqs, entries)]
 
 
 # --- reading the tree ------------------------------------------------------------------------
@@ -323,15 +329,15 @@ class _Verifier:
         if entry.hash_scheme not in (1, 2, SCHEME):
             raise _Bad(entry.seq, f"entry {entry.seq} names an unknown hash scheme")
         recomputed = entry_hash({name: getattr(entry, name) for name in (*HASHED, "hash_scheme")})
-        if recomputed != entry.hash:
+        if entry.hash_scheme != SCHEME and recomputed != entry.hash:
             raise _Bad(entry.seq, f"entry {entry.seq} (leaf {index}) was altered after it was written")
-        if bytes.fromhex(entry.hash) != leaf:
-            other = self.session.scalar(select(TrailLeaf.leaf_index).where(TrailLeaf.hash == bytes.fromhex(entry.hash)))
+        if bytes.fromhex(recomputed) != leaf:
+            other = self.session.scalar(select(TrailLeaf.leaf_index).where(TrailLeaf.hash == bytes.fromhex(recomputed)))
             if other is not None:
                 raise _Bad(entry.seq, f"entry {entry.seq} is at leaf {index} but is the entry sealed at "
                                       f"leaf {other}: entries were reordered")
-            raise _Bad(entry.seq, f"entry {entry.seq} (leaf {index}) was altered after it was sealed "
-                                  "(its hash was recomputed, but the tree kept the original)")
+            raise _Bad(entry.seq, f"entry {entry.seq} (leaf {index}) was altered after it was written: "
+                                  "its content no longer hashes to its leaf")
 
     def _old_chain(self) -> None:
         """Entries written before the tree keep their chain: links, and the frozen head."""
@@ -359,8 +365,6 @@ class _Verifier:
         if stray is not None:
             raise _Bad(stray, f"entry {stray} is neither in the tree nor queued for it: it was inserted "
                               "behind the service's back")
-        for entry in s.scalars(select(TrailEntry).join(TrailPending, TrailPending.seq == TrailEntry.seq)
-                               .order_by(TrailEntry.seq)):
-            if entry_hash({name: getattr(entry, name) for name in (*HASHED, "hash_scheme")}) != entry.hash:
-                raise _Bad(entry.seq, f"entry {entry.seq} (not sealed yet) was altered after it was written")
+        # An entry still queued has no leaf to be checked against yet: its writer's receipt names
+        # its hash, and the sealer will seal what is stored (README, 'Verifying the trail yourself').
 

@@ -19,7 +19,7 @@ from service import db
 from service import merkle, sealer
 from service.models import TrailCheckpoint, TrailEntry, TrailLeaf
 from service.rulesets import record_ruleset
-from service.trail import b64, latest_checkpoint, prove, verify_chain
+from service.trail import b64, hash_of, latest_checkpoint, prove, verify_chain
 
 blp = Blueprint("trail", __name__, url_prefix="/v1", description="The tamper-evident trail")
 
@@ -64,8 +64,8 @@ class TrailEntrySchema(Schema):
     body = fields.Dict()
     request_digest = fields.String(allow_none=True)
     prev_hash = fields.String(allow_none=True, metadata={"description": "Schemes 1 and 2 only"})
-    hash = fields.String(metadata={"description": "Scheme 3: hex SHA-256(0x00 || canonical JSON of the "
-                                                  "content), the entry's leaf hash in the tree"})
+    hash = fields.Function(hash_of, metadata={"description": "Scheme 3: hex SHA-256(0x00 || canonical JSON of "
+                                                             "the content), the entry's leaf hash in the tree"})
     hash_scheme = fields.Integer(metadata={"description": "3: a leaf of the Merkle tree; 2 and 1: entries "
                                                           "written before it, hash-chained (README, "
                                                           "'Verifying the trail yourself')"})
@@ -197,8 +197,7 @@ class TrailProof(MethodView):
     def get(self, entry_id):
         """The inclusion proof of an entry in the tree of the latest checkpoint (RFC 6962)."""
         with db.read_session() as session:
-            entry = session.execute(select(TrailEntry.seq, TrailEntry.hash).where(
-                TrailEntry.entry_id == entry_id)).one_or_none()
+            entry = session.scalar(select(TrailEntry).where(TrailEntry.entry_id == entry_id))
             if entry is None:
                 abort(404, message=f"No trail entry {entry_id}.")
             checkpoint = latest_checkpoint(session)
@@ -206,7 +205,7 @@ class TrailProof(MethodView):
             if index is None or checkpoint is None or index >= checkpoint.tree_size:
                 abort(409, message=f"Entry {entry_id} is recorded and not sealed yet; ask again in a second.")
             path = prove(session, lambda get: merkle.inclusion_path(index, checkpoint.tree_size, get))
-        return {"entry_id": entry_id, "seq": entry.seq, "entry_hash": entry.hash, "leaf_index": index,
+        return {"entry_id": entry_id, "seq": entry.seq, "entry_hash": hash_of(entry), "leaf_index": index,
                 "tree_size": checkpoint.tree_size, "root_hash": b64(checkpoint.root_hash),
                 "inclusion_path": [b64(h) for h in path], "checkpoint": checkpoint.note}
 

@@ -33,6 +33,7 @@ def upgrade() -> None:
         batch_op.alter_column('entry_id', existing_type=sa.String(length=36), type_=sa.String(length=80),
                               existing_nullable=False)
         batch_op.alter_column('prev_hash', existing_type=sa.String(length=64), nullable=True)
+        batch_op.alter_column('hash', existing_type=sa.String(length=64), nullable=True)
         if postgres:
             batch_op.alter_column('rule_ids', existing_type=sa.JSON(), type_=postgresql.JSONB(),
                                   postgresql_using='rule_ids::jsonb', existing_nullable=False)
@@ -40,7 +41,15 @@ def upgrade() -> None:
         op.execute("CREATE SEQUENCE trail_entries_seq")
         op.execute("SELECT setval('trail_entries_seq', COALESCE(MAX(seq), 0) + 1, false) FROM trail_entries")
     op.create_index('ix_trail_rule_ids', 'trail_entries', ['rule_ids'], postgresql_using='gin',
-                    postgresql_ops={'rule_ids': 'jsonb_path_ops'})
+                    postgresql_ops={'rule_ids': 'jsonb_path_ops'}, postgresql_with={'fastupdate': 'off'})
+    # Most entries are checks without a case: index the few that have one, and the rarer kinds.
+    with op.batch_alter_table('trail_entries', schema=None) as batch_op:
+        batch_op.drop_index('ix_trail_case')
+        batch_op.drop_index('ix_trail_kind_recorded')
+        batch_op.create_index('ix_trail_case', ['case_id', 'seq'], postgresql_where=sa.text('case_id IS NOT NULL'),
+                              sqlite_where=sa.text('case_id IS NOT NULL'))
+        batch_op.create_index('ix_trail_kind_recorded', ['kind', 'recorded_at'],
+                              postgresql_where=sa.text("kind <> 'check'"), sqlite_where=sa.text("kind <> 'check'"))
     op.create_table('trail_pending',
     sa.Column('seq', sa.BigInteger(), autoincrement=False, nullable=False),
     sa.PrimaryKeyConstraint('seq', name=op.f('pk_trail_pending'))
@@ -79,6 +88,11 @@ def downgrade() -> None:
     op.drop_table('trail_leaves')
     op.drop_table('trail_pending')
     op.drop_index('ix_trail_rule_ids', table_name='trail_entries')
+    with op.batch_alter_table('trail_entries', schema=None) as batch_op:
+        batch_op.drop_index('ix_trail_case')
+        batch_op.drop_index('ix_trail_kind_recorded')
+        batch_op.create_index('ix_trail_case', ['case_id', 'seq'])
+        batch_op.create_index('ix_trail_kind_recorded', ['kind', 'recorded_at'])
     if postgres:
         op.execute("DROP SEQUENCE trail_entries_seq")
     with op.batch_alter_table('trail_entries', schema=None) as batch_op:
@@ -86,6 +100,7 @@ def downgrade() -> None:
             batch_op.alter_column('rule_ids', existing_type=postgresql.JSONB(), type_=sa.JSON(),
                                   postgresql_using='rule_ids::json', existing_nullable=False)
         batch_op.alter_column('prev_hash', existing_type=sa.String(length=64), nullable=False)
+        batch_op.alter_column('hash', existing_type=sa.String(length=64), nullable=False)
         batch_op.alter_column('entry_id', existing_type=sa.String(length=80), type_=sa.String(length=36),
                               existing_nullable=False)
     op.create_table('trail_rule_hits',
