@@ -64,11 +64,13 @@ class TrailEntry(Base):
 
 
 class TrailPending(Base):
-    """Entries committed and not yet in the tree: the sealer's queue (empty when it keeps up)."""
+    """Entries committed and not yet in the tree: the sealer's queue (empty when it keeps up).
+    The writer leaves the hash it signed in its receipt here; the sealer makes it the leaf."""
 
     __tablename__ = "trail_pending"
 
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))  # None: queued by migration 0004
 
 
 class TrailLeaf(Base):

@@ -64,15 +64,16 @@ def seal_once(app: Flask, batch: int = BATCH) -> int:
 
 
 def _seal(connection: Connection, key, batch: int) -> tuple[int, str | None]:
-    queued = select(TrailPending.seq).order_by(TrailPending.seq).limit(batch)
-    if connection.dialect.name == "postgresql":
-        queued = queued.with_for_update(skip_locked=True)
-    seqs = list(connection.execute(queued).scalars())
-    if not seqs:
+    queued = select(TrailPending.seq, TrailPending.hash).order_by(TrailPending.seq).limit(batch)
+    hashes = dict(connection.execute(queued).all())
+    if not hashes:
         return 0, None
-    hashes = {e.seq: hash_of(e) for e in connection.execute(
-        select(*[TrailEntry.__table__.c[n] for n in ("seq", "hash", *CONTENT, "hash_scheme")])
-        .where(TrailEntry.seq.in_(seqs)))}
+    seqs = list(hashes)
+    unhashed = [seq for seq, h in hashes.items() if h is None]
+    if unhashed:  # queued by migration 0004: entries written before the tree
+        hashes.update((e.seq, bytes.fromhex(hash_of(e))) for e in connection.execute(
+            select(*[TrailEntry.__table__.c[n] for n in ("seq", "hash", *CONTENT, "hash_scheme")])
+            .where(TrailEntry.seq.in_(unhashed))))
     size = connection.execute(select(TrailCheckpoint.tree_size).order_by(TrailCheckpoint.tree_size.desc())
                               .limit(1)).scalar() or 0
 
@@ -84,8 +85,8 @@ def _seal(connection: Connection, key, batch: int) -> tuple[int, str | None]:
 
     frontier = merkle.Frontier(size, stored)
     leaves = []
-    for n, seq in enumerate(s for s in seqs if s in hashes):  # a queued seq always has its entry
-        leaf = bytes.fromhex(hashes[seq])
+    for n, seq in enumerate(s for s in seqs if hashes.get(s) is not None):  # None: the entry is gone
+        leaf = hashes[seq]
         leaves.append({"leaf_index": size + n, "seq": seq, "hash": leaf})
         frontier.append(leaf)
     root = frontier.root()

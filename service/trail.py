@@ -21,7 +21,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, func, insert, select, tuple_
+from sqlalchemy import LargeBinary, String, bindparam, column, func, insert, select, tuple_, values
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
@@ -139,11 +139,15 @@ _COLUMNS = [*CONTENT, "hash_scheme"]  # not the hash: it is kept once, in the en
 
 def _queue_statement(rows: int):
     """PostgreSQL: insert the entries and queue them for the sealer, in one statement."""
-    values = [{name: bindparam(f"{name}_{n}", type_=_ENTRIES.c[name].type) for name in _COLUMNS}
-              for n in range(rows)]
-    entries = (insert(_ENTRIES).values(values)
+    rows_ = [{name: bindparam(f"{name}_{n}", type_=_ENTRIES.c[name].type) for name in _COLUMNS}
+             for n in range(rows)]
+    entries = (insert(_ENTRIES).values(rows_)
                .returning(_ENTRIES.c.seq, _ENTRIES.c.entry_id).cte("entries"))
-    queued = insert(_PENDING).from_select(["seq"], select(entries.c.seq)).cte("queued")
+    hashes = values(column("entry_id", String), column("hash", LargeBinary), name="hashes").data(
+        [(bindparam(f"entry_id_{n}", type_=String), bindparam(f"leaf_{n}", type_=LargeBinary)) for n in range(rows)])
+    queued = insert(_PENDING).from_select(
+        ["seq", "hash"], select(entries.c.seq, hashes.c.hash).join(hashes, hashes.c.entry_id == entries.c.entry_id)
+    ).cte("queued")
     return select(entries.c.entry_id, entries.c.seq).add_cte(queued)
 
 
@@ -152,11 +156,13 @@ _QUEUE_BY_SIZE: dict[int, object] = {}
 
 
 def _append(connection: Connection, entries: list[dict]) -> list[Appended]:
+    hashes = [entry_hash(v) for v in entries]
     if connection.dialect.name == "postgresql":
         statement = _QUEUE_BY_SIZE.get(len(entries))
         if statement is None:
             statement = _QUEUE_BY_SIZE.setdefault(len(entries), _queue_statement(len(entries)))
-        params = {f"{name}_{n}": values[name] for n, values in enumerate(entries) for name in _COLUMNS}
+        params = {f"{name}_{n}": v[name] for n, v in enumerate(entries) for name in _COLUMNS}
+        params.update({f"leaf_{n}": bytes.fromhex(h) for n, h in enumerate(hashes)})
         seq_of = dict(connection.execute(statement, params).all())
         seqs = [seq_of[v["entry_id"]] for v in entries]
     else:
@@ -165,8 +171,8 @@ def _append(connection: Connection, entries: list[dict]) -> list[Appended]:
         seqs = list(range(first, first + len(entries)))
         connection.execute(insert(_ENTRIES), [{**{n: v[n] for n in _COLUMNS}, "seq": s}
                                               for v, s in zip(entries, seqs)])
-        connection.execute(insert(_PENDING), [{"seq": s} for s in seqs])
-    return [Appended(seq, v["entry_id"], entry_hash(v), v["recorded_at"]) for seq, v in zip(seqs, entries)]
+        connection.execute(insert(_PENDING), [{"seq": s, "hash": bytes.fromhex(h)} for s, h in zip(seqs, hashes)])
+    return [Appended(seq, v["entry_id"], h, v["recorded_at"]) for seq, v, h in zip(seqs, entries, hashes)]
 
 
 # --- reading the tree ------------------------------------------------------------------------

@@ -52,6 +52,7 @@ def upgrade() -> None:
                               postgresql_where=sa.text("kind <> 'check'"), sqlite_where=sa.text("kind <> 'check'"))
     op.create_table('trail_pending',
     sa.Column('seq', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('hash', sa.LargeBinary(length=32), nullable=True),
     sa.PrimaryKeyConstraint('seq', name=op.f('pk_trail_pending'))
     )
     op.create_table('trail_leaves',
