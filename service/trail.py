@@ -21,7 +21,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 
-from sqlalchemy import LargeBinary, String, bindparam, column, func, insert, select, tuple_, values
+from sqlalchemy import LargeBinary, bindparam, func, insert, select, tuple_
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
@@ -121,7 +121,7 @@ def append(session: Session, *, kind: str, recorded_at: dt.datetime, ruleset_ver
 
 def append_and_commit(engine: Engine, entries: list[dict]) -> list[Appended]:
     """Append entries that go with no other write (checks) and commit them: all or none."""
-    if engine.dialect.name == "postgresql":
+    if engine.dialect.name == "postgresql" and len(entries) == 1:
         # One statement is its own transaction: the server commits as it ends.
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             return _append(connection, entries)
@@ -137,41 +137,38 @@ def append_all(session: Session, entries: list[dict]) -> list[Appended]:
 _COLUMNS = [*CONTENT, "hash_scheme"]  # not the hash: it is kept once, in the entry's leaf
 
 
-def _queue_statement(rows: int):
-    """PostgreSQL: insert the entries and queue them for the sealer, in one statement."""
-    rows_ = [{name: bindparam(f"{name}_{n}", type_=_ENTRIES.c[name].type) for name in _COLUMNS}
-             for n in range(rows)]
-    entries = (insert(_ENTRIES).values(rows_)
-               .returning(_ENTRIES.c.seq, _ENTRIES.c.entry_id).cte("entries"))
-    hashes = values(column("entry_id", String), column("hash", LargeBinary), name="hashes").data(
-        [(bindparam(f"entry_id_{n}", type_=String), bindparam(f"leaf_{n}", type_=LargeBinary)) for n in range(rows)])
-    queued = insert(_PENDING).from_select(
-        ["seq", "hash"], select(entries.c.seq, hashes.c.hash).join(hashes, hashes.c.entry_id == entries.c.entry_id)
-    ).cte("queued")
-    return select(entries.c.entry_id, entries.c.seq).add_cte(queued)
+def _queue_one():
+    """PostgreSQL: insert one entry and queue it for the sealer, in one statement (its own
+    transaction: the server commits as it ends)."""
+    entry = (insert(_ENTRIES).values({name: bindparam(name, type_=_ENTRIES.c[name].type) for name in _COLUMNS})
+             .returning(_ENTRIES.c.seq).cte("entry"))
+    queued = insert(_PENDING).from_select(["seq", "hash"], select(entry.c.seq, bindparam("leaf", type_=LargeBinary))
+                                          ).cte("queued")
+    return select(entry.c.seq).add_cte(queued)
 
 
-# Built once per batch size: constructing statements per append cost more than running them.
-_QUEUE_BY_SIZE: dict[int, object] = {}
+# Built once: constructing (and compiling) statements per append cost more than running them.
+_QUEUE_ONE = _queue_one()
+_INSERT_ENTRIES = insert(_ENTRIES).returning(_ENTRIES.c.seq, sort_by_parameter_order=True)
+_INSERT_PENDING = insert(_PENDING)
 
 
 def _append(connection: Connection, entries: list[dict]) -> list[Appended]:
     hashes = [entry_hash(v) for v in entries]
-    if connection.dialect.name == "postgresql":
-        statement = _QUEUE_BY_SIZE.get(len(entries))
-        if statement is None:
-            statement = _QUEUE_BY_SIZE.setdefault(len(entries), _queue_statement(len(entries)))
-        params = {f"{name}_{n}": v[name] for n, v in enumerate(entries) for name in _COLUMNS}
-        params.update({f"leaf_{n}": bytes.fromhex(h) for n, h in enumerate(hashes)})
-        seq_of = dict(connection.execute(statement, params).all())
-        seqs = [seq_of[v["entry_id"]] for v in entries]
+    if connection.dialect.name == "postgresql" and len(entries) == 1:
+        seqs = [connection.execute(_QUEUE_ONE, {**{n: entries[0][n] for n in _COLUMNS},
+                                                "leaf": bytes.fromhex(hashes[0])}).scalar_one()]
+    elif connection.dialect.name == "postgresql":
+        # A batch: one multi-row INSERT for the entries (insertmanyvalues), one for the queue.
+        seqs = list(connection.execute(_INSERT_ENTRIES, [{n: v[n] for n in _COLUMNS} for v in entries]).scalars())
+        connection.execute(_INSERT_PENDING, [{"seq": s, "hash": bytes.fromhex(h)} for s, h in zip(seqs, hashes)])
     else:
         # SQLite has one writer at a time (the transaction began IMMEDIATE): max + 1 is ours.
         first = connection.execute(select(func.coalesce(func.max(_ENTRIES.c.seq), 0))).scalar() + 1
         seqs = list(range(first, first + len(entries)))
         connection.execute(insert(_ENTRIES), [{**{n: v[n] for n in _COLUMNS}, "seq": s}
                                               for v, s in zip(entries, seqs)])
-        connection.execute(insert(_PENDING), [{"seq": s, "hash": bytes.fromhex(h)} for s, h in zip(seqs, hashes)])
+        connection.execute(_INSERT_PENDING, [{"seq": s, "hash": bytes.fromhex(h)} for s, h in zip(seqs, hashes)])
     return [Appended(seq, v["entry_id"], h, v["recorded_at"]) for seq, v, h in zip(seqs, entries, hashes)]
 
 
