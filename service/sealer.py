@@ -27,7 +27,7 @@ import urllib.request
 
 from flask import Flask
 from sqlalchemy import delete, insert, select, text, tuple_
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from service import merkle
 from service.clock import utcnow
@@ -44,10 +44,13 @@ def checkpoint_text(origin: str, size: int, root: bytes) -> str:
     return f"{origin}\n{size}\n{b64(root)}\n"
 
 
-def seal_once(app: Flask, batch: int = BATCH) -> int:
+def seal_once(target: Flask | Engine, batch: int = BATCH, key=None) -> int:
     """One round: seal up to `batch` queued entries; returns how many (0: nothing queued, or
-    another sealer holds the lock)."""
-    engine, key = app.extensions["db_engine"], app.extensions["trail_key"]
+    another sealer holds the lock). `target` is the app, or an engine with the trail's `key`
+    (service.signing.TrailKey) given."""
+    app = target if isinstance(target, Flask) else None
+    engine = app.extensions["db_engine"] if app else target
+    key = key or app.extensions["trail_key"]
     if engine.dialect.name != "postgresql":
         if not _LOCAL.acquire(blocking=False):
             return 0
@@ -60,7 +63,7 @@ def seal_once(app: Flask, batch: int = BATCH) -> int:
     finally:
         if engine.dialect.name != "postgresql":
             _LOCAL.release()
-    if note is not None:
+    if note is not None and app is not None:
         _witness(app, note)
     return sealed
 

@@ -582,3 +582,11 @@ def test_a_forked_worker_does_not_share_the_parents_database_connections(postgre
     os.waitpid(child, 0)
     assert child_backend != parent_pid
     engine.dispose()
+
+
+def test_the_sealer_also_runs_on_an_engine_and_key_alone(app, client):
+    """As `separation-guard worker`'s task would call it, without the web app's context."""
+    _post(client)
+    assert seal_once(app.extensions["db_engine"], key=app.extensions["trail_key"]) == 2
+    assert seal_once(app.extensions["db_engine"], key=app.extensions["trail_key"]) == 0
+    assert _verify(app).ok and _verify(app).sealed == 2
