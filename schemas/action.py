@@ -4,19 +4,20 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from schemas.fields import one_of as _one_of
-from schemas.fields import ACTION_TYPES, ROLES, Day
+from schemas.fields import ACTION_TYPES, ROLES, Day, Identifier, StrictBoolean
 
 
 class ActorSchema(Schema):
-    id = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    id = Identifier(required=True)
     role = fields.String(required=True, validate=_one_of(ROLES))
-    department = fields.String(validate=validate.Length(min=1, max=128),
+    department = Identifier(
                                metadata={"description": "The actor's department, for approval-scope rules."})
 
 
 # The statutory ground an action relies on: article and item of the Labor Contract Law
 # (art39_2 = Art. 39 item 2), or statutory_retirement (Implementing Regulation Art. 21).
 GROUNDS = (
+    "art37", "art37_probation",
     *(f"art38_{i}" for i in range(1, 7)), "art38_para2",
     *(f"art39_{i}" for i in range(1, 7)),
     *(f"art40_{i}" for i in range(1, 4)),
@@ -29,7 +30,7 @@ class LayoffSchema(Schema):
     consulted_on = Day(metadata={
         "description": "向工会或者全体职工说明情况之日 / Date the union or all staff were briefed and heard "
                        "(at least 30 days ahead, LCL-41)."})
-    reported_to_labor_authority = fields.Boolean(metadata={
+    reported_to_labor_authority = StrictBoolean(metadata={
         "description": "裁减人员方案已向劳动行政部门报告 / The layoff plan was reported to the labour authority (LCL-41)."})
 
 
@@ -42,16 +43,17 @@ class ActionSchema(Schema):
     actor = fields.Nested(ActorSchema)
     ground = fields.String(validate=_one_of(GROUNDS), metadata={
         "description": "解除或终止的法定理由 / Statutory ground: art39_1..6 (dismissal for cause), art40_1..3 "
-                       "(with notice), art41_1..4 (economic layoff), art38_1..6 or art38_para2 (the employee's "
+                       "(with notice), art41_1..4 (economic layoff), art37 or art37_probation (the employee's own "
+                       "resignation with notice, no ground needed), art38_1..6 or art38_para2 (the employee's "
                        "termination for the employer's fault), statutory_retirement (LCLIR-21). For "
                        "execute_offboarding of an employer_termination case it decides the legal basis."})
-    union_notified = fields.Boolean(metadata={
+    union_notified = StrictBoolean(metadata={
         "description": "已事先将理由通知工会 / The union was told the reasons in advance (LCL-43)."})
     notice_served_on = Day(metadata={
         "description": "书面通知送达劳动者本人之日 / Day the written Art. 40 notice reached the employee."})
-    pay_in_lieu = fields.Boolean(metadata={
+    pay_in_lieu = StrictBoolean(metadata={
         "description": "额外支付一个月工资代替提前通知 / One month's wage paid instead of 30 days' notice (LCL-40, LCLIR-20)."})
-    agreement_signed = fields.Boolean(metadata={
+    agreement_signed = StrictBoolean(metadata={
         "description": "已签订书面解除协议 / A written termination agreement is signed (LCL-36)."})
     initiated_by = fields.String(validate=_one_of(("employer", "employee")), metadata={
         "description": "提出方 / Who proposed a mutual termination: the employer owes severance if it did (LCL-46(2))."})

@@ -5,7 +5,7 @@ from marshmallow import Schema, fields, validate
 
 from schemas.fields import one_of as _one_of
 from schemas.action import ActorSchema
-from schemas.fields import CASE_KINDS, EVENT_TYPES, FORMS, AwareDateTime
+from schemas.fields import CASE_KINDS, EVENT_TYPES, FORMS, AwareDateTime, Identifier, Text
 
 
 class CaseEventSchema(Schema):
@@ -13,10 +13,12 @@ class CaseEventSchema(Schema):
     at = AwareDateTime(required=True)
     actor = fields.Nested(ActorSchema, required=True)
     form = fields.String(validate=_one_of(FORMS))
-    note = fields.String(validate=validate.Length(max=2000))
+    note = Text(validate=validate.Length(max=2000))
 
 
 class CaseSchema(Schema):
-    id = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    id = Identifier(required=True)
     kind = fields.String(required=True, validate=_one_of(CASE_KINDS))
-    events = fields.List(fields.Nested(CaseEventSchema), load_default=list)
+    # No default: a case sent without its events says nothing about its state (unknown), which
+    # is not the same as a case in which nothing has happened yet (`events: []`).
+    events = fields.List(fields.Nested(CaseEventSchema))

@@ -5,8 +5,8 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from schemas.action import ActionSchema
 from schemas.case import CaseSchema
-from schemas.employee import EmployeeSchema
-from schemas.fields import VERDICTS, AsOf, one_of
+from schemas.employee import EmployeeSchema, dates_after
+from schemas.fields import VERDICTS, AsOf, Identifier, one_of, today_in_china
 
 
 class CheckRequestSchema(Schema):
@@ -15,14 +15,19 @@ class CheckRequestSchema(Schema):
     employer = fields.Nested("EmployerSchema", metadata={"description": "Facts about the employer (schemas/employee.py)."})
     action = fields.Nested(ActionSchema, required=True)
     case = fields.Nested(CaseSchema)
-    case_id = fields.String(validate=validate.Length(min=1, max=128),
-                            metadata={"description": "A case recorded in the ledger: its events are used "
+    case_id = Identifier(metadata={"description": "A case recorded in the ledger: its events are used "
                                                      "instead of carrying them in `case`."})
 
     @validates_schema
     def _one_case(self, data, **kwargs):
         if "case" in data and "case_id" in data:
             raise ValidationError("give either case or case_id, not both", "case_id")
+
+    @validates_schema
+    def _employee_dates_by_as_of(self, data, **kwargs):
+        errors = dates_after(data["employee"], data.get("as_of") or today_in_china())
+        if errors:
+            raise ValidationError(errors)
 
 
 class CheckBatchRequestSchema(Schema):
@@ -50,11 +55,25 @@ class CitationSchema(Schema):
 class FindingSchema(Schema):
     rule_id = fields.String()
     verdict = fields.String(metadata={"description": "deny, warn or obligation"})
+    outcome = fields.String(metadata={"description": (
+        "fired: the rule's condition holds on the facts given; unknown: it would hold for some "
+        "values of the missing facts (a deny or warn rule then gives a warn naming them in "
+        "missing_facts, an obligation rule a possible obligation)")})
     title = fields.Nested(BilingualSchema)
     message = fields.Nested(BilingualSchema)
     citations = fields.List(fields.Nested(CitationSchema))
     facts = fields.Dict(metadata={"description": "The facts the rule read, with their values."})
     missing_facts = fields.List(fields.String())
+
+
+class CheckedSchema(Schema):
+    rule_id = fields.String()
+    verdict = fields.String(metadata={"description": "The rule's own verdict: deny, warn or obligation"})
+    outcome = fields.String(metadata={"description": (
+        "fired (a finding), unknown (a finding naming missing facts) or cleared (ruled out by the facts given)")})
+    refs = fields.List(fields.String(), metadata={"description": "The rule's citations, by catalog ref "
+                                                                 "(their texts are in findings)."})
+    facts = fields.Dict(metadata={"description": "The facts that decided it, with the derived dates behind them."})
 
 
 class ReceiptSchema(Schema):
@@ -71,6 +90,9 @@ class CheckResultSchema(Schema):
     as_of = fields.Date()
     ruleset_version = fields.String()
     findings = fields.List(fields.Nested(FindingSchema))
+    checked = fields.List(fields.Nested(CheckedSchema), metadata={"description": (
+        "Every rule in force on as_of that applies to the action type, with its outcome: what an "
+        "allow ruled out, and why.")})
     receipt = fields.Nested(ReceiptSchema, metadata={"description": "The service's signed word that this "
                                                                     "decision is in the trail"})
 

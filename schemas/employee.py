@@ -6,9 +6,11 @@ status is asked for, and means the same as leaving the field out.
 """
 from __future__ import annotations
 
+import datetime as dt
+
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from schemas.fields import Day
+from schemas.fields import CN_REGIONS, Day, Identifier, StrictBoolean, StrictFloat, StrictInteger
 from schemas.fields import one_of as _one_of
 
 
@@ -25,15 +27,28 @@ class ChildSchema(Schema):
 
 
 class ChildbirthSchema(Schema):
-    date = Day(required=True, metadata={
+    status = fields.String(validate=validate.OneOf(("recorded", "none")), metadata={
+        "description": "recorded (default when `date` is given): a childbirth on `date`; none: no childbirth, "
+                       "live or stillborn, in the year before as_of, so no maternity leave (FEM-7). Without "
+                       "either, whether she is on maternity leave is unknown."})
+    date = Day(metadata={
         "description": "分娩日期 / Date of the most recent childbirth; starts the maternity leave (FEM-7). "
                        "Give it also after a stillbirth, when no child is listed in `children`."})
-    dystocia = fields.Boolean(metadata={"description": "难产 / Difficult birth: +15 days of maternity leave (FEM-7)."})
-    babies = fields.Integer(validate=validate.Range(min=1, max=9), metadata={
+    dystocia = StrictBoolean(metadata={"description": "难产 / Difficult birth: +15 days of maternity leave (FEM-7)."})
+    babies = StrictInteger(validate=validate.Range(min=1, max=9), metadata={
         "description": "Number of babies born (multiple birth: +15 days per additional baby, FEM-7)."})
-    child_order = fields.Integer(validate=validate.Range(min=1, max=9), metadata={
+    child_order = StrictInteger(validate=validate.Range(min=1, max=9), metadata={
         "description": "Birth order of this child (1 = first); needed where the regional extension depends "
                        "on it (Zhejiang, REG-ZJ-ML)."})
+
+    @validates_schema
+    def _date_or_none(self, data, **kwargs):
+        if data.get("status") == "none":
+            extra = sorted(set(data) - {"status"})
+            if extra:
+                raise ValidationError("a childbirth of status none has no details", extra[0])
+        elif "date" not in data:
+            raise ValidationError("Missing data for required field.", "date")
 
 
 class SickLeaveSchema(Schema):
@@ -54,7 +69,7 @@ class MedicalTreatmentSchema(Schema):
     sick_leave = fields.List(fields.Nested(SickLeaveSchema), metadata={
         "description": "病休记录 / Sick leave for illness or non-work injury, all periods that may fall in the "
                        "current counting window (MED-4). Calendar days, weekends and holidays included (MED-1995)."})
-    special_disease = fields.Boolean(metadata={
+    special_disease = StrictBoolean(metadata={
         "description": "患特殊疾病（如癌症、精神病、瘫痪）/ Cancer, mental illness, paralysis or a like disease: "
                        "the medical period may be extended with approval (MED-1995) (sensitive)."})
 
@@ -63,22 +78,22 @@ class ContractSchema(Schema):
     type = fields.String(validate=_one_of(("fixed_term", "open_ended", "task_based")), metadata={
         "description": "劳动合同类型 / Fixed-term, open-ended (无固定期限) or for the completion of a task."})
     end_date = Day(metadata={"description": "劳动合同期满日 / Last day of a fixed-term contract."})
-    in_probation = fields.Boolean(metadata={"description": "试用期内 / Within the probation period on as_of."})
-    consecutive_fixed_terms = fields.Integer(validate=validate.Range(min=1, max=50), metadata={
+    in_probation = StrictBoolean(metadata={"description": "试用期内 / Within the probation period on as_of."})
+    consecutive_fixed_terms = StrictInteger(validate=validate.Range(min=1, max=50), metadata={
         "description": "连续订立固定期限劳动合同次数 / Consecutive fixed-term contracts concluded, the current one "
                        "included (LCL-14: after two, the employee may demand an open-ended contract)."})
 
 
 class OccupationalDiseaseSchema(Schema):
-    hazard_exposure = fields.Boolean(metadata={
+    hazard_exposure = StrictBoolean(metadata={
         "description": "从事接触职业病危害作业 / The job exposes the employee to occupational-disease hazards."})
-    exit_exam_done = fields.Boolean(metadata={
+    exit_exam_done = StrictBoolean(metadata={
         "description": "已进行离岗时职业健康检查 / The pre-departure occupational health examination was done "
                        "(asked only when hazard_exposure is true) (sensitive)."})
-    suspected = fields.Boolean(metadata={
+    suspected = StrictBoolean(metadata={
         "description": "疑似职业病病人，在诊断或者医学观察期间 / A suspected occupational-disease patient under "
                        "diagnosis or medical observation (sensitive)."})
-    diagnosed = fields.Boolean(metadata={
+    diagnosed = StrictBoolean(metadata={
         "description": "已确诊在本单位所患职业病 / Diagnosed with an occupational disease contracted at this employer; "
                        "give the disability assessment in work_injury (sensitive)."})
 
@@ -89,7 +104,7 @@ class WorkInjurySchema(Schema):
         "description": "工伤或职业病致残状态 / Work injury or occupational disease at this employer: none; "
                        "pending (recognised, disability not yet assessed); not_disabled (assessed, no grade); "
                        "disabled (assessed: give disability_grade); unknown (sensitive)."})
-    disability_grade = fields.Integer(validate=validate.Range(min=1, max=10), metadata={
+    disability_grade = StrictInteger(validate=validate.Range(min=1, max=10), metadata={
         "description": "伤残等级 / Disability grade 1 (most severe) to 10; with status disabled only (sensitive)."})
 
     @validates_schema
@@ -106,11 +121,11 @@ class UnionOfficerSchema(Schema):
         ("chair", "vice_chair", "committee_member", "none")), metadata={
         "description": "基层工会职务 / Position on the grassroots union committee, or none (TUL-19)."})
     term_end = Day(metadata={"description": "任期届满日 / Last day of the current term of office."})
-    full_time = fields.Boolean(metadata={"description": "专职 / Full-time union officer (informative)."})
+    full_time = StrictBoolean(metadata={"description": "专职 / Full-time union officer (informative)."})
 
 
 class EmployerSchema(Schema):
-    union_exists = fields.Boolean(metadata={
+    union_exists = StrictBoolean(metadata={
         "description": "用人单位已建立工会 / The employer has a trade union (LCL-43, SPC-I-47)."})
 
 
@@ -118,14 +133,14 @@ _ORIGINAL_AGES = {"male": (60,), "female": (50, 55)}
 
 
 class EmployeeSchema(Schema):
-    id = fields.String(required=True, validate=validate.Length(min=1, max=128),
+    id = Identifier(required=True,
                        metadata={"description": "The EHR's employee id."})
     gender = fields.String(validate=_one_of(("female", "male")), metadata={"description": "性别 / Gender."})
     birth_date = Day(metadata={"description": "出生日期 / Birth date: statutory retirement (RET-SC-1)."})
     hire_date = Day(metadata={
         "description": "入职日期 / First day of the employment with this employer: years of service."})
-    department = fields.String(validate=validate.Length(min=1, max=128), metadata={"description": "Department."})
-    region = fields.String(validate=validate.Regexp(r"^CN-[A-Z]{2}$", error="Expected an ISO 3166-2:CN code such as CN-BJ."),
+    department = Identifier(metadata={"description": "Department."})
+    region = fields.String(validate=validate.OneOf(CN_REGIONS, error="Must be an ISO 3166-2:CN code: {choices}."),
                            metadata={"description": "工作地 / Place of work, ISO 3166-2:CN (CN-BJ): regional "
                                                     "maternity and medical-period rules."})
     pregnancy = fields.Nested(PregnancySchema)
@@ -133,12 +148,12 @@ class EmployeeSchema(Schema):
         "description": "子女 / Living children (an empty list: none). Absent: unknown."})
     childbirth = fields.Nested(ChildbirthSchema)
     medical_treatment = fields.Nested(MedicalTreatmentSchema)
-    total_work_years = fields.Float(validate=validate.Range(min=0, max=80), metadata={
+    total_work_years = StrictFloat(validate=validate.Range(min=0, max=80), metadata={
         "description": "实际工作年限 / Total years of working life on as_of, all employers (MED-2/3)."})
-    continuous_service_years = fields.Float(validate=validate.Range(min=0, max=80), metadata={
+    continuous_service_years = StrictFloat(validate=validate.Range(min=0, max=80), metadata={
         "description": "本单位连续工作年限 / Years of continuous service with this employer on as_of, including "
                        "service carried over from a previous employer; replaces the count from hire_date."})
-    original_retirement_age = fields.Integer(validate=validate.OneOf((50, 55, 60)), metadata={
+    original_retirement_age = StrictInteger(validate=validate.OneOf((50, 55, 60)), metadata={
         "description": "原法定退休年龄 / Original statutory retirement age: men 60; women 50 (workers) or 55 "
                        "(cadres). The 2025 reform delays it by birth month (RET-SC-1)."})
     contract = fields.Nested(ContractSchema)
@@ -147,8 +162,20 @@ class EmployeeSchema(Schema):
     union_officer = fields.Nested(UnionOfficerSchema)
 
     @validates_schema
+    def _hired_after_birth(self, data, **kwargs):
+        if data.get("hire_date") and data.get("birth_date") and data["hire_date"] < data["birth_date"]:
+            raise ValidationError("must not be before birth_date", "hire_date")
+
+    @validates_schema
     def _original_age_fits_gender(self, data, **kwargs):
         age, gender = data.get("original_retirement_age"), data.get("gender")
         if age is not None and gender in _ORIGINAL_AGES and age not in _ORIGINAL_AGES[gender]:
             raise ValidationError(f"a {gender} employee's original statutory age is one of "
                                   f"{list(_ORIGINAL_AGES[gender])}", "original_retirement_age")
+
+
+def dates_after(employee: dict, as_of: dt.date) -> dict:
+    """The employee's dates that lie after the day the request is decided as of: a typo, never a fact."""
+    errors = {name: [f"must not be after as_of ({as_of.isoformat()})"]
+              for name in ("birth_date", "hire_date") if employee.get(name) and employee[name] > as_of}
+    return {"employee": errors} if errors else {}

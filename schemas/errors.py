@@ -1,19 +1,27 @@
-"""One JSON shape for every error the service returns."""
+"""One JSON shape for every error the service returns (400 to 503, from any endpoint)."""
 from __future__ import annotations
 
 from marshmallow import Schema, fields
 
 
 class FieldErrorSchema(Schema):
-    path = fields.String(metadata={"description": "Dotted path of the offending field, e.g. employee.id"})
-    reason = fields.String()
+    path = fields.String(required=True, metadata={
+        "description": "What is at fault: the dotted path of a body field (employee.id, checks.0.as_of), "
+                       "a query or path parameter by name, a header (Authorization, Content-Type), "
+                       "or (body) for the body as a whole."})
+    reason = fields.String(required=True)
 
 
 class ErrorSchema(Schema):
-    code = fields.Integer()
-    status = fields.String()
-    message = fields.String()
-    errors = fields.List(fields.Nested(FieldErrorSchema))
+    """Every error: 400 (not JSON we accept), 401 (no valid key), 403 (scope), 404, 405, 409 (a
+    conflict with the case), 413 (body over the limit), 415 (not JSON), 422 (invalid fields), 429
+    (too many refused requests), 500, 503 (nothing decided or recorded)."""
+
+    code = fields.Integer(required=True, metadata={"description": "The HTTP status code"})
+    status = fields.String(required=True, metadata={"description": "The HTTP status phrase"})
+    message = fields.String(required=True)
+    errors = fields.List(fields.Nested(FieldErrorSchema), required=True, metadata={
+        "description": "What in the request is at fault; empty when nothing in it is (404, 405, 409, 429, 5xx)."})
 
 
 def flatten_messages(messages, prefix: str = ""):

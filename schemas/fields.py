@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from zoneinfo import ZoneInfo
 
 from marshmallow import ValidationError, fields, validate
@@ -28,6 +29,90 @@ VERDICTS = ("deny", "warn", "allow")
 
 def one_of(choices):
     return validate.OneOf(choices, error="Must be one of: {choices}.")
+
+
+# ISO 3166-2:CN, the 34 provincial-level divisions (as listed by the ISO 3166 Maintenance Agency
+# and in pycountry's subdivision data; tests/test_input_limits.py compares the two).
+CN_REGIONS = (
+    "CN-AH", "CN-BJ", "CN-CQ", "CN-FJ", "CN-GD", "CN-GS", "CN-GX", "CN-GZ", "CN-HA", "CN-HB", "CN-HE",
+    "CN-HI", "CN-HK", "CN-HL", "CN-HN", "CN-JL", "CN-JS", "CN-JX", "CN-LN", "CN-MO", "CN-NM", "CN-NX",
+    "CN-QH", "CN-SC", "CN-SD", "CN-SH", "CN-SN", "CN-SX", "CN-TJ", "CN-TW", "CN-XJ", "CN-XZ", "CN-YN",
+    "CN-ZJ",
+)
+
+
+# The request body is JSON, so a field takes only its JSON type: marshmallow's defaults would read
+# "true", "yes" or 1 as a boolean and "5" or 5.0 as an integer, and a typed-in string would pass.
+class StrictBoolean(fields.Boolean):
+    def _deserialize(self, value, attr, data, **kwargs):
+        if value is True or value is False:
+            return value
+        raise self.make_error("invalid", input=value)
+
+
+class StrictInteger(fields.Integer):
+    """A JSON integer: not 5.0, not "5", not true (marshmallow's Number already refuses booleans)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(strict=True, **kwargs)
+
+
+class StrictFloat(fields.Float):
+    """A JSON number: not "5", not true."""
+
+    def _validated(self, value):
+        if not isinstance(value, (int, float)):
+            raise self.make_error("invalid", input=value)
+        return super()._validated(value)
+
+
+def is_identifier(value: str) -> bool:
+    # str.isprintable is False for every control, format, separator (but the ASCII space),
+    # surrogate, private-use and unassigned code point: NUL, ESC, U+202E, U+2028, U+3000...
+    return value.isprintable()
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_CONTROL_IN_URL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def control_character_in(value: str) -> bool:
+    return _CONTROL_IN_URL.search(value) is not None
+
+
+class Identifier(fields.String):
+    """An id or a name (employee.id, actor.id, case ids, client_key, departments): 1 to 128
+    printable characters. No database stores NUL in text, and an invisible character would make
+    two ids that look the same differ."""
+
+    default_error_messages = {"unprintable": "Must be printable text (no control or format characters)."}
+
+    def __init__(self, **kwargs):
+        super().__init__(validate=validate.Length(min=1, max=128), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not is_identifier(text):
+            raise self.make_error("unprintable")
+        return text
+
+
+class Text(fields.String):
+    """Free text (a note): lines and tabs allowed, other control characters not."""
+
+    default_error_messages = {"control": "Must not contain control characters (tab and line breaks are fine)."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if _CONTROL.search(text):
+            raise self.make_error("control")
+        return text
+
+
+def today_in_china() -> dt.date:
+    """A request's as_of when it gives none (service/evaluation.py decides by the same day)."""
+    from service.clock import utcnow  # the one wall clock
+    return utcnow().astimezone(CHINA).date()
 
 
 # Dates outside this range are typos (0202 for 2020) and would overflow date arithmetic.

@@ -1,31 +1,35 @@
 """The case ledger's contract: recording an event, reading a case, polling notifications."""
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates_schema
 
 from schemas.case import CaseEventSchema
 from schemas.check import FindingSchema, ReceiptSchema
-from schemas.employee import EmployeeSchema
-from schemas.fields import CASE_KINDS, VERDICTS, AsOf, AwareDateTime, one_of
+from schemas.errors import FieldErrorSchema
+from schemas.employee import EmployeeSchema, dates_after
+from schemas.fields import CHINA, CASE_KINDS, VERDICTS, AsOf, AwareDateTime, Identifier, one_of
 
 
 class NewCaseSchema(Schema):
     kind = fields.String(required=True, validate=one_of(CASE_KINDS))
-    hr_owner_id = fields.String(validate=validate.Length(min=1, max=128),
-                                metadata={"description": "The HR owner: notified of status changes and refusals."})
-    manager_id = fields.String(validate=validate.Length(min=1, max=128),
-                               metadata={"description": "The employee's manager: escalations go here."})
+    hr_owner_id = Identifier(metadata={"description": "The HR owner: notified of status changes and refusals."})
+    manager_id = Identifier(metadata={"description": "The employee's manager: escalations go here."})
 
 
 class CaseEventRequestSchema(Schema):
-    client_key = fields.String(required=True, validate=validate.Length(min=1, max=128),
-                               metadata={"description": "Idempotency key: the same key twice records once "
+    client_key = Identifier(required=True, metadata={"description": "Idempotency key: the same key twice records once "
                                                         "and returns the same answer."})
     case = fields.Nested(NewCaseSchema, metadata={"description": "Required with the case's first event."})
     employee = fields.Nested(EmployeeSchema, required=True,
                              metadata={"description": "The subject employee's facts, for the rules."})
     event = fields.Nested(CaseEventSchema, required=True)
     as_of = AsOf(metadata={"description": "Decide as of this date; default: the event's date in China."})
+
+    @validates_schema
+    def _employee_dates_by_as_of(self, data, **kwargs):
+        errors = dates_after(data["employee"], data.get("as_of") or data["event"]["at"].astimezone(CHINA).date())
+        if errors:
+            raise ValidationError(errors)
 
 
 class CaseEventSchemaOut(Schema):
@@ -55,14 +59,22 @@ class EventResultSchema(Schema):
     findings = fields.List(fields.Nested(FindingSchema))
     case = fields.Nested(CaseStatusSchema)
     receipt = fields.Nested(ReceiptSchema)
+    # A refusal (409) is answered through this schema too: it carries the error shape as well.
+    code = fields.Integer(metadata={"description": "On a refusal (409) only, as in every error."})
+    status = fields.String(metadata={"description": "On a refusal (409) only."})
+    message = fields.String(metadata={"description": "On a refusal (409) only."})
+    errors = fields.List(fields.Nested(FieldErrorSchema), metadata={
+        "description": "On a refusal (409) only: empty, the event and not a field is refused."})
+
+    @post_dump
+    def _errors_with_a_refusal(self, data, **kwargs):
+        if "code" in data:
+            data.setdefault("errors", [])
+        return data
 
 
 class EventConflictSchema(EventResultSchema):
     """409: refused by the rules (recorded, with findings), or the case contradicts the request."""
-    code = fields.Integer()
-    status = fields.String()
-    message = fields.String()
-    errors = fields.List(fields.Dict())
 
 
 class CaseQueryArgsSchema(Schema):

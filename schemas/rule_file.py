@@ -8,7 +8,9 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 VERDICTS = ("deny", "warn", "obligation")
-EXAMPLE_VERDICTS = VERDICTS + ("none",)
+# An example states what the rule says: its own verdict, `unknown` (its condition is unknown: a
+# warn naming the missing facts), or `none` (it is ruled out).
+EXAMPLE_VERDICTS = VERDICTS + ("unknown", "none")
 CITATION_KINDS = ("law", "policy")
 CITATION_ROLES = ("basis", "consequence", "definition")
 NOTIFY = ("pending_approver", "escalation", "hr_owner")
@@ -65,6 +67,9 @@ class RuleSchema(Schema):
     effective_to = fields.Date(load_default=None, allow_none=True)
     citations = fields.List(fields.Nested(CitationRefSchema), required=True, validate=validate.Length(min=1))
     message = fields.Nested(Bilingual, required=True)
+    # Wording for a check where the condition is unknown (a fact it needs is missing); without
+    # it the finding says which facts are missing in a standard sentence.
+    unknown_message = fields.Nested(Bilingual)
     when = fields.Dict(required=True)
     examples = fields.List(fields.Nested(ExampleSchema), required=True, validate=validate.Length(min=2))
     # Who the SLA sweep notifies when this rule fires on a case (once per step and deadline).

@@ -1,13 +1,11 @@
 """Pre-action compliance checks for HR separations, on durable-rules."""
 from __future__ import annotations
 
-import json
 import os
-import re
 from pathlib import Path
 
 from flask import Flask, request
-from werkzeug.exceptions import BadRequest, UnsupportedMediaType
+from werkzeug.exceptions import UnsupportedMediaType
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,6 +57,16 @@ def create_app(test_config: dict | None = None) -> Flask:
         API_KEY_CACHE_SECONDS=5,
         # Each worker checks the rule files' content hash this often and reloads on a change (0: off).
         RULES_WATCH_SECONDS=5,
+        # The fixture cases every rule set must pass before it goes live (None: fixtures/ beside the
+        # rules folder; where that folder does not exist, the rule examples alone gate).
+        FIXTURES_DIR=None,
+        # 401/403 refusals allowed per client address and minute before it gets 429 (Flask-Limiter).
+        REFUSAL_RATE_LIMIT="30 per minute",
+        # Where the limiter counts: memory:// counts per worker; redis://... is shared by every
+        # worker and host that uses it.
+        RATELIMIT_STORAGE_URI="memory://",
+        # Refusals reach the trail as one count per client address and window of this length.
+        REFUSAL_WINDOW_SECONDS=60,
     )
     if test_config is None:
         # SEPARATION_GUARD_DATABASE_URL=..., or plain DATABASE_URL as most platforms set it.
@@ -67,18 +75,22 @@ def create_app(test_config: dict | None = None) -> Flask:
             app.config["DATABASE_URL"] = os.environ["DATABASE_URL"]
     else:
         app.config.from_mapping(test_config)
-    app.json.ensure_ascii = False
-    app.json.sort_keys = False
+    from service.jsonio import OrjsonProvider
+    app.json = OrjsonProvider(app)  # UTF-8, keys in order, dates ISO 8601; bodies read strictly
     if app.config["DATABASE_URL"].startswith("sqlite:///"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     from service import (auth, cases, checks, cli, db, decisions, notifications_api, observability, pages,
                          reload, signing, trail_api)
     from service.api import Api
-    from service.rulebook import load_rulebook
 
-    # A bad rule file stops the start-up here: never serve a half-loaded rule set.
-    app.extensions["rulebook"] = load_rulebook(Path(app.config["RULES_DIR"]))
+    # A bad rule file, or a rule set failing one of its examples or fixture cases, stops the
+    # start-up here: never serve a half-loaded or untested rule set.
+    try:
+        app.extensions["rulebook"] = reload.build_rule_set(app)
+    except reload.RuleSetRefused as exc:
+        app.logger.critical("%s", exc)
+        raise
     signing.init_app(app)  # production without its key stops here
     db.init_app(app)
     observability.init_app(app)
@@ -104,23 +116,5 @@ def create_app(test_config: dict | None = None) -> Flask:
         if request.method in ("POST", "PUT", "PATCH") and has_body and not request.is_json \
                 and request.endpoint != "pages.login":  # the pages' sign-in form posts a form
             raise UnsupportedMediaType("Send the body as JSON (Content-Type: application/json).")
-        if has_body and _has_lone_surrogate(request.get_data(cache=True)):
-            # JSON can escape half a UTF-16 pair (\ud800); no database can store it.
-            raise BadRequest("The body contains invalid Unicode (an unpaired surrogate escape).")
 
     return app
-
-
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-
-
-def _has_lone_surrogate(raw: bytes) -> bool:
-    if not _SURROGATE_ESCAPE.search(raw):
-        return False
-    try:
-        json.dumps(json.loads(raw), ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    except ValueError:
-        return False  # not JSON: the schema layer says so with its own 400
-    return False

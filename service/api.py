@@ -1,19 +1,94 @@
-"""The flask-smorest Api: one JSON error shape for every 4xx and 5xx."""
+"""The flask-smorest Api: one JSON error shape for every 4xx and 5xx, and strict JSON bodies.
+
+Every error answers {"code", "status", "message", "errors": [{"path", "reason"}]}; `errors` is
+always there. It names the fields at fault (400, 422), the header (401, 403: Authorization; 415:
+Content-Type) or the body as a whole (413: "(body)"); it is empty where no part of the request is
+at fault (404, 405, 409, 429, 500, 503).
+"""
 from __future__ import annotations
 
 import logging
 
+import flask_smorest
+from apispec import BasePlugin
+from flask import current_app, request
 from flask_smorest import Api as _Api
+from flask_smorest import abort
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, TimeoutError as PoolTimeoutError
+from webargs import core
+from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 from schemas.errors import ErrorSchema, flatten_messages
+from schemas.fields import control_character_in, is_identifier
+from service.jsonio import InvalidJson, loads_strict
 
 log = logging.getLogger(__name__)
 
 
+class JsonBodyParser(FlaskParser):
+    """webargs reads bodies with the standard library, which a 5,000-deep body or a 5,000-digit
+    number crashes (a 500); this one reads them with orjson and names the field a refusal is in."""
+
+    def _raw_load_json(self, req):
+        if not is_json_request(req):
+            return core.missing
+        raw = req.get_data(cache=True)
+        if not raw.strip():
+            return core.missing
+        try:
+            return loads_strict(raw)
+        except InvalidJson as exc:
+            abort(400, message=f"The body is not JSON the service accepts: {exc.path} {exc.reason}.",
+                  errors={exc.path: [exc.reason]})
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """Every API blueprint: its arguments are read by JsonBodyParser (Api refuses any other)."""
+
+    ARGUMENTS_PARSER = JsonBodyParser()
+
+
+# What a request may be refused with besides its operation's own answers, and when.
+_AUTHENTICATED = {401: "UNAUTHORIZED", 403: "FORBIDDEN", 429: "TOO_MANY_REQUESTS"}
+_WITH_BODY = {400: "BAD_REQUEST", 413: "REQUEST_ENTITY_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE"}
+_ALWAYS = {500: "INTERNAL_SERVER_ERROR", 503: "SERVICE_UNAVAILABLE"}  # 404 and 405 answer no operation
+
+
+class ErrorResponsesPlugin(BasePlugin):
+    """Documents, on every operation, the refusals that can answer it, each in the Error shape."""
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        for method, operation in (operations or {}).items():
+            responses = operation.setdefault("responses", {})
+            extra = dict(_ALWAYS)
+            if path.startswith("/v1/"):
+                extra.update(_AUTHENTICATED)
+            if method in ("post", "put", "patch"):
+                extra.update(_WITH_BODY)
+            for code, name in extra.items():
+                if code not in responses and str(code) not in responses:
+                    responses[code] = name
+
+
 class Api(_Api):
     ERROR_SCHEMA = ErrorSchema
+
+    def __init__(self, app=None, *, spec_kwargs=None, **kwargs):
+        spec_kwargs = dict(spec_kwargs or {})
+        spec_kwargs.setdefault("extra_plugins", [ErrorResponsesPlugin()])
+        super().__init__(app, spec_kwargs=spec_kwargs, **kwargs)
+
+    def init_app(self, app, *, spec_kwargs=None):
+        super().init_app(app, spec_kwargs=spec_kwargs)
+        app.before_request(_refuse_control_characters_in_the_url)
+
+    def register_blueprint(self, blp, *, parameters=None, **options):
+        if not isinstance(blp.ARGUMENTS_PARSER, JsonBodyParser):
+            # flask-smorest's own parser reads bodies with the standard library: see JsonBodyParser.
+            raise TypeError(f"blueprint {blp.name!r}: build it with service.api.Blueprint, "
+                            "not flask_smorest.Blueprint")
+        return super().register_blueprint(blp, parameters=parameters, **options)
 
     def _register_error_handlers(self):
         super()._register_error_handlers()
@@ -21,15 +96,17 @@ class Api(_Api):
         self._app.register_error_handler(Exception, self.handle_unexpected)
 
     def handle_http_exception(self, error: HTTPException):
-        payload = {"code": error.code, "status": error.name}
         data = getattr(error, "data", None) or {}
-        payload["message"] = data.get("message") or error.description
+        message = data.get("message") or _message_of(error)
         messages = data.get("errors") or data.get("messages")
         if messages:
-            payload["errors"] = [{"path": _strip_location(path), "reason": reason}
-                                 for path, reason in flatten_messages(messages)]
-            payload["message"] = data.get("message") or "The request is not valid."
-        return payload, error.code, data.get("headers", {})
+            errors = [{"path": _strip_location(path), "reason": reason} for path, reason in flatten_messages(messages)]
+            message = data.get("message") or "The request is not valid."
+        else:
+            errors = _default_errors(error.code, message)
+        headers = {name: value for name, value in error.get_headers() if name.lower() != "content-type"}
+        headers.update(data.get("headers") or {})
+        return {"code": error.code, "status": error.name, "message": message, "errors": errors}, error.code, headers
 
     def handle_unexpected(self, error: Exception):
         if isinstance(error, HTTPException):
@@ -43,6 +120,35 @@ class Api(_Api):
                 "The database is unavailable; nothing was decided or allowed. Retry later."))
         log.exception("unhandled error: %s", type(error).__name__)
         return self.handle_http_exception(InternalServerError())
+
+
+def body_limit_message() -> str:
+    limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
+    return f"The body is larger than the {limit // 1024} KiB limit ({limit} bytes)."
+
+
+def _message_of(error: HTTPException) -> str:
+    if error.code == 413:
+        return body_limit_message()  # werkzeug's own text does not say what the limit is
+    return error.description
+
+
+def _default_errors(code: int, message: str) -> list[dict]:
+    subject = {400: "(body)", 413: "(body)", 415: "Content-Type", 401: "Authorization", 403: "Authorization"}
+    return [{"path": subject[code], "reason": message}] if code in subject else []
+
+
+def _refuse_control_characters_in_the_url():
+    """A case id in the path, or a query value, with a control character is refused like one in
+    a body (no database stores NUL in text): 422 naming the parameter."""
+    errors = {name: ["must be printable text (no control or format characters)"]
+              for name, value in (request.view_args or {}).items()
+              if isinstance(value, str) and not is_identifier(value)}
+    errors.update({"(query)" if control_character_in(name) else name: ["must not contain control characters"]
+                   for name, value in request.args.items(multi=True)
+                   if control_character_in(name) or control_character_in(value)})
+    if errors:
+        abort(422, errors=errors)
 
 
 def _database_unavailable(error: Exception) -> bool:
@@ -60,6 +166,3 @@ def _strip_location(path: str) -> str:
         if path.startswith(location):
             return path[len(location):]
     return path
-
-
-

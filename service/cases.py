@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from schemas.ledger import (CaseEventRequestSchema, CaseQueryArgsSchema, CaseViewSchema, EventConflictSchema,
                             EventResultSchema)
+from service.api import Blueprint
 from service import db
 from service.evaluation import default_as_of, evaluate
 from service.ledger import (CaseConflict, event_out, accepted_events, case_request, case_status,

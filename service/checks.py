@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from sqlalchemy.exc import SQLAlchemyError
 
 from schemas.check import (CheckBatchRequestSchema, CheckBatchResultSchema, CheckRequestSchema,
                            CheckResultSchema)
+from service.api import Blueprint
 from service import db, trail
 from service.clock import utcnow
 from service.evaluation import evaluate
@@ -60,7 +61,8 @@ def _decide(requests: list[dict]) -> list[dict]:
         abort(503, message="The decision could not be recorded; nothing was allowed. Retry later.")
     key = current_app.extensions["trail_key"]
     return [{"decision_id": e.entry_id, "verdict": o.verdict, "as_of": o.as_of,
-             "ruleset_version": o.ruleset_version, "findings": o.findings, "receipt": e.receipt(key)}
+             "ruleset_version": o.ruleset_version, "findings": o.findings, "checked": o.checked,
+             "receipt": e.receipt(key)}
             for e, o in zip(recorded, outcomes)]
 
 

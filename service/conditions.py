@@ -1,4 +1,4 @@
-"""Compile a rule's `when:` block into a durable-rules condition.
+"""Compile a rule's `when:` block into three-valued durable-rules conditions.
 
 The legal team writes conditions in a small YAML language:
 
@@ -9,27 +9,54 @@ The legal team writes conditions in a small YAML language:
         - employee.pregnancy.status: pregnant
         - derived.nursing_period.active: true
 
-A mapping is a conjunction. `all:` / `any:` take lists of such mappings. A fact maps to a
-value (equality) or to operators: eq, ne, in, not_in, lt, lte, gt, gte, known, unknown,
-ne_or_unknown, in_or_unknown.
+A mapping is a conjunction; `all:` / `any:` take lists of mappings and `not:` one mapping. A
+fact maps to a value (equality) or to operators: eq, ne, in, not_in, lt, lte, gt, gte.
 
-Three-valued on purpose: `ne`, `not_in` and the comparisons hold only for a known value (an
-unknown fact is not "not pregnant"). `ne_or_unknown` / `in_or_unknown` also hold when the fact
-is unknown: a warning rule uses them to say "not known to be otherwise".
+Every test is three-valued: true, false, or unknown when its fact is missing (Kleene's strong
+logic for all/any/not). Nothing here decides a case; it only translates. The compiler emits,
+for the engine to decide:
 
-durable-rules accepts unknown operators silently and coerces "true" to true, so everything
-is checked here against the fact vocabulary before the engine sees it. This module only
-translates; it never evaluates a condition.
+- the *definite* match: the condition is true on the facts given;
+- one *possible* match per alternative of the condition's disjunctive normal form: that
+  alternative is true or unknown, i.e. it would hold for some values of the missing facts.
+
+A rule whose possible match fires and whose definite match does not is unknown; the verdict
+assembly turns a deny or warn that is unknown into a warn naming the alternative's missing
+facts. So an unknown is never false by construction, and no rule needs an "-unknown" twin.
+
+A fact declared as a range in the vocabulary (`range: [low, high]`: a value known only within
+bounds, such as the months to a retirement date that depends on an unknown original age) is
+true when the whole range passes, false when none of it does, unknown otherwise. An absent
+`high` means no upper bound (years of service that may include service carried over); an
+absent `low` means the fact is unknown.
+
+durable-rules accepts unknown operators silently and coerces "true" to true, so every value is
+checked against the fact vocabulary before the engine sees it.
 """
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from dataclasses import dataclass, field
 
-from service.vocabulary import Vocabulary
+from service.vocabulary import FactSpec, Vocabulary
 
-_ORDER_OPS = {"lt": "$lt", "lte": "$lte", "gt": "$gt", "gte": "$gte"}
-OPERATORS = ("eq", "ne", "in", "not_in", "known", "unknown", "ne_or_unknown", "in_or_unknown", *_ORDER_OPS)
+OPERATORS = ("eq", "ne", "in", "not_in", "lt", "lte", "gt", "gte")
+_ORDER = ("lt", "lte", "gt", "gte")
+# not(f op v) is (f complement-op v) in Kleene's logic too: an unknown stays unknown.
+_COMPLEMENT = {"eq": "ne", "ne": "eq", "in": "not_in", "not_in": "in",
+               "lt": "gte", "gte": "lt", "lte": "gt", "gt": "lte"}
+_ENGINE_ORDER = {"lt": "$lt", "lte": "$lte", "gt": "$gt", "gte": "$gte"}
+_REMOVED = {
+    "known": "unknown facts are handled by the three-valued logic: a deny or warn whose condition "
+             "is unknown warns by itself, naming the missing facts",
+    "unknown": "a missing fact makes the condition unknown, and the rule warns by itself; "
+               "write the condition on the known values only",
+    "ne_or_unknown": "write 'ne': a missing fact makes it unknown, which warns by itself",
+    "in_or_unknown": "write 'in': a missing fact makes it unknown, which warns by itself",
+}
+# Alternatives in the normal form, per rule: each is one more engine condition.
+MAX_ALTERNATIVES = 64
 
 
 class ConditionError(Exception):
@@ -39,42 +66,78 @@ class ConditionError(Exception):
         self.reason = reason
 
 
+@dataclass(frozen=True)
+class Atom:
+    """One test of one fact, after `not` has been pushed down to it."""
+    fact: str
+    op: str
+    value: object
+    path: str           # where it is written: when.any[1].employee.gender.eq
+
+    def negated(self) -> "Atom":
+        return Atom(self.fact, _COMPLEMENT[self.op], self.value, self.path)
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """A conjunction of atoms: one term of the condition's disjunctive normal form."""
+    atoms: tuple[Atom, ...]
+    branches: frozenset[str]   # the `any` alternatives (paths) this term goes through
+
+    @property
+    def facts(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(a.fact for a in self.atoms))
+
+
 @dataclass
 class Compiled:
-    condition: dict
-    facts: list[str] = field(default_factory=list)          # every fact the condition reads
-    unknown_tested: list[str] = field(default_factory=list)  # facts whose absence it tests
-
-    def note(self, name: str, unknown: bool = False) -> None:
-        if name not in self.facts:
-            self.facts.append(name)
-        if unknown and name not in self.unknown_tested:
-            self.unknown_tested.append(name)
+    definite: dict                          # engine condition: the condition is true
+    alternatives: list[Alternative]         # the normal form
+    possible: list[dict]                    # engine condition per alternative: true or unknown
+    facts: list[str] = field(default_factory=list)   # the facts as written, in order
+    reads: list[str] = field(default_factory=list)   # what the engine reads (a range's bounds)
 
 
 def compile_condition(when, vocabulary: Vocabulary) -> Compiled:
-    out = Compiled(condition={})
-    out.condition = _conjunction(when, vocabulary, out, "when")
-    return out
+    tree = _conjunction(when, vocabulary, "when", negate=False)
+    alternatives = _normal_form(tree)
+    if len(alternatives) > MAX_ALTERNATIVES:
+        raise ConditionError("when", f"{len(alternatives)} alternatives once expanded (at most "
+                                     f"{MAX_ALTERNATIVES}): split the rule")
+    facts = list(dict.fromkeys(a.fact for alt in alternatives for a in alt.atoms))
+    reads = list(dict.fromkeys(n for f in facts for n in (vocabulary[f].bounds or (f,))))
+    return Compiled(definite=_definite(tree, vocabulary),
+                    alternatives=alternatives,
+                    possible=[_and([_possible(a, vocabulary[a.fact]) for a in alt.atoms]) for alt in alternatives],
+                    facts=facts, reads=reads)
 
 
-def _conjunction(block, vocab: Vocabulary, out: Compiled, path: str) -> dict:
+# ---- parsing: YAML -> a tree of ("and" | "or", children) and atoms, `not` pushed down -------------
+def _conjunction(block, vocab: Vocabulary, path: str, negate: bool):
     if not isinstance(block, dict) or not block:
-        raise ConditionError(path, "expected a non-empty mapping of facts, 'all' or 'any'")
+        raise ConditionError(path, "expected a non-empty mapping of facts, 'all', 'any' or 'not'")
     parts = []
     for key, value in block.items():
         where = f"{path}.{key}"
         if key in ("all", "any"):
             if not isinstance(value, list) or not value:
                 raise ConditionError(where, "expected a non-empty list of conditions")
-            items = [_conjunction(item, vocab, out, f"{where}[{i}]") for i, item in enumerate(value)]
-            parts.append(items[0] if len(items) == 1 else {"$and" if key == "all" else "$or": items})
+            items = [_conjunction(item, vocab, f"{where}[{i}]", negate) for i, item in enumerate(value)]
+            # De Morgan: not(all) is any(not), not(any) is all(not).
+            parts.append(_node("or" if (key == "any") != negate else "and", items, where if key == "any" else None))
+        elif key == "not":
+            parts.append(_conjunction(value, vocab, where, not negate))
         else:
-            parts.append(_fact_test(key, value, vocab, out, where))
-    return parts[0] if len(parts) == 1 else {"$and": parts}
+            parts.extend(_fact_tests(key, value, vocab, where, negate))
+    # A negated mapping is the disjunction of its negated entries.
+    return parts[0] if len(parts) == 1 else _node("or" if negate else "and", parts, path if negate else None)
 
 
-def _fact_test(name: str, test, vocab: Vocabulary, out: Compiled, path: str) -> dict:
+def _node(kind: str, children: list, branch_path: str | None):
+    return (kind, children, branch_path)
+
+
+def _fact_tests(name: str, test, vocab: Vocabulary, path: str, negate: bool) -> list[Atom]:
     if name not in vocab:
         raise ConditionError(path, f"unknown fact '{name}' (not in rules/facts/)")
     if not isinstance(test, dict):
@@ -82,57 +145,116 @@ def _fact_test(name: str, test, vocab: Vocabulary, out: Compiled, path: str) -> 
     if not test:
         raise ConditionError(path, "expected a value or at least one operator")
     spec = vocab[name]
-    parts = []
+    atoms = []
     for op, value in test.items():
         where = f"{path}.{op}"
+        if op in _REMOVED:
+            raise ConditionError(where, f"operator '{op}' is no longer needed: {_REMOVED[op]}")
         if op not in OPERATORS:
             raise ConditionError(where, f"unknown operator '{op}'; known: {', '.join(OPERATORS)}")
-        if op in ("known", "unknown"):
-            if not isinstance(value, bool):
-                raise ConditionError(where, "expected true or false")
-            absent = value if op == "unknown" else not value
-            out.note(name, unknown=absent)
-            # Facts are never sent as null: an unknown fact is an absent attribute.
-            parts.append({"$nex" if absent else "$ex": {name: 1}})
-            continue
-        if op in ("ne_or_unknown", "in_or_unknown"):
-            out.note(name, unknown=True)
-            values = value if op == "in_or_unknown" else [value]
-            if not isinstance(values, list) or not values:
-                raise ConditionError(where, "expected a non-empty list")
-            typed = [_typed(spec, v, where) for v in values]
-            known = ([{name: v} for v in typed] if op == "in_or_unknown"
-                     else [{"$neq": {name: v}} for v in typed])
-            parts.append({"$or": [{"$nex": {name: 1}}, *known]})
-            continue
-        out.note(name)
         if op in ("in", "not_in"):
             if not isinstance(value, list) or not value:
                 raise ConditionError(where, "expected a non-empty list")
-            values = [_typed(spec, v, where) for v in value]
-            if op == "in":  # durable-rules has no $in
-                tests = [{name: v} for v in values]
-                parts.append(tests[0] if len(tests) == 1 else {"$or": tests})
-            else:
-                tests = [{"$neq": {name: v}} for v in values]
-                parts.append(tests[0] if len(tests) == 1 else {"$and": tests})
-            continue
-        value = _typed(spec, value, where)
-        if op == "eq":
-            parts.append({name: value})
-        elif op == "ne":
-            parts.append({"$neq": {name: value}})
+            if spec.bounds:
+                raise ConditionError(where, f"'{name}' is a range: compare it with eq, ne, lt, lte, gt, gte")
+            value = tuple(_typed(spec, v, where) for v in value)
         else:
-            if not spec.ordered:
-                raise ConditionError(where, f"'{op}' needs an int or date fact; '{name}' is {spec.type}")
-            parts.append({_ORDER_OPS[op]: {name: value}})
-    return parts[0] if len(parts) == 1 else {"$and": parts}
+            value = _typed(spec, value, where)
+            if op in _ORDER and not spec.ordered:
+                raise ConditionError(where, f"'{op}' needs an int, number or date fact; '{name}' is {spec.type}")
+        atom = Atom(name, op, value, where)
+        atoms.append(atom.negated() if negate else atom)
+    if negate and len(atoms) > 1:
+        return [_node("or", atoms, path)]
+    return atoms
 
 
-def _typed(spec, value, path: str):
+def _typed(spec: FactSpec, value, path: str):
     if isinstance(value, (dt.date, dt.datetime)):
         value = value.isoformat()
     if not spec.accepts(value):
         allowed = f" (one of: {', '.join(spec.values)})" if spec.type == "enum" else ""
         raise ConditionError(path, f"{value!r} is not a valid {spec.type} for '{spec.name}'{allowed}")
     return value
+
+
+# ---- the normal form ---------------------------------------------------------------------------
+def _normal_form(tree) -> list[Alternative]:
+    if isinstance(tree, Atom):
+        return [Alternative((tree,), frozenset())]
+    kind, children, branch_path = tree
+    if kind == "or":
+        out = []
+        for i, child in enumerate(children):
+            mark = frozenset({f"{branch_path}[{i}]"}) if branch_path else frozenset()
+            out += [Alternative(alt.atoms, alt.branches | mark) for alt in _normal_form(child)]
+            if len(out) > MAX_ALTERNATIVES:
+                return out
+        return out
+    out = [Alternative((), frozenset())]
+    for child in children:
+        out = [Alternative(a.atoms + b.atoms, a.branches | b.branches)
+               for a, b in itertools.product(out, _normal_form(child))]
+        if len(out) > MAX_ALTERNATIVES:
+            return out
+    return out
+
+
+# ---- engine conditions -------------------------------------------------------------------------
+def _and(parts: list[dict]) -> dict:
+    return parts[0] if len(parts) == 1 else {"$and": parts}
+
+
+def _or(parts: list[dict]) -> dict:
+    return parts[0] if len(parts) == 1 else {"$or": parts}
+
+
+def _definite(tree, vocab: Vocabulary) -> dict:
+    if isinstance(tree, Atom):
+        return _true(tree, vocab[tree.fact])
+    kind, children, _ = tree
+    parts = [_definite(child, vocab) for child in children]
+    return _and(parts) if kind == "and" else _or(parts)
+
+
+def _possible(atom: Atom, spec: FactSpec) -> dict:
+    """The atom is true or unknown: its fact is missing, or some value it may have passes."""
+    guard = spec.bounds[0] if spec.bounds else atom.fact
+    return {"$or": [{"$nex": {guard: 1}}, _may(atom, spec)]}
+
+
+def _true(atom: Atom, spec: FactSpec) -> dict:
+    """The atom holds for certain. No engine test matches an absent attribute (not even $neq)."""
+    name, op, value = atom.fact, atom.op, atom.value
+    if spec.bounds:
+        low, high = spec.bounds  # no test matches an absent high: it is never definitely below anything
+        return {
+            "eq": _and([{low: value}, {high: value}]),
+            "ne": _or([{"$lt": {high: value}}, {"$gt": {low: value}}]),
+            "lt": {"$lt": {high: value}}, "lte": {"$lte": {high: value}},
+            "gt": {"$gt": {low: value}}, "gte": {"$gte": {low: value}},
+        }[op]
+    if op == "eq":
+        return {name: value}
+    if op == "ne":
+        return {"$neq": {name: value}}
+    if op == "in":  # durable-rules has no $in
+        return _or([{name: v} for v in value])
+    if op == "not_in":
+        return _and([{"$neq": {name: v}} for v in value])
+    return {_ENGINE_ORDER[op]: {name: value}}
+
+
+def _may(atom: Atom, spec: FactSpec) -> dict:
+    """The fact is known and the atom holds for at least one value it may have."""
+    if not spec.bounds:
+        return _true(atom, spec)
+    low, high = spec.bounds
+    value = atom.value
+    unbounded = {"$nex": {high: 1}}
+    return {
+        "eq": {"$and": [{"$lte": {low: value}}, {"$or": [unbounded, {"$gte": {high: value}}]}]},
+        "ne": {"$or": [unbounded, {"$neq": {low: value}}, {"$neq": {high: value}}]},
+        "lt": {"$lt": {low: value}}, "lte": {"$lte": {low: value}},
+        "gt": {"$or": [unbounded, {"$gt": {high: value}}]}, "gte": {"$or": [unbounded, {"$gte": {high: value}}]},
+    }[atom.op]

@@ -1,27 +1,28 @@
 """GET /v1/decisions/<id>: a recorded decision, rendered again from its trail entry.
 
-The entry keeps what varied (rules and verdicts, facts, placeholder values); the text comes from
-the rule-set version's own entry, through the same finding() the live answer used. The answer
-is the original one with sensitive fact values redacted exactly as the trail stores them
-(service.privacy): the trail never had them.
+The entry keeps what varied (what the engine matched, the facts, placeholder values); the text
+comes from the rule-set version's own entry, through verdicts.assemble, as the live answer was
+made. The answer is the original one with sensitive fact values redacted exactly as the trail
+stores them (service.privacy): the trail never had them.
 """
 from __future__ import annotations
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from marshmallow import fields
 from sqlalchemy import select
 
 from schemas.check import CheckResultSchema
+from service.api import Blueprint
 from service import db
 from service.facts import Facts
 from service.models import TrailEntry
-from service.privacy import redact_findings
-from service.recording import rules_by_id
+from service.privacy import WITHHELD, redact_findings
+from service.rulebook import Match
 from service.rulesets import VERSIONS
 from service.trail import Appended, hash_of
-from service.verdicts import finding
+from service.verdicts import assemble
 
 blp = Blueprint("decisions", __name__, url_prefix="/v1", description="Recorded decisions")
 
@@ -64,17 +65,34 @@ def render(session, entry: TrailEntry) -> dict:
     base = {"decision_id": entry.entry_id, "verdict": entry.verdict, "as_of": entry.as_of,
             "ruleset_version": entry.ruleset_version}
     body = entry.body
-    if body["findings"] and isinstance(body["findings"][0], dict):  # written before 0004: kept whole
-        return {**base, "findings": body["findings"]}
-    serving = current_app.extensions["rulebook"]
-    if serving.version == entry.ruleset_version:
-        rules, sensitive = rules_by_id(serving), serving.vocabulary.sensitive
-    else:
-        found = VERSIONS.rules(session, entry.ruleset_version)
-        if found is None:
+    if "matched" not in body:  # written before 0004: kept whole
+        return {**base, "findings": body["findings"], "checked": body.get("checked", [])}
+    rulebook = current_app.extensions["rulebook"]
+    if rulebook.version != entry.ruleset_version:
+        rulebook = VERSIONS.rulebook(session, entry.ruleset_version)
+        if rulebook is None:
             abort(500, message=f"Rule-set version {entry.ruleset_version} is not in the trail.")
-        rules, sensitive = found
-    return {**base, **render_body(body, entry.as_of, entry.rule_ids, rules, sensitive), "receipt": _receipt(entry)}
+    return {**base, **render_body(body, entry.as_of, entry.action_type, rulebook), "receipt": _receipt(entry)}
+
+
+def render_body(body: dict, as_of, action_type: str, rulebook) -> dict:
+    """findings and checked, by verdicts.assemble: the function that made the live answer."""
+    keep = body.get("keep", "non_sensitive")
+    values = {**body["facts"], **body.get("fill", {})}
+    for name in body.get("undecided", ()):  # bounds not kept: two different stand-ins
+        low, high = rulebook.vocabulary[name].bounds
+        values[low], values[high] = values.get(low, WITHHELD), f"{WITHHELD} "
+    facts = Facts(as_of=as_of, values=values, given=frozenset(body.get("given", ())))
+    applicable = rulebook.applicable(action_type, as_of)
+    matches = {}
+    for position, alternatives in body["matched"]:
+        rule = applicable[position]
+        matches[rule.key] = Match(rule, not alternatives, tuple(alternatives))
+    _, findings, checked = assemble(matches, applicable, facts, rulebook.vocabulary)
+    sensitive = rulebook.vocabulary.sensitive
+    out = {"findings": redact_findings(findings, sensitive, keep=keep),
+           "checked": redact_findings(checked, sensitive, keep=keep)}
+    return out  # with keep "none" every value, the stand-ins too, is shown as not kept
 
 
 def _receipt(entry: TrailEntry) -> dict:
@@ -82,29 +100,3 @@ def _receipt(entry: TrailEntry) -> dict:
     signing the same text again gives the same receipt."""
     return Appended(entry.seq, entry.entry_id, hash_of(entry), entry.recorded_at).receipt(
         current_app.extensions["trail_key"])
-
-
-def render_body(body: dict, as_of, rule_ids: list[str], rules: dict, sensitive: frozenset) -> dict:
-    keep = body.get("keep", "non_sensitive")
-    facts = Facts(as_of=as_of, values={**body["facts"], **body.get("fill", {})})
-    findings = []
-    for position, verdict, *outcome in body["findings"]:
-        found = finding(_in_force(rules, rule_ids[position], as_of), facts)
-        found["verdict"] = verdict  # an unknown deny is rendered as the warn it was
-        if outcome:
-            found["outcome"] = outcome[0]
-        findings.append(found)
-    out = {"findings": redact_findings(findings, sensitive, keep=keep)}
-    if "checked" in body:
-        checked = []
-        for rule_id, outcome in body["checked"]:
-            rule = _in_force(rules, rule_id, as_of)
-            checked.append({"rule_id": rule_id, "outcome": outcome, "refs": [c["ref"] for c in rule.citations],
-                            "facts": {n: facts.values[n] for n in rule.compiled.facts if n in facts.values}})
-        out["checked"] = redact_findings(checked, sensitive, keep=keep)
-    return out
-
-
-def _in_force(rules: dict, rule_id: str, as_of):
-    versions = rules[rule_id]
-    return next((r for r in versions if r.in_force(as_of)), versions[-1])

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from schemas.fields import CHINA
 from service.clock import utcnow
@@ -18,7 +18,10 @@ class Outcome:
     findings: list[dict]
     facts: Facts
     ruleset_version: str
-    fired: list[Rule]
+    fired: list[Rule]              # the rules whose condition is true
+    checked: list[dict]            # every rule considered, with its outcome
+    # What the engine said of each rule (by key): the trail keeps it to render the answer again.
+    matches: dict = field(default_factory=dict, repr=False, compare=False)
 
 
 def default_as_of() -> dt.date:
@@ -28,8 +31,10 @@ def default_as_of() -> dt.date:
 def evaluate(rulebook: RuleBook, request: dict) -> Outcome:
     """`request` is a CheckRequestSchema-loaded dict."""
     as_of = request.get("as_of") or default_as_of()
-    facts = derive_facts(request, as_of, rulebook.context)
-    fired = rulebook.fired_rules(facts.engine_fact())
-    verdict, findings = assemble(fired, facts)
+    facts = derive_facts(request, as_of, rulebook.context, rulebook.vocabulary.unknown_values)
+    matches = rulebook.match(facts.engine_fact())
+    applicable = rulebook.applicable(request["action"]["type"], as_of)
+    verdict, findings, checked = assemble(matches, applicable, facts, rulebook.vocabulary)
     return Outcome(as_of=as_of, verdict=verdict, findings=findings, facts=facts,
-                   ruleset_version=rulebook.version, fired=fired)
+                   ruleset_version=rulebook.version, fired=[m.rule for m in matches.values() if m.definite],
+                   checked=checked, matches=matches)

@@ -5,12 +5,12 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from schemas.ledger import (NotificationPageSchema, NotificationQueryArgsSchema, SweepRequestSchema,
                             SweepResultSchema)
 from schemas.fields import AsOf
+from service.api import Blueprint
 from service import db
 from service.clock import utcnow
 from service.evaluation import default_as_of

@@ -11,7 +11,6 @@ from service import trail
 from service.evaluation import Outcome
 from service.privacy import redact_findings
 from service.rulebook import RuleBook
-from service.rulesets import by_id
 from service.verdicts import PLACEHOLDER
 
 # The separation process an action belongs to, when no case says so.
@@ -59,51 +58,57 @@ def decision_entry(*, rulebook: RuleBook, outcome: Outcome, request: dict, recei
 
 
 def decision_body(rulebook: RuleBook, outcome: Outcome, keep: str) -> dict:
-    """What varies per check, by reference to the rule set's version entry (service.rulesets):
-    which rules gave which verdict, the facts they read (redacted: service.privacy) and the
-    values that fill their messages' placeholders. service.decisions renders it back."""
+    """What varies per check, by reference to the rule set's version entry (service.rulesets).
+
+    `matched`: for each rule the check considered (rulebook.applicable, by position) that did
+    not clear, [position, alternatives]: [] when its condition held, else the alternatives that
+    may hold. `facts`: every fact the findings and `checked` show (redacted: service.privacy);
+    `fill`: the other values their messages' placeholders read; `given`: the request fields,
+    among those an unknown rule's missing facts are computed from, that were given.
+    service.decisions renders the answer again from these with verdicts.assemble."""
     sensitive = rulebook.vocabulary.sensitive
     facts: dict = {}
-    for f in redact_findings(outcome.findings, sensitive, keep=keep):
+    for f in redact_findings([*outcome.findings, *outcome.checked], sensitive, keep=keep):
         facts.update(f["facts"])
-    # A finding is [its rule id's position in the entry's rule_ids, verdict(, outcome)]: the ids
-    # are in the entry once, and the order of the findings is the answer's.
-    position = {rule_id: n for n, rule_id in enumerate(sorted({f["rule_id"] for f in outcome.findings}))}
-    body: dict = {"findings": [[position[f["rule_id"]], f["verdict"], *([f["outcome"]] if "outcome" in f else [])]
-                               for f in outcome.findings]}
-    checked = getattr(outcome, "checked", None)
-    if checked is not None:
-        for c in redact_findings([c for c in checked if isinstance(c.get("facts"), dict)], sensitive, keep=keep):
-            facts.update(c["facts"])
-        body["checked"] = [[c["rule_id"], c["outcome"]] for c in checked]
+    applicable = rulebook.applicable(outcome.facts.values.get("action.type"), outcome.as_of)
+    position = {rule.key: n for n, rule in enumerate(applicable)}
+    matched, given, ranges = [], set(), set()
+    vocabulary = rulebook.vocabulary
+    for key, match in outcome.matches.items():
+        if key not in position or not (match.definite or match.alternatives):
+            continue
+        matched.append([position[key], [] if match.definite else list(match.alternatives)])
+        for index in ([] if match.definite else match.alternatives):
+            for name in match.rule.compiled.alternatives[index].facts:
+                given.update(i for i in vocabulary[name].inputs if i in outcome.facts.given)
+                if vocabulary[name].bounds:
+                    ranges.add(name)
+    matched.sort()
+    values = outcome.facts.values
     fill = {}
-    rules = rules_by_id(rulebook)
-    for rule_id in {f["rule_id"] for f in outcome.findings}:
-        for rule in rules.get(rule_id, ()):
-            for text in rule.message.values():
-                for name in PLACEHOLDER.findall(text):
-                    if name in outcome.facts.values and facts.get(name, _ABSENT) != outcome.facts.values[name]:
-                        fill[name] = outcome.facts.values[name]
-    body["facts"] = facts
+    for rule in (applicable[n] for n, _ in matched):
+        for text in (*rule.message.values(), *(rule.unknown_message or {}).values()):
+            for name in PLACEHOLDER.findall(text):
+                if name in values and facts.get(name, _ABSENT) != values[name]:
+                    fill[name] = values[name]  # placeholders are never sensitive (checked at load)
+    body: dict = {"matched": matched, "facts": facts}
     if fill:
-        body["fill"] = fill  # placeholders are never sensitive (checked when the rules load)
+        body["fill"] = fill
+    if given:
+        body["given"] = sorted(given)
     if keep != "non_sensitive":
         body["keep"] = keep
+        # Whether a range was narrowed to one value decides its missing facts; its bounds' values
+        # are not kept, so keep that.
+        undecided = [name for name in sorted(ranges)
+                     if any(b in values for b in vocabulary[name].bounds)
+                     and len({values.get(b) for b in vocabulary[name].bounds}) > 1]
+        if undecided:
+            body["undecided"] = undecided
     return body
 
 
 _ABSENT = object()
-_BY_ID: dict[str, dict] = {}
-
-
-def rules_by_id(rulebook: RuleBook) -> dict[str, list]:
-    """A rule book's rules by id (every dated version), computed once per version."""
-    found = _BY_ID.get(rulebook.version)
-    if found is None:
-        found = _BY_ID[rulebook.version] = by_id(rulebook.rules.values())
-        if len(_BY_ID) > 8:
-            _BY_ID.pop(next(iter(_BY_ID)))
-    return found
 
 
 def _client_id() -> str | None:

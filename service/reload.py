@@ -1,29 +1,38 @@
-"""Hot reload of the rule files, without a restart.
+"""How a rule set goes live: at start-up, by hot reload (watcher or endpoint), never broken.
 
-The new rule book is loaded, validated and compiled completely before anything changes; only
-then is it swapped in, by replacing one reference. A check holds the rule book it started
-with, so in-flight checks finish on their version. A bad edit never replaces the good set:
-the problems are returned, logged and written to the trail, and the old version keeps serving.
+A candidate rule book is loaded, validated and compiled completely, then gated: every rule
+example and every fixture case (FIXTURES_DIR, default: `fixtures/` beside the rules folder) is
+run against it with the runner of `rules test` and `scenarios run` (service/scenarios.py, no
+database: a story's `record:` events build its case in memory). Only a candidate that loads and
+passes all of them goes live, by replacing one reference. A check holds the rule book it started
+with, so in-flight checks finish on their version. A refused candidate never replaces the good
+set: the problems or failing cases are returned, logged and written to the trail, and the old
+version keeps serving. At start-up there is no old set: the service refuses to start.
 
 Each gunicorn worker holds its own rule book: the endpoint reloads the worker that answers
-it, and every worker also notices a change of the rule files within RULES_WATCH_SECONDS
-(a content hash, checked between requests) and reloads by itself.
+it, and every worker also notices a change of the rule files or the fixtures within
+RULES_WATCH_SECONDS (content hashes, checked between requests) and reloads by itself.
 """
 from __future__ import annotations
 
+import logging
 import threading
+from http import HTTPStatus
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from flask import Flask, current_app
+from cachetools import LRUCache
+from flask import Flask, current_app, jsonify
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
+from schemas.errors import FieldErrorSchema
+from service.api import Blueprint
 from service.clock import utcnow
 from service.rulebook import RuleBook, RuleLoadError, content_version, load_rulebook
 from service.rulesets import record_ruleset
+from service.scenarios import run_scenarios
 from service.trail import append
 
 blp = Blueprint("admin", __name__, url_prefix="/v1/admin", description="Administration")
@@ -33,29 +42,155 @@ _RETIRED: list[RuleBook] = []
 _RELOAD_LOCK = threading.Lock()
 
 
+# ---- the gate -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FailingCase:
+    case: str                # file::rule::example, or fixture file::case (step n)
+    problems: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.case}: {'; '.join(self.problems)}"
+
+
+@dataclass(frozen=True)
+class GateResult:
+    cases_run: int
+    failing: tuple[FailingCase, ...]
+    fixtures: str | None     # the fixtures folder that was run, None: the examples alone
+
+    @property
+    def ok(self) -> bool:
+        return not self.failing
+
+
+class RuleSetRefused(Exception):
+    """The candidate loads but fails some of its own examples or of the fixtures."""
+
+    def __init__(self, version: str, result: GateResult):
+        self.version, self.result = version, result
+        shown = "\n".join(f"  - {f}" for f in result.failing)
+        super().__init__(f"rule set {version} refused: {len(result.failing)} of {result.cases_run} rule "
+                         f"example(s) and fixture case(s) fail against it "
+                         f"({'fixtures: ' + result.fixtures if result.fixtures else 'examples only'}):\n{shown}\n"
+                         f"`python -m service.rule_cli test --rules-dir RULES --fixtures FIXTURES` shows each failure's diff.")
+
+
+# The same content gives the same outcomes: the result of a (rules, fixtures) pair is kept per
+# process, so every app the test suite creates on the same files gates once. Content hashes, never
+# paths or times, so an edited rule or fixture file is always gated again.
+_GATED: LRUCache = LRUCache(maxsize=32)
+_GATED_LOCK = threading.Lock()
+
+
+def fixtures_dir(app: Flask) -> Path:
+    """FIXTURES_DIR, else `fixtures/` beside the rules folder (the repository root's)."""
+    configured = app.config.get("FIXTURES_DIR")
+    return Path(configured) if configured else Path(app.config["RULES_DIR"]).resolve().parent / "fixtures"
+
+
+def fixtures_version(folder: Path) -> str | None:
+    return content_version(folder) if folder.is_dir() else None
+
+
+def gate(rulebook: RuleBook, folder: Path, log: logging.Logger | None = None) -> GateResult:
+    """Every example of the candidate's rules and every fixture case under `folder`, run against it."""
+    present = folder.is_dir()
+    if not present and log is not None:
+        log.warning("fixtures folder %s does not exist: the rule examples alone gate the rule set", folder)
+    key = (rulebook.version, str(folder) if present else None, fixtures_version(folder))
+    with _GATED_LOCK:
+        if key in _GATED:
+            return _GATED[key]
+    result = run_gate(rulebook, folder)
+    with _GATED_LOCK:
+        _GATED[key] = result
+    return result
+
+
+def run_gate(rulebook: RuleBook, folder: Path) -> GateResult:
+    """The gate itself, never cached (benchmarks/bench_gate.py times it).
+
+    A fixture file that cannot be read or run fails as a whole, named by its path: it must refuse
+    the candidate, not crash the request that noticed the edit.
+    """
+    present = folder.is_dir()
+    runs = [("rule examples", lambda: run_scenarios(rulebook, []))]
+    for path in sorted(folder.rglob("*_test.yaml")) if present else []:
+        runs.append((str(path), lambda path=path: run_scenarios(rulebook, [path], examples=False)))
+    cases, failing = 0, []
+    for name, run in runs:
+        try:
+            results = run()
+        except Exception as exc:  # noqa: BLE001 (any failure to run refuses the candidate)
+            cases += 1
+            failing.append(FailingCase(name, (f"could not be run: {type(exc).__name__}: {exc}",)))
+            continue
+        cases += len(results)
+        failing += [FailingCase(r.source, tuple(r.problems)) for r in results if not r.passed]
+    return GateResult(cases, tuple(failing), str(folder) if present else None)
+
+
+def build_rule_set(app: Flask) -> RuleBook:
+    """The rule book for RULES_DIR, gated. Raises RuleLoadError or RuleSetRefused (engine closed)."""
+    candidate = load_rulebook(Path(app.config["RULES_DIR"]))
+    started = time.perf_counter()
+    try:
+        result = gate(candidate, fixtures_dir(app), app.logger)
+    except BaseException:
+        candidate.engine.close()
+        raise
+    if not result.ok:
+        candidate.engine.close()
+        raise RuleSetRefused(candidate.version, result)
+    app.logger.info("rule set %s passed its gate: %d example(s) and fixture case(s) in %.2f s",
+                    candidate.version, result.cases_run, time.perf_counter() - started)
+    return candidate
+
+
+# ---- reload ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ReloadResult:
     ok: bool
     version: str            # the version serving after the attempt
     previous: str
     problems: list[str]
+    failing_cases: list[str] = field(default_factory=list)   # set when the gate refused the candidate
+    candidate: str | None = None                              # the refused candidate's version
+    errors: list[dict] = field(default_factory=list)          # the problems as the error shape's errors
 
 
 def reload_rules(app: Flask, reason: str) -> ReloadResult:
     with _RELOAD_LOCK:
         current: RuleBook = app.extensions["rulebook"]
+        on_disk = _watched_versions(app)
         try:
-            new = load_rulebook(Path(app.config["RULES_DIR"]))
+            new = build_rule_set(app)
         except RuleLoadError as exc:
             problems = [str(p) for p in exc.problems]
             app.logger.error("rule reload refused (%s): %d problem(s); still serving %s",
                              reason, len(problems), current.version)
             _record(app, current.version, {"rejected": True, "reason": reason, "problems": problems,
                                            "still_serving": current.version})
-            app.extensions["rules_checked_version"] = content_version(Path(app.config["RULES_DIR"]))
-            return ReloadResult(False, current.version, current.version, problems)
+            app.extensions["rules_checked_version"] = on_disk
+            errors = [{"path": p.file, "reason": f"{f'rule {p.rule_id} ' if p.rule_id else ''}{p.field}: {p.reason}"}
+                      for p in exc.problems]
+            return ReloadResult(False, current.version, current.version, problems, errors=errors)
+        except RuleSetRefused as exc:
+            failing = exc.result.failing
+            app.logger.error("rule reload refused (%s): candidate %s fails %d of %d example(s) and fixture "
+                             "case(s): %s; still serving %s", reason, exc.version, len(failing),
+                             exc.result.cases_run, ", ".join(f.case for f in failing), current.version)
+            _record(app, current.version, {
+                "rejected": True, "reason": reason, "candidate_version": exc.version,
+                "failing_cases": [{"case": f.case, "problems": list(f.problems)} for f in failing],
+                "cases_run": exc.result.cases_run, "fixtures_run": exc.result.fixtures is not None,
+                "problems": [str(f) for f in failing], "still_serving": current.version})
+            app.extensions["rules_checked_version"] = on_disk
+            return ReloadResult(False, current.version, current.version, [str(f) for f in failing],
+                                [f.case for f in failing], exc.version,
+                                [{"path": f.case, "reason": "; ".join(f.problems)} for f in failing])
         app.extensions["rulebook"] = new
-        app.extensions["rules_checked_version"] = new.version
+        app.extensions["rules_checked_version"] = (new.version, on_disk[1])
         for old in _RETIRED:
             old.engine.close()
         _RETIRED[:] = [current]
@@ -65,13 +200,19 @@ def reload_rules(app: Flask, reason: str) -> ReloadResult:
         return ReloadResult(True, new.version, current.version, [])
 
 
+def _watched_versions(app: Flask) -> tuple[str, str | None]:
+    """What the gate's outcome depends on: the rule files and the fixtures."""
+    return content_version(Path(app.config["RULES_DIR"])), fixtures_version(fixtures_dir(app))
+
+
 def _record(app: Flask, version: str, body: dict) -> None:
     with app.extensions["db_sessions"]() as session, session.begin():
         append(session, kind="ruleset_change", recorded_at=utcnow(), ruleset_version=version, body=body)
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["rules_checked_version"] = app.extensions["rulebook"].version
+    app.extensions["rules_checked_version"] = (app.extensions["rulebook"].version,
+                                               fixtures_version(fixtures_dir(app)))
     app.extensions["rules_checked_at"] = time.monotonic()
     interval = float(app.config["RULES_WATCH_SECONDS"])
     if interval <= 0:
@@ -83,11 +224,11 @@ def init_app(app: Flask) -> None:
         if now - app.extensions["rules_checked_at"] < interval:
             return
         app.extensions["rules_checked_at"] = now
-        on_disk = content_version(Path(app.config["RULES_DIR"]))
-        if on_disk != app.extensions["rules_checked_version"]:
-            reload_rules(app, "rule files changed on disk")
+        if _watched_versions(app) != app.extensions["rules_checked_version"]:
+            reload_rules(app, "rule files or fixtures changed on disk")
 
 
+# ---- the endpoint ---------------------------------------------------------------------------
 class ReloadResultSchema(Schema):
     ok = fields.Boolean()
     version = fields.String(metadata={"description": "The rule-set version serving now"})
@@ -95,13 +236,44 @@ class ReloadResultSchema(Schema):
     problems = fields.List(fields.String(), metadata={"description": "Why a reload was refused"})
 
 
+class ReloadRefusedSchema(ReloadResultSchema):
+    """The project's error shape (code, status, message, errors), plus what is serving."""
+    code = fields.Integer()
+    status = fields.String()
+    message = fields.String()
+    errors = fields.List(fields.Nested(FieldErrorSchema),
+                         metadata={"description": "One per problem (path: the file) or failing case "
+                                                  "(path: the example or fixture case)"})
+    candidate = fields.String(metadata={"description": "The refused candidate's version (409 only)"})
+    failing_cases = fields.List(fields.String(), metadata={"description": "The examples and fixture cases "
+                                                                          "the candidate fails (409 only)"})
+
+
 @blp.route("/rules/reload")
 class Reload(MethodView):
     @blp.response(200, ReloadResultSchema)
-    @blp.alt_response(422, schema=ReloadResultSchema, description="Refused: the previous version keeps serving")
+    @blp.alt_response(422, schema=ReloadRefusedSchema,
+                      description="Refused, the rule files do not load: the previous version keeps serving")
+    @blp.alt_response(409, schema=ReloadRefusedSchema,
+                      description="Refused, the candidate fails some of its rule examples or fixture cases: "
+                                  "the previous version keeps serving")
     def post(self):
-        """Reload the rule files now; a bad edit is refused and the running version keeps serving."""
+        """Reload the rule files now; a bad edit is refused and the running version keeps serving.
+
+        The candidate must load (else 422) and pass every rule example and fixture case (else 409).
+        """
         result = reload_rules(current_app._get_current_object(), "admin endpoint")
         body = {"ok": result.ok, "version": result.version, "previous": result.previous,
                 "problems": result.problems}
-        return body, 200 if result.ok else 422
+        if result.ok:
+            return body, 200
+        if result.candidate is not None:
+            status, what = 409, (f"the candidate rule set {result.candidate} fails "
+                                 f"{len(result.failing_cases)} rule example(s) or fixture case(s)")
+            body.update(candidate=result.candidate, failing_cases=result.failing_cases)
+        else:
+            status, what = 422, "the rule files do not load"
+        body.update(code=status, status=HTTPStatus(status).phrase, errors=result.errors,
+                    message=f"Reload refused: {what}; still serving {result.version}.")
+        # A Response of its own: the 200 schema would drop the error shape's fields.
+        return jsonify(ReloadRefusedSchema().dump(body)), status

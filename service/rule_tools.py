@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import io
-import itertools
 import re
 import subprocess
 import tarfile
@@ -28,6 +27,7 @@ from marshmallow import Schema, ValidationError, fields as ma_fields
 from schemas.errors import flatten_messages
 from service import PROJECT_ROOT
 from service.citations import load_citations
+from service.conditions import Atom
 from service.rulebook import Problem, Rule, RuleBook, load_rulebook, rule_files, validate_rules, versions_by_id
 from service.vocabulary import Vocabulary
 from service.yamlfile import StrictLoader
@@ -391,44 +391,7 @@ def _unread_files(root: Path) -> list[Issue]:
 
 
 # ---- rules that can never fire ---------------------------------------------------------------
-@dataclass(frozen=True)
-class Atom:
-    fact: str
-    op: str
-    value: object
-    path: str           # where it is written: when.any[1].employee.gender.eq, or `actions`
-
-
-class _TooComplex(Exception):
-    pass
-
-
-_MAX_CONJUNCTIONS = 4096
 _KNOWN_OPS = {"eq", "ne", "in", "not_in", "lt", "lte", "gt", "gte"}
-
-
-def _dnf(block: dict, path: str) -> list[tuple[list[Atom], frozenset[str]]]:
-    """The condition as alternatives of conjunctions; each remembers the `any` branches it took."""
-    out: list[tuple[list[Atom], frozenset[str]]] = [([], frozenset())]
-    for key, value in block.items():
-        where = f"{path}.{key}"
-        if key == "all":
-            for i, item in enumerate(value):
-                out = [(a + b, s | t) for (a, s), (b, t) in itertools.product(out, _dnf(item, f"{where}[{i}]"))]
-        elif key == "any":
-            alternatives = []
-            for i, item in enumerate(value):
-                branch = f"{where}[{i}]"
-                alternatives += [(atoms, taken | {branch}) for atoms, taken in _dnf(item, branch)]
-            out = [(a + b, s | t) for (a, s), (b, t) in itertools.product(out, alternatives)]
-        else:
-            test = value if isinstance(value, dict) else {"eq": value}
-            atoms = [Atom(key, op, v, f"{where}.{op}" if isinstance(value, dict) else where)
-                     for op, v in test.items()]
-            out = [(a + atoms, s) for a, s in out]
-        if len(out) > _MAX_CONJUNCTIONS:
-            raise _TooComplex
-    return out
 
 
 def _basis_of_actions(actions) -> dict[str, str | None]:
@@ -572,11 +535,9 @@ def _pointer(tests: list[Atom]) -> Atom:
 def never_fires(rule: Rule, vocabulary: Vocabulary, lines: _Lines | None = None) -> list[Issue]:
     """An error when the rule's condition (within its action scope) can never hold; a warning per
     `any` alternative that can never hold when the rest of the rule can."""
-    try:
-        conjunctions = _dnf(rule.when, "when")
-    except _TooComplex:
-        return []
-    scope = Atom("action.type", "in", list(rule.actions), "actions")
+    # The compiler's own normal form: the one the engine's possible matches are built from.
+    conjunctions = [(list(alt.atoms), alt.branches) for alt in rule.compiled.alternatives]
+    scope = Atom("action.type", "in", tuple(rule.actions), "actions")
     verdicts = []
     for atoms, taken in conjunctions:
         verdicts.append((_conjunction_conflict([scope, *atoms], vocabulary), taken))

@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import re
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 from marshmallow import ValidationError
@@ -69,6 +70,7 @@ class Rule:
     when: dict = field(default_factory=dict, repr=False)          # the condition as written
     index: int | None = field(default=None, repr=False, compare=False)  # position in the file's `rules`
     cited: list[dict] = field(default_factory=list, repr=False)   # citations as written: ref, role
+    unknown_message: dict | None = None   # wording when the condition is unknown (else a generic one)
 
     @property
     def key(self) -> str:
@@ -78,14 +80,33 @@ class Rule:
     def in_force(self, on: dt.date) -> bool:
         return self.effective_from <= on and (self.effective_to is None or on <= self.effective_to)
 
-    def engine_condition(self) -> dict:
-        """The rule's condition plus its scope (action types, dates in force), all for the engine."""
+    def engine_conditions(self) -> dict[str, dict]:
+        """For the engine, each with the rule's scope (action types, dates in force): the definite
+        match (DEFINITE) and the possible match of each alternative (POSSIBLE + its index)."""
         actions = [{"action.type": a} for a in self.actions]
         scope = [actions[0] if len(actions) == 1 else {"$or": actions},
                  {"$gte": {"check.as_of": self.effective_from.isoformat()}}]
         if self.effective_to is not None:
             scope.append({"$lte": {"check.as_of": self.effective_to.isoformat()}})
-        return {"$and": [*scope, self.compiled.condition]}
+        out = {f"{self.key}{DEFINITE}": {"$and": [*scope, self.compiled.definite]}}
+        for index, possible in enumerate(self.compiled.possible):
+            out[f"{self.key}{POSSIBLE}{index}"] = {"$and": [*scope, possible]}
+        return out
+
+
+DEFINITE, POSSIBLE = "#true", "#maybe"
+
+
+@dataclass(frozen=True)
+class Match:
+    """What the engine said of one rule: its condition is true, or which alternatives may hold."""
+    rule: "Rule"
+    definite: bool
+    alternatives: tuple[int, ...]
+
+    @property
+    def outcome(self) -> str:
+        return "fired" if self.definite else "unknown" if self.alternatives else "cleared"
 
 
 @dataclass
@@ -97,8 +118,30 @@ class RuleBook:
     engine: RuleEngine
     context: FactContext            # parameters, calendar: what fact derivation reads
 
-    def fired_rules(self, engine_fact: dict) -> list[Rule]:
-        return [self.rules[key] for key in self.engine.fire(engine_fact)]
+    def match(self, engine_fact: dict) -> dict[str, Match]:
+        """Every rule the engine matched, definitely or possibly, by key."""
+        definite: set[str] = set()
+        possible: dict[str, list[int]] = {}
+        for key in self.engine.fire(engine_fact):
+            if key.endswith(DEFINITE):
+                definite.add(key[:-len(DEFINITE)])
+            else:
+                rule_key, index = key.rsplit(POSSIBLE, 1)
+                possible.setdefault(rule_key, []).append(int(index))
+        return {key: Match(self.rules[key], key in definite, tuple(sorted(possible.get(key, ()))))
+                for key in self.rules if key in definite or key in possible}
+
+    def applicable(self, action_type: str, on: dt.date) -> list[Rule]:
+        """The rules in force on the date that name the action type: what a check considers."""
+        return [r for r in self._by_action.get(action_type, ()) if r.in_force(on)]
+
+    @cached_property
+    def _by_action(self) -> dict[str, list[Rule]]:
+        out: dict[str, list[Rule]] = {}
+        for rule in sorted(self.rules.values(), key=lambda r: r.id):
+            for action in rule.actions:
+                out.setdefault(action, []).append(rule)
+        return out
 
 
 def content_version(root: Path) -> str:
@@ -197,7 +240,7 @@ def check_rule_file(root: Path, family: str, path: Path, vocabulary: Vocabulary,
                     f"{citation.effective_to or 'now'}, not over the rule's whole effective range"))
             else:
                 resolved.append(citation.as_finding(cited["role"]))
-        for lang, text in raw["message"].items():
+        for lang, text in [*raw["message"].items(), *(raw.get("unknown_message") or {}).items()]:
             for name in re.findall(r"\{([a-z0-9_.]+)\}", text):
                 if name not in vocabulary:
                     rule_problems.append(Problem(rel, raw["id"], f"message.{lang}",
@@ -218,7 +261,8 @@ def check_rule_file(root: Path, family: str, path: Path, vocabulary: Vocabulary,
                           effective_from=raw["effective_from"], effective_to=raw["effective_to"],
                           citations=resolved, message=raw["message"],
                           compiled=compiled, examples=raw["examples"], notify=raw["notify"],
-                          when=when, cited=[dict(c) for c in raw["citations"]], index=position))
+                          when=when, cited=[dict(c) for c in raw["citations"]], index=position,
+                          unknown_message=raw.get("unknown_message")))
     return problems, rules
 
 
@@ -228,8 +272,12 @@ def load_rulebook(root: Path) -> RuleBook:
     if checked.problems:
         raise RuleLoadError(checked.problems)
     by_key = {r.key: r for r in checked.rules}
-    engine = RuleEngine({key: rule.engine_condition() for key, rule in by_key.items()},
-                        actions={key: rule.actions for key, rule in by_key.items()})
+    conditions, actions = {}, {}
+    for rule in by_key.values():
+        for key, condition in rule.engine_conditions().items():
+            conditions[key] = condition
+            actions[key] = rule.actions
+    engine = RuleEngine(conditions, actions=actions)
     return RuleBook(root=root, version=content_version(root), vocabulary=checked.vocabulary,
                     rules=by_key, engine=engine, context=checked.context)
 

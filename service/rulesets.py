@@ -72,14 +72,14 @@ def record_ruleset(app: Flask, rulebook: RuleBook | None = None, *, previous: st
 
 
 class _Versions:
-    """The rules of versions other than the serving one, read back from their trail entries."""
+    """The rule books of versions other than the serving one, read back from their trail entries."""
 
     def __init__(self, size: int = 4):
-        self._cache: dict[str, tuple] = {}
+        self._cache: dict[str, RuleBook] = {}
         self._size, self._lock = size, threading.Lock()
 
-    def rules(self, session: Session, version: str) -> tuple | None:
-        """(rules by id, sensitive fact names) of a recorded version, or None if not recorded."""
+    def rulebook(self, session: Session, version: str) -> RuleBook | None:
+        """A recorded version's rule book, without an engine (rendering needs none), or None."""
         with self._lock:
             if version in self._cache:
                 return self._cache[version]
@@ -92,19 +92,13 @@ class _Versions:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(content.encode("utf-8"))
             checked = validate_rules(Path(tmp))
-        found = (by_id(checked.rules), checked.vocabulary.sensitive)
+        found = RuleBook(root=Path("."), version=version, vocabulary=checked.vocabulary,
+                         rules={r.key: r for r in checked.rules}, engine=None, context=checked.context)
         with self._lock:
             if len(self._cache) >= self._size:
                 self._cache.pop(next(iter(self._cache)))
             self._cache[version] = found
         return found
-
-
-def by_id(rules) -> dict[str, list]:
-    out: dict[str, list] = {}
-    for rule in rules:
-        out.setdefault(rule.id, []).append(rule)
-    return out
 
 
 VERSIONS = _Versions()

@@ -1,13 +1,18 @@
-"""Time-frozen scenarios: rule examples (rules/**) and fixtures (fixtures/**/*_test.yaml).
+"""Scenarios: rule examples (rules/**) and fixtures (fixtures/**/*_test.yaml).
 
-A fixture file is a suite with a frozen `now`; each case is one check, or a story of `steps`
-whose `record:` events build up the case the later steps carry. Everything runs through the
-same path as the HTTP check (schema load, fact derivation, durable-rules, verdict assembly),
-without the database.
+A fixture file is a suite with a `now`; each case is one check, or a story of `steps` whose
+`record:` events build up the case the later steps carry. Everything runs through the same path
+as the HTTP check (schema load, fact derivation, durable-rules, verdict assembly), without the
+database: the same runner serves `rules test`, `scenarios run` and the gate every candidate rule
+set passes before it goes live (service/reload.py).
+
+`now` stands for the wall clock: a request without `as_of` is decided as of `now`'s date in
+China, exactly what the clock would give at that moment. It is passed as the request's as_of
+instead of freezing the process's clock, because the gate runs inside the serving process
+(a frozen clock would leak into other threads) and freezing costs more than the checks.
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import datetime as dt
 import time
@@ -16,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from freezegun import freeze_time
 from marshmallow import ValidationError
 
 from schemas.check import CheckRequestSchema
+from schemas.fields import CHINA
 from service import PROJECT_ROOT
 from service.evaluation import evaluate
 from service.rulebook import RuleBook
@@ -104,25 +109,37 @@ def _run_story(rulebook: RuleBook, case: dict, now: str | None, source: str, as_
 
 
 def observe(rulebook: RuleBook, body: dict, now: str | None, as_of: str | None = None) -> Observed:
-    """Decide one request under a frozen `now` (None: the request must give as_of)."""
+    """Decide one request at the moment `now` (None: the request must give as_of)."""
     if as_of is not None:
         body = {**body, "as_of": as_of}
-    if now is None and "as_of" not in body:
-        return Observed(None, "no frozen `now` for this case")
-    with (freeze_time(now) if now is not None else contextlib.nullcontext()):
+    if "as_of" not in body:
+        if now is None:
+            return Observed(None, "no `now` for this case, and the request gives no as_of")
         try:
-            request = CheckRequestSchema().load(body)
-        except ValidationError as exc:
-            return Observed(None, f"invalid request: {exc.messages}")
-        outcome = evaluate(rulebook, request)
+            body = {**body, "as_of": date_at(now).isoformat()}
+        except ValueError as exc:
+            return Observed(None, f"now: {exc}")
+    try:
+        request = CheckRequestSchema().load(body)
+    except ValidationError as exc:
+        return Observed(None, f"invalid request: {exc.messages}")
+    outcome = evaluate(rulebook, request)
     return Observed(summarize(outcome.verdict, outcome.findings, outcome.as_of),
                     fired=[r.key for r in outcome.fired])
+
+
+def date_at(now: str | dt.date) -> dt.date:
+    """The date in China at the moment `now` (ISO 8601; without an offset it is UTC, as freezegun reads it)."""
+    moment = now if isinstance(now, dt.datetime) else dt.datetime.fromisoformat(str(now))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment.astimezone(CHINA).date()
 
 
 def _check(rulebook: RuleBook, body: dict, expected: dict, now: str | None, source: str,
            as_of: str | None = None) -> Result:
     if now is None:
-        return Result(source, False, expected, {}, ["no frozen `now` for this case"])
+        return Result(source, False, expected, {}, ["no `now` for this case"])
     seen = observe(rulebook, body, now, as_of)
     if seen.actual is None:
         return Result(source, False, expected, {}, [seen.error])
@@ -137,6 +154,7 @@ def summarize(verdict: str, findings: list[dict], as_of: dt.date) -> dict:
         "as_of": as_of.isoformat(),
         "rule_ids": sorted(f["rule_id"] for f in findings if f["verdict"] != "obligation"),
         "obligations": sorted(f["rule_id"] for f in findings if f["verdict"] == "obligation"),
+        "unknown": sorted(f["rule_id"] for f in findings if f.get("outcome") == "unknown"),
         "citations": sorted({c["ref"] for f in findings for c in f["citations"]}),
         "missing_facts": sorted({m for f in findings for m in f["missing_facts"]}),
     }
@@ -203,8 +221,9 @@ def run_rule_example(rulebook: RuleBook, rule, example: dict, source: str,
     if "as_of" not in request:
         return Result(source, False, {"expect": example["expect"]}, {}, ["examples must give as_of"])
     outcome = evaluate(rulebook, request)
-    own = [f for f in outcome.findings if f["rule_id"] == rule.id]
-    got = own[0]["verdict"] if own else "none"
+    # What the rule itself said: its verdict, "unknown" (a warn naming missing facts) or "none".
+    own = next((c for c in outcome.checked if c["rule_id"] == rule.id), None)
+    got = {"fired": rule.verdict, "unknown": "unknown"}.get(own["outcome"], "none") if own else "none"
     passed = got == example["expect"]
     return Result(source, passed, {"expect": example["expect"]}, {"rule_verdict": got},
                   [] if passed else [f"rule {rule.id}: expected {example['expect']}, got {got}"],

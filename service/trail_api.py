@@ -9,12 +9,13 @@ import click
 from flask import Flask, Response, current_app
 from flask.cli import AppGroup
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 from sqlalchemy import func, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 
 from schemas.fields import ACTION_TYPES, CASE_KINDS, EVENT_TYPES, one_of
+from service.api import Blueprint
 from service import db
 from service import merkle, sealer
 from service.models import TrailCheckpoint, TrailEntry, TrailLeaf

@@ -23,6 +23,18 @@ class FactSpec:
     values: tuple[str, ...] = ()
     sensitive: bool = False
     description: str = ""
+    # A range: the value is known only within two other facts, its lowest and highest possible
+    # value (e.g. a retirement date that depends on an unknown original retirement age).
+    bounds: tuple[str, str] | None = None
+    # Derived facts shown beside this one when a check says why a rule fired or was ruled out
+    # (e.g. the day the nursing period ends, beside whether it is active).
+    details: tuple[str, ...] = ()
+    # Values that mean "not known yet" (a pending assessment): the fact is left out, so rules see
+    # it as unknown. "unknown" always means that.
+    unknown_values: tuple[str, ...] = ()
+    # For a derived fact: the request fields it is computed from, named beside it when it is
+    # missing, so the EHR knows what to send.
+    inputs: tuple[str, ...] = ()
 
     def accepts(self, value) -> bool:
         """Whether `value` is a well-typed value of this fact (the engine would coerce anything)."""
@@ -63,6 +75,10 @@ class Vocabulary:
     def sensitive(self) -> frozenset[str]:
         return frozenset(n for n, f in self.facts.items() if f.sensitive)
 
+    @cached_property
+    def unknown_values(self) -> dict[str, frozenset]:
+        return {n: frozenset(f.unknown_values) for n, f in self.facts.items() if f.unknown_values}
+
     @classmethod
     def load(cls, folder: Path) -> "Vocabulary":
         """Every *.yaml in the folder; a name defined twice is an error."""
@@ -78,6 +94,12 @@ class Vocabulary:
                 if name in facts:
                     raise VocabularyError(f"{path.name}: fact {name} is already defined")
                 facts[name] = _spec(path.name, name, spec)
+        for spec in facts.values():
+            for other in (*(spec.bounds or ()), *spec.details):
+                if other not in facts:
+                    raise VocabularyError(f"fact {spec.name}: {other} is not a known fact")
+            if spec.bounds and any(facts[b].type != spec.type or facts[b].bounds for b in spec.bounds):
+                raise VocabularyError(f"fact {spec.name}: its bounds must be plain facts of type {spec.type}")
         return cls(facts)
 
 
@@ -93,6 +115,25 @@ def _spec(file: str, name: str, spec) -> FactSpec:
     values = tuple(spec.get("values") or ())
     if (ftype == "enum") != bool(values):
         raise VocabularyError(f"{where}: an enum needs values, and only an enum has them")
-    return FactSpec(name=name, type=ftype, source=spec["source"], values=values,
+    bounds = spec.get("range")
+    if bounds is not None:
+        if not (isinstance(bounds, list) and len(bounds) == 2 and all(isinstance(b, str) for b in bounds)):
+            raise VocabularyError(f"{where}: range must name two facts, the lowest and the highest value")
+        if ftype not in ("int", "number", "date") or spec["source"] != "derived":
+            raise VocabularyError(f"{where}: only a derived int, number or date fact can be a range")
+        bounds = tuple(bounds)
+    inputs = spec.get("inputs") or []
+    if not isinstance(inputs, list) or (inputs and spec["source"] != "derived") or not all(
+            isinstance(d, str) and d.split(".", 1)[0] in ("employee", "employer", "action", "case") for d in inputs):
+        raise VocabularyError(f"{where}: inputs must list request fields (employee.*, employer.*, action.*, "
+                              f"case), on a derived fact")
+    details = spec.get("details") or []
+    if not isinstance(details, list) or not all(isinstance(d, str) for d in details):
+        raise VocabularyError(f"{where}: details must be a list of fact names")
+    unknown_values = tuple(spec.get("unknown_values") or ())
+    if any(v not in values for v in unknown_values):
+        raise VocabularyError(f"{where}: unknown_values must be among its values")
+    return FactSpec(name=name, type=ftype, source=spec["source"], values=values, unknown_values=unknown_values,
                     sensitive=bool(spec.get("sensitive", False)),
-                    description=str(spec.get("description", "")))
+                    description=str(spec.get("description", "")), bounds=bounds, details=tuple(details),
+                    inputs=tuple(inputs))

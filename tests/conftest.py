@@ -125,10 +125,16 @@ def rules_copy(tmp_path):
 
 # What the statutory protections ask about besides pregnancy and the medical period (issue 3),
 # all known, so that a check is decided by what a test sets: merged into every `employee`.
+# Everything the protections ask about, known: a check on this employee is decided by what a
+# test changes, not by a fact it forgot (unknown facts warn).
 KNOWN_EMPLOYEE_FACTS = {
-    "birth_date": "1994-05-12", "hire_date": "2021-03-01", "total_work_years": 8, "region": "CN-BJ",
-    "occupational_disease": {"hazard_exposure": False}, "work_injury": {"status": "none"},
-    "contract": {"type": "fixed_term", "end_date": "2027-12-31"}, "union_officer": {"position": "none"},
+    "birth_date": "1994-05-12", "hire_date": "2021-03-01", "continuous_service_years": 4,
+    "total_work_years": 8, "region": "CN-BJ", "childbirth": {"status": "none"},
+    "medical_treatment": {"status": "none", "special_disease": False},
+    "occupational_disease": {"hazard_exposure": False, "suspected": False, "diagnosed": False},
+    "work_injury": {"status": "none"},
+    "contract": {"type": "fixed_term", "end_date": "2027-12-31", "consecutive_fixed_terms": 1},
+    "union_officer": {"position": "none"},
 }
 
 
@@ -143,7 +149,11 @@ def check_body(**overrides):
                    "notice_served_on": "2026-01-05", "actor": {"id": "HR7", "role": "hr"}},
     }
     body.update(overrides)
-    body["employee"] = {**KNOWN_EMPLOYEE_FACTS, **body["employee"]}
+    employee = {**KNOWN_EMPLOYEE_FACTS}
+    for key, value in body["employee"].items():  # a nested override keeps the other known facts
+        employee[key] = {**employee[key], **value} if isinstance(value, dict) and isinstance(employee.get(key), dict) \
+            else value
+    body["employee"] = employee
     return json.loads(json.dumps(body))
 
 

@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import update
 
 from service import create_app
-from service.auth import KeyCache, StartUpRefused, create_client
+from service.auth import KeyCache, StartUpRefused, create_client, flush_refusals
 from service.models import ApiClient
 from tests.conftest import check_body, make_app
 
@@ -14,7 +14,8 @@ def _key(app, name, *scopes):
         return create_client(session, name, list(scopes))
 
 
-def _refusals(client):
+def _refusals(app, client):
+    flush_refusals(app, everything=True)  # the minute under way: written at its end, or now
     return client.get("/v1/trail?kind=access_refused").get_json()["entries"]
 
 
@@ -26,9 +27,10 @@ def test_no_key_is_401_and_recorded(app, client):
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
     wrong = anonymous.post("/v1/checks", json=check_body(), headers={"Authorization": "Bearer sg_nope"})
     assert wrong.status_code == 401
-    refusals = _refusals(client)
-    assert [r["body"]["status"] for r in refusals] == [401, 401]
-    assert refusals[0]["client_id"] is None and refusals[0]["body"]["path"] == "/v1/checks"
+    [refusals] = _refusals(app, client)
+    assert refusals["body"]["count"] == 2 and refusals["body"]["by_status"] == {"401": 2}
+    assert refusals["body"]["by_reason"] == {"missing API key": 1, "unknown or revoked API key": 1}
+    assert refusals["client_id"] is None and refusals["body"]["by_route"] == {"POST /v1/checks": 2}
 
 
 def test_a_key_without_the_scope_is_403_and_recorded_with_the_client(app, client):
@@ -37,8 +39,8 @@ def test_a_key_without_the_scope_is_403_and_recorded_with_the_client(app, client
     auditor.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
     assert auditor.get("/v1/trail").status_code == 200
     assert auditor.post("/v1/checks", json=check_body()).status_code == 403
-    refusal = _refusals(client)[-1]
-    assert refusal["client_id"] == "auditor-portal" and refusal["body"]["status"] == 403
+    refusal = _refusals(app, client)[-1]
+    assert refusal["client_id"] == "auditor-portal" and refusal["body"]["by_status"] == {"403": 1}
 
 
 def test_the_trail_names_the_client_of_each_decision(app, client):

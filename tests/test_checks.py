@@ -16,8 +16,9 @@ def test_pregnant_employee_art40_notice_is_denied_with_citation(client, decision
     finding = next(f for f in body["findings"] if f["rule_id"] == "lcl-42-4.protected-period")
     assert body["findings"][0]["verdict"] == "deny"  # the most severe first
     assert finding["facts"] == {"derived.separation.basis": "with_notice", "employee.gender": "female",
-                                "employee.pregnancy.status": "pregnant", "derived.nursing_period.active": False}
-    assert finding["missing_facts"] == []
+                                "employee.pregnancy.status": "pregnant", "derived.nursing_period.active": False,
+                                "derived.maternity_leave.active": False}
+    assert finding["outcome"] == "fired" and finding["missing_facts"] == []
     cited = {c["ref"]: c for c in finding["citations"]}
     assert cited["LCL-42-4"]["article"] == "42" and cited["LCL-42-4"]["item"] == "4"
     assert "女职工在孕期、产期、哺乳期" in cited["LCL-42-4"]["text"]
@@ -183,3 +184,52 @@ def test_an_unpaired_surrogate_is_400_not_a_crash(client, decision_count):
 def test_a_date_far_outside_any_working_life_is_422(client):
     response = client.post("/v1/checks", json=check_body(as_of="0427-05-20"))
     assert response.status_code == 422 and response.get_json()["errors"][0]["path"] == "as_of"
+
+
+def test_an_allow_lists_every_protection_it_ruled_out_with_the_facts_that_decided(client):
+    body = check_body(employee={"id": "E2", "gender": "female", "pregnancy": {"status": "not_pregnant"},
+                                "children": [{"birth_date": "2024-01-20"}]})
+    response = client.post("/v1/checks", json=body).get_json()
+    assert response["verdict"] == "allow"
+    checked = {c["rule_id"]: c for c in response["checked"]}
+    protection = checked["lcl-42-4.protected-period"]
+    assert protection["outcome"] == "cleared" and protection["verdict"] == "deny"
+    assert "LCL-42-4" in protection["refs"] and "text" not in protection  # texts stay in findings
+    # The day the nursing period ended, beside the fact it decided.
+    assert protection["facts"]["derived.nursing_period.active"] is False
+    assert protection["facts"]["derived.nursing_period.ends_on"] == "2025-01-20"
+    retirement = checked["lcl-42-5.long-service-near-retirement"]
+    assert retirement["outcome"] == "cleared"
+    # Her original retirement age (50 or 55) is not given: both dates, far enough off either way.
+    # (born 1994: 55 or 58 under the 2025 reform), far enough off either way.
+    assert retirement["facts"]["derived.retirement.date_earliest"] == "2049-05-12"
+    assert retirement["facts"]["derived.retirement.date_latest"] == "2052-05-12"
+    assert retirement["facts"]["derived.retirement.window_start"] == "2044-05-12"
+    # Obligations are considered too, and a rule that fired is listed as fired.
+    assert checked["lcl-46.severance-employer-termination"]["outcome"] == "fired"
+    # Only rules that apply to the action type are listed.
+    assert "lcl-37.resignation-not-in-writing" not in checked
+
+
+def test_an_unknown_protection_is_a_warn_with_its_citations_and_outcome_unknown(client):
+    body = check_body()
+    del body["employee"]["pregnancy"]
+    response = client.post("/v1/checks", json=body).get_json()
+    finding = next(f for f in response["findings"] if f["rule_id"] == "lcl-42-4.protected-period")
+    assert response["verdict"] == "warn"
+    assert finding["verdict"] == "warn" and finding["outcome"] == "unknown"
+    assert finding["missing_facts"] == ["employee.pregnancy.status"]
+    assert {c["ref"] for c in finding["citations"]} >= {"LCL-42-4", "LCL-45", "LCL-87"}
+    assert "不知道劳动者怀孕" in finding["message"]["zh"]  # the rule's own wording for the unknown case
+    checked = {c["rule_id"]: c for c in response["checked"]}
+    assert checked["lcl-42-4.protected-period"]["outcome"] == "unknown"
+
+
+def test_the_trail_keeps_checked_without_health_values(client):
+    decision_id = client.post("/v1/checks", json=check_body()).get_json()["decision_id"]
+    stored = client.get(f"/v1/decisions/{decision_id}").get_json()
+    checked = {c["rule_id"]: c for c in stored["checked"]}
+    facts = checked["lcl-42-4.protected-period"]["facts"]
+    assert checked["lcl-42-4.protected-period"]["outcome"] == "fired"
+    assert facts["employee.pregnancy.status"] == "[sensitive]"
+    assert facts["derived.separation.basis"] == "with_notice"

@@ -44,18 +44,27 @@ def test_a_skipped_action_fails_closed(monkeypatch):
     assert sorted(engine.fire({"action": {"type": "terminate_for_cause"}})) == ["a", "b"]
 
 
-def test_unknown_facts_compile_to_absent_attributes(rulebook):
-    compiled = compile_condition({"employee.pregnancy.status": {"unknown": True}}, rulebook.vocabulary)
-    engine = RuleEngine({"u": compiled.condition})
-    assert engine.fire({"employee": {}}) == ["u"]
-    assert engine.fire({"employee": {"pregnancy": {"status": "not_pregnant"}}}) == []
+def test_an_absent_fact_makes_a_condition_unknown_never_false(rulebook):
+    """The definite match needs the fact; the possible match also holds while it is absent."""
+    compiled = compile_condition({"employee.gender": "female", "any": [
+        {"employee.pregnancy.status": "pregnant"}, {"derived.nursing_period.active": True}]}, rulebook.vocabulary)
+    engine = RuleEngine({"definite": compiled.definite,
+                         **{f"maybe{i}": c for i, c in enumerate(compiled.possible)}})
+    female = {"gender": "female"}
+    assert sorted(engine.fire({"employee": {**female, "pregnancy": {"status": "pregnant"}}})) == ["definite", "maybe0",
+                                                                                                  "maybe1"]
+    assert sorted(engine.fire({"employee": female})) == ["maybe0", "maybe1"]       # unknown: both may hold
+    assert engine.fire({"employee": {**female, "pregnancy": {"status": "not_pregnant"}},
+                        "derived": {"nursing_period": {"active": False}}}) == []   # false: ruled out
+    assert engine.fire({"employee": {"gender": "male"}}) == []                      # false whatever is missing
+    assert engine.fire({"employee": {"pregnancy": {"status": "not_pregnant"}}}) == ["maybe1"]
 
 
 def test_hammer_8_threads_x_200_checks_through_the_flask_app(sqlite_app):
     cases = [
         (check_body(), "deny"),
         (check_body(employee={"id": "E2", "gender": "male", "medical_treatment": {"status": "none"}}), "allow"),
-        (check_body(employee={"id": "E3", "gender": "female", "children": [],
+        (check_body(employee={"id": "E3", "gender": "female", "children": [], "pregnancy": {"status": "unknown"},
                               "medical_treatment": {"status": "none"}}), "warn"),
         # Art. 42 does not bar an Art. 39 dismissal of a pregnant employee; it is a warning (FEM-5).
         (check_body(action={"type": "terminate_for_cause", "ground": "art39_2", "union_notified": True}), "warn"),

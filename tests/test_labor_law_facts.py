@@ -180,11 +180,19 @@ def test_medical_period_in_shanghai_and_with_the_region_unknown(context):
 
 # ---- service and retirement -----------------------------------------------------------------------
 def test_service_years_completed_on_the_anniversary_and_carried_over_years_win(context):
-    assert facts(context, "2026-02-10", {"hire_date": "2011-02-10"})["derived.service.continuous_years"] == 15
-    assert facts(context, "2026-02-09", {"hire_date": "2011-02-10"})["derived.service.continuous_years"] == 14
+    assert facts(context, "2026-02-10", {"hire_date": "2011-02-10"})["derived.service.continuous_years_min"] == 15
+    assert facts(context, "2026-02-09", {"hire_date": "2011-02-10"})["derived.service.continuous_years_min"] == 14
+    # From a hire date, service carried over from a previous employer may come on top: no upper bound.
+    assert "derived.service.continuous_years_max" not in facts(context, "2026-02-10", {"hire_date": "2011-02-10"})
     values = facts(context, "2026-02-10", {"hire_date": "2023-01-01", "continuous_service_years": 15.5})
-    assert values["derived.service.continuous_years"] == 15.5
-    assert "derived.service.continuous_years" not in facts(context, "2026-02-10", {"hire_date": "2026-03-01"})
+    assert values["derived.service.continuous_years_min"] == values["derived.service.continuous_years_max"] == 15.5
+    # A hire date after as_of is refused at the door (422); behind it, derivation still gives nothing.
+    with pytest.raises(ValidationError, match="hire_date"):
+        facts(context, "2026-02-10", {"hire_date": "2026-03-01"})
+    request = CheckRequestSchema().load({"as_of": "2026-02-10", "employee": {"id": "E1"},
+                                         "action": {"type": "terminate_with_notice"}})
+    request["employee"]["hire_date"] = dt.date(2026, 3, 1)
+    assert "derived.service.continuous_years_min" not in derive_facts(request, request["as_of"], context).values
 
 
 @pytest.mark.parametrize("as_of, months", [
@@ -267,7 +275,7 @@ def test_withdrawal_timing(context):
                   case=_case(submitted, _event("withdrawal_requested", "2026-02-09T09:00:01+08:00")))
     assert later["derived.resignation.withdrawal_timing"] == "after_arrival"
     none = facts(context, "2026-02-10", {}, {"type": "reject_withdrawal"}, case=_case(submitted))
-    assert "derived.resignation.withdrawal_timing" not in none
+    assert none["derived.resignation.withdrawal_timing"] == "no_withdrawal"
     assert "derived.resignation.form" not in facts(context, "2026-02-10", {}, {"type": "accept_resignation"})
 
 
@@ -298,5 +306,5 @@ def test_no_action_type_is_listed_by_more_rules_than_the_engine_can_branch_on():
 def test_years_reach_the_engine_without_exponent_notation(context):
     values = facts(context, "2026-02-10", {"continuous_service_years": 1e-07})
     assert values["employee.continuous_service_years"] == 0
-    assert values["derived.service.continuous_years"] == 0
-    assert facts(context, "2026-02-10", {"continuous_service_years": 15.456})["derived.service.continuous_years"] == 15.46
+    assert values["derived.service.continuous_years_min"] == 0
+    assert facts(context, "2026-02-10", {"continuous_service_years": 15.456})["derived.service.continuous_years_min"] == 15.46

@@ -20,7 +20,7 @@ def _event(kind: str, at: str, actor: str, role: str) -> dict:
     return {"type": kind, "at": at, "actor": {"id": actor, "role": role}}
 
 
-def _body(as_of: str, events: list[dict] | None, action: str = "edit_employee_record",
+def _body(as_of: str, events: list[dict] | None, action: str = "review_case",
           actor: dict | None = None, employee: dict | None = None, kind: str = "resignation") -> dict:
     body = {"as_of": as_of,
             "employee": employee or {"id": "E1", "gender": "male", "medical_treatment": {"status": "none"}},
@@ -89,7 +89,6 @@ def test_the_request_day_is_taken_in_china_time():
 
 
 @pytest.mark.parametrize("requested, as_of", [("2026-12-30", "2026-12-31"),   # the deadline needs 2027
-                                              ("2026-12-28", "2027-01-04"),   # the days late need 2027
                                               ("2027-03-01", "2027-03-02")])
 def test_a_year_without_calendar_data_is_named_never_guessed(requested, as_of):
     facts = _facts(_body(as_of, _submitted(requested)))
@@ -97,9 +96,20 @@ def test_a_year_without_calendar_data_is_named_never_guessed(requested, as_of):
     assert "derived.case.pending.working_days_late" not in facts
     outcome = _check(_body(as_of, _submitted(requested)))
     [finding] = outcome.findings
-    assert finding["rule_id"] == "process.sla.calendar-year-missing" and finding["verdict"] == "warn"
+    # Whether the step is overdue is unknown, so the overdue rule warns, naming the year.
+    assert finding["rule_id"] == "process.sla.step-overdue" and finding["verdict"] == "warn"
+    assert finding["outcome"] == "unknown" and finding["missing_facts"] == ["derived.case.pending.overdue"]
     assert "2027" in finding["message"]["zh"] and "2027" in finding["message"]["en"]
-    assert [c["ref"] for c in finding["citations"]] == ["POL-SLA-6.2"]
+    assert [c["ref"] for c in finding["citations"]] == ["POL-SLA-6.1", "POL-SLA-6.2"]
+
+
+def test_a_deadline_passed_is_overdue_even_when_the_days_late_need_a_missing_year():
+    facts = _facts(_body("2027-01-04", _submitted("2026-12-28")))     # due 2026-12-30
+    assert facts["derived.case.pending.overdue"] is True
+    assert facts["derived.case.pending.calendar_missing_year"] == 2027
+    assert "derived.case.pending.working_days_late" not in facts      # never guessed
+    [finding] = _check(_body("2027-01-04", _submitted("2026-12-28"))).findings
+    assert finding["rule_id"] == "process.sla.step-overdue" and finding["outcome"] == "fired"
 
 
 def test_facts_depend_on_as_of_not_on_the_clock():
@@ -123,7 +133,7 @@ def test_overdue_finding_names_step_deadline_lateness_and_whom_to_remind_and_esc
     assert "the line manager" in en and "直属经理" in zh          # remind: the pending approver
     assert "escalate to HR" in en and "上报人力资源部" in zh        # escalate: sla.yaml
     assert "?" not in en + zh
-    assert [c["ref"] for c in finding["citations"]] == ["POL-SLA-6.1"]
+    assert [c["ref"] for c in finding["citations"]] == ["POL-SLA-6.1", "POL-SLA-6.2"]
 
 
 # ---- approval chains -------------------------------------------------------------------------------
@@ -239,7 +249,8 @@ def test_adding_a_make_up_working_day_is_a_data_edit(rules_copy):
 
 def test_entering_a_missing_year_turns_the_warning_into_an_answer(rules_copy):
     body = _body("2026-12-31", _submitted("2026-12-30"))
-    assert _check(body).findings[0]["rule_id"] == "process.sla.calendar-year-missing"
+    [finding] = _check(body).findings
+    assert finding["rule_id"] == "process.sla.step-overdue" and finding["outcome"] == "unknown"
     _edit(rules_copy / "calendar" / "working_days.yaml",
           "    source: 国务院办公厅关于2027年部分节假日安排的通知 (fill in when published)\n    complete: false",
           "    source: test notice\n    complete: true")

@@ -1,7 +1,22 @@
 """Hot reload: a good edit is swapped in whole, a bad one is refused and the old set keeps serving."""
-import pytest
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from xml.etree import ElementTree
 
-from service.evaluation import evaluate
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from service import PROJECT_ROOT
+from service.models import Case, TrailEntry
+from service.reload import RuleSetRefused
+from service.rule_cli import rules_group
 from tests.conftest import check_body, drop_citation_text, make_app
 
 RULE_FILE = "labor_law/lcl_42_4_pregnancy_maternity_nursing.yaml"
@@ -28,7 +43,7 @@ def _changes(client):
 def test_a_good_edit_is_swapped_in_and_recorded(reload_app, rules_copy):
     client = reload_app.test_client()
     before = client.post("/v1/checks", json=check_body()).get_json()["ruleset_version"]
-    _edit(rules_copy, "Confirm them before acting.", "Confirm both before acting.")
+    _edit(rules_copy, "Going ahead is an unlawful termination", "Going ahead would be an unlawful termination")
     answer = client.post("/v1/admin/rules/reload")
     assert answer.status_code == 200
     body = answer.get_json()
@@ -53,6 +68,8 @@ def test_a_bad_edit_is_refused_and_the_old_version_keeps_serving(reload_app, rul
     body = answer.get_json()
     assert body["ok"] is False and body["version"] == serving
     assert any(words in p and RULE_FILE in p for p in body["problems"]), body["problems"]
+    assert body["code"] == 422 and body["status"] == "Unprocessable Entity" and "still serving" in body["message"]
+    assert any(e["path"] == RULE_FILE and words in e["reason"] for e in body["errors"]), body["errors"]
     check = client.post("/v1/checks", json=check_body()).get_json()
     assert check["ruleset_version"] == serving and check["verdict"] == "deny"
     rejected = _changes(client)[-1]
@@ -70,24 +87,44 @@ def test_the_watcher_picks_up_an_edit_by_itself(rules_copy, tmp_path):
     app = make_app(f"sqlite:///{tmp_path / 'w.sqlite'}", RULES_DIR=str(rules_copy), RULES_WATCH_SECONDS=0.001)
     client = app.test_client()
     before = client.post("/v1/checks", json=check_body()).get_json()["ruleset_version"]
-    _edit(rules_copy, "Confirm them before acting.", "Check them before acting.")
-    import time
+    _edit(rules_copy, "Going ahead is an unlawful termination", "To go ahead is an unlawful termination")
     time.sleep(0.01)
     after = client.post("/v1/checks", json=check_body()).get_json()["ruleset_version"]
     assert after != before
     app.extensions["db_engine"].dispose()
 
 
-def test_a_check_in_flight_finishes_on_the_version_it_started_with(reload_app, rules_copy):
-    from schemas.check import CheckRequestSchema
-    started_with = reload_app.extensions["rulebook"]
-    _edit(rules_copy, "Confirm them before acting.", "Confirm it before acting.")
-    with reload_app.app_context():
-        from service.reload import reload_rules
+def test_a_check_in_flight_finishes_on_the_version_it_started_with(reload_app, rules_copy, monkeypatch):
+    """A reload lands while a check is being decided: that check answers (and is recorded) on the
+    version it started with, and the service serves the new one from the next check on."""
+    import service.checks
+    from service.reload import reload_rules
+
+    client = reload_app.test_client()
+    started_with = reload_app.extensions["rulebook"].version
+    old_words, new_words = "Going ahead is an unlawful termination", "Going ahead is an unlawful dismissal"
+    _edit(rules_copy, old_words, new_words)
+    real_evaluate = service.checks.evaluate
+
+    def evaluate_while_reloading(rulebook, request):
+        monkeypatch.setattr(service.checks, "evaluate", real_evaluate)
         assert reload_rules(reload_app, "test").ok
-    outcome = evaluate(started_with, CheckRequestSchema().load(check_body()))
-    assert outcome.ruleset_version == started_with.version and outcome.verdict == "deny"
-    assert reload_app.extensions["rulebook"].version != started_with.version
+        return real_evaluate(rulebook, request)
+
+    monkeypatch.setattr(service.checks, "evaluate", evaluate_while_reloading)
+    in_flight = client.post("/v1/checks", json=check_body()).get_json()
+    assert in_flight["ruleset_version"] == started_with and in_flight["verdict"] == "deny"
+    assert any(old_words in f["message"]["en"] for f in in_flight["findings"])
+
+    served = client.post("/v1/checks", json=check_body()).get_json()
+    assert served["ruleset_version"] == reload_app.extensions["rulebook"].version != started_with
+    assert served["verdict"] == "deny"
+    protected = next(f for f in served["findings"] if f["rule_id"] == "lcl-42-4.protected-period")
+    assert new_words in protected["message"]["en"] and old_words not in protected["message"]["en"]
+    recorded = {e["entry_id"]: e["ruleset_version"]
+                for e in client.get("/v1/trail?kind=check").get_json()["entries"]}
+    assert recorded[in_flight["decision_id"]] == started_with
+    assert recorded[served["decision_id"]] == served["ruleset_version"]
 
 
 def test_reload_needs_the_admin_scope(reload_app):
@@ -97,3 +134,223 @@ def test_reload_needs_the_admin_scope(reload_app):
     client = reload_app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
     assert client.post("/v1/admin/rules/reload").status_code == 403
+
+
+# ---- the gate: no rule set goes live that fails its own examples or the fixtures -------------
+# The edit of issue 11: `rules lint` finds nothing wrong with it, yet it stops protecting a
+# pregnant employee (today 4 examples of the rule and 14 fixture cases, a story step among them, fail).
+GENDER_FEMALE, GENDER_MALE = "      employee.gender: female\n", "      employee.gender: male\n"
+FAILING_EXAMPLE = f"{RULE_FILE}::lcl-42-4.protected-period::Pregnant employee given Art. 40 notice"
+FAILING_STORY_STEP = "reversal_crisis_test.yaml::In Feb 2026, offboarding an employee whose withdrawal"
+
+
+def _copy_fixtures_beside(rules_dir):
+    shutil.copytree(PROJECT_ROOT / "fixtures", rules_dir.parent / "fixtures")
+    return rules_dir.parent / "fixtures"
+
+
+@pytest.fixture
+def gated_copy(rules_copy):
+    """rules/ and fixtures/ side by side in tmp_path: the fixtures are found beside the rules."""
+    _copy_fixtures_beside(rules_copy)
+    return rules_copy
+
+
+def _edit_gender(rules_dir, old=GENDER_FEMALE, new=GENDER_MALE):
+    path = rules_dir / RULE_FILE
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1  # the one line of lcl-42-4.protected-period
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+@dataclass
+class RulesTest:
+    """What QA's `rules test` reports on the edited set: the gate must refuse on exactly these cases."""
+    cases: int
+    failing: list[str]   # case names, the fixtures folder written <fixtures>
+
+
+def _named(cases, fixtures) -> list[str]:
+    return [case.replace(str(fixtures), "<fixtures>") for case in cases]
+
+
+@pytest.fixture(scope="module")
+def rules_test_of_the_edit(tmp_path_factory) -> RulesTest:
+    rules_dir = tmp_path_factory.mktemp("edited") / "rules"
+    shutil.copytree(PROJECT_ROOT / "rules", rules_dir)
+    fixtures = _copy_fixtures_beside(rules_dir)
+    _edit_gender(rules_dir)
+    junit = rules_dir.parent / "rules-test.xml"
+    result = CliRunner().invoke(rules_group, ["test", "--rules-dir", str(rules_dir), "--fixtures", str(fixtures),
+                                              "--junit", str(junit)])
+    assert result.exit_code == 1, result.output
+    cases = ElementTree.parse(junit).getroot().iter("testcase")
+    ran = [(f"{case.get('classname')}::{case.get('name')}", case.find("failure") is not None) for case in cases]
+    failing = _named([name for name, failed in ran if failed], fixtures)
+    assert failing
+    return RulesTest(len(ran), failing)
+
+
+def _assert_refusal_names_the_failing_cases(change: dict, serving: str, reason: str, rules_test: RulesTest,
+                                            fixtures) -> None:
+    body = change["body"]
+    assert change["ruleset_version"] == serving
+    assert body["rejected"] is True and body["still_serving"] == serving and body["reason"] == reason
+    assert body["candidate_version"] != serving and body["fixtures_run"] is True
+    assert body["cases_run"] == rules_test.cases
+    named = [f["case"] for f in body["failing_cases"]]
+    assert _named(named, fixtures) == rules_test.failing
+    assert FAILING_EXAMPLE in named and any(re.search(f"{FAILING_STORY_STEP}.* step \\d+$", c) for c in named)
+    example = next(f for f in body["failing_cases"] if f["case"] == FAILING_EXAMPLE)
+    assert example["problems"] == ["rule lcl-42-4.protected-period: expected deny, got none"]
+
+
+def test_the_endpoint_refuses_a_set_that_fails_its_examples_and_fixtures(gated_copy, tmp_path,
+                                                                       rules_test_of_the_edit):
+    app = make_app(f"sqlite:///{tmp_path / 'g.sqlite'}", RULES_DIR=str(gated_copy), RULES_WATCH_SECONDS=0)
+    client = app.test_client()
+    serving = client.post("/v1/checks", json=check_body()).get_json()["ruleset_version"]
+    _edit_gender(gated_copy)
+
+    answer = client.post("/v1/admin/rules/reload")
+    assert answer.status_code == 409
+    body = answer.get_json()
+    failing = len(rules_test_of_the_edit.failing)
+    assert body["code"] == 409 and body["status"] == "Conflict"
+    assert f"fails {failing} rule example(s) or fixture case(s)" in body["message"]
+    assert body["ok"] is False and body["version"] == serving and body["candidate"] != serving
+    assert _named(body["failing_cases"], gated_copy.parent / "fixtures") == rules_test_of_the_edit.failing
+    assert [e["path"] for e in body["errors"]] == body["failing_cases"]
+    assert {"path": FAILING_EXAMPLE, "reason": "rule lcl-42-4.protected-period: expected deny, got none"} \
+        in body["errors"]
+
+    check = client.post("/v1/checks", json=check_body()).get_json()
+    assert check["ruleset_version"] == serving and check["verdict"] == "deny"
+    assert "lcl-42-4.protected-period" in [f["rule_id"] for f in check["findings"]]
+    _assert_refusal_names_the_failing_cases(_changes(client)[-1], serving, "admin endpoint",
+                                            rules_test_of_the_edit, gated_copy.parent / "fixtures")
+    app.extensions["db_engine"].dispose()
+
+
+def test_the_watcher_refuses_it_and_does_not_retry_until_the_files_change(gated_copy, tmp_path,
+                                                                          rules_test_of_the_edit):
+    app = make_app(f"sqlite:///{tmp_path / 'g.sqlite'}", RULES_DIR=str(gated_copy), RULES_WATCH_SECONDS=0.001)
+    client = app.test_client()
+    serving = client.post("/v1/checks", json=check_body()).get_json()["ruleset_version"]
+    _edit_gender(gated_copy)
+    time.sleep(0.01)
+    check = client.post("/v1/checks", json=check_body()).get_json()
+    assert check["ruleset_version"] == serving and check["verdict"] == "deny"
+    time.sleep(0.01)
+    assert client.post("/v1/checks", json=check_body()).get_json()["verdict"] == "deny"
+    changes = _changes(client)
+    assert [c["body"].get("rejected", False) for c in changes] == [False, True]  # refused once, not per request
+    _assert_refusal_names_the_failing_cases(changes[-1], serving, "rule files or fixtures changed on disk",
+                                            rules_test_of_the_edit, gated_copy.parent / "fixtures")
+
+    _edit_gender(gated_copy, GENDER_MALE, GENDER_FEMALE)  # put right: the same content as the serving set
+    _edit(gated_copy, "Going ahead is an unlawful termination", "Going ahead is an unlawful dismissal")
+    time.sleep(0.01)
+    fixed = client.post("/v1/checks", json=check_body()).get_json()
+    assert fixed["ruleset_version"] != serving and fixed["verdict"] == "deny"
+    app.extensions["db_engine"].dispose()
+
+
+def test_the_service_refuses_to_start_on_it(gated_copy, tmp_path, rules_test_of_the_edit):
+    _edit_gender(gated_copy)
+    with pytest.raises(RuleSetRefused) as refused:
+        make_app(f"sqlite:///{tmp_path / 'g.sqlite'}", RULES_DIR=str(gated_copy))
+    failing = [f.case for f in refused.value.result.failing]
+    assert _named(failing, gated_copy.parent / "fixtures") == rules_test_of_the_edit.failing
+    assert f"{len(failing)} of {rules_test_of_the_edit.cases} rule example(s)" in str(refused.value)
+    assert all(case in str(refused.value) for case in failing)
+    assert not (tmp_path / "g.sqlite").exists()  # refused before the database is touched
+
+
+def test_gunicorn_s_entry_point_exits_non_zero_naming_the_failing_cases(gated_copy, tmp_path,
+                                                                        rules_test_of_the_edit):
+    _edit_gender(gated_copy)
+    env = {**os.environ, "SEPARATION_GUARD_RULES_DIR": str(gated_copy),
+           "SEPARATION_GUARD_DATABASE_URL": f"sqlite:///{tmp_path / 'g.sqlite'}"}
+    env.pop("DATABASE_URL", None)
+    started = subprocess.run([sys.executable, "-c", "import wsgi"], cwd=PROJECT_ROOT, env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert started.returncode != 0
+    assert (f"refused: {len(rules_test_of_the_edit.failing)} of {rules_test_of_the_edit.cases} "
+            "rule example(s) and fixture case(s) fail") in started.stderr
+    fixtures = str(gated_copy.parent / "fixtures")
+    assert all(case.replace("<fixtures>", fixtures) in started.stderr for case in rules_test_of_the_edit.failing)
+
+
+def test_a_fixture_the_set_fails_refuses_it_too(gated_copy, tmp_path):
+    """The fixtures are part of the gate, not only the rule examples, and the watcher sees them change."""
+    app = make_app(f"sqlite:///{tmp_path / 'g.sqlite'}", RULES_DIR=str(gated_copy), RULES_WATCH_SECONDS=0.001)
+    client = app.test_client()
+    serving = client.post("/v1/checks", json=check_body()).get_json()["ruleset_version"]
+    fixture = gated_copy.parent / "fixtures" / "situations" / "reversal_crisis_test.yaml"
+    text = fixture.read_text(encoding="utf-8")
+    assert "verdict: deny" in text
+    fixture.write_text(text.replace("verdict: deny", "verdict: allow", 1), encoding="utf-8")
+    time.sleep(0.01)
+    assert client.post("/v1/checks", json=check_body()).get_json()["ruleset_version"] == serving
+    refused = _changes(client)[-1]["body"]
+    assert refused["rejected"] is True and refused["reason"] == "rule files or fixtures changed on disk"
+    assert refused["failing_cases"] and all("reversal_crisis_test.yaml::" in f["case"]
+                                            for f in refused["failing_cases"])
+    body = client.post("/v1/admin/rules/reload").get_json()
+    assert body["code"] == 409 and body["failing_cases"] == [f["case"] for f in refused["failing_cases"]]
+    assert any("verdict: expected allow, got deny" in e["reason"] for e in body["errors"])
+    app.extensions["db_engine"].dispose()
+
+
+def test_without_a_fixtures_folder_the_examples_alone_gate(rules_copy, tmp_path, caplog, rules_test_of_the_edit):
+    assert not (rules_copy.parent / "fixtures").exists()
+    app = make_app(f"sqlite:///{tmp_path / 'g.sqlite'}", RULES_DIR=str(rules_copy), RULES_WATCH_SECONDS=0)
+    assert f"fixtures folder {rules_copy.parent / 'fixtures'} does not exist" in caplog.text
+    _edit_gender(rules_copy)
+    body = app.test_client().post("/v1/admin/rules/reload").get_json()
+    examples = [case for case in rules_test_of_the_edit.failing if not case.startswith("<fixtures>")]
+    assert body["code"] == 409 and body["failing_cases"] == examples and FAILING_EXAMPLE in examples
+    assert _changes(app.test_client())[-1]["body"]["fixtures_run"] is False
+    app.extensions["db_engine"].dispose()
+
+
+def test_the_gate_writes_nothing_to_the_service_s_database(gated_copy, tmp_path, caplog, rules_test_of_the_edit):
+    """Fixture stories build their case in memory: only the start-up's ruleset_change is recorded."""
+    caplog.set_level(logging.INFO)
+    app = make_app(f"sqlite:///{tmp_path / 'g.sqlite'}", RULES_DIR=str(gated_copy))
+    assert f"passed its gate: {rules_test_of_the_edit.cases} example(s) and fixture case(s)" in caplog.text
+    with app.extensions["db_sessions"]() as session:
+        assert session.scalar(select(func.count()).select_from(Case)) == 0
+        assert list(session.scalars(select(TrailEntry.kind))) == ["ruleset_change"]
+    app.extensions["db_engine"].dispose()
+
+
+def test_fixtures_dir_names_the_fixtures_to_gate_on(rules_copy, tmp_path, rules_test_of_the_edit):
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(PROJECT_ROOT / "fixtures", elsewhere)
+    left_out = "labor_law/lcl_42_4_pregnancy_maternity_nursing_test.yaml"
+    (elsewhere / left_out).unlink()
+    _edit_gender(rules_copy)
+    with pytest.raises(RuleSetRefused) as refused:
+        make_app(f"sqlite:///{tmp_path / 'g.sqlite'}", RULES_DIR=str(rules_copy), FIXTURES_DIR=str(elsewhere))
+    named = _named([f.case for f in refused.value.result.failing], elsewhere)
+    assert named == [case for case in rules_test_of_the_edit.failing if f"<fixtures>/{left_out}" not in case]
+    assert any(FAILING_STORY_STEP in case for case in named)
+
+
+def test_a_fixture_file_that_cannot_be_read_refuses_the_set_and_checks_go_on(gated_copy, tmp_path):
+    app = make_app(f"sqlite:///{tmp_path / 'g.sqlite'}", RULES_DIR=str(gated_copy), RULES_WATCH_SECONDS=0.001)
+    client = app.test_client()
+    serving = client.post("/v1/checks", json=check_body()).get_json()["ruleset_version"]
+    broken = gated_copy.parent / "fixtures" / "situations" / "reversal_crisis_test.yaml"
+    broken.write_text(broken.read_text(encoding="utf-8") + "\ncases: [again]\n", encoding="utf-8")  # a repeated key
+    time.sleep(0.01)
+    answer = client.post("/v1/checks", json=check_body())
+    assert answer.status_code == 200 and answer.get_json()["ruleset_version"] == serving
+    refused = _changes(client)[-1]["body"]
+    assert refused["rejected"] is True
+    assert [f["case"] for f in refused["failing_cases"]] == [str(broken)]
+    assert "could not be run" in refused["failing_cases"][0]["problems"][0]
+    assert "duplicate key" in refused["failing_cases"][0]["problems"][0]
+    app.extensions["db_engine"].dispose()

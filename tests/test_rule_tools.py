@@ -220,9 +220,9 @@ def test_effective_to_before_effective_from_is_an_error(probe):
     # a condition on action.type that the rule's `actions` scope excludes
     ("employee.gender: female\n", "employee.gender: female\n      action.type: terminate_for_cause\n",
      "action.type: terminate_for_cause", "(the rule's actions) and = 'terminate_for_cause'"),
-    # a fact required both known and unknown
-    ("employee.gender: female\n", "employee.gender: female\n      all:\n        - employee.gender: {unknown: true}\n",
-     "employee.gender: {unknown: true}", "employee.gender must be both known and unknown"),
+    # a fact and its negation (`not:` is pushed down to the test it negates)
+    ("employee.gender: female\n", "employee.gender: female\n      not:\n        employee.gender: {eq: female}\n",
+     "employee.gender: {eq: female}", "no value of employee.gender is = 'female' and != 'female' at once"),
     # an actions scope whose actions never derive the separation basis the condition tests
     ("actions: [terminate_with_notice, terminate_economic_layoff]", "actions: [approve_resignation, edit_employee_record]",
      "{in: [with_notice, economic_layoff]}",

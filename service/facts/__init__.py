@@ -21,6 +21,7 @@ __all__ = ["Facts", "FactContext", "derive_facts"]
 class Facts:
     as_of: dt.date
     values: dict  # dotted fact name -> value; absent means unknown
+    given: frozenset = frozenset()  # the request's field paths (employee.children, case, ...)
 
     def engine_fact(self) -> dict:
         """The nested document asserted into durable-rules."""
@@ -41,7 +42,9 @@ def _engine_number(value):
     return value
 
 
-def derive_facts(request: dict, as_of: dt.date, context: FactContext) -> Facts:
+def derive_facts(request: dict, as_of: dt.date, context: FactContext,
+                 unknown_values: dict[str, frozenset] | None = None) -> Facts:
+    """`unknown_values`: per fact, values that mean "not known yet" (the vocabulary's)."""
     action = request["action"]
     values: dict = {"action.type": action["type"]}
     put(values, "action.actor.role", action.get("actor", {}).get("role"))
@@ -51,7 +54,20 @@ def derive_facts(request: dict, as_of: dt.date, context: FactContext) -> Facts:
     for family in (labor_law, process):
         for name, value in family.derive(request, as_of, context).items():
             put(values, name, value)
-    return Facts(as_of=as_of, values=values)
+    for name, unknown in (unknown_values or {}).items():
+        if values.get(name) in unknown:
+            del values[name]
+    return Facts(as_of=as_of, values=values, given=frozenset(_paths(request)))
+
+
+def _paths(node: dict, prefix: str = ""):
+    """Every field path of the request: what it told the service (lists are not descended)."""
+    for key, value in node.items():
+        path = f"{prefix}{key}"
+        if value is not None and value != "unknown":
+            yield path
+            if isinstance(value, dict):
+                yield from _paths(value, f"{path}.")
 
 
 def put(values: dict, name: str, value) -> None:

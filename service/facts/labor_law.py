@@ -47,9 +47,13 @@ def derive(request: dict, as_of: dt.date, context: FactContext) -> dict:
     facts.update({
         "derived.separation.ground_article": ground_article(action.get("ground")),
         "derived.nursing_period.active": _nursing(employee, as_of, params),
+        "derived.nursing_period.ends_on": _nursing_ends(employee, params),
         "derived.maternity_leave.active": _maternity_leave(employee, as_of, params),
         "derived.medical_treatment.in_period": _medical_period(employee, service, as_of, params),
-        "derived.service.continuous_years": service,
+        # A hire date gives only a lower bound: service carried over from a previous employer
+        # (LCLIR-10) counts too, and only continuous_service_years says how much.
+        "derived.service.continuous_years_min": service,
+        "derived.service.continuous_years_max": service if employee.get("continuous_service_years") is not None else None,
         "derived.notice.days_served": _days(action.get("notice_served_on"), action_date),
         "derived.layoff.days_since_consultation": _days((action.get("layoff") or {}).get("consulted_on"), action_date),
         "derived.contract.days_to_end": _days(action_date, (employee.get("contract") or {}).get("end_date")),
@@ -92,6 +96,17 @@ def _nursing(employee: dict, as_of: dt.date, params: ParameterSet) -> bool | Non
     return any(_first_year(child["birth_date"], as_of, params) for child in children)
 
 
+def _nursing_ends(employee: dict, params: ParameterSet) -> str | None:
+    children = employee.get("children")
+    if not children:
+        return None
+    born = max(child["birth_date"] for child in children)
+    try:
+        return nursing_period(born, params).end.isoformat()
+    except ParameterNotInForce:
+        return add_years(born, 1).isoformat()
+
+
 def _first_year(born: dt.date, as_of: dt.date, params: ParameterSet) -> bool:
     try:
         return nursing_period(born, params).contains(as_of)
@@ -107,6 +122,8 @@ def _maternity_leave(employee: dict, as_of: dt.date, params: ParameterSet) -> bo
     birth = employee.get("childbirth")
     if birth is None:
         return None
+    if birth.get("status") == "none":
+        return False  # the EHR states there was no childbirth in the past year
     born: dt.date = birth["date"]
     if not born <= as_of <= add_years(born, 1):
         return False
@@ -129,9 +146,24 @@ def _medical_period(employee: dict, service: float | None, as_of: dt.date, param
     """In the medical treatment period, computed from sick leave. With the region unknown, every rule
     that could apply (the national table and each regional rule in force) must agree."""
     medical = employee.get("medical_treatment") or {}
+    computed = _computed_medical_period(medical, employee, service, as_of, params)
+    # The status the EHR gives and the period computed from sick leave are two sources of one
+    # fact: either showing the period decides; "none" stands unless the sick leave shows it.
+    status = medical.get("status")
+    if status == "in_period" or computed is True:
+        return True
+    if status == "none" or computed is False:
+        return False
+    return None
+
+
+def _computed_medical_period(medical: dict, employee: dict, service: float | None, as_of: dt.date,
+                             params: ParameterSet) -> bool | None:
     if "sick_leave" not in medical:
         return None
-    spans = [(s["start"], s.get("end")) for s in medical["sick_leave"]]
+    spans = sorted((s["start"], s.get("end")) for s in medical["sick_leave"])
+    if any(end is None for _, end in spans[:-1]):
+        return None  # only the latest leave can be ongoing: an earlier one without its end is unknown
     if not any(start <= as_of <= (end or as_of) for start, end in spans):
         return False  # not off sick on as_of: whatever the entitlement
     if service is None:
@@ -192,6 +224,9 @@ def _retirement(employee: dict, as_of: dt.date, action_date: dt.date, params: Pa
         "derived.retirement.months_left_max": whole_months_between(as_of, latest),
         "derived.retirement.days_left_min": (earliest - action_date).days,
         "derived.retirement.days_left_max": (latest - action_date).days,
+        "derived.retirement.date_earliest": earliest.isoformat(),
+        "derived.retirement.date_latest": latest.isoformat(),
+        "derived.retirement.window_start": add_years(earliest, -5).isoformat(),
     }
 
 
@@ -200,15 +235,16 @@ def _resignation(case: dict | None) -> dict:
     """Form of the latest resignation, and whether a withdrawal reached the employer together with
     it (CC-137: a resignation takes effect on arrival; CC-141: a withdrawal works only if it arrives
     before or with it). Events record arrival; an earlier withdrawal belongs to an earlier story."""
-    if case is None:
+    if case is None or "events" not in case:
         return {}
     events = sorted(case["events"], key=lambda e: e["at"])
     submitted = [e for e in events if e["type"] == "resignation_submitted"]
     if not submitted:
-        return {}
+        return {"derived.resignation.withdrawal_timing": "no_withdrawal"}
     latest = submitted[-1]
     withdrawn_at = [e["at"] for e in events if e["type"] == "withdrawal_requested" and e["at"] >= latest["at"]]
     facts = {"derived.resignation.form": _LEGAL_FORM.get(latest.get("form"), "not_recorded")}
+    facts["derived.resignation.withdrawal_timing"] = "no_withdrawal"
     if withdrawn_at:
         facts["derived.resignation.withdrawal_timing"] = (
             "before_or_with_arrival" if withdrawn_at[0] == latest["at"] else "after_arrival")

@@ -33,8 +33,8 @@ _REJECTS = {"resignation_rejected": "resignation", "withdrawal_rejected": "withd
 def derive(request: dict, as_of: dt.date, context: FactContext) -> dict:
     facts = _actor_facts(request)
     case = request.get("case")
-    if case is None:
-        return facts
+    if case is None or "events" not in case:
+        return facts  # without its events the case's state is unknown
     resignation, withdrawal = case_states(case["events"])
     facts["derived.case.resignation"] = resignation
     facts["derived.case.withdrawal"] = withdrawal
@@ -136,7 +136,7 @@ def _complete(request: Request | None) -> bool:
 # ---- SLA -------------------------------------------------------------------------------------
 def _pending_facts(request: Request | None, as_of: dt.date, calendar: WorkingCalendar) -> dict:
     if request is None:
-        return {"derived.case.pending.step": "none"}
+        return {"derived.case.pending.step": "none", "derived.case.pending.overdue": False}
     step = request.pending_step
     assert step is not None
     requested_on = request.since.astimezone(CHINA).date()

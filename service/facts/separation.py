@@ -17,7 +17,7 @@ _BASIS_OF_ACTION = {
 _CARRIES_OUT_CASE = ("execute_offboarding", "update_employment_status")
 _BASIS_OF_CASE_KIND = {"mutual_agreement": "mutual_agreement", "non_renewal": "non_renewal"}
 # The separation a statutory ground stands for (action.ground -> basis).
-_BASIS_OF_ARTICLE = {"art38": "employee_resignation", "art39": "for_cause", "art40": "with_notice",
+_BASIS_OF_ARTICLE = {"art37": "employee_resignation", "art38": "employee_resignation", "art39": "for_cause", "art40": "with_notice",
                      "art41": "economic_layoff", "retirement": "retirement"}
 
 
@@ -41,9 +41,11 @@ def separation_basis(action_type: str, case: dict | None, ground: str | None = N
         return "none"
     if case is None or case["kind"] == "employer_termination":
         basis = _BASIS_OF_ARTICLE.get(ground_article(ground))
-        # An Art. 38 ground is the employee's own termination: not one an employer case carries.
+        # An Art. 37/38 ground is the employee's own termination: not one an employer case carries.
         return None if case is not None and basis == "employee_resignation" else basis
     if case["kind"] == "resignation":
+        if "events" not in case:
+            return None  # the case's state is unknown
         resignation, withdrawal = case_states(case["events"])
         if withdrawal == "accepted":
             # Withdrawn with the employer's consent: nothing is left for the employee to have
