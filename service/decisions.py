@@ -78,7 +78,9 @@ def render(session, entry: TrailEntry) -> dict:
 def render_body(body: dict, as_of, action_type: str, rulebook) -> dict:
     """findings and checked, by verdicts.assemble: the function that made the live answer."""
     keep = body.get("keep", "non_sensitive")
-    values = {**body["facts"], **body.get("fill", {})}
+    names = sorted(rulebook.vocabulary.facts)
+    values = {names[int(k)] if k.isdigit() else k: v for k, v in (*body["facts"].items(),
+                                                                   *body.get("fill", {}).items())}
     for name in body.get("undecided", ()):  # bounds not kept: two different stand-ins
         low, high = rulebook.vocabulary[name].bounds
         values[low], values[high] = values.get(low, WITHHELD), f"{WITHHELD} "

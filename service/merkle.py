@@ -17,6 +17,20 @@ import hashlib
 from typing import Callable
 
 Getter = Callable[[int, int], bytes]
+# Interior nodes below this level are not stored: each is a fold of at most 2**(STORED_FROM - 1)
+# leaves, read in the same query (most of the tree's nodes are low: 7/8 of them sit below level 3).
+STORED_FROM = 3
+
+
+def from_leaves(level: int, index: int, leaf: Getter) -> bytes:
+    """A node below STORED_FROM, folded from its leaves."""
+    if level == 0:
+        return leaf(0, index)
+    return node_hash(from_leaves(level - 1, 2 * index, leaf), from_leaves(level - 1, 2 * index + 1, leaf))
+
+
+def leaves_under(level: int, index: int) -> range:
+    return range(index << level, (index + 1) << level)
 
 
 def leaf_hash(data: bytes) -> bytes:

@@ -85,7 +85,8 @@ class TrailLeaf(Base):
 
 
 class TrailNode(Base):
-    """Every complete interior node: (level, index) covers leaves index*2**level onwards."""
+    """Every complete interior node from level merkle.STORED_FROM (3) up: (level, index) covers
+    leaves index*2**level onwards. Lower ones are folded from the leaves when a proof needs them."""
 
     __tablename__ = "trail_nodes"
 

@@ -62,8 +62,8 @@ def decision_body(rulebook: RuleBook, outcome: Outcome, keep: str) -> dict:
 
     `matched`: for each rule the check considered (rulebook.applicable, by position) that did
     not clear, [position, alternatives]: [] when its condition held, else the alternatives that
-    may hold. `facts`: every fact the findings and `checked` show (redacted: service.privacy);
-    `fill`: the other values their messages' placeholders read; `given`: the request fields,
+    may hold. `facts`: every fact the findings and `checked` show (redacted: service.privacy),
+    by fact_codes; `fill`: the other values their messages' placeholders read; `given`: the request fields,
     among those an unknown rule's missing facts are computed from, that were given.
     service.decisions renders the answer again from these with verdicts.assemble."""
     sensitive = rulebook.vocabulary.sensitive
@@ -91,9 +91,10 @@ def decision_body(rulebook: RuleBook, outcome: Outcome, keep: str) -> dict:
             for name in PLACEHOLDER.findall(text):
                 if name in values and facts.get(name, _ABSENT) != values[name]:
                     fill[name] = values[name]  # placeholders are never sensitive (checked at load)
-    body: dict = {"matched": matched, "facts": facts}
+    code = fact_codes(rulebook)
+    body: dict = {"matched": matched, "facts": {code.get(n, n): v for n, v in facts.items()}}
     if fill:
-        body["fill"] = fill
+        body["fill"] = {code.get(n, n): v for n, v in fill.items()}
     if given:
         body["given"] = sorted(given)
     if keep != "non_sensitive":
@@ -109,6 +110,18 @@ def decision_body(rulebook: RuleBook, outcome: Outcome, keep: str) -> dict:
 
 
 _ABSENT = object()
+_CODES: dict[str, dict[str, str]] = {}
+
+
+def fact_codes(rulebook: RuleBook) -> dict[str, str]:
+    """A fact's name in `facts` and `fill`: its position among the version's fact names, sorted
+    (the names are most of an entry's bytes, and the version's entry holds them)."""
+    found = _CODES.get(rulebook.version)
+    if found is None:
+        found = _CODES[rulebook.version] = {n: str(i) for i, n in enumerate(sorted(rulebook.vocabulary.facts))}
+        if len(_CODES) > 8:
+            _CODES.pop(next(iter(_CODES)))
+    return found
 
 
 def _client_id() -> str | None:

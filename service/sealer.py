@@ -82,9 +82,12 @@ def _seal(connection: Connection, key, batch: int) -> tuple[int, str | None]:
     size = connection.execute(select(TrailCheckpoint.tree_size).order_by(TrailCheckpoint.tree_size.desc())
                               .limit(1)).scalar() or 0
 
-    def stored(level: int, index: int) -> bytes:
-        if level == 0:
-            return connection.execute(select(TrailLeaf.hash).where(TrailLeaf.leaf_index == index)).scalar_one()
+    def stored_leaf(_level: int, index: int) -> bytes:
+        return connection.execute(select(TrailLeaf.hash).where(TrailLeaf.leaf_index == index)).scalar_one()
+
+    def stored(level: int, index: int) -> bytes:  # the older nodes of the right edge
+        if level < merkle.STORED_FROM:
+            return merkle.from_leaves(level, index, stored_leaf)
         return connection.execute(select(TrailNode.hash).where(
             tuple_(TrailNode.level, TrailNode.index) == (level, index))).scalar_one()
 
@@ -97,7 +100,7 @@ def _seal(connection: Connection, key, batch: int) -> tuple[int, str | None]:
     root = frontier.root()
     connection.execute(delete(TrailPending).where(TrailPending.seq.in_(seqs)))
     connection.execute(insert(TrailLeaf), leaves)
-    nodes = [{"level": lv, "index": i, "hash": h} for (lv, i), h in frontier.new.items() if lv > 0]
+    nodes = [{"level": lv, "index": i, "hash": h} for (lv, i), h in frontier.new.items() if lv >= merkle.STORED_FROM]
     if nodes:
         connection.execute(insert(TrailNode), nodes)
     note = key.sign_note(checkpoint_text(key.name, frontier.size, root))

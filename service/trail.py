@@ -184,17 +184,20 @@ def latest_checkpoint(session: Session) -> TrailCheckpoint | None:
 
 def stored_nodes(session: Session, wanted: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
     """The tree nodes named, in two queries (leaves, interior nodes)."""
-    leaves = [index for level, index in wanted if level == 0]
-    inner = [(level, index) for level, index in wanted if level > 0]
+    low = [(level, index) for level, index in wanted if level < merkle.STORED_FROM]
+    leaves = sorted({i for level, index in low for i in merkle.leaves_under(level, index)})
+    inner = [(level, index) for level, index in wanted if level >= merkle.STORED_FROM]
     found: dict[tuple[int, int], bytes] = {}
     if leaves:
         found.update(((0, i), h) for i, h in session.execute(
             select(TrailLeaf.leaf_index, TrailLeaf.hash).where(TrailLeaf.leaf_index.in_(leaves))))
+        if len(found) == len(leaves):
+            found.update(((lv, i), merkle.from_leaves(lv, i, lambda _, j: found[(0, j)])) for lv, i in low if lv)
     if inner:
         found.update(((lv, i), h) for lv, i, h in session.execute(
             select(TrailNode.level, TrailNode.index, TrailNode.hash)
             .where(tuple_(TrailNode.level, TrailNode.index).in_(inner))))
-    missing = wanted - found.keys()
+    missing = set(wanted) - found.keys()
     if missing:
         raise LookupError(f"tree nodes missing from the database: {sorted(missing)[:5]}")
     return found
