@@ -1,5 +1,6 @@
 # Two commands do all the set-up on a fresh machine:
-#   make run    the service on http://127.0.0.1:5000 with SQLite (instance/separation_guard.sqlite)
+#   make run    the service on http://127.0.0.1:5000 with SQLite (instance/separation_guard.sqlite),
+#               and its background worker beside it (Procfile, run by honcho); PORT=8080 to move it
 #   make test   the full test suite (PostgreSQL tests run where 127.0.0.1:5432 answers)
 # Both create .venv (Python 3.11 or 3.12: durable-rules does not import on 3.13) and install
 # the project into it from pyproject.toml.
@@ -27,7 +28,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	SEPARATION_GUARD_DEV_KEY=$(DEV_KEY) $(VENV)/bin/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) wsgi:app
+	SEPARATION_GUARD_DEV_KEY=$(DEV_KEY) VENV=$(VENV) HOST=$(HOST) $(VENV)/bin/honcho start -f Procfile -p $(PORT)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest

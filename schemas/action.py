@@ -1,10 +1,10 @@
 """The proposed action of a check request, and who acts."""
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from schemas.fields import one_of as _one_of
-from schemas.fields import ACTION_TYPES, ROLES, Day, Identifier, StrictBoolean
+from schemas.fields import ACTION_TYPES, ROLES, Day, Identifier, StrictBoolean, StrictInteger
 
 
 class ActorSchema(Schema):
@@ -32,6 +32,22 @@ class LayoffSchema(Schema):
                        "(at least 30 days ahead, LCL-41)."})
     reported_to_labor_authority = StrictBoolean(metadata={
         "description": "裁减人员方案已向劳动行政部门报告 / The layoff plan was reported to the labour authority (LCL-41)."})
+    headcount_reduced = StrictInteger(validate=validate.Range(min=1, max=10_000_000), metadata={
+        "description": "裁减人员总数 / How many employees the layoff plan lets go: an economic layoff needs 20 or more, "
+                       "or 10% or more of total_headcount (LCL-41 para 1)."})
+    total_headcount = StrictInteger(validate=validate.Range(min=1, max=10_000_000), metadata={
+        "description": "企业职工总数 / Total headcount of the enterprise (LCL-41 para 1)."})
+    others_in_role_retained = StrictBoolean(metadata={
+        "description": "同岗位有其他人员被留用 / Others in the same role are kept while this employee is let go "
+                       "(LCL-41 para 2: the retention priorities)."})
+    longer_fixed_term = StrictBoolean(metadata={
+        "description": "固定期限劳动合同期限较长 / The employee's fixed-term contract is longer than those of the people "
+                       "kept in the same role (LCL-41 para 2 item 1)."})
+
+    @validates_schema
+    def _reduced_within_total(self, data, **kwargs):
+        if "headcount_reduced" in data and "total_headcount" in data and data["headcount_reduced"] > data["total_headcount"]:
+            raise ValidationError("must not exceed total_headcount", "headcount_reduced")
 
 
 class ActionSchema(Schema):
@@ -60,4 +76,7 @@ class ActionSchema(Schema):
     renewal_offer = fields.String(validate=_one_of(("none", "same_or_better_terms", "lower_terms")), metadata={
         "description": "续订要约 / At expiry: none (the employer does not renew), same_or_better_terms (offered and "
                        "the employee declined: no severance, LCL-46(5)), lower_terms (offered on lower terms)."})
+    reasons_stated = StrictBoolean(metadata={
+        "description": "已向劳动者说明理由 / The employer has told the employee its reasons for terminating: required "
+                       "for a termination in probation (LCL-21)."})
     layoff = fields.Nested(LayoffSchema, metadata={"description": "Economic layoff procedure (LCL-41)."})

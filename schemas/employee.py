@@ -43,12 +43,33 @@ class ChildbirthSchema(Schema):
 
     @validates_schema
     def _date_or_none(self, data, **kwargs):
-        if data.get("status") == "none":
-            extra = sorted(set(data) - {"status"})
-            if extra:
-                raise ValidationError("a childbirth of status none has no details", extra[0])
-        elif "date" not in data:
-            raise ValidationError("Missing data for required field.", "date")
+        _recorded_or_none(data)
+
+
+def _recorded_or_none(data: dict) -> None:
+    """A childbirth or miscarriage is either recorded with its date, or stated as none."""
+    if data.get("status") == "none":
+        extra = sorted(set(data) - {"status"})
+        if extra:
+            raise ValidationError("a status of none has no details", extra[0])
+    elif "date" not in data:
+        raise ValidationError("Missing data for required field.", "date")
+
+
+class MiscarriageSchema(Schema):
+    status = fields.String(validate=validate.OneOf(("recorded", "none")), metadata={
+        "description": "recorded (default when `date` is given); none: no miscarriage (or induced abortion) in "
+                       "the year before as_of. Without either, whether she is on that leave is unknown."})
+    date = Day(metadata={
+        "description": "流产日期 / Date of the most recent miscarriage (or induced abortion); starts the 15 or 42 days "
+                       "of maternity leave (FEM-7 para 2) (sensitive)."})
+    months_pregnant = StrictFloat(validate=validate.Range(min=0, max=10), metadata={
+        "description": "流产时已怀孕月数 / Months of pregnancy completed at the miscarriage, as certified: under 4, 15 days; "
+                       "4 or more, 42 days (FEM-7 para 2). Absent: only the first 15 days are known (sensitive)."})
+
+    @validates_schema
+    def _date_or_none(self, data, **kwargs):
+        _recorded_or_none(data)
 
 
 class SickLeaveSchema(Schema):
@@ -79,6 +100,9 @@ class ContractSchema(Schema):
         "description": "劳动合同类型 / Fixed-term, open-ended (无固定期限) or for the completion of a task."})
     end_date = Day(metadata={"description": "劳动合同期满日 / Last day of a fixed-term contract."})
     in_probation = StrictBoolean(metadata={"description": "试用期内 / Within the probation period on as_of."})
+    probation_end = Day(metadata={
+        "description": "试用期届满日 / Last day of the probation period: until then the employer may terminate only "
+                       "under Art. 39 or Art. 40(1)/(2), with its reasons (LCL-21)."})
     consecutive_fixed_terms = StrictInteger(validate=validate.Range(min=1, max=50), metadata={
         "description": "连续订立固定期限劳动合同次数 / Consecutive fixed-term contracts concluded, the current one "
                        "included (LCL-14: after two, the employee may demand an open-ended contract)."})
@@ -98,6 +122,22 @@ class OccupationalDiseaseSchema(Schema):
                        "give the disability assessment in work_injury (sensitive)."})
 
 
+class PaidSuspensionSchema(Schema):
+    start = Day(required=True, metadata={
+        "description": "停工留薪期起始日 / First day off work for treatment of the work injury (WIR-33) (sensitive)."})
+    end = Day(metadata={
+        "description": "停工留薪期届满日 / Last day of the paid suspension as determined (by the treating institution, or "
+                       "the disability assessment); leave out while it is open (sensitive)."})
+    extension_confirmed = StrictBoolean(metadata={
+        "description": "经设区的市级劳动能力鉴定委员会确认延长 / An extension beyond 12 months (at most 12 more) is confirmed "
+                       "by the city's labour-ability appraisal committee (WIR-33 para 2) (sensitive)."})
+
+    @validates_schema
+    def _in_order(self, data, **kwargs):
+        if data.get("end") and data["end"] < data["start"]:
+            raise ValidationError("must not be before start", "end")
+
+
 class WorkInjurySchema(Schema):
     status = fields.String(required=True, validate=_one_of(
         ("none", "pending", "not_disabled", "disabled", "unknown")), metadata={
@@ -106,6 +146,9 @@ class WorkInjurySchema(Schema):
                        "disabled (assessed: give disability_grade); unknown (sensitive)."})
     disability_grade = StrictInteger(validate=validate.Range(min=1, max=10), metadata={
         "description": "伤残等级 / Disability grade 1 (most severe) to 10; with status disabled only (sensitive)."})
+    paid_suspension = fields.Nested(PaidSuspensionSchema, metadata={
+        "description": "停工留薪期 / The paid suspension for treatment of the work injury (WIR-33): Art. 40/41 "
+                       "terminations and expiry wait for its end."})
 
     @validates_schema
     def _grade_with_disabled(self, data, **kwargs):
@@ -120,8 +163,24 @@ class UnionOfficerSchema(Schema):
     position = fields.String(required=True, validate=_one_of(
         ("chair", "vice_chair", "committee_member", "none")), metadata={
         "description": "基层工会职务 / Position on the grassroots union committee, or none (TUL-19)."})
+    term_start = Day(metadata={"description": "任职之日 / First day of the current term of office (TUL-19)."})
     term_end = Day(metadata={"description": "任期届满日 / Last day of the current term of office."})
-    full_time = StrictBoolean(metadata={"description": "专职 / Full-time union officer (informative)."})
+    full_time = StrictBoolean(metadata={
+        "description": "专职 / Full-time union officer: the contract is extended by the length of the term, from "
+                       "employee.contract.end_date (TUL-19)."})
+
+    @validates_schema
+    def _term_in_order(self, data, **kwargs):
+        if data.get("term_start") and data.get("term_end") and data["term_end"] < data["term_start"]:
+            raise ValidationError("must not be before term_start", "term_end")
+
+
+class FamilySchema(Schema):
+    no_other_employed = StrictBoolean(metadata={
+        "description": "家庭无其他就业人员 / No one else in the employee's family is employed (LCL-41 para 2 item 3)."})
+    supports_elderly_or_minor = StrictBoolean(metadata={
+        "description": "有需要扶养的老人或者未成年人 / The employee has an elderly person or a minor to support "
+                       "(LCL-41 para 2 item 3)."})
 
 
 class EmployerSchema(Schema):
@@ -147,6 +206,7 @@ class EmployeeSchema(Schema):
     children = fields.List(fields.Nested(ChildSchema), metadata={
         "description": "子女 / Living children (an empty list: none). Absent: unknown."})
     childbirth = fields.Nested(ChildbirthSchema)
+    miscarriage = fields.Nested(MiscarriageSchema)
     medical_treatment = fields.Nested(MedicalTreatmentSchema)
     total_work_years = StrictFloat(validate=validate.Range(min=0, max=80), metadata={
         "description": "实际工作年限 / Total years of working life on as_of, all employers (MED-2/3)."})
@@ -160,6 +220,7 @@ class EmployeeSchema(Schema):
     occupational_disease = fields.Nested(OccupationalDiseaseSchema)
     work_injury = fields.Nested(WorkInjurySchema)
     union_officer = fields.Nested(UnionOfficerSchema)
+    family = fields.Nested(FamilySchema, metadata={"description": "The Art. 41 retention priorities that depend on the family."})
 
     @validates_schema
     def _hired_after_birth(self, data, **kwargs):

@@ -95,25 +95,33 @@ class CaseViewSchema(Schema):
     findings = fields.List(fields.Nested(FindingSchema))
 
 
+NOTIFICATION_KINDS = ("status_changed", "event_refused", "step_overdue", "step_escalated", "recheck_changed")
+# sending: claimed by a delivery pass that has not recorded its outcome yet.
+NOTIFICATION_STATUSES = ("pending", "sending", "delivered", "dead")
+
+
 class NotificationQueryArgsSchema(Schema):
     recipient_role = fields.String()
     recipient_id = fields.String()
     case_id = fields.String()
-    status = fields.String(validate=one_of(("pending", "delivered", "dead")))
+    kind = fields.String(validate=one_of(NOTIFICATION_KINDS))
+    status = fields.String(validate=one_of(NOTIFICATION_STATUSES))
     after = AwareDateTime(metadata={"description": "Created after this time (RFC 3339, with offset)"})
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
 
 
 class NotificationSchema(Schema):
-    id = fields.String()
+    id = fields.String(metadata={"description": "Also the webhook-id of every delivery attempt"})
     created_at = fields.DateTime()
-    kind = fields.String()
+    kind = fields.String(metadata={"description": "status_changed, event_refused, step_overdue (to the pending "
+                                                  "approver), step_escalated (a working day later, to the step's "
+                                                  "escalate_to), recheck_changed (the daily re-check, to HR)"})
     case_id = fields.String(allow_none=True)
     employee_id = fields.String(allow_none=True)
     recipient_role = fields.String()
     recipient_id = fields.String(allow_none=True)
-    payload = fields.Dict()
-    status = fields.String()
+    payload = fields.Dict(metadata={"description": "Always a bilingual `message` {zh, en}, plus the case's details"})
+    status = fields.String(metadata={"description": ", ".join(NOTIFICATION_STATUSES)})
     attempts = fields.Integer()
     delivered_at = fields.DateTime(allow_none=True)
     last_error = fields.String(allow_none=True)

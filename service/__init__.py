@@ -8,6 +8,8 @@ from flask import Flask, request
 from werkzeug.exceptions import UnsupportedMediaType
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The development webhook secret (service/notifications.py keeps the same value).
+DEV_WEBHOOK_SECRET = "whsec_ZGV2LW9ubHktd2ViaG9vay1zZWNyZXQtMzJieXRlcw=="
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -22,7 +24,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        # OPENAPI_SWAGGER_UI_URL: served by the app (service/docs.py), so /docs works offline.
         API_SPEC_OPTIONS={
             "info": {"description": "Pre-action compliance checks for HR separations under PRC law. "
                                     "Every endpoint but /healthz, /readyz and this document needs "
@@ -45,7 +47,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         # A witness that receives every checkpoint (POST, text/plain), if set.
         TRAIL_WITNESS_URL=None,
         WEBHOOK_URL=None,
-        WEBHOOK_SECRET="dev-only-webhook-secret",
+        WEBHOOK_SECRET=DEV_WEBHOOK_SECRET,  # Standard Webhooks: whsec_ + base64; refused in production
         WEBHOOK_MAX_ATTEMPTS=5,
         WEBHOOK_BACKOFF_SECONDS=30,
         # "production" refuses to start with development secrets or without API keys.
@@ -53,6 +55,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         AUTH_REQUIRED=True,
         # A development key registered at start-up (development only): see the README.
         DEV_KEY=None,
+        # How long a sign-in to the pages lasts (the cookie holds a session token, never the key).
+        PAGES_SESSION_HOURS=8,
         # How long a worker trusts a key it has looked up; a revocation elsewhere waits this long.
         API_KEY_CACHE_SECONDS=5,
         # Each worker checks the rule files' content hash this often and reloads on a change (0: off).
@@ -77,11 +81,13 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.from_mapping(test_config)
     from service.jsonio import OrjsonProvider
     app.json = OrjsonProvider(app)  # UTF-8, keys in order, dates ISO 8601; bodies read strictly
+    from service import docs
+    docs.configure(app.config)
     if app.config["DATABASE_URL"].startswith("sqlite:///"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from service import (auth, cases, checks, cli, db, decisions, notifications_api, observability, pages,
-                         reload, signing, trail_api)
+    from service import (auth, cases, checks, cli, db, decisions, notifications_api, observability,
+                         pages, reload, signing, trail_api)
     from service.api import Api
 
     # A bad rule file, or a rule set failing one of its examples or fixture cases, stops the
@@ -102,6 +108,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     api.register_blueprint(notifications_api.blp)
     api.register_blueprint(reload.blp)
     app.register_blueprint(pages.bp)
+    docs.init_app(app)
     cli.init_app(app)
     auth.init_app(app)
     reload.init_app(app)

@@ -39,6 +39,7 @@ from limits.strategies import FixedWindowRateLimiter
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from service import DEV_WEBHOOK_SECRET
 from service.clock import utcnow
 from service.models import ApiClient
 from service.trail import append
@@ -64,12 +65,14 @@ _SCOPES_OF_ENDPOINT = {
     "pages.rules": ("trail:read", "rules:admin"),
     "pages.rule": ("trail:read", "rules:admin"),
     "pages.trail": ("trail:read",),
+    "pages.trail_entry": ("trail:read",),
+    "pages.trail_chain": ("trail:read",),
     "pages.case": ("trail:read",),
 }
-# The pages' sign-in cookie: honoured on the pages only, so it can never drive an API call (CSRF).
-PAGES_COOKIE = "sg_pages_key"
+# The pages' sign-in cookie (service/page_sessions.py) is honoured on the pages only, so it can
+# never drive an API call (CSRF).
 OPEN_ENDPOINTS = {"healthz", "readyz", "api-docs.openapi_json", "api-docs.openapi_swagger_ui",
-                  "api-docs.openapi_redoc", "static"}
+                  "api-docs.openapi_redoc", "static", "swagger_ui_assets"}
 
 
 def digest(key: str) -> str:
@@ -148,7 +151,7 @@ def init_app(app: Flask) -> None:
         atexit.register(flush_refusals, app, everything=True)  # the minute under way, at exit
 
 
-_DEV_DEFAULTS = {"TRAIL_DIGEST_KEY": "dev-only-trail-digest-key", "WEBHOOK_SECRET": "dev-only-webhook-secret"}
+_DEV_DEFAULTS = {"TRAIL_DIGEST_KEY": "dev-only-trail-digest-key", "WEBHOOK_SECRET": DEV_WEBHOOK_SECRET}
 
 
 class StartUpRefused(RuntimeError):
@@ -163,6 +166,11 @@ def check_start_up(app: Flask) -> None:
                     if app.config[name] == value]
         if app.config.get("DEV_KEY"):
             problems.append("DEV_KEY is set")
+        from service.notifications import webhook_signer
+        try:
+            webhook_signer(app.config["WEBHOOK_SECRET"])
+        except ValueError as exc:
+            problems.append(str(exc))
         if not app.config["AUTH_REQUIRED"]:
             problems.append("AUTH_REQUIRED is off")
         if app.extensions.get("trail_key") is None:
@@ -192,8 +200,15 @@ def _authenticate():
         return None
     presented = _presented_key()
     client = _client_for(presented) if presented else None
+    token = None if presented else _page_session_token()
+    if token:
+        from service import page_sessions
+        with current_app.extensions["db_sessions"]() as session:
+            client = page_sessions.client_of(session, token)
     if client is None:
-        _record_refusal(None, 401, "missing API key" if not presented else "unknown or revoked API key")
+        reason = ("expired, signed-out or revoked page session" if token else
+                  "missing API key" if not presented else "unknown or revoked API key")
+        _record_refusal(None, 401, reason)
         abort(401, message="A valid API key is required: Authorization: Bearer <key>.",
               headers={"WWW-Authenticate": 'Bearer realm="separation-guard"'})
     g.client_id = client.name
@@ -207,9 +222,15 @@ def _presented_key() -> str | None:
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
         return header[7:].strip() or None
-    if request.blueprint == "pages" and not request.headers.get("X-API-Key"):
-        return request.cookies.get(PAGES_COOKIE) or None
     return request.headers.get("X-API-Key") or None
+
+
+def _page_session_token() -> str | None:
+    """The pages' sign-in cookie (a session token, not a key): honoured on the pages only."""
+    if request.blueprint != "pages":
+        return None
+    from service.page_sessions import COOKIE
+    return request.cookies.get(COOKIE) or None
 
 
 def _client_for(key: str) -> KnownClient | None:

@@ -48,9 +48,11 @@ class CheckBatch(MethodView):
 def _decide(requests: list[dict]) -> list[dict]:
     rulebook = current_app.extensions["rulebook"]  # one version for the whole call
     received_at = utcnow()
+    named = []  # checks that name a recorded case
     for request in requests:
         if "case_id" in request:
             request["case"] = _recorded_case(request.pop("case_id"), request["employee"]["id"])
+            named.append(request)
     outcomes = [evaluate(rulebook, request) for request in requests]
     entries = [decision_entry(rulebook=rulebook, outcome=o, request=r, received_at=received_at)
                for o, r in zip(outcomes, requests)]
@@ -59,11 +61,25 @@ def _decide(requests: list[dict]) -> list[dict]:
     except SQLAlchemyError:
         current_app.logger.exception("could not record decision")
         abort(503, message="The decision could not be recorded; nothing was allowed. Retry later.")
+    _remember_case_facts(named)
     key = current_app.extensions["trail_key"]
     return [{"decision_id": e.entry_id, "verdict": o.verdict, "as_of": o.as_of,
              "ruleset_version": o.ruleset_version, "findings": o.findings, "checked": o.checked,
              "receipt": e.receipt(key)}
             for e, o in zip(recorded, outcomes)]
+
+
+def _remember_case_facts(named: list[dict]) -> None:
+    """A check naming a recorded case gives the facts its daily re-check uses (service/rechecks.py)."""
+    if not named:
+        return
+    from service.rechecks import remember_employee
+    try:
+        with db.session() as session, session.begin():
+            for request in named:
+                remember_employee(session, request["case"]["id"], request["employee"], utcnow())
+    except SQLAlchemyError:  # the decision is recorded and answered; the re-check keeps older facts
+        current_app.logger.exception("could not keep the case's employee facts for its re-check")
 
 
 def _recorded_case(case_id: str, employee_id: str) -> dict:

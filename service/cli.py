@@ -5,24 +5,61 @@ import sys
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 
 scenarios_group = AppGroup("scenarios", help="Time-frozen regression scenarios from fixtures/ and rule examples.")
 
 
 @scenarios_group.command("run")
-@click.argument("paths", nargs=-1)
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
 @click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
-              help="Decide every request as of this date instead of its own as_of (what if).")
+              help="What if: decide every request as of this date instead of its own, and report how "
+                   "many verdicts would change (exit 0: a what-if is not a test).")
 @click.option("--junit", type=click.Path(dir_okay=False), help="Also write JUnit XML here (for CI).")
 def run_scenarios_command(paths, as_of, junit):
-    """Run rule examples and fixture scenarios (default: all of fixtures/); print a pass/fail table."""
+    """Run rule examples and fixture scenarios: PATHS are fixture files or folders (default: all of
+    fixtures/). Prints a pass/fail table and exits 1 on a failure.
+
+    With --as-of DATE it is a what-if over the same cases: each request is decided as of DATE,
+    and the output lists the cases whose outcome would differ from the one expected on their own
+    date, and how many verdicts would change."""
     from service.rule_cli import run_scenarios_cli
     from service.scenarios import default_fixture_paths
 
     run_scenarios_cli(current_app.extensions["rulebook"], paths or default_fixture_paths(),
                       as_of.date().isoformat() if as_of else None, junit)
+
+
+@click.command("worker")
+@click.option("--once", is_flag=True, help="Run every task once and exit (for tests and cron).")
+@click.option("--as-of", "as_of", default=None,
+              help="With --once: sweep and re-check as of this date (default: today in China).")
+@with_appcontext
+def worker_command(once, as_of):
+    """The background worker: the SLA sweep every minute, webhook delivery with retries, and a
+    daily re-check of every open case. Safe to start several: one is active per database."""
+    from schemas.fields import AsOf
+    from service import worker
+
+    app = current_app._get_current_object()
+    if as_of and not once:
+        raise click.UsageError("--as-of needs --once: the continuous worker always works as of today in China.")
+    if not once:
+        from service.observability import configure_json_logging
+        configure_json_logging()
+        worker.run_forever(app)
+        return
+    try:
+        day = AsOf().deserialize(as_of) if as_of else None
+    except Exception as exc:  # marshmallow.ValidationError
+        raise click.BadParameter(str(exc), param_hint="--as-of") from exc
+    results = worker.run_once(app, as_of=day)
+    if results is None:
+        click.echo("another worker is active on this database; it does the work (nothing run)")
+        return
+    for name, counts in results.items():
+        click.echo(f"{name}: " + " ".join(f"{k}={v}" for k, v in counts.items()))
 
 
 def init_app(app: Flask) -> None:
@@ -36,17 +73,34 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(sla_cli)
     app.cli.add_command(keys_group)
     app.cli.add_command(rules_group)
+    app.cli.add_command(worker_command)
+
+
+OUR_COMMANDS = ("keys", "notifications", "rules", "scenarios", "sla", "trail", "worker")
 
 
 def main() -> None:
-    """Console script: same commands without naming the app."""
+    """Console script: the service's own commands, without naming the app (and without Flask's
+    generic run/shell/routes: the service runs under gunicorn, `make run`)."""
     from flask.cli import FlaskGroup
 
     from service import create_app
 
     from service.rule_cli import rules_group
 
-    group = FlaskGroup(create_app=lambda: create_app())
+    class ServiceCommands(FlaskGroup):
+        def list_commands(self, ctx):
+            return [name for name in super().list_commands(ctx) if name in OUR_COMMANDS]
+
+        def get_command(self, ctx, name):
+            return super().get_command(ctx, name) if name in OUR_COMMANDS else None
+
+    group = ServiceCommands(create_app=lambda: create_app(), add_default_commands=False, add_version_option=False,
+                            help="Separation Guard: compliance checks for HR separations under PRC law.")
+    # --app names the app for `flask`; here the app is always this service's. Plugins' commands
+    # (flask-smorest's openapi, ...) are Flask's business, not this tool's.
+    group.params = [p for p in group.params if p.name not in ("app", "debug", "env_file")]
+    group._loaded_plugin_commands = True
     # Found before the app is built, so `separation-guard rules lint` works on rules that would
     # stop the service from starting.
     group.add_command(rules_group)

@@ -31,7 +31,7 @@ def default_as_of() -> dt.date:
 def evaluate(rulebook: RuleBook, request: dict) -> Outcome:
     """`request` is a CheckRequestSchema-loaded dict."""
     as_of = request.get("as_of") or default_as_of()
-    facts = derive_facts(request, as_of, rulebook.context, rulebook.vocabulary.unknown_values)
+    facts = derive_facts(request, as_of, rulebook.context)
     matches = rulebook.match(facts.engine_fact())
     applicable = rulebook.applicable(request["action"]["type"], as_of)
     verdict, findings, checked = assemble(matches, applicable, facts, rulebook.vocabulary)

@@ -19,7 +19,7 @@ from service.clock import utcnow
 from service.evaluation import Outcome, evaluate
 from service.facts.process import case_states
 from service.models import Case, CaseEvent
-from service.notifications import notify
+from service.notifications import notify, refusal_message, status_change_message
 from service.privacy import redact_findings
 from service.recording import record_decision
 
@@ -65,7 +65,7 @@ def event_dict(event: CaseEvent) -> dict:
     actor = {"id": event.actor_id, "role": event.actor_role}
     if event.actor_department:
         actor["department"] = event.actor_department
-    out = {"type": event.type, "at": _aware(event.at), "actor": actor}
+    out = {"type": event.type, "at": _aware(event.at), "actor": actor}  # UTC, as every answer
     if event.form:
         out["form"] = event.form
     if event.note:
@@ -108,7 +108,7 @@ def record_event(session: Session, case_id: str, body: dict) -> tuple[int, dict]
     now = utcnow()
     entry = record_decision(session, rulebook=rulebook, outcome=outcome, request=request, received_at=now,
                             kind="case_event" if accepted else "event_refused", event=event,
-                            body_extra={"event": {"type": event["type"], "at": event["at"].isoformat(),
+                            body_extra={"event": {"type": event["type"], "at": _aware(event["at"]).isoformat(),
                                                   "form": event.get("form"), "client_key": body["client_key"]}})
     case.event_count += 1
     row = CaseEvent(case_id=case_id, seq=case.event_count, client_key=body["client_key"], accepted=accepted,
@@ -137,6 +137,8 @@ def record_event(session: Session, case_id: str, body: dict) -> tuple[int, dict]
         _notify_refusal(session, case, row, outcome, now)
     row.response_status, row.response = code, _jsonable(answer)
     session.add(row)
+    from service.rechecks import remember_employee  # (imports this module)
+    remember_employee(session, case_id, body["employee"], now)
     session.flush()
     return code, row.response
 
@@ -161,8 +163,7 @@ def _notify_status_change(session, case: Case, row: CaseEvent, before: dict, aft
     payload = {"case_id": case.id, "employee_id": case.employee_id, "event": row.type,
                "by": {"id": row.actor_id, "role": row.actor_role},
                "from_status": before["status"], "to_status": after["status"],
-               "message": {"zh": f"离职案件 {case.id} 状态由 {before['status']} 变为 {after['status']}。",
-                           "en": f"Separation case {case.id} moved from {before['status']} to {after['status']}."}}
+               "message": status_change_message(case.id, before["status"], after["status"])}
     notify(session, kind="status_changed", now=now, recipient_role="hr", recipient_id=case.hr_owner_id,
            payload=payload, dedupe_key=f"status:{case.id}:{row.seq}", case_id=case.id,
            employee_id=case.employee_id)
@@ -172,8 +173,7 @@ def _notify_refusal(session, case: Case, row: CaseEvent, outcome: Outcome, now) 
     payload = {"case_id": case.id, "employee_id": case.employee_id, "event": row.type,
                "by": {"id": row.actor_id, "role": row.actor_role},
                "rule_ids": sorted({f["rule_id"] for f in outcome.findings if f["verdict"] == "deny"}),
-               "message": {"zh": f"离职案件 {case.id} 的事件 {row.type} 被规则拒绝。",
-                           "en": f"Event {row.type} on separation case {case.id} was refused by the rules."}}
+               "message": refusal_message(case.id, row.type)}
     notify(session, kind="event_refused", now=now, recipient_role="hr", recipient_id=case.hr_owner_id,
            payload=payload, dedupe_key=f"refused:{case.id}:{row.seq}", case_id=case.id,
            employee_id=case.employee_id)
@@ -197,4 +197,6 @@ def _jsonable(value):
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value
+    """In UTC: an answer gives every date-time in UTC, whether it was just received (+08:00
+    perhaps) or read back from the database."""
+    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)

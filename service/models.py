@@ -192,3 +192,46 @@ class ApiClient(Base):
     scopes: Mapped[list]
     created_at: Mapped[dt.datetime]
     revoked_at: Mapped[dt.datetime | None]
+
+
+class WorkerState(Base):
+    """The background worker, as every web worker and host can read it: who holds the worker's
+    lease (SQLite; PostgreSQL uses an advisory lock), its last heartbeat, and when each of its
+    tasks last ran (a daily task runs once per day in China whichever process runs it)."""
+
+    __tablename__ = "worker_state"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(128))  # host:pid of the active worker
+    lease_until: Mapped[dt.datetime | None]
+    heartbeat_at: Mapped[dt.datetime | None]
+    tasks: Mapped[dict]  # task name -> {"last_run_at", "last_day", "result"}
+
+
+class CaseRecheck(Base):
+    """The daily re-check of an open case: its next step's verdict when last decided, and the
+    employee facts the EHR last gave for the case (kept only while the case is open: they may
+    hold health facts, PIPL Art. 28)."""
+
+    __tablename__ = "case_rechecks"
+
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    employee: Mapped[dict | None]
+    employee_given_at: Mapped[dt.datetime | None]
+    next_step: Mapped[str | None] = mapped_column(String(64))
+    verdict: Mapped[str | None] = mapped_column(String(8))
+    rule_ids: Mapped[list | None]
+    checked_on: Mapped[dt.date | None]
+
+
+class PageSession(Base):
+    """A browser's sign-in to the pages: the cookie holds a random token, stored here only as
+    its digest; it expires, and signing out (or revoking the client) ends it."""
+
+    __tablename__ = "page_sessions"
+
+    token_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("api_clients.id"), index=True)
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    revoked_at: Mapped[dt.datetime | None]

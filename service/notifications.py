@@ -1,10 +1,16 @@
-"""The notification outbox: written in the same transaction as what caused it; delivered by a
-signed webhook with retries and a dead-letter state, and readable by polling."""
+"""The notification outbox: written in the same transaction as what caused it; delivered as a
+Standard Webhook (https://www.standardwebhooks.com: webhook-id, webhook-timestamp and a
+webhook-signature over both and the body, so a receiver can refuse a replay), with retries,
+exponential backoff and a dead-letter state; and readable by polling.
+
+Delivery never holds a lock while it waits on a receiver: a pass claims due rows and commits,
+sends with no transaction open, then records each outcome in a short transaction of its own.
+A claim is a lease (the row is `sending` until `next_attempt_at`); a worker that dies
+mid-send leaves a row another pass takes again once the lease has run out.
+"""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import json
 import logging
 import urllib.error
@@ -13,15 +19,18 @@ import uuid
 from dataclasses import dataclass
 from typing import Callable
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from standardwebhooks.webhooks import Webhook
 
+from service.clock import utcnow
+from service.labels import label
 from service.models import Notification
 
 log = logging.getLogger(__name__)
 
-SIGNATURE_HEADER = "X-Separation-Guard-Signature"
+EVENT_TYPE_PREFIX = "separation."
 
 
 def notify(session: Session, *, kind: str, now: dt.datetime, recipient_role: str, recipient_id: str | None,
@@ -41,10 +50,49 @@ def notify(session: Session, *, kind: str, now: dt.datetime, recipient_role: str
     return notification
 
 
+# ---- texts: bilingual, codes named in words ---------------------------------------------------
+
+def status_change_message(case_id: str, before: str, after: str) -> dict:
+    return {"zh": f"离职案件 {case_id} 的状态由“{label('status', before, 'zh')}”变为“{label('status', after, 'zh')}”。",
+            "en": f"Separation case {case_id} moved from “{label('status', before, 'en')}” "
+                  f"to “{label('status', after, 'en')}”."}
+
+
+def refusal_message(case_id: str, event_type: str) -> dict:
+    return {"zh": f"离职案件 {case_id} 的事件“{label('event_type', event_type, 'zh')}”被规则拒绝，拒绝已记录。",
+            "en": f"The event “{label('event_type', event_type, 'en')}” on separation case {case_id} "
+                  f"was refused by the rules; the refusal is recorded."}
+
+
+def recheck_message(case_id: str, step: str, before: str | None, after: str, status: str) -> dict:
+    was_zh = f"由“{label('verdict', before, 'zh')}”" if before else ""
+    was_en = f" from “{label('verdict', before, 'en')}”" if before else ""
+    return {"zh": f"每日复核：离职案件 {case_id}（{label('status', status, 'zh')}）的下一步"
+                  f"“{label('action_type', step, 'zh')}”今日的结论{was_zh}变为“{label('verdict', after, 'zh')}”。",
+            "en": f"Daily re-check: the next step of separation case {case_id} "
+                  f"({label('status', status, 'en')}), “{label('action_type', step, 'en')}”, "
+                  f"is now “{label('verdict', after, 'en')}”{was_en}."}
+
+
+# ---- delivery -------------------------------------------------------------------------------
+
+def webhook_signer(secret: str) -> Webhook:
+    """The Standard Webhooks signer of a `whsec_...` secret; ValueError naming what is wrong."""
+    if not isinstance(secret, str) or not secret.startswith("whsec_"):
+        raise ValueError("WEBHOOK_SECRET must be a Standard Webhooks secret: whsec_ followed by base64")
+    try:
+        signer = Webhook(secret)
+    except Exception as exc:  # binascii.Error, EmptyWebhookSecretError
+        raise ValueError(f"WEBHOOK_SECRET is not whsec_ + base64: {exc}") from exc
+    if len(signer._whsecret) < 24:
+        raise ValueError("WEBHOOK_SECRET is too short: use at least 24 random bytes")
+    return signer
+
+
 @dataclass(frozen=True)
 class WebhookSettings:
     url: str
-    secret: bytes
+    secret: str
     max_attempts: int = 5
     backoff_seconds: float = 30.0
     timeout_seconds: float = 5.0
@@ -53,27 +101,37 @@ class WebhookSettings:
         """Exponential backoff: 30 s, 60 s, 120 s, ... after the 1st, 2nd, 3rd failure."""
         return dt.timedelta(seconds=self.backoff_seconds * 2 ** (attempts - 1))
 
-
-def signature(secret: bytes, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    @property
+    def lease(self) -> dt.timedelta:
+        """How long a claimed row is ours: longer than one send can take."""
+        return dt.timedelta(seconds=max(60.0, 4 * self.timeout_seconds))
 
 
 def delivery_body(notification: Notification) -> bytes:
-    return json.dumps({"id": notification.id, "kind": notification.kind, "case_id": notification.case_id,
-                       "employee_id": notification.employee_id,
-                       "recipient": {"role": notification.recipient_role, "id": notification.recipient_id},
-                       "created_at": _utc(notification.created_at).isoformat(),
-                       "payload": notification.payload},
+    """The Standard Webhooks payload shape: type, timestamp, data."""
+    return json.dumps({"type": EVENT_TYPE_PREFIX + notification.kind,
+                       "timestamp": _utc(notification.created_at).isoformat(),
+                       "data": {"id": notification.id, "kind": notification.kind, "case_id": notification.case_id,
+                                "employee_id": notification.employee_id,
+                                "recipient": {"role": notification.recipient_role, "id": notification.recipient_id},
+                                "created_at": _utc(notification.created_at).isoformat(),
+                                "payload": notification.payload}},
                       ensure_ascii=False, sort_keys=True).encode()
 
 
+def signed_headers(secret: str, message_id: str, sent_at: dt.datetime, body: bytes) -> dict[str, str]:
+    signature = webhook_signer(secret).sign(msg_id=message_id, timestamp=sent_at, data=body.decode())
+    return {"webhook-id": message_id, "webhook-timestamp": str(int(sent_at.timestamp())),
+            "webhook-signature": signature}
+
+
 def post_webhook(settings: WebhookSettings, notification: Notification) -> None:
-    """One delivery attempt; raises on anything but a 2xx answer."""
+    """One delivery attempt; raises on anything but a 2xx answer. The webhook-id is the
+    notification's id on every attempt, so a receiver can drop a repeat."""
     body = delivery_body(notification)
-    request = urllib.request.Request(settings.url, data=body, method="POST", headers={
-        "Content-Type": "application/json", SIGNATURE_HEADER: signature(settings.secret, body),
-        "X-Separation-Guard-Delivery": notification.id,
-        "X-Separation-Guard-Attempt": str(notification.attempts + 1)})
+    headers = {"Content-Type": "application/json",
+               **signed_headers(settings.secret, notification.id, utcnow(), body)}
+    request = urllib.request.Request(settings.url, data=body, method="POST", headers=headers)
     with urllib.request.urlopen(request, timeout=settings.timeout_seconds) as response:  # noqa: S310 (configured URL)
         if not 200 <= response.status < 300:
             raise urllib.error.HTTPError(settings.url, response.status, "not delivered", response.headers, None)
@@ -82,32 +140,54 @@ def post_webhook(settings: WebhookSettings, notification: Notification) -> None:
 def deliver_due(sessions: sessionmaker, settings: WebhookSettings, now: dt.datetime,
                 send: Callable[[WebhookSettings, Notification], None] = post_webhook,
                 batch: int = 100) -> dict:
-    """Try every pending notification that is due; returns counts by outcome."""
+    """Try every notification that is due; returns counts by outcome."""
     counts = {"delivered": 0, "retrying": 0, "dead": 0}
-    with sessions() as session, session.begin():
-        due = list(session.scalars(select(Notification)
-                                   .where(Notification.status == "pending", Notification.next_attempt_at <= now)
-                                   .order_by(Notification.next_attempt_at).limit(batch)
-                                   .with_for_update(skip_locked=True)))
-        for notification in due:
-            try:
-                send(settings, notification)
-            except Exception as exc:  # any failure of the receiver counts as one failed attempt
-                notification.attempts += 1
-                notification.last_error = f"{type(exc).__name__}: {exc}"[:500]
-                if notification.attempts >= settings.max_attempts:
-                    notification.status = "dead"
-                    counts["dead"] += 1
-                    log.warning("notification %s dead after %d attempts", notification.id, notification.attempts)
-                else:
-                    notification.next_attempt_at = now + settings.delay_after(notification.attempts)
-                    counts["retrying"] += 1
-            else:
-                notification.attempts += 1
-                notification.status = "delivered"
-                notification.delivered_at = now
-                counts["delivered"] += 1
+    for notification in _claim(sessions, now, settings, batch):
+        try:
+            send(settings, notification)
+            error = None
+        except Exception as exc:  # any failure of the receiver counts as one failed attempt
+            error = f"{type(exc).__name__}: {exc}"[:500]
+        counts[_record_outcome(sessions, settings, notification, now, error)] += 1
     return counts
+
+
+def _claim(sessions: sessionmaker, now: dt.datetime, settings: WebhookSettings, batch: int) -> list[Notification]:
+    """Take the due rows (and rows whose claim has lapsed) and commit: no lock outlives this."""
+    with sessions() as session, session.begin():
+        due = list(session.scalars(
+            select(Notification)
+            .where(or_(Notification.status == "pending", Notification.status == "sending"),
+                   Notification.next_attempt_at <= now)
+            .order_by(Notification.next_attempt_at).limit(batch)
+            .with_for_update(skip_locked=True)))
+        for notification in due:
+            notification.status = "sending"
+            notification.attempts += 1
+            notification.next_attempt_at = now + settings.lease
+        session.flush()
+        session.expunge_all()
+    return due
+
+
+def _record_outcome(sessions: sessionmaker, settings: WebhookSettings, notification: Notification,
+                    now: dt.datetime, error: str | None) -> str:
+    attempts = notification.attempts
+    if error is None:
+        values, outcome = {"status": "delivered", "delivered_at": now, "last_error": None}, "delivered"
+    elif attempts >= settings.max_attempts:
+        values, outcome = {"status": "dead", "last_error": error}, "dead"
+        log.warning("notification %s dead after %d attempts", notification.id, attempts)
+    else:
+        values = {"status": "pending", "last_error": error, "next_attempt_at": now + settings.delay_after(attempts)}
+        outcome = "retrying"
+    with sessions() as session, session.begin():
+        # Only our own claim: if it lapsed and another pass took the row, that pass records it.
+        session.execute(update(Notification)
+                        .where(Notification.id == notification.id, Notification.status == "sending",
+                               Notification.attempts == attempts)
+                        .values(**values))
+    return outcome
 
 
 def _utc(value: dt.datetime) -> dt.datetime:

@@ -1,4 +1,5 @@
-"""GET /v1/notifications (polling), POST /v1/sla/sweep (for a scheduler), and their commands."""
+"""GET /v1/notifications (polling), POST /v1/sla/sweep, and their commands (the worker,
+service/worker.py, runs both by itself)."""
 from __future__ import annotations
 
 import click
@@ -15,7 +16,7 @@ from service import db
 from service.clock import utcnow
 from service.evaluation import default_as_of
 from service.models import Notification
-from service.notifications import WebhookSettings, deliver_due
+from service.notifications import WebhookSettings, deliver_due, webhook_signer
 from service.sla import sweep
 
 blp = Blueprint("notifications", __name__, url_prefix="/v1", description="Notifications and the SLA sweep")
@@ -30,7 +31,8 @@ class Notifications(MethodView):
         query = select(Notification)
         for arg, column in (("recipient_role", Notification.recipient_role),
                             ("recipient_id", Notification.recipient_id),
-                            ("case_id", Notification.case_id), ("status", Notification.status)):
+                            ("case_id", Notification.case_id), ("kind", Notification.kind),
+                            ("status", Notification.status)):
             if arg in args:
                 query = query.where(column == args[arg])
         if "after" in args:
@@ -51,11 +53,12 @@ class SlaSweep(MethodView):
             return sweep(session, body.get("as_of") or default_as_of())
 
 
-def webhook_settings() -> WebhookSettings | None:
-    config = current_app.config
+def webhook_settings(app=None) -> WebhookSettings | None:
+    config = (app or current_app).config
     if not config.get("WEBHOOK_URL"):
         return None
-    return WebhookSettings(url=config["WEBHOOK_URL"], secret=config["WEBHOOK_SECRET"].encode(),
+    webhook_signer(config["WEBHOOK_SECRET"])  # a bad secret is named now, not at the first delivery
+    return WebhookSettings(url=config["WEBHOOK_URL"], secret=config["WEBHOOK_SECRET"],
                            max_attempts=int(config["WEBHOOK_MAX_ATTEMPTS"]),
                            backoff_seconds=float(config["WEBHOOK_BACKOFF_SECONDS"]))
 
@@ -65,7 +68,7 @@ notifications_cli = AppGroup("notifications", help="The notification outbox.")
 
 @notifications_cli.command("deliver")
 def deliver_command():
-    """Deliver every due notification to WEBHOOK_URL once (run it from a scheduler)."""
+    """Deliver every due notification to WEBHOOK_URL once (the worker does this every few seconds)."""
     settings = webhook_settings()
     if settings is None:
         raise click.UsageError("WEBHOOK_URL is not set: notifications can only be polled.")

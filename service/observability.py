@@ -45,6 +45,9 @@ def configure_json_logging() -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
+    # Alembic narrates every start-up ("Context impl ...", "Will assume transactional DDL"), and
+    # in every command; service.db logs one line of its own when a migration really runs.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def init_app(app: Flask) -> None:
@@ -78,7 +81,8 @@ def healthz():
 
 
 def readyz():
-    """Ready: the rules are loaded and the database answers."""
+    """Ready: the rules are loaded and the database answers; and the background worker's last
+    heartbeat, as stored in the database (so any web worker on any host reports the same)."""
     rulebook = current_app.extensions.get("rulebook")
     try:
         with current_app.extensions["db_engine"].connect() as connection:
@@ -90,4 +94,11 @@ def readyz():
     body = {"status": "ready" if ready else "not ready", "database": database,
             "ruleset_version": rulebook.version if rulebook else None,
             "rules": len(rulebook.rules) if rulebook else 0}
+    if database == "ok":
+        # Reported, not required: checks are answered whether or not reminders are going out.
+        from service.worker import worker_status
+        try:
+            body["worker"] = worker_status(current_app._get_current_object())
+        except Exception as exc:  # noqa: BLE001 (a schema not yet migrated, say)
+            body["worker"] = {"status": f"unknown ({type(exc).__name__})"}
     return body, 200 if ready else 503

@@ -9,11 +9,12 @@ How the pages are protected:
   does: service/auth.py maps each page to its scopes (``trail:read`` for the trail and cases,
   ``trail:read`` or ``rules:admin`` for the rule catalog) and records every refusal in the trail.
   A tool sends the key as ``Authorization: Bearer``. A browser signs in once at ``/login``: the
-  form posts the key, which is checked and kept in a cookie that is HttpOnly, SameSite=Lax,
-  Secure over HTTPS and in production, and has no expiry (it ends with the browser). Only the
-  pages honour that cookie; the API reads headers only, so a page visit can never make an API
-  call. The key is never put in a URL. Revoking the key ends the browser session at once;
-  ``/logout`` clears the cookie.
+  form posts the key, which is checked and never kept; the cookie (HttpOnly, SameSite=Lax,
+  Secure over HTTPS and in production) holds a random session token whose digest is stored
+  (service/page_sessions.py). It expires after ``PAGES_SESSION_HOURS``; ``/logout`` revokes it;
+  revoking the key ends it at once. Only the pages honour that cookie; the API reads headers
+  only, so a page visit can never make an API call. The key is never put in a URL. A sign-in
+  form posted from another origin is refused as such, and recorded.
 - Every page is a GET that reads; responses are not cached and forbid scripts and framing.
 """
 from __future__ import annotations
@@ -28,10 +29,11 @@ from markupsafe import Markup, escape
 from sqlalchemy import select
 
 from schemas.fields import ACTION_TYPES, CASE_KINDS, CHINA, EVENT_TYPES
-from service import auth, db
+from service import auth, db, page_sessions
 from service.evaluation import default_as_of, evaluate
+from service.labels import LABELS
 from service.ledger import accepted_events, case_request, case_status
-from service.models import Case, CaseEvent
+from service.models import ApiClient, Case, CaseEvent, TrailEntry
 from service.rulebook import versions_by_id
 from service.trail_api import KINDS, TrailQueryArgsSchema, query_trail
 
@@ -40,59 +42,8 @@ bp = Blueprint("pages", __name__)
 # What a key needs to sign in: any scope that opens a page.
 _PAGE_SCOPES = {"trail:read", "rules:admin"}
 _TRAIL_FIELDS = ("employee", "case_id", "process_type", "kind", "action_type", "event_type", "verdict",
-                 "rule_id", "actor", "since", "until", "after", "limit")
+                 "rule_id", "actor", "since", "until", "at_since", "at_until", "after", "limit")
 _PAGE_SIZES = (25, 50, 100, 200)
-
-# Labels: (Chinese, English).
-LABELS = {
-    "kind": {"check": ("合规检查", "Check"), "case_event": ("案件事件", "Case event"),
-             "event_refused": ("事件被拒", "Event refused"), "ruleset_change": ("规则集变更", "Rule-set change"),
-             "access_refused": ("拒绝访问", "Access refused")},
-    "verdict": {"deny": ("禁止", "Deny"), "warn": ("警示", "Warn"), "allow": ("允许", "Allow"),
-                "obligation": ("义务", "Obligation"), "none": ("不触发", "Does not fire")},
-    "family": {"labor_law": ("劳动法律法规", "Labor law"), "process": ("公司流程", "Company process")},
-    "process_type": {"resignation": ("辞职", "Resignation"),
-                     "employer_termination": ("用人单位解除", "Employer termination"),
-                     "mutual_agreement": ("协商一致解除", "Mutual agreement"),
-                     "non_renewal": ("期满不续签", "Non-renewal"), "check": ("单次检查", "Single check")},
-    "event_type": {"resignation_submitted": ("提交辞职", "Resignation submitted"),
-                   "resignation_approved": ("批准辞职", "Resignation approved"),
-                   "resignation_rejected": ("驳回辞职", "Resignation rejected"),
-                   "withdrawal_requested": ("申请撤回辞职", "Withdrawal requested"),
-                   "withdrawal_accepted": ("同意撤回", "Withdrawal accepted"),
-                   "withdrawal_rejected": ("拒绝撤回", "Withdrawal rejected"),
-                   "offboarding_started": ("开始离职办理", "Offboarding started"),
-                   "offboarding_completed": ("完成离职办理", "Offboarding completed"),
-                   "archived": ("归档", "Archived")},
-    "action_type": {"submit_resignation": ("提交辞职", "Submit resignation"),
-                    "withdraw_resignation": ("撤回辞职", "Withdraw resignation"),
-                    "approve_resignation": ("批准辞职", "Approve resignation"),
-                    "approve_withdrawal": ("同意撤回辞职", "Approve withdrawal"),
-                    "reject_withdrawal": ("拒绝撤回辞职", "Reject withdrawal"),
-                    "accept_resignation": ("接受辞职", "Accept resignation"),
-                    "execute_offboarding": ("执行离职", "Execute offboarding"),
-                    "terminate_for_cause": ("过失性解除（第三十九条）", "Terminate for cause (Art. 39)"),
-                    "terminate_with_notice": ("无过失性解除（第四十条）", "Terminate with notice (Art. 40)"),
-                    "terminate_economic_layoff": ("经济性裁员（第四十一条）", "Economic layoff (Art. 41)"),
-                    "non_renewal_at_expiry": ("期满不续签", "Non-renewal at expiry"),
-                    "mutual_agreement_termination": ("协商解除（第三十六条）", "Mutual agreement (Art. 36)"),
-                    "update_employment_status": ("变更在职状态", "Update employment status"),
-                    "edit_employee_record": ("编辑员工档案", "Edit employee record"),
-                    "review_case": ("审阅案件", "Review case")},
-    "status": {"open": ("未决", "Open"), "submitted": ("已提交辞职", "Resignation submitted"),
-               "approved": ("辞职已批准", "Resignation approved"), "rejected": ("辞职被驳回", "Resignation rejected"),
-               "withdrawal_pending": ("撤回待决", "Withdrawal pending"), "withdrawn": ("已撤回辞职", "Withdrawn"),
-               "offboarding": ("离职办理中", "Offboarding"), "offboarded": ("已离职", "Offboarded"),
-               "archived": ("已归档", "Archived"), "requested": ("已申请", "Requested"),
-               "accepted": ("已同意", "Accepted"), "none": ("无", "None")},
-    "role": {"employee": ("员工", "Employee"), "manager": ("经理", "Manager"), "hr": ("人力资源", "HR"),
-             "hr_admin": ("人力资源管理员", "HR admin"), "system": ("系统", "System")},
-    "form": {"written": ("书面", "Written"), "verbal": ("口头", "Verbal"), "email": ("电子邮件", "Email"),
-             "system": ("系统", "System")},
-    "citation_role": {"basis": ("依据", "Basis"), "consequence": ("法律后果", "Consequence"),
-                      "definition": ("定义", "Definition")},
-}
-
 
 def _enabled() -> bool:
     value = current_app.config.get("PAGES_ENABLED")
@@ -152,7 +103,8 @@ def _json_default(value):
 def _common():
     rulebook = current_app.extensions["rulebook"]
     return {"ruleset_version": rulebook.version, "rule_count": len(rulebook.rules),
-            "signed_in": bool(request.cookies.get(auth.PAGES_COOKIE)), "labels": LABELS}
+            "signed_in": bool(request.cookies.get(page_sessions.COOKIE)), "labels": LABELS,
+            "session_hours": current_app.config["PAGES_SESSION_HOURS"]}
 
 
 # ---- errors: HTML on the pages (the API's handlers answer JSON) ---------------------------------
@@ -198,11 +150,17 @@ def login():
         return render_template("login.html", next=target, error=None)
     origin = request.headers.get("Origin")
     if origin and urlparse(origin).netloc != request.host:
-        abort(403)  # another site posting a sign-in form
+        # Another site posting a sign-in form (login CSRF): refused for that reason, and recorded.
+        auth._record_refusal(None, 403, f"sign-in: form posted from another origin ({origin[:200]})")
+        return render_template("error.html", code=403, zh=f"登录被拒绝：登录表单来自其他网站（{origin}）。",
+                               en=f"Sign-in refused: the form was posted from another site ({origin}). "
+                                  "Sign in from this site's own sign-in page."), 403
     if not current_app.config["AUTH_REQUIRED"]:
         return redirect(target, 303)
     key = (request.form.get("key") or "").strip()
-    client = auth._client_for(key) if key else None
+    with db.session() as session:
+        client = session.scalar(select(ApiClient).where(ApiClient.key_digest == auth.digest(key),
+                                                        ApiClient.revoked_at.is_(None))) if key else None
     if client is None or not _PAGE_SCOPES & set(client.scopes):
         reason = "sign-in: unknown or revoked API key" if client is None else "sign-in: key has no page scope"
         auth._record_refusal(client.name if client else None, 401, reason)
@@ -210,16 +168,23 @@ def login():
                  ("此密钥没有查看页面的权限（trail:read 或 rules:admin）。",
                   "This key has no scope for the pages (trail:read or rules:admin)."))
         return render_template("login.html", next=target, error=error), 401
+    lifetime = dt.timedelta(hours=float(current_app.config["PAGES_SESSION_HOURS"]))
+    with db.session() as session, session.begin():
+        token = page_sessions.start(session, client, lifetime)
     response = redirect(target, 303)
-    response.set_cookie(auth.PAGES_COOKIE, key, httponly=True, samesite="Lax",
-                        secure=request.is_secure or current_app.config["ENV"] == "production")
+    response.set_cookie(page_sessions.COOKIE, token, max_age=int(lifetime.total_seconds()), httponly=True,
+                        samesite="Lax", secure=request.is_secure or current_app.config["ENV"] == "production")
     return response
 
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    token = request.cookies.get(page_sessions.COOKIE)
+    if token:
+        with db.session() as session, session.begin():
+            page_sessions.end(session, token)  # the token is dead, even if a copy of the cookie survives
     response = redirect(url_for("pages.login"), 303)
-    response.delete_cookie(auth.PAGES_COOKIE, httponly=True, samesite="Lax")
+    response.delete_cookie(page_sessions.COOKIE, httponly=True, samesite="Lax")
     return response
 
 
@@ -293,7 +258,7 @@ def _trail_args(raw) -> tuple[dict, dict, list[str]]:
     by the API's own schema. Returns (loaded args, the form as entered, errors)."""
     form = {name: raw.get(name, "").strip() for name in _TRAIL_FIELDS}
     given = {name: value for name, value in form.items() if value}
-    for name in ("since", "until"):
+    for name in ("since", "until", "at_since", "at_until"):
         if name in given:
             given[name] = _with_china_offset(given[name])
     given.setdefault("limit", "50")
@@ -306,7 +271,10 @@ def _trail_args(raw) -> tuple[dict, dict, list[str]]:
 
 
 def _with_china_offset(value: str) -> str:
-    """2026-01-05 or 2026-01-05T09:00 (a browser's datetime-local) are times in China."""
+    """2026-01-05T09:00 (a browser's datetime-local) is a time in China; a plain date is a day in
+    China already (the schema reads it so)."""
+    if len(value) == 10:
+        return value
     try:
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:
@@ -334,6 +302,29 @@ def trail():
     return render_template("trail.html", entries=entries, form=form, errors=errors, choices=choices,
                            rule_ids=rule_ids, page_sizes=_PAGE_SIZES, next_query=next_query,
                            first_query=first_query, searched=searched), 400 if errors else 200
+
+
+@bp.route("/trail/<int:seq>")
+def trail_entry(seq: int):
+    from service.trail import hash_of
+
+    with db.read_session() as session:
+        entry = session.get(TrailEntry, seq)
+    if entry is None:
+        abort(404)
+    entry_hash = hash_of(entry)
+    event_at = ((entry.body or {}).get("event") or {}).get("at")
+    return render_template("trail_entry.html", entry=entry, event_at=event_at, entry_hash=entry_hash)
+
+
+@bp.route("/trail/chain")
+def trail_chain():
+    from service.clock import utcnow
+    from service.trail import verify_chain
+
+    with db.read_session() as session:
+        result = verify_chain(session, current_app.extensions["trail_key"])
+    return render_template("trail_chain.html", result=result, checked_at=utcnow())
 
 
 @bp.route("/cases/<case_id>")

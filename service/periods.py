@@ -1,5 +1,6 @@
-"""Pure calculators for legally protected periods (PRC): maternity leave, nursing period,
-medical treatment period, statutory retirement.
+"""Pure calculators for legally protected periods (PRC): maternity leave (after a birth or a
+miscarriage), nursing period, medical treatment period, the paid suspension after a work injury,
+statutory retirement.
 
 Every function takes explicit dates and a :class:`ParameterSet`; none reads the clock. The law
 applied is the one in force on the date that creates the entitlement (the birth date for maternity
@@ -33,6 +34,9 @@ __all__ = [
     "add_years",
     "completed_years",
     "maternity_leave",
+    "miscarriage_leave",
+    "miscarriage_leave_bounds",
+    "paid_suspension_limits",
     "medical_treatment_entitlement",
     "medical_treatment_in_period",
     "nursing_period",
@@ -198,6 +202,41 @@ def _regional_extension(region: str, child_order: int | None, on: date, params: 
     if child_order not in by_order:
         raise ValueError(f"{name}: {region} gives no extension for child order {child_order!r} (known: {sorted(by_order)})")
     return by_order[child_order]
+
+
+def miscarriage_leave(miscarriage_date: date, months_pregnant: float | None, params: ParameterSet) -> Period:
+    """Maternity leave after a miscarriage (FEM-7 para 2): 15 days before 4 completed months of
+    pregnancy ("未满4个月"), 42 days from 4 months ("满4个月"), under the rules in force on the date.
+    The miscarriage date is day 1, calendar days, as for a birth. ``months_pregnant`` None (unknown)
+    raises :class:`UnknownFact`: use :func:`miscarriage_leave_bounds` for what is known without it.
+    """
+    _check_date(miscarriage_date)
+    if months_pregnant is None:
+        raise UnknownFact("employee.miscarriage.months_pregnant", "4 months of pregnancy decide 15 or 42 days (FEM-7)")
+    if isinstance(months_pregnant, bool) or not isinstance(months_pregnant, (int, float)) or months_pregnant < 0:
+        raise ValueError(f"months_pregnant must be a number >= 0, got {months_pregnant!r}")
+    on = miscarriage_date
+    late = months_pregnant >= params.get("miscarriage.months_threshold", on=on)
+    days = params.get("miscarriage.late_leave_days" if late else "miscarriage.early_leave_days", on=on)
+    return Period(miscarriage_date, miscarriage_date + timedelta(days=days - 1), days)
+
+
+def miscarriage_leave_bounds(miscarriage_date: date, params: ParameterSet) -> tuple[Period, Period]:
+    """The shorter and the longer leave a miscarriage on that date can give (months unknown)."""
+    return (miscarriage_leave(miscarriage_date, 0, params),
+            miscarriage_leave(miscarriage_date, params.get("miscarriage.months_threshold", on=miscarriage_date), params))
+
+
+# ---- paid suspension after a work injury (停工留薪期) ------------------------------------------
+def paid_suspension_limits(start: date, params: ParameterSet) -> tuple[date, date]:
+    """The last day of the usual maximum (12 months) and of the maximum with a confirmed extension
+    (12 more) of a paid suspension that began on ``start`` (WIR-33 para 2), under the rules in force
+    on that day. Months are counted as the Civil Code counts them: the period ends on the
+    corresponding day (start + 12 months), which is the latest end (the protective reading)."""
+    _check_date(start)
+    usual = params.get("work_injury.paid_suspension_months", on=start)
+    extension = params.get("work_injury.paid_suspension_extension_months", on=start)
+    return add_months(start, usual), add_months(start, usual + extension)
 
 
 # ---- nursing period (哺乳期) -----------------------------------------------------------------

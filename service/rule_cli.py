@@ -234,15 +234,19 @@ def run_scenarios_cli(rulebook, paths, as_of, junit) -> None:
     """`scenarios run`: progress on stderr, a readable diff per failure, --as-of and --junit."""
     from service.scenarios import print_table, run_scenarios, write_junit
 
-    results = run_scenarios(rulebook, [Path(p) for p in paths], as_of=as_of, progress=_progress())
-    print_table(results, click.echo)
+    from service.scenarios import print_what_if
+
+    results = run_scenarios(rulebook, _fixture_paths([Path(p) for p in paths]), as_of=as_of,
+                            progress=_progress())
     if as_of:
-        click.echo(f"(every request decided as of {as_of}: expectations written for other dates may not hold)",
-                   err=True)
+        # A what-if, not a test: it reports what would change and exits 0.
+        print_what_if(results, as_of, click.echo)
+    else:
+        print_table(results, click.echo)
     if junit:
-        write_junit(results, junit, name="scenarios")
+        write_junit(results, junit, name=f"scenarios as of {as_of}" if as_of else "scenarios")
         click.echo(f"JUnit XML: {junit}", err=True)
-    sys.exit(0 if all(r.passed for r in results) else 1)
+    sys.exit(0 if as_of or all(r.passed for r in results) else 1)
 
 
 if __name__ == "__main__":  # python -m service.rule_cli lint: no app, works on broken rule files

@@ -205,7 +205,8 @@ def lint(root: Path | str) -> LintReport:
     return LintReport(root, _dedupe(issues), len(checked.rules))
 
 
-_UNKNOWN_REF = re.compile(r"^unknown ref '(.+)' \(not in rules/citations/\)$")
+# A rule's own citation, or a definition of a fact it reads (the fact's defined_by).
+_UNKNOWN_REF = re.compile(r"^(?:fact \S+ is defined_by )?unknown ref '(.+)' \(not in rules/citations/\)$")
 
 
 def _without_cascade(problems: list[Problem], lines: _Lines) -> list[Problem]:
@@ -751,8 +752,7 @@ def outcome_changes(old_book: RuleBook, new_book: RuleBook, fixture_paths, progr
             checks += [(s, request, step_now) for s, request, _, step_now in fixture_checks(case, now, source)]
     changes = []
     for done, (source, request, now) in enumerate(checks, start=1):
-        a = observe(old_book, request, now)
-        b = observe(new_book, request, now)
+        a, b = _observed(observe, old_book, request, now), _observed(observe, new_book, request, now)
         if _outcome_key(a.actual) != _outcome_key(b.actual) or a.error != b.error:
             keep = ("verdict", "rule_ids", "obligations")
             changes.append(OutcomeChange(source, a.actual and {k: a.actual[k] for k in keep},
@@ -760,6 +760,16 @@ def outcome_changes(old_book: RuleBook, new_book: RuleBook, fixture_paths, progr
         if progress is not None:
             progress(done, len(checks))
     return changes, len(checks)
+
+
+def _observed(observe, book: RuleBook, request: dict, now):
+    """One side's answer; a rule set this code cannot decide with (an older one lacking a parameter
+    the fact derivation now reads) is reported as that side's error, not a crash of the diff."""
+    from service.scenarios import Observed
+    try:
+        return observe(book, request, now)
+    except Exception as exc:  # noqa: BLE001 (any failure of the other side is that side's answer)
+        return Observed(None, f"this code cannot decide it on that rule set: {type(exc).__name__}: {exc}")
 
 
 def diff(old: Side, new: Side, fixture_paths=None, progress=None) -> Diff:

@@ -52,6 +52,16 @@ class RuleLoadError(Exception):
         super().__init__("rule files are invalid:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
+@dataclass(frozen=True)
+class DatedCitation:
+    effective_from: dt.date
+    effective_to: dt.date | None
+    citation: dict      # as on a finding
+
+    def in_force(self, on: dt.date) -> bool:
+        return self.effective_from <= on and (self.effective_to is None or on <= self.effective_to)
+
+
 @dataclass
 class Rule:
     id: str
@@ -71,6 +81,12 @@ class Rule:
     index: int | None = field(default=None, repr=False, compare=False)  # position in the file's `rules`
     cited: list[dict] = field(default_factory=list, repr=False)   # citations as written: ref, role
     unknown_message: dict | None = None   # wording when the condition is unknown (else a generic one)
+    # Definitions of the facts it reads in force over part of its range only (see _definitions).
+    dated_definitions: list["DatedCitation"] = field(default_factory=list, repr=False)
+
+    def citations_on(self, as_of: dt.date) -> list[dict]:
+        """The citations of a finding decided as of that date: its own and every definition in force."""
+        return [*self.citations, *(d.citation for d in self.dated_definitions if d.in_force(as_of))]
 
     @property
     def key(self) -> str:
@@ -253,6 +269,11 @@ def check_rule_file(root: Path, family: str, path: Path, vocabulary: Vocabulary,
         except ConditionError as exc:
             rule_problems.append(Problem(rel, raw["id"], exc.path, exc.reason))
             compiled = None
+        dated: list[DatedCitation] = []
+        if compiled is not None:
+            definitions, dated, definition_problems = _definitions(raw, compiled, vocabulary, citations)
+            resolved.extend(definitions)
+            rule_problems.extend(Problem(rel, raw["id"], "citations", reason) for reason in definition_problems)
         if rule_problems:
             problems.extend(replace(p, rule_index=position) for p in rule_problems)
             continue
@@ -262,8 +283,36 @@ def check_rule_file(root: Path, family: str, path: Path, vocabulary: Vocabulary,
                           citations=resolved, message=raw["message"],
                           compiled=compiled, examples=raw["examples"], notify=raw["notify"],
                           when=when, cited=[dict(c) for c in raw["citations"]], index=position,
-                          unknown_message=raw.get("unknown_message")))
+                          unknown_message=raw.get("unknown_message"),
+                          dated_definitions=dated))
     return problems, rules
+
+
+def _definitions(raw: dict, compiled: Compiled, vocabulary: Vocabulary,
+                 citations: dict) -> tuple[list[dict], list["DatedCitation"], list[str]]:
+    """The provisions that define the facts a rule reads (the facts' `defined_by`), cited as
+    definitions unless the rule cites them already: those in force over the rule's whole range
+    always, those in force over part of it on the checks dated within their own dates (the nursing
+    period of a 2008 rule is FEM-9's from 2012-04-28; an earlier text outside the catalog defined it
+    before), none that is in force over no part of it."""
+    start, end = raw["effective_from"], raw["effective_to"]
+    cited = {c["ref"] for c in raw["citations"]}
+    always, dated, problems = [], [], []
+    for name in dict.fromkeys([*compiled.facts, *compiled.reads]):  # a range and its bounds
+        for ref in vocabulary[name].defined_by:
+            if ref in cited:
+                continue
+            cited.add(ref)
+            citation = citations.get(ref)
+            if citation is None:
+                problems.append(f"fact {name} is defined_by unknown ref '{ref}' (not in rules/citations/)")
+            elif citation.covers(start, end):
+                always.append(citation.as_finding("definition"))
+            elif (end is None or citation.effective_from <= end) and \
+                    (citation.effective_to is None or start <= citation.effective_to):
+                dated.append(DatedCitation(citation.effective_from, citation.effective_to,
+                                           citation.as_finding("definition")))
+    return always, dated, problems
 
 
 def load_rulebook(root: Path) -> RuleBook:

@@ -276,9 +276,8 @@ def write_junit(results: list[Result], path: Path | str, name: str = "separation
 
 
 def print_table(results: list[Result], echo: Callable[[str], None]) -> None:
-    width = min(100, max((len(r.source) for r in results), default=10))
     for r in results:
-        echo(f"{'PASS' if r.passed else 'FAIL'}  {r.source[:width]}")
+        echo(f"{'PASS' if r.passed else 'FAIL'}  {r.source}")  # whole: a name is how a case is found
         if not r.passed:
             for line in diff_lines(r.expected, r.actual) or r.problems:
                 echo(f"        {line}")
@@ -286,8 +285,37 @@ def print_table(results: list[Result], echo: Callable[[str], None]) -> None:
     echo(f"{len(results) - failed} passed, {failed} failed")
 
 
+def verdict_changed(result: Result) -> bool:
+    """Whether the case's verdict (a fixture's, or an example's own rule's) is not the expected one."""
+    if "expect" in result.expected:
+        return result.actual.get("rule_verdict") != result.expected["expect"]
+    return result.actual.get("verdict") != result.expected.get("verdict")
+
+
+def print_what_if(results: list[Result], as_of: str, echo: Callable[[str], None]) -> None:
+    """`scenarios run --as-of`: each case decided as of another date than the one its expectation
+    was written for. A difference is what would change on that date, not a failure."""
+    changed = [r for r in results if not r.passed]
+    for r in changed:
+        label = "VERDICT" if verdict_changed(r) else "RULES  "
+        echo(f"{label}  {r.source}")
+        for line in diff_lines(r.expected, r.actual) or r.problems:
+            echo(f"        {line}")
+    verdicts = sum(verdict_changed(r) for r in changed)
+    echo(f"What if every request were decided as of {as_of}: of {len(results)} case(s), "
+         f"{verdicts} verdict(s) would change, {len(changed) - verdicts} more would change only their "
+         f"rules or facts, {len(results) - len(changed)} would stay as expected.")
+
+
 def _rel(path: Path) -> str:
+    """A fixture's name as it reads in any checkout: relative to the project, or from its
+    fixtures/ folder (a `rules diff` side is extracted to a temporary folder)."""
+    resolved = Path(path).resolve()
     try:
-        return Path(path).resolve().relative_to(PROJECT_ROOT).as_posix()
+        return resolved.relative_to(PROJECT_ROOT).as_posix()
     except ValueError:
-        return str(path)
+        pass
+    for parent in resolved.parents:
+        if parent.name == "fixtures":
+            return resolved.relative_to(parent.parent).as_posix()
+    return str(path)

@@ -1,7 +1,10 @@
 """The SLA sweep: which case steps are overdue as of a date, and who must hear about it.
 
 Whether a step is overdue is the rules' answer (a process rule that fires on the case); which
-rules notify whom is in the rule files (`notify:`). The sweep only asks and queues.
+rules notify whom is in the rule files (`notify:`), and the escalation target of each step in
+rules/process/config/sla.yaml (`escalate_to`, validated at start-up). The sweep only asks and
+queues: the pending approver is reminded from the first working day late, and the escalation
+target hears one working day after that, if the step is still waiting.
 """
 from __future__ import annotations
 
@@ -18,6 +21,8 @@ from service.models import Case
 from service.notifications import notify
 
 _CLOSED = ("archived", "offboarded")
+# The approver gets a working day to act on the reminder before it goes over their head.
+ESCALATE_AFTER_WORKING_DAYS = 1
 
 
 def sweep(session: Session, as_of: dt.date) -> dict:
@@ -38,19 +43,34 @@ def sweep(session: Session, as_of: dt.date) -> dict:
             if not rule.notify:
                 continue
             counts["overdue_steps"] += 1
+            late = pending.get("working_days_late")
             for recipient in rule.notify:
+                escalation = recipient == "escalation"
+                if escalation and not (isinstance(late, int) and late > ESCALATE_AFTER_WORKING_DAYS):
+                    continue  # not yet: the reminder comes first
                 role, person = _recipient(recipient, case, pending)
                 created = notify(
-                    session, kind="step_overdue", now=now, recipient_role=role, recipient_id=person,
+                    session, kind="step_escalated" if escalation else "step_overdue", now=now, recipient_role=role, recipient_id=person,
                     case_id=case.id, employee_id=case.employee_id,
                     dedupe_key=f"overdue:{case.id}:{pending.get('step')}:{pending.get('due_on')}:{recipient}",
                     payload={"case_id": case.id, "employee_id": case.employee_id, "rule_id": rule.id,
                              "step": pending.get("step"), "due_on": pending.get("due_on"),
                              "working_days_late": pending.get("working_days_late"),
                              "as_of": as_of.isoformat(), "reason": recipient,
-                             "message": messages[rule.id]})
+                             "message": escalation_message(case.id, pending) if escalation
+                             else messages[rule.id]})
                 counts["notifications_created"] += created is not None
     return counts
+
+
+def escalation_message(case_id: str, pending: dict) -> dict:
+    return {"zh": f"上报：离职案件 {case_id} 的“{pending.get('step_zh')}”已逾期{pending.get('working_days_late')}个工作日"
+                  f"（应于{pending.get('due_on')}前完成），已提醒待审批人（{pending.get('approver_zh')}）但仍未处理，"
+                  f"请{pending.get('escalate_to_zh')}跟进。",
+            "en": f"Escalation: the {pending.get('step_en')} of separation case {case_id} is "
+                  f"{pending.get('working_days_late')} working days late (due by the end of {pending.get('due_on')}); "
+                  f"the pending approver ({pending.get('approver_en')}) was reminded and has not acted. "
+                  f"For {pending.get('escalate_to_en')} to follow up."}
 
 
 def _recipient(recipient: str, case: Case, pending: dict) -> tuple[str, str | None]:

@@ -342,8 +342,8 @@ class _Verifier:
             if other is not None:
                 raise _Bad(entry.seq, f"entry {entry.seq} is at leaf {index} but is the entry sealed at "
                                       f"leaf {other}: entries were reordered")
-            raise _Bad(entry.seq, f"entry {entry.seq} (leaf {index}) was altered after it was written: "
-                                  "its content no longer hashes to its leaf")
+            raise _Bad(entry.seq, f"entry {entry.seq} was altered after it was written: its content no "
+                                  f"longer hashes to its leaf ({index})")
 
     def _old_chain(self) -> None:
         """Entries written before the tree keep their chain: links, and the frozen head."""
@@ -371,6 +371,10 @@ class _Verifier:
         if stray is not None:
             raise _Bad(stray, f"entry {stray} is neither in the tree nor queued for it: it was inserted "
                               "behind the service's back")
-        # An entry still queued has no leaf to be checked against yet: its writer's receipt names
-        # its hash, and the sealer will seal what is stored (README, 'Verifying the trail yourself').
+        # An entry still queued is checked against the hash its writer queued (and signed in its receipt).
+        for entry, queued in s.execute(select(TrailEntry, TrailPending.hash)
+                                       .join(TrailPending, TrailPending.seq == TrailEntry.seq)
+                                       .order_by(TrailEntry.seq)):
+            if queued is not None and bytes.fromhex(hash_of(entry)) != queued:
+                raise _Bad(entry.seq, f"entry {entry.seq} was altered after it was written (not sealed yet)")
 

@@ -10,11 +10,11 @@ from flask import Flask, Response, current_app
 from flask.cli import AppGroup
 from flask.views import MethodView
 from flask_smorest import abort
-from marshmallow import Schema, fields, validate
-from sqlalchemy import func, select, type_coerce
+from marshmallow import Schema, ValidationError, fields, validate
+from sqlalchemy import and_, func, or_, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 
-from schemas.fields import ACTION_TYPES, CASE_KINDS, EVENT_TYPES, one_of
+from schemas.fields import ACTION_TYPES, CASE_KINDS, CHINA, EVENT_TYPES, in_range, one_of
 from service.api import Blueprint
 from service import db
 from service import merkle, sealer
@@ -28,6 +28,34 @@ KINDS = ("check", "case_event", "event_refused", "ruleset_change", "access_refus
 _HASHES = {"description": "base64 SHA-256 hashes (RFC 6962)"}
 
 
+class TimeBound(fields.Field):
+    """A bound of a time range: an RFC 3339 date-time with its offset, or a plain date read as a
+    day in China (a start bound from its first moment; an end bound through its last, so
+    `until=2026-01-31` includes the 31st). Loads as an aware datetime; the range is [start, end)."""
+
+    default_error_messages = {"invalid": "Not a date (YYYY-MM-DD) or an RFC 3339 date-time with an offset."}
+
+    def __init__(self, start: bool, **kwargs):
+        super().__init__(**kwargs)
+        self.start = start
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        try:
+            if len(value) == 10:
+                day = in_range(dt.date.fromisoformat(value))
+                first = dt.datetime.combine(day if self.start else day + dt.timedelta(days=1), dt.time(), CHINA)
+                return first.astimezone(dt.timezone.utc)
+            moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise self.make_error("invalid") from exc
+        if moment.tzinfo is None:
+            raise ValidationError("A date-time needs an offset (e.g. +08:00 or Z); or give a date.")
+        in_range(moment.date())
+        return moment.astimezone(dt.timezone.utc)
+
+
 class TrailQueryArgsSchema(Schema):
     employee = fields.String(metadata={"description": "Employee id"})
     case_id = fields.String()
@@ -38,8 +66,17 @@ class TrailQueryArgsSchema(Schema):
     verdict = fields.String(validate=one_of(("deny", "warn", "allow")))
     rule_id = fields.String()
     actor = fields.String(metadata={"description": "Actor id"})
-    since = fields.AwareDateTime(format="iso", metadata={"description": "Recorded at or after (RFC 3339)"})
-    until = fields.AwareDateTime(format="iso", metadata={"description": "Recorded before (RFC 3339)"})
+    since = TimeBound(start=True, metadata={"description": "Recorded at or after: an RFC 3339 date-time, or a "
+                                                          "date (from the start of that day in China)"})
+    until = TimeBound(start=False, metadata={"description": "Recorded before: an RFC 3339 date-time, or a date "
+                                                           "(up to the end of that day in China, inclusive)"})
+    at_since = TimeBound(start=True, metadata={
+        "description": "The event's own time at or after (a case event's `at`; a check's `as_of` day): an RFC 3339 "
+                       "date-time, or a date (from the start of that day in China). Entries with no event time "
+                       "(rule-set changes, refused access) are left out."})
+    at_until = TimeBound(start=False, metadata={
+        "description": "The event's own time before: an RFC 3339 date-time, or a date (to the end of that day in "
+                       "China, inclusive)"})
     after = fields.Integer(load_default=0, validate=validate.Range(min=0),
                            metadata={"description": "Cursor: return entries after this seq"})
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
@@ -162,13 +199,51 @@ def query_trail(session, args: dict) -> tuple[list[TrailEntry], int | None]:
     if "rule_id" in args:
         query = query.where(_has_rule(session, args["rule_id"]))
     if "since" in args:
-        query = query.where(TrailEntry.recorded_at >= args["since"].astimezone(dt.timezone.utc))
+        query = query.where(TrailEntry.recorded_at >= args["since"])
     if "until" in args:
-        query = query.where(TrailEntry.recorded_at < args["until"].astimezone(dt.timezone.utc))
-    entries = list(session.scalars(query.order_by(TrailEntry.seq).limit(args["limit"] + 1)))
-    more = len(entries) > args["limit"]
-    entries = entries[:args["limit"]]
+        query = query.where(TrailEntry.recorded_at < args["until"])
+    limit = args["limit"]
+    if "at_since" not in args and "at_until" not in args:
+        entries = list(session.scalars(query.order_by(TrailEntry.seq).limit(limit + 1)))
+    else:
+        entries = _by_event_time(session, query, args, limit + 1)
+    more = len(entries) > limit
+    entries = entries[:limit]
     return entries, entries[-1].seq if more else None
+
+
+_EVENT_KINDS = ("case_event", "event_refused")
+
+
+def _by_event_time(session, query, args: dict, wanted: int) -> list[TrailEntry]:
+    """Entries whose own time is in [at_since, at_until). A check's is its as_of day (filtered in
+    SQL); a case event's is its `at`, kept in the entry's body with the offset it was given, so it
+    is compared here, as an instant, over as many rows as it takes to fill the page."""
+    start, end = args.get("at_since"), args.get("at_until")
+    day_of_check = []
+    if start is not None:
+        day_of_check.append(TrailEntry.as_of >= start.astimezone(CHINA).date())
+    if end is not None:
+        day_of_check.append(TrailEntry.as_of <= (end - dt.timedelta(microseconds=1)).astimezone(CHINA).date())
+    query = query.where(or_(and_(TrailEntry.kind == "check", *day_of_check), TrailEntry.kind.in_(_EVENT_KINDS)))
+    found, after = [], args["after"]
+    while len(found) < wanted:
+        batch = list(session.scalars(query.where(TrailEntry.seq > after).order_by(TrailEntry.seq).limit(500)))
+        if not batch:
+            break
+        for entry in batch:
+            if entry.kind == "check" or _event_at_within(entry, start, end):
+                found.append(entry)
+        after = batch[-1].seq
+    return found[:wanted]
+
+
+def _event_at_within(entry: TrailEntry, start, end) -> bool:
+    at = ((entry.body or {}).get("event") or {}).get("at")
+    if not at:
+        return False
+    moment = dt.datetime.fromisoformat(at)
+    return (start is None or moment >= start) and (end is None or moment < end)
 
 
 @blp.route("/trail/verify")

@@ -39,7 +39,7 @@ def finding(rule: Rule, facts: Facts, vocabulary: Vocabulary, match: Match | Non
         "outcome": "unknown" if unknown else "fired",
         "title": dict(rule.title),
         "message": message,
-        "citations": [dict(c) for c in rule.citations],
+        "citations": [dict(c) for c in rule.citations_on(facts.as_of)],
         "facts": read_facts(rule, facts),
         "missing_facts": missing,
     }
@@ -71,7 +71,7 @@ def checked(matches: dict[str, Match], applicable: list[Rule], facts: Facts, voc
                     shown.setdefault(detail, facts.values[detail])
         out.append({"rule_id": rule.id, "verdict": rule.verdict,
                     "outcome": match.outcome if match else "cleared",
-                    "refs": [c["ref"] for c in rule.citations], "facts": shown})
+                    "refs": [c["ref"] for c in rule.citations_on(facts.as_of)], "facts": shown})
     return out
 
 

@@ -29,12 +29,12 @@ class FactSpec:
     # Derived facts shown beside this one when a check says why a rule fired or was ruled out
     # (e.g. the day the nursing period ends, beside whether it is active).
     details: tuple[str, ...] = ()
-    # Values that mean "not known yet" (a pending assessment): the fact is left out, so rules see
-    # it as unknown. "unknown" always means that.
-    unknown_values: tuple[str, ...] = ()
     # For a derived fact: the request fields it is computed from, named beside it when it is
     # missing, so the EHR knows what to send.
     inputs: tuple[str, ...] = ()
+    # Catalog refs of the provisions that define this fact (FEM-9 for the nursing period): a rule
+    # that reads it cites them too, as definitions (service/rulebook.py).
+    defined_by: tuple[str, ...] = ()
 
     def accepts(self, value) -> bool:
         """Whether `value` is a well-typed value of this fact (the engine would coerce anything)."""
@@ -74,10 +74,6 @@ class Vocabulary:
     @cached_property  # read by every check's trail entry; the vocabulary never changes once loaded
     def sensitive(self) -> frozenset[str]:
         return frozenset(n for n, f in self.facts.items() if f.sensitive)
-
-    @cached_property
-    def unknown_values(self) -> dict[str, frozenset]:
-        return {n: frozenset(f.unknown_values) for n, f in self.facts.items() if f.unknown_values}
 
     @classmethod
     def load(cls, folder: Path) -> "Vocabulary":
@@ -130,10 +126,11 @@ def _spec(file: str, name: str, spec) -> FactSpec:
     details = spec.get("details") or []
     if not isinstance(details, list) or not all(isinstance(d, str) for d in details):
         raise VocabularyError(f"{where}: details must be a list of fact names")
-    unknown_values = tuple(spec.get("unknown_values") or ())
-    if any(v not in values for v in unknown_values):
-        raise VocabularyError(f"{where}: unknown_values must be among its values")
-    return FactSpec(name=name, type=ftype, source=spec["source"], values=values, unknown_values=unknown_values,
+    defined_by = spec.get("defined_by", [])
+    if not isinstance(defined_by, list) or not all(isinstance(r, str) and r for r in defined_by) \
+            or len(set(defined_by)) != len(defined_by):
+        raise VocabularyError(f"{where}: defined_by must be a list of distinct catalog refs")
+    return FactSpec(name=name, type=ftype, source=spec["source"], values=values,
                     sensitive=bool(spec.get("sensitive", False)),
                     description=str(spec.get("description", "")), bounds=bounds, details=tuple(details),
-                    inputs=tuple(inputs))
+                    inputs=tuple(inputs), defined_by=tuple(defined_by))

@@ -129,11 +129,11 @@ def rules_copy(tmp_path):
 # test changes, not by a fact it forgot (unknown facts warn).
 KNOWN_EMPLOYEE_FACTS = {
     "birth_date": "1994-05-12", "hire_date": "2021-03-01", "continuous_service_years": 4,
-    "total_work_years": 8, "region": "CN-BJ", "childbirth": {"status": "none"},
+    "total_work_years": 8, "region": "CN-BJ", "department": "SALES", "childbirth": {"status": "none"}, "miscarriage": {"status": "none"},
     "medical_treatment": {"status": "none", "special_disease": False},
     "occupational_disease": {"hazard_exposure": False, "suspected": False, "diagnosed": False},
     "work_injury": {"status": "none"},
-    "contract": {"type": "fixed_term", "end_date": "2027-12-31", "consecutive_fixed_terms": 1},
+    "contract": {"type": "fixed_term", "end_date": "2027-12-31", "in_probation": False, "consecutive_fixed_terms": 1},
     "union_officer": {"position": "none"},
 }
 

@@ -308,3 +308,154 @@ def test_years_reach_the_engine_without_exponent_notation(context):
     assert values["employee.continuous_service_years"] == 0
     assert values["derived.service.continuous_years_min"] == 0
     assert facts(context, "2026-02-10", {"continuous_service_years": 15.456})["derived.service.continuous_years_min"] == 15.46
+# ---- probation (LCL-21) ----------------------------------------------------------------------------
+@pytest.mark.parametrize("contract, active", [
+    ({"probation_end": "2026-03-31"}, True),
+    ({"probation_end": "2026-02-10"}, True),                          # its last day
+    ({"probation_end": "2026-02-09"}, False),                         # the day after it
+    ({"in_probation": True}, True),
+    ({"in_probation": False}, False),
+    ({"probation_end": "2026-02-09", "in_probation": True}, True),    # either one saying so counts
+    ({"type": "fixed_term"}, None),                                   # nothing said: unknown
+])
+def test_probation_on_as_of(context, contract, active):
+    values = facts(context, "2026-02-10", {"contract": contract})
+    assert values.get("derived.probation.active") is active
+
+
+# ---- layoff size (LCL-41 para 1) ----------------------------------------------------------------------
+@pytest.mark.parametrize("reduced, total, percent", [
+    (19, 190, 10), (19, 191, 9.94), (19, 200, 9.5), (1, 3, 33.33), (2, 3, 66.66), (20, 1000, 2),
+])
+def test_layoff_share_is_rounded_down(context, reduced, total, percent):
+    values = facts(context, "2026-02-10", {}, {"type": "terminate_economic_layoff",
+                                                "layoff": {"headcount_reduced": reduced, "total_headcount": total}})
+    assert values["derived.layoff.percent_of_staff"] == percent
+    assert values["action.layoff.headcount_reduced"] == reduced
+
+
+def test_layoff_share_unknown_without_both_counts_and_reduction_within_total(context):
+    values = facts(context, "2026-02-10", {}, {"type": "terminate_economic_layoff", "layoff": {"headcount_reduced": 5}})
+    assert "derived.layoff.percent_of_staff" not in values
+    with pytest.raises(ValidationError) as exc:
+        CheckRequestSchema().load({"employee": {"id": "E1"}, "action": {
+            "type": "terminate_economic_layoff", "layoff": {"headcount_reduced": 5, "total_headcount": 4}}})
+    assert "headcount_reduced" in exc.value.messages["action"]["layoff"]
+
+
+# ---- miscarriage leave (FEM-7 para 2) -------------------------------------------------------------------
+@pytest.mark.parametrize("months, as_of, active", [
+    (3, "2026-01-15", True), (3, "2026-01-16", False),
+    (4, "2026-02-11", True), (4, "2026-02-12", False),
+    (None, "2026-01-15", True),     # inside the shorter leave whatever the months
+    (None, "2026-01-16", None),     # the months decide: unknown
+    (None, "2026-02-12", False),    # after the longer leave whatever the months
+    (3, "2025-12-31", False),       # before the miscarriage
+])
+def test_miscarriage_leave_boundaries(context, months, as_of, active):
+    miscarriage = {"date": "2026-01-01", **({} if months is None else {"months_pregnant": months})}
+    values = facts(context, as_of, {"gender": "female", "miscarriage": miscarriage})
+    assert values.get("derived.miscarriage_leave.active") is active
+    assert "derived.miscarriage_leave.active" not in facts(context, as_of, {"gender": "female"})
+
+
+def test_miscarriage_before_the_encoded_rules_is_unknown(context):
+    values = facts(context, "2012-04-20", {"gender": "female", "miscarriage": {"date": "2012-04-10", "months_pregnant": 2}})
+    assert "derived.miscarriage_leave.active" not in values
+
+
+# ---- paid suspension (WIR-33) -----------------------------------------------------------------------------
+@pytest.mark.parametrize("suspension, as_of, active", [
+    ({}, "2026-03-10", True),                                   # last day of the 12 months, still open
+    ({}, "2026-03-11", None),                                   # the extension decides, not given
+    ({"extension_confirmed": False}, "2026-03-11", False),
+    ({"extension_confirmed": True}, "2026-03-11", True),
+    ({"extension_confirmed": True}, "2027-03-10", True),
+    ({"extension_confirmed": True}, "2027-03-11", False),       # never more than 24 months
+    ({}, "2027-03-11", False),
+    ({"end": "2025-09-30"}, "2025-09-30", True),
+    ({"end": "2025-09-30"}, "2025-10-01", False),
+    ({}, "2025-03-09", False),                                  # before it began
+])
+def test_paid_suspension_boundaries(context, suspension, as_of, active):
+    injury = {"status": "pending", "paid_suspension": {"start": "2025-03-10", **suspension}}
+    values = facts(context, as_of, {"work_injury": injury})
+    assert values.get("derived.paid_suspension.active") is active
+    assert "derived.paid_suspension.active" not in facts(context, as_of, {"work_injury": {"status": "pending"}})
+
+
+def test_paid_suspension_end_before_start_is_refused():
+    with pytest.raises(ValidationError):
+        CheckRequestSchema().load({"employee": {"id": "E1", "work_injury": {
+            "status": "pending", "paid_suspension": {"start": "2025-03-10", "end": "2025-03-09"}}},
+            "action": {"type": "terminate_with_notice"}})
+
+
+# ---- a full-time union officer's extension (TUL-19) ---------------------------------------------------------
+def test_full_time_officer_contract_is_extended_by_the_term(context):
+    officer = {"position": "chair", "full_time": True, "term_start": "2021-01-01", "term_end": "2025-12-31"}
+    employee = {"contract": {"type": "fixed_term", "end_date": "2026-01-31"}, "union_officer": officer}
+    # 2021-01-01..2025-12-31 is 1,826 days: the contract runs to 2031-01-31.
+    assert facts(context, "2031-01-31", employee, {"type": "non_renewal_at_expiry"})[
+        "derived.union_officer.extended_contract_days_left"] == 0
+    assert facts(context, "2026-02-10", employee, {"type": "non_renewal_at_expiry", "effective_date": "2031-02-01"})[
+        "derived.union_officer.extended_contract_days_left"] == -1
+    part_time = {**employee, "union_officer": {**officer, "full_time": False}}
+    assert "derived.union_officer.extended_contract_days_left" not in facts(context, "2026-02-10", part_time)
+    no_start = {**employee, "union_officer": {**officer, "term_start": None}}
+    no_start["union_officer"].pop("term_start")
+    assert "derived.union_officer.extended_contract_days_left" not in facts(context, "2026-02-10", no_start)
+
+
+# ---- definitions cited (facts' defined_by) --------------------------------------------------------------------
+def _refs(rule, as_of=None):
+    cited = rule.citations if as_of is None else rule.citations_on(as_of)
+    return {c["ref"]: c["role"] for c in cited}
+
+
+def test_a_rule_cites_the_definitions_of_the_facts_it_reads():
+    rules = _RULEBOOK.rules
+    assert _refs(rules["lcl-42-3.medical-treatment-period@2008-01-01"])["MED-2/3"] == "definition"
+    assert _refs(rules["med-1995.special-disease@2008-01-01"])["MED-4"] == "definition"
+    assert _refs(rules["wir-33.paid-suspension@2011-01-01"])["WIR-33"] == "basis"   # cited already: kept as written
+    assert _refs(rules["tul-19.full-time-officer-extension@2022-01-01"])["TUL-19"] == "basis"
+    # A definition in force over the whole range is on the rule; the pre-2025 version of the
+    # retirement rule rests on the original ages, outside the catalog, and cites no RET-SC-1.
+    assert "RET-SC-1" not in _refs(rules["lcl-42-5.long-service-near-retirement@2008-01-01"], D(2024, 6, 1))
+
+
+def test_a_definition_in_force_over_part_of_the_range_is_cited_from_its_date():
+    protected = _RULEBOOK.rules["lcl-42-4.protected-period@2008-01-01"]
+    assert "FEM-9" not in _refs(protected)
+    assert "FEM-9" not in _refs(protected, D(2012, 4, 27)) and "FEM-7" not in _refs(protected, D(2012, 4, 27))
+    assert _refs(protected, D(2012, 4, 28))["FEM-9"] == "definition"
+    assert _refs(protected, D(2026, 2, 10))["FEM-7"] == "definition"
+    exit_exam = _RULEBOOK.rules["lcl-42-1.occupational-disease@2008-01-01"]
+    assert {"ODL-35", "ODL-55"} <= set(_refs(exit_exam, D(2026, 2, 10)))
+    assert not {"ODL-35", "ODL-55"} & set(_refs(exit_exam, D(2018, 12, 28)))
+
+
+def test_a_finding_carries_the_definitions_in_force_on_its_date():
+    from service.evaluation import evaluate
+    request = {"employee": {"id": "E1", "gender": "female", "pregnancy": {"status": "not_pregnant"},
+                            "children": [{"birth_date": "2025-06-01"}]},
+               "action": {"type": "terminate_with_notice", "ground": "art40_3"}}
+    outcome = evaluate(_RULEBOOK, CheckRequestSchema().load({"as_of": "2026-02-10", **request}))
+    finding = next(f for f in outcome.findings if f["rule_id"] == "lcl-42-4.protected-period")
+    fem9 = next(c for c in finding["citations"] if c["ref"] == "FEM-9")
+    assert fem9["role"] == "definition" and fem9["text"].startswith("第九条")
+
+
+def test_defined_by_must_name_cited_provisions(tmp_path):
+    import shutil
+    from service.rulebook import validate_rules
+    root = tmp_path / "rules"
+    shutil.copytree(PROJECT_ROOT / "rules", root)
+    facts_file = root / "facts" / "labor_law.yaml"
+    text = facts_file.read_text(encoding="utf-8")
+    facts_file.write_text(text.replace("defined_by: [FEM-9]", "defined_by: [FEM-99]"), encoding="utf-8")
+    problems = [p for p in validate_rules(root).problems if "FEM-99" in p.reason]
+    assert problems and {p.rule_id for p in problems} >= {"lcl-42-4.protected-period"}
+    assert all(p.field == "citations" for p in problems)
+    facts_file.write_text(text.replace("defined_by: [FEM-9]", "defined_by: FEM-9"), encoding="utf-8")
+    assert any("defined_by must be a list" in p.reason for p in validate_rules(root).problems)

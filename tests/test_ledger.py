@@ -3,7 +3,7 @@ idempotent appends, notifications in the same transaction, the whole story in th
 import threading
 
 
-E1001 = {"id": "E1001", "gender": "female", "birth_date": "1994-05-12", "hire_date": "2021-03-01",
+E1001 = {"id": "E1001", "gender": "female", "department": "SALES", "birth_date": "1994-05-12", "hire_date": "2021-03-01",
          "region": "CN-BJ", "pregnancy": {"status": "not_pregnant"}, "children": [],
          "medical_treatment": {"status": "none"}}
 PREGNANT = {**E1001, "pregnancy": {"status": "pregnant", "confirmed_on": "2026-02-03"}}

@@ -1,21 +1,25 @@
-"""The outbox: webhook delivery with an HMAC signature, retries with backoff, dead letters."""
+"""The outbox: Standard Webhooks delivery, retries with backoff, dead letters, no lock held
+while a receiver is called."""
+import base64
 import datetime as dt
-import hashlib
-import hmac
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
-from service.clock import utcnow
-from service.notifications import SIGNATURE_HEADER, WebhookSettings, deliver_due, notify
+import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-SECRET = b"test-webhook-secret"
+from service.clock import utcnow
+from service.models import Notification
+from service.notifications import WebhookSettings, deliver_due, notify
+
+SECRET = "whsec_" + base64.b64encode(b"test-webhook-secret-of-32-bytes!").decode()
 
 
 class Receiver:
     """A webhook receiver on 127.0.0.1 that fails the first `failures` deliveries."""
 
-    def __init__(self, failures: int):
+    def __init__(self, failures: int, on_receive=None):
         self.failures = failures
         self.received: list[tuple[dict, bytes]] = []
         receiver = self
@@ -23,7 +27,9 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.received.append((dict(self.headers), body))
+                if on_receive is not None:
+                    on_receive()
+                receiver.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
                 ok = len(receiver.received) > receiver.failures
                 self.send_response(200 if ok else 503)
                 self.end_headers()
@@ -71,12 +77,89 @@ def test_a_receiver_failing_twice_gets_the_notification_on_the_third_try_signed(
         assert deliver_due(sessions, settings, now + dt.timedelta(seconds=90))["delivered"] == 1
     assert len(receiver.received) == 3
     headers, body = receiver.received[-1]
-    expected = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
-    assert headers[SIGNATURE_HEADER] == expected
-    assert headers["X-Separation-Guard-Attempt"] == "3"
-    assert json.loads(body)["payload"]["to_status"] == "withdrawn"
+    # The receiver's side, with the Standard Webhooks library itself.
+    delivered = Webhook(SECRET).verify(body, headers)
+    assert delivered["type"] == "separation.status_changed"
+    assert delivered["data"]["payload"]["to_status"] == "withdrawn"
+    # One webhook-id on every attempt (the receiver's idempotency key): the notification's id.
+    assert {h["webhook-id"] for h, _ in receiver.received} == {note_id}
+    assert abs(int(headers["webhook-timestamp"]) - utcnow().timestamp()) < 60
     state = _status(client, note_id)
     assert state["status"] == "delivered" and state["attempts"] == 3
+
+
+def test_a_forged_replayed_or_altered_delivery_fails_verification(app):
+    _queue_one(app)
+    with Receiver(failures=0) as receiver:
+        deliver_due(app.extensions["db_sessions"], WebhookSettings(url=receiver.url, secret=SECRET), utcnow())
+    headers, body = receiver.received[0]
+    Webhook(SECRET).verify(body, headers)
+    other_secret = "whsec_" + base64.b64encode(b"another-secret-of-thirty-two-by").decode()
+    with pytest.raises(WebhookVerificationError):
+        Webhook(other_secret).verify(body, headers)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(SECRET).verify(body.replace(b"withdrawn", b"approved"), headers)
+    stale = {**headers, "webhook-timestamp": str(int(utcnow().timestamp()) - 3600)}
+    with pytest.raises(WebhookVerificationError, match="too old"):
+        Webhook(SECRET).verify(body, stale)  # a replay an hour later
+
+
+def test_no_database_lock_is_held_while_the_receiver_is_called(app):
+    """While the receiver works, another writer can change the notification row at once."""
+    note_id = _queue_one(app)
+    sessions = app.extensions["db_sessions"]
+    seen = {}
+
+    def meanwhile():
+        with sessions() as session, session.begin():
+            row = session.get(Notification, note_id)
+            seen["status"], seen["attempts"] = row.status, row.attempts
+            row.recipient_id = "HR8"  # a write: would wait on a held row lock (or SQLite's write lock)
+
+    with Receiver(failures=0, on_receive=lambda: _within(5, meanwhile)) as receiver:
+        counts = deliver_due(sessions, WebhookSettings(url=receiver.url, secret=SECRET), utcnow())
+    assert counts["delivered"] == 1
+    assert seen == {"status": "sending", "attempts": 1}  # claimed and committed before the send
+    with sessions() as session:
+        row = session.get(Notification, note_id)
+        assert row.status == "delivered" and row.recipient_id == "HR8"
+
+
+def test_a_claim_whose_worker_died_is_taken_again_after_its_lease(app):
+    note_id = _queue_one(app)
+    sessions = app.extensions["db_sessions"]
+    settings = WebhookSettings(url="http://127.0.0.1:9/none", secret=SECRET)
+    now = utcnow()
+
+    def die(settings, notification):
+        raise SystemExit("the worker process dies mid-send")
+
+    with pytest.raises(SystemExit):
+        deliver_due(sessions, settings, now, send=die)
+    with sessions() as session:
+        assert session.get(Notification, note_id).status == "sending"
+    delivered = []
+    assert deliver_due(sessions, settings, now + dt.timedelta(seconds=30), send=lambda s, n: delivered.append(n)) \
+        == {"delivered": 0, "retrying": 0, "dead": 0}  # still leased
+    after = deliver_due(sessions, settings, now + settings.lease, send=lambda s, n: delivered.append(n.id))
+    assert after["delivered"] == 1 and delivered == [note_id]
+
+
+def _within(seconds: float, fn):
+    """Run fn in another thread; fail if it has not finished within `seconds` (it was blocked)."""
+    errors = []
+    thread = threading.Thread(target=lambda: _capture(fn, errors))
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), "the write waited on a lock held during the send"
+    assert not errors, errors
+
+
+def _capture(fn, errors):
+    try:
+        fn()
+    except Exception as exc:  # noqa: BLE001
+        errors.append(exc)
 
 
 def test_a_receiver_that_always_fails_ends_in_the_dead_letter_state(app, client):

@@ -9,10 +9,14 @@ import threading
 from collections import Counter
 
 import pytest
+from freezegun import freeze_time
+from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from service import PROJECT_ROOT
-from service.auth import PAGES_COOKIE, create_client, flush_refusals
+from service.models import PageSession
+from service.auth import create_client, digest, flush_refusals
+from service.page_sessions import COOKIE as PAGES_COOKIE
 from tests.conftest import TEST_KEY, check_body
 
 E1001 = {"id": "E1001", "gender": "female", "birth_date": "1994-05-12", "hire_date": "2021-03-01",
@@ -246,8 +250,13 @@ def test_signing_in_sets_a_cookie_the_pages_honour_and_the_api_does_not(app, cli
     signed_in = browser.post("/login", data={"key": key, "next": "/trail?employee=E1001"})
     assert signed_in.status_code == 303 and signed_in.headers["Location"] == "/trail?employee=E1001"
     set_cookie = signed_in.headers["Set-Cookie"]
-    assert "HttpOnly" in set_cookie and "SameSite=Lax" in set_cookie
-    assert _cookie(browser).value == key
+    assert "HttpOnly" in set_cookie and "SameSite=Lax" in set_cookie and "Max-Age=28800" in set_cookie
+    # The cookie holds a session token, never the key; the database keeps only the token's digest.
+    token = _cookie(browser).value
+    assert token != key and key not in set_cookie and len(token) >= 40
+    with app.extensions["db_sessions"]() as session:
+        stored = session.scalars(select(PageSession)).all()
+    assert [s.token_digest for s in stored] == [digest(token)]
     assert len(_seqs(browser.get("/trail?employee=E1001"))) == 6
     assert browser.get(f"/cases/{CASE_ID}").status_code == 200
     assert "Sign out" in text_of(browser.get("/rules"))
@@ -261,13 +270,36 @@ def test_signing_in_sets_a_cookie_the_pages_honour_and_the_api_does_not(app, cli
     assert any("POST /login" in r["body"]["by_route"] for r in refused_sign_in)
 
 
-def test_sign_out_clears_the_cookie(app):
+def test_sign_out_clears_the_cookie_and_revokes_the_session(app):
     browser = _anonymous(app)
     browser.post("/login", data={"key": TEST_KEY})
     assert browser.get("/rules").status_code == 200
+    stolen = _cookie(browser).value
     out = browser.post("/logout")
     assert out.status_code == 303 and _cookie(browser) is None
     assert browser.get("/rules").status_code == 401
+    # A copy of the cookie taken before the sign-out opens nothing: the session is revoked.
+    thief = _anonymous(app)
+    thief.set_cookie(PAGES_COOKIE, stolen)
+    assert thief.get("/rules").status_code == 401
+
+
+def test_a_sign_in_session_expires(app):
+    browser = _anonymous(app)
+    with freeze_time("2026-03-02T09:00:00+08:00") as clock:
+        browser.post("/login", data={"key": TEST_KEY})
+        token = _cookie(browser).value
+        # The server decides, whatever the browser keeps: send the token as a cookie that never expires.
+        keeper = _anonymous(app)
+        keeper.set_cookie(PAGES_COOKIE, token)
+        assert keeper.get("/rules").status_code == 200
+        clock.tick(8 * 3600 - 60)
+        assert keeper.get("/rules").status_code == 200
+        clock.tick(120)
+        assert keeper.get("/rules").status_code == 401
+    flush_refusals(app, everything=True)  # refusals are counted per address and minute
+    [refusals] = app.test_client().get("/v1/trail?kind=access_refused").get_json()["entries"]
+    assert refusals["body"]["by_reason"] == {"expired, signed-out or revoked page session": 1}
 
 
 def test_scopes_decide_which_pages_a_key_opens(app):
@@ -285,10 +317,16 @@ def test_scopes_decide_which_pages_a_key_opens(app):
     assert bearer.get(f"/cases/{CASE_ID}").status_code == 403
 
 
-def test_sign_in_refuses_other_origins_and_never_redirects_off_site(app):
+def test_sign_in_refuses_other_origins_with_that_reason_recorded_and_never_redirects_off_site(app, client):
     browser = _anonymous(app)
-    assert browser.post("/login", data={"key": TEST_KEY}, headers={"Origin": "https://evil.example"}).status_code == 403
-    assert _cookie(browser) is None
+    refused = browser.post("/login", data={"key": TEST_KEY}, headers={"Origin": "https://evil.example"})
+    assert refused.status_code == 403 and _cookie(browser) is None
+    page = text_of(refused)
+    assert "posted from another site (https://evil.example)" in page and "scope" not in page
+    flush_refusals(app, everything=True)
+    [recorded] = client.get("/v1/trail?kind=access_refused").get_json()["entries"]
+    assert recorded["body"]["by_route"] == {"POST /login": 1} and recorded["body"]["by_status"] == {"403": 1}
+    assert recorded["body"]["by_reason"] == {"sign-in: form posted from another origin (https://evil.example)": 1}
     for target in ("//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)"):
         response = browser.post("/login", data={"key": TEST_KEY, "next": target},
                                 headers={"Origin": "http://localhost"})
@@ -410,6 +448,7 @@ def test_in_headless_chromium_sign_in_browse_the_rules_and_search_the_trail(sqli
     # The catalog's filter, then one rule's page.
     browser.find_element(By.ID, "q").send_keys("哺乳期")
     browser.find_element(By.CSS_SELECTOR, "form.filters button[type=submit]").click()
+    wait.until(ready.url_contains("q="))  # the filtered page, not the one the click left
     link = wait.until(ready.element_to_be_clickable((By.CSS_SELECTOR, "#rule-lcl-42-4\\.protected-period a.rule-link")))
     link.click()
     wait.until(ready.url_contains("/rules/lcl-42-4.protected-period"))
@@ -446,3 +485,33 @@ def test_the_example_count_in_the_catalog_counts_every_version(app, client):
     rule_id = max(counts, key=lambda rid: (len(versions(app)[rid]), counts[rid]))
     text = text_of(client.get(f"/rules?q={rule_id}"))
     assert f"示例 Examples {counts[rule_id]}" in text
+
+
+def test_the_trail_viewer_shows_an_entry_in_full_and_the_chain_status(app, client):
+    seed(client)
+    entries = client.get("/v1/trail?kind=event_refused").get_json()["entries"]
+    refused = entries[0]
+    page = client.get(f"/trail/{refused['seq']}")
+    assert page.status_code == 200
+    body = page.get_data(as_text=True)
+    assert f'<code id="hash">{refused["hash"]}</code>' in body and refused["prev_hash"] is None  # a leaf, no chain
+    assert refused["entry_id"] in body and "process.withdrawn-resignation-executed" in body
+    assert "开始离职办理" in body and "Offboarding started" in body  # the event, named in words
+    assert client.get("/trail/999999").status_code == 404
+    listing = client.get("/trail?kind=event_refused").get_data(as_text=True)
+    assert f'href="/trail/{refused["seq"]}"' in listing
+
+    chain = client.get("/trail/chain")
+    assert chain.status_code == 200 and "every link holds" in text_of(chain)
+    # Tamper with an entry: the chain page names it.
+    from service.models import TrailEntry
+    with app.extensions["db_sessions"]() as session, session.begin():
+        session.get(TrailEntry, refused["seq"]).verdict = "allow"
+    broken = text_of(client.get("/trail/chain"))
+    assert "The chain is broken" in broken and f"entry {refused['seq']} was altered" in broken
+    # Both need trail:read, like the trail itself.
+    legal = _key(app, "legal-2", "rules:admin")
+    bearer = _anonymous(app)
+    bearer.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {legal}"
+    assert bearer.get(f"/trail/{refused['seq']}").status_code == 403
+    assert bearer.get("/trail/chain").status_code == 403

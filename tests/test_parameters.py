@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from freezegun import freeze_time
 
+from service.citations import load_citations
 from service.parameters import (
     DEFAULT_ROOT,
     Citation,
@@ -60,6 +61,11 @@ EXPECTED = {
     "medical_treatment.regional_formula",
     "retirement.original_age",
     "retirement.delay_schedule",
+    "miscarriage.early_leave_days",
+    "miscarriage.late_leave_days",
+    "miscarriage.months_threshold",
+    "work_injury.paid_suspension_months",
+    "work_injury.paid_suspension_extension_months",
 }
 
 
@@ -76,6 +82,11 @@ def test_tree_loads_with_expected_names(params):
         ("nursing.child_age_months", date(2025, 1, 1), 12),
         ("retirement.original_age", date(2024, 12, 31), {"male": 60, "female_cadre": 55, "female_worker": 50}),
         ("medical_treatment.counting_window_months", date(1995, 1, 1), {3: 6, 6: 12, 9: 15, 12: 18, 18: 24, 24: 30}),
+        ("miscarriage.early_leave_days", date(2012, 4, 28), 15),
+        ("miscarriage.late_leave_days", date(2026, 1, 1), 42),
+        ("miscarriage.months_threshold", date(2026, 1, 1), 4),
+        ("work_injury.paid_suspension_months", date(2011, 1, 1), 12),
+        ("work_injury.paid_suspension_extension_months", date(2026, 1, 1), 12),
     ],
 )
 def test_values(params, name, on, value):
@@ -126,9 +137,13 @@ def test_medical_table_partitions_the_plane(params):
 
 
 def test_every_value_cites_a_catalog_id(params):
+    """The shared catalog, or the project's own additions to it (rules/citations/, e.g. WIR-33)."""
     if not CATALOG.exists():
         pytest.skip("reference catalog not present")
     ids = {e["id"] for e in json.loads(CATALOG.read_text(encoding="utf-8"))}
+    project, problems = load_citations(DEFAULT_ROOT.parents[1])
+    assert not problems
+    ids |= set(project)
     for name in params:
         for start, _ in params.history(name):
             refs = params.reference(name, on=start).references
@@ -252,3 +267,13 @@ def test_answers_do_not_depend_on_the_clock():
     with freeze_time("2040-01-01"):
         b = ParameterSet.load(DEFAULT_ROOT).get("retirement.delay_schedule", on=date(2025, 1, 1))
     assert a == b
+
+
+def test_miscarriage_and_paid_suspension_values_start_with_their_texts(params):
+    """FEM-7 para 2 from 2012-04-28, WIR-33 from 2011-01-01: nothing is guessed for earlier dates."""
+    with pytest.raises(ParameterNotInForce):
+        params.get("miscarriage.early_leave_days", on=date(2012, 4, 27))
+    with pytest.raises(ParameterNotInForce):
+        params.get("work_injury.paid_suspension_months", on=date(2010, 12, 31))
+    assert params.reference("miscarriage.late_leave_days", on=date(2026, 1, 1)).references == ("FEM-7",)
+    assert params.reference("work_injury.paid_suspension_months", on=date(2026, 1, 1)).references == ("WIR-33",)

@@ -23,7 +23,10 @@ from service.periods import (
     maternity_leave,
     medical_treatment_entitlement,
     medical_treatment_in_period,
+    miscarriage_leave,
+    miscarriage_leave_bounds,
     nursing_period,
+    paid_suspension_limits,
     retirement_candidates,
     statutory_retirement,
     whole_months_between,
@@ -160,6 +163,51 @@ def test_maternity_bad_babies(params, babies):
 def test_maternity_bad_child_order(params):
     with pytest.raises(ValueError):
         leave(params, region="CN-ZJ", child_order=4)
+
+
+# ---- miscarriage leave (FEM-7 para 2) --------------------------------------------------------
+@pytest.mark.parametrize("months, days, end", [
+    (0, 15, D(2026, 1, 15)),
+    (3.99, 15, D(2026, 1, 15)),   # "未满4个月"
+    (4, 42, D(2026, 2, 11)),      # "满4个月"
+    (6.5, 42, D(2026, 2, 11)),
+])
+def test_miscarriage_leave_before_and_from_four_months(params, months, days, end):
+    p = miscarriage_leave(D(2026, 1, 1), months, params)
+    assert p == Period(D(2026, 1, 1), end, days)
+    assert p.contains(end) and not p.contains(end + timedelta(days=1))
+
+
+def test_miscarriage_leave_months_unknown(params):
+    with pytest.raises(UnknownFact) as exc:
+        miscarriage_leave(D(2026, 1, 1), None, params)
+    assert exc.value.fact == "employee.miscarriage.months_pregnant"
+    shorter, longer = miscarriage_leave_bounds(D(2026, 1, 1), params)
+    assert (shorter.days, longer.days) == (15, 42)
+
+
+def test_miscarriage_leave_law_in_force_on_the_date(params):
+    with pytest.raises(ParameterNotInForce):
+        miscarriage_leave(D(2012, 4, 27), 2, params)
+    assert miscarriage_leave(D(2012, 4, 28), 2, params).days == 15
+
+
+@pytest.mark.parametrize("months", [-1, True, "4"])
+def test_miscarriage_leave_bad_months(params, months):
+    with pytest.raises(ValueError):
+        miscarriage_leave(D(2026, 1, 1), months, params)
+
+
+# ---- paid suspension after a work injury (WIR-33) ---------------------------------------------
+def test_paid_suspension_limits_end_on_the_corresponding_day(params):
+    assert paid_suspension_limits(D(2025, 3, 10), params) == (D(2026, 3, 10), D(2027, 3, 10))
+    # Civil Code art. 202: no corresponding day -> the last day of the month.
+    assert paid_suspension_limits(D(2024, 2, 29), params) == (D(2025, 2, 28), D(2026, 2, 28))
+
+
+def test_paid_suspension_law_in_force_on_the_start(params):
+    with pytest.raises(ParameterNotInForce):
+        paid_suspension_limits(D(2010, 12, 31), params)
 
 
 # ---- nursing period -------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import pytest
 from service import PROJECT_ROOT
 from service.rule_tools import lint
 from service.rulebook import load_rulebook
-from service.scenarios import load_fixture_cases, rule_example_cases, run_scenarios
+from service.scenarios import load_fixture_cases, rule_example_cases, run_scenarios, verdict_changed
 from tests.conftest import drop_citation_text
 
 RULE_FILE = "labor_law/lcl_42_4_pregnancy_maternity_nursing.yaml"
@@ -443,6 +443,19 @@ def test_diff_between_a_git_revision_and_a_folder(runner, rules_copy):
     assert "~ lcl-42-4.protected-period@2008-01-01" in changed and "verdict: deny -> warn" in changed
 
 
+def test_diff_names_fixtures_as_they_read_in_the_checkout_not_by_a_temporary_path(runner, tmp_path):
+    checkout = tmp_path / "checkout"
+    shutil.copytree(PROJECT_ROOT / "rules", checkout / "rules")
+    (checkout / "fixtures" / "situations").mkdir(parents=True)
+    shutil.copy(REVERSAL, checkout / "fixtures" / "situations" / REVERSAL.name)
+    _mutate(checkout / "rules", "verdict: deny", "verdict: warn")
+    _mutate(checkout / "rules", "verdict: deny", "verdict: warn", "process/closed_loop_withdrawal.yaml")
+    result = runner.invoke(args=["rules", "diff", str(PROJECT_ROOT), str(checkout)])
+    assert "VERDICT  fixtures/situations/reversal_crisis_test.yaml::" in result.stdout, result.output
+    outcomes = result.stdout.split("Outcomes that change", 1)[1]
+    assert str(tmp_path) not in outcomes
+
+
 def test_resolve_side_extracts_rules_and_fixtures_of_a_revision(tmp_path):
     from service.rule_tools import resolve_side
 
@@ -463,10 +476,49 @@ def test_scenarios_run_as_of_overrides_every_request_and_writes_junit(runner, ru
 
     junit = tmp_path / "scenarios.xml"
     result = runner.invoke(args=["scenarios", "run", "--as-of", "2026-06-01", "--junit", str(junit), str(REVERSAL)])
-    assert result.exit_code == 1
+    # A what-if is not a test: it says what would change, and exits 0.
+    assert result.exit_code == 0, result.output
     root = ET.parse(junit).getroot()
     assert int(root.get("failures")) >= 1 and int(root.get("tests")) > 25
-    assert "... 25/" in result.stderr and "decided as of 2026-06-01" in result.stderr
+    assert "... 25/" in result.stderr
+    changed = [r for r in results if not r.passed]
+    verdicts = sum(verdict_changed(r) for r in changed)
+    assert verdicts >= 1
+    [summary] = [line for line in result.stdout.splitlines() if line.startswith("What if")]
+    assert summary.startswith(f"What if every request were decided as of 2026-06-01: of "
+                              f"{len(results) + len(rule_example_cases(rulebook))} case(s), "
+                              f"{verdicts + _example_verdicts(rulebook)} verdict(s) would change, "), summary
+    assert "failed" not in result.output and "FAIL" not in result.output
+    assert "VERDICT  fixtures/situations/reversal_crisis_test.yaml::" in result.output
 
     result = runner.invoke(args=["scenarios", "run", "--as-of", "2026-02-30", str(REVERSAL)])
     assert result.exit_code == 2 and "2026-02-30" in result.output
+
+
+def _example_verdicts(rulebook) -> int:
+    from service.scenarios import run_rule_example
+    return sum(not run_rule_example(rulebook, rule, example, source, as_of="2026-06-01").passed
+               for source, rule, example in rule_example_cases(rulebook))
+
+
+def test_scenarios_run_takes_a_folder_as_the_readme_shows_and_prints_whole_names(runner, tmp_path):
+    folder = tmp_path / "fixtures" / "nested"
+    folder.mkdir(parents=True)
+    shutil.copy(REVERSAL, folder / "reversal_crisis_test.yaml")
+    long_name = "a case whose name is much longer than a terminal line " * 3
+    (folder / "long_test.yaml").write_text(
+        "now: 2026-02-10T10:00:00+08:00\ncases:\n"
+        f"  - name: {long_name.strip()}\n"
+        "    request:\n"
+        "      employee: {id: E1, gender: male}\n"
+        "      action: {type: review_case}\n"
+        "    expected: {verdict: allow}\n", encoding="utf-8")
+    junit = tmp_path / "out.xml"
+    result = runner.invoke(args=["scenarios", "run", str(tmp_path / "fixtures"), "--junit", str(junit)])
+    assert result.exit_code == 0, result.output
+    assert long_name.strip() in result.output
+    assert "reversal_crisis_test.yaml::" in result.output
+    files = {suite.get("name").rsplit("/", 1)[-1] for suite in ET.parse(junit).getroot()}
+    assert {"reversal_crisis_test.yaml", "long_test.yaml"} <= files
+    missing = runner.invoke(args=["scenarios", "run", str(tmp_path / "no-such-folder")])
+    assert missing.exit_code == 2 and "no-such-folder" in missing.output

@@ -42,9 +42,7 @@ def _engine_number(value):
     return value
 
 
-def derive_facts(request: dict, as_of: dt.date, context: FactContext,
-                 unknown_values: dict[str, frozenset] | None = None) -> Facts:
-    """`unknown_values`: per fact, values that mean "not known yet" (the vocabulary's)."""
+def derive_facts(request: dict, as_of: dt.date, context: FactContext) -> Facts:
     action = request["action"]
     values: dict = {"action.type": action["type"]}
     put(values, "action.actor.role", action.get("actor", {}).get("role"))
@@ -54,9 +52,6 @@ def derive_facts(request: dict, as_of: dt.date, context: FactContext,
     for family in (labor_law, process):
         for name, value in family.derive(request, as_of, context).items():
             put(values, name, value)
-    for name, unknown in (unknown_values or {}).items():
-        if values.get(name) in unknown:
-            del values[name]
     return Facts(as_of=as_of, values=values, given=frozenset(_paths(request)))
 
 

@@ -14,7 +14,8 @@ from service.facts.context import FactContext
 from service.facts.separation import ground_article
 from service.parameters import ParameterNotInForce, ParameterSet
 from service.periods import (NATIONAL, RegionNotCovered, UnknownFact, add_years, completed_years, maternity_leave,
-                             medical_treatment_entitlement, medical_treatment_in_period, nursing_period,
+                             medical_treatment_entitlement, medical_treatment_in_period, miscarriage_leave,
+                             miscarriage_leave_bounds, nursing_period, paid_suspension_limits,
                              retirement_candidates, whole_months_between)
 
 # Request facts the rules read, copied as they are (dates as ISO text, "unknown" left out).
@@ -32,7 +33,17 @@ _COPIED = (
     "employee.contract.type", "employee.contract.end_date", "employee.contract.in_probation",
     "employee.contract.consecutive_fixed_terms",
     "employee.union_officer.position", "employee.union_officer.term_end",
+    # issue 12: probation, layoff size and priorities, miscarriage, paid suspension, union tenure
+    "action.reasons_stated", "action.layoff.headcount_reduced", "action.layoff.total_headcount",
+    "action.layoff.others_in_role_retained", "action.layoff.longer_fixed_term",
+    "employee.family.no_other_employed", "employee.family.supports_elderly_or_minor",
+    "employee.contract.probation_end",
+    "employee.miscarriage.date", "employee.miscarriage.months_pregnant",
+    "employee.work_injury.paid_suspension.start", "employee.work_injury.paid_suspension.end",
+    "employee.work_injury.paid_suspension.extension_confirmed",
+    "employee.union_officer.full_time", "employee.union_officer.term_start",
 )
+_DISABLED = {"disabled": True, "not_disabled": False, "none": False}
 # Written form includes data messages that can be retrieved (Civil Code Art. 469).
 _LEGAL_FORM = {"written": "written", "email": "written", "system": "written", "verbal": "verbal"}
 
@@ -47,6 +58,8 @@ def derive(request: dict, as_of: dt.date, context: FactContext) -> dict:
     facts.update({
         "derived.separation.ground_article": ground_article(action.get("ground")),
         "derived.nursing_period.active": _nursing(employee, as_of, params),
+        # A pending assessment says nothing yet about the disability.
+        "derived.work_injury.disabled": _DISABLED.get((employee.get("work_injury") or {}).get("status")),
         "derived.nursing_period.ends_on": _nursing_ends(employee, params),
         "derived.maternity_leave.active": _maternity_leave(employee, as_of, params),
         "derived.medical_treatment.in_period": _medical_period(employee, service, as_of, params),
@@ -58,6 +71,11 @@ def derive(request: dict, as_of: dt.date, context: FactContext) -> dict:
         "derived.layoff.days_since_consultation": _days((action.get("layoff") or {}).get("consulted_on"), action_date),
         "derived.contract.days_to_end": _days(action_date, (employee.get("contract") or {}).get("end_date")),
         "derived.union_officer.term_days_left": _days(action_date, (employee.get("union_officer") or {}).get("term_end")),
+        "derived.union_officer.extended_contract_days_left": _extended_contract_days_left(employee, action_date),
+        "derived.probation.active": _probation(employee, as_of),
+        "derived.layoff.percent_of_staff": _percent_of_staff(action.get("layoff")),
+        "derived.miscarriage_leave.active": _miscarriage_leave(employee, as_of, params),
+        "derived.paid_suspension.active": _paid_suspension(employee, as_of, params),
     })
     facts.update(_retirement(employee, as_of, action_date, params))
     facts.update(_resignation(request.get("case")))
@@ -139,6 +157,86 @@ def _maternity_leave(employee: dict, as_of: dt.date, params: ParameterSet) -> bo
     except ParameterNotInForce:
         return None  # a birth before the encoded rules (FEM-7, 2012-04-28)
     return True if shortest.contains(as_of) else None
+
+
+def _miscarriage_leave(employee: dict, as_of: dt.date, params: ParameterSet) -> bool | None:
+    """On the leave for a miscarriage (FEM-7 para 2). With the months of pregnancy unknown it is
+    known inside the shorter leave and after the longer one; in between it is unknown."""
+    miscarriage = employee.get("miscarriage")
+    if miscarriage is None:
+        return None
+    if miscarriage.get("status") == "none":
+        return False
+    happened: dt.date = miscarriage["date"]
+    if as_of < happened:
+        return False
+    try:
+        months = miscarriage.get("months_pregnant")
+        if months is not None:
+            return miscarriage_leave(happened, months, params).contains(as_of)
+        shorter, longer = miscarriage_leave_bounds(happened, params)
+    except ParameterNotInForce:
+        return None  # a miscarriage before the encoded rules (FEM-7, 2012-04-28)
+    if shorter.contains(as_of):
+        return True
+    return False if as_of > longer.end else None
+
+
+# ---- paid suspension after a work injury ------------------------------------------------------------
+def _paid_suspension(employee: dict, as_of: dt.date, params: ParameterSet) -> bool | None:
+    """In the paid suspension (WIR-33): from its start to its end (open while none is given), within
+    12 months, or 24 with an extension the appraisal committee confirmed."""
+    suspension = (employee.get("work_injury") or {}).get("paid_suspension")
+    if suspension is None:
+        return None
+    start: dt.date = suspension["start"]
+    end: dt.date | None = suspension.get("end")
+    if as_of < start or (end is not None and as_of > end):
+        return False
+    try:
+        usual, extended = paid_suspension_limits(start, params)
+    except ParameterNotInForce:
+        return None  # began before the encoded text (WIR-33, 2011-01-01)
+    if as_of <= usual:
+        return True
+    if as_of > extended:
+        return False
+    return suspension.get("extension_confirmed")  # None: the extension decides, and is unknown
+
+
+# ---- probation and layoff size ----------------------------------------------------------------------
+def _probation(employee: dict, as_of: dt.date) -> bool | None:
+    """In probation on as_of: by the end date, or by the EHR's flag; either one saying so counts
+    (an error in the data should not strip the employee of the probation rules' limits)."""
+    contract = employee.get("contract") or {}
+    end, flag = contract.get("probation_end"), contract.get("in_probation")
+    answers = {flag, None if end is None else as_of <= end} - {None}
+    if not answers:
+        return None
+    return True in answers
+
+
+def _percent_of_staff(layoff: dict | None) -> float | int | None:
+    """The reduction as a percentage of the staff, rounded down to two decimals (so 9.999% is
+    9.99, never 10: LCL-41 asks for "百分之十以上")."""
+    layoff = layoff or {}
+    reduced, total = layoff.get("headcount_reduced"), layoff.get("total_headcount")
+    if reduced is None or total is None:
+        return None
+    return _years(reduced * 10000 // total / 100)
+
+
+# ---- union officers -----------------------------------------------------------------------------------
+def _extended_contract_days_left(employee: dict, action_date: dt.date) -> int | None:
+    """A full-time officer's contract is extended by the length of the term (TUL-19): days from the
+    action date to the contract's end date moved on by the term, both ends of the term counted."""
+    officer = employee.get("union_officer") or {}
+    contract_end = (employee.get("contract") or {}).get("end_date")
+    start, end = officer.get("term_start"), officer.get("term_end")
+    if officer.get("full_time") is not True or None in (start, end, contract_end):
+        return None
+    tenure = end - start + dt.timedelta(days=1)
+    return (contract_end + tenure - action_date).days
 
 
 # ---- medical treatment period -------------------------------------------------------------------

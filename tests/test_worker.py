@@ -1,0 +1,247 @@
+"""The background worker: overdue reminders leave by themselves as signed Standard Webhooks,
+escalation a working day later, a daily re-check of every open case, one active worker per
+database, and its heartbeat in /readyz."""
+import datetime as dt
+import threading
+
+import pytest
+from freezegun import freeze_time
+from standardwebhooks.webhooks import Webhook
+
+from conftest import KNOWN_EMPLOYEE_FACTS
+from service import worker
+from service.models import CaseRecheck
+from test_ledger import E1001, _event
+from test_notifications import SECRET, Receiver
+
+CASE_ID = "SEP-2026-001"
+
+
+def _notes(client, kind=None, case_id=CASE_ID):
+    notes = client.get(f"/v1/notifications?case_id={case_id}").get_json()["notifications"]
+    return [n for n in notes if kind is None or n["kind"] == kind]
+
+
+def _submit(client):
+    # Submitted Mon 5 Jan 2026: two working days, due Wed 7 Jan, overdue from Thu 8 Jan.
+    answer = _event(client, "k1", "resignation_submitted", "2026-01-05T09:00:00+08:00", "E1001", "employee",
+                    form="written")
+    assert answer.status_code == 201
+
+
+def test_worker_once_on_a_frozen_date_sends_the_overdue_reminder_signed_to_the_webhook(app, client):
+    _submit(client)
+    with Receiver(failures=0) as receiver:
+        app.config.update(WEBHOOK_URL=receiver.url, WEBHOOK_SECRET=SECRET)
+        with freeze_time("2026-01-07T10:00:00+08:00"):  # the due day: nothing to say yet
+            quiet = app.test_cli_runner().invoke(args=["worker", "--once"])
+        assert quiet.exit_code == 0, quiet.output
+        assert "sla_sweep: cases_checked=1 overdue_steps=0" in quiet.output
+        assert not [h for h, body in receiver.received if b"step_overdue" in body]
+        with freeze_time("2026-01-08T09:00:00+08:00"):  # the first day late, as of today in China
+            result = app.test_cli_runner().invoke(args=["worker", "--once"])
+            assert result.exit_code == 0, result.output
+            assert "overdue_steps=1" in result.output and "delivered=" in result.output
+            deliveries = [Webhook(SECRET).verify(body, headers) for headers, body in receiver.received]
+    reminders = [d for d in deliveries if d["type"] == "separation.step_overdue"]
+    assert len(reminders) == 1
+    reminder = reminders[0]["data"]
+    assert reminder["recipient"] == {"role": "manager", "id": "M3"}
+    assert reminder["payload"]["due_on"] == "2026-01-07" and reminder["payload"]["working_days_late"] == 1
+    message = reminder["payload"]["message"]
+    assert "辞职申请审批" in message["zh"] and message["en"].startswith("The approval of the resignation is overdue")
+    assert {n["status"] for n in _notes(client, kind="step_overdue")} == {"delivered"}
+
+
+def test_the_escalation_target_hears_one_working_day_after_the_approver(app, client):
+    _submit(client)
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["worker", "--once", "--as-of", "2026-01-08"]).exit_code == 0
+    assert [(n["kind"], n["recipient_role"]) for n in _notes(client) if n["kind"].startswith("step_")] == \
+        [("step_overdue", "manager")]
+    # Fri 9 Jan: two working days late; sla.yaml names HR as the resignation approval's escalation.
+    assert runner.invoke(args=["worker", "--once", "--as-of", "2026-01-09"]).exit_code == 0
+    steps = [n for n in _notes(client) if n["kind"].startswith("step_")]
+    assert [(n["kind"], n["recipient_role"], n["recipient_id"]) for n in steps] == \
+        [("step_overdue", "manager", "M3"), ("step_escalated", "hr", "HR7")]
+    assert steps[1]["payload"]["working_days_late"] == 2
+    assert steps[1]["payload"]["message"]["en"].startswith("Escalation: the approval of the resignation of "
+                                                            "separation case SEP-2026-001 is 2 working days late")
+    assert "上报" in steps[1]["payload"]["message"]["zh"] and "直属经理" in steps[1]["payload"]["message"]["zh"]
+    # Once per step and deadline: the next days add nothing.
+    assert runner.invoke(args=["worker", "--once", "--as-of", "2026-01-12"]).exit_code == 0
+    assert len([n for n in _notes(client) if n["kind"].startswith("step_")]) == 2
+
+
+def test_the_daily_recheck_tells_hr_when_an_employee_in_offboarding_is_now_recorded_pregnant(app, client):
+    employee = {**KNOWN_EMPLOYEE_FACTS, "id": "E2002", "gender": "female", "pregnancy": {"status": "not_pregnant"},
+                "children": [],
+                "contract": {"type": "fixed_term", "end_date": "2026-01-20", "in_probation": False,
+                             "consecutive_fixed_terms": 1}}
+    started = client.post("/v1/cases/NR-1/events", json={
+        "client_key": "nr-1", "case": {"kind": "non_renewal", "hr_owner_id": "HR7"}, "employee": employee,
+        "event": {"type": "offboarding_started", "at": "2026-01-20T09:00:00+08:00", "actor": {"id": "HR7", "role": "hr"}}})
+    assert started.status_code == 201 and started.get_json()["case"]["status"] == "offboarding"
+    runner = app.test_cli_runner()
+    assert "verdicts_changed=0" in runner.invoke(args=["worker", "--once", "--as-of", "2026-01-21"]).output
+    # The EHR records the pregnancy with a check naming the case; nobody thinks of the offboarding.
+    told = client.post("/v1/checks", json={"as_of": "2026-01-22", "case_id": "NR-1",
+                                           "employee": {**employee, "pregnancy": {"status": "pregnant"}},
+                                           "action": {"type": "edit_employee_record", "actor": {"id": "HR9", "role": "hr"}}})
+    assert told.status_code == 200
+    output = runner.invoke(args=["worker", "--once", "--as-of", "2026-01-22"]).output
+    assert "verdicts_changed=1" in output, output
+    [note] = _notes(client, "recheck_changed", case_id="NR-1")
+    assert note["recipient_role"] == "hr" and note["recipient_id"] == "HR7"
+    payload = note["payload"]
+    assert payload["next_step"] == "execute_offboarding" and payload["to_verdict"] == "deny"
+    assert "lcl-42-4.protected-period" in payload["rule_ids"]
+    assert "离职办理中" in payload["message"]["zh"] and "“Deny”" in payload["message"]["en"]
+    assert "offboarding" not in payload["message"]["en"].split("(")[1].split(")")[0].split()  # a status in words
+    # Unchanged the day after: no second notification.
+    assert "verdicts_changed=0" in runner.invoke(args=["worker", "--once", "--as-of", "2026-01-23"]).output
+
+
+def test_the_daily_recheck_flags_a_withdrawal_left_pending_and_forgets_facts_of_closed_cases(app, client):
+    _event(client, "k1", "resignation_submitted", "2026-01-05T09:00:00+08:00", "E1001", "employee", form="written")
+    _event(client, "k2", "resignation_approved", "2026-01-06T10:00:00+08:00", "M3", "manager")
+    _event(client, "k3", "withdrawal_requested", "2026-01-08T09:00:00+08:00", "E1001", "employee", form="verbal")
+    runner = app.test_cli_runner()
+    assert "verdicts_changed=0" in runner.invoke(args=["worker", "--once", "--as-of", "2026-01-09"]).output
+    # Due Mon 12 Jan; on Tue 13 Jan the manager's decision on the withdrawal is overdue.
+    assert "verdicts_changed=1" in runner.invoke(args=["worker", "--once", "--as-of", "2026-01-13"]).output
+    [note] = _notes(client, kind="recheck_changed")
+    assert note["payload"]["status"] == "withdrawal_pending" and note["payload"]["next_step"] == "approve_withdrawal"
+    assert note["payload"]["to_verdict"] == "warn" and "撤回待决" in note["payload"]["message"]["zh"]
+    assert "withdrawal_pending" not in note["payload"]["message"]["en"]
+    with app.extensions["db_sessions"]() as session:
+        assert session.get(CaseRecheck, CASE_ID).employee["pregnancy"] == {"status": "not_pregnant"}
+    _event(client, "k4", "withdrawal_rejected", "2026-01-13T10:00:00+08:00", "M3", "manager")
+    _event(client, "k5", "offboarding_started", "2026-01-14T10:00:00+08:00", "HR7", "hr")
+    _event(client, "k6", "offboarding_completed", "2026-01-15T10:00:00+08:00", "HR7", "hr")
+    assert runner.invoke(args=["worker", "--once", "--as-of", "2026-01-16"]).exit_code == 0
+    with app.extensions["db_sessions"]() as session:
+        assert session.get(CaseRecheck, CASE_ID).employee is None  # closed: health facts dropped
+
+
+def test_a_daily_task_runs_once_a_day_and_the_minute_tasks_by_their_interval(app, client):
+    _submit(client)
+    ran = []
+    tasks = [worker.Task("every_minute", lambda ctx: ran.append("minute") or {}, every=dt.timedelta(minutes=1)),
+             worker.Task("daily", lambda ctx: ran.append(("daily", ctx.as_of.isoformat())) or {}, daily=True)]
+    for moment in ("2026-01-08T09:00:00+08:00", "2026-01-08T09:00:30+08:00", "2026-01-08T09:01:00+08:00",
+                   "2026-01-09T00:00:01+08:00"):
+        with freeze_time(moment):
+            worker.run_pass(app, "test", tasks=tasks)
+    assert ran == ["minute", ("daily", "2026-01-08"), "minute", "minute", ("daily", "2026-01-09")]
+
+
+def test_a_failing_task_is_recorded_and_the_others_still_run(app, client):
+    def broken(ctx):
+        raise RuntimeError("boom")
+    results = worker.run_pass(app, "test", force=True, tasks=[
+        worker.Task("broken", broken, every=dt.timedelta(seconds=1)),
+        worker.Task("fine", lambda ctx: {"ok": 1}, every=dt.timedelta(seconds=1))])
+    assert results == {"broken": {"error": "RuntimeError"}, "fine": {"ok": 1}}
+    status = client.get("/readyz").get_json()["worker"]
+    assert status["tasks"]["broken"]["error"].startswith("RuntimeError")
+
+
+def test_one_worker_is_active_per_database_and_another_takes_over_when_it_stops(app):
+    first, second = worker.WorkerLock(app, "host-a:1"), worker.WorkerLock(app, "host-b:2")
+    assert first.hold() and first.hold()       # taken, then kept
+    assert not second.hold()                   # the other waits
+    assert worker.run_once(app, holder="host-c:3") is None  # a one-off pass defers too
+    first.release()
+    assert second.hold() and not first.hold()
+    second.release()
+
+
+def test_on_sqlite_a_dead_workers_lease_runs_out(tmp_path):
+    from conftest import make_app
+    app = make_app(f"sqlite:///{tmp_path / 'lease.sqlite'}")
+    try:
+        with freeze_time("2026-01-08T09:00:00Z") as clock:
+            dead, alive = worker.WorkerLock(app, "host-a:1"), worker.WorkerLock(app, "host-b:2")
+            assert dead.hold() and not alive.hold()
+            clock.tick(worker.LEASE.total_seconds() - 1)
+            assert not alive.hold()
+            clock.tick(2)                          # host-a never renewed: gone
+            assert alive.hold()
+    finally:
+        app.extensions["db_engine"].dispose()
+
+
+def test_readyz_reports_the_workers_heartbeat_from_the_database(app, client):
+    anonymous = app.test_client()
+    anonymous.environ_base.pop("HTTP_AUTHORIZATION")
+    assert anonymous.get("/readyz").get_json()["worker"]["status"] == "never seen"
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run_forever, args=(app,),
+                              kwargs={"stop": stop, "holder": "host-a:1", "tick": 0.05})
+    thread.start()
+    try:
+        for _ in range(200):
+            status = anonymous.get("/readyz").get_json()["worker"]
+            if status["status"] == "ok":
+                break
+            stop.wait(0.05)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert status["status"] == "ok" and status["holder"] == "host-a:1"
+    assert status["seconds_since_heartbeat"] < 60 and "sla_sweep" in status["tasks"]
+    # Stopped, its lock is free at once for the next worker.
+    assert worker.WorkerLock(app, "host-b:2").hold()
+    with freeze_time(dt.datetime.now(dt.timezone.utc) + worker.STALE_AFTER + dt.timedelta(seconds=5)):
+        assert anonymous.get("/readyz").get_json()["worker"]["status"] == "stale"
+
+
+def test_worker_as_of_needs_once_and_a_valid_date(app):
+    runner = app.test_cli_runner()
+    assert "--as-of needs --once" in runner.invoke(args=["worker", "--as-of", "2026-01-08"]).output
+    bad = runner.invoke(args=["worker", "--once", "--as-of", "2026-13-01"])
+    assert bad.exit_code != 0 and "--as-of" in bad.output
+
+
+@pytest.mark.postgres
+def test_on_postgresql_two_worker_processes_never_both_hold_the_lock(postgres_url):
+    """The advisory lock is the server's: a second process (not a thread) is refused."""
+    import subprocess
+    import sys
+
+    from conftest import make_app, reset_postgres_schema
+    reset_postgres_schema(postgres_url)
+    app = make_app(postgres_url)
+    try:
+        lock = worker.WorkerLock(app, "host-a:1")
+        assert lock.hold()
+        probe = ("import sys; sys.path[:0] = ['tests', '.']\n"
+                 "from conftest import make_app\nfrom service.worker import WorkerLock\n"
+                 f"app = make_app({postgres_url!r})\n"
+                 "print(WorkerLock(app, 'host-b:2').hold())\n")
+        held = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+        assert held.stdout.strip().splitlines()[-1] == "False", held.stderr
+        lock.release()
+        free = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+        assert free.stdout.strip().splitlines()[-1] == "True", free.stderr
+    finally:
+        app.extensions["db_engine"].dispose()
+
+
+def test_answers_give_every_date_time_in_utc_whatever_offset_was_sent(client):
+    posted = _event(client, "k1", "resignation_submitted", "2026-01-05T09:00:00+08:00", "E1001", "employee",
+                    form="written").get_json()
+    assert posted["event"]["at"] == "2026-01-05T01:00:00+00:00"
+    case = client.get(f"/v1/cases/{CASE_ID}").get_json()
+    assert case["events"][0]["at"] == posted["event"]["at"]
+    assert case["events"][0]["recorded_at"] == posted["event"]["recorded_at"]
+    assert posted["event"]["recorded_at"].endswith("+00:00")
+    replay = _event(client, "k1", "resignation_submitted", "2026-01-05T09:00:00+08:00", "E1001", "employee",
+                    form="written").get_json()
+    assert replay["event"]["at"] == posted["event"]["at"]
+    [entry] = client.get("/v1/trail?kind=case_event").get_json()["entries"]
+    assert entry["body"]["event"]["at"] == "2026-01-05T01:00:00+00:00" and entry["recorded_at"].endswith("+00:00")
+    [note] = client.get(f"/v1/notifications?case_id={CASE_ID}&kind=status_changed").get_json()["notifications"]
+    assert note["created_at"].endswith("+00:00")
