@@ -65,7 +65,7 @@ def render(session, entry: TrailEntry) -> dict:
     base = {"decision_id": entry.entry_id, "verdict": entry.verdict, "as_of": entry.as_of,
             "ruleset_version": entry.ruleset_version}
     body = entry.body
-    if "matched" not in body:  # written before 0004: kept whole
+    if "matched" not in body:  # written before 0005: kept whole
         return {**base, "findings": body["findings"], "checked": body.get("checked", [])}
     rulebook = current_app.extensions["rulebook"]
     if rulebook.version != entry.ruleset_version:

@@ -70,7 +70,7 @@ class TrailPending(Base):
     __tablename__ = "trail_pending"
 
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))  # None: queued by migration 0004
+    hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))  # None: queued by migration 0005
 
 
 class TrailLeaf(Base):

@@ -75,7 +75,7 @@ def _seal(connection: Connection, key, batch: int) -> tuple[int, str | None]:
         return 0, None
     seqs = list(hashes)
     unhashed = [seq for seq, h in hashes.items() if h is None]
-    if unhashed:  # queued by migration 0004: entries written before the tree
+    if unhashed:  # queued by migration 0005: entries written before the tree
         hashes.update((e.seq, bytes.fromhex(hash_of(e))) for e in connection.execute(
             select(*[TrailEntry.__table__.c[n] for n in ("seq", "hash", *CONTENT, "hash_scheme")])
             .where(TrailEntry.seq.in_(unhashed))))

@@ -9,16 +9,16 @@ are queued here in chain order, so the first sealing puts them at the start of t
 verify both ways. trail_rule_hits is replaced by a GIN index on rule_ids (PostgreSQL), which
 holds the same information in a few bytes per entry instead of about 125 per rule hit.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 """
 from alembic import op
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 
-revision = '0004'
-down_revision = '0003'
+revision = '0005'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
