@@ -142,7 +142,7 @@ def build_rule_set(app: Flask) -> RuleBook:
     if not result.ok:
         candidate.engine.close()
         raise RuleSetRefused(candidate.version, result)
-    app.logger.info("rule set %s passed its gate: %d example(s) and fixture case(s) in %.2f s",
+    app.logger.debug("rule set %s passed its gate: %d example(s) and fixture case(s) in %.2f s",
                     candidate.version, result.cases_run, time.perf_counter() - started)
     return candidate
 
