@@ -52,28 +52,48 @@ class CitationSchema(Schema):
     role = fields.String(metadata={"description": "basis, consequence or definition"})
 
 
+class JudgmentDaySchema(Schema):
+    date = fields.String(metadata={"description": "ISO 8601 date", "format": "date"})
+    as_ = fields.String(attribute="as", data_key="as", metadata={"description": (
+        "Which day it is: notice_served_on (action.notice_served_on), as_of (the check's own day, "
+        "standing for the notice day when none is given) or effective_date")})
+    outcome = fields.String(metadata={"description": "The rule's outcome judged on that day: fired, unknown or cleared"})
+    facts = fields.Dict(metadata={"description": "The facts the rule read, as judged on that day."})
+
+
+_DATES_DESCRIPTION = (
+    "Only when outcome is dates_differ: the day notice is served and the effective date, each with "
+    "the rule's outcome judged on it.")
+
+
 class FindingSchema(Schema):
     rule_id = fields.String()
     verdict = fields.String(metadata={"description": "deny, warn or obligation"})
     outcome = fields.String(metadata={"description": (
         "fired: the rule's condition holds on the facts given; unknown: it would hold for some "
         "values of the missing facts (a deny or warn rule then gives a warn naming them in "
-        "missing_facts, an obligation rule a possible obligation)")})
+        "missing_facts, an obligation rule a possible obligation); dates_differ: a deny or warn "
+        "rule whose outcome on the day notice is served differs from its outcome on the effective "
+        "date, which gives a warn with both in `dates` (which day counts is unsettled)")})
     title = fields.Nested(BilingualSchema)
     message = fields.Nested(BilingualSchema)
     citations = fields.List(fields.Nested(CitationSchema))
-    facts = fields.Dict(metadata={"description": "The facts the rule read, with their values."})
+    facts = fields.Dict(metadata={"description": "The facts the rule read, with their values (on the effective date)."})
     missing_facts = fields.List(fields.String())
+    dates = fields.List(fields.Nested(JudgmentDaySchema), metadata={"description": _DATES_DESCRIPTION})
 
 
 class CheckedSchema(Schema):
     rule_id = fields.String()
     verdict = fields.String(metadata={"description": "The rule's own verdict: deny, warn or obligation"})
     outcome = fields.String(metadata={"description": (
-        "fired (a finding), unknown (a finding naming missing facts) or cleared (ruled out by the facts given)")})
+        "fired (a finding), unknown (a finding naming missing facts), cleared (ruled out by the facts "
+        "given) or dates_differ (a warn: the outcome differs between the day notice is served and "
+        "the effective date, both in `dates`)")})
     refs = fields.List(fields.String(), metadata={"description": "The rule's citations, by catalog ref "
                                                                  "(their texts are in findings)."})
     facts = fields.Dict(metadata={"description": "The facts that decided it, with the derived dates behind them."})
+    dates = fields.List(fields.Nested(JudgmentDaySchema), metadata={"description": _DATES_DESCRIPTION})
 
 
 class ReceiptSchema(Schema):

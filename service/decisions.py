@@ -7,6 +7,8 @@ stores them (service.privacy): the trail never had them.
 """
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import current_app
 from flask.views import MethodView
 from flask_smorest import abort
@@ -22,7 +24,7 @@ from service.privacy import WITHHELD, redact_findings
 from service.rulebook import Match
 from service.rulesets import VERSIONS
 from service.trail import Appended, hash_of
-from service.verdicts import assemble
+from service.verdicts import Judged, assemble
 
 blp = Blueprint("decisions", __name__, url_prefix="/v1", description="Recorded decisions")
 
@@ -78,23 +80,35 @@ def render(session, entry: TrailEntry) -> dict:
 def render_body(body: dict, as_of, action_type: str, rulebook) -> dict:
     """findings and checked, by verdicts.assemble: the function that made the live answer."""
     keep = body.get("keep", "non_sensitive")
+    applicable = rulebook.applicable(action_type, as_of)
+    facts, matches = _day(body, as_of, applicable, rulebook)
+    earlier = later = None
+    if "earlier" in body:
+        day = body["earlier"]
+        earlier_facts, earlier_matches = _day(day, as_of, applicable, rulebook)
+        earlier = Judged(day["as"], dt.date.fromisoformat(day["on"]), earlier_facts, earlier_matches)
+        label, on = body["later"]
+        later = Judged(label, dt.date.fromisoformat(on), facts, matches)
+    _, findings, checked = assemble(matches, applicable, facts, rulebook.vocabulary, earlier=earlier, later=later)
+    sensitive = rulebook.vocabulary.sensitive
+    # with keep "none" every value, the stand-ins below too, is shown as not kept
+    return {"findings": redact_findings(findings, sensitive, keep=keep),
+            "checked": redact_findings(checked, sensitive, keep=keep)}
+
+
+def _day(part: dict, as_of, applicable: list, rulebook) -> tuple[Facts, dict]:
     names = sorted(rulebook.vocabulary.facts)
-    values = {names[int(k)] if k.isdigit() else k: v for k, v in (*body["facts"].items(),
-                                                                   *body.get("fill", {}).items())}
-    for name in body.get("undecided", ()):  # bounds not kept: two different stand-ins
+    values = {names[int(k)] if k.isdigit() else k: v for k, v in (*part["facts"].items(),
+                                                                   *part.get("fill", {}).items())}
+    for name in part.get("undecided", ()):  # bounds not kept: two different stand-ins
         low, high = rulebook.vocabulary[name].bounds
         values[low], values[high] = values.get(low, WITHHELD), f"{WITHHELD} "
-    facts = Facts(as_of=as_of, values=values, given=frozenset(body.get("given", ())))
-    applicable = rulebook.applicable(action_type, as_of)
+    facts = Facts(as_of=as_of, values=values, given=frozenset(part.get("given", ())))
     matches = {}
-    for position, alternatives in body["matched"]:
+    for position, alternatives in part["matched"]:
         rule = applicable[position]
         matches[rule.key] = Match(rule, not alternatives, tuple(alternatives))
-    _, findings, checked = assemble(matches, applicable, facts, rulebook.vocabulary)
-    sensitive = rulebook.vocabulary.sensitive
-    out = {"findings": redact_findings(findings, sensitive, keep=keep),
-           "checked": redact_findings(checked, sensitive, keep=keep)}
-    return out  # with keep "none" every value, the stand-ins too, is shown as not kept
+    return facts, matches
 
 
 def _receipt(entry: TrailEntry) -> dict:

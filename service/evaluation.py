@@ -8,7 +8,7 @@ from schemas.fields import CHINA
 from service.clock import utcnow
 from service.facts import Facts, derive_facts
 from service.rulebook import Rule, RuleBook
-from service.verdicts import assemble
+from service.verdicts import Judged, assemble
 
 
 @dataclass(frozen=True)
@@ -16,25 +16,51 @@ class Outcome:
     as_of: dt.date
     verdict: str
     findings: list[dict]
-    facts: Facts
+    facts: Facts                   # as judged on the effective date
     ruleset_version: str
-    fired: list[Rule]              # the rules whose condition is true
+    fired: list[Rule]              # the rules whose condition is true (on the effective date)
     checked: list[dict]            # every rule considered, with its outcome
-    # What the engine said of each rule (by key): the trail keeps it to render the answer again.
-    matches: dict = field(default_factory=dict, repr=False, compare=False)
+    # Each judgment day's facts and what the engine matched: the trail keeps them to render the
+    # answer again (service/recording.py).
+    judged: list = field(default_factory=list, repr=False, compare=False)
 
 
 def default_as_of() -> dt.date:
     return utcnow().astimezone(CHINA).date()
 
 
+def judgment_days(request: dict, as_of: dt.date) -> list[tuple[str, dt.date]]:
+    """The days a protection that depends on a date is judged on: the day notice is served (the
+    check's own day when not given: the EHR checks before it acts) and the effective date. One
+    day when they coincide; the effective date last, as it is the one reported when both agree."""
+    action = request["action"]
+    effective = action.get("effective_date") or as_of
+    notice = action.get("notice_served_on")
+    first = ("notice_served_on", notice) if notice is not None else ("as_of", as_of)
+    if first[1] == effective:
+        return [first]
+    return [first, ("effective_date", effective)]
+
+
 def evaluate(rulebook: RuleBook, request: dict) -> Outcome:
-    """`request` is a CheckRequestSchema-loaded dict."""
+    """`request` is a CheckRequestSchema-loaded dict.
+
+    Each judgment day gets its own facts and its own engine pass, under the law in force on
+    as_of; the engine decides each. Where a rule's outcome differs between the days the verdict
+    is a warn giving both (service/verdicts.py)."""
     as_of = request.get("as_of") or default_as_of()
-    facts = derive_facts(request, as_of, rulebook.context)
-    matches = rulebook.match(facts.engine_fact())
+    judged: list[Judged] = []
+    for label, day in judgment_days(request, as_of):
+        facts = derive_facts(request, as_of, rulebook.context, on=day)
+        # The engine is deterministic in the fact: equal facts on both days need one pass.
+        same = next((j for j in judged if j.facts.values == facts.values), None)
+        matches = same.matches if same else rulebook.match(facts.engine_fact())
+        judged.append(Judged(label, day, facts, matches))
+    last = judged[-1]
     applicable = rulebook.applicable(request["action"]["type"], as_of)
-    verdict, findings, checked = assemble(matches, applicable, facts, rulebook.vocabulary)
-    return Outcome(as_of=as_of, verdict=verdict, findings=findings, facts=facts,
-                   ruleset_version=rulebook.version, fired=[m.rule for m in matches.values() if m.definite],
-                   checked=checked, matches=matches)
+    verdict, findings, checked = assemble(last.matches, applicable, last.facts, rulebook.vocabulary,
+                                          earlier=judged[0] if len(judged) > 1 else None, later=last)
+    return Outcome(as_of=as_of, verdict=verdict, findings=findings, facts=last.facts,
+                   ruleset_version=rulebook.version,
+                   fired=[m.rule for m in last.matches.values() if m.definite], checked=checked,
+                   judged=judged)

@@ -21,5 +21,10 @@ def redact_findings(findings: list[dict], sensitive: frozenset[str], keep: str =
             return REDACTED
         return value if keep == "non_sensitive" else WITHHELD
 
-    return [{**f, "facts": {name: kept(name, value) for name, value in f["facts"].items()}}
+    def facts(node: dict) -> dict:
+        return {name: kept(name, value) for name, value in node.items()}
+
+    # A finding judged on two days carries each day's facts as well.
+    return [{**f, "facts": facts(f["facts"]),
+             **({"dates": [{**d, "facts": facts(d["facts"])} for d in f["dates"]]} if "dates" in f else {})}
             for f in findings]

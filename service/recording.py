@@ -11,7 +11,7 @@ from service import trail
 from service.evaluation import Outcome
 from service.privacy import redact_findings
 from service.rulebook import RuleBook
-from service.verdicts import PLACEHOLDER
+from service.verdicts import PLACEHOLDER, read_facts
 
 # The separation process an action belongs to, when no case says so.
 _PROCESS_OF_ACTION = {
@@ -60,31 +60,45 @@ def decision_entry(*, rulebook: RuleBook, outcome: Outcome, request: dict, recei
 def decision_body(rulebook: RuleBook, outcome: Outcome, keep: str) -> dict:
     """What varies per check, by reference to the rule set's version entry (service.rulesets).
 
-    `matched`: for each rule the check considered (rulebook.applicable, by position) that did
-    not clear, [position, alternatives]: [] when its condition held, else the alternatives that
-    may hold. `facts`: every fact the findings and `checked` show (redacted: service.privacy),
-    by fact_codes; `fill`: the other values their messages' placeholders read; `given`: the request fields,
-    among those an unknown rule's missing facts are computed from, that were given.
+    For the effective date (at the top) and, when the check was judged on two days, for the
+    day notice is served (`earlier`, with `as` and `on`): `matched`, for each rule the check
+    considered (rulebook.applicable, by position) that did not clear, [position, alternatives]
+    ([] when its condition held, else the alternatives that may hold); `facts`, every fact the
+    answer shows (redacted: service.privacy), by fact_codes; `fill`, the other values message
+    placeholders read; `given`, the request fields an unknown rule's missing facts depend on.
     service.decisions renders the answer again from these with verdicts.assemble."""
-    sensitive = rulebook.vocabulary.sensitive
-    facts: dict = {}
-    for f in redact_findings([*outcome.findings, *outcome.checked], sensitive, keep=keep):
-        facts.update(f["facts"])
     applicable = rulebook.applicable(outcome.facts.values.get("action.type"), outcome.as_of)
+    *earlier, later = outcome.judged
+    body = _day(rulebook, applicable, later.facts, later.matches, [*outcome.findings, *outcome.checked], keep)
+    if earlier:
+        day = earlier[0]
+        shown = [{"facts": read_facts(rule, day.facts)} for rule in applicable]
+        body["earlier"] = {"as": day.label, "on": day.on.isoformat(),
+                           **_day(rulebook, applicable, day.facts, day.matches, shown, keep)}
+        body["later"] = [later.label, later.on.isoformat()]
+    if keep != "non_sensitive":
+        body["keep"] = keep
+    return body
+
+
+def _day(rulebook: RuleBook, applicable: list, day_facts, matches: dict, shown: list[dict], keep: str) -> dict:
+    vocabulary = rulebook.vocabulary
+    facts: dict = {}
+    for f in redact_findings(shown, vocabulary.sensitive, keep=keep):
+        facts.update(f["facts"])  # a finding's `dates` facts are each day's read_facts, kept per day
     position = {rule.key: n for n, rule in enumerate(applicable)}
     matched, given, ranges = [], set(), set()
-    vocabulary = rulebook.vocabulary
-    for key, match in outcome.matches.items():
+    for key, match in matches.items():
         if key not in position or not (match.definite or match.alternatives):
             continue
         matched.append([position[key], [] if match.definite else list(match.alternatives)])
         for index in ([] if match.definite else match.alternatives):
             for name in match.rule.compiled.alternatives[index].facts:
-                given.update(i for i in vocabulary[name].inputs if i in outcome.facts.given)
+                given.update(i for i in vocabulary[name].inputs if i in day_facts.given)
                 if vocabulary[name].bounds:
                     ranges.add(name)
     matched.sort()
-    values = outcome.facts.values
+    values = day_facts.values
     fill = {}
     for rule in (applicable[n] for n, _ in matched):
         for text in (*rule.message.values(), *(rule.unknown_message or {}).values()):
@@ -98,7 +112,6 @@ def decision_body(rulebook: RuleBook, outcome: Outcome, keep: str) -> dict:
     if given:
         body["given"] = sorted(given)
     if keep != "non_sensitive":
-        body["keep"] = keep
         # Whether a range was narrowed to one value decides its missing facts; its bounds' values
         # are not kept, so keep that.
         undecided = [name for name in sorted(ranges)

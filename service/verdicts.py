@@ -5,10 +5,17 @@ A rule whose condition is true gives its own verdict. A deny or warn whose condi
 of those alternatives: what the service was not told never reads as "not so". An obligation
 whose condition is unknown is listed as a possible obligation. `checked` lists every rule the
 check considered, with its outcome, so an allow shows what was ruled out.
+
+A check judged on two days (the day notice is served and the effective date) has one engine
+answer per day. A deny or warn whose outcome differs between them gives a warn with both days
+and both outcomes (`dates_differ`): which day counts is unsettled, so neither answer is given as
+the law's. The others are reported as judged on the effective date.
 """
 from __future__ import annotations
 
+import datetime as dt
 import re
+from dataclasses import dataclass
 
 from service.facts import Facts
 from service.rulebook import Match, Rule
@@ -17,6 +24,21 @@ from service.vocabulary import Vocabulary
 PLACEHOLDER = re.compile(r"\{([a-z0-9_.]+)\}")
 
 _SEVERITY = {"deny": 0, "warn": 1, "obligation": 2}
+_DATES_MESSAGE = {
+    "zh": "本规则（{title}）的结论取决于以哪一日为准，而这尚无定论：{days}。请核实后再操作。",
+    "en": "This rule ({title}) depends on which day counts, which is unsettled: {days}. Confirm before acting.",
+}
+_DAY = {
+    "zh": {"notice_served_on": "通知送达之日", "as_of": "核查之日", "effective_date": "离职生效之日"},
+    "en": {"notice_served_on": "the day notice is served", "as_of": "the day of the check",
+           "effective_date": "the effective date"},
+}
+_OUTCOME = {
+    "zh": {"fired": "适用（{verdict}）", "cleared": "不适用", "unknown": "无法排除（事实缺失）"},
+    "en": {"fired": "it applies ({verdict})", "cleared": "it does not apply",
+           "unknown": "it cannot be ruled out (facts missing)"},
+}
+_VERDICT = {"zh": {"deny": "禁止", "warn": "警示"}, "en": {"deny": "deny", "warn": "warn"}}
 _UNKNOWN_MESSAGE = {
     "zh": "以下事实未提供或未知，无法排除本规则（{title}）：{missing}。请核实后再操作。",
     "en": "This rule ({title}) cannot be ruled out: {missing} not given or unknown. Confirm before acting.",
@@ -45,22 +67,84 @@ def finding(rule: Rule, facts: Facts, vocabulary: Vocabulary, match: Match | Non
     }
 
 
-def assemble(matches: dict[str, Match], applicable: list[Rule], facts: Facts,
-             vocabulary: Vocabulary) -> tuple[str, list[dict], list[dict]]:
-    """The most severe finding decides; obligations never change an allow."""
-    findings = sorted((finding(m.rule, facts, vocabulary, m) for m in matches.values() if _finds(m)),
-                      key=lambda f: (_SEVERITY[f["verdict"]], f["outcome"] != "fired", f["rule_id"]))
+@dataclass(frozen=True)
+class Judged:
+    """One judgment day of a check: its facts and what the engine matched on them."""
+    label: str                      # notice_served_on, as_of or effective_date
+    on: dt.date
+    facts: Facts
+    matches: dict[str, Match]
+
+    def outcome(self, rule: Rule) -> str:
+        match = self.matches.get(rule.key)
+        return match.outcome if match else "cleared"
+
+
+def assemble(matches: dict[str, Match], applicable: list[Rule], facts: Facts, vocabulary: Vocabulary,
+             earlier: Judged | None = None, later: Judged | None = None) -> tuple[str, list[dict], list[dict]]:
+    """The most severe finding decides; obligations never change an allow. `matches` and `facts`
+    are those of the effective date (`later`); `earlier`, the day notice is served, if it differs."""
+    differ = set()
+    if earlier is not None and later is not None:
+        differ = {r.key for r in applicable
+                  if r.verdict != "obligation" and earlier.outcome(r) != later.outcome(r)}
+    found = [finding(m.rule, facts, vocabulary, m) for m in matches.values()
+             if _finds(m) and m.rule.key not in differ]
+    found += [dates_finding(r, (earlier, later), vocabulary) for r in applicable if r.key in differ]
+    findings = sorted(found, key=lambda f: (_SEVERITY[f["verdict"]], f["outcome"] != "fired", f["rule_id"]))
     verdicts = {f["verdict"] for f in findings}
     verdict = "deny" if "deny" in verdicts else "warn" if "warn" in verdicts else "allow"
-    return verdict, findings, checked(matches, applicable, facts, vocabulary)
+    days = {f["rule_id"]: f["dates"] for f in findings if "dates" in f}
+    return verdict, findings, checked(matches, applicable, facts, vocabulary, days)
+
+
+def dates_finding(rule: Rule, judged: tuple[Judged, Judged], vocabulary: Vocabulary) -> dict:
+    """A deny or warn whose outcome differs between the two judgment days: a warn giving both."""
+    dates, missing, fired_on = [], {}, None
+    for day in judged:
+        outcome = day.outcome(rule)
+        if outcome == "unknown":
+            missing.update(dict.fromkeys(missing_facts(rule, day.matches[rule.key], day.facts, vocabulary)))
+        if outcome == "fired":
+            fired_on = day
+        dates.append({"date": day.on.isoformat(), "as": day.label, "outcome": outcome,
+                      "facts": read_facts(rule, day.facts)})
+    message = {}
+    for lang in rule.message:
+        words, verdict = _DAY.get(lang, _DAY["en"]), _VERDICT.get(lang, _VERDICT["en"])[rule.verdict]
+        separator = "；" if lang == "zh" else "; "
+        day = "{}（{}）" if lang == "zh" else "{} ({})"
+        colon = "：" if lang == "zh" else ": "
+        outcomes = separator.join(
+            day.format(words[d["as"]], d["date"]) + colon
+            + _OUTCOME.get(lang, _OUTCOME["en"])[d["outcome"]].format(verdict=verdict) for d in dates)
+        text = _DATES_MESSAGE.get(lang, _DATES_MESSAGE["en"]).format(title=rule.title.get(lang, ""), days=outcomes)
+        if fired_on is not None:  # what the rule says where it applies, on that day's facts
+            on_day = day.format(words[fired_on.label], fired_on.on.isoformat())
+            text += (f"{on_day}：" if lang == "zh" else f" On {on_day}: ") + render(rule.message[lang], fired_on.facts.values)
+        message[lang] = text
+    return {
+        "rule_id": rule.id,
+        "verdict": "warn",
+        "outcome": "dates_differ",
+        "title": dict(rule.title),
+        "message": message,
+        "citations": [dict(c) for c in rule.citations],
+        "facts": read_facts(rule, judged[-1].facts),
+        "missing_facts": list(missing),
+        "dates": dates,
+    }
 
 
 def _finds(match: Match) -> bool:
     return match.definite or (match.alternatives and match.rule.verdict != "obligation")
 
 
-def checked(matches: dict[str, Match], applicable: list[Rule], facts: Facts, vocabulary: Vocabulary) -> list[dict]:
-    """Each rule the check considered: its outcome, citation refs and the facts that decided it."""
+def checked(matches: dict[str, Match], applicable: list[Rule], facts: Facts, vocabulary: Vocabulary,
+            days: dict[str, list[dict]] | None = None) -> list[dict]:
+    """Each rule the check considered: its outcome, citation refs and the facts that decided it
+    (`days`: per rule id whose outcome differs between the judgment days, its `dates`)."""
+    days = days or {}
     out = []
     for rule in applicable:
         match = matches.get(rule.key)
@@ -69,9 +153,12 @@ def checked(matches: dict[str, Match], applicable: list[Rule], facts: Facts, voc
             for detail in vocabulary[name].details:
                 if detail in facts.values:
                     shown.setdefault(detail, facts.values[detail])
-        out.append({"rule_id": rule.id, "verdict": rule.verdict,
-                    "outcome": match.outcome if match else "cleared",
-                    "refs": [c["ref"] for c in rule.citations_on(facts.as_of)], "facts": shown})
+        entry = {"rule_id": rule.id, "verdict": rule.verdict,
+                 "outcome": match.outcome if match else "cleared",
+                 "refs": [c["ref"] for c in rule.citations_on(facts.as_of)], "facts": shown}
+        if rule.id in days:
+            entry.update(outcome="dates_differ", dates=days[rule.id])
+        out.append(entry)
     return out
 
 

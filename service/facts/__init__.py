@@ -42,15 +42,17 @@ def _engine_number(value):
     return value
 
 
-def derive_facts(request: dict, as_of: dt.date, context: FactContext) -> Facts:
+def derive_facts(request: dict, as_of: dt.date, context: FactContext, on: dt.date | None = None) -> Facts:
+    """`on`: the day the employee's date-dependent statuses are judged (default as_of); the law,
+    and the engine's `check.as_of`, stay those of as_of."""
     action = request["action"]
     values: dict = {"action.type": action["type"]}
     put(values, "action.actor.role", action.get("actor", {}).get("role"))
     put(values, "employee.gender", request["employee"].get("gender"))
     put(values, "derived.separation.basis",
         separation_basis(action["type"], request.get("case"), action.get("ground")))
-    for family in (labor_law, process):
-        for name, value in family.derive(request, as_of, context).items():
+    for derived in (labor_law.derive(request, as_of, context, on), process.derive(request, as_of, context)):
+        for name, value in derived.items():
             put(values, name, value)
     return Facts(as_of=as_of, values=values, given=frozenset(_paths(request)))
 

@@ -8,6 +8,7 @@ out, and the rules see it as unknown.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any, Iterable
 
 from service.facts.context import FactContext
@@ -48,21 +49,27 @@ _DISABLED = {"disabled": True, "not_disabled": False, "none": False}
 _LEGAL_FORM = {"written": "written", "email": "written", "system": "written", "verbal": "verbal"}
 
 
-def derive(request: dict, as_of: dt.date, context: FactContext) -> dict:
+def derive(request: dict, as_of: dt.date, context: FactContext, on: dt.date | None = None) -> dict:
+    """`on`: the day the employee's statuses are judged (nursing, maternity and miscarriage leave,
+    medical period, paid suspension, probation, years of service, months to retirement); default
+    as_of. The law applied is the one in force on
+    as_of whatever `on` is. Request statuses (pregnancy, a stated medical status) are as stated."""
     employee, action = request["employee"], request["action"]
     params = context.parameters
-    # The day the separation takes effect: notice, expiry and retirement are counted to it.
+    # The day the separation takes effect: notice, expiry and retirement are counted to it, on
+    # every judgment day (they compare the separation's own date with another).
     action_date: dt.date = action.get("effective_date") or as_of
-    service = _service_years(employee, as_of)
+    on = on or as_of
+    service = _service_years(employee, as_of, on)
     facts: dict[str, Any] = {name: _request_value(request, name) for name in _COPIED}
     facts.update({
         "derived.separation.ground_article": ground_article(action.get("ground")),
-        "derived.nursing_period.active": _nursing(employee, as_of, params),
+        "derived.nursing_period.active": _nursing(employee, on, params),
         # A pending assessment says nothing yet about the disability.
         "derived.work_injury.disabled": _DISABLED.get((employee.get("work_injury") or {}).get("status")),
         "derived.nursing_period.ends_on": _nursing_ends(employee, params),
-        "derived.maternity_leave.active": _maternity_leave(employee, as_of, params),
-        "derived.medical_treatment.in_period": _medical_period(employee, service, as_of, params),
+        "derived.maternity_leave.active": _maternity_leave(employee, on, params),
+        "derived.medical_treatment.in_period": _medical_period(employee, service, as_of, on, params),
         # A hire date gives only a lower bound: service carried over from a previous employer
         # (LCLIR-10) counts too, and only continuous_service_years says how much.
         "derived.service.continuous_years_min": service,
@@ -72,12 +79,12 @@ def derive(request: dict, as_of: dt.date, context: FactContext) -> dict:
         "derived.contract.days_to_end": _days(action_date, (employee.get("contract") or {}).get("end_date")),
         "derived.union_officer.term_days_left": _days(action_date, (employee.get("union_officer") or {}).get("term_end")),
         "derived.union_officer.extended_contract_days_left": _extended_contract_days_left(employee, action_date),
-        "derived.probation.active": _probation(employee, as_of),
+        "derived.probation.active": _probation(employee, on),
         "derived.layoff.percent_of_staff": _percent_of_staff(action.get("layoff")),
-        "derived.miscarriage_leave.active": _miscarriage_leave(employee, as_of, params),
-        "derived.paid_suspension.active": _paid_suspension(employee, as_of, params),
+        "derived.miscarriage_leave.active": _miscarriage_leave(employee, on, params),
+        "derived.paid_suspension.active": _paid_suspension(employee, on, params),
     })
-    facts.update(_retirement(employee, as_of, action_date, params))
+    facts.update(_retirement(employee, as_of, on, action_date, params))
     facts.update(_resignation(request.get("case")))
     return facts
 
@@ -240,11 +247,13 @@ def _extended_contract_days_left(employee: dict, action_date: dt.date) -> int | 
 
 
 # ---- medical treatment period -------------------------------------------------------------------
-def _medical_period(employee: dict, service: float | None, as_of: dt.date, params: ParameterSet) -> bool | None:
-    """In the medical treatment period, computed from sick leave. With the region unknown, every rule
-    that could apply (the national table and each regional rule in force) must agree."""
+def _medical_period(employee: dict, service: float | None, as_of: dt.date, on: dt.date,
+                    params: ParameterSet) -> bool | None:
+    """In the medical treatment period on `on`, computed from sick leave under the law in force on
+    as_of. With the region unknown, every rule that could apply (the national table and each
+    regional rule in force) must agree."""
     medical = employee.get("medical_treatment") or {}
-    computed = _computed_medical_period(medical, employee, service, as_of, params)
+    computed = _computed_medical_period(medical, employee, service, as_of, on, params)
     # The status the EHR gives and the period computed from sick leave are two sources of one
     # fact: either showing the period decides; "none" stands unless the sick leave shows it.
     status = medical.get("status")
@@ -256,14 +265,14 @@ def _medical_period(employee: dict, service: float | None, as_of: dt.date, param
 
 
 def _computed_medical_period(medical: dict, employee: dict, service: float | None, as_of: dt.date,
-                             params: ParameterSet) -> bool | None:
+                             on: dt.date, params: ParameterSet) -> bool | None:
     if "sick_leave" not in medical:
         return None
     spans = sorted((s["start"], s.get("end")) for s in medical["sick_leave"])
     if any(end is None for _, end in spans[:-1]):
         return None  # only the latest leave can be ongoing: an earlier one without its end is unknown
-    if not any(start <= as_of <= (end or as_of) for start, end in spans):
-        return False  # not off sick on as_of: whatever the entitlement
+    if not any(start <= on <= (end or on) for start, end in spans):
+        return False  # not off sick on that day: whatever the entitlement
     if service is None:
         return None
     try:
@@ -271,7 +280,7 @@ def _computed_medical_period(medical: dict, employee: dict, service: float | Non
     except ParameterNotInForce:
         regional = {}
     region = employee.get("region")
-    total = employee.get("total_work_years")
+    total = _shifted(employee.get("total_work_years"), as_of, on)
     answers = set()
     for candidate in [region] if region else [NATIONAL, *regional]:
         if total is None and candidate not in regional:
@@ -280,26 +289,38 @@ def _computed_medical_period(medical: dict, employee: dict, service: float | Non
         years = max(total or 0.0, service)
         try:
             entitlement = medical_treatment_entitlement(years, service, as_of, params, region=candidate)
-            answers.add(medical_treatment_in_period(spans, as_of, entitlement))
+            answers.add(medical_treatment_in_period(spans, on, entitlement))
         except (UnknownFact, ParameterNotInForce):
             return None
     return answers.pop() if len(answers) == 1 else None
 
 
 # ---- service and retirement --------------------------------------------------------------------
-def _service_years(employee: dict, as_of: dt.date) -> float | None:
-    """Continuous years with this employer: as given (service carried over included), else the
-    whole years completed since the hire date (LCL-42-5 "满十五年": the anniversary completes one)."""
+def _service_years(employee: dict, as_of: dt.date, on: dt.date) -> float | None:
+    """Continuous years with this employer on `on`: as given on as_of (service carried over
+    included), moved by the time from as_of to `on`; else the whole years completed since the hire
+    date (LCL-42-5 "满十五年": the anniversary completes one)."""
     given = employee.get("continuous_service_years")
     if given is not None:
-        return _years(float(given))
+        return _shifted(float(given), as_of, on)
     hired = employee.get("hire_date")
-    if hired is None or hired > as_of:
+    if hired is None or hired > on:
         return None
-    return completed_years(hired, as_of)
+    return completed_years(hired, on)
 
 
-def _retirement(employee: dict, as_of: dt.date, action_date: dt.date, params: ParameterSet) -> dict:
+def _shifted(years: float | None, as_of: dt.date, on: dt.date) -> float | int | None:
+    """Years stated as of as_of, on another day: the employment runs on until the separation.
+    Moved years are cut (not rounded) to two decimals: a day short of a threshold stays short."""
+    if years is None:
+        return None
+    if on == as_of:
+        return _years(float(years))
+    moved = max(0.0, float(years) + (on - as_of).days / 365.25)
+    return _years(math.floor(round(moved * 100, 6)) / 100)
+
+
+def _retirement(employee: dict, as_of: dt.date, on: dt.date, action_date: dt.date, params: ParameterSet) -> dict:
     """Time left to the statutory retirement date, for every retirement the known facts allow
     (a woman whose original age is unknown: 50 and 55; gender unknown: all). The rules compare
     min and max: where they disagree, the unknown fact decides the answer."""
@@ -318,8 +339,8 @@ def _retirement(employee: dict, as_of: dt.date, action_date: dt.date, params: Pa
         return {}
     earliest, latest = min(dates), max(dates)
     return {
-        "derived.retirement.months_left_min": whole_months_between(as_of, earliest),
-        "derived.retirement.months_left_max": whole_months_between(as_of, latest),
+        "derived.retirement.months_left_min": whole_months_between(on, earliest),
+        "derived.retirement.months_left_max": whole_months_between(on, latest),
         "derived.retirement.days_left_min": (earliest - action_date).days,
         "derived.retirement.days_left_max": (latest - action_date).days,
         "derived.retirement.date_earliest": earliest.isoformat(),
