@@ -84,7 +84,11 @@ def render_body(body: dict, as_of, action_type: str, rulebook) -> dict:
     facts, matches = _day(body, as_of, applicable, rulebook)
     earlier = later = None
     if "earlier" in body:
-        day = body["earlier"]
+        day = dict(body["earlier"])  # what differs from the effective date's part
+        day["facts"] = {**{k: v for k, v in body["facts"].items() if k not in set(day.get("absent", ()))},
+                        **day.get("facts", {})}
+        day.setdefault("matched", body["matched"])
+        day.setdefault("given", body.get("given", []))
         earlier_facts, earlier_matches = _day(day, as_of, applicable, rulebook)
         earlier = Judged(day["as"], dt.date.fromisoformat(day["on"]), earlier_facts, earlier_matches)
         label, on = body["later"]

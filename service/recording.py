@@ -73,8 +73,18 @@ def decision_body(rulebook: RuleBook, outcome: Outcome, keep: str) -> dict:
     if earlier:
         day = earlier[0]
         shown = [{"facts": read_facts(rule, day.facts)} for rule in applicable]
-        body["earlier"] = {"as": day.label, "on": day.on.isoformat(),
-                           **_day(rulebook, applicable, day.facts, day.matches, shown, keep)}
+        first = _day(rulebook, applicable, day.facts, day.matches, shown, keep)
+        # Only what differs from the effective date's: most facts are the same on both days.
+        same = {k for k, v in first["facts"].items() if body["facts"].get(k, _ABSENT) == v}
+        first["absent"] = sorted(set(body["facts"]) - set(first["facts"]), key=int_or_name)
+        first["facts"] = {k: v for k, v in first["facts"].items() if k not in same}
+        first.setdefault("given", [])
+        for key in ("matched", "given"):  # left out: the same as the effective date's
+            if first[key] == body.get(key, []):
+                del first[key]
+        if not first["absent"]:
+            del first["absent"]
+        body["earlier"] = {"as": day.label, "on": day.on.isoformat(), **first}
         body["later"] = [later.label, later.on.isoformat()]
     if keep != "non_sensitive":
         body["keep"] = keep
@@ -123,6 +133,10 @@ def _day(rulebook: RuleBook, applicable: list, day_facts, matches: dict, shown: 
 
 
 _ABSENT = object()
+
+
+def int_or_name(key: str):
+    return (0, int(key), "") if key.isdigit() else (1, 0, key)
 _CODES: dict[str, dict[str, str]] = {}
 
 
