@@ -153,11 +153,20 @@ def main() -> None:
             ms = [s.seconds * 1000 for s in r.ok] or [float("nan")]
             print(f"{label:<22} {clients:>7} {len(r.ok) * args.batch / r.wall:>9.0f} {percentile(ms, .5):>12.1f} "
                   f"{percentile(ms, .99):>12.1f} {len(r.samples) - len(r.ok):>8}")
+    print()
     for label, clients, r in rows:
         if label == "service, PostgreSQL" and clients == args.clients:
             share = len(r.ok) / r.wall / ceiling[clients] * 100
-            print(f"\ngoal HTTP >= 60% of bare Flask with the trail on (PostgreSQL, {clients} clients): "
+            print(f"goal HTTP >= 60% of bare Flask with the trail on (PostgreSQL, {clients} clients): "
                   f"{'MET' if share >= 60 else 'MISSED'} ({share:.0f}%)")
+            share = len(r.ok) / r.wall / unrecorded[clients] * 100
+            print(f"goal trail-on throughput >= 80% of trail-off (PostgreSQL, {clients} clients): "
+                  f"{'MET' if share >= 80 else 'MISSED'} ({share:.0f}%)")
+    for label, clients, r in batch_rows:
+        if label == "service, PostgreSQL":
+            rate = len(r.ok) * args.batch / r.wall
+            print(f"goal /v1/checks:batch >= 5,000 checks/s on PostgreSQL: {'MET' if rate >= 5000 else 'MISSED'} "
+                  f"({rate:,.0f} checks/s)")
 
 
 if __name__ == "__main__":

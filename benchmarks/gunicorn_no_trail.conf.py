@@ -17,7 +17,9 @@ import service.record.trail  # noqa: E402  (after the path: the arbiter imports 
 
 
 def _not_recorded(engine, entries):
-    return [service.record.trail.Appended(0, values["entry_id"], "") for values in entries]
+    # The receipt is still signed (about 0.05 ms): the answer keeps its shape.
+    return [service.record.trail.Appended(0, values["entry_id"], service.record.trail.entry_hash(values), values["recorded_at"])
+            for values in entries]
 
 
 service.record.trail.append_and_commit = _not_recorded

@@ -278,17 +278,20 @@ def run_client(spec: ClientSpec) -> list[Sample]:
     return samples
 
 
-def run_clients(port: int, path: str, bodies: list[dict], headers: dict[str, str], clients: int, count: int,
-                seconds: float, keep_verdict: bool = False) -> RunResult:
+def run_clients(port: int | list[int], path: str, bodies: list[dict], headers: dict[str, str], clients: int,
+                count: int, seconds: float, keep_verdict: bool = False) -> RunResult:
     """`clients` client processes (not threads: a GIL-bound client would be the bottleneck) sharing
-    `count` requests, all stopped after `seconds`."""
+    `count` requests, all stopped after `seconds`. Several ports (several gunicorn masters, standing
+    in for hosts): the clients take them in turn."""
+    ports = port if isinstance(port, list) else [port]
+    port = ports[0]
     if clients == 1:
         start = time.time()
         samples = run_client(ClientSpec(port, path, bodies, headers, count, start + seconds,
                                         keep_verdict=keep_verdict))
         return RunResult(samples, time.time() - start)
     start = time.time() + 2.0  # spawned clients need a moment to import
-    specs = [ClientSpec(port, path, bodies, headers, -(-count // clients), start + seconds, start,
+    specs = [ClientSpec(ports[i % len(ports)], path, bodies, headers, -(-count // clients), start + seconds, start,
                         offset=i * 7, keep_verdict=keep_verdict) for i in range(clients)]
     # spawn, not fork: the load test runs clients from a thread while the main thread stops PostgreSQL.
     with multiprocessing.get_context("spawn").Pool(clients) as pool:

@@ -1,10 +1,15 @@
 """Load and fault test: the service under gunicorn on PostgreSQL, concurrent clients, then the
 database stopped mid-run.
 
+--hosts gunicorn masters (default 2, standing in for two hosts) serve one PostgreSQL schema; the
+clients take them in turn. Every worker of every master runs a sealer thread: one at a time
+seals (advisory lock).
+
 Phase 1 (load): --clients client processes POST the realistic mix (workload.py) to /v1/checks for
   --duration seconds (bounded also by --max-requests). Asserts: no 5xx (nor any non-200), and the
   number of check decisions in the trail (SELECT count(*) FROM trail_entries WHERE kind='check')
-  equals the number of 200 answers; the hash chain verifies.
+  equals the number of 200 answers; everything is sealed into one tree, each entry within 2 s of
+  being recorded (checkpoint published_at - entry recorded_at), and the trail verifies.
 Phase 2 (fault, unless --no-stop): the clients run again; PostgreSQL is stopped with
   `pg_ctlcluster --skip-systemctl-redirect <version> main stop -m fast` for --outage seconds
   (at most 9.5) and started again. Asserts: every check answered while the server was down is 503
@@ -67,6 +72,13 @@ def pg_cluster(action: str) -> float:
     return time.monotonic() - started
 
 
+def trail_key():
+    """The development key the service made under instance/ (every master shares it)."""
+    from service import PROJECT_ROOT
+    from service.record.signing import DEV_KEY_FILE, _from_pem
+    return _from_pem("separation-guard.example/trail", (PROJECT_ROOT / "instance" / DEV_KEY_FILE).read_bytes())
+
+
 def verify_chain(url: str) -> tuple[bool, int, str | None]:
     from sqlalchemy import create_engine
     from sqlalchemy.orm import Session
@@ -75,10 +87,41 @@ def verify_chain(url: str) -> tuple[bool, int, str | None]:
     engine = create_engine(url)
     try:
         with Session(engine) as session:
-            result = verify(session)
-        return result.ok, result.entries, result.reason
+            result = verify(session, trail_key())
+        return result.ok, result.entries, (result.reason or f"{result.sealed} sealed, {result.pending} pending")
     finally:
         engine.dispose()
+
+
+def sealing(report: Report, pg: PostgresSchema, limit: float = 2.0, timeout: float = 30.0) -> None:
+    """Wait until nothing is queued; then every entry's sealing lag, and one tree holding them all."""
+    deadline = time.monotonic() + timeout
+    while pg.scalar("SELECT count(*) FROM trail_pending") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    pending = pg.scalar("SELECT count(*) FROM trail_pending")
+    report.check(pending == 0, f"nothing left unsealed {timeout:.0f} s after the load ({pending} pending)")
+    entries, leaves = pg.scalar("SELECT count(*) FROM trail_entries"), pg.scalar("SELECT count(*) FROM trail_leaves")
+    size = pg.scalar("SELECT max(tree_size) FROM trail_checkpoints")
+    report.check(entries == leaves == size, f"one tree holds every entry ({entries} entries, {leaves} leaves, "
+                                            f"latest checkpoint {size})")
+    lags = lag_seconds(pg)
+    if lags:
+        report.say(f"  sealing lag over {len(lags)} entries: p50 {percentile(lags, .5):.2f} s, "
+                   f"p99 {percentile(lags, .99):.2f} s, max {max(lags):.2f} s; "
+                   f"{pg.scalar('SELECT count(*) FROM trail_checkpoints')} checkpoints")
+        report.check(max(lags) <= limit, f"every entry sealed within {limit:.0f} s (max {max(lags):.2f} s)")
+
+
+def lag_seconds(pg: PostgresSchema) -> list[float]:
+    """Per entry: from recorded_at to the first checkpoint that covers its leaf."""
+    from sqlalchemy import text
+    with pg._engine.connect() as conn:
+        conn.execute(text(f'SET search_path TO "{pg.schema}"'))
+        rows = conn.execute(text(
+            "SELECT extract(epoch FROM (SELECT c.published_at FROM trail_checkpoints c WHERE c.tree_size > l.leaf_index "
+            "ORDER BY c.tree_size LIMIT 1) - e.recorded_at) FROM trail_leaves l JOIN trail_entries e ON e.seq = l.seq "
+            "WHERE e.kind = 'check'")).scalars().all()
+    return sorted(float(x) for x in rows)
 
 
 def trail_checks(pg: PostgresSchema) -> int:
@@ -94,21 +137,22 @@ def summarize(report: Report, label: str, result: RunResult) -> None:
 
 def run(duration: float = 120, clients: int = 8, stop_postgres: bool = True, outage: float = 6.0,
         recovery: float = 30.0, max_requests: int = 500_000, log_dir: Path | None = None,
-        private_postgres: bool = False, admin_url: str | None = None) -> Report:
+        private_postgres: bool = False, admin_url: str | None = None, hosts: int = 2) -> Report:
     """`admin_url`: the database whose private schema the service uses (default BENCH_POSTGRES_URL)."""
     report = Report()
     outage = min(outage, MAX_OUTAGE)
     cluster = PrivateCluster() if private_postgres else None
     try:
         return _run(report, duration, clients, stop_postgres, outage, recovery, max_requests, log_dir, cluster,
-                    cluster.admin_url if cluster else admin_url or harness.POSTGRES_ADMIN_URL)
+                    cluster.admin_url if cluster else admin_url or harness.POSTGRES_ADMIN_URL, hosts)
     finally:
         if cluster is not None:
             cluster.destroy()
 
 
 def _run(report: Report, duration: float, clients: int, stop_postgres: bool, outage: float, recovery: float,
-         max_requests: int, log_dir: Path | None, cluster: PrivateCluster | None, admin_url: str) -> Report:
+         max_requests: int, log_dir: Path | None, cluster: PrivateCluster | None, admin_url: str,
+         hosts: int) -> Report:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         log_dir = log_dir or tmp
@@ -116,14 +160,18 @@ def _run(report: Report, duration: float, clients: int, stop_postgres: bool, out
         bodies = request_bodies(rules_dir)
         config = "gunicorn_postfork.conf.py" if harness.POST_FORK_DISPOSE else "gunicorn.conf.py"
         where = f"a private server on port {cluster.port}" if cluster else "the machine's server (pg_ctlcluster)"
-        report.say(f"load test: {clients} clients x {duration:.0f} s, {len(bodies)}-request mix, {config}, "
+        report.say(f"load test: {hosts} gunicorn masters, {clients} clients x {duration:.0f} s, "
+                   f"{len(bodies)}-request mix, {config}, "
                    f"PostgreSQL stop: {'yes, ' + str(outage) + ' s, ' + where if stop_postgres else 'no'}")
         with PostgresSchema(admin_url) as pg:
-            server = start_service(pg.url, rules_dir, log_dir / "load_test_gunicorn.log")
+            servers = []
             try:
+                for n in range(hosts):  # one at a time: the first migrates the schema
+                    servers.append(start_service(pg.url, rules_dir, log_dir / f"load_test_gunicorn_{n}.log"))
+                server, ports = servers[0], [s.port for s in servers]
                 # --- phase 1: load ------------------------------------------------------------------
                 rss_before = server.worker_rss_kib()
-                load = run_clients(server.port, "/v1/checks", bodies, auth_headers(), clients, max_requests,
+                load = run_clients(ports, "/v1/checks", bodies, auth_headers(), clients, max_requests,
                                    duration, keep_verdict=True)
                 summarize(report, "phase 1 (load)", load)
                 rss_after = server.worker_rss_kib()
@@ -137,14 +185,16 @@ def _run(report: Report, duration: float, clients: int, stop_postgres: bool, out
                 recorded = trail_checks(pg)
                 report.check(recorded == len(load.ok),
                              f"trail decisions = 200 answers ({recorded} recorded, {len(load.ok)} answered)")
+                report.check(pg.scalar("SELECT count(*) FROM trail_entries WHERE kind = 'ruleset_change'") == 1,
+                             f"the rule set is recorded once by {hosts} masters' workers")
+                sealing(report, pg)
                 ok, entries, reason = verify_chain(pg.url)
-                report.check(ok, f"the trail's hash chain verifies ({entries} entries)"
-                                 f"{'' if ok else ': ' + str(reason)}")
+                report.check(ok, f"the trail verifies ({entries} entries; {reason})")
                 answered_200 = len(load.ok)
 
                 # --- phase 2: the database stops mid-run --------------------------------------------
                 if stop_postgres:
-                    answered_200 += fault_phase(report, server.port, bodies, clients, outage, recovery, cluster)
+                    answered_200 += fault_phase(report, ports, bodies, clients, outage, recovery, cluster)
                     recorded = trail_checks(pg)
                     report.check(recorded >= answered_200,
                                  f"no 200 without its trail entry ({recorded} recorded, {answered_200} answered 200)")
@@ -154,12 +204,13 @@ def _run(report: Report, duration: float, clients: int, stop_postgres: bool, out
                     report.check(recorded - answered_200 <= clients,
                                  f"at most one in-flight decision per client recorded without a 200 "
                                  f"({recorded - answered_200})")
+                    sealing(report, pg, limit=float("inf"))  # entries queued during the outage wait for it
                     ok, entries, reason = verify_chain(pg.url)
-                    report.check(ok, f"the hash chain verifies after the outage ({entries} entries)"
-                                     f"{'' if ok else ': ' + str(reason)}")
+                    report.check(ok, f"the trail verifies after the outage ({entries} entries; {reason})")
             finally:
-                server.stop()
-                errors = [line for line in server.log_path.read_text(errors="replace").splitlines()
+                for s in servers:
+                    s.stop()
+                errors = [line for s in servers for line in s.log_path.read_text(errors="replace").splitlines()
                           if '"level": "ERROR"' in line]
                 if errors:
                     kinds: dict[str, int] = {}
@@ -173,7 +224,7 @@ def _run(report: Report, duration: float, clients: int, stop_postgres: bool, out
     return report
 
 
-def fault_phase(report: Report, port: int, bodies: list[dict], clients: int, outage: float, recovery: float,
+def fault_phase(report: Report, port: int | list[int], bodies: list[dict], clients: int, outage: float, recovery: float,
                 cluster: PrivateCluster | None) -> int:
     def postgres(action: str) -> float:
         if cluster is None:
@@ -238,6 +289,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=120, help="seconds of load in phase 1 (default 120)")
     parser.add_argument("--clients", type=int, default=8, help="concurrent client processes (default 8)")
+    parser.add_argument("--hosts", type=int, default=2, help="gunicorn masters on the one database (default 2)")
     parser.add_argument("--max-requests", type=int, default=500_000, help="request bound for phase 1")
     parser.add_argument("--outage", type=float, default=6.0, help=f"seconds PostgreSQL stays down (max {MAX_OUTAGE})")
     parser.add_argument("--recovery", type=float, default=30.0, help="seconds allowed to answer 200 again")
@@ -251,7 +303,7 @@ def main() -> int:
     args = parser.parse_args()
     harness.use_post_fork_dispose(args.post_fork_dispose)
     report = run(args.duration, args.clients, not args.no_stop, args.outage, args.recovery, args.max_requests,
-                 args.log_dir, args.private_postgres)
+                 args.log_dir, args.private_postgres, hosts=args.hosts)
     return 1 if report.failures else 0
 
 

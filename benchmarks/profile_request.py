@@ -52,8 +52,9 @@ def instrument() -> None:
     service.http.checks.evaluate = timed("evaluate(): facts + durable-rules + verdict", service.http.checks.evaluate)
     service.http.checks.decision_entry = timed("decision_entry(): the trail entry's content and digests",
                                           service.http.checks.decision_entry)
-    service.record.trail.append_and_commit = timed("append_and_commit(): link, insert and commit the trail entry",
+    service.record.trail.append_and_commit = timed("append_and_commit(): insert, queue and commit the trail entry",
                                             service.record.trail.append_and_commit)
+    service.record.trail.Appended.receipt = timed("the receipt: Ed25519 signature", service.record.trail.Appended.receipt)
     service.http.checks._decide = timed("_decide", service.http.checks._decide)
     schemas.check.CheckResultSchema.dump = timed("response schema dump (marshmallow)",
                                                  schemas.check.CheckResultSchema.dump)
@@ -62,7 +63,9 @@ def instrument() -> None:
 
 
 def run(label: str, url: str, rules_dir: Path, bodies: list[dict], n: int, profile: bool) -> None:
-    app = create_app({"DATABASE_URL": url, "DEV_KEY": BENCH_KEY, "RULES_DIR": str(rules_dir)})
+    # The sealer is not timed here (it runs beside the requests, in its own thread or worker).
+    app = create_app({"DATABASE_URL": url, "DEV_KEY": BENCH_KEY, "RULES_DIR": str(rules_dir),
+                      "TRAIL_SEALER_THREAD": False})
     client = app.test_client()
     headers = auth_headers()
     for body in bodies[:100]:
@@ -81,7 +84,8 @@ def run(label: str, url: str, rules_dir: Path, bodies: list[dict], n: int, profi
     decide = SPENT.pop("_decide")
     SPENT["the rest of _decide"] = decide - SPENT["evaluate(): facts + durable-rules + verdict"] - \
         SPENT["decision_entry(): the trail entry's content and digests"] - \
-        SPENT["append_and_commit(): link, insert and commit the trail entry"]
+        SPENT["append_and_commit(): insert, queue and commit the trail entry"] - \
+        SPENT["the receipt: Ed25519 signature"]
     SPENT["Flask, werkzeug, flask-smorest, test client (the rest)"] = total - sum(SPENT.values())
     print(f"{label}: {total / n * 1000:.2f} ms per request over {n} requests, of which {cpu / n * 1000:.2f} ms "
           f"CPU in this process (the rest: waiting for the database server, or preempted)" +

@@ -100,6 +100,14 @@ class CheckedSchema(_RuleOutcomeSchema):
     facts = fields.Dict(metadata={"description": "The facts that decided it, with the derived dates behind them."})
 
 
+class ReceiptSchema(Schema):
+    signed = fields.String(metadata={"description": "The text signed: the log's name, the decision id, "
+                                                    "the entry hash and recorded_at, one per line"})
+    signature = fields.String(metadata={"description": "base64 Ed25519 signature of the UTF-8 of `signed`"})
+    key_id = fields.String(metadata={"description": "The signing key as a note verifier key "
+                                                    "(name+hash+base64 key); GET /v1/trail/public-key"})
+
+
 class CheckResultSchema(Schema):
     decision_id = fields.String(dump_only=True)
     verdict = fields.String(validate=one_of(VERDICTS))
@@ -109,6 +117,8 @@ class CheckResultSchema(Schema):
     checked = fields.List(fields.Nested(CheckedSchema), metadata={"description": (
         "Every rule in force on as_of that applies to the action type, with its outcome: what an "
         "allow ruled out, and why.")})
+    receipt = fields.Nested(ReceiptSchema, metadata={"description": "The service's signed word that this "
+                                                                    "decision is in the trail"})
 
 
 class CheckBatchResultSchema(Schema):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates_schema
 
 from schemas.case import CaseEventSchema
-from schemas.check import FindingSchema
+from schemas.check import FindingSchema, ReceiptSchema
 from schemas.errors import FieldErrorSchema
 from schemas.employee import EmployeeSchema, dates_after
 from schemas.fields import CHINA, CASE_KINDS, VERDICTS, AsOf, AwareDateTime, Identifier, one_of
@@ -60,6 +60,7 @@ class EventResultSchema(Schema):
     verdict = fields.String(validate=one_of(VERDICTS))
     findings = fields.List(fields.Nested(FindingSchema))
     case = fields.Nested(CaseStatusSchema)
+    receipt = fields.Nested(ReceiptSchema)
     # A refusal (409) is answered through this schema too: it carries the error shape as well.
     code = fields.Integer(metadata={"description": "On a refusal (409) only, as in every error."})
     status = fields.String(metadata={"description": "On a refusal (409) only."})

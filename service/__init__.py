@@ -36,6 +36,16 @@ def create_app(test_config: dict | None = None) -> Flask:
         # Key of the request digest kept in the trail. Development default; set it in production.
         TRAIL_DIGEST_KEY="dev-only-trail-digest-key",
         TRAIL_FACT_VALUES="non_sensitive",
+        # The trail's Ed25519 signing key (PEM, or a path to one): production requires it;
+        # development makes instance/trail_signing_key.pem. The origin names the log and the key.
+        TRAIL_SIGNING_KEY=None,
+        TRAIL_ORIGIN="separation-guard.example/trail",
+        # Seconds between sealing rounds of each process's sealer thread (0: no thread; run
+        # `separation-guard worker` or `trail seal` instead). Off by default under TESTING.
+        TRAIL_SEAL_SECONDS=0.5,
+        TRAIL_SEALER_THREAD=None,
+        # A witness that receives every checkpoint (POST, text/plain), if set.
+        TRAIL_WITNESS_URL=None,
         WEBHOOK_URL=None,
         WEBHOOK_SECRET=DEV_WEBHOOK_SECRET,  # Standard Webhooks: whsec_ + base64; refused in production
         WEBHOOK_MAX_ATTEMPTS=5,
@@ -78,7 +88,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from service.decide import reload
     from service.http import auth, cases, checks, decisions, notifications_api, observability, pages, trail_api
-    from service.record import db
+    from service.record import db, signing
     from service.tools import cli
     from service.http.api import Api
 
@@ -89,6 +99,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     except reload.RuleSetRefused as exc:
         app.logger.critical("%s", exc)
         raise
+    signing.init_app(app)  # production without its key stops here
     db.init_app(app)
     observability.init_app(app)
     api = Api(app)
@@ -105,6 +116,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     reload.init_app(app)
     if app.config.get("AUTO_MIGRATE", True):
         trail_api.record_ruleset_version(app)
+    trail_api.init_sealer(app)
     auth.check_start_up(app)
 
     @app.before_request

@@ -142,11 +142,15 @@ def test_production_refuses_to_start_with_development_secrets_or_no_keys(tmp_pat
     with pytest.raises(StartUpRefused) as info:
         create_app({"DATABASE_URL": url, "ENV": "production"})
     message = str(info.value)
-    assert "TRAIL_DIGEST_KEY" in message and "no API key" in message
+    assert "TRAIL_DIGEST_KEY" in message and "no API key" in message and "TRAIL_SIGNING_KEY" in message
     with pytest.raises(StartUpRefused, match="WEBHOOK_SECRET must be a Standard Webhooks secret"):
         create_app({"DATABASE_URL": url, "ENV": "production", "TRAIL_DIGEST_KEY": "k" * 32,
                     "WEBHOOK_SECRET": "w" * 32})
-    secrets = {"TRAIL_DIGEST_KEY": "k" * 32, "WEBHOOK_SECRET": "whsec_" + "d" * 44}
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    signing_key = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    secrets = {"TRAIL_DIGEST_KEY": "k" * 32, "WEBHOOK_SECRET": "whsec_" + "d" * 44, "TRAIL_SIGNING_KEY": signing_key}
     with pytest.raises(StartUpRefused, match="no API key"):
         create_app({"DATABASE_URL": url, "ENV": "production", **secrets})
     dev = create_app({"DATABASE_URL": url})

@@ -23,7 +23,7 @@ from service.decide.parameters import (
 )
 
 CATALOG = Path("/work/shared/reference/labor_rules_catalog.json")
-SERVICE = Path(__file__).resolve().parents[1] / "service"
+SERVICE = Path(__file__).resolve().parents[1] / "service" / "decide"
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from schemas.fields import CHINA
 from service.clock import utcnow
@@ -21,6 +21,9 @@ class Outcome:
     ruleset_version: str
     fired: list[Rule]              # the rules whose condition is true (on the effective date)
     checked: list[dict]            # every rule considered, with its outcome
+    # Each judgment day's facts and what the engine matched: the trail keeps them to render the
+    # answer again (service/record/recording.py).
+    judged: list = field(default_factory=list, repr=False, compare=False)
 
 
 def default_as_of() -> dt.date:
@@ -72,4 +75,5 @@ def evaluate(rulebook: RuleBook, request: dict) -> Outcome:
                                           earlier=judged[0] if len(judged) > 1 else None, later=last)
     return Outcome(as_of=as_of, verdict=verdict, findings=findings, facts=last.facts,
                    ruleset_version=rulebook.version,
-                   fired=[m.rule for m in last.matches.values() if m.definite], checked=checked)
+                   fired=[m.rule for m in last.matches.values() if m.definite], checked=checked,
+                   judged=judged)

@@ -31,6 +31,7 @@ from schemas.errors import FieldErrorSchema
 from service.http.api import Blueprint
 from service.clock import utcnow
 from service.decide.rulebook import RuleBook, RuleLoadError, content_version, load_rulebook
+from service.record.rulesets import record_ruleset
 from service.tools.scenarios import run_scenarios
 from service.record.trail import append
 
@@ -194,8 +195,7 @@ def reload_rules(app: Flask, reason: str) -> ReloadResult:
             old.engine.close()
         _RETIRED[:] = [current]
         if new.version != current.version:
-            _record(app, new.version, {"previous_version": current.version, "reason": reason,
-                                       "rules": sorted(new.rules)})
+            record_ruleset(app, new, previous=current.version, reason=reason)  # once, whichever worker is first
         app.logger.info("rules reloaded (%s): %s -> %s", reason, current.version, new.version)
         return ReloadResult(True, new.version, current.version, [])
 

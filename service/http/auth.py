@@ -59,6 +59,8 @@ _SCOPES_OF_ENDPOINT = {
     "notifications.SlaSweep": ("cases",),
     "trail.Trail": ("trail:read",),
     "trail.TrailVerify": ("trail:read",),
+    "trail.TrailProof": ("checks", "cases", "trail:read"),
+    "trail.TrailCheckpoints": ("checks", "cases", "trail:read"),
     "admin.Reload": ("rules:admin",),
     # The browser pages (service/http/pages.py): a Bearer key, or the cookie their sign-in form sets.
     "pages.rules": ("trail:read", "rules:admin"),
@@ -170,6 +172,8 @@ def check_start_up(app: Flask) -> None:
             problems.append(str(exc))
         if not app.config["AUTH_REQUIRED"]:
             problems.append("AUTH_REQUIRED is off")
+        if app.extensions.get("trail_key") is None:
+            problems.append("TRAIL_SIGNING_KEY is not set (the trail's Ed25519 key, PEM)")
         with sessions() as session:
             if session.scalar(select(ApiClient.id).where(ApiClient.revoked_at.is_(None)).limit(1)) is None:
                 problems.append("no API key is configured (flask --app wsgi keys create NAME --scope ...)")
@@ -234,7 +238,7 @@ def _client_for(key: str) -> KnownClient | None:
     known = cache.get(wanted)
     if known is not None:
         return known
-    with current_app.extensions["db_sessions"]() as session:
+    with current_app.extensions["db_read_sessions"]() as session:
         candidates = session.scalars(select(ApiClient).where(ApiClient.key_digest == wanted,
                                                              ApiClient.revoked_at.is_(None))).all()
     for client in candidates:  # the lookup narrows; the comparison that decides is constant-time

@@ -48,7 +48,7 @@ class CaseView(MethodView):
     def get(self, args, case_id):
         """A case: its events, its status, the step awaiting a decision and the findings as of a date."""
         as_of = args.get("as_of") or default_as_of()
-        with db.session() as session:
+        with db.read_session() as session:
             case = session.get(Case, case_id)
             if case is None:
                 abort(404, message=f"No case {case_id}.")

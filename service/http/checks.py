@@ -62,8 +62,10 @@ def _decide(requests: list[dict]) -> list[dict]:
         current_app.logger.exception("could not record decision")
         abort(503, message="The decision could not be recorded; nothing was allowed. Retry later.")
     _remember_case_facts(named)
+    key = current_app.extensions["trail_key"]
     return [{"decision_id": e.entry_id, "verdict": o.verdict, "as_of": o.as_of,
-             "ruleset_version": o.ruleset_version, "findings": o.findings, "checked": o.checked}
+             "ruleset_version": o.ruleset_version, "findings": o.findings, "checked": o.checked,
+             "receipt": e.receipt(key)}
             for e, o in zip(recorded, outcomes)]
 
 
@@ -81,7 +83,7 @@ def _remember_case_facts(named: list[dict]) -> None:
 
 
 def _recorded_case(case_id: str, employee_id: str) -> dict:
-    with db.session() as session:
+    with db.read_session() as session:
         case = session.get(Case, case_id)
         if case is None:
             abort(422, errors={"case_id": [f"No case {case_id} in the ledger."]})

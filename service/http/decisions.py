@@ -1,6 +1,15 @@
-"""GET /v1/decisions/<id>: a recorded decision, as answered (sensitive values redacted)."""
+"""GET /v1/decisions/<id>: a recorded decision, rendered again from its trail entry.
+
+The entry keeps what varied (what the engine matched, the facts, placeholder values); the text
+comes from the rule-set version's own entry, through verdicts.assemble, as the live answer was
+made. The answer is the original one with sensitive fact values redacted exactly as the trail
+stores them (service.record.privacy): the trail never had them.
+"""
 from __future__ import annotations
 
+import datetime as dt
+
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import abort
 from marshmallow import fields
@@ -9,9 +18,17 @@ from sqlalchemy import select
 from schemas.check import CheckResultSchema
 from service.http.api import Blueprint
 from service.record import db
+from service.decide.facts import Facts
 from service.record.models import TrailEntry
+from service.record.privacy import WITHHELD, redact_findings
+from service.decide.rulebook import Match
+from service.record.rulesets import VERSIONS
+from service.record.trail import Appended, hash_of
+from service.decide.verdicts import Judged, assemble
 
 blp = Blueprint("decisions", __name__, url_prefix="/v1", description="Recorded decisions")
+
+DECISION_KINDS = ("check", "case_event", "event_refused")
 
 
 class DecisionSchema(CheckResultSchema):
@@ -25,6 +42,7 @@ class DecisionSchema(CheckResultSchema):
     actor_role = fields.String(allow_none=True)
     client_id = fields.String(allow_none=True)
     trail_seq = fields.Integer()
+    entry_hash = fields.String(metadata={"description": "The entry's hash: its leaf in the trail's tree"})
 
 
 @blp.route("/decisions/<string:decision_id>")
@@ -32,16 +50,73 @@ class DecisionView(MethodView):
     @blp.response(200, DecisionSchema)
     def get(self, decision_id):
         """A recorded decision, from the trail."""
-        with db.session() as session:
+        with db.read_session() as session:
             entry = session.scalar(select(TrailEntry).where(
-                TrailEntry.entry_id == decision_id,
-                TrailEntry.kind.in_(("check", "case_event", "event_refused"))))
-        if entry is None:
-            abort(404, message=f"No decision {decision_id}.")
-        return {"decision_id": entry.entry_id, "verdict": entry.verdict, "as_of": entry.as_of,
-                "ruleset_version": entry.ruleset_version, "findings": entry.body["findings"],
-                "checked": entry.body.get("checked", []),
-                "received_at": entry.recorded_at, "kind": entry.kind, "employee_id": entry.employee_id,
+                TrailEntry.entry_id == decision_id, TrailEntry.kind.in_(DECISION_KINDS)))
+            if entry is None:
+                abort(404, message=f"No decision {decision_id}.")
+            answer = render(session, entry)
+        return {**answer, "received_at": entry.recorded_at, "kind": entry.kind, "employee_id": entry.employee_id,
                 "case_id": entry.case_id, "action_type": entry.action_type, "event_type": entry.event_type,
                 "actor_id": entry.actor_id, "actor_role": entry.actor_role, "client_id": entry.client_id,
-                "trail_seq": entry.seq}
+                "trail_seq": entry.seq, "entry_hash": hash_of(entry)}
+
+
+def render(session, entry: TrailEntry) -> dict:
+    """The answer a decision entry records, as the live path rendered it (sensitive values redacted)."""
+    base = {"decision_id": entry.entry_id, "verdict": entry.verdict, "as_of": entry.as_of,
+            "ruleset_version": entry.ruleset_version}
+    body = entry.body
+    if "matched" not in body:  # written before 0005: kept whole
+        return {**base, "findings": body["findings"], "checked": body.get("checked", [])}
+    rulebook = current_app.extensions["rulebook"]
+    if rulebook.version != entry.ruleset_version:
+        rulebook = VERSIONS.rulebook(session, entry.ruleset_version)
+        if rulebook is None:
+            abort(500, message=f"Rule-set version {entry.ruleset_version} is not in the trail.")
+    return {**base, **render_body(body, entry.as_of, entry.action_type, rulebook), "receipt": _receipt(entry)}
+
+
+def render_body(body: dict, as_of, action_type: str, rulebook) -> dict:
+    """findings and checked, by verdicts.assemble: the function that made the live answer."""
+    keep = body.get("keep", "non_sensitive")
+    applicable = rulebook.applicable(action_type, as_of)
+    facts, matches = _day(body, as_of, applicable, rulebook)
+    earlier = later = None
+    if "earlier" in body:
+        day = dict(body["earlier"])  # what differs from the effective date's part
+        day["facts"] = {**{k: v for k, v in body["facts"].items() if k not in set(day.get("absent", ()))},
+                        **day.get("facts", {})}
+        day.setdefault("matched", body["matched"])
+        day.setdefault("given", body.get("given", []))
+        earlier_facts, earlier_matches = _day(day, as_of, applicable, rulebook)
+        earlier = Judged(day["as"], dt.date.fromisoformat(day["on"]), earlier_facts, earlier_matches)
+        label, on = body["later"]
+        later = Judged(label, dt.date.fromisoformat(on), facts, matches)
+    _, findings, checked = assemble(matches, applicable, facts, rulebook.vocabulary, earlier=earlier, later=later)
+    sensitive = rulebook.vocabulary.sensitive
+    # with keep "none" every value, the stand-ins below too, is shown as not kept
+    return {"findings": redact_findings(findings, sensitive, keep=keep),
+            "checked": redact_findings(checked, sensitive, keep=keep)}
+
+
+def _day(part: dict, as_of, applicable: list, rulebook) -> tuple[Facts, dict]:
+    names = sorted(rulebook.vocabulary.facts)
+    values = {names[int(k)] if k.isdigit() else k: v for k, v in (*part["facts"].items(),
+                                                                   *part.get("fill", {}).items())}
+    for name in part.get("undecided", ()):  # bounds not kept: two different stand-ins
+        low, high = rulebook.vocabulary[name].bounds
+        values[low], values[high] = values.get(low, WITHHELD), f"{WITHHELD} "
+    facts = Facts(as_of=as_of, values=values, given=frozenset(part.get("given", ())))
+    matches = {}
+    for position, alternatives in part["matched"]:
+        rule = applicable[position]
+        matches[rule.key] = Match(rule, not alternatives, tuple(alternatives))
+    return facts, matches
+
+
+def _receipt(entry: TrailEntry) -> dict:
+    """The receipt the answer carried: Ed25519 signatures are deterministic (RFC 8032), so
+    signing the same text again gives the same receipt."""
+    return Appended(entry.seq, entry.entry_id, hash_of(entry), entry.recorded_at).receipt(
+        current_app.extensions["trail_key"])

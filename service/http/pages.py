@@ -290,7 +290,7 @@ def trail():
     args, form, errors = _trail_args(request.args)
     entries, next_after = [], None
     if not errors:
-        with db.session() as session:
+        with db.read_session() as session:
             entries, next_after = query_trail(session, args)
     next_query = None
     if next_after is not None:
@@ -307,12 +307,15 @@ def trail():
 
 @bp.route("/trail/<int:seq>")
 def trail_entry(seq: int):
-    with db.session() as session:
+    from service.record.trail import hash_of
+
+    with db.read_session() as session:
         entry = session.get(TrailEntry, seq)
     if entry is None:
         abort(404)
+    entry_hash = hash_of(entry)
     event_at = ((entry.body or {}).get("event") or {}).get("at")
-    return render_template("trail_entry.html", entry=entry, event_at=event_at)
+    return render_template("trail_entry.html", entry=entry, event_at=event_at, entry_hash=entry_hash)
 
 
 @bp.route("/trail/chain")
@@ -320,8 +323,8 @@ def trail_chain():
     from service.clock import utcnow
     from service.record.trail import verify_chain
 
-    with db.session() as session:
-        result = verify_chain(session)
+    with db.read_session() as session:
+        result = verify_chain(session, current_app.extensions["trail_key"])
     return render_template("trail_chain.html", result=result, checked_at=utcnow())
 
 
@@ -332,7 +335,7 @@ def case(case_id: str):
         as_of = dt.date.fromisoformat(as_of_text) if as_of_text else default_as_of()
     except ValueError:
         as_of, as_of_text = default_as_of(), ""
-    with db.session() as session:
+    with db.read_session() as session:
         row = session.get(Case, case_id)
         if row is None:
             abort(404)

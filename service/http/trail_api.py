@@ -1,25 +1,31 @@
-"""GET /v1/trail: query the trail; GET /v1/trail/verify: check the hash chain."""
+"""GET /v1/trail: query the trail; /v1/trail/verify, proofs, checkpoints and the public key."""
 from __future__ import annotations
 
 import datetime as dt
 
+import json
+
 import click
-from flask import Flask
+from flask import Flask, Response, current_app
 from flask.cli import AppGroup
 from flask.views import MethodView
+from flask_smorest import abort
 from marshmallow import Schema, ValidationError, fields, validate
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
 
 from schemas.fields import ACTION_TYPES, CASE_KINDS, CHINA, EVENT_TYPES, in_range, one_of
 from service.http.api import Blueprint
 from service.record import db
-from service.clock import utcnow
-from service.record.models import TrailEntry, TrailRuleHit
-from service.record.trail import append, verify_chain
+from service.record import merkle, sealer
+from service.record.models import TrailCheckpoint, TrailEntry, TrailLeaf
+from service.record.rulesets import record_ruleset
+from service.record.trail import b64, hash_of, latest_checkpoint, prove, verify_chain
 
 blp = Blueprint("trail", __name__, url_prefix="/v1", description="The tamper-evident trail")
 
 KINDS = ("check", "case_event", "event_refused", "ruleset_change", "access_refused")
+_HASHES = {"description": "base64 SHA-256 hashes (RFC 6962)"}
 
 
 class TimeBound(fields.Field):
@@ -95,11 +101,12 @@ class TrailEntrySchema(Schema):
     ruleset_version = fields.String()
     body = fields.Dict()
     request_digest = fields.String(allow_none=True)
-    prev_hash = fields.String()
-    hash = fields.String()
-    hash_scheme = fields.Integer(metadata={"description": "2: hash = sha256(prev_hash|seq|sha256 of the "
-                                                          "canonical JSON of the content); 1: entries written "
-                                                          "before it (README, 'Verifying the trail')"})
+    prev_hash = fields.String(allow_none=True, metadata={"description": "Schemes 1 and 2 only"})
+    hash = fields.Function(hash_of, metadata={"description": "Scheme 3: hex SHA-256(0x00 || canonical JSON of "
+                                                             "the content), the entry's leaf hash in the tree"})
+    hash_scheme = fields.Integer(metadata={"description": "3: a leaf of the Merkle tree; 2 and 1: entries "
+                                                          "written before it, hash-chained (README, "
+                                                          "'Verifying the trail yourself')"})
 
 
 class TrailPageSchema(Schema):
@@ -112,6 +119,53 @@ class VerificationSchema(Schema):
     entries = fields.Integer()
     first_bad_seq = fields.Integer(allow_none=True)
     reason = fields.String(allow_none=True)
+    sealed = fields.Integer(metadata={"description": "Entries in the tree up to the latest checkpoint"})
+    pending = fields.Integer(metadata={"description": "Entries committed and not sealed yet (not missing)"})
+    checkpoint = fields.Integer(allow_none=True, metadata={"description": "The tree size verified"})
+    checkpoints = fields.Integer()
+
+
+class CheckpointSchema(Schema):
+    tree_size = fields.Integer()
+    root_hash = fields.String(metadata={"description": "base64"})
+    published_at = fields.DateTime()
+    note = fields.String(metadata={"description": "The signed note (c2sp.org/tlog-checkpoint)"})
+
+
+_SIZE = validate.Range(min=1, max=2**62)  # a tree size (SQLite's integers are 64-bit)
+
+
+class CheckpointArgsSchema(Schema):
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**62),
+                           metadata={"description": "Cursor: checkpoints of a larger tree size"})
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+    first = fields.Integer(validate=_SIZE,
+                           metadata={"description": "With second: the consistency proof between the "
+                                                    "checkpoints of these two tree sizes"})
+    second = fields.Integer(validate=_SIZE)
+
+
+class ConsistencySchema(Schema):
+    first = fields.Integer()
+    second = fields.Integer()
+    path = fields.List(fields.String(), metadata=_HASHES)
+
+
+class CheckpointPageSchema(Schema):
+    checkpoints = fields.List(fields.Nested(CheckpointSchema))
+    next_after = fields.Integer(allow_none=True)
+    consistency = fields.Nested(ConsistencySchema, allow_none=True)
+
+
+class ProofSchema(Schema):
+    entry_id = fields.String()
+    seq = fields.Integer()
+    entry_hash = fields.String(metadata={"description": "hex: the leaf hash"})
+    leaf_index = fields.Integer()
+    tree_size = fields.Integer()
+    root_hash = fields.String(metadata={"description": "base64"})
+    inclusion_path = fields.List(fields.String(), metadata=_HASHES)
+    checkpoint = fields.String(metadata={"description": "The signed note the proof leads to"})
 
 
 @blp.route("/trail")
@@ -120,9 +174,16 @@ class Trail(MethodView):
     @blp.response(200, TrailPageSchema)
     def get(self, args):
         """Trail entries in order, filtered; page with `after` = the last seq you saw."""
-        with db.session() as session:
+        with db.read_session() as session:
             entries, next_after = query_trail(session, args)
         return {"entries": entries, "next_after": next_after}
+
+
+def _has_rule(session, rule_id: str):
+    if session.bind.dialect.name == "postgresql":
+        return type_coerce(TrailEntry.rule_ids, JSONB).contains([rule_id])  # @>, on the GIN index
+    each = func.json_each(TrailEntry.rule_ids).table_valued("value")
+    return select(each.c.value).where(each.c.value == rule_id).exists()
 
 
 def query_trail(session, args: dict) -> tuple[list[TrailEntry], int | None]:
@@ -136,8 +197,7 @@ def query_trail(session, args: dict) -> tuple[list[TrailEntry], int | None]:
         if arg in args:
             query = query.where(column == args[arg])
     if "rule_id" in args:
-        query = query.where(TrailEntry.seq.in_(
-            select(TrailRuleHit.seq).where(TrailRuleHit.rule_id == args["rule_id"])))
+        query = query.where(_has_rule(session, args["rule_id"]))
     if "since" in args:
         query = query.where(TrailEntry.recorded_at >= args["since"])
     if "until" in args:
@@ -190,35 +250,147 @@ def _event_at_within(entry: TrailEntry, start, end) -> bool:
 class TrailVerify(MethodView):
     @blp.response(200, VerificationSchema)
     def get(self):
-        """Recompute the hash chain; name the first entry that does not hold."""
-        with db.session() as session:
-            return verify_chain(session).as_dict()
+        """Verify the trail up to its latest checkpoint, in one snapshot; name the first entry that
+        does not hold. Entries not sealed yet are counted as pending."""
+        with db.read_session() as session:
+            return verify_chain(session, current_app.extensions["trail_key"]).as_dict()
+
+
+@blp.route("/trail/public-key")
+class TrailPublicKey(MethodView):
+    @blp.response(200, {"type": "string"}, content_type="application/x-pem-file")
+    def get(self):
+        """The Ed25519 public key that signs checkpoints and receipts (PEM). Its note verifier key
+        (name+hash+key, c2sp.org/signed-note) is in the X-Verifier-Key header."""
+        key = current_app.extensions["trail_key"]
+        return Response(key.public_pem(), mimetype="application/x-pem-file", headers={"X-Verifier-Key": key.key_id})
+
+
+@blp.route("/trail/proof/<string:entry_id>")
+class TrailProof(MethodView):
+    @blp.response(200, ProofSchema)
+    @blp.alt_response(409, description="Recorded, not sealed yet: ask again in a second")
+    def get(self, entry_id):
+        """The inclusion proof of an entry in the tree of the latest checkpoint (RFC 6962)."""
+        with db.read_session() as session:
+            entry = session.scalar(select(TrailEntry).where(TrailEntry.entry_id == entry_id))
+            if entry is None:
+                abort(404, message=f"No trail entry {entry_id}.")
+            checkpoint = latest_checkpoint(session)
+            index = session.scalar(select(TrailLeaf.leaf_index).where(TrailLeaf.seq == entry.seq))
+            if index is None or checkpoint is None or index >= checkpoint.tree_size:
+                abort(409, message=f"Entry {entry_id} is recorded and not sealed yet; ask again in a second.")
+            path = prove(session, lambda get: merkle.inclusion_path(index, checkpoint.tree_size, get))
+        return {"entry_id": entry_id, "seq": entry.seq, "entry_hash": hash_of(entry), "leaf_index": index,
+                "tree_size": checkpoint.tree_size, "root_hash": b64(checkpoint.root_hash),
+                "inclusion_path": [b64(h) for h in path], "checkpoint": checkpoint.note}
+
+
+@blp.route("/trail/checkpoints")
+class TrailCheckpoints(MethodView):
+    @blp.arguments(CheckpointArgsSchema(), location="query")
+    @blp.response(200, CheckpointPageSchema)
+    def get(self, args):
+        """Signed checkpoints in tree-size order; with first and second, the consistency proof
+        that the tree of size second extends the tree of size first."""
+        with db.read_session() as session:
+            rows = list(session.scalars(select(TrailCheckpoint).where(TrailCheckpoint.tree_size > args["after"])
+                                        .order_by(TrailCheckpoint.tree_size).limit(args["limit"] + 1)))
+            consistency = None
+            if "first" in args or "second" in args:
+                consistency = _consistency(session, args.get("first"), args.get("second"))
+        more = len(rows) > args["limit"]
+        rows = rows[:args["limit"]]
+        return {"checkpoints": [_checkpoint(c) for c in rows], "next_after": rows[-1].tree_size if more else None,
+                "consistency": consistency}
+
+
+def _checkpoint(c: TrailCheckpoint) -> dict:
+    return {"tree_size": c.tree_size, "root_hash": b64(c.root_hash), "published_at": c.published_at,
+            "note": c.note}
+
+
+def _consistency(session, first: int | None, second: int | None) -> dict:
+    if first is None or second is None or first > second:
+        abort(422, errors={"first": ["first and second name two checkpoints, first <= second"]})
+    have = set(session.scalars(select(TrailCheckpoint.tree_size).where(TrailCheckpoint.tree_size.in_((first, second)))))
+    for name, size in (("first", first), ("second", second)):
+        if size not in have:
+            abort(422, errors={name: [f"No checkpoint of tree size {size}."]})
+    path = prove(session, lambda get: merkle.consistency_path(first, second, get)) if first < second else []
+    return {"first": first, "second": second, "path": [b64(h) for h in path]}
 
 
 def record_ruleset_version(app: Flask) -> None:
-    """A trail entry whenever the service starts on (or reloads to) a rule set it has not run before."""
-    rulebook = app.extensions["rulebook"]
-    with app.extensions["db_sessions"]() as session, session.begin():
-        last = session.scalar(select(TrailEntry).where(TrailEntry.kind == "ruleset_change")
-                              .order_by(TrailEntry.seq.desc()).limit(1))
-        previous = last.ruleset_version if last else None
-        if previous == rulebook.version:
-            return
-        append(session, kind="ruleset_change", recorded_at=utcnow(), ruleset_version=rulebook.version,
-               body={"previous_version": previous, "rules": sorted(rulebook.rules)})
+    """The serving rule set's version entry, written once per version by whichever worker is first."""
+    record_ruleset(app)
+
+
+def init_sealer(app: Flask) -> None:
+    """Each service process runs a sealer thread (TRAIL_SEALER_THREAD, default on unless TESTING);
+    started on its first request, after gunicorn has forked it."""
+    on = app.config["TRAIL_SEALER_THREAD"]
+    if on is None:
+        on = not app.testing
+    if not on:
+        return
+
+    @app.before_request
+    def _start_sealer():
+        sealer.start_in_background(app)
 
 
 trail_cli = AppGroup("trail", help="The tamper-evident trail.")
 
 
 @trail_cli.command("verify")
-def verify_command():
-    """Verify the hash chain; exit 1 naming the first bad entry."""
-    from flask import current_app
-    with current_app.extensions["db_sessions"]() as session:
-        result = verify_chain(session)
+@click.option("--against", type=click.File("r", encoding="utf-8"),
+              help="A checkpoints file written by `trail checkpoints export`: name the first divergence")
+def verify_command(against):
+    """Verify the trail; exit 1 naming the first bad entry or checkpoint."""
+    exported = [json.loads(line) for line in against if line.strip()] if against else None
+    with current_app.extensions["db_read_sessions"]() as session:
+        result = verify_chain(session, current_app.extensions["trail_key"], against=exported)
     if result.ok:
-        click.echo(f"trail ok: {result.entries} entries, chain intact")
+        click.echo(f"trail ok: {result.entries} entries, {result.sealed} sealed up to checkpoint "
+                   f"{result.checkpoint or 0}, {result.pending} pending"
+                   + (f"; matches the {len(exported)} exported checkpoints" if exported else ""))
     else:
-        click.echo(f"trail BROKEN at entry {result.first_bad_seq}: {result.reason}", err=True)
+        where = f"entry {result.first_bad_seq}" if result.first_bad_seq is not None else "the tree"
+        click.echo(f"trail BROKEN at {where}: {result.reason}", err=True)
         raise SystemExit(1)
+
+
+@trail_cli.command("seal")
+@click.option("--loop", is_flag=True, help="Keep sealing (as the worker does) until interrupted")
+def seal_command(loop):
+    """Seal every queued entry now and publish a checkpoint."""
+    app = current_app._get_current_object()
+    if loop:
+        sealer.run(app)
+        return
+    total = 0
+    while (n := sealer.seal_once(app)) > 0:
+        total += n
+    click.echo(f"sealed {total} entries")
+
+
+checkpoints_cli = AppGroup("checkpoints", help="Signed checkpoints.")
+trail_cli.add_command(checkpoints_cli)
+
+
+@checkpoints_cli.command("export")
+@click.argument("file", type=click.File("w", encoding="utf-8"))
+@click.option("--after", type=int, default=0, help="Only checkpoints of a larger tree size")
+def export_command(file, after):
+    """Write every checkpoint as JSON lines (tree_size, root_hash, published_at, note), to keep
+    away from the database: `trail verify --against FILE` compares them later."""
+    count = 0
+    with current_app.extensions["db_read_sessions"]() as session:
+        for c in session.scalars(select(TrailCheckpoint).where(TrailCheckpoint.tree_size > after)
+                                 .order_by(TrailCheckpoint.tree_size).execution_options(yield_per=1000)):
+            row = _checkpoint(c)
+            row["published_at"] = row["published_at"].isoformat()
+            file.write(json.dumps(row, ensure_ascii=False) + "\n")
+            count += 1
+    click.echo(f"exported {count} checkpoints", err=True)

@@ -75,10 +75,18 @@ def _create(url: str) -> Engine:
         return create_engine(url, pool_pre_ping=True, json_serializer=_json_serializer)
     engine = create_engine(url, connect_args={"check_same_thread": False}, json_serializer=_json_serializer)
     event.listen(engine, "connect", _sqlite_connect)
-    # pysqlite begins transactions lazily, so two writers can read the same trail head and then
-    # collide. BEGIN IMMEDIATE takes the write lock up front: one writer at a time.
-    event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+    # pysqlite begins transactions lazily, so two writers could read the same row and then
+    # collide. A writer's BEGIN IMMEDIATE takes the write lock up front: one writer at a time.
+    # A reader (read_session) begins DEFERRED: in WAL mode it reads a snapshot and blocks nobody.
+    event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+READ_ONLY = "separation_guard_read_only"
+
+
+def _sqlite_begin(conn) -> None:
+    conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 def _sqlite_connect(dbapi_connection, _record):
@@ -116,6 +124,8 @@ def init_app(app: Flask) -> None:
     engine = make_engine(app.config["DATABASE_URL"])
     app.extensions["db_engine"] = engine
     app.extensions["db_sessions"] = sessionmaker(engine, expire_on_commit=False)
+    app.extensions["db_read_sessions"] = sessionmaker(engine.execution_options(**{READ_ONLY: True}),
+                                                      expire_on_commit=False)
     if app.config.get("AUTO_MIGRATE", True):
         upgrade(engine)
 
@@ -123,6 +133,11 @@ def init_app(app: Flask) -> None:
 def session() -> Session:
     """A new session; the caller owns it (`with db.session() as s, s.begin(): ...`)."""
     return current_app.extensions["db_sessions"]()
+
+
+def read_session() -> Session:
+    """A session for reading only: on SQLite it takes no write lock, so it never holds up a check."""
+    return current_app.extensions["db_read_sessions"]()
 
 
 def engine() -> Engine:

@@ -129,10 +129,11 @@ def record_event(session: Session, case_id: str, body: dict) -> tuple[int, dict]
     # What is stored (and replayed for a repeated key) keeps health facts by name only.
     findings = redact_findings(outcome.findings, rulebook.vocabulary.sensitive,
                                keep=current_app.config["TRAIL_FACT_VALUES"])
+    receipt = entry.receipt(current_app.extensions["trail_key"])
     if accepted:
         code = 201
         answer = {"event": event_out(row), "decision_id": entry.entry_id, "verdict": outcome.verdict,
-                  "findings": findings, "case": status_after}
+                  "findings": findings, "case": status_after, "receipt": receipt}
         if status_after["status"] != status_before["status"]:
             _notify_status_change(session, case, row, status_before, status_after, now)
     else:
@@ -140,7 +141,7 @@ def record_event(session: Session, case_id: str, body: dict) -> tuple[int, dict]
         answer = {"code": 409, "status": "Conflict",
                   "message": "The event was refused: the rules deny it. The refusal is recorded.",
                   "event": event_out(row), "decision_id": entry.entry_id, "verdict": outcome.verdict,
-                  "findings": findings, "case": status_before}
+                  "findings": findings, "case": status_before, "receipt": receipt}
         _notify_refusal(session, case, row, outcome, now)
     row.response_status, row.response = code, _jsonable(answer)
     session.add(row)

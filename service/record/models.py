@@ -1,26 +1,34 @@
-"""Persistent records: the trail (every decision, case event and rule-set change), the case
+"""Persistent records: the trail (every decision, case event and rule-set version), the case
 ledger, and the notification outbox.
 
-The trail is append-only and hash-chained: each entry's hash covers its content and the previous
-entry's hash, so an edit, a deletion or a reordering of stored entries is detected by
-service.record.trail.verify_chain.
+The trail is append-only. A writer inserts its entry (with the entry's hash) and a row in the
+sealing queue, in one statement, and commits: no shared row is touched. The sealer
+(service.record.sealer) appends queued entries to an RFC 6962 Merkle tree, stores the tree's new nodes
+and publishes a signed checkpoint of its size and root. service.record.trail.verify recomputes it all.
+Entries written before the tree (hash schemes 1 and 2) also keep their hash chain.
 """
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, SmallInteger, String, Text, UniqueConstraint
+from sqlalchemy import (JSON, BigInteger, ForeignKey, Index, Integer, LargeBinary, Sequence, SmallInteger, String,
+                        Text, UniqueConstraint, text)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.record.db import Base
+
+# The insertion order of entries (not the tree's order: the sealer decides that). On SQLite,
+# which has one writer at a time, the writer takes max(seq) + 1 instead.
+ENTRY_SEQ = Sequence("trail_entries_seq", metadata=Base.metadata)
 
 
 class TrailEntry(Base):
     __tablename__ = "trail_entries"
 
-    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    entry_id: Mapped[str] = mapped_column(String(36), unique=True)  # the decision id for a check
-    kind: Mapped[str] = mapped_column(String(24))  # check | case_event | event_refused | ruleset_change
+    seq: Mapped[int] = mapped_column(BigInteger, ENTRY_SEQ, primary_key=True, autoincrement=False)
+    entry_id: Mapped[str] = mapped_column(String(80), unique=True)  # decision id; a rule set's version
+    kind: Mapped[str] = mapped_column(String(24))  # check | case_event | event_refused | ruleset | ...
     recorded_at: Mapped[dt.datetime]
     as_of: Mapped[dt.date | None]
     employee_id: Mapped[str | None] = mapped_column(String(128))
@@ -32,33 +40,74 @@ class TrailEntry(Base):
     actor_role: Mapped[str | None] = mapped_column(String(32))
     client_id: Mapped[str | None] = mapped_column(String(128))
     verdict: Mapped[str | None] = mapped_column(String(8))
-    rule_ids: Mapped[list]
+    # JSONB on PostgreSQL for its GIN index (GET /v1/trail?rule_id=), a few bytes per entry.
+    rule_ids: Mapped[list] = mapped_column(JSON().with_variant(JSONB(), "postgresql"))
     ruleset_version: Mapped[str] = mapped_column(String(80))
-    body: Mapped[dict]  # findings (sensitive values redacted), event details, version change
+    body: Mapped[dict]  # by reference: rule ids, verdicts, facts kept (redacted); service.record.recording
     request_digest: Mapped[str | None] = mapped_column(String(80))  # keyed digest, never the request
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
-    hash_scheme: Mapped[int] = mapped_column(SmallInteger, server_default="1")  # service.record.trail: 1 or 2
+    prev_hash: Mapped[str | None] = mapped_column(String(64))  # schemes 1 and 2 only
+    # Schemes 1 and 2: the chain hash. Scheme 3: NULL; the entry's hash is computed from its
+    # content (service.record.trail.hash_of) and kept once, by the sealer, in trail_leaves.
+    hash: Mapped[str | None] = mapped_column(String(64))
+    hash_scheme: Mapped[int] = mapped_column(SmallInteger, server_default="1")  # service.record.trail: 1, 2 or 3
 
     __table_args__ = (
         Index("ix_trail_employee_recorded", "employee_id", "recorded_at"),
-        Index("ix_trail_case", "case_id", "seq"),
-        Index("ix_trail_kind_recorded", "kind", "recorded_at"),
+        # Partial: most entries are checks without a case, and a kind filter looks for the rarer kinds.
+        Index("ix_trail_case", "case_id", "seq", postgresql_where=text("case_id IS NOT NULL"),
+              sqlite_where=text("case_id IS NOT NULL")),
+        Index("ix_trail_kind_recorded", "kind", "recorded_at", postgresql_where=text("kind <> 'check'"),
+              sqlite_where=text("kind <> 'check'")),
+        Index("ix_trail_rule_ids", "rule_ids", postgresql_using="gin", postgresql_with={"fastupdate": "off"},
+              postgresql_ops={"rule_ids": "jsonb_path_ops"}),  # on SQLite a plain index, unused
     )
 
 
-class TrailRuleHit(Base):
-    """Which rules a trail entry's findings came from: an index for `GET /v1/trail?rule_id=`.
-    Derived from the entry's hashed rule_ids, so it needs no hash of its own."""
+class TrailPending(Base):
+    """Entries committed and not yet in the tree: the sealer's queue (empty when it keeps up).
+    The writer leaves the hash it signed in its receipt here; the sealer makes it the leaf."""
 
-    __tablename__ = "trail_rule_hits"
+    __tablename__ = "trail_pending"
 
-    seq: Mapped[int] = mapped_column(ForeignKey("trail_entries.seq"), primary_key=True)
-    rule_id: Mapped[str] = mapped_column(String(128), primary_key=True, index=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))  # None: queued by migration 0005
+
+
+class TrailLeaf(Base):
+    """The tree's order: leaf `leaf_index` is entry `seq`, with the hash the sealer read from it.
+    Kept apart from the entry so that an entry edited with its hash recomputed is still named."""
+
+    __tablename__ = "trail_leaves"
+
+    leaf_index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class TrailNode(Base):
+    """Every complete interior node from level merkle.STORED_FROM (3) up: (level, index) covers
+    leaves index*2**level onwards. Lower ones are folded from the leaves when a proof needs them."""
+
+    __tablename__ = "trail_nodes"
+
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class TrailCheckpoint(Base):
+    """A signed checkpoint (c2sp.org/tlog-checkpoint): the tree's size and root, as published."""
+
+    __tablename__ = "trail_checkpoints"
+
+    tree_size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    published_at: Mapped[dt.datetime]
+    note: Mapped[str] = mapped_column(Text)
 
 
 class TrailHead(Base):
-    """One row: the last seq and hash. Appenders lock it, so the chain is serialized in the database."""
+    """The end of the hash chain of entries written before the tree (schemes 1 and 2); frozen."""
 
     __tablename__ = "trail_head"
 

@@ -11,6 +11,7 @@ from service.record import trail
 from service.decide.evaluation import Outcome
 from service.record.privacy import redact_findings
 from service.decide.rulebook import RuleBook
+from service.decide.verdicts import PLACEHOLDER, read_facts
 
 def process_type(rulebook: RuleBook, action_type: str, case_kind: str | None) -> str | None:
     """The case kind, or the process the action belongs to (classification/separation_basis.yaml)."""
@@ -30,14 +31,11 @@ def decision_entry(*, rulebook: RuleBook, outcome: Outcome, request: dict, recei
                    kind: str = "check", event: dict | None = None, case_kind: str | None = None,
                    body_extra: dict | None = None) -> dict:
     """A decision's trail entry. `rulebook` is the one that decided: its vocabulary says which
-    facts are sensitive."""
+    facts are sensitive, and its version entry holds the text the findings are rendered from."""
     action = request["action"]
     actor = action.get("actor") or {}
     case = request.get("case") or {}
-    keep = current_app.config["TRAIL_FACT_VALUES"]
-    findings = redact_findings(outcome.findings, rulebook.vocabulary.sensitive, keep=keep)
-    checked = redact_findings(outcome.checked, rulebook.vocabulary.sensitive, keep=keep)
-    body = {"findings": findings, "checked": checked, **(body_extra or {})}
+    body = {**decision_body(rulebook, outcome, current_app.config["TRAIL_FACT_VALUES"]), **(body_extra or {})}
     return trail.entry_values(
         kind=kind, entry_id=str(uuid.uuid4()), recorded_at=received_at, as_of=outcome.as_of,
         employee_id=request["employee"]["id"], case_id=case.get("id"),
@@ -47,6 +45,100 @@ def decision_entry(*, rulebook: RuleBook, outcome: Outcome, request: dict, recei
         verdict=outcome.verdict, rule_ids=[f["rule_id"] for f in outcome.findings],
         ruleset_version=outcome.ruleset_version, body=body,
         request_digest=trail.request_digest(current_app.config["TRAIL_DIGEST_KEY"].encode(), request))
+
+
+def decision_body(rulebook: RuleBook, outcome: Outcome, keep: str) -> dict:
+    """What varies per check, by reference to the rule set's version entry (service.record.rulesets).
+
+    For the effective date (at the top) and, when the check was judged on two days, for the
+    day notice is served (`earlier`, with `as` and `on`): `matched`, for each rule the check
+    considered (rulebook.applicable, by position) that did not clear, [position, alternatives]
+    ([] when its condition held, else the alternatives that may hold); `facts`, every fact the
+    answer shows (redacted: service.record.privacy), by fact_codes; `fill`, the other values message
+    placeholders read; `given`, the request fields an unknown rule's missing facts depend on.
+    service.http.decisions renders the answer again from these with verdicts.assemble."""
+    applicable = rulebook.applicable(outcome.facts.values.get("action.type"), outcome.as_of)
+    *earlier, later = outcome.judged
+    body = _day(rulebook, applicable, later.facts, later.matches, [*outcome.findings, *outcome.checked], keep)
+    if earlier:
+        day = earlier[0]
+        shown = [{"facts": read_facts(rule, day.facts)} for rule in applicable]
+        first = _day(rulebook, applicable, day.facts, day.matches, shown, keep)
+        # Only what differs from the effective date's: most facts are the same on both days.
+        same = {k for k, v in first["facts"].items() if body["facts"].get(k, _ABSENT) == v}
+        first["absent"] = sorted(set(body["facts"]) - set(first["facts"]), key=int_or_name)
+        first["facts"] = {k: v for k, v in first["facts"].items() if k not in same}
+        first.setdefault("given", [])
+        for key in ("matched", "given"):  # left out: the same as the effective date's
+            if first[key] == body.get(key, []):
+                del first[key]
+        if not first["absent"]:
+            del first["absent"]
+        body["earlier"] = {"as": day.label, "on": day.on.isoformat(), **first}
+        body["later"] = [later.label, later.on.isoformat()]
+    if keep != "non_sensitive":
+        body["keep"] = keep
+    return body
+
+
+def _day(rulebook: RuleBook, applicable: list, day_facts, matches: dict, shown: list[dict], keep: str) -> dict:
+    vocabulary = rulebook.vocabulary
+    facts: dict = {}
+    for f in redact_findings(shown, vocabulary.sensitive, keep=keep):
+        facts.update(f["facts"])  # a finding's `dates` facts are each day's read_facts, kept per day
+    position = {rule.key: n for n, rule in enumerate(applicable)}
+    matched, given, ranges = [], set(), set()
+    for key, match in matches.items():
+        if key not in position or not (match.definite or match.alternatives):
+            continue
+        matched.append([position[key], [] if match.definite else list(match.alternatives)])
+        for index in ([] if match.definite else match.alternatives):
+            for name in match.rule.compiled.alternatives[index].facts:
+                given.update(i for i in vocabulary[name].inputs if i in day_facts.given)
+                if vocabulary[name].bounds:
+                    ranges.add(name)
+    matched.sort()
+    values = day_facts.values
+    fill = {}
+    for rule in (applicable[n] for n, _ in matched):
+        for text in (*rule.message.values(), *(rule.unknown_message or {}).values()):
+            for name in PLACEHOLDER.findall(text):
+                if name in values and facts.get(name, _ABSENT) != values[name]:
+                    fill[name] = values[name]  # placeholders are never sensitive (checked at load)
+    code = fact_codes(rulebook)
+    body: dict = {"matched": matched, "facts": {code.get(n, n): v for n, v in facts.items()}}
+    if fill:
+        body["fill"] = {code.get(n, n): v for n, v in fill.items()}
+    if given:
+        body["given"] = sorted(given)
+    if keep != "non_sensitive":
+        # Whether a range was narrowed to one value decides its missing facts; its bounds' values
+        # are not kept, so keep that.
+        undecided = [name for name in sorted(ranges)
+                     if any(b in values for b in vocabulary[name].bounds)
+                     and len({values.get(b) for b in vocabulary[name].bounds}) > 1]
+        if undecided:
+            body["undecided"] = undecided
+    return body
+
+
+_ABSENT = object()
+
+
+def int_or_name(key: str):
+    return (0, int(key), "") if key.isdigit() else (1, 0, key)
+_CODES: dict[str, dict[str, str]] = {}
+
+
+def fact_codes(rulebook: RuleBook) -> dict[str, str]:
+    """A fact's name in `facts` and `fill`: its position among the version's fact names, sorted
+    (the names are most of an entry's bytes, and the version's entry holds them)."""
+    found = _CODES.get(rulebook.version)
+    if found is None:
+        found = _CODES[rulebook.version] = {n: str(i) for i, n in enumerate(sorted(rulebook.vocabulary.facts))}
+        if len(_CODES) > 8:
+            _CODES.pop(next(iter(_CODES)))
+    return found
 
 
 def _client_id() -> str | None:

@@ -1,40 +1,42 @@
-"""The one append-only, hash-chained trail of decisions, case events and rule-set changes.
+"""The one append-only trail of decisions, case events and rule-set versions, in a Merkle tree.
 
-Appends are serialized in the database on the single trail_head row, so several gunicorn
-workers always extend one unbroken chain.
+Writing (the hot path): an entry's hash is computed here, from its content alone, and the entry
+goes in with a row in the sealing queue: one statement on PostgreSQL, committed before the
+answer. No row is shared between writers, so nothing serializes them.
 
-Hash scheme 2 (every entry written now): hash = sha256("<prev_hash>|<seq>|<content digest>"),
-where the content digest is the sha256 of the canonical JSON of every other hashed column
-(CONTENT). The digest is computed before the head is touched; on PostgreSQL one statement then
-moves the head, links the entry (sha256 in SQL) and inserts it with its rule hits, so the head's
-row lock is held for that statement and the commit only. Elsewhere (SQLite, whose transactions
-begin IMMEDIATE, and batches) the head is read FOR UPDATE and the links computed here.
-Scheme 1 (entries written before migration 0003): hash = sha256 of the canonical JSON of HASHED.
+Hash scheme 3 (every entry written now): hash = hex SHA-256(0x00 || canonical JSON of CONTENT),
+which is the entry's RFC 6962 leaf hash. The sealer (service.record.sealer) gives queued entries their
+place in the tree and publishes signed checkpoints. Schemes 1 and 2 (entries written before
+migration 0005) are hash-chained as before; they are also the first leaves of the tree.
+  scheme 1: hash = sha256 of the canonical JSON of HASHED
+  scheme 2: hash = sha256("<prev_hash>|<seq>|<sha256 of the canonical JSON of CONTENT>")
 """
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import hmac
 import json
 import uuid
-from dataclasses import dataclass
-from sqlalchemy import SmallInteger, String, Text, bindparam, cast, func, insert, literal, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from dataclasses import dataclass, field
+
+from sqlalchemy import LargeBinary, bindparam, func, insert, select, tuple_
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
-from service.record.models import TrailEntry, TrailHead, TrailRuleHit
+from service.record import merkle
+from service.record.models import TrailCheckpoint, TrailEntry, TrailHead, TrailLeaf, TrailNode, TrailPending
 
-_ENTRIES, _HEAD, _RULE_HITS = TrailEntry.__table__, TrailHead.__table__, TrailRuleHit.__table__
+_ENTRIES, _PENDING = TrailEntry.__table__, TrailPending.__table__
 GENESIS = "0" * 64
-# Every column the hash covers, in order. `hash` itself is the only one left out.
+# Every column scheme 1 hashes, in order. `hash` itself is the only one left out.
 HASHED = ("seq", "entry_id", "kind", "recorded_at", "as_of", "employee_id", "case_id", "process_type",
           "action_type", "event_type", "actor_id", "actor_role", "client_id", "verdict", "rule_ids",
           "ruleset_version", "body", "request_digest", "prev_hash")
-# Scheme 2: what the content digest covers (the chain position is linked on top of it).
+# What schemes 2 and 3 hash: an entry's content, without its place (which the tree gives it).
 CONTENT = HASHED[1:-1]
-SCHEME = 2
+SCHEME = 3
 
 
 def request_digest(key: bytes, request: dict) -> str:
@@ -43,20 +45,26 @@ def request_digest(key: bytes, request: dict) -> str:
     return "hmac-sha256:" + hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
 
 
+def leaf_data(values: dict) -> bytes:
+    """The bytes a scheme-3 entry is in the tree: README, 'Verifying the trail yourself'."""
+    return _canonical_json([_canonical(values.get(name)) for name in CONTENT]).encode()
+
+
+def hash_of(entry) -> str:
+    """A stored entry's hash: the chain hash it carries (schemes 1, 2), or its content's (scheme 3)."""
+    if entry.hash_scheme == SCHEME:
+        return entry_hash({name: getattr(entry, name) for name in (*CONTENT, "hash_scheme")})
+    return entry.hash
+
+
 def entry_hash(values: dict) -> str:
     """The hash an entry must carry, by its hash_scheme (scheme 1 when absent: written before 0003)."""
-    if values.get("hash_scheme", 1) == 1:
+    scheme = values.get("hash_scheme", 1)
+    if scheme == 1:
         return _sha256(_canonical_json([_canonical(values.get(name)) for name in HASHED]))
-    return link_hash(values["prev_hash"], values["seq"], content_digest(values))
-
-
-def content_digest(values: dict) -> str:
-    return _sha256(_canonical_json([_canonical(values.get(name)) for name in CONTENT]))
-
-
-def link_hash(prev_hash: str, seq: int, digest: str) -> str:
-    """Scheme 2's link; _link_in_sql below is the same formula, run by PostgreSQL."""
-    return _sha256(f"{prev_hash}|{seq}|{digest}")
+    if scheme == 2:
+        return _sha256(f"{values['prev_hash']}|{values['seq']}|{_sha256(leaf_data(values).decode())}")
+    return merkle.leaf_hash(leaf_data(values)).hex()
 
 
 def _canonical_json(value) -> str:
@@ -78,42 +86,29 @@ def _canonical(value):
     return value
 
 
-# Built once: constructing them per append cost more than running them.
-_LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
-_INSERT_ENTRY = insert(_ENTRIES)
-_MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(
-    seq=bindparam("seq"), hash=bindparam("hash"), prev_hash=bindparam("prev_hash"))
-_INSERT_HIT = insert(_RULE_HITS)
-
-
-def _link_in_sql():
-    """PostgreSQL: move the head, link and insert the entry and its rule hits, in one statement.
-    SET reads the head row as it was (the latest committed version, once the row lock is ours)."""
-    next_seq = _HEAD.c.seq + 1
-    link = func.encode(func.sha256(func.convert_to(
-        _HEAD.c.hash + "|" + cast(next_seq, Text) + "|" + bindparam("content_digest", type_=String), "UTF8")), "hex")
-    head = (update(_HEAD).where(_HEAD.c.id == 1).values(prev_hash=_HEAD.c.hash, seq=next_seq, hash=link)
-            .returning(_HEAD.c.seq, _HEAD.c.prev_hash, _HEAD.c.hash).cte("head"))
-    content = [bindparam(name, type_=_ENTRIES.c[name].type) for name in CONTENT]
-    entry = (insert(_ENTRIES)
-             .from_select(["seq", "prev_hash", "hash", "hash_scheme", *CONTENT],
-                          select(head.c.seq, head.c.prev_hash, head.c.hash, literal(SCHEME, SmallInteger), *content))
-             .returning(_ENTRIES.c.seq).cte("entry"))
-    hits = (insert(_RULE_HITS)
-            .from_select(["seq", "rule_id"],
-                         select(entry.c.seq, func.unnest(bindparam("rule_ids_array", type_=ARRAY(String)))))
-            .cte("rule_hits"))
-    return select(head.c.seq, head.c.hash).add_cte(entry).add_cte(hits)
-
-
-_APPEND_POSTGRES = _link_in_sql()
-
-
 @dataclass(frozen=True)
 class Appended:
     seq: int
     entry_id: str
     hash: str
+    recorded_at: dt.datetime
+
+    def receipt(self, key) -> dict:
+        """The signed receipt of this entry (service.record.signing.TrailKey)."""
+        return key.receipt(decision_id=self.entry_id, entry_hash=self.hash,
+                           recorded_at=_canonical(self.recorded_at) + "Z")
+
+
+def entry_values(*, kind: str, recorded_at: dt.datetime, ruleset_version: str, body: dict,
+                 rule_ids: list[str] | None = None, entry_id: str | None = None, **columns) -> dict:
+    """An entry's content and hash, ready for append_all."""
+    values = {name: None for name in CONTENT}
+    values.update(columns)
+    # Microseconds are what both databases keep: hash what will be read back.
+    values.update(entry_id=entry_id or str(uuid.uuid4()), kind=kind,
+                  recorded_at=recorded_at.astimezone(dt.timezone.utc), rule_ids=sorted(set(rule_ids or [])),
+                  ruleset_version=ruleset_version, body=body, hash_scheme=SCHEME)
+    return values
 
 
 def append(session: Session, *, kind: str, recorded_at: dt.datetime, ruleset_version: str,
@@ -124,22 +119,10 @@ def append(session: Session, *, kind: str, recorded_at: dt.datetime, ruleset_ver
                                              body=body, rule_ids=rule_ids, entry_id=entry_id, **columns)])[0]
 
 
-def entry_values(*, kind: str, recorded_at: dt.datetime, ruleset_version: str, body: dict,
-                 rule_ids: list[str] | None = None, entry_id: str | None = None, **columns) -> dict:
-    """An entry's content, ready for append_all."""
-    values = {name: None for name in CONTENT}
-    values.update(columns)
-    values.update(entry_id=entry_id or str(uuid.uuid4()), kind=kind,
-                  recorded_at=recorded_at.astimezone(dt.timezone.utc), rule_ids=sorted(set(rule_ids or [])),
-                  ruleset_version=ruleset_version, body=body)
-    return values
-
-
 def append_and_commit(engine: Engine, entries: list[dict]) -> list[Appended]:
     """Append entries that go with no other write (checks) and commit them: all or none."""
-    if _one_statement(engine.dialect.name, entries):
-        # The statement is its own transaction: the server commits as it ends, so the head's row
-        # lock is not held while the answer travels back to us and a COMMIT comes the other way.
+    if engine.dialect.name == "postgresql" and len(entries) == 1:
+        # One statement is its own transaction: the server commits as it ends.
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             return _append(connection, entries)
     with engine.begin() as connection:
@@ -151,32 +134,82 @@ def append_all(session: Session, entries: list[dict]) -> list[Appended]:
     return _append(session.connection(), entries)  # Core, not the unit of work: nothing needs identity
 
 
-def _one_statement(dialect_name: str, entries: list[dict]) -> bool:
-    return dialect_name == "postgresql" and len(entries) == 1
+_COLUMNS = [*CONTENT, "hash_scheme"]  # not the hash: it is kept once, in the entry's leaf
+
+
+def _queue_one():
+    """PostgreSQL: insert one entry and queue it for the sealer, in one statement (its own
+    transaction: the server commits as it ends)."""
+    entry = (insert(_ENTRIES).values({name: bindparam(name, type_=_ENTRIES.c[name].type) for name in _COLUMNS})
+             .returning(_ENTRIES.c.seq).cte("entry"))
+    queued = insert(_PENDING).from_select(["seq", "hash"], select(entry.c.seq, bindparam("leaf", type_=LargeBinary))
+                                          ).cte("queued")
+    return select(entry.c.seq).add_cte(queued)
+
+
+# Built once: constructing (and compiling) statements per append cost more than running them.
+_QUEUE_ONE = _queue_one()
+_INSERT_ENTRIES = insert(_ENTRIES).returning(_ENTRIES.c.seq, sort_by_parameter_order=True)
+_INSERT_PENDING = insert(_PENDING)
 
 
 def _append(connection: Connection, entries: list[dict]) -> list[Appended]:
-    digests = [content_digest(values) for values in entries]  # before the head is touched
-    if _one_statement(connection.dialect.name, entries):
-        values = entries[0]
-        row = connection.execute(_APPEND_POSTGRES, {**values, "content_digest": digests[0],
-                                                    "rule_ids_array": values["rule_ids"]}).one()
-        return [Appended(row.seq, values["entry_id"], row.hash)]
-    head = connection.execute(_LOCK_HEAD).one()
-    seq, prev_hash, rows, hits = head.seq, head.hash, [], []
-    for values, digest in zip(entries, digests):
-        seq += 1
-        row = {**values, "seq": seq, "prev_hash": prev_hash, "hash": link_hash(prev_hash, seq, digest),
-               "hash_scheme": SCHEME}
-        rows.append(row)
-        hits += [{"seq": seq, "rule_id": rule_id} for rule_id in values["rule_ids"]]
-        prev_hash = row["hash"]
-    connection.execute(_INSERT_ENTRY, rows)
-    connection.execute(_MOVE_HEAD, {"seq": seq, "hash": prev_hash, "prev_hash": rows[-1]["prev_hash"]})
-    if hits:
-        connection.execute(_INSERT_HIT, hits)
-    return [Appended(r["seq"], r["entry_id"], r["hash"]) for r in rows]
+    hashes = [entry_hash(v) for v in entries]
+    if connection.dialect.name == "postgresql" and len(entries) == 1:
+        seqs = [connection.execute(_QUEUE_ONE, {**{n: entries[0][n] for n in _COLUMNS},
+                                                "leaf": bytes.fromhex(hashes[0])}).scalar_one()]
+    elif connection.dialect.name == "postgresql":
+        # A batch: one multi-row INSERT for the entries (insertmanyvalues), one for the queue.
+        seqs = list(connection.execute(_INSERT_ENTRIES, [{n: v[n] for n in _COLUMNS} for v in entries]).scalars())
+        connection.execute(_INSERT_PENDING, [{"seq": s, "hash": bytes.fromhex(h)} for s, h in zip(seqs, hashes)])
+    else:
+        # SQLite has one writer at a time (the transaction began IMMEDIATE): max + 1 is ours.
+        first = connection.execute(select(func.coalesce(func.max(_ENTRIES.c.seq), 0))).scalar() + 1
+        seqs = list(range(first, first + len(entries)))
+        connection.execute(insert(_ENTRIES), [{**{n: v[n] for n in _COLUMNS}, "seq": s}
+                                              for v, s in zip(entries, seqs)])
+        connection.execute(_INSERT_PENDING, [{"seq": s, "hash": bytes.fromhex(h)} for s, h in zip(seqs, hashes)])
+    return [Appended(seq, v["entry_id"], h, v["recorded_at"]) for seq, v, h in zip(seqs, entries, hashes)]
 
+
+# --- reading the tree ------------------------------------------------------------------------
+
+def b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def latest_checkpoint(session: Session) -> TrailCheckpoint | None:
+    return session.scalar(select(TrailCheckpoint).order_by(TrailCheckpoint.tree_size.desc()).limit(1))
+
+
+def stored_nodes(session: Session, wanted: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    """The tree nodes named, in two queries (leaves, interior nodes)."""
+    low = [(level, index) for level, index in wanted if level < merkle.STORED_FROM]
+    leaves = sorted({i for level, index in low for i in merkle.leaves_under(level, index)})
+    inner = [(level, index) for level, index in wanted if level >= merkle.STORED_FROM]
+    found: dict[tuple[int, int], bytes] = {}
+    if leaves:
+        found.update(((0, i), h) for i, h in session.execute(
+            select(TrailLeaf.leaf_index, TrailLeaf.hash).where(TrailLeaf.leaf_index.in_(leaves))))
+        if len(found) == len(leaves):
+            found.update(((lv, i), merkle.from_leaves(lv, i, lambda _, j: found[(0, j)])) for lv, i in low if lv)
+    if inner:
+        found.update(((lv, i), h) for lv, i, h in session.execute(
+            select(TrailNode.level, TrailNode.index, TrailNode.hash)
+            .where(tuple_(TrailNode.level, TrailNode.index).in_(inner))))
+    missing = set(wanted) - found.keys()
+    if missing:
+        raise LookupError(f"tree nodes missing from the database: {sorted(missing)[:5]}")
+    return found
+
+
+def prove(session: Session, build) -> list[bytes] | bytes:
+    """Run a merkle proof or root builder on stored nodes, fetched in one go."""
+    nodes = stored_nodes(session, merkle.needed(build))
+    return build(lambda level, index: nodes[(level, index)])
+
+
+# --- verifying -------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Verification:
@@ -184,41 +217,164 @@ class Verification:
     entries: int
     first_bad_seq: int | None = None
     reason: str | None = None
+    sealed: int = 0
+    pending: int = 0
+    checkpoint: int | None = None      # the tree size verified up to
+    checkpoints: int = 0
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {"ok": self.ok, "entries": self.entries, "first_bad_seq": self.first_bad_seq,
-                "reason": self.reason}
+                "reason": self.reason, "sealed": self.sealed, "pending": self.pending,
+                "checkpoint": self.checkpoint, "checkpoints": self.checkpoints}
 
 
-def verify_chain(session: Session) -> Verification:
-    """Walk the chain from the start; name the first entry that does not hold."""
-    entries = session.scalars(select(TrailEntry).order_by(TrailEntry.seq).execution_options(yield_per=1000))
-    try:
-        return _walk(session, entries)
-    finally:
-        entries.close()  # a server-side cursor on PostgreSQL: close it even when we stop early
+def verify_chain(session: Session, key=None, against: list[dict] | None = None) -> Verification:
+    """Verify the whole trail in one consistent snapshot of the database: every checkpoint's
+    signature, every sealed entry against its leaf, the tree against every checkpoint (and an
+    exported copy of them), the old hash chain, and that every other entry is queued (pending).
+    Names the first thing that does not hold."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql" and not connection.in_nested_transaction():
+        connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    return _Verifier(session, key, against).run()
 
 
-def _walk(session: Session, entries) -> Verification:
-    expected_seq, prev_hash, count = 1, GENESIS, 0
-    for entry in entries:
-        count += 1
-        if entry.seq != expected_seq:
-            return Verification(False, count, expected_seq,
-                                f"entry {expected_seq} is missing (the next stored entry is {entry.seq})")
-        if entry.prev_hash != prev_hash:
-            return Verification(False, count, entry.seq,
-                                f"entry {entry.seq} does not follow entry {entry.seq - 1} "
-                                "(reordered, or an earlier entry was replaced)")
-        if entry.hash_scheme not in (1, SCHEME):
-            return Verification(False, count, entry.seq, f"entry {entry.seq} names an unknown hash scheme")
-        if entry_hash({name: getattr(entry, name) for name in (*HASHED, "hash_scheme")}) != entry.hash:
-            return Verification(False, count, entry.seq, f"entry {entry.seq} was altered after it was written")
-        expected_seq, prev_hash = entry.seq + 1, entry.hash
-    head = session.get(TrailHead, 1)
-    if head is not None and (head.seq, head.hash) != (expected_seq - 1, prev_hash):
-        return Verification(False, count, expected_seq if head.seq >= expected_seq else head.seq,
-                            f"the chain ends at entry {expected_seq - 1} but its head says {head.seq}: "
-                            "entries were removed from the end")
-    return Verification(True, count)
+class _Bad(Exception):
+    def __init__(self, seq, reason):
+        super().__init__(reason)
+        self.seq, self.reason = seq, reason
+
+
+class _Verifier:
+    def __init__(self, session: Session, key, against):
+        self.session, self.key, self.against = session, key, against or []
+
+    def run(self) -> Verification:
+        s = self.session
+        total = s.scalar(select(func.count()).select_from(TrailEntry))  # the snapshot starts here
+        checkpoints = list(s.execute(select(TrailCheckpoint.tree_size, TrailCheckpoint.root_hash,
+                                            TrailCheckpoint.note).order_by(TrailCheckpoint.tree_size)))
+        pending = s.scalar(select(func.count()).select_from(TrailPending))
+        size = checkpoints[-1].tree_size if checkpoints else 0
+        try:
+            self._checkpoints(checkpoints)
+            expected = self._expected_roots(checkpoints)
+            self._leaves(size, expected)
+            self._old_chain()
+            self._unsealed()
+        except _Bad as bad:
+            return Verification(False, total, bad.seq, bad.reason, sealed=size, pending=pending,
+                                checkpoint=size or None, checkpoints=len(checkpoints))
+        return Verification(True, total, sealed=size, pending=pending, checkpoint=size or None,
+                            checkpoints=len(checkpoints))
+
+    def _checkpoints(self, checkpoints) -> None:
+        for cp in checkpoints:
+            if self.key is None:
+                break
+            text = self.key.open_note(cp.note)
+            if text is None:
+                raise _Bad(None, f"checkpoint {cp.tree_size} is not signed by the trail's key "
+                                 "(its signature does not verify)")
+            lines = text.split("\n")
+            if len(lines) < 3 or lines[1] != str(cp.tree_size) or lines[2] != b64(cp.root_hash):
+                raise _Bad(None, f"checkpoint {cp.tree_size}: the stored size or root differs from "
+                                 "what its signed note says")
+
+    def _expected_roots(self, checkpoints) -> dict[int, tuple[bytes, str]]:
+        expected = {cp.tree_size: (cp.root_hash, f"checkpoint {cp.tree_size}") for cp in checkpoints}
+        stored = {cp.tree_size: cp.root_hash for cp in checkpoints}
+        for exported in self.against:
+            n, root = int(exported["tree_size"]), base64.b64decode(exported["root_hash"])
+            if n not in stored:
+                raise _Bad(None, f"checkpoint {n} of the exported copy is not in the database "
+                                 "(deleted, or the tree was rewritten)")
+            if stored[n] != root:
+                raise _Bad(None, f"checkpoint {n} differs from the exported copy: the database's "
+                                 "checkpoints were rewritten")
+        return expected
+
+    def _leaves(self, size: int, expected: dict) -> None:
+        s = self.session
+        rows = s.execute(
+            select(TrailLeaf.leaf_index, TrailLeaf.seq, TrailLeaf.hash, TrailEntry)
+            .outerjoin(TrailEntry, TrailEntry.seq == TrailLeaf.seq)
+            .where(TrailLeaf.leaf_index < size).order_by(TrailLeaf.leaf_index)
+            .execution_options(yield_per=1000))
+        stack: list[tuple[int, bytes]] = []  # complete subtrees of the right edge: (leaves, hash)
+        previous_size, n = 0, 0
+        try:
+            for index, seq, leaf, entry in rows:
+                if index != n:
+                    raise _Bad(None, f"leaf {n} is missing from the tree (the next stored leaf is {index})")
+                if entry is None:
+                    raise _Bad(seq, f"entry {seq} (leaf {index}) is missing: it was deleted")
+                self._entry(entry, index, leaf)
+                stack.append((1, leaf))
+                while len(stack) > 1 and stack[-1][0] == stack[-2][0]:
+                    right, left = stack.pop(), stack.pop()
+                    stack.append((left[0] * 2, merkle.node_hash(left[1], right[1])))
+                n += 1
+                if n in expected:
+                    root = stack[-1][1]
+                    for _, h in reversed(stack[:-1]):
+                        root = merkle.node_hash(h, root)
+                    if root != expected[n][0]:
+                        raise _Bad(None, f"the tree's first {n} leaves no longer hash to {expected[n][1]}'s "
+                                         f"signed root: an entry among leaves {previous_size}..{n - 1} was "
+                                         "rewritten together with its leaf, inserted or removed")
+                    previous_size = n
+        finally:
+            rows.close()
+        if n != size:
+            raise _Bad(None, f"the tree has {n} leaves but checkpoint {size} says {size}: "
+                             "leaves were removed from the end")
+
+    def _entry(self, entry: TrailEntry, index: int, leaf: bytes) -> None:
+        if entry.hash_scheme not in (1, 2, SCHEME):
+            raise _Bad(entry.seq, f"entry {entry.seq} names an unknown hash scheme")
+        recomputed = entry_hash({name: getattr(entry, name) for name in (*HASHED, "hash_scheme")})
+        if entry.hash_scheme != SCHEME and recomputed != entry.hash:
+            raise _Bad(entry.seq, f"entry {entry.seq} (leaf {index}) was altered after it was written")
+        if bytes.fromhex(recomputed) != leaf:
+            other = self.session.scalar(select(TrailLeaf.leaf_index).where(TrailLeaf.hash == bytes.fromhex(recomputed)))
+            if other is not None:
+                raise _Bad(entry.seq, f"entry {entry.seq} is at leaf {index} but is the entry sealed at "
+                                      f"leaf {other}: entries were reordered")
+            raise _Bad(entry.seq, f"entry {entry.seq} was altered after it was written: its content no "
+                                  f"longer hashes to its leaf ({index})")
+
+    def _old_chain(self) -> None:
+        """Entries written before the tree keep their chain: links, and the frozen head."""
+        s = self.session
+        prev_hash, expected_seq, last = GENESIS, None, None
+        for seq, prev, h in s.execute(select(TrailEntry.seq, TrailEntry.prev_hash, TrailEntry.hash)
+                                      .where(TrailEntry.hash_scheme < SCHEME).order_by(TrailEntry.seq)):
+            if expected_seq is not None and seq != expected_seq:
+                raise _Bad(expected_seq, f"entry {expected_seq} is missing (the next stored entry is {seq})")
+            if prev != prev_hash:
+                raise _Bad(seq, f"entry {seq} does not follow entry {seq - 1} (reordered, or an earlier "
+                                "entry was replaced)")
+            prev_hash, expected_seq, last = h, seq + 1, seq
+        head = s.get(TrailHead, 1)
+        if head is not None and head.seq and (head.seq, head.hash) != (last, prev_hash):
+            raise _Bad(head.seq, f"the hash chain of the entries written before the tree ends at entry {last} "
+                                 f"but its head says {head.seq}: entries were removed from its end")
+
+    def _unsealed(self) -> None:
+        s = self.session
+        stray = s.scalar(select(TrailEntry.seq).where(
+            ~select(TrailLeaf.seq).where(TrailLeaf.seq == TrailEntry.seq).exists(),
+            ~select(TrailPending.seq).where(TrailPending.seq == TrailEntry.seq).exists())
+            .order_by(TrailEntry.seq).limit(1))
+        if stray is not None:
+            raise _Bad(stray, f"entry {stray} is neither in the tree nor queued for it: it was inserted "
+                              "behind the service's back")
+        # An entry still queued is checked against the hash its writer queued (and signed in its receipt).
+        for entry, queued in s.execute(select(TrailEntry, TrailPending.hash)
+                                       .join(TrailPending, TrailPending.seq == TrailEntry.seq)
+                                       .order_by(TrailEntry.seq)):
+            if queued is not None and bytes.fromhex(hash_of(entry)) != queued:
+                raise _Bad(entry.seq, f"entry {entry.seq} was altered after it was written (not sealed yet)")
 

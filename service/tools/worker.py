@@ -105,6 +105,15 @@ def _watch_rules(ctx: PassContext) -> dict:
     return {"reloaded": reload_rules(ctx.app, "rule files changed on disk (worker)").ok}
 
 
+def _seal_trail(ctx: PassContext) -> dict:
+    """Seal what the web workers queued (they seal too: one at a time holds the lock)."""
+    from service.record.sealer import BATCH, seal_once
+    total = n = seal_once(ctx.app)
+    while n == BATCH:
+        total += (n := seal_once(ctx.app))
+    return {"sealed": total}
+
+
 TASKS: list[Task] = [
     Task("rules_watch", _watch_rules, every=dt.timedelta(seconds=5),
          enabled=lambda app: float(app.config["RULES_WATCH_SECONDS"]) > 0),
@@ -113,7 +122,7 @@ TASKS: list[Task] = [
     Task("deliver_notifications", _deliver, every=dt.timedelta(seconds=5),
          enabled=lambda app: bool(app.config.get("WEBHOOK_URL"))),
     Task("recheck_open_cases", _recheck, daily=True),
-    # The trail's sealer (issue 14) goes here, e.g. Task("seal_trail", seal, every=dt.timedelta(seconds=1)).
+    Task("seal_trail", _seal_trail, every=dt.timedelta(seconds=1)),
 ]
 
 

@@ -3,15 +3,15 @@
 Arrival decides whether a withdrawal came in time (Civil Code Arts. 137, 141); an event without
 it is taken to have arrived at its `at`.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0005'
-down_revision = '0004'
+revision = '0006'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 

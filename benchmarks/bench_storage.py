@@ -1,0 +1,87 @@
+"""Bytes stored per decision on PostgreSQL, every table and index counted, and the sealer's pace.
+
+N checks of the realistic mix (workload.py) are recorded in-process and sealed (one sealing round
+per --seal-every checks, as a sealer keeping up would). Storage is measured as the growth of
+pg_total_relation_size (heap, TOAST, every index) over all tables of a fresh schema, from the
+state right after start-up (which holds the rule set's version entry, recorded once) to the
+state after the N decisions, divided by N. Measured twice: as written (the sealing queue's dead
+rows not yet vacuumed) and after VACUUM (what autovacuum leaves: the queue's space is reused).
+
+Run:  /work/main/.venv/bin/python benchmarks/bench_storage.py [-n 5000]
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import workload  # noqa: F401  (puts the project root on sys.path)
+from harness import BENCH_KEY, PostgresSchema, auth_headers
+from workload import request_bodies, snapshot_rules
+
+from service import create_app
+from service.record.sealer import seal_once
+
+SIZES = """SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = current_schema() AND c.relkind = 'r'"""
+
+
+def sizes(engine) -> dict[str, int]:
+    from sqlalchemy import text
+    with engine.connect() as conn:
+        return dict(conn.execute(text(SIZES)).all())
+
+
+def vacuum(engine) -> None:
+    from sqlalchemy import text
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-n", type=int, default=5000)
+    parser.add_argument("--seal-every", type=int, default=200)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, PostgresSchema() as pg:
+        rules_dir = snapshot_rules(Path(tmp) / "rules")
+        bodies = request_bodies(rules_dir)
+        app = create_app({"DATABASE_URL": pg.url, "DEV_KEY": BENCH_KEY, "RULES_DIR": str(rules_dir),
+                          "TRAIL_SEALER_THREAD": False})
+        engine = app.extensions["db_engine"]
+        seal_once(app)
+        vacuum(engine)
+        before = sizes(engine)
+        client, headers = app.test_client(), auth_headers()
+        seal_seconds, rounds = 0.0, 0
+        for i in range(args.n):
+            response = client.post("/v1/checks", json=bodies[i % len(bodies)], headers=headers)
+            assert response.status_code == 200, response.get_data(as_text=True)
+            if (i + 1) % args.seal_every == 0:
+                t = time.perf_counter()
+                seal_once(app)
+                seal_seconds += time.perf_counter() - t
+                rounds += 1
+        while seal_once(app):
+            pass
+        written = sizes(engine)
+        vacuum(engine)
+        vacuumed = sizes(engine)
+        print(f"PostgreSQL, {args.n} decisions of the {len(bodies)}-request mix, sealed every {args.seal_every}:")
+        print(f"  {'table':<22} {'as written B/decision':>22} {'after VACUUM':>14}")
+        for table in sorted(written, key=lambda t: -(written[t] - before.get(t, 0))):
+            grown, kept = written[table] - before.get(table, 0), vacuumed[table] - before.get(table, 0)
+            print(f"  {table:<22} {grown / args.n:>22.0f} {kept / args.n:>14.0f}")
+        total_w = sum(written.values()) - sum(before.values())
+        total_v = sum(vacuumed.values()) - sum(before.values())
+        print(f"  {'total':<22} {total_w / args.n:>22.0f} {total_v / args.n:>14.0f}")
+        print(f"  the rule set's version entry (once per version): {before.get('trail_entries', 0)} B "
+              "of trail_entries before the first decision")
+        print(f"  sealing: {seal_seconds / max(rounds, 1) * 1000:.1f} ms per round of {args.seal_every} "
+              f"({seal_seconds / max(rounds * args.seal_every, 1) * 1e6:.0f} us per entry)")
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""Rule-set versions in the trail: each stored once, content-addressed by its version hash.
+
+A version's entry (kind ruleset_change, entry_id = the version) holds every file the version
+hash covers (rules, facts, citations, parameters, calendars, process config), byte for byte as
+loaded. Decisions refer to it by version and keep only what varies per check, so the static text
+of a finding (titles, messages, citations) is stored once per version, not once per check.
+Recording is idempotent on the entry_id, so many workers and hosts starting together on one
+version write one entry.
+"""
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import threading
+from pathlib import Path, PurePosixPath
+
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+
+from service.clock import utcnow
+from service.record.models import TrailEntry, TrailPending
+from service.decide.rulebook import RuleBook, validate_rules
+from service.record.trail import entry_values
+
+KIND = "ruleset_change"
+
+
+def snapshot_files(root: Path) -> dict[str, str]:
+    """The files content_version covers, by relative path."""
+    root = Path(root)
+    return {p.relative_to(root).as_posix(): p.read_bytes().decode("utf-8")
+            for p in sorted(q for q in root.rglob("*") if q.is_file() and q.suffix in (".yaml", ".yml"))}
+
+
+def version_of(files: dict[str, str]) -> str:
+    """content_version, recomputed from a snapshot: an auditor's check that it is complete."""
+    digest = hashlib.sha256()
+    for rel in sorted(files, key=PurePosixPath):
+        digest.update(rel.encode() + b"\0" + files[rel].encode("utf-8") + b"\0")
+    return "sha256:" + digest.hexdigest()
+
+
+def record_ruleset(app: Flask, rulebook: RuleBook | None = None, *, previous: str | None = None,
+                   reason: str = "start-up") -> bool:
+    """Record the serving rule set's version once; True when this call wrote it."""
+    rulebook = rulebook or app.extensions["rulebook"]
+    files = snapshot_files(rulebook.root)
+    if version_of(files) != rulebook.version:  # edited on disk since it was loaded: record the next time
+        return False
+    values = entry_values(kind=KIND, entry_id=rulebook.version, recorded_at=utcnow(),
+                          ruleset_version=rulebook.version,
+                          body={"previous_version": previous, "reason": reason, "rules": sorted(rulebook.rules),
+                                "files": files})
+    columns = {k: v for k, v in values.items() if k in TrailEntry.__table__.c}
+    with app.extensions["db_sessions"]() as session, session.begin():
+        if session.bind.dialect.name == "postgresql":
+            seq = session.scalar(pg_insert(TrailEntry.__table__).values(**columns)
+                                 .on_conflict_do_nothing(index_elements=["entry_id"])
+                                 .returning(TrailEntry.__table__.c.seq))
+        else:  # one writer at a time: the transaction began IMMEDIATE
+            if session.scalar(select(TrailEntry.seq).where(TrailEntry.entry_id == rulebook.version)):
+                return False
+            from sqlalchemy import func
+            seq = (session.scalar(select(func.coalesce(func.max(TrailEntry.seq), 0))) or 0) + 1
+            session.execute(TrailEntry.__table__.insert().values(seq=seq, **columns))
+        if seq is None:
+            return False
+        session.execute(TrailPending.__table__.insert().values(seq=seq))
+    return True
+
+
+class _Versions:
+    """The rule books of versions other than the serving one, read back from their trail entries."""
+
+    def __init__(self, size: int = 4):
+        self._cache: dict[str, RuleBook] = {}
+        self._size, self._lock = size, threading.Lock()
+
+    def rulebook(self, session: Session, version: str) -> RuleBook | None:
+        """A recorded version's rule book, without an engine (rendering needs none), or None."""
+        with self._lock:
+            if version in self._cache:
+                return self._cache[version]
+        body = session.scalar(select(TrailEntry.body).where(TrailEntry.entry_id == version))
+        if body is None or "files" not in body or version_of(body["files"]) != version:
+            return None
+        with tempfile.TemporaryDirectory() as tmp:
+            for rel, content in body["files"].items():
+                path = Path(tmp, rel)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(content.encode("utf-8"))
+            checked = validate_rules(Path(tmp))
+        found = RuleBook(root=Path("."), version=version, vocabulary=checked.vocabulary,
+                         rules={r.key: r for r in checked.rules}, engine=None, context=checked.context)
+        with self._lock:
+            if len(self._cache) >= self._size:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[version] = found
+        return found
+
+
+VERSIONS = _Versions()

@@ -1,0 +1,139 @@
+"""The trail's signing key: checkpoints (C2SP signed notes) and decision receipts, Ed25519.
+
+The key is TRAIL_SIGNING_KEY (a PEM private key, or a path to one). Production refuses to
+start without it; development makes one under instance/ on first use, so a clone just runs.
+Whoever can write the database cannot sign: the key lives with the service, not in the data.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from flask import Flask
+
+ED25519 = b"\x01"  # signed-note signature type (c2sp.org/signed-note)
+DEV_KEY_FILE = "trail_signing_key.pem"
+
+
+class SigningKeyError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class TrailKey:
+    name: str                     # the note key name: the checkpoint origin
+    private: Ed25519PrivateKey | None
+    public: Ed25519PublicKey
+
+    @property
+    def public_raw(self) -> bytes:
+        return self.public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+    @property
+    def key_hash(self) -> bytes:
+        """SHA-256(key name || 0x0A || 0x01 || public key)[:4], as signed-note recommends."""
+        return hashlib.sha256(self.name.encode() + b"\n" + ED25519 + self.public_raw).digest()[:4]
+
+    @property
+    def key_id(self) -> str:
+        """The note verifier key: name+hex(key hash)+base64(0x01 || public key)."""
+        return f"{self.name}+{self.key_hash.hex()}+{base64.b64encode(ED25519 + self.public_raw).decode()}"
+
+    def public_pem(self) -> str:
+        return self.public.public_bytes(serialization.Encoding.PEM,
+                                        serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+    def sign(self, text: str) -> bytes:
+        if self.private is None:
+            raise SigningKeyError("this process holds the trail's public key only")
+        return self.private.sign(text.encode())
+
+    def verify(self, text: str, signature: bytes) -> bool:
+        try:
+            self.public.verify(signature, text.encode())
+            return True
+        except InvalidSignature:
+            return False
+
+    # -- signed notes -----------------------------------------------------------------------
+    def sign_note(self, text: str) -> str:
+        """text (ending in a newline), a blank line, and our signature line."""
+        signature = base64.b64encode(self.key_hash + self.sign(text)).decode()
+        return f"{text}\n\u2014 {self.name} {signature}\n"
+
+    def open_note(self, note: str) -> str | None:
+        """The note's text if it carries a valid signature of ours, else None."""
+        text, sep, signatures = note.rpartition("\n\n")
+        if not sep:
+            return None
+        text += "\n"
+        for line in signatures.splitlines():
+            prefix = f"\u2014 {self.name} "
+            if not line.startswith(prefix):
+                continue
+            try:
+                raw = base64.b64decode(line[len(prefix):], validate=True)
+            except ValueError:
+                return None
+            if raw[:4] == self.key_hash and self.verify(text, raw[4:]):
+                return text
+            return None  # our key, a bad signature: reject the note
+        return None
+
+    # -- receipts ---------------------------------------------------------------------------
+    def receipt(self, *, decision_id: str, entry_hash: str, recorded_at: str) -> dict:
+        signed = (f"{self.name} receipt\ndecision {decision_id}\nentry sha256:{entry_hash}\n"
+                  f"recorded_at {recorded_at}\n")
+        return {"signed": signed, "signature": base64.b64encode(self.sign(signed)).decode(),
+                "key_id": self.key_id}
+
+
+def load_key(app: Flask) -> TrailKey:
+    name = app.config["TRAIL_ORIGIN"]
+    configured = app.config.get("TRAIL_SIGNING_KEY")
+    if configured:
+        pem = Path(configured).read_bytes() if not str(configured).lstrip().startswith("-----") \
+            else str(configured).encode()
+        return _from_pem(name, pem)
+    if app.config["ENV"] == "production":
+        raise SigningKeyError("TRAIL_SIGNING_KEY is not set")
+    path = Path(app.instance_path) / DEV_KEY_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pem = Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        # Several workers may start at once: each writes its own file, the first link wins,
+        # and nobody reads a half-written key.
+        spare = path.with_name(f"{path.name}.{os.getpid()}")
+        fd = os.open(spare, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(pem)
+        try:
+            os.link(spare, path)
+        except FileExistsError:
+            pass
+        finally:
+            spare.unlink()
+    return _from_pem(name, path.read_bytes())
+
+
+def _from_pem(name: str, pem: bytes) -> TrailKey:
+    key = serialization.load_pem_private_key(pem, password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise SigningKeyError("TRAIL_SIGNING_KEY must be an Ed25519 private key")
+    return TrailKey(name, key, key.public_key())
+
+
+def init_app(app: Flask) -> None:
+    try:
+        app.extensions["trail_key"] = load_key(app)
+    except SigningKeyError:
+        if app.config["ENV"] != "production":
+            raise
+        app.extensions["trail_key"] = None  # auth.check_start_up refuses to start, naming it
