@@ -58,17 +58,16 @@ class UnknownFact(LookupError):
         super().__init__(f"unknown fact {fact}" + (f": {why}" if why else ""))
 
 
+@dataclass(frozen=True)
 class RegionNotCovered(LookupError):
     """No rule for this region is encoded for the date (the answer would be a guess)."""
+    parameter: str
+    region: str
+    on: date
 
-    def __init__(self, parameter: str, region: str, on: date) -> None:
-        self.parameter = parameter
-        self.region = region
-        self.on = on
-        super().__init__(
-            f"{parameter}: no value for region {region!r} in force on {on.isoformat()}; "
-            f"encode the region's rule, or pass region={NATIONAL!r} to apply national rules only"
-        )
+    def __str__(self) -> str:
+        return (f"{self.parameter}: no value for region {self.region!r} in force on {self.on.isoformat()}; "
+                f"encode the region's rule, or pass region={NATIONAL!r} to apply national rules only")
 
 
 @dataclass(frozen=True)
