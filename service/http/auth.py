@@ -285,7 +285,8 @@ class RefusalLimiter:
 
     def retry_after(self, address: str) -> int:
         reset = self._strategy.get_window_stats(self.limit, self.SCOPE, address).reset_time
-        return max(1, math.ceil(reset - time.time()))
+        # The limiter keeps epoch seconds; this is the HTTP Retry-After, never a decision.
+        return max(1, math.ceil(reset - time.time()))  # wall clock ok
 
 
 def _turn_away_flooding_addresses():
