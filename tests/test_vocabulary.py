@@ -16,8 +16,7 @@ from service.tools.scenarios import default_fixture_paths, fixture_checks, load_
 from service.decide.vocabulary import Vocabulary, VocabularyError
 
 _BOOK = load_rulebook(PROJECT_ROOT / "rules")
-_OPS = {"eq", "ne", "in", "not_in", "lt", "lte", "gt", "gte",
-        "known", "unknown", "ne_or_unknown", "in_or_unknown"}  # the last four go with the three-valued compiler
+_OPS = {"eq", "ne", "in", "not_in", "lt", "lte", "gt", "gte"}
 
 
 def _leaves(when: dict):
@@ -50,13 +49,11 @@ def test_every_fact_a_rule_reads_is_declared_and_tested_with_values_of_its_type(
         for fact, op, operand in _leaves(rule.when):
             assert fact in vocabulary, f"{rule.key}: {fact} is not in rules/facts/"
             spec = vocabulary[fact]
-            if op in ("known", "unknown"):
-                assert isinstance(operand, bool), (rule.key, fact, op, operand)
-            elif op in ("in", "not_in", "in_or_unknown"):
+            if op in ("in", "not_in"):
                 assert isinstance(operand, list) and all(spec.accepts(v) for v in operand), (rule.key, fact, operand)
             elif op in ("lt", "lte", "gt", "gte"):
                 assert spec.ordered and spec.accepts(operand), (rule.key, fact, op, operand)
-            elif op in ("eq", "ne", "ne_or_unknown"):
+            elif op in ("eq", "ne"):
                 assert spec.accepts(operand), (rule.key, fact, operand)
             else:
                 pytest.fail(f"{rule.key}: {fact} is tested with {operand!r}: not a plain eq/ne/in/... test")

@@ -265,9 +265,6 @@ def _unread_files(root: Path) -> list[Issue]:
 
 
 # ---- rules that can never fire ---------------------------------------------------------------
-_KNOWN_OPS = {"eq", "ne", "in", "not_in", "lt", "lte", "gt", "gte"}
-
-
 def _basis_of_actions(actions, classification) -> dict[str, str | None]:
     """action type -> the separation basis it always derives (None: it depends on the case or ground)."""
     return {action: classification.basis.fixed(action) for action in actions}
@@ -277,29 +274,19 @@ def _as_date(value):
     return dt.date.fromisoformat(value) if isinstance(value, str) else value
 
 
-def _fact_conflict(name: str, atoms: list[Atom], vocabulary: Vocabulary, always_known: bool = False,
-                   fixed: object = None) -> str | None:
-    """Why these tests of one fact cannot all hold, or None when some value (or its absence) passes."""
+def _fact_conflict(name: str, atoms: list[Atom], vocabulary: Vocabulary, fixed: object = None) -> str | None:
+    """Why no one value of the fact passes all these tests, or None. (Every test needs a value:
+    with the fact missing the condition is unknown, which is not firing.)"""
     spec = vocabulary[name]
-    needs_known = always_known or fixed is not None or any(
-        a.op in _KNOWN_OPS or (a.op == "known" and a.value) or (a.op == "unknown" and not a.value) for a in atoms)
-    needs_unknown = any((a.op == "unknown" and a.value) or (a.op == "known" and not a.value) for a in atoms)
-    if needs_unknown and needs_known:
-        written_known = any(a.op in _KNOWN_OPS or (a.op == "known" and a.value) or (a.op == "unknown" and not a.value)
-                            for a in atoms if a.path != "actions")
-        return (f"{name} must be both known and unknown" if written_known
-                else f"{name} is always given for these actions, but the condition needs it unknown")
-    if not needs_known:
-        return None  # absent: every test here holds for an unknown fact
     allowed: set | None = None           # None: any value
     excluded: set = set()
     lo = hi = None                       # (value, strict)
     for a in atoms:
         if a.op in ("eq",):
             allowed = {a.value} if allowed is None else allowed & {a.value}
-        elif a.op in ("in", "in_or_unknown"):
+        elif a.op == "in":
             allowed = set(a.value) if allowed is None else allowed & set(a.value)
-        elif a.op in ("ne", "ne_or_unknown"):
+        elif a.op == "ne":
             excluded.add(a.value)
         elif a.op == "not_in":
             excluded |= set(a.value)
@@ -353,8 +340,7 @@ def _fact_conflict(name: str, atoms: list[Atom], vocabulary: Vocabulary, always_
 def _describe_test(atom: Atom) -> str:
     value = atom.value
     text = {"eq": f"= {value!r}", "ne": f"!= {value!r}", "in": f"in {value}", "not_in": f"not in {value}",
-            "lt": f"< {value}", "lte": f"<= {value}", "gt": f"> {value}", "gte": f">= {value}",
-            "ne_or_unknown": f"!= {value!r}", "in_or_unknown": f"in {value}"}.get(atom.op, atom.op)
+            "lt": f"< {value}", "lte": f"<= {value}", "gt": f"> {value}", "gte": f">= {value}"}.get(atom.op, atom.op)
     return f"{text} (the rule's actions)" if atom.path == "actions" else text
 
 
@@ -365,7 +351,7 @@ def _conjunction_conflict(atoms: list[Atom], vocabulary: Vocabulary,
     for atom in atoms:
         by_fact.setdefault(atom.fact, []).append(atom)
     for name, tests in by_fact.items():
-        reason = _fact_conflict(name, tests, vocabulary, always_known=(name == "action.type"))
+        reason = _fact_conflict(name, tests, vocabulary)
         if reason:
             return reason, _pointer(tests)
     # derived.separation.basis follows from the action type for every action that carries no case.
@@ -374,7 +360,7 @@ def _conjunction_conflict(atoms: list[Atom], vocabulary: Vocabulary,
     if basis_tests and classification is not None and "action.type" in vocabulary:
         actions = [a for a in vocabulary["action.type"].values
                    if _fact_conflict("action.type", action_tests + [Atom("action.type", "eq", a, "")],
-                                     vocabulary, always_known=True) is None]
+                                     vocabulary) is None]
         basis = _basis_of_actions(actions, classification)
         if actions and all(b is not None for b in basis.values()) and all(
                 _fact_conflict("derived.separation.basis", basis_tests, vocabulary, fixed=b) for b in basis.values()):
