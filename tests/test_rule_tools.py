@@ -450,11 +450,12 @@ def test_diff_between_a_git_revision_and_a_folder(runner, rules_copy):
                              capture_output=True, text=True).stdout
     if not listing.strip():
         pytest.skip(f"{RULE_FILE} is not committed")
-    _mutate(rules_copy, "verdict: deny", "verdict: warn")
+    _soften_first_rule(rules_copy)
     result = runner.invoke(args=["rules", "diff", head.stdout.strip(), str(rules_copy), "--fixtures", str(REVERSAL)])
     assert f"OLD {head.stdout.strip()} ({head.stdout.strip()[:12]})" in result.stdout, result.output
-    if result.exit_code != 0:
+    if result.exit_code != 0 and "OLD does not load" in result.stdout:
         pytest.skip(f"HEAD's rules do not load with this code: {result.stdout[:500]}")
+    assert result.exit_code == 0, result.output
     changed = result.stdout.split("Rules changed", 1)[1]
     assert "~ lcl-42-4.protected-period@2008-01-01" in changed and "verdict: deny -> warn" in changed
 
