@@ -96,6 +96,7 @@ class Compiled:
     possible: list[dict]                    # engine condition per alternative: true or unknown
     facts: list[str] = field(default_factory=list)   # the facts as written, in order
     reads: list[str] = field(default_factory=list)   # what the engine reads (a range's bounds)
+    details: list[str] = field(default_factory=list)  # derived facts shown beside them in checked[]
 
 
 def compile_condition(when, vocabulary: Vocabulary) -> Compiled:
@@ -109,7 +110,8 @@ def compile_condition(when, vocabulary: Vocabulary) -> Compiled:
     return Compiled(definite=_definite(tree, vocabulary),
                     alternatives=alternatives,
                     possible=[_and([_possible(a, vocabulary[a.fact]) for a in alt.atoms]) for alt in alternatives],
-                    facts=facts, reads=reads)
+                    facts=facts, reads=reads,
+                    details=list(dict.fromkeys(d for f in facts for d in vocabulary[f].details)))
 
 
 # ---- parsing: YAML -> a tree of ("and" | "or", children) and atoms, `not` pushed down -------------

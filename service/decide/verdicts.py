@@ -97,7 +97,7 @@ def assemble(matches: dict[str, Match], applicable: list[Rule], facts: Facts, vo
     verdicts = {f["verdict"] for f in findings}
     verdict = "deny" if "deny" in verdicts else "warn" if "warn" in verdicts else "allow"
     days = {f["rule_id"]: f["dates"] for f in findings if "dates" in f}
-    return verdict, findings, checked(matches, applicable, facts, vocabulary, days)
+    return verdict, findings, checked(matches, applicable, facts, days)
 
 
 def dates_finding(rule: Rule, judged: tuple[Judged, Judged], vocabulary: Vocabulary) -> dict:
@@ -142,7 +142,7 @@ def _finds(match: Match) -> bool:
     return match.definite or (match.alternatives and match.rule.verdict != "obligation")
 
 
-def checked(matches: dict[str, Match], applicable: list[Rule], facts: Facts, vocabulary: Vocabulary,
+def checked(matches: dict[str, Match], applicable: list[Rule], facts: Facts,
             days: dict[str, list[dict]] | None = None) -> list[dict]:
     """Each rule the check considered: its outcome, citation refs and the facts that decided it
     (`days`: per rule id whose outcome differs between the judgment days, its `dates`)."""
@@ -151,10 +151,9 @@ def checked(matches: dict[str, Match], applicable: list[Rule], facts: Facts, voc
     for rule in applicable:
         match = matches.get(rule.key)
         shown = read_facts(rule, facts)
-        for name in rule.compiled.facts:
-            for detail in vocabulary[name].details:
-                if detail in facts.values:
-                    shown.setdefault(detail, facts.values[detail])
+        for detail in rule.compiled.details:
+            if detail in facts.values:
+                shown.setdefault(detail, facts.values[detail])
         entry = {"rule_id": rule.id, "verdict": rule.verdict,
                  "outcome": match.outcome if match else "cleared",
                  "refs": [c["ref"] for c in rule.citations_on(facts.as_of)], "facts": shown}
