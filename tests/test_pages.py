@@ -111,7 +111,7 @@ def test_a_rule_page_shows_message_facts_actions_citations_and_examples(app, cli
     for citation in rule.citations:
         assert citation["ref"] in text and " ".join(citation["text"].split()) in text
     for example in rule.examples:
-        assert html.unescape(example["name"]) in text
+        assert example["name"]["zh"] in text and example["name"]["en"] in text
     assert '"type": "terminate_with_notice"' in html.unescape(response.get_data(as_text=True))  # pretty JSON
     assert "rules/labor_law/lcl_42_4_pregnancy_maternity_nursing.yaml" in text
 

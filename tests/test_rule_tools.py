@@ -75,13 +75,13 @@ rules:
         - employee.pregnancy.status: pregnant
         - derived.nursing_period.active: true
     examples:
-      - name: fires
+      - name: {zh: 触发, en: fires}
         request: &fires
           as_of: 2019-02-10
           employee: {id: E1, gender: female, pregnancy: {status: pregnant}, children: []}
           action: {type: terminate_with_notice}
         expect: deny
-      - name: silent for a man
+      - name: {zh: 男性员工不触发, en: silent for a man}
         request:
           <<: *fires
           employee: {id: E1, gender: male}
@@ -99,11 +99,11 @@ rules:
       derived.separation.basis: with_notice
       employee.pregnancy.status: pregnant
     examples:
-      - name: fires
+      - name: {zh: 触发, en: fires}
         request: {as_of: 2026-02-10, employee: {id: E1, gender: female, pregnancy: {status: pregnant}},
                   action: {type: terminate_with_notice}}
         expect: deny
-      - name: silent
+      - name: {zh: 不触发, en: silent}
         request: {as_of: 2026-02-10, employee: {id: E1, gender: female, pregnancy: {status: not_pregnant}},
                   action: {type: terminate_with_notice}}
         expect: none
@@ -362,10 +362,10 @@ rules:
     when:
       employee.gender: female
     examples:
-      - name: fires (but it is not in force yet)
+      - name: {zh: 触发（但尚未生效）, en: fires (but it is not in force yet)}
         request: {as_of: 2026-02-10, employee: {id: E1, gender: female}, action: {type: review_case}}
         expect: warn
-      - name: silent
+      - name: {zh: 不触发, en: silent}
         request: {as_of: 2026-02-10, employee: {id: E1, gender: male}, action: {type: review_case}}
         expect: none
 """

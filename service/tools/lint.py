@@ -175,11 +175,11 @@ def _examples(rules: list[Rule], lines: _Lines) -> list[Issue]:
             except ValidationError as exc:
                 for path, reason in flatten_messages(exc.messages):
                     out.append(Issue(ERROR, rule.file, _version_line(lines, rule, f"{where}.{path}"), rule.id,
-                                     f"{where}.{path}", f"example '{example['name']}': {reason}"))
+                                     f"{where}.{path}", f"example '{example['name']['en']}': {reason}"))
                 continue
             if "as_of" not in request:
                 out.append(Issue(ERROR, rule.file, _version_line(lines, rule, where), rule.id, where,
-                                 f"example '{example['name']}' must give as_of"))
+                                 f"example '{example['name']['en']}' must give as_of"))
     return out
 
 

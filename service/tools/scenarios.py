@@ -204,7 +204,7 @@ def diff_lines(expected: dict, actual: dict) -> list[str]:
 
 def rule_example_cases(rulebook: RuleBook) -> list[tuple[str, object, dict]]:
     """(id, rule, example) for every example of every rule."""
-    return [(f"{rule.file}::{rule.id}::{example['name']}", rule, example)
+    return [(f"{rule.file}::{rule.id}::{example['name']['en']}", rule, example)
             for rule in sorted(rulebook.rules.values(), key=lambda r: (r.file, r.key))
             for example in rule.examples]
 
