@@ -245,3 +245,22 @@ def test_answers_give_every_date_time_in_utc_whatever_offset_was_sent(client):
     assert entry["body"]["event"]["at"] == "2026-01-05T01:00:00+00:00" and entry["recorded_at"].endswith("+00:00")
     [note] = client.get(f"/v1/notifications?case_id={CASE_ID}&kind=status_changed").get_json()["notifications"]
     assert note["created_at"].endswith("+00:00")
+
+
+def test_the_worker_rebuilds_the_rules_only_when_their_files_change(rules_copy, tmp_path):
+    # The gate runs every example and fixture (about half a second of CPU): a watcher that
+    # mistook unchanged files for a change rebuilt the rule set every 5 seconds.
+    from conftest import make_app
+    app = make_app(f"sqlite:///{tmp_path / 'watch.sqlite'}", RULES_DIR=str(rules_copy), RULES_WATCH_SECONDS=5)
+    serving = app.extensions["rulebook"]
+    watch = [t for t in worker.TASKS if t.name == "rules_watch"]
+    for _ in range(2):
+        assert worker.run_pass(app, "test", force=True, tasks=watch) == {"rules_watch": {"reloaded": False}}
+    assert app.extensions["rulebook"] is serving
+    path = rules_copy / "labor_law" / "lcl_42_4_pregnancy_maternity_nursing.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "Going ahead is an unlawful termination", "Going ahead would be an unlawful termination"), encoding="utf-8")
+    assert worker.run_pass(app, "test", force=True, tasks=watch) == {"rules_watch": {"reloaded": True}}
+    assert app.extensions["rulebook"].version != serving.version
+    assert worker.run_pass(app, "test", force=True, tasks=watch) == {"rules_watch": {"reloaded": False}}
+    app.extensions["db_engine"].dispose()

@@ -205,6 +205,11 @@ def _watched_versions(app: Flask) -> tuple[str, str | None]:
     return content_version(Path(app.config["RULES_DIR"])), fixtures_version(fixtures_dir(app))
 
 
+def changed_on_disk(app: Flask) -> bool:
+    """Whether the rule files or fixtures differ from what was last built (served or refused)."""
+    return _watched_versions(app) != app.extensions["rules_checked_version"]
+
+
 def _record(app: Flask, version: str, body: dict) -> None:
     with app.extensions["db_sessions"]() as session, session.begin():
         append(session, kind="ruleset_change", recorded_at=utcnow(), ruleset_version=version, body=body)
@@ -224,7 +229,7 @@ def init_app(app: Flask) -> None:
         if now - app.extensions["rules_checked_at"] < interval:
             return
         app.extensions["rules_checked_at"] = now
-        if _watched_versions(app) != app.extensions["rules_checked_version"]:
+        if changed_on_disk(app):
             reload_rules(app, "rule files or fixtures changed on disk")
 
 

@@ -21,7 +21,6 @@ import signal
 import socket
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 from flask import Flask
@@ -97,12 +96,10 @@ def _recheck(ctx: PassContext) -> dict:
 
 def _watch_rules(ctx: PassContext) -> dict:
     """The worker decides with the rules the web workers serve: reload when the files change."""
-    from service.decide.reload import reload_rules
-    from service.decide.rulebook import content_version
-    on_disk = content_version(Path(ctx.app.config["RULES_DIR"]))
-    if on_disk == ctx.app.extensions["rules_checked_version"]:
+    from service.decide.reload import changed_on_disk, reload_rules
+    if not changed_on_disk(ctx.app):
         return {"reloaded": False}
-    return {"reloaded": reload_rules(ctx.app, "rule files changed on disk (worker)").ok}
+    return {"reloaded": reload_rules(ctx.app, "rule files or fixtures changed on disk (worker)").ok}
 
 
 def _seal_trail(ctx: PassContext) -> dict:
