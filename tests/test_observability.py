@@ -33,3 +33,21 @@ def test_an_exception_is_named_by_type_and_place_never_by_its_message():
     line = json.loads(text)
     assert line["exception"] == "ValueError" and line["at"].rsplit(":", 1)[0].endswith("test_observability.py")
     assert "pregnant" not in text and "Traceback" not in text
+
+
+def test_the_worker_logs_each_app_line_once_as_json(tmp_path):
+    # The worker creates its app before it configures logging, and Flask has then given the app's
+    # logger a plain-text handler of its own: each reload line came out twice.
+    import subprocess
+
+    script = (
+        "from service import create_app\n"
+        "from service.http.observability import configure_json_logging\n"
+        f"app = create_app({{'DATABASE_URL': 'sqlite:///{tmp_path / 'log.sqlite'}'}})\n"
+        "configure_json_logging(app)\n"
+        "app.logger.info('rules reloaded')\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if "rules reloaded" in line]
+    assert len(lines) == 1, done.stderr
+    assert json.loads(lines[0])["message"] == "rules reloaded"

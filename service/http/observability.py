@@ -11,6 +11,7 @@ import time
 import uuid
 
 from flask import Flask, current_app, g, request
+from flask.logging import default_handler
 from pythonjsonlogger.json import JsonFormatter as BaseJsonFormatter
 from sqlalchemy import text
 
@@ -46,12 +47,18 @@ class JsonFormatter(BaseJsonFormatter):
         return ""  # never rendered: add_fields names the exception instead
 
 
-def configure_json_logging() -> None:
-    """For the served process (wsgi.py): one JSON line per record on stderr."""
+def configure_json_logging(app: Flask | None = None) -> None:
+    """For the served process (wsgi.py) and the worker: one JSON line per record on stderr.
+
+    `app`: an app created before this call, whose logger Flask gave its own plain-text handler
+    (it does so when no handler is configured yet); without it every app.logger line is printed
+    twice, once as text and once as JSON."""
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
+    if app is not None:
+        app.logger.removeHandler(default_handler)
     root.setLevel(logging.INFO)
     # Alembic narrates every start-up ("Context impl ...", "Will assume transactional DDL"), and
     # in every command; service.record.db logs one line of its own when a migration really runs.

@@ -47,7 +47,7 @@ def worker_command(once, as_of):
         raise click.UsageError("--as-of needs --once: the continuous worker always works as of today in China.")
     if not once:
         from service.http.observability import configure_json_logging
-        configure_json_logging()
+        configure_json_logging(app)
         worker.run_forever(app)
         return
     try:
