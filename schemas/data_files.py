@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from schemas.rule_file import Bilingual
+
 _ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 
 
@@ -101,3 +103,13 @@ class CalendarFileSchema(Schema):
     years = fields.Dict(keys=_Year(validate=validate.Regexp(r"^\d{4}$", error="not a four-digit year")),
                         values=fields.Nested(CalendarYearSchema), load_default=dict)
     corrections = fields.List(fields.Nested(CalendarCorrectionSchema), load_default=list)
+
+
+class NamesFileSchema(Schema):
+    """rules/names/codes.yaml: each code's name in Chinese and English, table by table."""
+    apiVersion = fields.String(required=True, validate=validate.Equal("names/v1"))
+    description = fields.String(required=True, validate=validate.Length(min=1))
+    names = fields.Dict(keys=fields.String(validate=validate.Regexp(r"^[a-z][a-z0-9_]*$")),
+                        values=fields.Dict(keys=fields.String(validate=validate.Regexp(r"^[a-z][a-z0-9_]*$")),
+                                           values=fields.Nested(Bilingual)),
+                        required=True)

@@ -101,7 +101,7 @@ def test_an_enum_named_by_a_fact_must_be_declared(tmp_path):
         Vocabulary.load(tmp_path)
 
 
-def test_a_new_action_type_must_be_classified_before_the_rules_load(tmp_path):
+def test_a_new_action_type_must_be_classified_and_named_before_the_rules_load(tmp_path):
     import shutil
     root = tmp_path / "rules"
     shutil.copytree(PROJECT_ROOT / "rules", root)
@@ -111,4 +111,6 @@ def test_a_new_action_type_must_be_classified_before_the_rules_load(tmp_path):
     with pytest.raises(RuleLoadError) as exc:
         load_rulebook(root)
     assert [(p.file, p.field, p.reason) for p in exc.value.problems] == [
-        ("classification/separation_basis.yaml", "actions", "no line for the action type 'suspend_employee'")]
+        ("classification/separation_basis.yaml", "actions", "no line for the action type 'suspend_employee'"),
+        ("names/codes.yaml", "names.action_type.suspend_employee",
+         "'suspend_employee' has no name: add {zh: ..., en: ...}")]

@@ -22,6 +22,7 @@ from service.decide.classification import ClassificationError
 from service.decide.conditions import Compiled, ConditionError, compile_condition
 from service.decide.engine import RuleEngine
 from service.decide.facts.context import FactContext
+from service.decide.names import NAMES_FILE, Names, NamesError, required_codes
 from service.decide.parameters import ParameterError
 from service.decide.process_config import ProcessConfigError
 from service.decide.vocabulary import Vocabulary, VocabularyError
@@ -134,6 +135,7 @@ class RuleBook:
     rules: dict[str, Rule]          # by key
     engine: RuleEngine
     context: FactContext            # parameters, calendar: what fact derivation reads
+    names: Names                    # each code's name in Chinese and English, for pages and notifications
 
     def match(self, engine_fact: dict) -> dict[str, Match]:
         """Every rule the engine matched, definitely or possibly, by key."""
@@ -191,6 +193,7 @@ class Validated:
     citations: dict
     rules: list[Rule]               # the rules that passed their own checks
     problems: list[Problem]
+    names: Names | None = None      # None: the names file is broken, or not reached
 
 
 def validate_rules(root: Path) -> Validated:
@@ -219,13 +222,21 @@ def validate_rules(root: Path) -> Validated:
         problems.extend(Problem(f, None, field_path, reason)
                         for f, field_path, reason in context.classification.problems(
                             vocabulary, citations, context.process.chains))
+    names = None
+    try:
+        names = Names.load(root)
+    except NamesError as exc:
+        problems.append(Problem(NAMES_FILE, None, "names", str(exc)))
+    if names is not None and context is not None:
+        problems.extend(Problem(f, None, field_path, reason) for f, field_path, reason in
+                        names.missing(required_codes(vocabulary, context.classification, RULE_FAMILIES)))
     rules: list[Rule] = []
     for family, path in rule_files(root):
         rule_problems, file_rules = check_rule_file(root, family, path, vocabulary, citations, actions_known)
         problems.extend(rule_problems)
         rules.extend(file_rules)
     problems.extend(_overlaps(rules))
-    return Validated(root, vocabulary, context, citations, rules, problems)
+    return Validated(root, vocabulary, context, citations, rules, problems, names)
 
 
 def check_rule_file(root: Path, family: str, path: Path, vocabulary: Vocabulary, citations: dict,
@@ -335,7 +346,7 @@ def load_rulebook(root: Path) -> RuleBook:
             actions[key] = rule.actions
     engine = RuleEngine(conditions, actions=actions)
     return RuleBook(root=root, version=content_version(root), vocabulary=checked.vocabulary,
-                    rules=by_key, engine=engine, context=checked.context)
+                    rules=by_key, engine=engine, context=checked.context, names=checked.names)
 
 
 def _context_file(root: Path, exc: Exception) -> str:

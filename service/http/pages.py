@@ -32,7 +32,6 @@ from schemas.fields import ACTION_TYPES, CASE_KINDS, CHINA, EVENT_TYPES
 from service.http import auth, page_sessions
 from service.record import db
 from service.decide.evaluation import default_as_of
-from service.record.labels import LABELS
 from service.record.ledger import accepted_events, review_case
 from service.record.models import ApiClient, Case, CaseEvent, TrailEntry
 from service.decide.rulebook import versions_by_id
@@ -72,9 +71,10 @@ def _bilingual(value, table: str):
     """A code as 中文 English; an unknown code as itself."""
     if value is None or value == "":
         return Markup('<span class="muted">—</span>')
-    zh, en = LABELS.get(table, {}).get(value, (value, None))
-    if en is None:
+    names = current_app.extensions["rulebook"].names.pair(table, value)
+    if names is None:
         return escape(value)
+    zh, en = names
     return Markup('<span lang="zh-CN">{}</span> <span class="en" lang="en">{}</span>').format(zh, en)
 
 
@@ -104,7 +104,7 @@ def _json_default(value):
 def _common():
     rulebook = current_app.extensions["rulebook"]
     return {"ruleset_version": rulebook.version, "rule_count": len(rulebook.rules),
-            "signed_in": bool(request.cookies.get(page_sessions.COOKIE)), "labels": LABELS,
+            "signed_in": bool(request.cookies.get(page_sessions.COOKIE)), "labels": rulebook.names.tables,
             "session_hours": current_app.config["PAGES_SESSION_HOURS"]}
 
 

@@ -22,6 +22,7 @@ from service.record.models import Case, CaseEvent
 from service.record.notifications import notify, refusal_message, status_change_message
 from service.record.privacy import redact_findings
 from service.record.recording import record_decision
+from service.decide.names import Names
 from service.decide.rulebook import RuleBook
 
 class CaseConflict(Exception):
@@ -135,14 +136,14 @@ def record_event(session: Session, case_id: str, body: dict) -> tuple[int, dict]
         answer = {"event": event_out(row), "decision_id": entry.entry_id, "verdict": outcome.verdict,
                   "findings": findings, "case": status_after, "receipt": receipt}
         if status_after["status"] != status_before["status"]:
-            _notify_status_change(session, case, row, status_before, status_after, now)
+            _notify_status_change(session, rulebook.names, case, row, status_before, status_after, now)
     else:
         code = 409
         answer = {"code": 409, "status": "Conflict",
                   "message": "The event was refused: the rules deny it. The refusal is recorded.",
                   "event": event_out(row), "decision_id": entry.entry_id, "verdict": outcome.verdict,
                   "findings": findings, "case": status_before, "receipt": receipt}
-        _notify_refusal(session, case, row, outcome, now)
+        _notify_refusal(session, rulebook.names, case, row, outcome, now)
     row.response_status, row.response = code, _jsonable(answer)
     session.add(row)
     from service.record.rechecks import remember_employee  # (imports this module)
@@ -167,21 +168,21 @@ def _lock_or_create_case(session: Session, case_id: str, body: dict) -> Case:
     return session.scalar(select(Case).where(Case.id == case_id).with_for_update())
 
 
-def _notify_status_change(session, case: Case, row: CaseEvent, before: dict, after: dict, now) -> None:
+def _notify_status_change(session, names: Names, case: Case, row: CaseEvent, before: dict, after: dict, now) -> None:
     payload = {"case_id": case.id, "employee_id": case.employee_id, "event": row.type,
                "by": {"id": row.actor_id, "role": row.actor_role},
                "from_status": before["status"], "to_status": after["status"],
-               "message": status_change_message(case.id, before["status"], after["status"])}
+               "message": status_change_message(names, case.id, before["status"], after["status"])}
     notify(session, kind="status_changed", now=now, recipient_role="hr", recipient_id=case.hr_owner_id,
            payload=payload, dedupe_key=f"status:{case.id}:{row.seq}", case_id=case.id,
            employee_id=case.employee_id)
 
 
-def _notify_refusal(session, case: Case, row: CaseEvent, outcome: Outcome, now) -> None:
+def _notify_refusal(session, names: Names, case: Case, row: CaseEvent, outcome: Outcome, now) -> None:
     payload = {"case_id": case.id, "employee_id": case.employee_id, "event": row.type,
                "by": {"id": row.actor_id, "role": row.actor_role},
                "rule_ids": sorted({f["rule_id"] for f in outcome.findings if f["verdict"] == "deny"}),
-               "message": refusal_message(case.id, row.type)}
+               "message": refusal_message(names, case.id, row.type)}
     notify(session, kind="event_refused", now=now, recipient_role="hr", recipient_id=case.hr_owner_id,
            payload=payload, dedupe_key=f"refused:{case.id}:{row.seq}", case_id=case.id,
            employee_id=case.employee_id)

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks.webhooks import Webhook
 
 from service.clock import utcnow
-from service.record.labels import label
+from service.decide.names import Names
 from service.record.models import Notification
 
 log = logging.getLogger(__name__)
@@ -52,19 +52,22 @@ def notify(session: Session, *, kind: str, now: dt.datetime, recipient_role: str
 
 # ---- texts: bilingual, codes named in words ---------------------------------------------------
 
-def status_change_message(case_id: str, before: str, after: str) -> dict:
+def status_change_message(names: Names, case_id: str, before: str, after: str) -> dict:
+    label = names.label
     return {"zh": f"离职案件 {case_id} 的状态由“{label('status', before, 'zh')}”变为“{label('status', after, 'zh')}”。",
             "en": f"Separation case {case_id} moved from “{label('status', before, 'en')}” "
                   f"to “{label('status', after, 'en')}”."}
 
 
-def refusal_message(case_id: str, event_type: str) -> dict:
+def refusal_message(names: Names, case_id: str, event_type: str) -> dict:
+    label = names.label
     return {"zh": f"离职案件 {case_id} 的事件“{label('event_type', event_type, 'zh')}”被规则拒绝，拒绝已记录。",
             "en": f"The event “{label('event_type', event_type, 'en')}” on separation case {case_id} "
                   f"was refused by the rules; the refusal is recorded."}
 
 
-def recheck_message(case_id: str, step: str, before: str | None, after: str, status: str) -> dict:
+def recheck_message(names: Names, case_id: str, step: str, before: str | None, after: str, status: str) -> dict:
+    label = names.label
     was_zh = f"由“{label('verdict', before, 'zh')}”" if before else ""
     was_en = f" from “{label('verdict', before, 'en')}”" if before else ""
     return {"zh": f"每日复核：离职案件 {case_id}（{label('status', status, 'zh')}）的下一步"

@@ -95,7 +95,8 @@ def recheck_open_cases(session: Session, as_of: dt.date, now: dt.datetime) -> di
                          "to_verdict": outcome.verdict, "rule_ids": rule_ids, "as_of": as_of.isoformat(),
                          "findings": [{"rule_id": f["rule_id"], "verdict": f["verdict"], "title": f["title"]}
                                       for f in outcome.findings if f["verdict"] != "obligation"],
-                         "message": recheck_message(case.id, step, previous, outcome.verdict, status)})
+                         "message": recheck_message(rulebook.names, case.id, step, previous, outcome.verdict,
+                                                    status)})
             counts["notifications_created"] += created is not None
         row.next_step, row.verdict, row.rule_ids, row.checked_on = step, outcome.verdict, rule_ids, as_of
     return counts

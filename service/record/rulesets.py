@@ -93,7 +93,8 @@ class _Versions:
                 path.write_bytes(content.encode("utf-8"))
             checked = validate_rules(Path(tmp))
         found = RuleBook(root=Path("."), version=version, vocabulary=checked.vocabulary,
-                         rules={r.key: r for r in checked.rules}, engine=None, context=checked.context)
+                         rules={r.key: r for r in checked.rules}, engine=None, context=checked.context,
+                         names=checked.names)
         with self._lock:
             if len(self._cache) >= self._size:
                 self._cache.pop(next(iter(self._cache)))

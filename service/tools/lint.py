@@ -240,7 +240,7 @@ def _choices(field_obj) -> set | None:
     return None
 
 
-_KNOWN_TOP = {"facts", "citations", "labor_law", "process", "calendar", "_schemas", "classification"}
+_KNOWN_TOP = {"facts", "citations", "labor_law", "process", "calendar", "_schemas", "classification", "names"}
 
 
 def _unread_files(root: Path) -> list[Issue]:
