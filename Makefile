@@ -14,7 +14,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 # `make run` registers this development key (every scope) so the README's curl works as written.
 # It is refused in production (SEPARATION_GUARD_ENV=production); create real keys with
-# `.venv/bin/flask --app wsgi keys create NAME --scope checks`.
+# `.venv/bin/separation-guard keys create NAME --scope checks`.
 DEV_KEY ?= sg_dev-local-only
 STAMP := $(VENV)/.installed
 

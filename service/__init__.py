@@ -12,7 +12,11 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEV_WEBHOOK_SECRET = "whsec_ZGV2LW9ubHktd2ViaG9vay1zZWNyZXQtMzJieXRlcw=="
 
 
-def create_app(test_config: dict | None = None) -> Flask:
+def create_app(test_config: dict | None = None, *, for_commands: bool = False) -> Flask:
+    """The service. `for_commands`: the app behind `separation-guard <command>`, which starts
+    even when the rule files do not load or fail their gate, so that keys, the trail and its
+    checkpoints stay usable; the commands that decide (worker, sla sweep, scenarios run) refuse
+    to run then (service/tools/cli.py `serving_rulebook`). The served app never starts so."""
     app = Flask(__name__, instance_path=str(PROJECT_ROOT / "instance"))
     app.config.from_mapping(
         RULES_DIR=str(PROJECT_ROOT / "rules"),
@@ -94,11 +98,15 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     # A bad rule file, or a rule set failing one of its examples or fixture cases, stops the
     # start-up here: never serve a half-loaded or untested rule set.
+    from service.decide.rulebook import RuleLoadError
+    app.extensions["rules_refused"] = None
     try:
         app.extensions["rulebook"] = reload.build_rule_set(app)
-    except reload.RuleSetRefused as exc:
-        app.logger.critical("%s", exc)
-        raise
+    except (RuleLoadError, reload.RuleSetRefused) as exc:
+        if not for_commands:
+            app.logger.critical("%s", exc)
+            raise
+        app.extensions["rulebook"], app.extensions["rules_refused"] = None, exc
     signing.init_app(app)  # production without its key stops here
     db.init_app(app)
     observability.init_app(app)
@@ -114,7 +122,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     cli.init_app(app)
     auth.init_app(app)
     reload.init_app(app)
-    if app.config.get("AUTO_MIGRATE", True):
+    if app.config.get("AUTO_MIGRATE", True) and app.extensions["rulebook"] is not None:
         trail_api.record_ruleset_version(app)
     trail_api.init_sealer(app)
     auth.check_start_up(app)

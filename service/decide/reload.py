@@ -72,7 +72,7 @@ class RuleSetRefused(Exception):
         super().__init__(f"rule set {version} refused: {len(result.failing)} of {result.cases_run} rule "
                          f"example(s) and fixture case(s) fail against it "
                          f"({'fixtures: ' + result.fixtures if result.fixtures else 'examples only'}):\n{shown}\n"
-                         f"`python -m service.tools.rule_cli test --rules-dir RULES --fixtures FIXTURES` shows each failure's diff.")
+                         f"`separation-guard rules test --rules-dir RULES --fixtures FIXTURES` shows each failure's diff.")
 
 
 # The same content gives the same outcomes: the result of a (rules, fixtures) pair is kept per
@@ -196,7 +196,10 @@ def reload_rules(app: Flask, reason: str) -> ReloadResult:
         _RETIRED[:] = [current]
         if new.version != current.version:
             record_ruleset(app, new, previous=current.version, reason=reason)  # once, whichever worker is first
-        app.logger.info("rules reloaded (%s): %s -> %s", reason, current.version, new.version)
+        if new.version == current.version:  # the fixtures changed: the same rules passed them again
+            app.logger.info("rules re-checked (%s): %s passes its gate again", reason, new.version)
+        else:
+            app.logger.info("rules reloaded (%s): %s -> %s", reason, current.version, new.version)
         return ReloadResult(True, new.version, current.version, [])
 
 
@@ -216,6 +219,8 @@ def _record(app: Flask, version: str, body: dict) -> None:
 
 
 def init_app(app: Flask) -> None:
+    if app.extensions["rulebook"] is None:
+        return  # a command-line app without a rule set (create_app for_commands) watches nothing
     app.extensions["rules_checked_version"] = (app.extensions["rulebook"].version,
                                                fixtures_version(fixtures_dir(app)))
     app.extensions["rules_checked_at"] = time.monotonic()

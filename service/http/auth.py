@@ -176,7 +176,7 @@ def check_start_up(app: Flask) -> None:
             problems.append("TRAIL_SIGNING_KEY is not set (the trail's Ed25519 key, PEM)")
         with sessions() as session:
             if session.scalar(select(ApiClient.id).where(ApiClient.revoked_at.is_(None)).limit(1)) is None:
-                problems.append("no API key is configured (flask --app wsgi keys create NAME --scope ...)")
+                problems.append("no API key is configured (separation-guard keys create NAME --scope ...)")
         if problems:
             raise StartUpRefused("refusing to start in production: " + "; ".join(problems))
         return

@@ -83,6 +83,8 @@ sla_cli = AppGroup("sla", help="Approval deadlines in working days.")
 @click.option("--as-of", "as_of", help="Date to sweep as of (default: today in China).")
 def sweep_command(as_of):
     """Find steps overdue as of a date and queue notifications (once per step and deadline)."""
+    from service.tools.cli import serving_rulebook
+    serving_rulebook()
     day = AsOf().deserialize(as_of) if as_of else default_as_of()
     with current_app.extensions["db_sessions"]() as session, session.begin():
         counts = sweep(session, day)

@@ -1,4 +1,4 @@
-"""Command-line entry points (`flask --app wsgi <group> <command>`)."""
+"""Command-line entry points (`separation-guard <group> <command>`)."""
 from __future__ import annotations
 
 import sys
@@ -6,6 +6,15 @@ import sys
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
+
+
+def serving_rulebook():
+    """The app's rule book, for a command that decides; exit 1 naming why when there is none."""
+    refused = current_app.extensions.get("rules_refused")
+    if refused is not None:
+        click.echo(f"the rule set does not start, so nothing was decided:\n{refused}", err=True)
+        sys.exit(1)
+    return current_app.extensions["rulebook"]
 
 
 scenarios_group = AppGroup("scenarios", help="Time-frozen regression scenarios from fixtures/ and rule examples.")
@@ -27,7 +36,7 @@ def run_scenarios_command(paths, as_of, junit):
     from service.tools.rule_cli import run_scenarios_cli
     from service.tools.scenarios import default_fixture_paths
 
-    run_scenarios_cli(current_app.extensions["rulebook"], paths or default_fixture_paths(),
+    run_scenarios_cli(serving_rulebook(), paths or default_fixture_paths(),
                       as_of.date().isoformat() if as_of else None, junit)
 
 
@@ -42,6 +51,7 @@ def worker_command(once, as_of):
     from schemas.fields import AsOf
     from service.tools import worker
 
+    serving_rulebook()  # like gunicorn, the worker does not start on rules that fail their gate
     app = current_app._get_current_object()
     if as_of and not once:
         raise click.UsageError("--as-of needs --once: the continuous worker always works as of today in China.")
@@ -95,7 +105,7 @@ def main() -> None:
         def get_command(self, ctx, name):
             return super().get_command(ctx, name) if name in OUR_COMMANDS else None
 
-    group = ServiceCommands(create_app=lambda: create_app(), add_default_commands=False, add_version_option=False,
+    group = ServiceCommands(create_app=lambda: create_app(for_commands=True), add_default_commands=False, add_version_option=False,
                             help="Separation Guard: compliance checks for HR separations under PRC law.")
     # --app names the app for `flask`; here the app is always this service's. Plugins' commands
     # (flask-smorest's openapi, ...) are Flask's business, not this tool's.

@@ -1,9 +1,9 @@
 """`rules` commands for the legal team and QA: lint, test, coverage, diff (logic in service/tools/lint.py, coverage.py, diff.py).
 
-    flask --app wsgi rules lint [--rules-dir DIR]
-    flask --app wsgi rules test [--junit FILE]
-    flask --app wsgi rules coverage
-    flask --app wsgi rules diff OLD NEW        # two folders or two git revisions
+    separation-guard rules lint [--rules-dir DIR]
+    separation-guard rules test [--junit FILE]
+    separation-guard rules coverage
+    separation-guard rules diff OLD NEW        # two folders or two git revisions
 
 The same commands run as `separation-guard rules ...`, and as `python -m service.tools.rule_cli ...`,
 which needs no app: that one works even when the rule files are too broken for the service to start.
@@ -21,19 +21,13 @@ from service import PROJECT_ROOT
 
 
 def default_rules_dir() -> Path:
-    """The app's RULES_DIR when a Flask app is loaded, else SEPARATION_GUARD_RULES_DIR, else rules/."""
+    """The app's RULES_DIR inside an app context, else SEPARATION_GUARD_RULES_DIR (what the
+    service reads too), else rules/. Never by building the app: that would load and gate the
+    very rules these commands check."""
     from flask import current_app, has_app_context
-    from flask.cli import ScriptInfo
 
     if has_app_context():
         return Path(current_app.config["RULES_DIR"])
-    ctx = click.get_current_context(silent=True)
-    info = ctx.find_object(ScriptInfo) if ctx is not None else None
-    if info is not None:
-        try:
-            return Path(info.load_app().config["RULES_DIR"])
-        except Exception:  # noqa: BLE001 (the app does not start: lint the default folder instead)
-            pass
     return Path(os.environ.get("SEPARATION_GUARD_RULES_DIR") or PROJECT_ROOT / "rules")
 
 
