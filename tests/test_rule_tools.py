@@ -540,3 +540,15 @@ def test_scenarios_run_takes_a_folder_as_the_readme_shows_and_prints_whole_names
     assert {"reversal_crisis_test.yaml", "long_test.yaml"} <= files
     missing = runner.invoke(args=["scenarios", "run", str(tmp_path / "no-such-folder")])
     assert missing.exit_code == 2 and "no-such-folder" in missing.output
+
+
+def test_the_readme_quotes_the_what_if_summary_of_the_shipped_fixtures_as_it_is(runner):
+    import re
+    readme = " ".join((PROJECT_ROOT / "README.md").read_text(encoding="utf-8").split())
+    [(day, cases, verdicts)] = re.findall(
+        r"`What if every request were decided as of (\S+): of (\d+) case\(s\), (\d+) verdict\(s\) would change", readme)
+    result = runner.invoke(args=["scenarios", "run", str(PROJECT_ROOT / "fixtures"), "--as-of", day])
+    assert result.exit_code == 0, result.output
+    [summary] = [line for line in result.stdout.splitlines() if line.startswith("What if")]
+    assert summary.startswith(f"What if every request were decided as of {day}: of {cases} case(s), "
+                              f"{verdicts} verdict(s) would change, "), summary
