@@ -68,6 +68,8 @@ def test_the_escalation_target_hears_one_working_day_after_the_approver(app, cli
     assert steps[1]["payload"]["message"]["en"].startswith("Escalation: the approval of the resignation of "
                                                             "separation case SEP-2026-001 is 2 working days late")
     assert "上报" in steps[1]["payload"]["message"]["zh"] and "直属经理" in steps[1]["payload"]["message"]["zh"]
+    assert "was reminded and has not acted" in steps[1]["payload"]["message"]["en"]
+    assert "已提醒待审批人" in steps[1]["payload"]["message"]["zh"]
     # Once per step and deadline: the next days add nothing.
     assert runner.invoke(args=["worker", "--once", "--as-of", "2026-01-12"]).exit_code == 0
     assert len([n for n in _notes(client) if n["kind"].startswith("step_")]) == 2
@@ -264,3 +266,17 @@ def test_the_worker_rebuilds_the_rules_only_when_their_files_change(rules_copy, 
     assert app.extensions["rulebook"].version != serving.version
     assert worker.run_pass(app, "test", force=True, tasks=watch) == {"rules_watch": {"reloaded": False}}
     app.extensions["db_engine"].dispose()
+
+
+def test_a_step_first_found_two_working_days_late_reminds_and_escalates_at_once_and_says_so(app, client):
+    # The worker was down on the first late day: both go out together, and the escalation does
+    # not claim the approver had been reminded and did nothing.
+    _submit(client)
+    assert app.test_cli_runner().invoke(args=["worker", "--once", "--as-of", "2026-01-09"]).exit_code == 0
+    steps = {n["kind"]: n for n in _notes(client) if n["kind"].startswith("step_")}  # created in the same instant
+    assert {kind: n["recipient_role"] for kind, n in steps.items()} == {"step_overdue": "manager", "step_escalated": "hr"}
+    message = steps["step_escalated"]["payload"]["message"]
+    assert "was reminded and has not acted" not in message["en"]
+    assert "already more than a working day late when first found" in message["en"]
+    assert "is reminded at the same time" in message["en"]
+    assert "首次发现时已逾期超过一个工作日" in message["zh"] and "已提醒待审批人" not in message["zh"]

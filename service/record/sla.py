@@ -41,7 +41,9 @@ def sweep(session: Session, as_of: dt.date) -> dict:
                 continue
             counts["overdue_steps"] += 1
             late = pending.get("working_days_late")
-            for recipient in rule.notify:
+            reminded_now = False
+            # The reminder before the escalation, so the escalation can say whether it went out earlier.
+            for recipient in sorted(rule.notify, key=lambda r: r == "escalation"):
                 escalation = recipient == "escalation"
                 if escalation and not (isinstance(late, int) and late > ESCALATE_AFTER_WORKING_DAYS):
                     continue  # not yet: the reminder comes first
@@ -54,20 +56,27 @@ def sweep(session: Session, as_of: dt.date) -> dict:
                              "step": pending.get("step"), "due_on": pending.get("due_on"),
                              "working_days_late": pending.get("working_days_late"),
                              "as_of": as_of.isoformat(), "reason": recipient,
-                             "message": escalation_message(case.id, pending) if escalation
-                             else messages[rule.id]})
+                             "message": escalation_message(case.id, pending, reminded_earlier=not reminded_now)
+                             if escalation else messages[rule.id]})
                 counts["notifications_created"] += created is not None
+                reminded_now = reminded_now or (recipient == "pending_approver" and created is not None)
     return counts
 
 
-def escalation_message(case_id: str, pending: dict) -> dict:
+def escalation_message(case_id: str, pending: dict, reminded_earlier: bool = True) -> dict:
+    """`reminded_earlier`: the approver's reminder went out in an earlier sweep; else the step was
+    already more than a working day late when first found (the worker was down, or the events
+    were recorded late), and the reminder goes out with this escalation."""
+    zh_approver = (f"已提醒待审批人（{pending.get('approver_zh')}）但仍未处理" if reminded_earlier
+                   else f"首次发现时已逾期超过一个工作日，待审批人（{pending.get('approver_zh')}）同时收到提醒")
+    en_approver = (f"the pending approver ({pending.get('approver_en')}) was reminded and has not acted" if reminded_earlier
+                   else f"it was already more than a working day late when first found, and the pending approver "
+                        f"({pending.get('approver_en')}) is reminded at the same time")
     return {"zh": f"上报：离职案件 {case_id} 的“{pending.get('step_zh')}”已逾期{pending.get('working_days_late')}个工作日"
-                  f"（应于{pending.get('due_on')}前完成），已提醒待审批人（{pending.get('approver_zh')}）但仍未处理，"
-                  f"请{pending.get('escalate_to_zh')}跟进。",
+                  f"（应于{pending.get('due_on')}前完成），{zh_approver}，请{pending.get('escalate_to_zh')}跟进。",
             "en": f"Escalation: the {pending.get('step_en')} of separation case {case_id} is "
                   f"{pending.get('working_days_late')} working days late (due by the end of {pending.get('due_on')}); "
-                  f"the pending approver ({pending.get('approver_en')}) was reminded and has not acted. "
-                  f"For {pending.get('escalate_to_en')} to follow up."}
+                  f"{en_approver}. For {pending.get('escalate_to_en')} to follow up."}
 
 
 def _recipient(recipient: str, case: Case, pending: dict) -> tuple[str, str | None]:
