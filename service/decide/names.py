@@ -28,7 +28,10 @@ class Names:
     @classmethod
     def load(cls, root: Path) -> "Names":
         from service.decide.yamlfile import load_checked
-        doc = load_checked(Path(root) / NAMES_FILE, NamesFileSchema(), NamesError)
+        path = Path(root) / NAMES_FILE
+        if not path.is_file():
+            raise NamesError("the file is missing: it names every code in Chinese and English")
+        doc = load_checked(path, NamesFileSchema(), NamesError)
         return cls({table: {code: (name["zh"], name["en"]) for code, name in codes.items()}
                     for table, codes in doc["names"].items()})
 

@@ -185,6 +185,10 @@ def diff_command(old, new, fixtures):
             echo(f"{label} does not load ({len(problems)} problem(s)); outcomes were not compared:")
             for p in problems[:20]:
                 echo(f"  {p}")
+            if len(problems) > 20:
+                echo(f"  ... and {len(problems) - 20} more (`separation-guard rules lint` on that side lists them all)")
+            echo(f"  Only {label}'s rules without a problem are compared below: a rule listed as "
+                 f"{'added' if label == 'OLD' else 'removed'} may only be one {label} has but cannot load.")
     echo(f"\nRules added ({len(report.added)}):")
     for r in report.added:
         echo(f"  + {r.key:<58} {r.verdict:<10} {r.file}")
