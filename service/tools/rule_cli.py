@@ -5,8 +5,8 @@
     separation-guard rules coverage
     separation-guard rules diff OLD NEW        # two folders or two git revisions
 
-The same commands run as `separation-guard rules ...`, and as `python -m service.tools.rule_cli ...`,
-which needs no app: that one works even when the rule files are too broken for the service to start.
+They also run as `python -m service.tools.rule_cli ...`. Neither builds the service's app: both
+work on rule files too broken for the service to start.
 """
 from __future__ import annotations
 
