@@ -183,8 +183,9 @@ def test_medical_period_in_shanghai_and_with_the_region_unknown(context):
 def test_service_years_completed_on_the_anniversary_and_carried_over_years_win(context):
     assert facts(context, "2026-02-10", {"hire_date": "2011-02-10"})["derived.service.continuous_years_min"] == 15
     assert facts(context, "2026-02-09", {"hire_date": "2011-02-10"})["derived.service.continuous_years_min"] == 14
-    # From a hire date, service carried over from a previous employer may come on top: no upper bound.
-    assert "derived.service.continuous_years_max" not in facts(context, "2026-02-10", {"hire_date": "2011-02-10"})
+    # From a hire date, service carried over from a previous employer may come on top: without the total
+    # working years, no upper bound.
+    assert facts(context, "2026-02-10", {"hire_date": "2011-02-10"}).get("derived.service.continuous_years_max") is None
     values = facts(context, "2026-02-10", {"hire_date": "2023-01-01", "continuous_service_years": 15.5})
     assert values["derived.service.continuous_years_min"] == values["derived.service.continuous_years_max"] == 15.5
     # A hire date after as_of is refused at the door (422); behind it, derivation still gives nothing.
@@ -309,7 +310,12 @@ def test_years_reach_the_engine_without_exponent_notation(context):
     assert values["employee.continuous_service_years"] == 0
     assert values["derived.service.continuous_years_min"] == 0
     assert facts(context, "2026-02-10", {"continuous_service_years": 15.456})["derived.service.continuous_years_min"] == 15.46
-# ---- probation (LCL-21) ----------------------------------------------------------------------------
+# ---- probation (LCL-21, capped by LCL-19) -------------------------------------------------------------
+# Hired 2026-01-01 on a 3-year contract: the statutory maximum is 6 months, to 2026-06-30.
+_THREE_YEARS = {"hire_date": "2026-01-01"}
+_THREE_YEAR_CONTRACT = {"type": "fixed_term", "end_date": "2028-12-31"}
+
+
 @pytest.mark.parametrize("contract, active", [
     ({"probation_end": "2026-03-31"}, True),
     ({"probation_end": "2026-02-10"}, True),                          # its last day
@@ -317,11 +323,100 @@ def test_years_reach_the_engine_without_exponent_notation(context):
     ({"in_probation": True}, True),
     ({"in_probation": False}, False),
     ({"probation_end": "2026-02-09", "in_probation": True}, True),    # either one saying so counts
-    ({"type": "fixed_term"}, None),                                   # nothing said: unknown
+    ({}, None),                                                       # nothing said, within 6 months: unknown
 ])
 def test_probation_on_as_of(context, contract, active):
-    values = facts(context, "2026-02-10", {"contract": contract})
+    values = facts(context, "2026-02-10", {**_THREE_YEARS, "contract": {**_THREE_YEAR_CONTRACT, **contract}})
     assert values.get("derived.probation.active") is active
+
+
+@pytest.mark.parametrize("as_of, end_date, contract_type, active, statutory_end", [
+    ("2026-06-30", "2028-12-31", "fixed_term", True, "2026-06-30"),     # 3 years: 6 months, the last day
+    ("2026-07-01", "2028-12-31", "fixed_term", False, "2026-06-30"),    # a clause to 2026-09-30 is void from here
+    ("2026-02-28", "2027-12-31", "fixed_term", True, "2026-02-28"),     # 1 to 3 years: 2 months
+    ("2026-03-01", "2027-12-31", "fixed_term", False, "2026-02-28"),
+    ("2026-01-31", "2026-11-30", "fixed_term", True, "2026-01-31"),     # 3 months to under a year: 1 month
+    ("2026-02-01", "2026-11-30", "fixed_term", False, "2026-01-31"),
+    ("2026-02-28", "2026-12-31", "fixed_term", True, "2026-02-28"),     # exactly one year is 一年以上: 2 months
+    ("2026-01-15", "2026-03-30", "fixed_term", False, None),            # under 3 months: no probation at all
+    ("2026-01-15", "2026-03-31", "fixed_term", True, "2026-01-31"),     # exactly 3 months (以上 includes it): 1 month
+    ("2026-06-30", None, "open_ended", True, "2026-06-30"),
+    ("2026-01-15", None, "task_based", False, None),
+])
+def test_probation_is_capped_by_the_contract_term(context, as_of, end_date, contract_type, active, statutory_end):
+    contract = {"type": contract_type, "probation_end": "2026-09-30", **({"end_date": end_date} if end_date else {})}
+    values = facts(context, as_of, {"hire_date": "2026-01-01", "contract": contract})
+    assert values.get("derived.probation.active") is active
+    assert values.get("derived.probation.statutory_end") == statutory_end
+    assert values["derived.probation.past_statutory_end"] is (not active)
+
+
+def test_six_months_after_the_hire_date_the_hire_date_alone_settles_probation(context):
+    values = facts(context, "2026-07-01", {"hire_date": "2026-01-01"})
+    assert values["derived.probation.active"] is False and values["derived.probation.past_statutory_end"] is True
+    # Within six months and with the term unknown, the cap may or may not have passed.
+    values = facts(context, "2026-03-01", {"hire_date": "2026-01-01", "contract": {"in_probation": True}})
+    assert values.get("derived.probation.active") is None and values.get("derived.probation.past_statutory_end") is None
+    # Without a hire date nothing is known of the cap: a stated probation stays unknown, a denied one false.
+    assert facts(context, "2026-03-01", {"contract": {"in_probation": True}}).get("derived.probation.active") is None
+    assert facts(context, "2026-03-01", {"contract": {"in_probation": False}})["derived.probation.active"] is False
+
+
+def test_excess_probation_served_counts_the_days_past_the_statutory_end(context):
+    employee = {"hire_date": "2026-01-01", "contract": {**_THREE_YEAR_CONTRACT, "probation_end": "2026-09-30"}}
+    assert facts(context, "2026-06-30", employee)["derived.probation.excess_days_served"] == 0
+    assert facts(context, "2026-07-10", employee)["derived.probation.excess_days_served"] == 10
+    assert facts(context, "2026-12-01", employee)["derived.probation.excess_days_served"] == 92   # July-September
+
+
+# ---- what else the law settles (issue 19) -------------------------------------------------------------
+@pytest.mark.parametrize("union_exists, position, exists", [
+    (None, "committee_member", True),     # an office implies the union
+    (False, "chair", True),               # ... whatever else the record says
+    (True, "none", True), (False, "none", False), (False, None, False),
+    (None, "none", None), (None, None, None),
+])
+def test_a_union_office_implies_a_union(context, union_exists, position, exists):
+    employee = {"union_officer": {"position": position}} if position else {}
+    extra = {"employer": {"union_exists": union_exists}} if union_exists is not None else {}
+    assert facts(context, "2026-02-10", employee, **extra).get("derived.union.exists") is exists
+
+
+def test_total_working_years_bound_the_service_with_this_employer(context):
+    values = facts(context, "2026-02-10", {"hire_date": "2019-03-01", "total_work_years": 9})
+    assert (values["derived.service.continuous_years_min"], values["derived.service.continuous_years_max"]) == (6, 9)
+    # A total below the years since the hire date is an error in the data: the hire date wins.
+    values = facts(context, "2026-02-10", {"hire_date": "2011-02-10", "total_work_years": 9})
+    assert values["derived.service.continuous_years_max"] == 15
+
+
+@pytest.mark.parametrize("disease, injury, diagnosed", [
+    ({"hazard_exposure": False, "suspected": False}, "none", False),
+    ({"hazard_exposure": True, "suspected": False}, "none", None),
+    ({"hazard_exposure": False, "suspected": True}, "none", None),
+    ({"hazard_exposure": False, "suspected": False}, "pending", None),
+    ({"hazard_exposure": False}, "none", None),
+    ({"hazard_exposure": False, "suspected": False, "diagnosed": True}, "none", True),   # as given, always
+])
+def test_an_occupational_disease_at_this_employer_needs_exposure_here(context, disease, injury, diagnosed):
+    values = facts(context, "2026-02-10", {"occupational_disease": disease, "work_injury": {"status": injury}})
+    assert values.get("derived.occupational_disease.diagnosed") is diagnosed
+
+
+@pytest.mark.parametrize("employee, in_window", [
+    ({"medical_treatment": {"sick_leave": []}}, False),
+    ({"medical_treatment": {"status": "none"}}, None),
+    # 15 working years, 7 with the employer: 9 months' entitlement, counted in 15 months (MED-4).
+    ({"total_work_years": 15, "hire_date": "2019-03-01", "region": "CN-BJ",
+      "medical_treatment": {"sick_leave": [{"start": "2023-09-01", "end": "2024-01-31"}]}}, False),
+    ({"total_work_years": 15, "hire_date": "2019-03-01", "region": "CN-BJ",
+      "medical_treatment": {"sick_leave": [{"start": "2024-09-01", "end": "2025-01-31"}]}}, True),
+    # The entitlement unknown: the longest window (30 months) decides.
+    ({"medical_treatment": {"sick_leave": [{"start": "2023-09-01", "end": "2024-01-31"}]}}, True),
+    ({"medical_treatment": {"sick_leave": [{"start": "2023-01-01", "end": "2023-06-30"}]}}, False),
+])
+def test_a_sick_leave_in_the_counting_window(context, employee, in_window):
+    assert facts(context, "2026-02-10", employee).get("derived.medical_treatment.sick_leave_in_window") is in_window
 
 
 # ---- layoff size (LCL-41 para 1) ----------------------------------------------------------------------

@@ -376,6 +376,31 @@ def _in(x: float, rng: Mapping[str, Any]) -> bool:
     return rng["min"] <= x and (below is None or x < below)
 
 
+# ---- probation (试用期) ---------------------------------------------------------------------------
+def probation_cap_months(contract_type: str, term_months: int | None, on: date, params: ParameterSet) -> int:
+    """The longest probation the contract may carry (LCL-19, parameter ``probation.max_months``):
+    by its type, or a fixed term by its length in whole months. A fixed term of unknown length
+    raises UnknownFact."""
+    table = params.get("probation.max_months", on=on)
+    if contract_type in table:
+        return table[contract_type]
+    if term_months is None:
+        raise UnknownFact("employee.contract.end_date")
+    return next(b["months"] for b in table["by_term_months"] if _in(term_months, b["term_months"]))
+
+
+def longest_probation_months(on: date, params: ParameterSet) -> int:
+    """The longest probation of any contract: after it, nobody hired on a day is still on probation."""
+    table = params.get("probation.max_months", on=on)
+    return max([table["open_ended"], table["task_based"], *(b["months"] for b in table["by_term_months"])])
+
+
+def probation_end(hired: date, months: int) -> date | None:
+    """The last day of a probation of ``months`` running from the hire date as its first day (None:
+    no probation may be agreed)."""
+    return None if months <= 0 else add_months(hired, months) - timedelta(days=1)
+
+
 # ---- statutory retirement (法定退休年龄) -----------------------------------------------------
 def retirement_candidates(
     birth_date: date, gender: Gender, on: date, params: ParameterSet

@@ -14,9 +14,10 @@ from typing import Any, Iterable
 from service.decide.classification import Classification
 from service.decide.facts.context import FactContext
 from service.decide.parameters import ParameterNotInForce, ParameterSet
-from service.decide.periods import (NATIONAL, RegionNotCovered, UnknownFact, add_years, completed_years, maternity_leave,
+from service.decide.periods import (NATIONAL, add_months, RegionNotCovered, UnknownFact, add_years, completed_years, maternity_leave,
                              medical_treatment_entitlement, medical_treatment_in_period, miscarriage_leave,
                              miscarriage_leave_bounds, nursing_period, paid_suspension_limits,
+                             longest_probation_months, probation_cap_months, probation_end,
                              regional_values, retirement_candidates, whole_months_between)
 
 # Request facts the rules read, copied as they are (dates as ISO text, "unknown" left out).
@@ -67,21 +68,22 @@ def derive(request: dict, as_of: dt.date, context: FactContext, on: dt.date | No
         "derived.work_injury.disabled": _DISABLED.get((employee.get("work_injury") or {}).get("status")),
         "derived.nursing_period.ends_on": _nursing_ends(employee, params),
         "derived.maternity_leave.active": _maternity_leave(employee, on, params),
-        "derived.medical_treatment.in_period": _medical_period(employee, service, as_of, on, params),
-        # A hire date gives only a lower bound: service carried over from a previous employer
-        # (LCLIR-10) counts too, and only continuous_service_years says how much.
-        "derived.service.continuous_years_min": service,
-        "derived.service.continuous_years_max": service if employee.get("continuous_service_years") is not None else None,
+        "derived.medical_treatment.in_period": _medical_period(employee, service[0], as_of, on, params),
+        "derived.medical_treatment.sick_leave_in_window": _sick_leave_in_window(employee, service[0], as_of, on, params),
+        "derived.occupational_disease.diagnosed": _occupational_disease(employee),
+        "derived.union.exists": _union_exists(request),
+        "derived.service.continuous_years_min": service[0],
+        "derived.service.continuous_years_max": service[1],
         "derived.notice.days_served": _days(action.get("notice_served_on"), action_date),
         "derived.layoff.days_since_consultation": _days((action.get("layoff") or {}).get("consulted_on"), action_date),
         "derived.contract.days_to_end": _days(action_date, (employee.get("contract") or {}).get("end_date")),
         "derived.union_officer.term_days_left": _days(action_date, (employee.get("union_officer") or {}).get("term_end")),
         "derived.union_officer.extended_contract_days_left": _extended_contract_days_left(employee, action_date),
-        "derived.probation.active": _probation(employee, on),
         "derived.layoff.percent_of_staff": _percent_of_staff(action.get("layoff")),
         "derived.miscarriage_leave.active": _miscarriage_leave(employee, on, params),
         "derived.paid_suspension.active": _paid_suspension(employee, on, params),
     })
+    facts.update(_probation(employee, as_of, on, params))
     facts.update(_retirement(employee, as_of, on, action_date, params))
     facts.update(_resignation(request.get("case"), context.classification))
     return facts
@@ -209,15 +211,63 @@ def _paid_suspension(employee: dict, as_of: dt.date, params: ParameterSet) -> bo
 
 
 # ---- probation and layoff size ----------------------------------------------------------------------
-def _probation(employee: dict, as_of: dt.date) -> bool | None:
-    """In probation on as_of: by the end date, or by the EHR's flag; either one saying so counts
-    (an error in the data should not strip the employee of the probation rules' limits)."""
+def _probation(employee: dict, as_of: dt.date, on: dt.date, params: ParameterSet) -> dict:
+    """Probation on `on`, under the statutory maximum (LCL-19, parameter probation.max_months) in
+    force on as_of.
+
+    The EHR states the probation (`probation_end`, or its `in_probation` flag: either one saying
+    so counts, so an error in the data does not strip the employee of the probation rules'
+    limits); the law caps it. Probation runs from the hire date, once per employer, inside the
+    term of the contract it is agreed in: a probation still running belongs to the current
+    contract, whose term is then hire date to end date. Past the longest cap of any contract
+    nobody is on probation, whatever the contract says."""
     contract = employee.get("contract") or {}
-    end, flag = contract.get("probation_end"), contract.get("in_probation")
-    answers = {flag, None if end is None else as_of <= end} - {None}
-    if not answers:
+    stated_end, flag = contract.get("probation_end"), contract.get("in_probation")
+    statements = {flag, None if stated_end is None else on <= stated_end} - {None}
+    stated = (True in statements) if statements else None
+    hired = employee.get("hire_date")
+    facts: dict[str, Any] = {"derived.probation.active": None}
+    if hired is None or on < hired:
+        facts["derived.probation.active"] = _and(stated, None)
+        return facts
+    try:
+        latest = probation_end(hired, longest_probation_months(as_of, params))
+        months = probation_cap_months(contract.get("type"), _term_months(hired, contract.get("end_date")),
+                                      as_of, params) if contract.get("type") else None
+    except ParameterNotInForce:
+        facts["derived.probation.active"] = _and(stated, None)
+        return facts  # a check dated before the Labor Contract Law
+    except UnknownFact:
+        months = None
+    if months is None:  # the contract's term is unknown: only the longest cap is certain
+        past = True if latest is None or on > latest else None
+        statutory_end = None
+    else:
+        statutory_end = probation_end(hired, months)
+        past = statutory_end is None or on > statutory_end
+        facts["derived.probation.statutory_months"] = months
+        facts["derived.probation.statutory_end"] = statutory_end.isoformat() if statutory_end else None
+        if stated_end is not None:
+            served_to = min(on, stated_end)
+            from_day = statutory_end + dt.timedelta(days=1) if statutory_end else hired
+            facts["derived.probation.excess_days_served"] = max(0, (served_to - from_day).days + 1)
+    facts["derived.probation.past_statutory_end"] = past
+    facts["derived.probation.active"] = _and(stated, None if past is None else not past)
+    return facts
+
+
+def _term_months(hired: dt.date, end: dt.date | None) -> int | None:
+    """Whole months of a fixed term from the hire date through its last day."""
+    if end is None or end < hired:
         return None
-    return True in answers
+    return whole_months_between(hired, end + dt.timedelta(days=1))
+
+
+def _and(*values: bool | None) -> bool | None:
+    """Kleene's conjunction: false if any is false, unknown if any is unknown."""
+    if False in values:
+        return False
+    return None if None in values else True
 
 
 def _percent_of_staff(layoff: dict | None) -> float | int | None:
@@ -228,6 +278,30 @@ def _percent_of_staff(layoff: dict | None) -> float | int | None:
     if reduced is None or total is None:
         return None
     return _years(reduced * 10000 // total / 100)
+
+
+# ---- union, occupational disease ----------------------------------------------------------------------
+_UNION_OFFICES = ("chair", "vice_chair", "committee_member")
+
+
+def _union_exists(request: dict) -> bool | None:
+    """A grassroots union office (TUL-19) implies the union, whatever else the record says."""
+    office = ((request["employee"].get("union_officer") or {}).get("position"))
+    if office in _UNION_OFFICES:
+        return True
+    return (request.get("employer") or {}).get("union_exists")
+
+
+def _occupational_disease(employee: dict) -> bool | None:
+    """An occupational disease contracted at this employer (LCL-42(2)): as diagnosed, or settled as
+    absent without exposure in the job, suspicion or work injury."""
+    disease = employee.get("occupational_disease") or {}
+    if disease.get("diagnosed") is not None:
+        return disease["diagnosed"]
+    injury = (employee.get("work_injury") or {}).get("status")
+    if disease.get("hazard_exposure") is False and disease.get("suspected") is False and injury == "none":
+        return False
+    return None
 
 
 # ---- union officers -----------------------------------------------------------------------------------
@@ -261,6 +335,47 @@ def _medical_period(employee: dict, service: float | None, as_of: dt.date, on: d
     return None
 
 
+def _sick_leave_in_window(employee: dict, service: float | None, as_of: dt.date, on: dt.date,
+                          params: ParameterSet) -> bool | None:
+    """A sick leave within the MED-4 counting window ending on `on`: the employee's own window where
+    the entitlement can be computed (every rule that could apply must agree), else the longest."""
+    leaves = (employee.get("medical_treatment") or {}).get("sick_leave")
+    if leaves is None:
+        return None
+    if not leaves:
+        return False
+    try:
+        windows = _counting_windows(employee, service, as_of, on, params) or \
+            set(params.get("medical_treatment.counting_window_months", on=as_of).values())
+    except ParameterNotInForce:
+        return None
+    if None in windows:  # a rule with no window (Shanghai's): every leave counts
+        return any(leave["start"] <= on for leave in leaves)
+    start = add_months(on, -max(windows))
+    return any(leave["start"] <= on and (leave.get("end") or on) >= start for leave in leaves)
+
+
+def _counting_windows(employee: dict, service: float | None, as_of: dt.date, on: dt.date,
+                      params: ParameterSet) -> set[int | None]:
+    """The counting windows of the rules that could apply to the employee; empty when the
+    entitlement cannot be computed."""
+    if service is None:
+        return set()
+    region = employee.get("region")
+    total = _shifted(employee.get("total_work_years"), as_of, on)
+    regional = regional_values(params, "medical_treatment.regional_formula", as_of)
+    windows: set[int | None] = set()
+    for candidate in [region] if region else [NATIONAL, *regional]:
+        if total is None and candidate not in regional:
+            return set()
+        try:
+            windows.add(medical_treatment_entitlement(max(total or 0.0, service), service, as_of, params,
+                                                      region=candidate).window_months)
+        except (UnknownFact, ParameterNotInForce, ValueError):
+            return set()
+    return windows
+
+
 def _computed_medical_period(medical: dict, employee: dict, service: float | None, as_of: dt.date,
                              on: dt.date, params: ParameterSet) -> bool | None:
     if "sick_leave" not in medical:
@@ -290,17 +405,22 @@ def _computed_medical_period(medical: dict, employee: dict, service: float | Non
 
 
 # ---- service and retirement --------------------------------------------------------------------
-def _service_years(employee: dict, as_of: dt.date, on: dt.date) -> float | None:
-    """Continuous years with this employer on `on`: as given on as_of (service carried over
-    included), moved by the time from as_of to `on`; else the whole years completed since the hire
-    date (LCL-42-5 "满十五年": the anniversary completes one)."""
+def _service_years(employee: dict, as_of: dt.date, on: dt.date) -> tuple[float | None, float | None]:
+    """Continuous years with this employer on `on`, as (at least, at most). As given on as_of
+    (service carried over included), moved by the time from as_of to `on`. Else at least the whole
+    years completed since the hire date (LCL-42-5 "满十五年": the anniversary completes one) and at
+    most the total working years, since service carried over from a previous employer (LCLIR-10)
+    counts too and only the total bounds it."""
     given = employee.get("continuous_service_years")
     if given is not None:
-        return _shifted(float(given), as_of, on)
+        years = _shifted(float(given), as_of, on)
+        return years, years
     hired = employee.get("hire_date")
-    if hired is None or hired > on:
-        return None
-    return completed_years(hired, on)
+    least = None if hired is None or hired > on else completed_years(hired, on)
+    total = _shifted(employee.get("total_work_years"), as_of, on)
+    if total is None or least is None:
+        return least, None
+    return least, max(least, total)  # a total below the years here is an error in the data
 
 
 def _shifted(years: float | None, as_of: dt.date, on: dt.date) -> float | int | None:
