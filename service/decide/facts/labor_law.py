@@ -332,15 +332,20 @@ def _retirement(employee: dict, as_of: dt.date, on: dt.date, action_date: dt.dat
     if not dates:
         return {}
     earliest, latest = min(dates), max(dates)
-    return {
+    facts = {
         "derived.retirement.months_left_min": whole_months_between(on, earliest),
         "derived.retirement.months_left_max": whole_months_between(on, latest),
         "derived.retirement.days_left_min": (earliest - action_date).days,
         "derived.retirement.days_left_max": (latest - action_date).days,
         "derived.retirement.date_earliest": earliest.isoformat(),
         "derived.retirement.date_latest": latest.isoformat(),
-        "derived.retirement.window_start": add_years(earliest, -5).isoformat(),
     }
+    try:
+        years = params.get("long_service_protection.years_to_retirement", on=as_of)
+        facts["derived.retirement.window_start"] = add_years(earliest, -years).isoformat()
+    except ParameterNotInForce:
+        pass  # before LCL-42(5) (2008): no such window
+    return facts
 
 
 # ---- resignation ----------------------------------------------------------------------------------
