@@ -334,20 +334,46 @@ def test_no_lcl_42_5_window_before_the_labor_contract_law(context):
     assert window_start(context, "2008-01-01") == "2025-06-15"   # at 60, before the reform
 
 
-def test_the_lcl_42_5_rule_states_the_window_of_the_parameter(params):
-    """The rule's condition counts the same span in months (derived.retirement.months_left: {lt: 60}):
-    every version of the rule must agree with every value of the parameter in force over its range."""
-    path = DEFAULT_ROOT.parents[0] / "lcl_42_5_long_service_near_retirement.yaml"
-    versions = yaml.safe_load(path.read_text(encoding="utf-8"))["rules"]
-    history = params.history("long_service_protection.years_to_retirement")
+def _tests_on(condition, fact: str, op: str) -> list:
+    """Every `fact: {op: value}` in a rule condition, however nested in all/any/not."""
+    found = []
+    if isinstance(condition, dict):
+        for key, value in condition.items():
+            if key == fact and isinstance(value, dict) and op in value:
+                found.append(value[op])
+            else:
+                found += _tests_on(value, fact, op)
+    elif isinstance(condition, list):
+        for item in condition:
+            found += _tests_on(item, fact, op)
+    return found
+
+
+@pytest.mark.parametrize("rule_file, rule_id, fact, op, parameter, per_unit", [
+    # LCL-42(5) "距法定退休年龄不足五年": the rule counts the parameter's years in months.
+    ("lcl_42_5_long_service_near_retirement.yaml", "lcl-42-5.long-service-near-retirement",
+     "derived.retirement.months_left", "lt", "long_service_protection.years_to_retirement", 12),
+    # LCL-40 "提前三十日": the obligation and the notice day judged without one (evaluation.py).
+    ("lcl_40_notice_termination.yaml", "lcl-40.notice-or-pay-in-lieu",
+     "derived.notice.days_served", "lt", "notice.period_days", 1),
+])
+def test_a_rule_states_the_value_of_the_parameter_python_derives_with(params, rule_file, rule_id, fact, op,
+                                                                      parameter, per_unit):
+    """A legal value both a rule's condition and a derivation use is in two places of the tree:
+    every version of the rule must agree with every value of the parameter in force over its range,
+    so an amendment changes both or this fails."""
+    path = DEFAULT_ROOT.parents[0] / rule_file
+    versions = [r for r in yaml.safe_load(path.read_text(encoding="utf-8"))["rules"] if r["id"] == rule_id]
+    history = params.history(parameter)
     assert versions
     for rule in versions:
         start = date.fromisoformat(str(rule["effective_from"]))
         end = rule.get("effective_to") and date.fromisoformat(str(rule["effective_to"]))
         in_force = [v for i, (d, v) in enumerate(history)
                     if (end is None or d <= end) and (i + 1 == len(history) or history[i + 1][0] > start)]
-        assert in_force and {12 * v for v in in_force} == {rule["when"]["derived.retirement.months_left"]["lt"]}, \
-            (rule["effective_from"], in_force)
+        stated = _tests_on(rule["when"], fact, op)
+        assert in_force and stated and {per_unit * v for v in in_force} == set(stated), \
+            (rule["effective_from"], in_force, stated)
 
 
 def test_the_med_4_counting_windows_are_read_from_the_tree(tmp_path, params):
