@@ -128,7 +128,7 @@ def _nursing_ends(employee: dict, params: ParameterSet) -> str | None:
     try:
         return nursing_period(born, params).end.isoformat()
     except ParameterNotInForce:
-        return add_years(born, 1).isoformat()
+        return None  # a birth before the encoded nursing values: not guessed
 
 
 def _first_year(born: dt.date, as_of: dt.date, params: ParameterSet) -> bool | None:
