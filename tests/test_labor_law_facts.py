@@ -96,6 +96,11 @@ def test_nursing_of_a_feb_29_child_ends_on_feb_28(context):
     assert facts(context, "2025-03-01", child)["derived.nursing_period.active"] is False
 
 
+def test_nursing_of_a_child_born_before_the_encoded_values_is_not_guessed(context):
+    values = facts(context, "1994-06-01", {"gender": "female", "children": [{"birth_date": "1994-03-10"}]})
+    assert "derived.nursing_period.active" not in values and "derived.nursing_period.ends_on" not in values
+
+
 def test_nursing_unknown_without_children_and_false_with_none(context):
     assert "derived.nursing_period.active" not in facts(context, "2026-02-10", {"gender": "female"})
     assert facts(context, "2026-02-10", {"gender": "female", "children": []})["derived.nursing_period.active"] is False

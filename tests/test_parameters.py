@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+import shutil
 from datetime import date
 from pathlib import Path
 
 import pytest
+import yaml
 
-from service.decide.periods import regional_values
+from schemas.check import CheckRequestSchema
+from service import PROJECT_ROOT
+from service.decide.facts import FactContext, derive_facts
+from service.decide.periods import (Entitlement, Retirement, medical_treatment_entitlement, regional_values,
+                                    retirement_candidates)
 from freezegun import freeze_time
 
 from service.decide.citations import load_citations
@@ -71,6 +78,7 @@ EXPECTED = {
     "miscarriage.months_threshold",
     "work_injury.paid_suspension_months",
     "work_injury.paid_suspension_extension_months",
+    "long_service_protection.years_to_retirement",
 }
 
 
@@ -92,6 +100,7 @@ def test_tree_loads_with_expected_names(params):
         ("miscarriage.months_threshold", date(2026, 1, 1), 4),
         ("work_injury.paid_suspension_months", date(2011, 1, 1), 12),
         ("work_injury.paid_suspension_extension_months", date(2026, 1, 1), 12),
+        ("long_service_protection.years_to_retirement", date(2008, 1, 1), 5),
     ],
 )
 def test_values(params, name, on, value):
@@ -284,3 +293,108 @@ def test_miscarriage_and_paid_suspension_values_start_with_their_texts(params):
         params.get("work_injury.paid_suspension_months", on=date(2010, 12, 31))
     assert params.reference("miscarriage.late_leave_days", on=date(2026, 1, 1)).references == ("FEM-7",)
     assert params.reference("work_injury.paid_suspension_months", on=date(2026, 1, 1)).references == ("WIR-33",)
+
+
+# ---- an amendment is a new date key, and the derivations read it from that date ---------------
+AMENDED_ON = date(2030, 1, 1)
+
+
+def amended(tmp_path: Path, rel: str, value: str, reference: str) -> ParameterSet:
+    """The real tree with one more dated value appended to ``rel`` (its ``values:`` come last)."""
+    root = tmp_path / "parameters"
+    shutil.copytree(DEFAULT_ROOT, root)
+    path = root / rel
+    path.write_text(path.read_text(encoding="utf-8") + f"  {AMENDED_ON.isoformat()}:  # a test amendment\n"
+                    f"    value: {value}\n    metadata: {{reference: {reference}}}\n", encoding="utf-8")
+    return ParameterSet.load(root)
+
+
+@pytest.fixture(scope="module")
+def context() -> FactContext:
+    return FactContext.load(PROJECT_ROOT / "rules")
+
+
+def window_start(context: FactContext, as_of: str) -> str | None:
+    request = CheckRequestSchema().load({"as_of": as_of, "action": {"type": "terminate_with_notice"},
+                                         "employee": {"id": "E1", "gender": "male", "birth_date": "1970-06-15"}})
+    return derive_facts(request, request["as_of"], context).values.get("derived.retirement.window_start")
+
+
+def test_the_lcl_42_5_window_is_read_from_the_tree(tmp_path, context):
+    # A man born 1970-06-15 retires on 2031-11-15 (61y5m, RET-SC-1): five years before, then three.
+    assert window_start(context, "2029-12-31") == window_start(context, "2030-01-01") == "2026-11-15"
+    three = dataclasses.replace(context, parameters=amended(
+        tmp_path, "long_service_protection/years_to_retirement.yaml", "3", "LCL-42-5"))
+    assert window_start(three, "2029-12-31") == "2026-11-15"
+    assert window_start(three, "2030-01-01") == "2028-11-15"
+
+
+def test_no_lcl_42_5_window_before_the_labor_contract_law(context):
+    assert window_start(context, "2007-12-31") is None
+    assert window_start(context, "2008-01-01") == "2025-06-15"   # at 60, before the reform
+
+
+def _tests_on(condition, fact: str, op: str) -> list:
+    """Every `fact: {op: value}` in a rule condition, however nested in all/any/not."""
+    found = []
+    if isinstance(condition, dict):
+        for key, value in condition.items():
+            if key == fact and isinstance(value, dict) and op in value:
+                found.append(value[op])
+            else:
+                found += _tests_on(value, fact, op)
+    elif isinstance(condition, list):
+        for item in condition:
+            found += _tests_on(item, fact, op)
+    return found
+
+
+@pytest.mark.parametrize("rule_file, rule_id, fact, op, parameter, per_unit", [
+    # LCL-42(5) "距法定退休年龄不足五年": the rule counts the parameter's years in months.
+    ("lcl_42_5_long_service_near_retirement.yaml", "lcl-42-5.long-service-near-retirement",
+     "derived.retirement.months_left", "lt", "long_service_protection.years_to_retirement", 12),
+    # LCL-40 "提前三十日": the obligation and the notice day judged without one (evaluation.py).
+    ("lcl_40_notice_termination.yaml", "lcl-40.notice-or-pay-in-lieu",
+     "derived.notice.days_served", "lt", "notice.period_days", 1),
+])
+def test_a_rule_states_the_value_of_the_parameter_python_derives_with(params, rule_file, rule_id, fact, op,
+                                                                      parameter, per_unit):
+    """A legal value both a rule's condition and a derivation use is in two places of the tree:
+    every version of the rule must agree with every value of the parameter in force over its range,
+    so an amendment changes both or this fails."""
+    path = DEFAULT_ROOT.parents[0] / rule_file
+    versions = [r for r in yaml.safe_load(path.read_text(encoding="utf-8"))["rules"] if r["id"] == rule_id]
+    history = params.history(parameter)
+    assert versions
+    for rule in versions:
+        start = date.fromisoformat(str(rule["effective_from"]))
+        end = rule.get("effective_to") and date.fromisoformat(str(rule["effective_to"]))
+        in_force = [v for i, (d, v) in enumerate(history)
+                    if (end is None or d <= end) and (i + 1 == len(history) or history[i + 1][0] > start)]
+        stated = _tests_on(rule["when"], fact, op)
+        assert in_force and stated and {per_unit * v for v in in_force} == set(stated), \
+            (rule["effective_from"], in_force, stated)
+
+
+def test_the_med_4_counting_windows_are_read_from_the_tree(tmp_path, params):
+    on, before = AMENDED_ON, date(2029, 12, 31)
+    assert medical_treatment_entitlement(1, 1, on, params) == Entitlement(3, 6)
+    longer = amended(tmp_path, "medical_treatment/counting_window_months.yaml",
+                     "{3: 9, 6: 12, 9: 15, 12: 18, 18: 24, 24: 30}", "MED-4")
+    assert medical_treatment_entitlement(1, 1, before, longer) == Entitlement(3, 6)
+    assert medical_treatment_entitlement(1, 1, on, longer) == Entitlement(3, 9)
+
+
+def test_the_retirement_delay_steps_are_read_from_the_tree(tmp_path, params):
+    # RET-SC-1: one month per four birth months for men, to 63. An amendment of two birth months
+    # per step (cap unchanged) gives a man born 1970-06 33 months instead of 17.
+    born = date(1970, 6, 10)
+    assert retirement_candidates(born, "male", AMENDED_ON, params)[60] == Retirement(61, 5, date(2031, 11, 10))
+    faster = amended(tmp_path, "retirement/delay_schedule.yaml",
+                     "{male: {first_delayed_birth_month: '1965-01', birth_months_per_step: 2, "
+                     "months_added_per_step: 1, max_age_years: 63}, female_cadre: {first_delayed_birth_month: '1970-01', "
+                     "birth_months_per_step: 4, months_added_per_step: 1, max_age_years: 58}, female_worker: "
+                     "{first_delayed_birth_month: '1975-01', birth_months_per_step: 2, months_added_per_step: 1, "
+                     "max_age_years: 55}}", "RET-SC-1")
+    assert retirement_candidates(born, "male", date(2029, 12, 31), faster)[60] == Retirement(61, 5, date(2031, 11, 10))
+    assert retirement_candidates(born, "male", AMENDED_ON, faster)[60] == Retirement(62, 9, date(2033, 3, 10))

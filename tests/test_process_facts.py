@@ -276,6 +276,10 @@ def test_changing_the_chain_is_a_data_edit(rules_copy):
     ("sla.yaml", "default:\n  working_days: 2", "default:\n  working_days: 0", "default.working_days"),
     ("sla.yaml", "default:\n  working_days: 2", "default:\n  working_days: '2'", "Not a valid integer"),
     ("sla.yaml", "    escalate_to: hr_admin", "    escalate_to: ceo", "'ceo' is not listed under escalation_targets"),
+    ("sla.yaml", "  escalate_after_working_days: 1\n", "  escalate_after_working_days: 0\n",
+     "default.escalate_after_working_days"),
+    ("sla.yaml", "  escalate_after_working_days: 1\n", "",
+     "default needs working_days, escalate_to and escalate_after_working_days"),
     ("sla.yaml", "  resignation_approval:\n", "  resignation_aproval:\n", "steps.resignation_aproval"),
     ("sla.yaml", "    working_days: 2\n    escalate_to: hr\n", "    working_days: 2\n    working_days: 3\n",
      "duplicate key 'working_days'"),
@@ -294,6 +298,25 @@ def test_a_bad_process_config_refuses_to_load_naming_file_and_reason(rules_copy,
         load_rulebook(rules_copy)
     [problem] = info.value.problems
     assert problem.field == "ProcessConfigError" and file in problem.reason and reason in problem.reason
+
+
+def test_the_sla_file_cites_known_policy_clauses(rules_copy):
+    assert ProcessConfig.load(PROJECT_ROOT / "rules" / "process" / "config").references == ("POL-SLA-6.1", "POL-SLA-6.3")
+    _edit(rules_copy / "process" / "config" / "sla.yaml", "references: [POL-SLA-6.1, POL-SLA-6.3]",
+          "references: [POL-SLA-6.1, POL-SLA-6.9]")
+    with pytest.raises(RuleLoadError) as info:
+        load_rulebook(rules_copy)
+    [problem] = info.value.problems
+    assert problem.file == "process/config/sla.yaml" and "'POL-SLA-6.9'" in problem.reason
+
+
+def test_the_escalation_days_default_and_per_step(rules_copy):
+    config = rules_copy / "process" / "config"
+    assert ProcessConfig.load(config).step("resignation_approval").sla.escalate_after_working_days == 1
+    _edit(config / "sla.yaml", "  resignation_approval:\n", "  resignation_approval:\n    escalate_after_working_days: 3\n")
+    edited = ProcessConfig.load(config)
+    assert edited.step("resignation_approval").sla.escalate_after_working_days == 3
+    assert edited.step("withdrawal_decision").sla.escalate_after_working_days == 1
 
 
 def test_the_service_refuses_to_start_on_a_bad_process_config(rules_copy, tmp_path):

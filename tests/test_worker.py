@@ -8,9 +8,10 @@ import pytest
 from freezegun import freeze_time
 from standardwebhooks.webhooks import Webhook
 
-from conftest import KNOWN_EMPLOYEE_FACTS
+from conftest import KNOWN_EMPLOYEE_FACTS, make_app
 from service.tools import worker
 from service.record.models import CaseRecheck
+from service.record.sla import escalation_message
 from test_ledger import E1001, _event
 from test_notifications import SECRET, Receiver
 
@@ -266,6 +267,37 @@ def test_the_worker_rebuilds_the_rules_only_when_their_files_change(rules_copy, 
     assert app.extensions["rulebook"].version != serving.version
     assert worker.run_pass(app, "test", force=True, tasks=watch) == {"rules_watch": {"reloaded": False}}
     app.extensions["db_engine"].dispose()
+
+
+def test_the_working_days_before_escalation_are_read_from_sla_yaml(rules_copy, tmp_path):
+    # POL-SLA-6.3: HR gives the approver two working days after the first late day instead of one.
+    sla = rules_copy / "process" / "config" / "sla.yaml"
+    text = sla.read_text(encoding="utf-8")
+    assert "  escalate_after_working_days: 1\n" in text
+    sla.write_text(text.replace("  escalate_after_working_days: 1\n", "  escalate_after_working_days: 2\n"),
+                   encoding="utf-8")
+    app = make_app(f"sqlite:///{tmp_path / 'sla.sqlite'}", RULES_DIR=str(rules_copy))
+    try:
+        client, runner = app.test_client(), app.test_cli_runner()
+        _submit(client)
+        for as_of in ("2026-01-08", "2026-01-09"):  # one and two working days late: the reminder only
+            assert runner.invoke(args=["worker", "--once", "--as-of", as_of]).exit_code == 0
+            assert [n["kind"] for n in _notes(client) if n["kind"].startswith("step_")] == ["step_overdue"]
+        assert runner.invoke(args=["worker", "--once", "--as-of", "2026-01-12"]).exit_code == 0  # Mon: three
+        steps = [n for n in _notes(client) if n["kind"].startswith("step_")]
+        assert [(n["kind"], n["recipient_role"]) for n in steps] == [("step_overdue", "manager"), ("step_escalated", "hr")]
+        assert steps[1]["payload"]["working_days_late"] == 3
+    finally:
+        app.extensions["db_engine"].dispose()
+
+
+def test_a_step_found_late_past_the_escalation_days_names_them_in_the_escalation():
+    pending = {"approver_zh": "直属经理", "approver_en": "the manager",
+               "step_zh": "辞职申请审批", "step_en": "approval", "working_days_late": 3, "due_on": "2026-01-07",
+               "escalate_to_zh": "人力资源部", "escalate_to_en": "HR"}
+    message = escalation_message("SEP-1", pending, 2, reminded_earlier=False)
+    assert "already more than 2 working days late when first found" in message["en"]
+    assert "首次发现时已逾期超过2个工作日" in message["zh"]
 
 
 def test_a_step_first_found_two_working_days_late_reminds_and_escalates_at_once_and_says_so(app, client):

@@ -87,6 +87,8 @@ class _SlaEntry(Schema):
     # Bounded so a typo (20 for 2, 0) is caught; 0 would make every request overdue tomorrow.
     working_days = fields.Integer(strict=True, validate=validate.Range(min=1, max=60))
     escalate_to = fields.String()
+    # Working days late after which the escalation target hears of it; the reminder comes first.
+    escalate_after_working_days = fields.Integer(strict=True, validate=validate.Range(min=1, max=60))
 
 
 class SlaFileSchema(Schema):
@@ -97,12 +99,14 @@ class SlaFileSchema(Schema):
                                      required=True, validate=validate.Length(min=1))
     default = fields.Nested(_SlaEntry, required=True)
     steps = fields.Dict(keys=fields.String(), values=fields.Nested(_SlaEntry), load_default=dict)
+    references = fields.List(fields.String(validate=validate.Length(min=1)), load_default=list, metadata={
+        "description": "the policy clauses (rules/citations/policy.yaml) the time limits come from"})
 
     @validates_schema
     def _consistent(self, data, **kwargs):
         default = data.get("default", {})
-        if "working_days" not in default or "escalate_to" not in default:
-            raise ValidationError("default needs working_days and escalate_to", "default")
+        if not {"working_days", "escalate_to", "escalate_after_working_days"} <= set(default):
+            raise ValidationError("default needs working_days, escalate_to and escalate_after_working_days", "default")
         targets = data.get("escalation_targets", {})
         entries = [("default", default)] + [(f"steps.{k}", v) for k, v in data.get("steps", {}).items()]
         for where, entry in entries:
@@ -117,6 +121,7 @@ class Sla:
     working_days: int
     escalate_to: str
     escalate_label: Mapping[str, str]      # zh / en, for the finding's message
+    escalate_after_working_days: int       # working days late before the escalation goes out
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,11 @@ class ApprovalStep:
 @dataclass(frozen=True)
 class ProcessConfig:
     chains: Mapping[str, tuple[ApprovalStep, ...]]   # request kind -> its steps, in order
+    references: tuple[str, ...] = ()                 # policy clauses of the SLA file (checked by the rule book)
+
+    def step(self, name: str) -> ApprovalStep:
+        """The step of that name (names are unique across the chains: checked on load)."""
+        return next(s for chain in self.chains.values() for s in chain if s.step == name)
 
     @classmethod
     def load(cls, folder: Path) -> "ProcessConfig":
@@ -160,9 +170,10 @@ class ProcessConfig:
                     title=MappingProxyType(dict(raw["title"])),
                     approver_label=MappingProxyType({"zh": approver["zh"], "en": approver["en"]}),
                     sla=Sla(working_days=entry["working_days"], escalate_to=entry["escalate_to"],
-                            escalate_label=MappingProxyType(dict(targets[entry["escalate_to"]])))))
+                            escalate_label=MappingProxyType(dict(targets[entry["escalate_to"]])),
+                            escalate_after_working_days=entry["escalate_after_working_days"])))
             chains[kind] = tuple(steps)
-        return cls(chains=MappingProxyType(chains))
+        return cls(chains=MappingProxyType(chains), references=tuple(sla_doc["references"]))
 
 
 def _load(path: Path, schema: Schema) -> dict:

@@ -222,6 +222,8 @@ def validate_rules(root: Path) -> Validated:
         problems.extend(Problem(f, None, field_path, reason)
                         for f, field_path, reason in context.classification.problems(
                             vocabulary, citations, context.process.chains))
+        problems.extend(Problem("process/config/sla.yaml", None, "references", f"unknown citation {ref!r}")
+                        for ref in context.process.references if ref not in citations)
     names = None
     try:
         names = Names.load(root)

@@ -4,7 +4,8 @@ Whether a step is overdue is the rules' answer (a process rule that fires on the
 rules notify whom is in the rule files (`notify:`), and the escalation target of each step in
 rules/process/config/sla.yaml (`escalate_to`, validated at start-up). The sweep only asks and
 queues: the pending approver is reminded from the first working day late, and the escalation
-target hears one working day after that, if the step is still waiting.
+target hears once the step is more than `escalate_after_working_days` late (sla.yaml, POL-SLA-6.3;
+one working day by default), if it is still waiting.
 """
 from __future__ import annotations
 
@@ -19,13 +20,11 @@ from service.record.ledger import accepted_events, review_case
 from service.record.models import Case
 from service.record.notifications import notify
 
-# The approver gets a working day to act on the reminder before it goes over their head.
-ESCALATE_AFTER_WORKING_DAYS = 1
-
 
 def sweep(session: Session, as_of: dt.date) -> dict:
     rulebook = current_app.extensions["rulebook"]
     machine = rulebook.context.classification.machine
+    process = rulebook.context.process
     counts = {"as_of": as_of, "cases_checked": 0, "overdue_steps": 0, "notifications_created": 0}
     now = utcnow()
     for case in session.scalars(select(Case).order_by(Case.id)):
@@ -41,11 +40,12 @@ def sweep(session: Session, as_of: dt.date) -> dict:
                 continue
             counts["overdue_steps"] += 1
             late = pending.get("working_days_late")
+            grace = process.step(pending["step"]).sla.escalate_after_working_days
             reminded_now = False
             # The reminder before the escalation, so the escalation can say whether it went out earlier.
             for recipient in sorted(rule.notify, key=lambda r: r == "escalation"):
                 escalation = recipient == "escalation"
-                if escalation and not (isinstance(late, int) and late > ESCALATE_AFTER_WORKING_DAYS):
+                if escalation and not (isinstance(late, int) and late > grace):
                     continue  # not yet: the reminder comes first
                 role, person = _recipient(recipient, case, pending)
                 created = notify(
@@ -56,21 +56,23 @@ def sweep(session: Session, as_of: dt.date) -> dict:
                              "step": pending.get("step"), "due_on": pending.get("due_on"),
                              "working_days_late": pending.get("working_days_late"),
                              "as_of": as_of.isoformat(), "reason": recipient,
-                             "message": escalation_message(case.id, pending, reminded_earlier=not reminded_now)
+                             "message": escalation_message(case.id, pending, grace, reminded_earlier=not reminded_now)
                              if escalation else messages[rule.id]})
                 counts["notifications_created"] += created is not None
                 reminded_now = reminded_now or (recipient == "pending_approver" and created is not None)
     return counts
 
 
-def escalation_message(case_id: str, pending: dict, reminded_earlier: bool = True) -> dict:
-    """`reminded_earlier`: the approver's reminder went out in an earlier sweep; else the step was
-    already more than a working day late when first found (the worker was down, or the events
-    were recorded late), and the reminder goes out with this escalation."""
+def escalation_message(case_id: str, pending: dict, grace: int, reminded_earlier: bool = True) -> dict:
+    """`grace`: the working days late after which the step escalates. `reminded_earlier`: the
+    approver's reminder went out in an earlier sweep; else the step was already past `grace` when
+    first found (the worker was down, or the events were recorded late), and the reminder goes
+    out with this escalation."""
+    zh_grace, en_grace = ("一个工作日", "a working day") if grace == 1 else (f"{grace}个工作日", f"{grace} working days")
     zh_approver = (f"已提醒待审批人（{pending.get('approver_zh')}）但仍未处理" if reminded_earlier
-                   else f"首次发现时已逾期超过一个工作日，待审批人（{pending.get('approver_zh')}）同时收到提醒")
+                   else f"首次发现时已逾期超过{zh_grace}，待审批人（{pending.get('approver_zh')}）同时收到提醒")
     en_approver = (f"the pending approver ({pending.get('approver_en')}) was reminded and has not acted" if reminded_earlier
-                   else f"it was already more than a working day late when first found, and the pending approver "
+                   else f"it was already more than {en_grace} late when first found, and the pending approver "
                         f"({pending.get('approver_en')}) is reminded at the same time")
     return {"zh": f"上报：离职案件 {case_id} 的“{pending.get('step_zh')}”已逾期{pending.get('working_days_late')}个工作日"
                   f"（应于{pending.get('due_on')}前完成），{zh_approver}，请{pending.get('escalate_to_zh')}跟进。",

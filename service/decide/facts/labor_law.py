@@ -130,7 +130,7 @@ def _nursing_ends(employee: dict, params: ParameterSet) -> str | None:
     try:
         return nursing_period(born, params).end.isoformat()
     except ParameterNotInForce:
-        return add_years(born, 1).isoformat()
+        return None  # a birth before the encoded nursing values: not guessed
 
 
 def _first_year(born: dt.date, as_of: dt.date, params: ParameterSet) -> bool | None:
@@ -452,15 +452,20 @@ def _retirement(employee: dict, as_of: dt.date, on: dt.date, action_date: dt.dat
     if not dates:
         return {}
     earliest, latest = min(dates), max(dates)
-    return {
+    facts = {
         "derived.retirement.months_left_min": whole_months_between(on, earliest),
         "derived.retirement.months_left_max": whole_months_between(on, latest),
         "derived.retirement.days_left_min": (earliest - action_date).days,
         "derived.retirement.days_left_max": (latest - action_date).days,
         "derived.retirement.date_earliest": earliest.isoformat(),
         "derived.retirement.date_latest": latest.isoformat(),
-        "derived.retirement.window_start": add_years(earliest, -5).isoformat(),
     }
+    try:
+        years = params.get("long_service_protection.years_to_retirement", on=as_of)
+        facts["derived.retirement.window_start"] = add_years(earliest, -years).isoformat()
+    except ParameterNotInForce:
+        pass  # before LCL-42(5) (2008): no such window
+    return facts
 
 
 # ---- resignation ----------------------------------------------------------------------------------
