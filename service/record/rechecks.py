@@ -85,7 +85,8 @@ def recheck_open_cases(session: Session, as_of: dt.date, now: dt.datetime) -> di
         rule_ids = sorted({f["rule_id"] for f in outcome.findings if f["verdict"] != "obligation"})
         # A step not decided before counts as allowed: HR hears when it stops being so.
         previous = row.verdict if row.next_step == step else None
-        if outcome.verdict != (previous or "allow") and not _told_by_the_sweep(session, case, review, outcome, previous):
+        changed = outcome.verdict != (previous or "allow")
+        if changed and not _told_by_the_sweep(session, case, review, outcome, previous):
             counts["verdicts_changed"] += 1
             created = notify(
                 session, kind="recheck_changed", now=now, recipient_role="hr", recipient_id=case.hr_owner_id,
@@ -111,7 +112,8 @@ def _told_by_the_sweep(session: Session, case: Case, review, outcome, previous: 
     whatever its new verdict."""
     if previous not in (None, "allow"):
         return False
-    pending = {"step": review.facts.values.get(_PENDING + "step"), "due_on": review.facts.values.get(_PENDING + "due_on")}
+    values = review.facts.values
+    pending = {"step": values.get(_PENDING + "step"), "due_on": values.get(_PENDING + "due_on")}
     notifying = {rule.id: rule.notify for rule in outcome.fired if rule.notify}
     deciding = {f["rule_id"] for f in outcome.findings if f["verdict"] == outcome.verdict}
     return bool(deciding) and all(

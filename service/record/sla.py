@@ -94,7 +94,8 @@ def escalation_message(case_id: str, pending: dict, reminded_on: str | None) -> 
     """`reminded_on`: the day the pending approver was reminded (None: the rule reminds nobody)."""
     if reminded_on:
         zh_approver = f"已于{reminded_on}提醒待审批人（{pending.get('approver_zh')}）但仍未处理"
-        en_approver = f"the pending approver ({pending.get('approver_en')}) was reminded on {reminded_on} and has not acted"
+        en_approver = (f"the pending approver ({pending.get('approver_en')}) was reminded on {reminded_on} "
+                       "and has not acted")
     else:
         zh_approver = f"待审批人（{pending.get('approver_zh')}）仍未处理"
         en_approver = f"the pending approver ({pending.get('approver_en')}) has not acted"
