@@ -154,13 +154,18 @@ def test_the_sla_sweep_notifies_once_per_overdue_step_and_deadline(app, client):
     assert quiet["overdue_steps"] == 0 and quiet["notifications_created"] == 0
 
     late = client.post("/v1/sla/sweep", json={"as_of": "2026-01-14"}).get_json()
-    assert late["overdue_steps"] == 1 and late["notifications_created"] == 2
+    assert late["overdue_steps"] == 1 and late["notifications_created"] == 1  # the reminder alone, at first
     overdue = [n for n in client.get("/v1/notifications?case_id=SEP-2026-001").get_json()["notifications"]
                if n["kind"] == "step_overdue"]
     assert {(n["recipient_role"], n["payload"]["reason"]) for n in overdue} >= {("hr", "pending_approver")}
     assert all(n["payload"]["due_on"] == "2026-01-12" and n["payload"]["working_days_late"] == 2 for n in overdue)
     assert overdue[0]["payload"]["message"]["en"].startswith("The HR acknowledgement")
 
+    escalated = client.post("/v1/sla/sweep", json={"as_of": "2026-01-15"}).get_json()  # a working day later
+    assert escalated["notifications_created"] == 1
+    [escalation] = [n for n in client.get("/v1/notifications?case_id=SEP-2026-001&kind=step_escalated")
+                    .get_json()["notifications"]]
+    assert escalation["recipient_role"] == "hr_admin" and "reminded on 2026-01-14" in escalation["payload"]["message"]["en"]
     again = app.test_cli_runner().invoke(args=["sla", "sweep", "--as-of", "2026-01-20"])
     assert again.exit_code == 0 and "notifications_created=0" in again.output
 

@@ -206,6 +206,52 @@ def test_a_case_page_shows_events_status_pending_step_and_its_trail(client):
     assert client.get(f"/cases/{CASE_ID}?as_of=not-a-date").status_code == 200
 
 
+def test_a_refused_event_shows_why_with_each_findings_title_message_and_citation(client):
+    seed(client)
+    refused = client.get(f"/v1/cases/{CASE_ID}").get_json()["events"][4]
+    assert refused["accepted"] is False
+    page = client.get(f"/cases/{CASE_ID}?as_of=2026-02-10").get_data(as_text=True)
+    block = re.search(r'<tr class="refused refusal" id="event-5-findings">(.*?)</tr>', page, re.S)
+    assert block, "no findings row under the refused event"
+    text = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", block.group(1))))
+    assert "Why it was refused" in text
+    # The reason of the README's step 5: Art. 42(4), with its title, message and citation.
+    assert "禁止 Deny lcl-42-4.protected-period 孕期、产期、哺乳期女职工不得非过失性解除或终止" in text
+    assert "No Art. 40/41 termination or expiry of a female employee" in text
+    assert "用人单位不得依照劳动合同法第四十条、第四十一条解除劳动合同" in text and "Going ahead is an unlawful" in text
+    assert "LCL-42-4 中华人民共和国劳动合同法（2012年修正） Labor Contract Law of the PRC (2012 amendment) · 第 42 条 Art. 42 · 4" in text
+    assert "女职工在孕期、产期、哺乳期的" in text  # the verbatim text, folded
+    assert "process.withdrawn-resignation-executed" in text and "POL-SEP-4.1" in text
+    assert "A withdrawn resignation cannot be executed" in text
+    # Each finding of the refusal, as the API answered it (a repeated client key replays the
+    # answer); the accepted events get no such row.
+    replay = client.post(f"/v1/cases/{CASE_ID}/events", json={
+        "client_key": "k5", "employee": PREGNANT,
+        "event": {"type": "offboarding_started", "at": "2026-02-10T10:00:00+08:00", "actor": {"id": "HR7", "role": "hr"}}})
+    answered = [f["rule_id"] for f in replay.get_json()["findings"]]
+    assert replay.status_code == 409 and len(answered) > 2
+    assert re.findall(r'<li class="finding">.*?<code>([^<]+)</code>', block.group(1), re.S) == answered
+    assert page.count('class="refused refusal"') == 1
+
+
+def test_a_case_page_offers_the_day_of_its_last_event_beside_today(client):
+    seed(client)
+    with freeze_time("2026-09-01T10:00:00+08:00"):
+        today = client.get(f"/cases/{CASE_ID}")
+        text = text_of(today)
+        page = today.get_data(as_text=True)
+        assert "截至 2026-09-01" in text  # today stays the default
+        assert "Overdue" in text
+        link = re.search(r'<a href="([^"]+)" id="as-of-last-event">', page)
+        assert link and html.unescape(link.group(1)) == f"/cases/{CASE_ID}?as_of=2026-02-10"
+        assert "最后事件当日 Day of the last event 2026-02-10" in text and "今天 Today 2026-09-01" in text
+        then = client.get(html.unescape(link.group(1)))
+        assert "截至 2026-02-10" in text_of(then)
+        api = client.get(f"/v1/cases/{CASE_ID}?as_of=2026-02-10").get_json()
+        assert f"已逾期 Overdue {api['pending']['working_days_late']} 个工作日" in text_of(then)
+        assert f"已逾期 Overdue {api['pending']['working_days_late']} 个工作日" not in text
+
+
 # ---- protection ----------------------------------------------------------------------------
 
 def _anonymous(app):

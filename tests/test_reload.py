@@ -59,21 +59,72 @@ def test_a_good_edit_is_swapped_in_and_recorded(reload_app, rules_copy):
     ("employee.gender: female\n      any:", "employee.gendr: female\n      any:", "unknown fact 'employee.gendr'"),
     ("employee.gender: female\n      any:", "employee.gender: female: x\n      any:", "yaml:"),  # cannot parse
 ])
-def test_a_bad_edit_is_refused_and_the_old_version_keeps_serving(reload_app, rules_copy, old, new, words):
+def test_a_bad_edit_is_refused_and_the_old_version_keeps_serving(reload_app, rules_copy, old, new, words, caplog):
     client = reload_app.test_client()
     serving = client.post("/v1/checks", json=check_body()).get_json()["ruleset_version"]
     _edit(rules_copy, old, new)
+    line = _line_of(rules_copy / RULE_FILE, new.splitlines()[0])
     answer = client.post("/v1/admin/rules/reload")
     assert answer.status_code == 422
     body = answer.get_json()
     assert body["ok"] is False and body["version"] == serving
-    assert any(words in p and RULE_FILE in p for p in body["problems"]), body["problems"]
+    assert any(words in p and p.startswith(f"{RULE_FILE}:{line}: ") for p in body["problems"]), body["problems"]
     assert body["code"] == 422 and body["status"] == "Unprocessable Entity" and "still serving" in body["message"]
-    assert any(e["path"] == RULE_FILE and words in e["reason"] for e in body["errors"]), body["errors"]
+    assert any(e["path"] == f"{RULE_FILE}:{line}" and words in e["reason"] for e in body["errors"]), body["errors"]
+    # The log line names each problem, not only how many there are.
+    [logged] = [r.getMessage() for r in caplog.records if "rule reload refused" in r.getMessage()]
+    assert all(problem in logged for problem in body["problems"]) and f"still serving {serving}" in logged
     check = client.post("/v1/checks", json=check_body()).get_json()
     assert check["ruleset_version"] == serving and check["verdict"] == "deny"
     rejected = _changes(client)[-1]
     assert rejected["body"]["rejected"] is True and rejected["body"]["still_serving"] == serving
+
+
+def _line_of(path, text) -> int:
+    return next(n for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1) if text in line)
+
+
+def test_a_problem_in_a_condition_two_versions_share_is_listed_once_naming_both_versions_and_the_line(
+        reload_app, rules_copy):
+    # The union-notice rule's 2022 version takes its condition from the 2008 one (a `<<:` merge):
+    # one typo there is a problem in both versions, and was listed twice, alike, without either date.
+    path = rules_copy / "labor_law" / "lcl_43_union_notice.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("      derived.union.exists: true\n      action.union_notified",
+                                 "      derived.union.exist: true\n      action.union_notified", 1)
+                    .replace("      - ref: TUL-22\n", "      - ref: TUL-99\n", 1), encoding="utf-8")
+    typo, ref = _line_of(path, "derived.union.exist: true"), _line_of(path, "ref: TUL-99")
+    body = reload_app.test_client().post("/v1/admin/rules/reload").get_json()
+    file = "labor_law/lcl_43_union_notice.yaml"
+    assert body["problems"] == [
+        f"{file}:{typo}: rule lcl-43.union-not-notified@2008-01-01, lcl-43.union-not-notified@2022-01-01: "
+        "when.derived.union.exist: unknown fact 'derived.union.exist' (not in rules/facts/)",
+        f"{file}:{ref}: rule lcl-43.union-not-notified@2022-01-01: citations.1.ref: "
+        "unknown ref 'TUL-99' (not in rules/citations/)"]
+    assert [e["path"] for e in body["errors"]] == [f"{file}:{typo}", f"{file}:{ref}"]
+    assert "(2 problem(s))" in body["message"]
+
+
+def test_readyz_says_which_candidate_was_refused_while_the_old_set_serves(reload_app, rules_copy):
+    client = reload_app.test_client()
+    ready = client.get("/readyz")
+    serving = ready.get_json()["ruleset_version"]
+    assert ready.status_code == 200 and ready.get_json()["degraded"] is False
+    assert "candidate_refused" not in ready.get_json()
+    _edit(rules_copy, "employee.gender: female\n      any:", "employee.gendr: female\n      any:")
+    assert client.post("/v1/admin/rules/reload").status_code == 422
+    ready = client.get("/readyz")
+    body = ready.get_json()
+    # Still ready: every check is answered, by the previous set.
+    assert ready.status_code == 200 and body["status"] == "ready" and body["ruleset_version"] == serving
+    refused = body["candidate_refused"]
+    assert body["degraded"] is True and refused["why"] == "does not load" and refused["count"] == 1
+    assert refused["candidate"] == _changes(client)[-1]["body"]["candidate_version"] != serving
+    assert refused["summary"] == (f"serving {serving[:19]}; candidate {refused['candidate'][:19]} "
+                                  "refused (1 problem(s))")
+    _edit(rules_copy, "employee.gendr: female\n      any:", "employee.gender: female\n      any:")  # put right
+    assert client.post("/v1/admin/rules/reload").status_code == 200
+    assert client.get("/readyz").get_json()["degraded"] is False
 
 
 def test_overlapping_dates_and_a_missing_citation_text_are_refused_too(reload_app, rules_copy):
@@ -228,6 +279,10 @@ def test_the_endpoint_refuses_a_set_that_fails_its_examples_and_fixtures(gated_c
     check = client.post("/v1/checks", json=check_body()).get_json()
     assert check["ruleset_version"] == serving and check["verdict"] == "deny"
     assert "lcl-42-4.protected-period" in [f["rule_id"] for f in check["findings"]]
+    ready = client.get("/readyz").get_json()
+    assert ready["status"] == "ready" and ready["degraded"] is True
+    assert ready["candidate_refused"]["summary"] == (f"serving {serving[:19]}; candidate {body['candidate'][:19]} "
+                                                     f"refused ({failing} failing case(s))")
     _assert_refusal_names_the_failing_cases(_changes(client)[-1], serving, "admin endpoint",
                                             rules_test_of_the_edit, gated_copy.parent / "fixtures")
     app.extensions["db_engine"].dispose()

@@ -423,6 +423,50 @@ def test_diff_between_two_folders_lists_changed_rules_and_changed_fixture_verdic
     assert "deny  ->  warn" in out
 
 
+def test_diff_on_a_set_that_does_not_load_says_so_instead_of_listing_its_rules_as_removed(runner, rules_copy):
+    # A typo in the condition two versions share, a file that does not parse, and a file really deleted.
+    _mutate(rules_copy, "      derived.union.exists: true\n      action.union_notified",
+            "      derived.union.exist: true\n      action.union_notified", "labor_law/lcl_43_union_notice.yaml")
+    _mutate(rules_copy, "  - id: process.sod.manager-no-record-changes", "  - id: [process.sod.manager",
+            "process/segregation_of_duties.yaml")
+    deleted = load_rulebook(PROJECT_ROOT / "rules")
+    try:
+        gone = sorted(r.key for r in deleted.rules.values() if r.file == "labor_law/lcl_42_2_work_injury.yaml")
+        sod = sorted(r.key for r in deleted.rules.values() if r.file == "process/segregation_of_duties.yaml")
+    finally:
+        deleted.engine.close()
+    (rules_copy / "labor_law" / "lcl_42_2_work_injury.yaml").unlink()
+    result = runner.invoke(args=["rules", "diff", str(PROJECT_ROOT / "rules"), str(rules_copy),
+                                 "--fixtures", str(REVERSAL)])
+    assert result.exit_code == 1, result.output
+    out = result.stdout
+    union = rules_copy / "labor_law" / "lcl_43_union_notice.yaml"
+    assert "NEW does not load (2 problem(s)); outcomes were not compared:" in out
+    assert (f"  labor_law/lcl_43_union_notice.yaml:{_line_of(union, 'derived.union.exist:')}: rule "
+            "lcl-43.union-not-notified@2008-01-01, lcl-43.union-not-notified@2022-01-01: "
+            "when.derived.union.exist: unknown fact") in out
+    # Where the YAML parser gave up: the line after the unclosed bracket.
+    sod_file = rules_copy / "process" / "segregation_of_duties.yaml"
+    assert f"  process/segregation_of_duties.yaml:{_line_of(sod_file, '[process.sod.manager') + 1}: yaml: " in out
+    unloadable = out.split("Rules that do not load in NEW (", 1)[1].split("Rules added", 1)[0]
+    listed = sorted(line.split()[1] for line in unloadable.splitlines() if line.startswith("  ! "))
+    assert listed == sorted(["lcl-43.union-not-notified@2008-01-01", "lcl-43.union-not-notified@2022-01-01", *sod])
+    assert unloadable.startswith(f"{len(listed)}), neither added nor removed:")
+    removed = out.split("Rules removed (", 1)[1].split("Rules changed", 1)[0]
+    assert removed.startswith(f"{len(gone)}):") and gone
+    assert sorted(line.split()[1] for line in removed.splitlines() if line.startswith("  - ")) == gone
+
+
+def test_diff_against_a_set_whose_facts_do_not_load_compares_no_rule(rules_copy):
+    from service.tools.diff import Side, diff
+
+    (rules_copy / "facts" / "labor_law.yaml").write_text("facts: [not a mapping\n", encoding="utf-8")
+    report = diff(Side("old", PROJECT_ROOT / "rules", None), Side("new", rules_copy, None), [REVERSAL])
+    assert report.new_loads_nothing and not report.ok
+    assert report.removed == [] and report.added == [] and report.changed == []
+    assert len(report.new_unloaded) > 50
+
+
 def test_diff_lists_the_fixtures_whose_verdict_changes(rules_copy):
     from service.tools.diff import Side, diff
 

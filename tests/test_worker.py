@@ -11,7 +11,6 @@ from standardwebhooks.webhooks import Webhook
 from conftest import KNOWN_EMPLOYEE_FACTS, make_app
 from service.tools import worker
 from service.record.models import CaseRecheck
-from service.record.sla import escalation_message
 from test_ledger import E1001, _event
 from test_notifications import SECRET, Receiver
 
@@ -69,8 +68,10 @@ def test_the_escalation_target_hears_one_working_day_after_the_approver(app, cli
     assert steps[1]["payload"]["message"]["en"].startswith("Escalation: the approval of the resignation of "
                                                             "separation case SEP-2026-001 is 2 working days late")
     assert "上报" in steps[1]["payload"]["message"]["zh"] and "直属经理" in steps[1]["payload"]["message"]["zh"]
-    assert "was reminded and has not acted" in steps[1]["payload"]["message"]["en"]
-    assert "已提醒待审批人" in steps[1]["payload"]["message"]["zh"]
+    assert "was reminded on 2026-01-08 and has not acted" in steps[1]["payload"]["message"]["en"]
+    assert "已于2026-01-08提醒待审批人" in steps[1]["payload"]["message"]["zh"]
+    # The re-check adds nothing: the step is late, which the approver and HR have each been told once.
+    assert _notes(client, kind="recheck_changed") == []
     # Once per step and deadline: the next days add nothing.
     assert runner.invoke(args=["worker", "--once", "--as-of", "2026-01-12"]).exit_code == 0
     assert len([n for n in _notes(client) if n["kind"].startswith("step_")]) == 2
@@ -105,26 +106,41 @@ def test_the_daily_recheck_tells_hr_when_an_employee_in_offboarding_is_now_recor
     assert "verdicts_changed=0" in runner.invoke(args=["worker", "--once", "--as-of", "2026-01-23"]).output
 
 
-def test_the_daily_recheck_flags_a_withdrawal_left_pending_and_forgets_facts_of_closed_cases(app, client):
+def test_a_withdrawal_left_pending_is_the_sweeps_to_tell_and_a_closed_cases_facts_are_forgotten(app, client):
     _event(client, "k1", "resignation_submitted", "2026-01-05T09:00:00+08:00", "E1001", "employee", form="written")
     _event(client, "k2", "resignation_approved", "2026-01-06T10:00:00+08:00", "M3", "manager")
     _event(client, "k3", "withdrawal_requested", "2026-01-08T09:00:00+08:00", "E1001", "employee", form="verbal")
     runner = app.test_cli_runner()
     assert "verdicts_changed=0" in runner.invoke(args=["worker", "--once", "--as-of", "2026-01-09"]).output
-    # Due Mon 12 Jan; on Tue 13 Jan the manager's decision on the withdrawal is overdue.
-    assert "verdicts_changed=1" in runner.invoke(args=["worker", "--once", "--as-of", "2026-01-13"]).output
-    [note] = _notes(client, kind="recheck_changed")
-    assert note["payload"]["status"] == "withdrawal_pending" and note["payload"]["next_step"] == "approve_withdrawal"
-    assert note["payload"]["to_verdict"] == "warn" and "撤回待决" in note["payload"]["message"]["zh"]
-    assert "withdrawal_pending" not in note["payload"]["message"]["en"]
+    # Due Mon 12 Jan; on Tue 13 Jan the manager's decision on the withdrawal is overdue: the
+    # re-check's verdict is now a warn, for that alone, and the sweep has reminded the manager.
+    output = runner.invoke(args=["worker", "--once", "--as-of", "2026-01-13"]).output
+    assert "notifications_created=1" in output.split("sla_sweep:")[1].splitlines()[0], output
+    assert "verdicts_changed=0" in output, output
+    assert [(n["kind"], n["recipient_role"]) for n in _notes(client) if n["kind"] != "status_changed"] == \
+        [("step_overdue", "manager")]
     with app.extensions["db_sessions"]() as session:
-        assert session.get(CaseRecheck, CASE_ID).employee["pregnancy"] == {"status": "not_pregnant"}
-    _event(client, "k4", "withdrawal_rejected", "2026-01-13T10:00:00+08:00", "M3", "manager")
-    _event(client, "k5", "offboarding_started", "2026-01-14T10:00:00+08:00", "HR7", "hr")
+        row = session.get(CaseRecheck, CASE_ID)
+        assert (row.next_step, row.verdict) == ("approve_withdrawal", "warn")  # known, so not told again
+        assert row.employee["pregnancy"] == {"status": "not_pregnant"}
+    assert runner.invoke(args=["worker", "--once", "--as-of", "2026-01-14"]).exit_code == 0
+    assert [(n["kind"], n["recipient_role"]) for n in _notes(client) if n["kind"] != "status_changed"] == \
+        [("step_overdue", "manager"), ("step_escalated", "hr")]
+    _event(client, "k4", "withdrawal_rejected", "2026-01-14T10:00:00+08:00", "M3", "manager")
+    _event(client, "k5", "offboarding_started", "2026-01-14T11:00:00+08:00", "HR7", "hr")
     _event(client, "k6", "offboarding_completed", "2026-01-15T10:00:00+08:00", "HR7", "hr")
     assert runner.invoke(args=["worker", "--once", "--as-of", "2026-01-16"]).exit_code == 0
     with app.extensions["db_sessions"]() as session:
         assert session.get(CaseRecheck, CASE_ID).employee is None  # closed: health facts dropped
+
+
+def test_the_recheck_message_names_the_status_and_step_in_words(app):
+    from service.record.notifications import recheck_message
+    message = recheck_message(app.extensions["rulebook"].names, "C1", "approve_withdrawal", "allow", "warn",
+                              "withdrawal_pending")
+    assert "撤回待决" in message["zh"] and "“允许”" in message["zh"] and "“警示”" in message["zh"]
+    assert "Withdrawal pending" in message["en"] and "withdrawal_pending" not in message["en"]
+    assert "approve_withdrawal" not in message["en"] + message["zh"]
 
 
 def test_a_daily_task_runs_once_a_day_and_the_minute_tasks_by_their_interval(app, client):
@@ -291,24 +307,51 @@ def test_the_working_days_before_escalation_are_read_from_sla_yaml(rules_copy, t
         app.extensions["db_engine"].dispose()
 
 
-def test_a_step_found_late_past_the_escalation_days_names_them_in_the_escalation():
-    pending = {"approver_zh": "直属经理", "approver_en": "the manager",
-               "step_zh": "辞职申请审批", "step_en": "approval", "working_days_late": 3, "due_on": "2026-01-07",
-               "escalate_to_zh": "人力资源部", "escalate_to_en": "HR"}
-    message = escalation_message("SEP-1", pending, 2, reminded_earlier=False)
-    assert "already more than 2 working days late when first found" in message["en"]
-    assert "首次发现时已逾期超过2个工作日" in message["zh"]
-
-
-def test_a_step_first_found_two_working_days_late_reminds_and_escalates_at_once_and_says_so(app, client):
-    # The worker was down on the first late day: both go out together, and the escalation does
-    # not claim the approver had been reminded and did nothing.
+def test_a_step_first_found_two_working_days_late_reminds_first_and_escalates_a_working_day_later(app, client):
+    # The worker was down on the first late day: the approver still gets a working day to act on
+    # the reminder, and the escalation then names the day they were reminded.
     _submit(client)
-    assert app.test_cli_runner().invoke(args=["worker", "--once", "--as-of", "2026-01-09"]).exit_code == 0
-    steps = {n["kind"]: n for n in _notes(client) if n["kind"].startswith("step_")}  # created in the same instant
-    assert {kind: n["recipient_role"] for kind, n in steps.items()} == {"step_overdue": "manager", "step_escalated": "hr"}
-    message = steps["step_escalated"]["payload"]["message"]
-    assert "was reminded and has not acted" not in message["en"]
-    assert "already more than a working day late when first found" in message["en"]
-    assert "is reminded at the same time" in message["en"]
-    assert "首次发现时已逾期超过一个工作日" in message["zh"] and "已提醒待审批人" not in message["zh"]
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["worker", "--once", "--as-of", "2026-01-09"]).exit_code == 0
+    assert [(n["kind"], n["recipient_role"]) for n in _notes(client) if n["kind"] != "status_changed"] == \
+        [("step_overdue", "manager")]
+    # Mon 12 Jan, the next working day (the weekend does not count).
+    assert runner.invoke(args=["worker", "--once", "--as-of", "2026-01-11"]).exit_code == 0
+    assert not _notes(client, kind="step_escalated")
+    assert runner.invoke(args=["worker", "--once", "--as-of", "2026-01-12"]).exit_code == 0
+    [escalation] = _notes(client, kind="step_escalated")
+    assert escalation["recipient_role"] == "hr" and escalation["payload"]["working_days_late"] == 3
+    message = escalation["payload"]["message"]
+    assert "the pending approver (the line manager) was reminded on 2026-01-09 and has not acted" in message["en"]
+    assert "已于2026-01-09提醒待审批人（直属经理）但仍未处理" in message["zh"]
+    assert [n["kind"] for n in _notes(client) if n["kind"] != "status_changed"] == ["step_overdue", "step_escalated"]
+
+
+def test_worker_once_delivers_the_recheck_notifications_it_queued_in_the_same_pass(app, client):
+    employee = {**KNOWN_EMPLOYEE_FACTS, "id": "E2002", "gender": "female", "pregnancy": {"status": "not_pregnant"},
+                "children": [],
+                "contract": {"type": "fixed_term", "end_date": "2026-01-20", "in_probation": False,
+                             "consecutive_fixed_terms": 1}}
+    with freeze_time("2026-01-20T10:00:00+08:00"):
+        assert client.post("/v1/cases/NR-1/events", json={
+            "client_key": "nr-1", "case": {"kind": "non_renewal", "hr_owner_id": "HR7"}, "employee": employee,
+            "event": {"type": "offboarding_started", "at": "2026-01-20T09:00:00+08:00",
+                      "actor": {"id": "HR7", "role": "hr"}}}).status_code == 201
+        assert client.post("/v1/checks", json={
+            "as_of": "2026-01-20", "case_id": "NR-1", "employee": {**employee, "pregnancy": {"status": "pregnant"}},
+            "action": {"type": "edit_employee_record", "actor": {"id": "HR9", "role": "hr"}}}).status_code == 200
+    with Receiver(failures=0) as receiver:
+        app.config.update(WEBHOOK_URL=receiver.url, WEBHOOK_SECRET=SECRET)
+        with freeze_time("2026-01-21T09:00:00+08:00"):
+            result = app.test_cli_runner().invoke(args=["worker", "--once"])
+            delivered = [Webhook(SECRET).verify(body, headers) for headers, body in receiver.received]
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "verdicts_changed=1" in result.output, result.output
+    assert lines[-1].startswith("deliver_notifications:"), result.output  # the last step of the pass
+    [note] = _notes(client, kind="recheck_changed", case_id="NR-1")
+    assert note["status"] == "delivered" and note["payload"]["to_verdict"] == "deny"
+    assert "separation.recheck_changed" in [d["type"] for d in delivered]
+    # Everything due when the pass started left in it: the status change queued the day before too.
+    assert [(n["kind"], n["status"]) for n in _notes(client, case_id="NR-1")] == \
+        [("status_changed", "delivered"), ("recheck_changed", "delivered")]

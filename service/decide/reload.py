@@ -15,6 +15,7 @@ RULES_WATCH_SECONDS (content hashes, checked between requests) and reloads by it
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 from http import HTTPStatus
@@ -32,6 +33,7 @@ from service.http.api import Blueprint
 from service.clock import utcnow
 from service.decide.rulebook import RuleBook, RuleLoadError, content_version, load_rulebook
 from service.record.rulesets import record_ruleset
+from service.tools.lint import place_problems
 from service.tools.scenarios import run_scenarios
 from service.record.trail import append
 
@@ -149,6 +151,29 @@ def build_rule_set(app: Flask) -> RuleBook:
 
 # ---- reload ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
+class Refusal:
+    """The last candidate this process refused, while the previous set serves (/readyz says so)."""
+    candidate: str
+    why: str                 # "does not load" or "fails its examples or fixtures"
+    count: int               # problems (does not load) or failing cases
+    at: dt.datetime
+
+    def summary(self, serving: str) -> str:
+        what = "problem(s)" if self.why == "does not load" else "failing case(s)"
+        return f"serving {_short(serving)}; candidate {_short(self.candidate)} refused ({self.count} {what})"
+
+    def as_dict(self, serving: str) -> dict:
+        return {"candidate": self.candidate, "why": self.why, "count": self.count,
+                "refused_at": self.at.isoformat(), "summary": self.summary(serving)}
+
+
+def _short(version: str) -> str:
+    """sha256: and the first 12 hex digits: enough to tell versions apart in a sentence."""
+    scheme, _, digest = version.partition(":")
+    return f"{scheme}:{digest[:12]}" if digest else version
+
+
+@dataclass(frozen=True)
 class ReloadResult:
     ok: bool
     version: str            # the version serving after the attempt
@@ -166,20 +191,24 @@ def reload_rules(app: Flask, reason: str) -> ReloadResult:
         try:
             new = build_rule_set(app)
         except RuleLoadError as exc:
-            problems = [str(p) for p in exc.problems]
-            app.logger.error("rule reload refused (%s): %d problem(s); still serving %s",
-                             reason, len(problems), current.version)
-            _record(app, current.version, {"rejected": True, "reason": reason, "problems": problems,
-                                           "still_serving": current.version})
+            placed = place_problems(Path(app.config["RULES_DIR"]), exc.problems)
+            problems = [str(p) for p in placed]
+            app.logger.error("rule reload refused (%s): candidate %s does not load, %d problem(s): %s; "
+                             "still serving %s", reason, on_disk[0], len(problems), "; ".join(problems),
+                             current.version)
+            _record(app, current.version, {"rejected": True, "reason": reason, "candidate_version": on_disk[0],
+                                           "problems": problems, "still_serving": current.version})
             app.extensions["rules_checked_version"] = on_disk
-            errors = [{"path": p.file, "reason": f"{f'rule {p.rule_id} ' if p.rule_id else ''}{p.field}: {p.reason}"}
-                      for p in exc.problems]
-            return ReloadResult(False, current.version, current.version, problems, errors=errors)
+            app.extensions["candidate_refused"] = Refusal(on_disk[0], "does not load", len(problems), utcnow())
+            return ReloadResult(False, current.version, current.version, problems,
+                                errors=[{"path": p.where, "reason": p.what} for p in placed])
         except RuleSetRefused as exc:
             failing = exc.result.failing
             app.logger.error("rule reload refused (%s): candidate %s fails %d of %d example(s) and fixture "
                              "case(s): %s; still serving %s", reason, exc.version, len(failing),
                              exc.result.cases_run, ", ".join(f.case for f in failing), current.version)
+            app.extensions["candidate_refused"] = Refusal(exc.version, "fails its examples or fixtures", len(failing),
+                                                      utcnow())
             _record(app, current.version, {
                 "rejected": True, "reason": reason, "candidate_version": exc.version,
                 "failing_cases": [{"case": f.case, "problems": list(f.problems)} for f in failing],
@@ -191,6 +220,7 @@ def reload_rules(app: Flask, reason: str) -> ReloadResult:
                                 [{"path": f.case, "reason": "; ".join(f.problems)} for f in failing])
         app.extensions["rulebook"] = new
         app.extensions["rules_checked_version"] = (new.version, on_disk[1])
+        app.extensions["candidate_refused"] = None
         for old in _RETIRED:
             old.engine.close()
         _RETIRED[:] = [current]
@@ -223,6 +253,7 @@ def init_app(app: Flask) -> None:
         return  # a command-line app without a rule set (create_app for_commands) watches nothing
     app.extensions["rules_checked_version"] = (app.extensions["rulebook"].version,
                                                fixtures_version(fixtures_dir(app)))
+    app.extensions["candidate_refused"] = None
     app.extensions["rules_checked_at"] = time.monotonic()
     interval = float(app.config["RULES_WATCH_SECONDS"])
     if interval <= 0:
@@ -282,7 +313,7 @@ class Reload(MethodView):
                                  f"{len(result.failing_cases)} rule example(s) or fixture case(s)")
             body.update(candidate=result.candidate, failing_cases=result.failing_cases)
         else:
-            status, what = 422, "the rule files do not load"
+            status, what = 422, f"the rule files do not load ({len(result.problems)} problem(s))"
         body.update(code=status, status=HTTPStatus(status).phrase, errors=result.errors,
                     message=f"Reload refused: {what}; still serving {result.version}.")
         # A Response of its own: the 200 schema would drop the error shape's fields.

@@ -109,6 +109,12 @@ def readyz():
     body = {"status": "ready" if ready else "not ready", "database": database,
             "ruleset_version": rulebook.version if rulebook else None,
             "rules": len(rulebook.rules) if rulebook else 0}
+    # Still ready when an edit of the rules was refused (the previous set answers every check),
+    # but degraded: a monitor reading the body sees it; one reading the status code is not paged.
+    refused = current_app.extensions.get("candidate_refused") if rulebook is not None else None
+    body["degraded"] = refused is not None
+    if refused is not None:
+        body["candidate_refused"] = refused.as_dict(rulebook.version)
     if database == "ok":
         # Reported, not required: checks are answered whether or not reminders are going out.
         from service.tools.worker import worker_status

@@ -344,6 +344,14 @@ def case(case_id: str):
         accepted = accepted_events(session, case_id)
         entries, more = query_trail(session, {"case_id": case_id, "after": 0, "limit": 500})
     review = review_case(current_app.extensions["rulebook"], row, accepted, as_of)
+    # Today is the default; the day of the case's last event is one click away (a case read
+    # months later is otherwise shown as hundreds of working days overdue).
+    days = {"today": default_as_of(),
+            "last_event": max((_china_day(e.at) for e in events), default=None)}
     return render_template("case.html", case=row, events=events, status=review.status, as_of=as_of,
                            pending=review.pending, findings=review.findings, entries=entries,
-                           more_entries=more is not None)
+                           more_entries=more is not None, days=days)
+
+
+def _china_day(value: dt.datetime) -> dt.date:
+    return (value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value).astimezone(CHINA).date()

@@ -24,8 +24,9 @@ from sqlalchemy.orm import Session
 from schemas.check import CheckRequestSchema
 from service.decide.evaluation import evaluate
 from service.record.ledger import _jsonable, accepted_events, case_request
-from service.record.models import Case, CaseRecheck
+from service.record.models import Case, CaseRecheck, Notification
 from service.record.notifications import notify, recheck_message
+from service.record.sla import overdue_key
 
 
 # The decision an approval step waits for, by the request it belongs to (approval_chains.yaml).
@@ -84,7 +85,8 @@ def recheck_open_cases(session: Session, as_of: dt.date, now: dt.datetime) -> di
         rule_ids = sorted({f["rule_id"] for f in outcome.findings if f["verdict"] != "obligation"})
         # A step not decided before counts as allowed: HR hears when it stops being so.
         previous = row.verdict if row.next_step == step else None
-        if outcome.verdict != (previous or "allow"):
+        changed = outcome.verdict != (previous or "allow")
+        if changed and not _told_by_the_sweep(session, case, review, outcome, previous):
             counts["verdicts_changed"] += 1
             created = notify(
                 session, kind="recheck_changed", now=now, recipient_role="hr", recipient_id=case.hr_owner_id,
@@ -100,6 +102,27 @@ def recheck_open_cases(session: Session, as_of: dt.date, now: dt.datetime) -> di
             counts["notifications_created"] += created is not None
         row.next_step, row.verdict, row.rule_ids, row.checked_on = step, outcome.verdict, rule_ids, as_of
     return counts
+
+
+def _told_by_the_sweep(session: Session, case: Case, review, outcome, previous: str | None) -> bool:
+    """An allowed step now warned only for being late is not news: the SLA sweep (which runs
+    before the re-check) has notified it, and escalates it a working day later. True when every
+    finding that makes the verdict comes from a rule with `notify:` whose notification for this
+    step and deadline exists. A step that was warned or denied for something else is news
+    whatever its new verdict."""
+    if previous not in (None, "allow"):
+        return False
+    values = review.facts.values
+    pending = {"step": values.get(_PENDING + "step"), "due_on": values.get(_PENDING + "due_on")}
+    notifying = {rule.id: rule.notify for rule in outcome.fired if rule.notify}
+    deciding = {f["rule_id"] for f in outcome.findings if f["verdict"] == outcome.verdict}
+    return bool(deciding) and all(
+        rule_id in notifying and session.scalar(select(Notification.id).where(Notification.dedupe_key.in_(
+            [overdue_key(case.id, pending, recipient) for recipient in notifying[rule_id]]))) is not None
+        for rule_id in deciding)
+
+
+_PENDING = "derived.case.pending."
 
 
 def _request(case: Case, events: list[dict], row: CaseRecheck, as_of: dt.date, action: str, role: str) -> dict:

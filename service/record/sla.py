@@ -3,9 +3,10 @@
 Whether a step is overdue is the rules' answer (a process rule that fires on the case); which
 rules notify whom is in the rule files (`notify:`), and the escalation target of each step in
 rules/process/config/sla.yaml (`escalate_to`, validated at start-up). The sweep only asks and
-queues: the pending approver is reminded from the first working day late, and the escalation
-target hears once the step is more than `escalate_after_working_days` late (sla.yaml, POL-SLA-6.3;
-one working day by default), if it is still waiting.
+queues: the pending approver is reminded when the step is first found late, and the escalation
+target hears `escalate_after_working_days` after that reminder (sla.yaml, POL-SLA-6.3; one working
+day by default), if the step is still waiting; never both at once, however late the step was when
+first found.
 """
 from __future__ import annotations
 
@@ -17,14 +18,14 @@ from sqlalchemy.orm import Session
 
 from service.clock import utcnow
 from service.record.ledger import accepted_events, review_case
-from service.record.models import Case
+from service.record.models import Case, Notification
 from service.record.notifications import notify
 
 
 def sweep(session: Session, as_of: dt.date) -> dict:
     rulebook = current_app.extensions["rulebook"]
-    machine = rulebook.context.classification.machine
     process = rulebook.context.process
+    machine = rulebook.context.classification.machine
     counts = {"as_of": as_of, "cases_checked": 0, "overdue_steps": 0, "notifications_created": 0}
     now = utcnow()
     for case in session.scalars(select(Case).order_by(Case.id)):
@@ -39,41 +40,65 @@ def sweep(session: Session, as_of: dt.date) -> dict:
             if not rule.notify:
                 continue
             counts["overdue_steps"] += 1
-            late = pending.get("working_days_late")
-            grace = process.step(pending["step"]).sla.escalate_after_working_days
-            reminded_now = False
-            # The reminder before the escalation, so the escalation can say whether it went out earlier.
-            for recipient in sorted(rule.notify, key=lambda r: r == "escalation"):
+            for recipient in rule.notify:
                 escalation = recipient == "escalation"
-                if escalation and not (isinstance(late, int) and late > grace):
-                    continue  # not yet: the reminder comes first
+                reminded_on = None
+                if escalation:
+                    reminded_on = _reminded_on(session, case, pending, rule)
+                    grace = process.step(pending["step"]).sla.escalate_after_working_days
+                    if not _escalation_due(rulebook, pending, rule, reminded_on, as_of, grace):
+                        continue  # the approver first gets a working day to act on the reminder
                 role, person = _recipient(recipient, case, pending)
                 created = notify(
-                    session, kind="step_escalated" if escalation else "step_overdue", now=now, recipient_role=role, recipient_id=person,
-                    case_id=case.id, employee_id=case.employee_id,
-                    dedupe_key=f"overdue:{case.id}:{pending.get('step')}:{pending.get('due_on')}:{recipient}",
+                    session, kind="step_escalated" if escalation else "step_overdue", now=now, recipient_role=role,
+                    recipient_id=person, case_id=case.id, employee_id=case.employee_id,
+                    dedupe_key=overdue_key(case.id, pending, recipient),
                     payload={"case_id": case.id, "employee_id": case.employee_id, "rule_id": rule.id,
                              "step": pending.get("step"), "due_on": pending.get("due_on"),
                              "working_days_late": pending.get("working_days_late"),
                              "as_of": as_of.isoformat(), "reason": recipient,
-                             "message": escalation_message(case.id, pending, grace, reminded_earlier=not reminded_now)
+                             "message": escalation_message(case.id, pending, reminded_on)
                              if escalation else messages[rule.id]})
                 counts["notifications_created"] += created is not None
-                reminded_now = reminded_now or (recipient == "pending_approver" and created is not None)
     return counts
 
 
-def escalation_message(case_id: str, pending: dict, grace: int, reminded_earlier: bool = True) -> dict:
-    """`grace`: the working days late after which the step escalates. `reminded_earlier`: the
-    approver's reminder went out in an earlier sweep; else the step was already past `grace` when
-    first found (the worker was down, or the events were recorded late), and the reminder goes
-    out with this escalation."""
-    zh_grace, en_grace = ("一个工作日", "a working day") if grace == 1 else (f"{grace}个工作日", f"{grace} working days")
-    zh_approver = (f"已提醒待审批人（{pending.get('approver_zh')}）但仍未处理" if reminded_earlier
-                   else f"首次发现时已逾期超过{zh_grace}，待审批人（{pending.get('approver_zh')}）同时收到提醒")
-    en_approver = (f"the pending approver ({pending.get('approver_en')}) was reminded and has not acted" if reminded_earlier
-                   else f"it was already more than {en_grace} late when first found, and the pending approver "
-                        f"({pending.get('approver_en')}) is reminded at the same time")
+def overdue_key(case_id: str, pending: dict, recipient: str) -> str:
+    """Once per step, deadline and recipient (the re-check looks the sweep's notifications up by it)."""
+    return f"overdue:{case_id}:{pending.get('step')}:{pending.get('due_on')}:{recipient}"
+
+
+def _reminded_on(session: Session, case: Case, pending: dict, rule) -> str | None:
+    """The day (as of) the pending approver's reminder for this step and deadline was queued."""
+    if "pending_approver" not in rule.notify:
+        return None
+    reminder = session.scalar(select(Notification).where(
+        Notification.dedupe_key == overdue_key(case.id, pending, "pending_approver")))
+    return reminder.payload.get("as_of") if reminder is not None else None
+
+
+def _escalation_due(rulebook, pending: dict, rule, reminded_on: str | None, as_of: dt.date, grace: int) -> bool:
+    """`grace` working days after the reminder (sla.yaml), never with it: a step first found long overdue (the
+    worker was down, the events were recorded late) still gives its approver that day. A rule
+    that names no pending approver escalates `grace` working days after the deadline."""
+    if "pending_approver" in rule.notify:
+        if reminded_on is None:
+            return False
+        return rulebook.context.calendar.working_days_between(
+            dt.date.fromisoformat(reminded_on), as_of) >= grace
+    late = pending.get("working_days_late")
+    return isinstance(late, int) and late > grace
+
+
+def escalation_message(case_id: str, pending: dict, reminded_on: str | None) -> dict:
+    """`reminded_on`: the day the pending approver was reminded (None: the rule reminds nobody)."""
+    if reminded_on:
+        zh_approver = f"已于{reminded_on}提醒待审批人（{pending.get('approver_zh')}）但仍未处理"
+        en_approver = (f"the pending approver ({pending.get('approver_en')}) was reminded on {reminded_on} "
+                       "and has not acted")
+    else:
+        zh_approver = f"待审批人（{pending.get('approver_zh')}）仍未处理"
+        en_approver = f"the pending approver ({pending.get('approver_en')}) has not acted"
     return {"zh": f"上报：离职案件 {case_id} 的“{pending.get('step_zh')}”已逾期{pending.get('working_days_late')}个工作日"
                   f"（应于{pending.get('due_on')}前完成），{zh_approver}，请{pending.get('escalate_to_zh')}跟进。",
             "en": f"Escalation: the {pending.get('step_en')} of separation case {case_id} is "

@@ -57,6 +57,11 @@ class Diff:
     cases_run: int
     old_problems: list[Problem]
     new_problems: list[Problem]
+    # NEW's rules that OLD has but cannot load, and OLD's that NEW cannot: neither added nor removed.
+    old_unloaded: list[Rule] = field(default_factory=list)
+    new_unloaded: list[Rule] = field(default_factory=list)
+    old_loads_nothing: bool = False   # its facts do not load: none of its rules is compared
+    new_loads_nothing: bool = False
 
     @property
     def ok(self) -> bool:
@@ -133,6 +138,24 @@ def compare_rules(old: list[Rule], new: list[Rule]) -> tuple[list[Rule], list[Ru
             changed)
 
 
+def unloaded(missing: list[Rule], checked) -> tuple[list[Rule], list[Rule]]:
+    """Of the rules a side lacks (`missing`), those it has but cannot load, and the rest.
+
+    A side whose facts do not load loads no rule at all. Otherwise a rule is one it cannot load
+    when a problem names its id in its file, or when the side has problems in that file and loads
+    no rule of it (a file that does not parse, or fails its schema, loads none)."""
+    if checked.vocabulary is None:
+        return list(missing), []
+    named = {(p.file, p.rule_id) for p in checked.problems if p.rule_id}
+    files_with_problems = {p.file for p in checked.problems}
+    files_loaded = {r.file for r in checked.rules}
+    broken_files = files_with_problems - files_loaded
+    cannot, gone = [], []
+    for rule in missing:
+        (cannot if (rule.file, rule.id) in named or rule.file in broken_files else gone).append(rule)
+    return cannot, gone
+
+
 def _citation_changes(old_root: Path, new_root: Path) -> list[str]:
     old, _ = load_citations(old_root)
     new, _ = load_citations(new_root)
@@ -203,6 +226,8 @@ def diff(old: Side, new: Side, fixture_paths=None, progress=None) -> Diff:
 
     old_checked, new_checked = validate_rules(old.rules), validate_rules(new.rules)
     added, removed, changed = compare_rules(old_checked.rules, new_checked.rules)
+    old_unloaded, added = unloaded(added, old_checked)
+    new_unloaded, removed = unloaded(removed, new_checked)
     if fixture_paths is None:
         fixture_paths = (sorted(new.fixtures.rglob("*_test.yaml")) if new.fixtures is not None
                          else default_fixture_paths())
@@ -215,7 +240,8 @@ def diff(old: Side, new: Side, fixture_paths=None, progress=None) -> Diff:
             old_book.engine.close()
             new_book.engine.close()
     return Diff(old, new, added, removed, changed, _citation_changes(old.rules, new.rules),
-                _other_files(old.rules, new.rules), outcomes, run, old_checked.problems, new_checked.problems)
+                _other_files(old.rules, new.rules), outcomes, run, old_checked.problems, new_checked.problems,
+                old_unloaded, new_unloaded, old_checked.vocabulary is None, new_checked.vocabulary is None)
 
 
 def resolve_side(spec: str, workdir: Path, repo: Path = PROJECT_ROOT) -> Side:

@@ -78,6 +78,64 @@ def lint(root: Path | str) -> LintReport:
     return LintReport(root, _dedupe(issues), len(checked.rules))
 
 
+@dataclass(frozen=True)
+class PlacedProblem:
+    """A load problem as a person fixes it: once, on its line, naming the dated version(s) of
+    the rule it is in (a rule whose versions share a `<<:` merge has one problem in each)."""
+    file: str
+    line: int | None
+    rules: tuple[str, ...]   # id@effective_from of each version (the id alone when not told apart)
+    field: str
+    reason: str
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+    @property
+    def what(self) -> str:
+        rules = f"rule {', '.join(self.rules)}: " if self.rules else ""
+        return f"{rules}{f'{self.field}: ' if self.field else ''}{self.reason}"
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.what}"
+
+
+def place_problems(root: Path | str, problems: list[Problem]) -> list[PlacedProblem]:
+    """The problems of a rule set that does not load, each once, with file, line and rule version."""
+    root = Path(root)
+    lines = _Lines(root)
+    placed: dict[tuple, list[str]] = {}
+    for problem in _without_cascade(problems, lines):
+        issue = _issue(problem, lines)
+        versions = placed.setdefault((issue.file, issue.line, issue.field, issue.reason), [])
+        version = _rule_version(lines, problem) if problem.rule_id else None
+        if version and version not in versions:
+            versions.append(version)
+    return [PlacedProblem(file, line, tuple(versions), field_path, reason)
+            for (file, line, field_path, reason), versions in placed.items()]
+
+
+def _rule_version(lines: _Lines, problem: Problem) -> str:
+    """id@effective_from, read from the file itself: the rule did not load, so there is no Rule."""
+    index = lines.index(problem.file)
+    node = index.rule_node(problem.rule_id, problem.rule_index) if index else None
+    if problem.rule_index is None and index is not None and _versions_in_file(index, problem.rule_id) > 1:
+        node = None  # which version is not known: the id alone
+    effective = _child(node, "effective_from") if node is not None else None
+    if isinstance(effective, yaml.ScalarNode) and effective.value:
+        return f"{problem.rule_id}@{effective.value}"
+    return problem.rule_id
+
+
+def _versions_in_file(index, rule_id: str) -> int:
+    rules = _child(index.root, "rules")
+    if not isinstance(rules, yaml.SequenceNode):
+        return 0
+    return sum(1 for item in rules.value
+               if isinstance(ids := _child(item, "id"), yaml.ScalarNode) and ids.value == rule_id)
+
+
 # A rule's own citation, or a definition of a fact it reads (the fact's defined_by).
 _UNKNOWN_REF = re.compile(r"^(?:fact \S+ is defined_by )?unknown ref '(.+)' \(not in rules/citations/\)$")
 

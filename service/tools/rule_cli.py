@@ -170,6 +170,7 @@ def diff_command(old, new, fixtures):
     """What changes from OLD to NEW (each a folder or a git revision): rules added, removed and changed,
     and the fixtures and examples whose outcome changes. Fixtures: NEW's fixtures/ (default)."""
     from service.tools.diff import diff, resolve_side
+    from service.tools.lint import place_problems
 
     with tempfile.TemporaryDirectory(prefix="rules-diff-") as work:
         try:
@@ -180,15 +181,26 @@ def diff_command(old, new, fixtures):
         report = diff(old_side, new_side, _fixture_paths(fixtures) if fixtures else None, progress=_progress())
     echo = click.echo
     echo(f"OLD {report.old.label}\nNEW {report.new.label}")
-    for label, problems in (("OLD", report.old_problems), ("NEW", report.new_problems)):
+    sides = (("OLD", report.old, report.old_problems, report.old_unloaded, report.old_loads_nothing),
+             ("NEW", report.new, report.new_problems, report.new_unloaded, report.new_loads_nothing))
+    for label, side, problems, _, nothing in sides:
         if problems:
-            echo(f"{label} does not load ({len(problems)} problem(s)); outcomes were not compared:")
-            for p in problems[:20]:
+            placed = place_problems(side.rules, problems)
+            echo(f"{label} does not load ({len(placed)} problem(s)); outcomes were not compared:")
+            for p in placed[:20]:
                 echo(f"  {p}")
-            if len(problems) > 20:
-                echo(f"  ... and {len(problems) - 20} more (`separation-guard rules lint` on that side lists them all)")
-            echo(f"  Only {label}'s rules without a problem are compared below: a rule listed as "
-                 f"{'added' if label == 'OLD' else 'removed'} may only be one {label} has but cannot load.")
+            if len(placed) > 20:
+                echo(f"  ... and {len(placed) - 20} more (`separation-guard rules lint` on that side lists them all)")
+            if nothing:
+                echo(f"  Its facts do not load, so none of {label}'s rules does: rules are not compared.")
+    for label, _, _, rules, nothing in sides:
+        if rules:
+            echo(f"\nRules that do not load in {label} ({len(rules)}), neither added nor removed:")
+            if nothing:
+                echo(f"  (every rule of the other side: {label}'s facts do not load)")
+            else:
+                for r in rules:
+                    echo(f"  ! {r.key:<58} {'does not load':<14} {r.file}")
     echo(f"\nRules added ({len(report.added)}):")
     for r in report.added:
         echo(f"  + {r.key:<58} {r.verdict:<10} {r.file}")

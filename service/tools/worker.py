@@ -115,11 +115,12 @@ TASKS: list[Task] = [
     Task("rules_watch", _watch_rules, every=dt.timedelta(seconds=5),
          enabled=lambda app: float(app.config["RULES_WATCH_SECONDS"]) > 0),
     Task("sla_sweep", _sla_sweep, every=dt.timedelta(minutes=1)),
-    # After the sweep in the same pass, so a reminder leaves the moment it is queued.
-    Task("deliver_notifications", _deliver, every=dt.timedelta(seconds=5),
-         enabled=lambda app: bool(app.config.get("WEBHOOK_URL"))),
+    # After the sweep: it does not tell again what the sweep has just notified.
     Task("recheck_open_cases", _recheck, daily=True),
     Task("seal_trail", _seal_trail, every=dt.timedelta(seconds=1)),
+    # Last, so whatever this pass queued leaves in this pass (with --once too).
+    Task("deliver_notifications", _deliver, every=dt.timedelta(seconds=5),
+         enabled=lambda app: bool(app.config.get("WEBHOOK_URL"))),
 ]
 
 
