@@ -136,6 +136,7 @@ class RuleBook:
     engine: RuleEngine
     context: FactContext            # parameters, calendar: what fact derivation reads
     names: Names                    # each code's name in Chinese and English, for pages and notifications
+    citations: dict = field(default_factory=dict)  # ref -> Citation: texts a finding adds for a fact (Facts.rested_on)
 
     def match(self, engine_fact: dict) -> dict[str, Match]:
         """Every rule the engine matched, definitely or possibly, by key."""
@@ -346,7 +347,8 @@ def load_rulebook(root: Path) -> RuleBook:
             actions[key] = rule.actions
     engine = RuleEngine(conditions, actions=actions)
     return RuleBook(root=root, version=content_version(root), vocabulary=checked.vocabulary,
-                    rules=by_key, engine=engine, context=checked.context, names=checked.names)
+                    rules=by_key, engine=engine, context=checked.context, names=checked.names,
+                    citations=checked.citations)
 
 
 def _context_file(root: Path, exc: Exception) -> str:
