@@ -152,7 +152,8 @@ def dates_finding(rule: Rule, judged: tuple[Judged, Judged], vocabulary: Vocabul
         "outcome": "dates_differ",
         "title": dict(rule.title),
         "message": message,
-        "citations": [dict(c) for c in rule.citations]
+        # Both days are judged under the law of as_of: its definitions in force, as on any finding.
+        "citations": [dict(c) for c in rule.citations_on(judged[-1].facts.as_of)]
                      + rested_on(rule, tuple(day.facts for day in judged), registry),
         "facts": read_facts(rule, judged[-1].facts),
         "missing_facts": list(missing),

@@ -45,6 +45,11 @@ _COPIED = (
     "employee.union_officer.full_time", "employee.union_officer.term_start",
 )
 _DISABLED = {"disabled": True, "not_disabled": False, "none": False}
+_MATERNITY_EXTENSION = "maternity.regional_extension_days"
+_MEDICAL_FORMULA = "medical_treatment.regional_formula"
+# The regional parameters a fact may rest on: their values' references are cited (rulebook checks
+# that each has its text).
+REGIONAL_PARAMETERS = (_MATERNITY_EXTENSION, _MEDICAL_FORMULA)
 
 
 def derive(request: dict, as_of: dt.date, context: FactContext, on: dt.date | None = None,
@@ -171,9 +176,6 @@ def _maternity_leave(employee: dict, as_of: dt.date, params: ParameterSet, reste
         rested["derived.maternity_leave.active"] = params.reference(
             f"{_MATERNITY_EXTENSION}.{region}", on=born).references
     return leave.contains(as_of)
-
-
-_MATERNITY_EXTENSION = "maternity.regional_extension_days"
 
 
 def _leave(born: dt.date, dystocia: bool | None, babies: int | None, region: str | None,
@@ -320,9 +322,6 @@ def _computed_medical_period(medical: dict, employee: dict, service: float | Non
     if region in regional:
         used.append(f"{_MEDICAL_FORMULA}.{region}")
     return answers.pop() if len(answers) == 1 else None
-
-
-_MEDICAL_FORMULA = "medical_treatment.regional_formula"
 
 
 # ---- service and retirement --------------------------------------------------------------------
