@@ -136,3 +136,12 @@ def test_a_regional_value_whose_regulation_has_no_text_stops_the_rule_set(rules_
                     encoding="utf-8")
     problems = [str(p) for p in validate_rules(rules_copy).problems]
     assert any("CN-SH.yaml" in p and "REG-SH-XX" in p for p in problems), problems
+
+
+def test_a_regulation_that_decided_the_notice_day_only_is_cited_on_the_two_days_warning():
+    """Notice on day 120 (on leave by Shanghai's 60 days), effect after the first birthday (no leave
+    of any region runs): the warning giving both days cites REG-SH-ML, and so do its refs."""
+    outcome = check("2026-04-30", _WOMAN, notice_served_on="2026-04-30", effective_date="2027-01-05")
+    found = next(f for f in outcome.findings if f["rule_id"] == _PROTECTED)
+    assert found["outcome"] == "dates_differ"
+    assert "REG-SH-ML" in refs(outcome, _PROTECTED) and "REG-SH-ML" in checked_refs(outcome, _PROTECTED)

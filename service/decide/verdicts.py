@@ -117,7 +117,8 @@ def assemble(matches: dict[str, Match], applicable: list[Rule], facts: Facts, vo
     verdicts = {f["verdict"] for f in findings}
     verdict = "deny" if "deny" in verdicts else "warn" if "warn" in verdicts else "allow"
     days = {f["rule_id"]: f["dates"] for f in findings if "dates" in f}
-    return verdict, findings, checked(matches, applicable, facts, days, registry)
+    return verdict, findings, checked(matches, applicable, facts, days, registry,
+                                      earlier.facts if earlier is not None and differ else None)
 
 
 def dates_finding(rule: Rule, judged: tuple[Judged, Judged], vocabulary: Vocabulary,
@@ -166,9 +167,11 @@ def _finds(match: Match) -> bool:
 
 
 def checked(matches: dict[str, Match], applicable: list[Rule], facts: Facts,
-            days: dict[str, list[dict]] | None = None, registry: dict | None = None) -> list[dict]:
+            days: dict[str, list[dict]] | None = None, registry: dict | None = None,
+            earlier: Facts | None = None) -> list[dict]:
     """Each rule the check considered: its outcome, citation refs and the facts that decided it
-    (`days`: per rule id whose outcome differs between the judgment days, its `dates`)."""
+    (`days`: per rule id whose outcome differs between the judgment days, its `dates`; such a
+    rule's refs are its finding's, from both days' facts, `earlier` being the notice day's)."""
     days = days or {}
     out = []
     for rule in applicable:
@@ -179,8 +182,9 @@ def checked(matches: dict[str, Match], applicable: list[Rule], facts: Facts,
                 shown.setdefault(detail, facts.values[detail])
         entry = {"rule_id": rule.id, "verdict": rule.verdict,
                  "outcome": match.outcome if match else "cleared",
-                 "refs": [c["ref"] for c in rule.citations_on(facts.as_of)]
-                 + [c["ref"] for c in rested_on(rule, (facts,), registry)], "facts": shown}
+                 "refs": [c["ref"] for c in rule.citations_on(facts.as_of)], "facts": shown}
+        both = (earlier, facts) if rule.id in days and earlier is not None else (facts,)
+        entry["refs"] += [c["ref"] for c in rested_on(rule, both, registry)]
         if rule.id in days:
             entry.update(outcome="dates_differ", dates=days[rule.id])
         out.append(entry)
