@@ -3,12 +3,13 @@
 The counterpart of tests/test_omission.py (no allow by omission). For each action type the
 fields its rules read are taken from the rule book (each applicable rule's facts, a derived
 fact replaced by the request fields it is computed from, `inputs:` in rules/facts/), and a
-record states every one of them with a lawful value: not pregnant, no child in the nursing
-period, no sick leave, no injury, disease or exposure, no union office, a union told in
-advance, 30 days' notice, a lawful ground with its reasons, service and age far from
-LCL-42(5), before statutory retirement... Such a record must come back `allow` with no warn
-finding (obligations are fine). One that does not shows a rule asking for more than the law
-needs, or a derived fact whose `inputs:` do not say what settles it.
+record states every one of them, and nothing else, with a lawful value: not pregnant, no child
+in the nursing period, not on sick leave (a short one long ago at most), no injury, disease or
+exposure, no union office, a union told in advance, 30 days' notice, a lawful ground with its
+reasons, service and age far from LCL-42(5) and LCL-14, before statutory retirement... A man is
+not told about pregnancy or children: the rules scope them to women. Such a record must come
+back `allow` with no warn finding (obligations are fine). One that does not shows a rule asking
+for more than the law needs, or a derived fact whose `inputs:` do not say what settles it.
 """
 from __future__ import annotations
 
@@ -83,13 +84,14 @@ def benign_checks(draw):
     """(action, request body) for a complete record with nothing that protects or bars."""
     rb = rulebook()
     action = draw(st.sampled_from(ACTIONS))
-    # The approval SLAs need the working calendar of the check's year: a year it does not cover
-    # is a warning the record cannot answer, so a check on a case stays in the covered years.
-    covered = rb.context.calendar.covered_years()
     as_of = draw(st.dates(D(2009, 1, 1), D(2030, 12, 31)))
-    if any(name.startswith("derived.case.pending.") for rule in rb.applicable(action, as_of)
-           for name in rule.compiled.facts) and as_of.year not in covered:
-        as_of = as_of.replace(year=max(covered))
+    # The approval SLAs need the working calendar of the years up to a step's deadline: a year it
+    # does not cover is a warning the record cannot answer, so a check on a case stays within the
+    # covered years, a month clear of their end.
+    last = D(max(rb.context.calendar.covered_years()), 11, 30)
+    if as_of > last and any(name.startswith("derived.case.pending.") for rule in rb.applicable(action, as_of)
+                            for name in rule.compiled.facts):
+        as_of = draw(st.dates(D(2009, 1, 1), last))
     gender = draw(st.sampled_from(("female", "male")))
     age = draw(st.integers(22, 40))
     # Under 10 years of service: from 10 the employee may ask for an open-ended contract (LCL-14),
