@@ -72,7 +72,8 @@ def evaluate(rulebook: RuleBook, request: dict) -> Outcome:
     last = judged[-1]
     applicable = rulebook.applicable(request["action"]["type"], as_of)
     verdict, findings, checked = assemble(last.matches, applicable, last.facts, rulebook.vocabulary,
-                                          earlier=judged[0] if len(judged) > 1 else None, later=last)
+                                          earlier=judged[0] if len(judged) > 1 else None, later=last,
+                                          registry=rulebook.citations)
     return Outcome(as_of=as_of, verdict=verdict, findings=findings, facts=last.facts,
                    ruleset_version=rulebook.version,
                    fired=[m.rule for m in last.matches.values() if m.definite], checked=checked,

@@ -22,6 +22,7 @@ from service.decide.classification import ClassificationError
 from service.decide.conditions import Compiled, ConditionError, compile_condition
 from service.decide.engine import RuleEngine
 from service.decide.facts.context import FactContext
+from service.decide.facts.labor_law import REGIONAL_PARAMETERS
 from service.decide.names import NAMES_FILE, Names, NamesError, required_codes
 from service.decide.parameters import ParameterError
 from service.decide.process_config import ProcessConfigError
@@ -136,6 +137,7 @@ class RuleBook:
     engine: RuleEngine
     context: FactContext            # parameters, calendar: what fact derivation reads
     names: Names                    # each code's name in Chinese and English, for pages and notifications
+    citations: dict = field(default_factory=dict)  # ref -> Citation: texts a finding adds for a fact (Facts.rested_on)
 
     def match(self, engine_fact: dict) -> dict[str, Match]:
         """Every rule the engine matched, definitely or possibly, by key."""
@@ -224,6 +226,7 @@ def validate_rules(root: Path) -> Validated:
                             vocabulary, citations, context.process.chains))
         problems.extend(Problem("process/config/sla.yaml", None, "references", f"unknown citation {ref!r}")
                         for ref in context.process.references if ref not in citations)
+        problems.extend(_regional_references(context.parameters, citations))
     names = None
     try:
         names = Names.load(root)
@@ -348,7 +351,23 @@ def load_rulebook(root: Path) -> RuleBook:
             actions[key] = rule.actions
     engine = RuleEngine(conditions, actions=actions)
     return RuleBook(root=root, version=content_version(root), vocabulary=checked.vocabulary,
-                    rules=by_key, engine=engine, context=checked.context, names=checked.names)
+                    rules=by_key, engine=engine, context=checked.context, names=checked.names,
+                    citations=checked.citations)
+
+
+def _regional_references(parameters, citations: dict) -> list[Problem]:
+    """A regional value a finding may cite (Facts.rested_on) must have its text in citations/."""
+    out = []
+    for name in parameters:
+        if not name.startswith(REGIONAL_PARAMETERS):
+            continue
+        for start, _ in parameters.history(name):
+            for ref in parameters.reference(name, on=start).references:
+                if ref not in citations:
+                    out.append(Problem(f"labor_law/parameters/{name.replace('.', '/')}.yaml", None,
+                                       f"values.{start.isoformat()}.metadata.reference",
+                                       f"{ref} has no text in citations/ (a finding resting on this value cites it)"))
+    return out
 
 
 def _context_file(root: Path, exc: Exception) -> str:

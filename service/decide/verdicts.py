@@ -47,7 +47,8 @@ _UNKNOWN_MESSAGE = {
 }
 
 
-def finding(rule: Rule, facts: Facts, vocabulary: Vocabulary, match: Match | None = None) -> dict:
+def finding(rule: Rule, facts: Facts, vocabulary: Vocabulary, match: Match | None = None,
+            registry: dict | None = None) -> dict:
     """The finding of a rule that fired (match None or definite) or whose condition is unknown."""
     unknown = match is not None and not match.definite
     missing = missing_facts(rule, match, facts, vocabulary) if unknown else []
@@ -63,10 +64,27 @@ def finding(rule: Rule, facts: Facts, vocabulary: Vocabulary, match: Match | Non
         "outcome": "unknown" if unknown else "fired",
         "title": dict(rule.title),
         "message": message,
-        "citations": [dict(c) for c in rule.citations_on(facts.as_of)],
+        "citations": [dict(c) for c in rule.citations_on(facts.as_of)] + rested_on(rule, (facts,), registry),
         "facts": read_facts(rule, facts),
         "missing_facts": missing,
     }
+
+
+def rested_on(rule: Rule, days: tuple[Facts, ...], registry: dict | None) -> list[dict]:
+    """The regional provisions the facts the rule reads rested on (Facts.rested_on), on any of
+    the judgment days, as definitions: a Shanghai birth past the national 98 days is on leave
+    by REG-SH-ML. A provision the rule cites already keeps its role; one not in force on the
+    check's date is not cited (its text would not be the law applied)."""
+    cited = {c["ref"] for c in rule.citations_on(days[-1].as_of)}
+    out = []
+    for facts in days:
+        for name in rule.compiled.reads:
+            for ref in facts.rested_on.get(name, ()):
+                source = (registry or {}).get(ref)
+                if ref not in cited and source is not None and source.covers(facts.as_of, facts.as_of):
+                    cited.add(ref)
+                    out.append(source.as_finding("definition"))
+    return out
 
 
 @dataclass(frozen=True)
@@ -83,24 +101,28 @@ class Judged:
 
 
 def assemble(matches: dict[str, Match], applicable: list[Rule], facts: Facts, vocabulary: Vocabulary,
-             earlier: Judged | None = None, later: Judged | None = None) -> tuple[str, list[dict], list[dict]]:
+             earlier: Judged | None = None, later: Judged | None = None, *,
+             registry: dict) -> tuple[str, list[dict], list[dict]]:
     """The most severe finding decides; obligations never change an allow. `matches` and `facts`
-    are those of the effective date (`later`); `earlier`, the day notice is served, if it differs."""
+    are those of the effective date (`later`); `earlier`, the day notice is served, if it differs.
+    `registry`: the citation texts (rules/citations/), for the regional provisions facts rested on."""
     differ = set()
     if earlier is not None and later is not None:
         differ = {r.key for r in applicable
                   if r.verdict != "obligation" and earlier.outcome(r) != later.outcome(r)}
-    found = [finding(m.rule, facts, vocabulary, m) for m in matches.values()
+    found = [finding(m.rule, facts, vocabulary, m, registry) for m in matches.values()
              if _finds(m) and m.rule.key not in differ]
-    found += [dates_finding(r, (earlier, later), vocabulary) for r in applicable if r.key in differ]
+    found += [dates_finding(r, (earlier, later), vocabulary, registry) for r in applicable if r.key in differ]
     findings = sorted(found, key=lambda f: (_SEVERITY[f["verdict"]], f["outcome"] != "fired", f["rule_id"]))
     verdicts = {f["verdict"] for f in findings}
     verdict = "deny" if "deny" in verdicts else "warn" if "warn" in verdicts else "allow"
     days = {f["rule_id"]: f["dates"] for f in findings if "dates" in f}
-    return verdict, findings, checked(matches, applicable, facts, days)
+    return verdict, findings, checked(matches, applicable, facts, days, registry,
+                                      earlier.facts if earlier is not None and differ else None)
 
 
-def dates_finding(rule: Rule, judged: tuple[Judged, Judged], vocabulary: Vocabulary) -> dict:
+def dates_finding(rule: Rule, judged: tuple[Judged, Judged], vocabulary: Vocabulary,
+                  registry: dict | None = None) -> dict:
     """A deny or warn whose outcome differs between the two judgment days: a warn giving both."""
     dates, missing, fired_on = [], {}, None
     for day in judged:
@@ -131,7 +153,9 @@ def dates_finding(rule: Rule, judged: tuple[Judged, Judged], vocabulary: Vocabul
         "outcome": "dates_differ",
         "title": dict(rule.title),
         "message": message,
-        "citations": [dict(c) for c in rule.citations],
+        # Both days are judged under the law of as_of: its definitions in force, as on any finding.
+        "citations": [dict(c) for c in rule.citations_on(judged[-1].facts.as_of)]
+                     + rested_on(rule, tuple(day.facts for day in judged), registry),
         "facts": read_facts(rule, judged[-1].facts),
         "missing_facts": list(missing),
         "dates": dates,
@@ -143,9 +167,11 @@ def _finds(match: Match) -> bool:
 
 
 def checked(matches: dict[str, Match], applicable: list[Rule], facts: Facts,
-            days: dict[str, list[dict]] | None = None) -> list[dict]:
+            days: dict[str, list[dict]] | None = None, registry: dict | None = None,
+            earlier: Facts | None = None) -> list[dict]:
     """Each rule the check considered: its outcome, citation refs and the facts that decided it
-    (`days`: per rule id whose outcome differs between the judgment days, its `dates`)."""
+    (`days`: per rule id whose outcome differs between the judgment days, its `dates`; such a
+    rule's refs are its finding's, from both days' facts, `earlier` being the notice day's)."""
     days = days or {}
     out = []
     for rule in applicable:
@@ -157,6 +183,8 @@ def checked(matches: dict[str, Match], applicable: list[Rule], facts: Facts,
         entry = {"rule_id": rule.id, "verdict": rule.verdict,
                  "outcome": match.outcome if match else "cleared",
                  "refs": [c["ref"] for c in rule.citations_on(facts.as_of)], "facts": shown}
+        both = (earlier, facts) if rule.id in days and earlier is not None else (facts,)
+        entry["refs"] += [c["ref"] for c in rested_on(rule, both, registry)]
         if rule.id in days:
             entry.update(outcome="dates_differ", dates=days[rule.id])
         out.append(entry)

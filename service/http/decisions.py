@@ -89,11 +89,13 @@ def render_body(body: dict, as_of, action_type: str, rulebook) -> dict:
                         **day.get("facts", {})}
         day.setdefault("matched", body["matched"])
         day.setdefault("given", body.get("given", []))
+        day.setdefault("rested", body.get("rested", {}))
         earlier_facts, earlier_matches = _day(day, as_of, applicable, rulebook)
         earlier = Judged(day["as"], dt.date.fromisoformat(day["on"]), earlier_facts, earlier_matches)
         label, on = body["later"]
         later = Judged(label, dt.date.fromisoformat(on), facts, matches)
-    _, findings, checked = assemble(matches, applicable, facts, rulebook.vocabulary, earlier=earlier, later=later)
+    _, findings, checked = assemble(matches, applicable, facts, rulebook.vocabulary, earlier=earlier, later=later,
+                                    registry=rulebook.citations)
     sensitive = rulebook.vocabulary.sensitive
     # with keep "none" every value, the stand-ins below too, is shown as not kept
     return {"findings": redact_findings(findings, sensitive, keep=keep),
@@ -107,7 +109,8 @@ def _day(part: dict, as_of, applicable: list, rulebook) -> tuple[Facts, dict]:
     for name in part.get("undecided", ()):  # bounds not kept: two different stand-ins
         low, high = rulebook.vocabulary[name].bounds
         values[low], values[high] = values.get(low, WITHHELD), f"{WITHHELD} "
-    facts = Facts(as_of=as_of, values=values, given=frozenset(part.get("given", ())))
+    rested = {names[int(k)] if k.isdigit() else k: tuple(refs) for k, refs in part.get("rested", {}).items()}
+    facts = Facts(as_of=as_of, values=values, given=frozenset(part.get("given", ())), rested_on=rested)
     matches = {}
     for position, alternatives in part["matched"]:
         rule = applicable[position]

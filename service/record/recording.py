@@ -55,7 +55,8 @@ def decision_body(rulebook: RuleBook, outcome: Outcome, keep: str) -> dict:
     considered (rulebook.applicable, by position) that did not clear, [position, alternatives]
     ([] when its condition held, else the alternatives that may hold); `facts`, every fact the
     answer shows (redacted: service.record.privacy), by fact_codes; `fill`, the other values message
-    placeholders read; `given`, the request fields an unknown rule's missing facts depend on.
+    placeholders read; `given`, the request fields an unknown rule's missing facts depend on;
+    `rested`, the regional provisions a fact the rules read rested on (Facts.rested_on), by fact_codes.
     service.http.decisions renders the answer again from these with verdicts.assemble."""
     applicable = rulebook.applicable(outcome.facts.values.get("action.type"), outcome.as_of)
     *earlier, later = outcome.judged
@@ -69,8 +70,9 @@ def decision_body(rulebook: RuleBook, outcome: Outcome, keep: str) -> dict:
         first["absent"] = sorted(set(body["facts"]) - set(first["facts"]), key=int_or_name)
         first["facts"] = {k: v for k, v in first["facts"].items() if k not in same}
         first.setdefault("given", [])
-        for key in ("matched", "given"):  # left out: the same as the effective date's
-            if first[key] == body.get(key, []):
+        first.setdefault("rested", {})
+        for key, none in (("matched", []), ("given", []), ("rested", {})):  # left out: the same as the effective date's
+            if first[key] == body.get(key, none):
                 del first[key]
         if not first["absent"]:
             del first["absent"]
@@ -111,6 +113,10 @@ def _day(rulebook: RuleBook, applicable: list, day_facts, matches: dict, shown: 
         body["fill"] = {code.get(n, n): v for n, v in fill.items()}
     if given:
         body["given"] = sorted(given)
+    read = {name for rule in applicable for name in rule.compiled.reads}
+    rested = {code.get(n, n): list(refs) for n, refs in sorted(day_facts.rested_on.items()) if n in read}
+    if rested:
+        body["rested"] = rested
     if keep != "non_sensitive":
         # Whether a range was narrowed to one value decides its missing facts; its bounds' values
         # are not kept, so keep that.

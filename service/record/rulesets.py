@@ -94,7 +94,7 @@ class _Versions:
             checked = validate_rules(Path(tmp))
         found = RuleBook(root=Path("."), version=version, vocabulary=checked.vocabulary,
                          rules={r.key: r for r in checked.rules}, engine=None, context=checked.context,
-                         names=checked.names)
+                         names=checked.names, citations=checked.citations)
         with self._lock:
             if len(self._cache) >= self._size:
                 self._cache.pop(next(iter(self._cache)))

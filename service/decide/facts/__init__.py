@@ -8,7 +8,7 @@ clock: `as_of` comes from the request. A fact the request does not give (or give
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from service.decide.facts import labor_law, process
 from service.decide.facts.separation import separation_basis
@@ -22,6 +22,9 @@ class Facts:
     as_of: dt.date
     values: dict  # dotted fact name -> value; absent means unknown
     given: frozenset = frozenset()  # the request's field paths (employee.children, case, ...)
+    # fact name -> catalog refs of the regional provisions its value rested on (a Shanghai birth
+    # past the national 98 days: REG-SH-ML); a finding reading the fact cites them.
+    rested_on: dict = field(default_factory=dict)
 
     def engine_fact(self) -> dict:
         """The nested document asserted into durable-rules."""
@@ -51,10 +54,12 @@ def derive_facts(request: dict, as_of: dt.date, context: FactContext, on: dt.dat
     put(values, "employee.gender", request["employee"].get("gender"))
     put(values, "derived.separation.basis",
         separation_basis(context.classification, action["type"], request.get("case"), action.get("ground")))
-    for derived in (labor_law.derive(request, as_of, context, on), process.derive(request, as_of, context)):
+    rested: dict = {}
+    for derived in (labor_law.derive(request, as_of, context, on, rested), process.derive(request, as_of, context)):
         for name, value in derived.items():
             put(values, name, value)
-    return Facts(as_of=as_of, values=values, given=frozenset(_paths(request)))
+    return Facts(as_of=as_of, values=values, given=frozenset(_paths(request)),
+                 rested_on={name: refs for name, refs in rested.items() if name in values})
 
 
 def _paths(node: dict, prefix: str = ""):

@@ -46,13 +46,21 @@ _COPIED = (
     "employee.union_officer.full_time", "employee.union_officer.term_start",
 )
 _DISABLED = {"disabled": True, "not_disabled": False, "none": False}
+_MATERNITY_EXTENSION = "maternity.regional_extension_days"
+_MEDICAL_FORMULA = "medical_treatment.regional_formula"
+# The regional parameters a fact may rest on: their values' references are cited (rulebook checks
+# that each has its text).
+REGIONAL_PARAMETERS = (_MATERNITY_EXTENSION, _MEDICAL_FORMULA)
 
 
-def derive(request: dict, as_of: dt.date, context: FactContext, on: dt.date | None = None) -> dict:
+def derive(request: dict, as_of: dt.date, context: FactContext, on: dt.date | None = None,
+           rested: dict | None = None) -> dict:
     """`on`: the day the employee's statuses are judged (nursing, maternity and miscarriage leave,
     medical period, paid suspension, probation, years of service, months to retirement); default
     as_of. The law applied is the one in force on
-    as_of whatever `on` is. Request statuses (pregnancy, a stated medical status) are as stated."""
+    as_of whatever `on` is. Request statuses (pregnancy, a stated medical status) are as stated.
+    `rested`, if given, receives the regional provisions a fact's value rested on (Facts.rested_on)."""
+    rested = {} if rested is None else rested
     employee, action = request["employee"], request["action"]
     params = context.parameters
     # The day the separation takes effect: notice, expiry and retirement are counted to it, on
@@ -67,8 +75,8 @@ def derive(request: dict, as_of: dt.date, context: FactContext, on: dt.date | No
         # A pending assessment says nothing yet about the disability.
         "derived.work_injury.disabled": _DISABLED.get((employee.get("work_injury") or {}).get("status")),
         "derived.nursing_period.ends_on": _nursing_ends(employee, params),
-        "derived.maternity_leave.active": _maternity_leave(employee, on, params),
-        "derived.medical_treatment.in_period": _medical_period(employee, service[0], as_of, on, params),
+        "derived.maternity_leave.active": _maternity_leave(employee, on, params, rested),
+        "derived.medical_treatment.in_period": _medical_period(employee, service[0], as_of, on, params, rested),
         "derived.medical_treatment.sick_leave_in_window": _sick_leave_in_window(employee, service[0], as_of, on, params),
         "derived.occupational_disease.diagnosed": _occupational_disease(employee),
         "derived.union.exists": _union_exists(request),
@@ -140,9 +148,13 @@ def _first_year(born: dt.date, as_of: dt.date, params: ParameterSet) -> bool | N
         return None  # a birth before the encoded nursing values: not guessed
 
 
-def _maternity_leave(employee: dict, as_of: dt.date, params: ParameterSet) -> bool | None:
-    """On maternity leave on as_of. With a detail unknown (dystocia, babies, an unencoded region) the
-    leave is at least the national minimum and, in every rule known, ends by the first birthday."""
+def _maternity_leave(employee: dict, as_of: dt.date, params: ParameterSet, rested: dict) -> bool | None:
+    """On maternity leave on as_of. With a detail unknown (dystocia, babies, the child's order, an
+    unencoded region) the leave is at least the one every recorded detail gives (a recorded
+    dystocia and each recorded additional baby count; the region's extension when it does not
+    depend on the unknown detail) and, in every rule known, ends by the first birthday; between
+    the two it is unknown. The regional regulation is what the value rests on when its extension
+    decides it: past the national leave, whether she is still on leave is the extension's answer."""
     birth = employee.get("childbirth")
     if birth is None:
         return None
@@ -151,18 +163,31 @@ def _maternity_leave(employee: dict, as_of: dt.date, params: ParameterSet) -> bo
     born: dt.date = birth["date"]
     if not born <= as_of <= add_years(born, 1):
         return False
-    try:
-        return maternity_leave(born, dystocia=birth.get("dystocia"), babies=birth.get("babies"),
-                               region=employee.get("region"), params=params,
-                               child_order=birth.get("child_order")).contains(as_of)
-    except (UnknownFact, RegionNotCovered, ParameterNotInForce):
-        pass
-    try:
-        shortest = maternity_leave(born, dystocia=False, babies=birth.get("babies") or 1,
-                                   region=NATIONAL, params=params)
-    except ParameterNotInForce:
+    dystocia, babies = birth.get("dystocia"), birth.get("babies")
+    region, order = employee.get("region"), birth.get("child_order")
+    # The leave she certainly has: what is recorded adds to it, what is not adds nothing.
+    known = dict(dystocia=dystocia is True, babies=babies or 1)
+    national = _leave(born, region=NATIONAL, child_order=None, params=params, **known)
+    exact = _leave(born, dystocia, babies, region, order, params)
+    leave = exact or _leave(born, region=region, child_order=order, params=params, **known) or national
+    if leave is None:
         return None  # a birth before the encoded rules (FEM-7, 2012-04-28)
-    return True if shortest.contains(as_of) else None
+    if exact is None and not leave.contains(as_of):
+        return None
+    if region not in (None, NATIONAL) and leave is not national and not national.contains(as_of):
+        rested["derived.maternity_leave.active"] = params.reference(
+            f"{_MATERNITY_EXTENSION}.{region}", on=born).references
+    return leave.contains(as_of)
+
+
+def _leave(born: dt.date, dystocia: bool | None, babies: int | None, region: str | None,
+           child_order: int | None, params: ParameterSet):
+    """The maternity leave those details give, or None when one that decides it is unknown."""
+    try:
+        return maternity_leave(born, dystocia=dystocia, babies=babies, region=region, params=params,
+                               child_order=child_order)
+    except (UnknownFact, RegionNotCovered, ParameterNotInForce):
+        return None
 
 
 def _miscarriage_leave(employee: dict, as_of: dt.date, params: ParameterSet) -> bool | None:
@@ -319,20 +344,27 @@ def _extended_contract_days_left(employee: dict, action_date: dt.date) -> int | 
 
 # ---- medical treatment period -------------------------------------------------------------------
 def _medical_period(employee: dict, service: float | None, as_of: dt.date, on: dt.date,
-                    params: ParameterSet) -> bool | None:
+                    params: ParameterSet, rested: dict) -> bool | None:
     """In the medical treatment period on `on`, computed from sick leave under the law in force on
     as_of. With the region unknown, every rule that could apply (the national table and each
-    regional rule in force) must agree."""
+    regional rule in force) must agree. A value computed with a region's own standard, which
+    replaces the national table there, rests on that standard (Facts.rested_on)."""
     medical = employee.get("medical_treatment") or {}
-    computed = _computed_medical_period(medical, employee, service, as_of, on, params)
+    used: list = []
+    computed = _computed_medical_period(medical, employee, service, as_of, on, params, used)
     # The status the EHR gives and the period computed from sick leave are two sources of one
     # fact: either showing the period decides; "none" stands unless the sick leave shows it.
     status = medical.get("status")
     if status == "in_period" or computed is True:
-        return True
-    if status == "none" or computed is False:
-        return False
-    return None
+        answer = True
+    elif status == "none" or computed is False:
+        answer = False
+    else:
+        return None
+    stated = {"in_period": True, "none": False}.get(status)
+    if used and computed is answer and stated is not answer:  # the computation, not the status, decided
+        rested["derived.medical_treatment.in_period"] = params.reference(used[0], on=as_of).references
+    return answer
 
 
 def _sick_leave_in_window(employee: dict, service: float | None, as_of: dt.date, on: dt.date,
@@ -377,7 +409,8 @@ def _counting_windows(employee: dict, service: float | None, as_of: dt.date, on:
 
 
 def _computed_medical_period(medical: dict, employee: dict, service: float | None, as_of: dt.date,
-                             on: dt.date, params: ParameterSet) -> bool | None:
+                             on: dt.date, params: ParameterSet, used: list) -> bool | None:
+    """`used` receives the regional standard the answer was computed with, if one was."""
     if "sick_leave" not in medical:
         return None
     spans = sorted((s["start"], s.get("end")) for s in medical["sick_leave"])
@@ -387,7 +420,7 @@ def _computed_medical_period(medical: dict, employee: dict, service: float | Non
         return False  # not off sick on that day: whatever the entitlement
     if service is None:
         return None
-    regional = regional_values(params, "medical_treatment.regional_formula", as_of)
+    regional = regional_values(params, _MEDICAL_FORMULA, as_of)
     region = employee.get("region")
     total = _shifted(employee.get("total_work_years"), as_of, on)
     answers = set()
@@ -401,6 +434,8 @@ def _computed_medical_period(medical: dict, employee: dict, service: float | Non
             answers.add(medical_treatment_in_period(spans, on, entitlement))
         except (UnknownFact, ParameterNotInForce):
             return None
+    if region in regional:
+        used.append(f"{_MEDICAL_FORMULA}.{region}")
     return answers.pop() if len(answers) == 1 else None
 
 
