@@ -52,6 +52,7 @@ KEY_PREFIX = "sg_"
 _SCOPES_OF_ENDPOINT = {
     "checks.Checks": ("checks",),
     "checks.CheckBatch": ("checks",),
+    "requirements.Requirements": ("checks",),
     "decisions.DecisionView": ("checks", "trail:read"),
     "cases.CaseEvents": ("cases",),
     "cases.CaseView": ("cases", "trail:read"),
@@ -65,6 +66,7 @@ _SCOPES_OF_ENDPOINT = {
     # The browser pages (service/http/pages.py): a Bearer key, or the cookie their sign-in form sets.
     "pages.rules": ("trail:read", "rules:admin"),
     "pages.rule": ("trail:read", "rules:admin"),
+    "pages.requirements": ("trail:read", "rules:admin"),
     "pages.trail": ("trail:read",),
     "pages.trail_entry": ("trail:read",),
     "pages.trail_chain": ("trail:read",),
