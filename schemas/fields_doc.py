@@ -85,3 +85,9 @@ def required_paths() -> tuple[str, ...]:
 
     walk(CheckRequestSchema(), "")
     return tuple(out)
+
+
+def nested_schema(path: str):
+    """The schema of an object field of the check contract (employee.childbirth), or None."""
+    field = _lookup(path)
+    return None if field is None else _schema_of(field)

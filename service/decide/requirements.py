@@ -219,10 +219,13 @@ def field_doc(name: str, rulebook: RuleBook) -> dict:
         if contract is not None and not doc["description"]:
             doc["description"] = split_description(contract["description"])
         return doc
+    from service.record.privacy import sensitive_field
+
     if contract is None:
-        return {"description": {}, "type": None, "values": [], "source": "request"}
+        return {"description": {}, "type": None, "values": [], "source": "request",
+                "sensitive": sensitive_field(name, vocabulary)}
     doc = {"description": split_description(contract["description"]), "type": contract["type"],
-           "values": contract["values"], "source": "request"}
+           "values": contract["values"], "source": "request", "sensitive": sensitive_field(name, vocabulary)}
     if contract.get("parts"):
         doc["parts"] = contract["parts"]
     return doc
