@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 
 from service.decide.conditions import Alternative, Atom
-from service.decide.rulebook import Rule, RuleBook
+from service.decide.rulebook import RuleBook
 
 _SEPARATION_BASIS = "derived.separation.basis"
 _TEST = {"eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "lte": operator.le,
