@@ -49,6 +49,9 @@ class RequiredFieldSchema(Schema):
         "description": "An object's (or a list's items') own fields."})
     read_by = ma.List(ma.String(), metadata={"description": "The rules that read it."})
     only_when = ma.List(ma.List(ma.Nested(ConditionTestSchema)), metadata={"description": _ONLY_WHEN})
+    complete_record_area = ma.String(allow_none=True, metadata={"description": (
+        "The area of the record a complete-record declaration (complete_record) covers it in: declared, an "
+        "absent value is read as none. Null: it must be sent to be known.")})
 
 
 class RuleFieldSchema(Schema):

@@ -160,3 +160,12 @@ def test_what_absence_means_is_checked_against_the_contract(rules_copy):
     with pytest.raises(RuleLoadError) as refused:
         load_rulebook(rules_copy)
     assert "records/complete_record.yaml" in str(refused.value) and "employee.pregnancy" in str(refused.value)
+
+
+def test_the_contract_documents_the_declaration_and_what_it_assumed(client):
+    spec = client.get("/openapi.json").get_json()["components"]["schemas"]
+    assert "complete_record" in spec["CheckRequest"]["properties"]
+    assert "complete_record" in spec["CaseEventRequest"]["properties"]
+    for answer in ("CheckResult", "EventResult", "Decision"):
+        assert spec[answer]["properties"]["assumed"]["items"] == {"$ref": "#/components/schemas/Assumed"}
+    assert set(spec["Assumed"]["properties"]) == {"field", "value", "declared_by"}

@@ -46,6 +46,10 @@ def test_an_art_40_termination_needs_its_protections_fields_and_not_the_actions_
     pregnancy = _field(answer, "employee.pregnancy.status")
     assert pregnancy["description"]["zh"] == "怀孕状态" and pregnancy["description"]["en"]
     assert pregnancy["type"] == "enum" and "pregnant" in pregnancy["values"] and pregnancy["sensitive"] is True
+    # Which fields a complete-record declaration can stand for (rules/records/).
+    assert pregnancy["complete_record_area"] == "employee.pregnancy"
+    assert _field(answer, "employee.children")["complete_record_area"] == "employee.children"
+    assert _field(answer, "action.ground")["complete_record_area"] is None
     rules = {r["rule_id"]: r for r in answer["rules"]}
     assert rules["lcl-42-4.protected-period"]["title"]["zh"] and rules["lcl-42-4.protected-period"]["verdict"] == "deny"
     assert rules["lcl-42-4.protected-period"]["file"] == "labor_law/lcl_42_4_pregnancy_maternity_nursing.yaml"

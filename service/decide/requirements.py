@@ -83,8 +83,10 @@ def requirements(rulebook: RuleBook, action: str, as_of: dt.date) -> Requirement
     for name, conds in conditions.items():
         # Unconditional if any rule reads it unconditionally; else any of the rules' conditions.
         alternatives = [] if any(not c for c in conds) else list(dict.fromkeys(conds))
+        area = next((a for a in rulebook.context.records.areas if name == a or name.startswith(a + ".")), None)
         fields.append({"field": name, **field_doc(name, rulebook), "read_by": list(dict.fromkeys(readers[name])),
-                       "only_when": [[atom_doc(a, rulebook) for a in c] for c in alternatives]})
+                       "only_when": [[atom_doc(a, rulebook) for a in c] for c in alternatives],
+                       "complete_record_area": area})
     fields.sort(key=lambda f: _field_order(f["field"]))
     return Requirements(action, as_of, answered, per_rule, fields)
 
