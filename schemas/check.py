@@ -9,6 +9,18 @@ from schemas.employee import EmployeeSchema, dates_after
 from schemas.fields import VERDICTS, AsOf, Identifier, one_of, today_in_china
 
 
+_COMPLETE_RECORD = (
+    "Areas of the employee's record this request declares complete (employee.pregnancy, employee.children, "
+    "...; rules/records/complete_record.yaml lists them): a field of a declared area that the request leaves "
+    "out is read as none (not pregnant, no children, no sick leave), never as unknown. What the request gives "
+    "is used as given. Added to the areas the API key declares. An unknown area is a 422.")
+
+
+def complete_record_field():
+    return fields.List(fields.String(validate=validate.Length(min=1, max=200)), validate=validate.Length(max=50),
+                       metadata={"description": _COMPLETE_RECORD})
+
+
 class CheckRequestSchema(Schema):
     as_of = AsOf(metadata={"description": "Date (or RFC 3339 date-time) the check is decided as of; default: now."})
     employee = fields.Nested(EmployeeSchema, required=True)
@@ -17,6 +29,7 @@ class CheckRequestSchema(Schema):
     case = fields.Nested(CaseSchema)
     case_id = Identifier(metadata={"description": "A case recorded in the ledger: its events are used "
                                                      "instead of carrying them in `case`."})
+    complete_record = complete_record_field()
 
     @validates_schema
     def _one_case(self, data, **kwargs):
@@ -100,6 +113,21 @@ class CheckedSchema(_RuleOutcomeSchema):
     facts = fields.Dict(metadata={"description": "The facts that decided it, with the derived dates behind them."})
 
 
+class AssumedSchema(Schema):
+    field = fields.String(metadata={"description": "The request field taken as none (employee.pregnancy.status)."})
+    value = fields.Raw(metadata={"description": (
+        "The value it was taken to have (rules/records/complete_record.yaml); in a recorded decision, a "
+        "sensitive one is shown as \"[sensitive]\", as facts are")})
+    declared_by = fields.String(metadata={"description": "key (the API key's declaration) or request "
+                                                          "(the request's complete_record)"})
+
+
+ASSUMED_DESCRIPTION = (
+    "Only under a complete-record declaration (the key's or the request's complete_record): the fields the "
+    "request left out that the declaration filled in, with the value each was taken to have and who declared "
+    "it (empty: it filled nothing). Absent without a declaration: a field left out is then unknown.")
+
+
 class ReceiptSchema(Schema):
     signed = fields.String(metadata={"description": "The text signed: the log's name, the decision id, "
                                                     "the entry hash and recorded_at, one per line"})
@@ -119,6 +147,7 @@ class CheckResultSchema(Schema):
         "allow ruled out, and why.")})
     receipt = fields.Nested(ReceiptSchema, metadata={"description": "The service's signed word that this "
                                                                     "decision is in the trail"})
+    assumed = fields.List(fields.Nested(AssumedSchema), metadata={"description": ASSUMED_DESCRIPTION})
 
 
 class CheckBatchResultSchema(Schema):

@@ -113,3 +113,19 @@ class NamesFileSchema(Schema):
                         values=fields.Dict(keys=fields.String(validate=validate.Regexp(r"^[a-z][a-z0-9_]*$")),
                                            values=fields.Nested(Bilingual)),
                         required=True)
+
+
+class RecordAreaSchema(Schema):
+    description = fields.Nested(Bilingual, required=True)
+    absent_means = fields.Raw(required=True, metadata={
+        "description": "what the request field stands for when absent and declared complete: an object of "
+                       "its parts' values, or a list (an empty one: none)"})
+
+
+class CompleteRecordFileSchema(Schema):
+    """rules/records/complete_record.yaml: what an absent field means in an area declared complete."""
+    apiVersion = fields.String(required=True, validate=validate.Equal("records/v1"))
+    kind = fields.String(required=True, validate=validate.Equal("complete_record"))
+    description = fields.String(required=True, validate=validate.Length(min=1))
+    areas = fields.Dict(keys=fields.String(validate=validate.Regexp(r"^employee(\.[a-z][a-z0-9_]*)+$")),
+                        values=fields.Nested(RecordAreaSchema), required=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates_schema
 
 from schemas.case import CaseEventSchema
-from schemas.check import FindingSchema, ReceiptSchema
+from schemas.check import ASSUMED_DESCRIPTION, AssumedSchema, FindingSchema, ReceiptSchema, complete_record_field
 from schemas.errors import FieldErrorSchema
 from schemas.employee import EmployeeSchema, dates_after
 from schemas.fields import CHINA, CASE_KINDS, VERDICTS, AsOf, AwareDateTime, Identifier, one_of
@@ -24,6 +24,7 @@ class CaseEventRequestSchema(Schema):
                              metadata={"description": "The subject employee's facts, for the rules."})
     event = fields.Nested(CaseEventSchema, required=True)
     as_of = AsOf(metadata={"description": "Decide as of this date; default: the event's date in China."})
+    complete_record = complete_record_field()
 
     @validates_schema
     def _employee_dates_by_as_of(self, data, **kwargs):
@@ -61,6 +62,7 @@ class EventResultSchema(Schema):
     findings = fields.List(fields.Nested(FindingSchema))
     case = fields.Nested(CaseStatusSchema)
     receipt = fields.Nested(ReceiptSchema)
+    assumed = fields.List(fields.Nested(AssumedSchema), metadata={"description": ASSUMED_DESCRIPTION})
     # A refusal (409) is answered through this schema too: it carries the error shape as well.
     code = fields.Integer(metadata={"description": "On a refusal (409) only, as in every error."})
     status = fields.String(metadata={"description": "On a refusal (409) only."})

@@ -91,7 +91,8 @@ def create_app(test_config: dict | None = None, *, for_commands: bool = False) -
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     from service.decide import reload
-    from service.http import auth, cases, checks, decisions, notifications_api, observability, pages, trail_api
+    from service.http import (auth, cases, checks, decisions, notifications_api, observability, pages,
+                              requirements_api, trail_api)
     from service.record import db, signing
     from service.tools import cli
     from service.http.api import Api
@@ -112,6 +113,7 @@ def create_app(test_config: dict | None = None, *, for_commands: bool = False) -
     observability.init_app(app)
     api = Api(app)
     api.register_blueprint(checks.blp)
+    api.register_blueprint(requirements_api.blp)
     api.register_blueprint(decisions.blp)
     api.register_blueprint(trail_api.blp)
     api.register_blueprint(cases.blp)

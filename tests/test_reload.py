@@ -157,10 +157,10 @@ def test_a_check_in_flight_finishes_on_the_version_it_started_with(reload_app, r
     _edit(rules_copy, old_words, new_words)
     real_evaluate = service.http.checks.evaluate
 
-    def evaluate_while_reloading(rulebook, request):
+    def evaluate_while_reloading(rulebook, request, *declared):
         monkeypatch.setattr(service.http.checks, "evaluate", real_evaluate)
         assert reload_rules(reload_app, "test").ok
-        return real_evaluate(rulebook, request)
+        return real_evaluate(rulebook, request, *declared)
 
     monkeypatch.setattr(service.http.checks, "evaluate", evaluate_while_reloading)
     in_flight = client.post("/v1/checks", json=check_body()).get_json()

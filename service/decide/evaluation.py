@@ -24,6 +24,9 @@ class Outcome:
     # Each judgment day's facts and what the engine matched: the trail keeps them to render the
     # answer again (service/record/recording.py).
     judged: list = field(default_factory=list, repr=False, compare=False)
+    # Request fields a complete-record declaration filled in: [{field, value, declared_by}]; None
+    # when the check was made under no declaration.
+    assumed: list[dict] | None = None
 
 
 def default_as_of() -> dt.date:
@@ -55,7 +58,16 @@ def judgment_days(request: dict, as_of: dt.date, context: FactContext | None = N
     return [first, ("effective_date", effective)]
 
 
-def evaluate(rulebook: RuleBook, request: dict) -> Outcome:
+def with_declarations(rulebook: RuleBook, request: dict,
+                      declared: list[tuple[str, str]]) -> tuple[dict, list[dict] | None]:
+    """The request as decided under complete-record declarations (service/decide/records.py), and
+    what they filled in (None: no declaration); the request itself unchanged."""
+    if not declared:
+        return request, None
+    return rulebook.context.records.fill(request, declared)
+
+
+def evaluate(rulebook: RuleBook, request: dict, assumed: list[dict] | None = None) -> Outcome:
     """`request` is a CheckRequestSchema-loaded dict.
 
     Each judgment day gets its own facts and its own engine pass, under the law in force on
@@ -77,4 +89,4 @@ def evaluate(rulebook: RuleBook, request: dict) -> Outcome:
     return Outcome(as_of=as_of, verdict=verdict, findings=findings, facts=last.facts,
                    ruleset_version=rulebook.version,
                    fired=[m.rule for m in last.matches.values() if m.definite], checked=checked,
-                   judged=judged)
+                   judged=judged, assumed=None if assumed is None else list(assumed))

@@ -26,6 +26,7 @@ from service.decide.facts.labor_law import REGIONAL_PARAMETERS
 from service.decide.names import NAMES_FILE, Names, NamesError, required_codes
 from service.decide.parameters import ParameterError
 from service.decide.process_config import ProcessConfigError
+from service.decide.records import RECORDS_FILE, RecordsError
 from service.decide.vocabulary import Vocabulary, VocabularyError
 from service.decide.workdays import CalendarError
 from service.decide.yamlfile import YAMLError, load_yaml
@@ -217,6 +218,8 @@ def validate_rules(root: Path) -> Validated:
         problems.append(Problem(_context_file(root, exc), None, type(exc).__name__, str(exc)))
     except ClassificationError as exc:
         problems.extend(Problem(f, None, field_path, reason) for f, field_path, reason in exc.problems)
+    except RecordsError as exc:
+        problems.append(Problem(RECORDS_FILE, None, "areas", str(exc)))
     actions_known = set(vocabulary["action.type"].values)
     citations, citation_problems = load_citations(root)
     problems.extend(Problem(f, None, field_path, reason) for f, field_path, reason in citation_problems)

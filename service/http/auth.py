@@ -52,6 +52,7 @@ KEY_PREFIX = "sg_"
 _SCOPES_OF_ENDPOINT = {
     "checks.Checks": ("checks",),
     "checks.CheckBatch": ("checks",),
+    "requirements.Requirements": ("checks",),
     "decisions.DecisionView": ("checks", "trail:read"),
     "cases.CaseEvents": ("cases",),
     "cases.CaseView": ("cases", "trail:read"),
@@ -65,6 +66,7 @@ _SCOPES_OF_ENDPOINT = {
     # The browser pages (service/http/pages.py): a Bearer key, or the cookie their sign-in form sets.
     "pages.rules": ("trail:read", "rules:admin"),
     "pages.rule": ("trail:read", "rules:admin"),
+    "pages.requirements": ("trail:read", "rules:admin"),
     "pages.trail": ("trail:read",),
     "pages.trail_entry": ("trail:read",),
     "pages.trail_chain": ("trail:read",),
@@ -84,14 +86,17 @@ def new_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
-def create_client(session, name: str, scopes: list[str], key: str | None = None) -> str:
-    """Register a client; returns its key (shown once, stored only as a digest)."""
+def create_client(session, name: str, scopes: list[str], key: str | None = None,
+                  complete_record: list[str] | None = None) -> str:
+    """Register a client; returns its key (shown once, stored only as a digest). `complete_record`:
+    the areas its record is declared complete in, already checked against the rule set."""
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown:
         raise ValueError(f"unknown scopes {unknown}; known: {', '.join(SCOPES)}")
     key = key or new_key()
     session.add(ApiClient(id=str(uuid.uuid4()), name=name, key_digest=digest(key), scopes=sorted(set(scopes)),
-                          created_at=utcnow(), revoked_at=None))
+                          created_at=utcnow(), revoked_at=None,
+                          complete_record=list(dict.fromkeys(complete_record)) if complete_record else None))
     session.flush()
     return key
 
@@ -110,6 +115,7 @@ def revoke_client(session, name: str) -> int:
 class KnownClient:
     name: str
     scopes: frozenset[str]
+    complete_record: tuple[str, ...] = ()   # the areas its record is declared complete in
 
 
 class KeyCache:
@@ -211,6 +217,7 @@ def _authenticate():
         abort(401, message="A valid API key is required: Authorization: Bearer <key>.",
               headers={"WWW-Authenticate": 'Bearer realm="separation-guard"'})
     g.client_id = client.name
+    g.complete_record = client.complete_record
     if not set(needed) & set(client.scopes):
         _record_refusal(client.name, 403, f"scope {' or '.join(needed)} needed")
         abort(403, message=f"This key lacks the scope {' or '.join(needed)}.")
@@ -243,7 +250,7 @@ def _client_for(key: str) -> KnownClient | None:
                                                              ApiClient.revoked_at.is_(None))).all()
     for client in candidates:  # the lookup narrows; the comparison that decides is constant-time
         if hmac.compare_digest(client.key_digest, wanted):
-            known = KnownClient(client.name, frozenset(client.scopes))
+            known = KnownClient(client.name, frozenset(client.scopes), tuple(client.complete_record or ()))
             cache.put(wanted, known)
             return known
     return None

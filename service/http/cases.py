@@ -10,6 +10,7 @@ from sqlalchemy.exc import OperationalError
 from schemas.ledger import (CaseEventRequestSchema, CaseQueryArgsSchema, CaseViewSchema, EventConflictSchema,
                             EventResultSchema)
 from service.http.api import Blueprint
+from service.http.checks import declared_areas
 from service.record import db
 from service.decide.evaluation import default_as_of
 from service.record.ledger import CaseConflict, accepted_events, event_out, record_event, review_case
@@ -30,9 +31,10 @@ class CaseEvents(MethodView):
         An event the rules deny is refused with 409 and its findings; the refusal is recorded.
         Sending the same client_key again records nothing and returns the first answer.
         """
+        declared = declared_areas(current_app.extensions["rulebook"], body.pop("complete_record", None))
         try:
             with db.session() as session, session.begin():
-                code, answer = record_event(session, case_id, body)
+                code, answer = record_event(session, case_id, body, declared)
         except CaseConflict as exc:
             abort(409, message=str(exc))
         except OperationalError:

@@ -1,7 +1,7 @@
 """POST /v1/checks: may the EHR do this to this employee, as of this date?"""
 from __future__ import annotations
 
-from flask import current_app
+from flask import current_app, g
 from flask.views import MethodView
 from flask_smorest import abort
 from sqlalchemy.exc import SQLAlchemyError
@@ -11,7 +11,8 @@ from schemas.check import (CheckBatchRequestSchema, CheckBatchResultSchema, Chec
 from service.http.api import Blueprint
 from service.record import db, trail
 from service.clock import utcnow
-from service.decide.evaluation import evaluate
+from service.decide.evaluation import evaluate, with_declarations
+from service.decide.records import declarations
 from service.record.ledger import accepted_events, case_request
 from service.record.models import Case
 from service.record.recording import decision_entry
@@ -42,18 +43,35 @@ class CheckBatch(MethodView):
         The batch is validated whole (a bad check is a 422 naming checks.<n>.<field>) and its
         decisions are recorded in one transaction: all of them, or none and a 503.
         """
-        return {"results": _decide(batch["checks"])}
+        return {"results": _decide(batch["checks"], batch=True)}
 
 
-def _decide(requests: list[dict]) -> list[dict]:
+def declared_areas(rulebook, areas: list[str] | None, where: str = "") -> list[tuple[str, str]]:
+    """The complete-record declarations a request is decided under: its own, then its key's. An
+    area the rule set does not know is refused (422 naming it); one the key declared is skipped
+    (a rule-set change must not refuse a client's every request, and skipping assumes nothing)."""
+    records = rulebook.context.records
+    unknown = records.unknown(areas or ())
+    if unknown:
+        known = ", ".join(records.areas) or "none"
+        abort(422, errors={f"{where}complete_record.{i}": [f"'{name}' is not an area a record can be declared "
+                                                           f"complete in; known: {known}."] for i, name in unknown})
+    key_areas = [a for a in getattr(g, "complete_record", ()) if a in records.areas]
+    return declarations(areas, key_areas)
+
+
+def _decide(requests: list[dict], batch: bool = False) -> list[dict]:
     rulebook = current_app.extensions["rulebook"]  # one version for the whole call
     received_at = utcnow()
     named = []  # checks that name a recorded case
+    declared = [declared_areas(rulebook, r.pop("complete_record", None), f"checks.{n}." if batch else "")
+                for n, r in enumerate(requests)]
     for request in requests:
         if "case_id" in request:
             request["case"] = _recorded_case(request.pop("case_id"), request["employee"]["id"])
             named.append(request)
-    outcomes = [evaluate(rulebook, request) for request in requests]
+    decided = [with_declarations(rulebook, r, d) for r, d in zip(requests, declared)]
+    outcomes = [evaluate(rulebook, filled, assumed) for filled, assumed in decided]
     entries = [decision_entry(rulebook=rulebook, outcome=o, request=r, received_at=received_at)
                for o, r in zip(outcomes, requests)]
     try:
@@ -61,11 +79,12 @@ def _decide(requests: list[dict]) -> list[dict]:
     except SQLAlchemyError:
         current_app.logger.exception("could not record decision")
         abort(503, message="The decision could not be recorded; nothing was allowed. Retry later.")
-    _remember_case_facts(named)
+    # The re-check goes on with the facts as decided, declared absences filled in.
+    _remember_case_facts([filled for (filled, _), r in zip(decided, requests) if any(r is n for n in named)])
     key = current_app.extensions["trail_key"]
     return [{"decision_id": e.entry_id, "verdict": o.verdict, "as_of": o.as_of,
              "ruleset_version": o.ruleset_version, "findings": o.findings, "checked": o.checked,
-             "receipt": e.receipt(key)}
+             **({} if o.assumed is None else {"assumed": o.assumed}), "receipt": e.receipt(key)}
             for e, o in zip(recorded, outcomes)]
 
 

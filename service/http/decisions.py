@@ -20,7 +20,7 @@ from service.http.api import Blueprint
 from service.record import db
 from service.decide.facts import Facts
 from service.record.models import TrailEntry
-from service.record.privacy import WITHHELD, redact_findings
+from service.record.privacy import WITHHELD, redact_assumed, redact_findings
 from service.decide.rulebook import Match
 from service.record.rulesets import VERSIONS
 from service.record.trail import Appended, hash_of
@@ -74,7 +74,18 @@ def render(session, entry: TrailEntry) -> dict:
         rulebook = VERSIONS.rulebook(session, entry.ruleset_version)
         if rulebook is None:
             abort(500, message=f"Rule-set version {entry.ruleset_version} is not in the trail.")
-    return {**base, **render_body(body, entry.as_of, entry.action_type, rulebook), "receipt": _receipt(entry)}
+    answer = {**base, **render_body(body, entry.as_of, entry.action_type, rulebook), "receipt": _receipt(entry)}
+    if "assumed" in body:
+        answer["assumed"] = render_assumed(body, rulebook)
+    return answer
+
+
+def render_assumed(body: dict, rulebook) -> list[dict]:
+    """What a complete-record declaration filled in, its values from the rule set that decided."""
+    records = rulebook.context.records
+    assumed = [{"field": name, "value": records.value_of(name), "declared_by": by}
+               for name, by in body["assumed"]]
+    return redact_assumed(assumed, rulebook.vocabulary, keep=body.get("keep", "non_sensitive"))
 
 
 def render_body(body: dict, as_of, action_type: str, rulebook) -> dict:

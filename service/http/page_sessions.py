@@ -38,7 +38,7 @@ def client_of(session: Session, token: str) -> KnownClient | None:
         select(ApiClient).join(PageSession, PageSession.client_id == ApiClient.id)
         .where(PageSession.token_digest == _digest(token), PageSession.revoked_at.is_(None),
                PageSession.expires_at > now, ApiClient.revoked_at.is_(None)))
-    return None if client is None else KnownClient(client.name, frozenset(client.scopes))
+    return None if client is None else KnownClient(client.name, frozenset(client.scopes), tuple(client.complete_record or ()))
 
 
 def end(session: Session, token: str) -> bool:

@@ -252,6 +252,30 @@ def rule(rule_id: str):
                            today=today, facts=facts)
 
 
+@bp.route("/requirements")
+def requirements():
+    """What an action needs (GET /v1/requirements), for people."""
+    from service.decide.requirements import UnknownAction, answer
+
+    rulebook = current_app.extensions["rulebook"]
+    actions = rulebook.vocabulary["action.type"].values
+    chosen = request.args.get("action", "").strip() or None
+    as_of_text = request.args.get("as_of", "").strip()
+    error = None
+    try:
+        as_of = dt.date.fromisoformat(as_of_text) if as_of_text else default_as_of()
+    except ValueError:
+        as_of, error = default_as_of(), f"as_of: {as_of_text!r} is not a date (YYYY-MM-DD)"
+    needs = None
+    if chosen is not None and error is None:
+        try:
+            needs = answer(rulebook, chosen, as_of)
+        except UnknownAction:
+            error = f"action: {chosen!r} is not an action type"
+    return render_template("requirements.html", actions=actions, chosen=chosen, as_of=as_of, needs=needs,
+                           error=error), 400 if error else 200
+
+
 # ---- the trail and cases -------------------------------------------------------------------
 
 def _trail_args(raw) -> tuple[dict, dict, list[str]]:

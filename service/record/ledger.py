@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 
 from schemas.fields import CHINA
 from service.clock import utcnow
-from service.decide.evaluation import Outcome, evaluate
+from service.decide.evaluation import Outcome, evaluate, with_declarations
 from service.record.models import Case, CaseEvent
 from service.record.notifications import notify, refusal_message, status_change_message
-from service.record.privacy import redact_findings
+from service.record.privacy import redact_assumed, redact_findings
 from service.record.recording import record_decision
 from service.decide.names import Names
 from service.decide.rulebook import RuleBook
@@ -88,8 +88,10 @@ def case_request(case: Case, events: list[dict]) -> dict:
     return {"id": case.id, "kind": case.kind, "events": events}
 
 
-def record_event(session: Session, case_id: str, body: dict) -> tuple[int, dict]:
-    """Check and record one event inside the caller's transaction; returns (status, answer)."""
+def record_event(session: Session, case_id: str, body: dict,
+                 declared: list[tuple[str, str]] | None = None) -> tuple[int, dict]:
+    """Check and record one event inside the caller's transaction; returns (status, answer).
+    `declared`: the complete-record declarations it is decided under (service/decide/records.py)."""
     case = _lock_or_create_case(session, case_id, body)
     if case.employee_id != body["employee"]["id"]:
         raise CaseConflict(f"case {case_id} is about employee {case.employee_id}, not {body['employee']['id']}")
@@ -109,7 +111,8 @@ def record_event(session: Session, case_id: str, body: dict) -> tuple[int, dict]
                "action": {"type": rulebook.context.classification.machine.action_of(event["type"]),
                           "actor": event["actor"],
                           "effective_date": event["at"].astimezone(CHINA).date()}}
-    outcome = evaluate(rulebook, request)
+    filled, filled_in = with_declarations(rulebook, request, declared or [])
+    outcome = evaluate(rulebook, filled, filled_in)
     accepted = outcome.verdict != "deny"
     now = utcnow()
     entry = record_decision(session, rulebook=rulebook, outcome=outcome, request=request, received_at=now,
@@ -130,11 +133,14 @@ def record_event(session: Session, case_id: str, body: dict) -> tuple[int, dict]
     # What is stored (and replayed for a repeated key) keeps health facts by name only.
     findings = redact_findings(outcome.findings, rulebook.vocabulary.sensitive,
                                keep=current_app.config["TRAIL_FACT_VALUES"])
+    # Present only under a declaration, redacted as the stored (and replayed) answer keeps facts.
+    assumed = {} if outcome.assumed is None else {"assumed": redact_assumed(
+        outcome.assumed, rulebook.vocabulary, keep=current_app.config["TRAIL_FACT_VALUES"])}
     receipt = entry.receipt(current_app.extensions["trail_key"])
     if accepted:
         code = 201
         answer = {"event": event_out(row), "decision_id": entry.entry_id, "verdict": outcome.verdict,
-                  "findings": findings, "case": status_after, "receipt": receipt}
+                  "findings": findings, "case": status_after, **assumed, "receipt": receipt}
         if status_after["status"] != status_before["status"]:
             _notify_status_change(session, rulebook.names, case, row, status_before, status_after, now)
     else:
@@ -142,12 +148,12 @@ def record_event(session: Session, case_id: str, body: dict) -> tuple[int, dict]
         answer = {"code": 409, "status": "Conflict",
                   "message": "The event was refused: the rules deny it. The refusal is recorded.",
                   "event": event_out(row), "decision_id": entry.entry_id, "verdict": outcome.verdict,
-                  "findings": findings, "case": status_before, "receipt": receipt}
+                  "findings": findings, "case": status_before, **assumed, "receipt": receipt}
         _notify_refusal(session, rulebook.names, case, row, outcome, now)
     row.response_status, row.response = code, _jsonable(answer)
     session.add(row)
     from service.record.rechecks import remember_employee  # (imports this module)
-    remember_employee(session, case_id, body["employee"], now)
+    remember_employee(session, case_id, filled["employee"], now)
     session.flush()
     return code, row.response
 

@@ -193,6 +193,9 @@ class ApiClient(Base):
     scopes: Mapped[list]
     created_at: Mapped[dt.datetime]
     revoked_at: Mapped[dt.datetime | None]
+    # Areas of the record this client declares complete (rules/records/complete_record.yaml): a
+    # field it leaves out there is read as none on every request it sends.
+    complete_record: Mapped[list | None]
 
 
 class WorkerState(Base):

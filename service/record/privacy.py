@@ -28,3 +28,26 @@ def redact_findings(findings: list[dict], sensitive: frozenset[str], keep: str =
     return [{**f, "facts": facts(f["facts"]),
              **({"dates": [{**d, "facts": facts(d["facts"])} for d in f["dates"]]} if "dates" in f else {})}
             for f in findings]
+
+
+def sensitive_field(name: str, vocabulary) -> bool:
+    """A fact is as the vocabulary says. Another request field is sensitive if a sensitive fact is
+    computed from it (employee.children: the nursing period) or lives in its object
+    (employee.miscarriage.status, beside the miscarriage's date)."""
+    if name in vocabulary:
+        return vocabulary[name].sensitive
+    parent = name.rsplit(".", 1)[0] + "."
+    return any(fact.startswith(parent) or any(i == name or i.startswith(name + ".") or name.startswith(i + ".")
+                                              for i in vocabulary[fact].inputs)
+               for fact in vocabulary.sensitive)
+
+
+def redact_assumed(assumed: list[dict], vocabulary, keep: str = "non_sensitive") -> list[dict]:
+    """What a declaration filled in, as the trail may show it: the field and who declared it
+    always; its value as a fact's would be."""
+    def kept(item):
+        if sensitive_field(item["field"], vocabulary):
+            return REDACTED
+        return item["value"] if keep == "non_sensitive" else WITHHELD
+
+    return [{**item, "value": kept(item)} for item in assumed]

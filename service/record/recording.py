@@ -36,6 +36,9 @@ def decision_entry(*, rulebook: RuleBook, outcome: Outcome, request: dict, recei
     actor = action.get("actor") or {}
     case = request.get("case") or {}
     body = {**decision_body(rulebook, outcome, current_app.config["TRAIL_FACT_VALUES"]), **(body_extra or {})}
+    if outcome.assumed is not None:
+        # By field and declarer only: the value is the rule set's (records/), found again from its version.
+        body["assumed"] = [[a["field"], a["declared_by"]] for a in outcome.assumed]
     return trail.entry_values(
         kind=kind, entry_id=str(uuid.uuid4()), recorded_at=received_at, as_of=outcome.as_of,
         employee_id=request["employee"]["id"], case_id=case.get("id"),

@@ -124,12 +124,29 @@ keys_group = AppGroup("keys", help="API keys of the service's clients.")
 @click.argument("name")
 @click.option("--scope", "scopes", multiple=True, required=True,
               help="checks, cases, trail:read, rules:admin (repeat for several)")
-def create_key_command(name, scopes):
+@click.option("--complete-record", "complete_record", default="",
+              help="Areas of the record this client declares complete, comma-separated (employee.pregnancy,"
+                   "employee.children,...: rules/records/complete_record.yaml): a field it leaves out there "
+                   "is read as none")
+def create_key_command(name, scopes, complete_record):
     """Create a key for client NAME; it is printed once and stored only as a digest."""
+    from pathlib import Path
+
+    from service.decide.records import RecordAreas, RecordsError
     from service.http.auth import create_client
+    areas = [a.strip() for a in complete_record.split(",") if a.strip()]
+    if areas:
+        try:
+            known = RecordAreas.load(Path(current_app.config["RULES_DIR"]))
+        except RecordsError as exc:
+            raise click.ClickException(f"the record areas do not load: {exc}") from exc
+        unknown = [a for _, a in known.unknown(areas)]
+        if unknown:
+            raise click.BadParameter(f"unknown area(s) {', '.join(unknown)}; known: {', '.join(known.areas) or 'none'}",
+                                     param_hint="--complete-record")
     with current_app.extensions["db_sessions"]() as session, session.begin():
         try:
-            key = create_client(session, name, list(scopes))
+            key = create_client(session, name, list(scopes), complete_record=areas)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--scope") from exc
     click.echo(key)
@@ -156,4 +173,5 @@ def list_keys_command():
     with current_app.extensions["db_sessions"]() as session:
         for client in session.scalars(select(ApiClient).order_by(ApiClient.name, ApiClient.created_at)):
             state = f"revoked {client.revoked_at:%Y-%m-%d}" if client.revoked_at else "active"
-            click.echo(f"{client.name:<24} {' '.join(client.scopes):<40} {state}")
+            declared = f"  complete record: {','.join(client.complete_record)}" if client.complete_record else ""
+            click.echo(f"{client.name:<24} {' '.join(client.scopes):<40} {state}{declared}")

@@ -18,7 +18,8 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema, fields
 
 from schemas.classification import CaseStatesFileSchema, SeparationBasisFileSchema, WrittenFormFileSchema
-from schemas.data_files import CalendarFileSchema, FactFileSchema, NamesFileSchema, ParameterFileSchema
+from schemas.data_files import (CalendarFileSchema, CompleteRecordFileSchema, FactFileSchema, NamesFileSchema,
+                                ParameterFileSchema)
 from schemas.rule_file import CitationFileSchema, RuleFileSchema
 from service import PROJECT_ROOT
 from service.decide.process_config import ChainsFileSchema, SlaFileSchema
@@ -38,6 +39,8 @@ SCHEMAS: dict[str, tuple[type[Schema], str, tuple[str, ...]]] = {
     "case_states": (CaseStatesFileSchema, "The case state machine", ("classification/case_states.yaml",)),
     "written_form": (WrittenFormFileSchema, "What counts as writing", ("classification/written_form.yaml",)),
     "names": (NamesFileSchema, "The names of the codes", ("names/*.yaml",)),
+    "complete_record": (CompleteRecordFileSchema, "What an absent field means in a record declared complete",
+                        ("records/*.yaml",)),
 }
 
 

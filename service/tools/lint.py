@@ -298,7 +298,8 @@ def _choices(field_obj) -> set | None:
     return None
 
 
-_KNOWN_TOP = {"facts", "citations", "labor_law", "process", "calendar", "_schemas", "classification", "names"}
+_KNOWN_TOP = {"facts", "citations", "labor_law", "process", "calendar", "_schemas", "classification", "names",
+              "records"}
 
 
 def _unread_files(root: Path) -> list[Issue]:

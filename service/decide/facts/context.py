@@ -8,6 +8,7 @@ from pathlib import Path
 from service.decide.classification import Classification
 from service.decide.parameters import ParameterSet
 from service.decide.process_config import ProcessConfig
+from service.decide.records import RecordAreas
 from service.decide.workdays import WorkingCalendar
 
 
@@ -17,10 +18,12 @@ class FactContext:
     calendar: WorkingCalendar
     process: ProcessConfig          # approval chains and SLAs (rules/process/config/)
     classification: Classification  # separation basis, case states, written form (rules/classification/)
+    records: RecordAreas = RecordAreas({})  # what an absent field means in a record declared complete
 
     @classmethod
     def load(cls, rules_root: Path) -> "FactContext":
         return cls(parameters=ParameterSet.load(rules_root / "labor_law" / "parameters"),
                    calendar=WorkingCalendar.load(rules_root / "calendar" / "working_days.yaml"),
                    process=ProcessConfig.load(rules_root / "process" / "config"),
-                   classification=Classification.load(rules_root / "classification"))
+                   classification=Classification.load(rules_root / "classification"),
+                   records=RecordAreas.load(rules_root))

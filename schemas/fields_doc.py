@@ -1,0 +1,93 @@
+"""A request field of the check contract, described from its schema: what GET /v1/requirements
+says of a field that is not a fact of the vocabulary (employee.children, action.notice_served_on)."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from marshmallow import fields, validate
+
+from schemas.fields import Day, StrictBoolean
+
+
+def _type(field: fields.Field) -> str:
+    if isinstance(field, fields.List):
+        return "list"
+    if isinstance(field, fields.Nested):
+        return "object"
+    if isinstance(field, (Day, fields.Date)):
+        return "date"
+    if isinstance(field, (StrictBoolean, fields.Boolean)):
+        return "bool"
+    if isinstance(field, fields.Integer):
+        return "int"
+    if isinstance(field, fields.Number):
+        return "number"
+    return "enum" if _choices(field) else "string"
+
+
+def _choices(field: fields.Field) -> list:
+    validators = field.validators if isinstance(field.validators, list) else [field.validators]
+    for v in validators:
+        if isinstance(v, validate.OneOf):
+            return [c for c in v.choices if c != "unknown"]
+    return []
+
+
+def _schema_of(field: fields.Field):
+    if isinstance(field, fields.List):
+        field = field.inner
+    return field.schema if isinstance(field, fields.Nested) else None
+
+
+def _lookup(path: str):
+    from schemas.check import CheckRequestSchema
+
+    schema, field = CheckRequestSchema(), None
+    for part in path.replace("[]", "").split("."):
+        if schema is None or part not in schema.fields:
+            return None
+        field = schema.fields[part]
+        schema = _schema_of(field)
+    return field
+
+
+@lru_cache(maxsize=None)
+def contract_field(path: str) -> dict | None:
+    """{description, type, values, parts} of a request field path, or None when the contract has
+    no such field. `parts`: an object's (or a list's items') own fields, one level down."""
+    field = _lookup(path)
+    if field is None:
+        return None
+    out = {"description": field.metadata.get("description", ""), "type": _type(field),
+           "values": _choices(field), "required": field.required}
+    inner = _schema_of(field)
+    if inner is not None and not out["description"]:
+        # An object described by its parts only (employee.childbirth): its most telling part's words.
+        described = [f.metadata["description"] for f in inner.fields.values() if f.metadata.get("description")]
+        out["description"] = next((d for d in described if " / " in d), described[0] if described else "")
+    if inner is not None:
+        out["parts"] = [{"name": name, "type": _type(f), "values": _choices(f), "required": f.required}
+                        for name, f in inner.fields.items()]
+    return out
+
+
+@lru_cache(maxsize=None)
+def required_paths() -> tuple[str, ...]:
+    """The fields every check must carry: required, under required objects only."""
+    from schemas.check import CheckRequestSchema
+
+    out = []
+
+    def walk(schema, prefix):
+        for name, field in schema.fields.items():
+            if field.required:
+                out.append(prefix + name) if _schema_of(field) is None else walk(_schema_of(field), f"{prefix}{name}.")
+
+    walk(CheckRequestSchema(), "")
+    return tuple(out)
+
+
+def nested_schema(path: str):
+    """The schema of an object field of the check contract (employee.childbirth), or None."""
+    field = _lookup(path)
+    return None if field is None else _schema_of(field)
