@@ -167,13 +167,16 @@ def test_a_rewritten_tree_is_caught_by_its_signed_checkpoint_and_by_the_exported
     _sql(app, "UPDATE trail_leaves SET hash = :h WHERE seq = 3", h=bytes.fromhex(new_hash))
     result = _verify(app)
     assert not result.ok and "checkpoint 4's signed root" in result.reason and "leaves 0..3" in result.reason
-    # ... nor can they drop the checkpoint and reseal: the exported copy still has it.
+    # ... nor can they drop the checkpoint and have the service seal the tree again: the sealer
+    # refuses entries queued without their writer's signature, on the record...
     _sql(app, "DELETE FROM trail_checkpoints")
     _sql(app, "DELETE FROM trail_nodes")
     _sql(app, "DELETE FROM trail_leaves")
     _sql(app, "INSERT INTO trail_pending (seq) SELECT seq FROM trail_entries")
     wait_until_sealed(app)
-    assert _verify(app).ok  # self-consistent again...
+    result = _verify(app)
+    assert not result.ok and result.first_bad_seq == 1 and "the sealer refused it" in result.reason
+    # ... and the exported copy still has the checkpoint they dropped.
     against = runner.invoke(args=["trail", "verify", "--against", str(exported)])
     assert against.exit_code == 1
     assert "checkpoint 4 differs from the exported copy" in against.output
