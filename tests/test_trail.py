@@ -334,6 +334,7 @@ def test_every_fixture_decision_renders_again_as_answered(sqlite_app):
             entry = session.scalar(select(TrailEntry).where(TrailEntry.entry_id == answer["decision_id"]))
             recorded = versions.rulebook(session, entry.ruleset_version)
             again = json.loads(sqlite_app.json.dumps(render_body(entry.body, entry.as_of, entry.action_type, recorded)))
+        assert again["verdict"] == answer["verdict"], source  # from what matched, not the verdict column
         assert again["findings"] == expected["findings"], source
         assert again["checked"] == expected["checked"], source
         checked += 1
