@@ -46,6 +46,8 @@ def record_ruleset(app: Flask, rulebook: RuleBook | None = None, *, previous: st
                    reason: str = "start-up") -> bool:
     """Record the serving rule set's version once; True when this call wrote it."""
     rulebook = rulebook or app.extensions["rulebook"]
+    if app.extensions.get("trail_key") is None:  # production without its key: it will not start
+        return False
     files = snapshot_files(rulebook.root)
     if version_of(files) != rulebook.version:  # edited on disk since it was loaded: record the next time
         return False
