@@ -355,7 +355,8 @@ def test_none_kept_still_renders_messages_with_their_values(tmp_path):
 # ---- old entries, the key, locks -----------------------------------------------------------
 
 def test_entries_written_before_the_tree_still_verify_and_stay_tamper_evident(database_url):
-    """A trail written by the scheme-1 code (migration 0002) is sealed into the tree as its first leaves."""
+    """A trail written by the scheme-1 code (migration 0002) waits in the legacy queue (0007) and is
+    sealed into the tree, with its chain hash, by `trail seal --legacy-unsigned`."""
     from tests.conftest import make_app
 
     engine = make_engine(database_url)
@@ -377,9 +378,15 @@ def test_entries_written_before_the_tree_still_verify_and_stay_tamper_evident(da
     try:
         _post(app.test_client())
         wait_until_sealed(app)
+        waiting = _verify(app)
+        assert waiting.ok and (waiting.sealed, waiting.pending) == (2, 1)
+        done = app.test_cli_runner().invoke(args=["trail", "seal", "--legacy-unsigned"])
+        assert done.exit_code == 0 and "sealed 1 entries queued before signed queueing (entries 1)" in done.output
+        assert "hash of their content" not in done.output  # its chain hash, which its content still holds
         entries = app.test_client().get("/v1/trail").get_json()["entries"]
-        assert [e["hash_scheme"] for e in entries] == [1, 3, 3]
-        assert _verify(app).ok and _verify(app).sealed == 3
+        assert [(e["hash_scheme"], e["kind"]) for e in entries] == [
+            (1, "ruleset_change"), (3, "ruleset_change"), (3, "check"), (3, "legacy_sealed")]
+        assert _verify(app).ok and _verify(app).sealed == 4
         _sql(app, "UPDATE trail_entries SET ruleset_version = 'sha256:forged' WHERE seq = 1")
         result = _verify(app)
         assert not result.ok and result.first_bad_seq == 1 and "altered" in result.reason
