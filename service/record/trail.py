@@ -145,19 +145,18 @@ def append(session: Session, *, kind: str, recorded_at: dt.datetime, ruleset_ver
 
 def append_and_commit(engine: Engine, entries: list[dict], key=None) -> list[Appended]:
     """Append entries that go with no other write (checks) and commit them: all or none."""
-    key = key or _service_key()
+    signed = _signed(entries, key or _service_key())  # before the transaction: SQLite's holds the write lock
     if engine.dialect.name == "postgresql" and len(entries) == 1:
         # One statement is its own transaction: the server commits as it ends.
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            return append_on(connection, entries, key)
+            return _insert(connection, entries, *signed)
     with engine.begin() as connection:
-        return append_on(connection, entries, key)
+        return _insert(connection, entries, *signed)
 
 
 def append_all(session: Session, entries: list[dict], key=None) -> list[Appended]:
     """Append entries (entry_values) in order, inside the caller's transaction (the caller commits)."""
-    # Core, not the unit of work: nothing needs identity
-    return append_on(session.connection(), entries, key or _service_key())
+    return append_on(session.connection(), entries, key or _service_key())  # Core: nothing needs identity
 
 
 _COLUMNS = [*CONTENT, "hash_scheme"]  # not the hash: it is kept once, in the entry's leaf
@@ -181,9 +180,15 @@ _INSERT_PENDING = insert(_PENDING)
 
 def append_on(connection: Connection, entries: list[dict], key) -> list[Appended]:
     """Append entries on a connection, in its transaction (the sealer's own entries go this way)."""
-    hashes = [entry_hash(v) for v in entries]
-    signatures = [sign_entry(key, v, h) for v, h in zip(entries, hashes)]
+    return _insert(connection, entries, *_signed(entries, key))
 
+
+def _signed(entries: list[dict], key) -> tuple[list[str], list[bytes]]:
+    hashes = [entry_hash(v) for v in entries]
+    return hashes, [sign_entry(key, v, h) for v, h in zip(entries, hashes)]
+
+
+def _insert(connection: Connection, entries: list[dict], hashes: list[str], signatures: list[bytes]) -> list[Appended]:
     def queue(seqs):
         return [{"seq": s, "hash": bytes.fromhex(h), "signature": g} for s, h, g in zip(seqs, hashes, signatures)]
 
