@@ -280,11 +280,13 @@ class TrailProof(MethodView):
             if entry is None:
                 abort(404, message=f"No trail entry {entry_id}.")
             checkpoint = latest_checkpoint(session)
-            index = session.scalar(select(TrailLeaf.leaf_index).where(TrailLeaf.seq == entry.seq))
+            index, leaf = session.execute(select(TrailLeaf.leaf_index, TrailLeaf.hash)
+                                          .where(TrailLeaf.seq == entry.seq)).first() or (None, None)
             if index is None or checkpoint is None or index >= checkpoint.tree_size:
                 abort(409, message=f"Entry {entry_id} is recorded and not sealed yet; ask again in a second.")
             path = prove(session, lambda get: merkle.inclusion_path(index, checkpoint.tree_size, get))
-        return {"entry_id": entry_id, "seq": entry.seq, "entry_hash": hash_of(entry), "leaf_index": index,
+        # The leaf's hash, which the path proves: an entry altered since no longer hashes to it.
+        return {"entry_id": entry_id, "seq": entry.seq, "entry_hash": leaf.hex(), "leaf_index": index,
                 "tree_size": checkpoint.tree_size, "root_hash": b64(checkpoint.root_hash),
                 "inclusion_path": [b64(h) for h in path], "checkpoint": checkpoint.note}
 
