@@ -172,6 +172,7 @@ def test_a_receipt_is_not_evidence_until_its_entry_is_sealed_and_fails_once_its_
     _sql(app, "UPDATE trail_leaves SET hash = :h WHERE seq = :seq", h=b"\x07" * 32, seq=seq)
     rewritten = app.test_cli_runner().invoke(args=["trail", "verify", "--receipts", str(kept)])
     assert rewritten.exit_code == 1 and "holds another hash than the receipt signed" in rewritten.output
+    assert "receipts: none proven, the trail does not verify (0 of 1 found at their leaf)" in rewritten.output
 
 
 def test_the_entries_queued_before_signed_queueing_are_sealed_once_by_an_explicit_command(app, client):

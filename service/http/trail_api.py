@@ -371,8 +371,11 @@ def verify_command(against, receipts):
     for check in checked:
         click.echo(str(check), err=not check.ok)
     failed = sum(not c.ok for c in checked)
-    if receipts:
+    if receipts and result.ok:
         click.echo(f"receipts: {len(checked) - failed} of {len(checked)} hold", err=bool(failed))
+    elif receipts:  # a leaf in a checkpoint proves nothing while the checkpoints do not hold together
+        click.echo(f"receipts: none proven, the trail does not verify ({len(checked) - failed} of "
+                   f"{len(checked)} found at their leaf)", err=True)
     if not result.ok or failed:
         raise SystemExit(1)
 
