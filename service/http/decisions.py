@@ -48,7 +48,8 @@ class DecisionSchema(CheckResultSchema):
     actor_role = fields.String(allow_none=True)
     client_id = fields.String(allow_none=True)
     trail_seq = fields.Integer()
-    entry_hash = fields.String(metadata={"description": "The hash of the entry's content: its leaf in the trail's tree"})
+    entry_hash = fields.String(metadata={"description": "The hash of the entry's content: its leaf in the "
+                                                       "trail's tree"})
     entry_intact = fields.Boolean(metadata={
         "description": "Whether the entry still hashes to the hash its receipt signed (its leaf, or its queued "
                        "hash while not sealed yet). False: the entry was altered in the database, or was queued "
@@ -68,8 +69,8 @@ class DecisionView(MethodView):
             answer = render(session, entry)
             trusted = trusted_hash(session, entry)
         intact = trusted is not None and trusted == hash_of(entry)
-        return {**answer, "entry_intact": intact, "received_at": entry.recorded_at, "kind": entry.kind, "employee_id": entry.employee_id,
-                "case_id": entry.case_id, "action_type": entry.action_type, "event_type": entry.event_type,
+        return {**answer, "entry_intact": intact, "received_at": entry.recorded_at, "kind": entry.kind,
+                "employee_id": entry.employee_id, "case_id": entry.case_id, "action_type": entry.action_type, "event_type": entry.event_type,
                 "actor_id": entry.actor_id, "actor_role": entry.actor_role, "client_id": entry.client_id,
                 "trail_seq": entry.seq, "entry_hash": hash_of(entry)}
 

@@ -7,8 +7,9 @@ sealing worker dies its lock goes with its transaction. On SQLite the database h
 anyway; a process-wide lock keeps this process's threads from trying twice.
 
 Each round takes up to BATCH queued entries in insertion order, appends the hashes their writers
-queued as leaves (each only if the writer's signature over it verifies: see _seal), stores every interior node that became complete, and publishes a checkpoint (c2sp.org/
-tlog-checkpoint) of the new size and root, signed as a C2SP note: all in one transaction, so a
+queued as leaves (each only if the writer's signature over it verifies: see _seal), stores
+every interior node that became complete, and publishes a checkpoint (c2sp.org/tlog-checkpoint)
+of the new size and root, signed as a C2SP note: all in one transaction, so a
 checkpoint never names a leaf that is not stored. With the loop's default 0.5 s between rounds an
 entry is sealed within about a second, and a checkpoint covers at most BATCH new entries.
 
@@ -46,8 +47,8 @@ def checkpoint_text(origin: str, size: int, root: bytes) -> str:
 
 def seal_once(target: Flask | Engine, batch: int = BATCH, key=None) -> int:
     """One round: seal up to `batch` queued entries; returns how many it took off the queue,
-    sealed or refused (0: nothing queued, or another sealer holds the lock). `target` is the app, or an engine with the trail's `key`
-    (service.record.signing.TrailKey) given."""
+    sealed or refused (0: nothing queued, or another sealer holds the lock). `target` is the app,
+    or an engine with the trail's `key` (service.record.signing.TrailKey) given."""
     app = target if isinstance(target, Flask) else None
     engine = app.extensions["db_engine"] if app else target
     key = key or app.extensions["trail_key"]
