@@ -1,8 +1,8 @@
 """Persistent records: the trail (every decision, case event and rule-set version), the case
 ledger, and the notification outbox.
 
-The trail is append-only. A writer inserts its entry (with the entry's hash) and a row in the
-sealing queue, in one statement, and commits: no shared row is touched. The sealer
+The trail is append-only. A writer inserts its entry and a row in the sealing queue (the entry's
+hash and the receipt's signature over it), in one statement, and commits: no shared row is touched. The sealer
 (service.record.sealer) appends queued entries to an RFC 6962 Merkle tree, stores the tree's new nodes
 and publishes a signed checkpoint of its size and root. service.record.trail.verify recomputes it all.
 Entries written before the tree (hash schemes 1 and 2) also keep their hash chain.

@@ -9,7 +9,8 @@ verifies: whoever writes the database without the key cannot have anything seale
 Hash scheme 3 (every entry written now): hash = hex SHA-256(0x00 || canonical JSON of CONTENT),
 which is the entry's RFC 6962 leaf hash. The sealer (service.record.sealer) gives queued entries their
 place in the tree and publishes signed checkpoints. Schemes 1 and 2 (entries written before
-migration 0005) are hash-chained as before; they are also the first leaves of the tree.
+migration 0005) are hash-chained as before; they are also leaves of the tree (the ones still queued
+when migration 0007 ran are sealed by `trail seal --legacy-unsigned`: service.record.legacy).
   scheme 1: hash = sha256 of the canonical JSON of HASHED
   scheme 2: hash = sha256("<prev_hash>|<seq>|<sha256 of the canonical JSON of CONTENT>")
 """
