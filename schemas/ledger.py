@@ -17,8 +17,9 @@ class NewCaseSchema(Schema):
 
 
 class CaseEventRequestSchema(Schema):
-    client_key = Identifier(required=True, metadata={"description": "Idempotency key: the same key twice records once "
-                                                        "and returns the same answer."})
+    client_key = Identifier(required=True, metadata={"description": "Idempotency key: the same key with the same request "
+                                                        "records once and returns the same answer; with "
+                                                        "another request it is refused (409)."})
     case = fields.Nested(NewCaseSchema, metadata={"description": "Required with the case's first event."})
     employee = fields.Nested(EmployeeSchema, required=True,
                              metadata={"description": "The subject employee's facts, for the rules."})

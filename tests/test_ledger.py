@@ -93,6 +93,31 @@ def test_the_same_client_key_records_once_and_answers_the_same(client):
     assert len(client.get("/v1/trail?case_id=SEP-2026-001").get_json()["entries"]) == 1
 
 
+def test_a_client_key_sent_again_with_another_event_is_refused_naming_the_event_it_recorded(client):
+    first = _event(client, "k1", "resignation_submitted", "2026-01-05T09:00:00+08:00", "E1001", "employee",
+                   form="written")
+    assert first.status_code == 201
+    # The same key, another event: answering with the first answer would drop this one silently.
+    other = _event(client, "k1", "resignation_approved", "2026-01-06T10:00:00+08:00", "M3", "manager")
+    assert other.status_code == 409
+    error = other.get_json()
+    assert error["code"] == 409 and error["status"] == "Conflict"
+    assert "client_key k1" in error["message"] and "event 1 (resignation_submitted" in error["message"]
+    assert first.get_json()["decision_id"] in error["message"]
+    # Any field of the request counts, the employee's facts too.
+    assert _event(client, "k1", "resignation_submitted", "2026-01-05T09:00:00+08:00", "E1001", "employee",
+                  form="verbal").status_code == 409
+    assert _event(client, "k1", "resignation_submitted", "2026-01-05T09:00:00+08:00", "E1001", "employee",
+                  employee=PREGNANT, form="written").status_code == 409
+    case = client.get("/v1/cases/SEP-2026-001").get_json()
+    assert [e["type"] for e in case["events"]] == ["resignation_submitted"]
+    assert len(client.get("/v1/trail?case_id=SEP-2026-001").get_json()["entries"]) == 1
+    # The same request again is still answered with its first answer.
+    again = _event(client, "k1", "resignation_submitted", "2026-01-05T09:00:00+08:00", "E1001", "employee",
+                   form="written")
+    assert again.status_code == 201 and again.get_json() == first.get_json()
+
+
 def test_a_case_about_another_employee_or_without_a_kind_is_409(client):
     response = client.post("/v1/cases/NEW-1/events", json={
         "client_key": "x", "employee": E1001,

@@ -167,13 +167,16 @@ def test_a_rewritten_tree_is_caught_by_its_signed_checkpoint_and_by_the_exported
     _sql(app, "UPDATE trail_leaves SET hash = :h WHERE seq = 3", h=bytes.fromhex(new_hash))
     result = _verify(app)
     assert not result.ok and "checkpoint 4's signed root" in result.reason and "leaves 0..3" in result.reason
-    # ... nor can they drop the checkpoint and reseal: the exported copy still has it.
+    # ... nor can they drop the checkpoint and have the service seal the tree again: the sealer
+    # refuses entries queued without their writer's signature, on the record...
     _sql(app, "DELETE FROM trail_checkpoints")
     _sql(app, "DELETE FROM trail_nodes")
     _sql(app, "DELETE FROM trail_leaves")
     _sql(app, "INSERT INTO trail_pending (seq) SELECT seq FROM trail_entries")
     wait_until_sealed(app)
-    assert _verify(app).ok  # self-consistent again...
+    result = _verify(app)
+    assert not result.ok and result.first_bad_seq == 1 and "the sealer refused it" in result.reason
+    # ... and the exported copy still has the checkpoint they dropped.
     against = runner.invoke(args=["trail", "verify", "--against", str(exported)])
     assert against.exit_code == 1
     assert "checkpoint 4 differs from the exported copy" in against.output
@@ -331,6 +334,7 @@ def test_every_fixture_decision_renders_again_as_answered(sqlite_app):
             entry = session.scalar(select(TrailEntry).where(TrailEntry.entry_id == answer["decision_id"]))
             recorded = versions.rulebook(session, entry.ruleset_version)
             again = json.loads(sqlite_app.json.dumps(render_body(entry.body, entry.as_of, entry.action_type, recorded)))
+        assert again["verdict"] == answer["verdict"], source  # from what matched, not the verdict column
         assert again["findings"] == expected["findings"], source
         assert again["checked"] == expected["checked"], source
         checked += 1
@@ -351,7 +355,8 @@ def test_none_kept_still_renders_messages_with_their_values(tmp_path):
 # ---- old entries, the key, locks -----------------------------------------------------------
 
 def test_entries_written_before_the_tree_still_verify_and_stay_tamper_evident(database_url):
-    """A trail written by the scheme-1 code (migration 0002) is sealed into the tree as its first leaves."""
+    """A trail written by the scheme-1 code (migration 0002) waits in the legacy queue (0008) and is
+    sealed into the tree, with its chain hash, by `trail seal --legacy-unsigned`."""
     from tests.conftest import make_app
 
     engine = make_engine(database_url)
@@ -373,9 +378,15 @@ def test_entries_written_before_the_tree_still_verify_and_stay_tamper_evident(da
     try:
         _post(app.test_client())
         wait_until_sealed(app)
+        waiting = _verify(app)
+        assert waiting.ok and (waiting.sealed, waiting.pending) == (2, 1)
+        done = app.test_cli_runner().invoke(args=["trail", "seal", "--legacy-unsigned"])
+        assert done.exit_code == 0 and "sealed 1 entries queued before signed queueing (entries 1)" in done.output
+        assert "hash of their content" not in done.output  # its chain hash, which its content still holds
         entries = app.test_client().get("/v1/trail").get_json()["entries"]
-        assert [e["hash_scheme"] for e in entries] == [1, 3, 3]
-        assert _verify(app).ok and _verify(app).sealed == 3
+        assert [(e["hash_scheme"], e["kind"]) for e in entries] == [
+            (1, "ruleset_change"), (3, "ruleset_change"), (3, "check"), (3, "legacy_sealed")]
+        assert _verify(app).ok and _verify(app).sealed == 4
         _sql(app, "UPDATE trail_entries SET ruleset_version = 'sha256:forged' WHERE seq = 1")
         result = _verify(app)
         assert not result.ok and result.first_bad_seq == 1 and "altered" in result.reason

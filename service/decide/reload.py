@@ -245,7 +245,8 @@ def changed_on_disk(app: Flask) -> bool:
 
 def _record(app: Flask, version: str, body: dict) -> None:
     with app.extensions["db_sessions"]() as session, session.begin():
-        append(session, kind="ruleset_change", recorded_at=utcnow(), ruleset_version=version, body=body)
+        append(session, kind="ruleset_change", recorded_at=utcnow(), ruleset_version=version, body=body,
+               key=app.extensions["trail_key"])
 
 
 def init_app(app: Flask) -> None:

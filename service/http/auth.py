@@ -346,7 +346,7 @@ def flush_refusals(app: Flask, *, everything: bool = False) -> int:
         with app.extensions["db_sessions"]() as session, session.begin():
             for window in windows:
                 append(session, kind="access_refused", recorded_at=utcnow(),
-                       ruleset_version=app.extensions["rulebook"].version,
+                       ruleset_version=app.extensions["rulebook"].version, key=app.extensions["trail_key"],
                        client_id=window.only_client(), body=window.body())
     except Exception:
         app.logger.exception("could not record %d refused requests", sum(w.count for w in windows))

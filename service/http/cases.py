@@ -29,7 +29,8 @@ class CaseEvents(MethodView):
         """Record one workflow event, after the rules have checked it.
 
         An event the rules deny is refused with 409 and its findings; the refusal is recorded.
-        Sending the same client_key again records nothing and returns the first answer.
+        Sending the same client_key again with the same request records nothing and returns the
+        first answer; with another request it is refused with 409, naming the event the key recorded.
         """
         declared = declared_areas(current_app.extensions["rulebook"], body.pop("complete_record", None))
         try:

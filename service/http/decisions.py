@@ -4,6 +4,12 @@ The entry keeps what varied (what the engine matched, the facts, placeholder val
 comes from the rule-set version's own entry, through verdicts.assemble, as the live answer was
 made. The answer is the original one with sensitive fact values redacted exactly as the trail
 stores them (service.record.privacy): the trail never had them.
+
+Whoever writes the database can edit an entry; they cannot make its hash the one its receipt
+signed. The verdict is assembled again from what the engine matched, never read from the entry's
+verdict column; the receipt is the one over the hash the trail holds for the entry (its leaf, or
+its queued hash while the writer's signature over it verifies), not over its content as it is now;
+and `entry_intact` says whether the content still hashes to that.
 """
 from __future__ import annotations
 
@@ -19,11 +25,11 @@ from schemas.check import CheckResultSchema
 from service.http.api import Blueprint
 from service.record import db
 from service.decide.facts import Facts
-from service.record.models import TrailEntry
+from service.record.models import TrailEntry, TrailLeaf, TrailPending
 from service.record.privacy import WITHHELD, redact_assumed, redact_findings
 from service.decide.rulebook import Match
 from service.record.rulesets import VERSIONS
-from service.record.trail import Appended, hash_of
+from service.record.trail import Appended, hash_of, receipt_time
 from service.decide.verdicts import Judged, assemble
 
 blp = Blueprint("decisions", __name__, url_prefix="/v1", description="Recorded decisions")
@@ -42,7 +48,12 @@ class DecisionSchema(CheckResultSchema):
     actor_role = fields.String(allow_none=True)
     client_id = fields.String(allow_none=True)
     trail_seq = fields.Integer()
-    entry_hash = fields.String(metadata={"description": "The entry's hash: its leaf in the trail's tree"})
+    entry_hash = fields.String(metadata={"description": "The hash of the entry's content: its leaf in the "
+                                                       "trail's tree"})
+    entry_intact = fields.Boolean(metadata={
+        "description": "Whether the entry still hashes to the hash its receipt signed (its leaf, or its queued "
+                       "hash while not sealed yet). False: the entry was altered in the database, or was queued "
+                       "again without its writer's signature; `trail verify` names it"})
 
 
 @blp.route("/decisions/<string:decision_id>")
@@ -56,10 +67,27 @@ class DecisionView(MethodView):
             if entry is None:
                 abort(404, message=f"No decision {decision_id}.")
             answer = render(session, entry)
-        return {**answer, "received_at": entry.recorded_at, "kind": entry.kind, "employee_id": entry.employee_id,
-                "case_id": entry.case_id, "action_type": entry.action_type, "event_type": entry.event_type,
+            trusted = trusted_hash(session, entry)
+        intact = trusted is not None and trusted == hash_of(entry)
+        return {**answer, "entry_intact": intact, "received_at": entry.recorded_at, "kind": entry.kind,
+                "employee_id": entry.employee_id, "case_id": entry.case_id, "action_type": entry.action_type, "event_type": entry.event_type,
                 "actor_id": entry.actor_id, "actor_role": entry.actor_role, "client_id": entry.client_id,
                 "trail_seq": entry.seq, "entry_hash": hash_of(entry)}
+
+
+def trusted_hash(session, entry: TrailEntry) -> str | None:
+    """The hash the trail holds for an entry: its leaf's, or while it waits in the queue the hash
+    its writer queued with a valid signature; None when there is neither (refused, or tampered)."""
+    leaf = session.scalar(select(TrailLeaf.hash).where(TrailLeaf.seq == entry.seq))
+    if leaf is not None:
+        return leaf.hex()
+    queued = session.get(TrailPending, entry.seq)
+    key = current_app.extensions["trail_key"]
+    if queued is None or queued.hash is None or queued.signature is None or not key.verify(key.receipt_text(
+            decision_id=entry.entry_id, entry_hash=queued.hash.hex(), recorded_at=receipt_time(entry.recorded_at)),
+            queued.signature):
+        return None
+    return queued.hash.hex()
 
 
 def render(session, entry: TrailEntry) -> dict:
@@ -74,7 +102,10 @@ def render(session, entry: TrailEntry) -> dict:
         rulebook = VERSIONS.rulebook(session, entry.ruleset_version)
         if rulebook is None:
             abort(500, message=f"Rule-set version {entry.ruleset_version} is not in the trail.")
-    answer = {**base, **render_body(body, entry.as_of, entry.action_type, rulebook), "receipt": _receipt(entry)}
+    answer = {**base, **render_body(body, entry.as_of, entry.action_type, rulebook)}
+    trusted = trusted_hash(session, entry)
+    if trusted is not None:  # no receipt for a hash the trail does not hold
+        answer["receipt"] = _receipt(entry, trusted)
     if "assumed" in body:
         answer["assumed"] = render_assumed(body, rulebook)
     return answer
@@ -89,7 +120,7 @@ def render_assumed(body: dict, rulebook) -> list[dict]:
 
 
 def render_body(body: dict, as_of, action_type: str, rulebook) -> dict:
-    """findings and checked, by verdicts.assemble: the function that made the live answer."""
+    """verdict, findings and checked, by verdicts.assemble: the function that made the live answer."""
     keep = body.get("keep", "non_sensitive")
     applicable = rulebook.applicable(action_type, as_of)
     facts, matches = _day(body, as_of, applicable, rulebook)
@@ -105,11 +136,11 @@ def render_body(body: dict, as_of, action_type: str, rulebook) -> dict:
         earlier = Judged(day["as"], dt.date.fromisoformat(day["on"]), earlier_facts, earlier_matches)
         label, on = body["later"]
         later = Judged(label, dt.date.fromisoformat(on), facts, matches)
-    _, findings, checked = assemble(matches, applicable, facts, rulebook.vocabulary, earlier=earlier, later=later,
-                                    registry=rulebook.citations)
+    verdict, findings, checked = assemble(matches, applicable, facts, rulebook.vocabulary, earlier=earlier,
+                                          later=later, registry=rulebook.citations)
     sensitive = rulebook.vocabulary.sensitive
     # with keep "none" every value, the stand-ins below too, is shown as not kept
-    return {"findings": redact_findings(findings, sensitive, keep=keep),
+    return {"verdict": verdict, "findings": redact_findings(findings, sensitive, keep=keep),
             "checked": redact_findings(checked, sensitive, keep=keep)}
 
 
@@ -129,8 +160,7 @@ def _day(part: dict, as_of, applicable: list, rulebook) -> tuple[Facts, dict]:
     return facts, matches
 
 
-def _receipt(entry: TrailEntry) -> dict:
+def _receipt(entry: TrailEntry, trusted: str) -> dict:
     """The receipt the answer carried: Ed25519 signatures are deterministic (RFC 8032), so
     signing the same text again gives the same receipt."""
-    return Appended(entry.seq, entry.entry_id, hash_of(entry), entry.recorded_at).receipt(
-        current_app.extensions["trail_key"])
+    return Appended(entry.seq, entry.entry_id, trusted, entry.recorded_at).receipt(current_app.extensions["trail_key"])

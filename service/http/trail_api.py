@@ -19,12 +19,15 @@ from service.http.api import Blueprint
 from service.record import db
 from service.record import merkle, sealer
 from service.record.models import TrailCheckpoint, TrailEntry, TrailLeaf
+from service.record.legacy import AlreadySealed, seal_legacy
+from service.record.receipts import check_receipts
 from service.record.rulesets import record_ruleset
-from service.record.trail import b64, hash_of, latest_checkpoint, prove, verify_chain
+from service.record.trail import (LEGACY_SEALED, SEAL_REFUSED, b64, hash_of, latest_checkpoint, prove,
+                                  verify_chain)
 
 blp = Blueprint("trail", __name__, url_prefix="/v1", description="The tamper-evident trail")
 
-KINDS = ("check", "case_event", "event_refused", "ruleset_change", "access_refused")
+KINDS = ("check", "case_event", "event_refused", "ruleset_change", "access_refused", SEAL_REFUSED, LEGACY_SEALED)
 _HASHES = {"description": "base64 SHA-256 hashes (RFC 6962)"}
 
 
@@ -277,11 +280,13 @@ class TrailProof(MethodView):
             if entry is None:
                 abort(404, message=f"No trail entry {entry_id}.")
             checkpoint = latest_checkpoint(session)
-            index = session.scalar(select(TrailLeaf.leaf_index).where(TrailLeaf.seq == entry.seq))
+            index, leaf = session.execute(select(TrailLeaf.leaf_index, TrailLeaf.hash)
+                                          .where(TrailLeaf.seq == entry.seq)).first() or (None, None)
             if index is None or checkpoint is None or index >= checkpoint.tree_size:
                 abort(409, message=f"Entry {entry_id} is recorded and not sealed yet; ask again in a second.")
             path = prove(session, lambda get: merkle.inclusion_path(index, checkpoint.tree_size, get))
-        return {"entry_id": entry_id, "seq": entry.seq, "entry_hash": hash_of(entry), "leaf_index": index,
+        # The leaf's hash, which the path proves: an entry altered since no longer hashes to it.
+        return {"entry_id": entry_id, "seq": entry.seq, "entry_hash": leaf.hex(), "leaf_index": index,
                 "tree_size": checkpoint.tree_size, "root_hash": b64(checkpoint.root_hash),
                 "inclusion_path": [b64(h) for h in path], "checkpoint": checkpoint.note}
 
@@ -346,11 +351,16 @@ trail_cli = AppGroup("trail", help="The tamper-evident trail.")
 @trail_cli.command("verify")
 @click.option("--against", type=click.File("r", encoding="utf-8"),
               help="A checkpoints file written by `trail checkpoints export`: name the first divergence")
-def verify_command(against):
-    """Verify the trail; exit 1 naming the first bad entry or checkpoint."""
+@click.option("--receipts", type=click.File("r", encoding="utf-8"),
+              help="Receipts an EHR kept (JSON lines, each a `receipt` as answered): check each is signed by "
+                   "the trail's key and its entry is sealed with that hash under a signed checkpoint")
+def verify_command(against, receipts):
+    """Verify the trail; exit 1 naming the first bad entry or checkpoint, or any receipt that fails."""
     exported = [json.loads(line) for line in against if line.strip()] if against else None
+    key = current_app.extensions["trail_key"]
     with current_app.extensions["db_read_sessions"]() as session:
-        result = verify_chain(session, current_app.extensions["trail_key"], against=exported)
+        result = verify_chain(session, key, against=exported)
+        checked = check_receipts(session, key, receipts.readlines()) if receipts else []
     if result.ok:
         click.echo(f"trail ok: {result.entries} entries, {result.sealed} sealed up to checkpoint "
                    f"{result.checkpoint or 0}, {result.pending} pending"
@@ -358,21 +368,59 @@ def verify_command(against):
     else:
         where = f"entry {result.first_bad_seq}" if result.first_bad_seq is not None else "the tree"
         click.echo(f"trail BROKEN at {where}: {result.reason}", err=True)
+    for check in checked:
+        click.echo(str(check), err=not check.ok)
+    failed = sum(not c.ok for c in checked)
+    if receipts and result.ok:
+        click.echo(f"receipts: {len(checked) - failed} of {len(checked)} hold", err=bool(failed))
+    elif receipts:  # a leaf in a checkpoint proves nothing while the checkpoints do not hold together
+        click.echo(f"receipts: none proven, the trail does not verify ({len(checked) - failed} of "
+                   f"{len(checked)} found at their leaf)", err=True)
+    if not result.ok or failed:
         raise SystemExit(1)
 
 
 @trail_cli.command("seal")
 @click.option("--loop", is_flag=True, help="Keep sealing (as the worker does) until interrupted")
-def seal_command(loop):
+@click.option("--interval", type=click.FloatRange(min=0, min_open=True),
+              help="Seconds between rounds of --loop (default: SEPARATION_GUARD_TRAIL_SEAL_SECONDS)")
+@click.option("--legacy-unsigned", is_flag=True,
+              help="Once, after upgrading: seal the entries queued before writers signed what they queued")
+def seal_command(loop, interval, legacy_unsigned):
     """Seal every queued entry now and publish a checkpoint."""
     app = current_app._get_current_object()
+    if legacy_unsigned:
+        _seal_legacy(app)
     if loop:
-        sealer.run(app)
+        interval = interval or float(app.config["TRAIL_SEAL_SECONDS"])
+        if interval <= 0:
+            raise click.UsageError("SEPARATION_GUARD_TRAIL_SEAL_SECONDS is 0 (no sealer thread in the service), "
+                                   "which is no pause for a loop: give it one with --interval SECONDS")
+        sealer.run(app, interval=interval)
         return
     total = 0
     while (n := sealer.seal_once(app)) > 0:
         total += n
     click.echo(f"sealed {total} entries")
+
+
+def _seal_legacy(app: Flask) -> None:
+    try:
+        done = seal_legacy(app.extensions["db_engine"], app.extensions["trail_key"])
+    except AlreadySealed as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"sealed {len(done.sealed)} entries queued before signed queueing"
+               + (f" (entries {_seqs(done.sealed)})" if done.sealed else ""))
+    if done.hashed_now:
+        click.echo(f"{len(done.hashed_now)} of them had no queued hash: sealed with the hash of their content "
+                   f"as it is now (entries {_seqs(done.hashed_now)})")
+    for seq, reason in done.refused:
+        click.echo(f"refused entry {seq}: {reason}", err=True)
+    click.echo(f"recorded as trail entry {done.marker_entry_id}; this never runs again")
+
+
+def _seqs(seqs: list[int]) -> str:
+    return ", ".join(map(str, seqs[:20])) + (f" and {len(seqs) - 20} more" if len(seqs) > 20 else "")
 
 
 checkpoints_cli = AppGroup("checkpoints", help="Signed checkpoints.")

@@ -22,11 +22,17 @@ from service.record.models import Case, CaseEvent
 from service.record.notifications import notify, refusal_message, status_change_message
 from service.record.privacy import redact_assumed, redact_findings
 from service.record.recording import record_decision
+from service.record.trail import request_digest
 from service.decide.names import Names
 from service.decide.rulebook import RuleBook
 
 class CaseConflict(Exception):
     """The request contradicts the case as recorded (another employee, another kind)."""
+
+
+class ClientKeyReused(CaseConflict):
+    """A client key sent again with another request: refused, as payment APIs refuse it, rather
+    than answered with the first request's answer while the new event is dropped."""
 
 
 def case_status(rulebook: RuleBook, events: list[dict]) -> dict:
@@ -98,9 +104,16 @@ def record_event(session: Session, case_id: str, body: dict,
     if "case" in body and body["case"]["kind"] != case.kind:
         raise CaseConflict(f"case {case_id} is a {case.kind} case, not {body['case']['kind']}")
 
+    # Keyed: the request holds health facts, and a plain hash of a few choices is guessed.
+    digest = request_digest(current_app.config["TRAIL_DIGEST_KEY"].encode(), body)
     replay = session.scalar(select(CaseEvent).where(CaseEvent.case_id == case_id,
                                                     CaseEvent.client_key == body["client_key"]))
     if replay is not None:
+        if replay.body_digest is not None and replay.body_digest != digest:  # None: recorded before 0008
+            raise ClientKeyReused(
+                f"client_key {body['client_key']} was sent with another request for case {case_id}: it "
+                f"recorded event {replay.seq} ({replay.type}, decision {replay.decision_id}). Send a new "
+                "client_key for a new event, or the same request to have its answer again.")
         return replay.response_status, replay.response
 
     event = body["event"]
@@ -127,7 +140,7 @@ def record_event(session: Session, case_id: str, body: dict,
                     actor_id=event["actor"]["id"],
                     actor_role=event["actor"]["role"], actor_department=event["actor"].get("department"),
                     form=event.get("form"), note=event.get("note"), recorded_at=now,
-                    decision_id=entry.entry_id, response_status=0, response={})
+                    decision_id=entry.entry_id, response_status=0, response={}, body_digest=digest)
     after = before + [event_dict(row)] if accepted else before
     status_before, status_after = case_status(rulebook, before), case_status(rulebook, after)
     # What is stored (and replayed for a repeated key) keeps health facts by name only.

@@ -1,8 +1,8 @@
 """Persistent records: the trail (every decision, case event and rule-set version), the case
 ledger, and the notification outbox.
 
-The trail is append-only. A writer inserts its entry (with the entry's hash) and a row in the
-sealing queue, in one statement, and commits: no shared row is touched. The sealer
+The trail is append-only. A writer inserts its entry and a row in the sealing queue (the entry's
+hash and the receipt's signature over it), in one statement, and commits: no shared row is touched. The sealer
 (service.record.sealer) appends queued entries to an RFC 6962 Merkle tree, stores the tree's new nodes
 and publishes a signed checkpoint of its size and root. service.record.trail.verify recomputes it all.
 Entries written before the tree (hash schemes 1 and 2) also keep their hash chain.
@@ -65,9 +65,22 @@ class TrailEntry(Base):
 
 class TrailPending(Base):
     """Entries committed and not yet in the tree: the sealer's queue (empty when it keeps up).
-    The writer leaves the hash it signed in its receipt here; the sealer makes it the leaf."""
+    The writer leaves the hash it signed in its receipt here, with the receipt's signature; the
+    sealer makes the hash the leaf only when the signature verifies, and never reads the entry's
+    content: a row queued by anyone without the key is refused (service.record.sealer)."""
 
     __tablename__ = "trail_pending"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary(64))  # Ed25519, over the receipt's text
+
+
+class TrailLegacyPending(Base):
+    """Entries queued before writers signed what they queued (moved here by migration 0008): the
+    sealer leaves them alone; `trail seal --legacy-unsigned` seals them once (service.record.legacy)."""
+
+    __tablename__ = "trail_legacy_pending"
 
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))  # None: queued by migration 0005
@@ -151,6 +164,9 @@ class CaseEvent(Base):
     decision_id: Mapped[str] = mapped_column(String(36))
     response_status: Mapped[int] = mapped_column(Integer)
     response: Mapped[dict]  # the answer given, replayed for a repeated client key
+    # A keyed digest of the request (trail.request_digest): a client key reused with another
+    # request is refused, not answered with this one's answer. None: recorded before 0008.
+    body_digest: Mapped[str | None] = mapped_column(String(80))
 
     __table_args__ = (
         UniqueConstraint("case_id", "seq"),

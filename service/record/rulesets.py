@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from service.clock import utcnow
 from service.record.models import TrailEntry, TrailPending
 from service.decide.rulebook import RuleBook, validate_rules
-from service.record.trail import entry_values
+from service.record.trail import entry_hash, entry_values, sign_entry
 
 KIND = "ruleset_change"
 
@@ -46,6 +46,8 @@ def record_ruleset(app: Flask, rulebook: RuleBook | None = None, *, previous: st
                    reason: str = "start-up") -> bool:
     """Record the serving rule set's version once; True when this call wrote it."""
     rulebook = rulebook or app.extensions["rulebook"]
+    if app.extensions.get("trail_key") is None:  # production without its key: it will not start
+        return False
     files = snapshot_files(rulebook.root)
     if version_of(files) != rulebook.version:  # edited on disk since it was loaded: record the next time
         return False
@@ -67,7 +69,9 @@ def record_ruleset(app: Flask, rulebook: RuleBook | None = None, *, previous: st
             session.execute(TrailEntry.__table__.insert().values(seq=seq, **columns))
         if seq is None:
             return False
-        session.execute(TrailPending.__table__.insert().values(seq=seq))
+        leaf = entry_hash(values)
+        session.execute(TrailPending.__table__.insert().values(
+            seq=seq, hash=bytes.fromhex(leaf), signature=sign_entry(app.extensions["trail_key"], values, leaf)))
     return True
 
 

@@ -6,9 +6,10 @@ run the loop: one seals, the others find the lock taken and wait for the next ro
 sealing worker dies its lock goes with its transaction. On SQLite the database has one writer
 anyway; a process-wide lock keeps this process's threads from trying twice.
 
-Each round takes up to BATCH queued entries in insertion order, appends their hashes as leaves,
-stores every interior node that became complete, and publishes a checkpoint (c2sp.org/
-tlog-checkpoint) of the new size and root, signed as a C2SP note: all in one transaction, so a
+Each round takes up to BATCH queued entries in insertion order, appends the hashes their writers
+queued as leaves (each only if the writer's signature over it verifies: see _seal), stores
+every interior node that became complete, and publishes a checkpoint (c2sp.org/tlog-checkpoint)
+of the new size and root, signed as a C2SP note: all in one transaction, so a
 checkpoint never names a leaf that is not stored. With the loop's default 0.5 s between rounds an
 entry is sealed within about a second, and a checkpoint covers at most BATCH new entries.
 
@@ -32,7 +33,7 @@ from sqlalchemy.engine import Connection, Engine
 from service.record import merkle
 from service.clock import utcnow
 from service.record.models import TrailCheckpoint, TrailEntry, TrailLeaf, TrailNode, TrailPending
-from service.record.trail import CONTENT, b64, hash_of
+from service.record.trail import SEAL_REFUSED, append_on, b64, entry_values, receipt_time
 
 log = logging.getLogger(__name__)
 BATCH = 1000
@@ -45,9 +46,9 @@ def checkpoint_text(origin: str, size: int, root: bytes) -> str:
 
 
 def seal_once(target: Flask | Engine, batch: int = BATCH, key=None) -> int:
-    """One round: seal up to `batch` queued entries; returns how many (0: nothing queued, or
-    another sealer holds the lock). `target` is the app, or an engine with the trail's `key`
-    (service.record.signing.TrailKey) given."""
+    """One round: seal up to `batch` queued entries; returns how many it took off the queue,
+    sealed or refused (0: nothing queued, or another sealer holds the lock). `target` is the app,
+    or an engine with the trail's `key` (service.record.signing.TrailKey) given."""
     app = target if isinstance(target, Flask) else None
     engine = app.extensions["db_engine"] if app else target
     key = key or app.extensions["trail_key"]
@@ -69,16 +70,49 @@ def seal_once(target: Flask | Engine, batch: int = BATCH, key=None) -> int:
 
 
 def _seal(connection: Connection, key, batch: int) -> tuple[int, str | None]:
-    queued = select(TrailPending.seq, TrailPending.hash).order_by(TrailPending.seq).limit(batch)
-    hashes = dict(connection.execute(queued).all())
-    if not hashes:
+    """Seal what the writers queued, as they queued it: the hash, if the receipt's signature over
+    it verifies. The entry's content is never hashed here: a row re-queued, or edited in the
+    queue, by whoever writes the database is refused, and the refusal is itself an entry."""
+    queued = connection.execute(
+        select(TrailPending.seq, TrailPending.hash, TrailPending.signature, TrailEntry.entry_id,
+               TrailEntry.recorded_at, TrailEntry.ruleset_version)
+        .outerjoin(TrailEntry, TrailEntry.seq == TrailPending.seq)
+        .order_by(TrailPending.seq).limit(batch)).all()
+    if not queued:
         return 0, None
-    seqs = list(hashes)
-    unhashed = [seq for seq, h in hashes.items() if h is None]
-    if unhashed:  # queued by migration 0005: entries written before the tree
-        hashes.update((e.seq, bytes.fromhex(hash_of(e))) for e in connection.execute(
-            select(*[TrailEntry.__table__.c[n] for n in ("seq", "hash", *CONTENT, "hash_scheme")])
-            .where(TrailEntry.seq.in_(unhashed))))
+    leaves, refusals = [], []
+    for row in queued:
+        reason = _refusal(key, row)
+        if reason is None:
+            leaves.append((row.seq, row.hash))
+        else:
+            log.warning("refused to seal trail entry %s: %s", row.seq, reason)
+            refusals.append(entry_values(kind=SEAL_REFUSED, recorded_at=utcnow(),
+                                         ruleset_version=row.ruleset_version or "",
+                                         body={"refused_seq": row.seq, "entry_id": row.entry_id, "reason": reason}))
+    connection.execute(delete(TrailPending).where(TrailPending.seq.in_([row.seq for row in queued])))
+    if refusals:  # queued, signed by us: the next round seals them
+        append_on(connection, refusals, key)
+    note = append_leaves(connection, key, leaves) if leaves else None
+    return len(queued), note
+
+
+def _refusal(key, row) -> str | None:
+    """Why a queued row may not be sealed, or None."""
+    if row.entry_id is None:
+        return "its entry is not in the trail"
+    if row.hash is None or row.signature is None:
+        return "it was queued without its writer's hash and signature"
+    signed = key.receipt_text(decision_id=row.entry_id, entry_hash=row.hash.hex(),
+                              recorded_at=receipt_time(row.recorded_at))
+    if not key.verify(signed, row.signature):
+        return "its signature does not verify: this is not the hash its writer signed for this entry"
+    return None
+
+
+def append_leaves(connection: Connection, key, leaves: list[tuple[int, bytes]]) -> str:
+    """Append (seq, leaf hash) pairs to the tree, store its new nodes and publish the signed
+    checkpoint of its new size, in the caller's transaction; returns the checkpoint's note."""
     size = connection.execute(select(TrailCheckpoint.tree_size).order_by(TrailCheckpoint.tree_size.desc())
                               .limit(1)).scalar() or 0
 
@@ -92,21 +126,19 @@ def _seal(connection: Connection, key, batch: int) -> tuple[int, str | None]:
             tuple_(TrailNode.level, TrailNode.index) == (level, index))).scalar_one()
 
     frontier = merkle.Frontier(size, stored)
-    leaves = []
-    for n, seq in enumerate(s for s in seqs if hashes.get(s) is not None):  # None: the entry is gone
-        leaf = hashes[seq]
-        leaves.append({"leaf_index": size + n, "seq": seq, "hash": leaf})
+    rows = []
+    for n, (seq, leaf) in enumerate(leaves):
+        rows.append({"leaf_index": size + n, "seq": seq, "hash": leaf})
         frontier.append(leaf)
     root = frontier.root()
-    connection.execute(delete(TrailPending).where(TrailPending.seq.in_(seqs)))
-    connection.execute(insert(TrailLeaf), leaves)
+    connection.execute(insert(TrailLeaf), rows)
     nodes = [{"level": lv, "index": i, "hash": h} for (lv, i), h in frontier.new.items() if lv >= merkle.STORED_FROM]
     if nodes:
         connection.execute(insert(TrailNode), nodes)
     note = key.sign_note(checkpoint_text(key.name, frontier.size, root))
     connection.execute(insert(TrailCheckpoint), {"tree_size": frontier.size, "root_hash": root,
                                                  "published_at": utcnow(), "note": note})
-    return len(leaves), note
+    return note
 
 
 def _witness(app: Flask, note: str) -> None:
@@ -127,6 +159,8 @@ def run(app: Flask, stop: threading.Event | None = None, interval: float | None 
     """Seal until `stop` is set: a full batch goes again at once, otherwise wait `interval`."""
     stop = stop or threading.Event()
     interval = float(app.config["TRAIL_SEAL_SECONDS"] if interval is None else interval)
+    if interval <= 0:  # TRAIL_SEAL_SECONDS=0 means "no sealer thread", never "seal without pause"
+        raise ValueError(f"a sealing loop needs a pause between rounds; {interval:g} seconds is none")
     while not stop.is_set():
         try:
             sealed = seal_once(app)

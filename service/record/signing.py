@@ -87,12 +87,34 @@ class TrailKey:
         return None
 
     # -- receipts ---------------------------------------------------------------------------
-    def receipt(self, *, decision_id: str, entry_hash: str, recorded_at: str) -> dict:
-        signed = (f"{self.name} receipt\ndecision {decision_id}\nentry sha256:{entry_hash}\n"
-                  f"recorded_at {recorded_at}\n")
-        return {"signed": signed, "signature": base64.b64encode(self.sign(signed)).decode(),
+    def receipt_text(self, *, decision_id: str, entry_hash: str, recorded_at: str) -> str:
+        return (f"{self.name} receipt\ndecision {decision_id}\nentry sha256:{entry_hash}\n"
+                f"recorded_at {recorded_at}\n")
+
+    def receipt(self, *, decision_id: str, entry_hash: str, recorded_at: str,
+                signature: bytes | None = None) -> dict:
+        """The receipt of an entry; `signature` when the writer signed it already (the queue keeps it)."""
+        signed = self.receipt_text(decision_id=decision_id, entry_hash=entry_hash, recorded_at=recorded_at)
+        return {"signed": signed, "signature": base64.b64encode(signature or self.sign(signed)).decode(),
                 "key_id": self.key_id}
 
+    def open_receipt(self, receipt: dict) -> dict | None:
+        """A receipt's signed fields (decision, entry hash, recorded_at) if it is ours and its
+        signature verifies, else None."""
+        try:
+            signed, signature = receipt["signed"], base64.b64decode(receipt["signature"], validate=True)
+        except (KeyError, TypeError, ValueError):
+            return None
+        if receipt.get("key_id") != self.key_id or not isinstance(signed, str) or not self.verify(signed, signature):
+            return None
+        lines = signed.split("\n")
+        if len(lines) != 5 or lines[0] != f"{self.name} receipt" or lines[4] != "":
+            return None
+        fields = dict(line.split(" ", 1) for line in lines[1:4] if " " in line)
+        if set(fields) != {"decision", "entry", "recorded_at"} or not fields["entry"].startswith("sha256:"):
+            return None
+        return {"decision_id": fields["decision"], "entry_hash": fields["entry"].removeprefix("sha256:"),
+                "recorded_at": fields["recorded_at"]}
 
 def load_key(app: Flask) -> TrailKey:
     name = app.config["TRAIL_ORIGIN"]

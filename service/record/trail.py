@@ -1,13 +1,16 @@
 """The one append-only trail of decisions, case events and rule-set versions, in a Merkle tree.
 
-Writing (the hot path): an entry's hash is computed here, from its content alone, and the entry
-goes in with a row in the sealing queue: one statement on PostgreSQL, committed before the
-answer. No row is shared between writers, so nothing serializes them.
+Writing (the hot path): an entry's hash is computed here, from its content alone, and signed as
+its receipt; the entry goes in with a row in the sealing queue that carries the hash and that
+signature: one statement on PostgreSQL, committed before the answer. No row is shared between
+writers, so nothing serializes them. The sealer seals the queued hash only if the signature
+verifies: whoever writes the database without the key cannot have anything sealed.
 
 Hash scheme 3 (every entry written now): hash = hex SHA-256(0x00 || canonical JSON of CONTENT),
 which is the entry's RFC 6962 leaf hash. The sealer (service.record.sealer) gives queued entries their
 place in the tree and publishes signed checkpoints. Schemes 1 and 2 (entries written before
-migration 0005) are hash-chained as before; they are also the first leaves of the tree.
+migration 0005) are hash-chained as before; they are also leaves of the tree (the ones still queued
+when migration 0008 ran are sealed by `trail seal --legacy-unsigned`: service.record.legacy).
   scheme 1: hash = sha256 of the canonical JSON of HASHED
   scheme 2: hash = sha256("<prev_hash>|<seq>|<sha256 of the canonical JSON of CONTENT>")
 """
@@ -26,9 +29,13 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from service.record import merkle
-from service.record.models import TrailCheckpoint, TrailEntry, TrailHead, TrailLeaf, TrailNode, TrailPending
+from service.record.models import (TrailCheckpoint, TrailEntry, TrailHead, TrailLeaf, TrailLegacyPending, TrailNode,
+                                   TrailPending)
 
 _ENTRIES, _PENDING = TrailEntry.__table__, TrailPending.__table__
+# The sealer's own entries: an entry it refused to seal, and the one-time sealing of the queue
+# written before writers signed (service.record.sealer, service.record.legacy).
+SEAL_REFUSED, LEGACY_SEALED = "seal_refused", "legacy_sealed"
 GENESIS = "0" * 64
 # Every column scheme 1 hashes, in order. `hash` itself is the only one left out.
 HASHED = ("seq", "entry_id", "kind", "recorded_at", "as_of", "employee_id", "case_id", "process_type",
@@ -86,17 +93,34 @@ def _canonical(value):
     return value
 
 
+def receipt_time(recorded_at: dt.datetime) -> str:
+    """recorded_at as a receipt states it."""
+    return _canonical(recorded_at) + "Z"
+
+
 @dataclass(frozen=True)
 class Appended:
     seq: int
     entry_id: str
     hash: str
     recorded_at: dt.datetime
+    signature: bytes | None = None  # the receipt's, made as the entry was queued
 
     def receipt(self, key) -> dict:
         """The signed receipt of this entry (service.record.signing.TrailKey)."""
         return key.receipt(decision_id=self.entry_id, entry_hash=self.hash,
-                           recorded_at=_canonical(self.recorded_at) + "Z")
+                           recorded_at=receipt_time(self.recorded_at), signature=self.signature)
+
+
+def sign_entry(key, values: dict, entry_hash_hex: str) -> bytes:
+    """The receipt's signature over an entry's hash: it travels in the queue to the sealer."""
+    return key.sign(key.receipt_text(decision_id=values["entry_id"], entry_hash=entry_hash_hex,
+                                     recorded_at=receipt_time(values["recorded_at"])))
+
+
+def _service_key():
+    from flask import current_app
+    return current_app.extensions["trail_key"]
 
 
 def entry_values(*, kind: str, recorded_at: dt.datetime, ruleset_version: str, body: dict,
@@ -112,26 +136,28 @@ def entry_values(*, kind: str, recorded_at: dt.datetime, ruleset_version: str, b
 
 
 def append(session: Session, *, kind: str, recorded_at: dt.datetime, ruleset_version: str,
-           body: dict, rule_ids: list[str] | None = None, entry_id: str | None = None,
+           body: dict, rule_ids: list[str] | None = None, entry_id: str | None = None, key=None,
            **columns) -> Appended:
-    """Append one entry inside the caller's transaction (the caller commits)."""
+    """Append one entry inside the caller's transaction (the caller commits). `key`: the trail's
+    signing key (service.record.signing.TrailKey), the app's when not given."""
     return append_all(session, [entry_values(kind=kind, recorded_at=recorded_at, ruleset_version=ruleset_version,
-                                             body=body, rule_ids=rule_ids, entry_id=entry_id, **columns)])[0]
+                                             body=body, rule_ids=rule_ids, entry_id=entry_id, **columns)], key=key)[0]
 
 
-def append_and_commit(engine: Engine, entries: list[dict]) -> list[Appended]:
+def append_and_commit(engine: Engine, entries: list[dict], key=None) -> list[Appended]:
     """Append entries that go with no other write (checks) and commit them: all or none."""
+    signed = _signed(entries, key or _service_key())  # before the transaction: SQLite's holds the write lock
     if engine.dialect.name == "postgresql" and len(entries) == 1:
         # One statement is its own transaction: the server commits as it ends.
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            return _append(connection, entries)
+            return _insert(connection, entries, *signed)
     with engine.begin() as connection:
-        return _append(connection, entries)
+        return _insert(connection, entries, *signed)
 
 
-def append_all(session: Session, entries: list[dict]) -> list[Appended]:
+def append_all(session: Session, entries: list[dict], key=None) -> list[Appended]:
     """Append entries (entry_values) in order, inside the caller's transaction (the caller commits)."""
-    return _append(session.connection(), entries)  # Core, not the unit of work: nothing needs identity
+    return append_on(session.connection(), entries, key or _service_key())  # Core: nothing needs identity
 
 
 _COLUMNS = [*CONTENT, "hash_scheme"]  # not the hash: it is kept once, in the entry's leaf
@@ -142,8 +168,8 @@ def _queue_one():
     transaction: the server commits as it ends)."""
     entry = (insert(_ENTRIES).values({name: bindparam(name, type_=_ENTRIES.c[name].type) for name in _COLUMNS})
              .returning(_ENTRIES.c.seq).cte("entry"))
-    queued = insert(_PENDING).from_select(["seq", "hash"], select(entry.c.seq, bindparam("leaf", type_=LargeBinary))
-                                          ).cte("queued")
+    queued = insert(_PENDING).from_select(["seq", "hash", "signature"], select(
+        entry.c.seq, bindparam("leaf", type_=LargeBinary), bindparam("signature", type_=LargeBinary))).cte("queued")
     return select(entry.c.seq).add_cte(queued)
 
 
@@ -153,23 +179,37 @@ _INSERT_ENTRIES = insert(_ENTRIES).returning(_ENTRIES.c.seq, sort_by_parameter_o
 _INSERT_PENDING = insert(_PENDING)
 
 
-def _append(connection: Connection, entries: list[dict]) -> list[Appended]:
+def append_on(connection: Connection, entries: list[dict], key) -> list[Appended]:
+    """Append entries on a connection, in its transaction (the sealer's own entries go this way)."""
+    return _insert(connection, entries, *_signed(entries, key))
+
+
+def _signed(entries: list[dict], key) -> tuple[list[str], list[bytes]]:
     hashes = [entry_hash(v) for v in entries]
+    return hashes, [sign_entry(key, v, h) for v, h in zip(entries, hashes)]
+
+
+def _insert(connection: Connection, entries: list[dict], hashes: list[str], signatures: list[bytes]) -> list[Appended]:
+    def queue(seqs):
+        return [{"seq": s, "hash": bytes.fromhex(h), "signature": g} for s, h, g in zip(seqs, hashes, signatures)]
+
     if connection.dialect.name == "postgresql" and len(entries) == 1:
         seqs = [connection.execute(_QUEUE_ONE, {**{n: entries[0][n] for n in _COLUMNS},
-                                                "leaf": bytes.fromhex(hashes[0])}).scalar_one()]
+                                                "leaf": bytes.fromhex(hashes[0]),
+                                                "signature": signatures[0]}).scalar_one()]
     elif connection.dialect.name == "postgresql":
         # A batch: one multi-row INSERT for the entries (insertmanyvalues), one for the queue.
         seqs = list(connection.execute(_INSERT_ENTRIES, [{n: v[n] for n in _COLUMNS} for v in entries]).scalars())
-        connection.execute(_INSERT_PENDING, [{"seq": s, "hash": bytes.fromhex(h)} for s, h in zip(seqs, hashes)])
+        connection.execute(_INSERT_PENDING, queue(seqs))
     else:
         # SQLite has one writer at a time (the transaction began IMMEDIATE): max + 1 is ours.
         first = connection.execute(select(func.coalesce(func.max(_ENTRIES.c.seq), 0))).scalar() + 1
         seqs = list(range(first, first + len(entries)))
         connection.execute(insert(_ENTRIES), [{**{n: v[n] for n in _COLUMNS}, "seq": s}
                                               for v, s in zip(entries, seqs)])
-        connection.execute(_INSERT_PENDING, [{"seq": s, "hash": bytes.fromhex(h)} for s, h in zip(seqs, hashes)])
-    return [Appended(seq, v["entry_id"], h, v["recorded_at"]) for seq, v, h in zip(seqs, entries, hashes)]
+        connection.execute(_INSERT_PENDING, queue(seqs))
+    return [Appended(seq, v["entry_id"], h, v["recorded_at"], g)
+            for seq, v, h, g in zip(seqs, entries, hashes, signatures)]
 
 
 # --- reading the tree ------------------------------------------------------------------------
@@ -255,7 +295,8 @@ class _Verifier:
         total = s.scalar(select(func.count()).select_from(TrailEntry))  # the snapshot starts here
         checkpoints = list(s.execute(select(TrailCheckpoint.tree_size, TrailCheckpoint.root_hash,
                                             TrailCheckpoint.note).order_by(TrailCheckpoint.tree_size)))
-        pending = s.scalar(select(func.count()).select_from(TrailPending))
+        pending = (s.scalar(select(func.count()).select_from(TrailPending))
+                   + s.scalar(select(func.count()).select_from(TrailLegacyPending)))
         size = checkpoints[-1].tree_size if checkpoints else 0
         try:
             self._checkpoints(checkpoints)
@@ -364,17 +405,54 @@ class _Verifier:
 
     def _unsealed(self) -> None:
         s = self.session
+        self._refusals()
         stray = s.scalar(select(TrailEntry.seq).where(
             ~select(TrailLeaf.seq).where(TrailLeaf.seq == TrailEntry.seq).exists(),
-            ~select(TrailPending.seq).where(TrailPending.seq == TrailEntry.seq).exists())
+            ~select(TrailPending.seq).where(TrailPending.seq == TrailEntry.seq).exists(),
+            ~select(TrailLegacyPending.seq).where(TrailLegacyPending.seq == TrailEntry.seq).exists())
             .order_by(TrailEntry.seq).limit(1))
         if stray is not None:
             raise _Bad(stray, f"entry {stray} is neither in the tree nor queued for it: it was inserted "
                               "behind the service's back")
-        # An entry still queued is checked against the hash its writer queued (and signed in its receipt).
-        for entry, queued in s.execute(select(TrailEntry, TrailPending.hash)
-                                       .join(TrailPending, TrailPending.seq == TrailEntry.seq)
-                                       .order_by(TrailEntry.seq)):
+        # An entry still queued is checked against the hash its writer queued and signed in its
+        # receipt: the sealer will refuse a row without that signature, so name it now.
+        for entry, queued, signature in s.execute(
+                select(TrailEntry, TrailPending.hash, TrailPending.signature)
+                .join(TrailPending, TrailPending.seq == TrailEntry.seq).order_by(TrailEntry.seq)):
+            if queued is None or signature is None or (self.key is not None and not self.key.verify(
+                    self.key.receipt_text(decision_id=entry.entry_id, entry_hash=queued.hex(),
+                                          recorded_at=receipt_time(entry.recorded_at)), signature)):
+                raise _Bad(entry.seq, f"entry {entry.seq} is queued for sealing without its writer's signature "
+                                      "over its hash: queued again behind the service's back (the sealer "
+                                      "will refuse it)")
+            if bytes.fromhex(hash_of(entry)) != queued:
+                raise _Bad(entry.seq, f"entry {entry.seq} was altered after it was written (not sealed yet)")
+        self._legacy_queue()
+
+    def _refusals(self) -> None:
+        """An entry the sealer refused was queued by someone without the key: the trail was tampered with."""
+        refusal = self.session.scalar(select(TrailEntry).where(TrailEntry.kind == SEAL_REFUSED)
+                                      .order_by(TrailEntry.seq).limit(1))
+        if refusal is not None:
+            body = refusal.body or {}
+            seq = body.get("refused_seq")
+            raise _Bad(seq, f"entry {seq} was queued for sealing again and the sealer refused it "
+                            f"({body.get('reason')}; refusal recorded as entry {refusal.seq}): the database "
+                            "was written behind the service's back")
+
+    def _legacy_queue(self) -> None:
+        """Entries queued before writers signed wait for `trail seal --legacy-unsigned`, once."""
+        s = self.session
+        rows = s.execute(select(TrailEntry, TrailLegacyPending.hash)
+                         .join(TrailLegacyPending, TrailLegacyPending.seq == TrailEntry.seq)
+                         .order_by(TrailEntry.seq)).all()
+        if not rows:
+            return
+        done = s.scalar(select(TrailEntry.seq).where(TrailEntry.kind == LEGACY_SEALED).limit(1))
+        if done is not None:
+            raise _Bad(rows[0][0].seq, f"entry {rows[0][0].seq} is in the queue of entries written before "
+                                       f"signed queueing, which was sealed once already (entry {done}): "
+                                       "queued again behind the service's back")
+        for entry, queued in rows:
             if queued is not None and bytes.fromhex(hash_of(entry)) != queued:
                 raise _Bad(entry.seq, f"entry {entry.seq} was altered after it was written (not sealed yet)")
-
