@@ -248,3 +248,50 @@ def test_a_whole_number_of_years_is_a_number(client):
     body["employee"]["total_work_years"] = 8
     body["employee"]["continuous_service_years"] = 4.5
     assert client.post("/v1/checks", json=body).status_code == 200
+
+
+# Facts that have happened by as_of (2026-02-10 in check_body), each dated the day after.
+HAPPENED_AFTER_AS_OF = [
+    ({"children": [{"birth_date": "2025-06-01"}, {"birth_date": "2026-02-11"}]}, "employee.children.1.birth_date"),
+    ({"childbirth": {"date": "2026-02-11"}}, "employee.childbirth.date"),
+    ({"pregnancy": {"status": "pregnant", "confirmed_on": "2026-02-11"}}, "employee.pregnancy.confirmed_on"),
+    ({"miscarriage": {"date": "2026-02-11"}}, "employee.miscarriage.date"),
+    ({"medical_treatment": {"sick_leave": [{"start": "2026-02-11"}]}}, "employee.medical_treatment.sick_leave.0.start"),
+    ({"work_injury": {"status": "pending", "paid_suspension": {"start": "2026-02-11"}}},
+     "employee.work_injury.paid_suspension.start"),
+]
+
+
+@pytest.mark.parametrize("employee, field", HAPPENED_AFTER_AS_OF)
+def test_a_fact_dated_after_as_of_is_422_naming_it(client, endpoint, trail_size, employee, field):
+    path, prefix, build = endpoint
+    body = check_body()
+    body["employee"].update(employee)
+    [error] = _the_one_error(client.post(path, json=build(body)), 422)
+    assert error["path"] == f"{prefix}{field}" and "after as_of (2026-02-10)" in error["reason"], error
+    assert trail_size() == 0
+
+
+def test_a_backdated_as_of_cannot_make_a_nursing_mother_a_stranger(client, trail_size):
+    """A child born on 1 March: notice served as of 2 March is denied; the same notice checked as
+    of 20 February, the birth still in the request, used to be read with the child unborn."""
+    body = check_body(as_of="2026-03-02")
+    body["employee"].update(pregnancy={"status": "not_pregnant"}, children=[{"birth_date": "2026-03-01"}],
+                            childbirth={"date": "2026-03-01"})
+    body["action"].update(notice_served_on="2026-03-02", effective_date="2026-04-02")
+    assert client.post("/v1/checks", json=body).get_json()["verdict"] == "deny"
+    body["as_of"] = "2026-02-20"
+    body["action"]["notice_served_on"] = "2026-02-20"
+    errors = _the_one_error(client.post("/v1/checks", json=body), 422)
+    assert {e["path"] for e in errors} == {"employee.children.0.birth_date", "employee.childbirth.date"}
+    assert trail_size() == 1
+
+
+def test_dates_that_lie_ahead_by_nature_are_accepted(client):
+    body = check_body()  # as_of 2026-02-10
+    body["employee"].update(
+        pregnancy={"status": "pregnant", "confirmed_on": "2026-02-10", "expected_due_date": "2026-08-01"},
+        contract={"type": "fixed_term", "end_date": "2027-01-31", "probation_end": "2026-03-31"},
+        medical_treatment={"sick_leave": [{"start": "2026-02-01", "end": "2026-02-28"}]},
+        union_officer={"position": "chair", "term_start": "2026-03-01", "term_end": "2029-02-28"})
+    assert client.post("/v1/checks", json=body).status_code == 200

@@ -2,6 +2,8 @@
 idempotent appends, notifications in the same transaction, the whole story in the trail."""
 import threading
 
+from freezegun import freeze_time
+
 
 E1001 = {"id": "E1001", "gender": "female", "department": "SALES", "birth_date": "1994-05-12", "hire_date": "2021-03-01",
          "region": "CN-BJ", "pregnancy": {"status": "not_pregnant"}, "children": [],
@@ -163,6 +165,25 @@ def test_the_sla_sweep_notifies_once_per_overdue_step_and_deadline(app, client):
 
     again = app.test_cli_runner().invoke(args=["sla", "sweep", "--as-of", "2026-01-20"])
     assert again.exit_code == 0 and "notifications_created=0" in again.output
+
+
+def test_a_sweep_as_of_a_day_to_come_is_a_dry_run_that_queues_nothing(app, client):
+    _seed_until_withdrawal_accepted(client)  # HR's acknowledgement due Mon 2026-01-12
+    with freeze_time("2026-01-12T02:00:00+00:00"):  # Monday 10:00 in China: not overdue yet
+        ahead = client.post("/v1/sla/sweep", json={"as_of": "2026-01-14"}).get_json()
+        assert ahead["dry_run"] is True and ahead["overdue_steps"] == 1 and ahead["notifications_created"] == 0
+        assert {(n["kind"], n["reason"], n["due_on"]) for n in ahead["notifications"]} == {
+            ("step_overdue", "pending_approver", "2026-01-12"), ("step_escalated", "escalation", "2026-01-12")}
+        assert client.get("/v1/notifications?case_id=SEP-2026-001&kind=step_overdue").get_json()["notifications"] == []
+        cli = app.test_cli_runner().invoke(args=["sla", "sweep", "--as-of", "2026-01-14"])
+        assert cli.exit_code == 0 and "dry_run=True" in cli.output and "would notify kind=step_overdue" in cli.output
+        today = client.post("/v1/sla/sweep", json={"as_of": "2026-01-12"}).get_json()
+        assert today["dry_run"] is False and "notifications" not in today
+    with freeze_time("2026-01-14T02:00:00+00:00"):  # the day has come: sent for real, once
+        late = client.post("/v1/sla/sweep", json={}).get_json()
+        assert late["dry_run"] is False and late["notifications_created"] == 2
+    with freeze_time("2026-01-14T02:00:00+00:00"):
+        assert client.post("/v1/sla/sweep", json={"as_of": "2026-01-15"}).get_json()["notifications"] == []
 
 
 def test_a_withdrawal_that_arrived_first_is_recorded_and_voids_the_resignation(client):

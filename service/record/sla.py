@@ -5,6 +5,10 @@ rules notify whom is in the rule files (`notify:`), and the escalation target of
 rules/process/config/sla.yaml (`escalate_to`, validated at start-up). The sweep only asks and
 queues: the pending approver is reminded from the first working day late, and the escalation
 target hears one working day after that, if the step is still waiting.
+
+A sweep as of a day after today in China is a dry run: it answers which notifications it would
+queue and queues none. A step is not overdue before its day comes, and a reminder sent early
+cannot be taken back (it is also never sent again for that step and deadline).
 """
 from __future__ import annotations
 
@@ -16,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from service.clock import utcnow
 from service.record.ledger import accepted_events, review_case
-from service.record.models import Case
+from schemas.fields import CHINA
+from service.record.models import Case, Notification
 from service.record.notifications import notify
 
 # The approver gets a working day to act on the reminder before it goes over their head.
@@ -26,8 +31,10 @@ ESCALATE_AFTER_WORKING_DAYS = 1
 def sweep(session: Session, as_of: dt.date) -> dict:
     rulebook = current_app.extensions["rulebook"]
     machine = rulebook.context.classification.machine
-    counts = {"as_of": as_of, "cases_checked": 0, "overdue_steps": 0, "notifications_created": 0}
     now = utcnow()
+    dry_run = as_of > now.astimezone(CHINA).date()
+    counts = {"as_of": as_of, "dry_run": dry_run, "cases_checked": 0, "overdue_steps": 0, "notifications_created": 0}
+    planned: list[dict] = []
     for case in session.scalars(select(Case).order_by(Case.id)):
         events = accepted_events(session, case.id)
         if machine.closed(machine.run(events)):  # archived or offboarded: nothing left to decide
@@ -48,10 +55,18 @@ def sweep(session: Session, as_of: dt.date) -> dict:
                 if escalation and not (isinstance(late, int) and late > ESCALATE_AFTER_WORKING_DAYS):
                     continue  # not yet: the reminder comes first
                 role, person = _recipient(recipient, case, pending)
+                kind = "step_escalated" if escalation else "step_overdue"
+                dedupe_key = f"overdue:{case.id}:{pending.get('step')}:{pending.get('due_on')}:{recipient}"
+                if dry_run:
+                    if not _queued(session, dedupe_key):
+                        planned.append({"kind": kind, "case_id": case.id, "recipient_role": role,
+                                        "recipient_id": person, "step": pending.get("step"),
+                                        "due_on": pending.get("due_on"), "reason": recipient})
+                        reminded_now = reminded_now or recipient == "pending_approver"
+                    continue
                 created = notify(
-                    session, kind="step_escalated" if escalation else "step_overdue", now=now, recipient_role=role, recipient_id=person,
-                    case_id=case.id, employee_id=case.employee_id,
-                    dedupe_key=f"overdue:{case.id}:{pending.get('step')}:{pending.get('due_on')}:{recipient}",
+                    session, kind=kind, now=now, recipient_role=role, recipient_id=person,
+                    case_id=case.id, employee_id=case.employee_id, dedupe_key=dedupe_key,
                     payload={"case_id": case.id, "employee_id": case.employee_id, "rule_id": rule.id,
                              "step": pending.get("step"), "due_on": pending.get("due_on"),
                              "working_days_late": pending.get("working_days_late"),
@@ -60,7 +75,13 @@ def sweep(session: Session, as_of: dt.date) -> dict:
                              if escalation else messages[rule.id]})
                 counts["notifications_created"] += created is not None
                 reminded_now = reminded_now or (recipient == "pending_approver" and created is not None)
+    if dry_run:  # nothing created; what would be, in `notifications`
+        counts["notifications"] = planned
     return counts
+
+
+def _queued(session: Session, dedupe_key: str) -> bool:
+    return session.scalar(select(Notification.id).where(Notification.dedupe_key == dedupe_key)) is not None
 
 
 def escalation_message(case_id: str, pending: dict, reminded_earlier: bool = True) -> dict:
