@@ -35,7 +35,7 @@ from service.decide.evaluation import default_as_of
 from service.record.ledger import accepted_events, review_case
 from service.record.models import ApiClient, Case, CaseEvent, TrailEntry
 from service.decide.rulebook import versions_by_id
-from service.http.trail_api import KINDS, TrailQueryArgsSchema, query_trail
+from service.http.trail_api import KINDS, MAX_SEQ, TrailQueryArgsSchema, query_trail
 
 bp = Blueprint("pages", __name__)
 
@@ -309,6 +309,8 @@ def trail():
 def trail_entry(seq: int):
     from service.record.trail import hash_of
 
+    if seq > MAX_SEQ:  # past any seq a database keeps: no such entry, not an overflow
+        abort(404)
     with db.read_session() as session:
         entry = session.get(TrailEntry, seq)
     if entry is None:
