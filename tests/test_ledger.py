@@ -186,6 +186,15 @@ def test_a_sweep_as_of_a_day_to_come_is_a_dry_run_that_queues_nothing(app, clien
         assert client.post("/v1/sla/sweep", json={"as_of": "2026-01-15"}).get_json()["notifications"] == []
 
 
+def test_an_event_recorded_after_it_happened_is_the_ledger_catching_up_not_a_what_if(client):
+    with freeze_time("2026-01-20T02:00:00+00:00"):  # recorded two weeks after the letter
+        answer = _event(client, "k1", "resignation_submitted", "2026-01-05T09:00:00+08:00", "E1001", "employee",
+                        form="written")
+        assert answer.status_code == 201, answer.get_json()
+        stored = client.get(f"/v1/decisions/{answer.get_json()['decision_id']}").get_json()
+    assert stored["kind"] == "case_event" and stored["as_of"] == "2026-01-05" and stored["retrospective"] is False
+
+
 def test_a_withdrawal_that_arrived_first_is_recorded_and_voids_the_resignation(client):
     # The posted letter reached HR at 09:00; the withdrawal e-mail had reached HR at 08:30.
     letter = _event(client, "k1", "resignation_submitted", "2026-02-27T17:00:00+08:00", "E1001", "employee",
