@@ -1,10 +1,17 @@
-"""gunicorn settings. The rule engine is not thread-safe: scale with worker processes, not threads."""
+"""gunicorn settings.
+
+gthread workers: a slow client (one sending its headers a byte at a time) holds one thread, not
+a whole worker; with sync workers six such sockets froze four workers and /healthz with them.
+The rule engine is not thread-safe, and does not need to be: every call into it holds one
+process-wide lock (service/decide/engine.py), so a worker's threads decide one check at a time
+and wait for the database, the network and the client in parallel. Scale with workers for CPU.
+"""
 import multiprocessing
 import os
 
 workers = int(os.environ.get("WEB_CONCURRENCY", min(4, multiprocessing.cpu_count() * 2)))
-worker_class = "sync"
-threads = 1
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", 8))
 # Build the rule book once, before the fork: every worker shares the compiled rules.
 preload_app = True
 timeout = 30

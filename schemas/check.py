@@ -140,6 +140,10 @@ class CheckResultSchema(Schema):
     decision_id = fields.String(dump_only=True)
     verdict = fields.String(validate=one_of(VERDICTS))
     as_of = fields.Date()
+    retrospective = fields.Boolean(metadata={"description": (
+        "true when as_of is a day before the check arrived (in China): a what-if about the past, "
+        "decided under the law and facts of that day, not a go-ahead for an action now. The trail "
+        "entry records it.")})
     ruleset_version = fields.String()
     findings = fields.List(fields.Nested(FindingSchema))
     checked = fields.List(fields.Nested(CheckedSchema), metadata={"description": (

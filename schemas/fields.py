@@ -83,6 +83,9 @@ def control_character_in(value: str) -> bool:
     return _CONTROL_IN_URL.search(value) is not None
 
 
+IDENTIFIER_MAX = 128
+
+
 class Identifier(fields.String):
     """An id or a name (employee.id, actor.id, case ids, client_key, departments): 1 to 128
     printable characters. No database stores NUL in text, and an invisible character would make
@@ -91,7 +94,7 @@ class Identifier(fields.String):
     default_error_messages = {"unprintable": "Must be printable text (no control or format characters)."}
 
     def __init__(self, **kwargs):
-        super().__init__(validate=validate.Length(min=1, max=128), **kwargs)
+        super().__init__(validate=validate.Length(min=1, max=IDENTIFIER_MAX), **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)

@@ -137,11 +137,27 @@ class NotificationPageSchema(Schema):
 
 
 class SweepRequestSchema(Schema):
-    as_of = AsOf(metadata={"description": "Find steps overdue as of this date; default: today."})
+    as_of = AsOf(metadata={"description": "Find steps overdue as of this date; default: today. A day after "
+                                          "today in China is a dry run."})
+
+
+class PlannedNotificationSchema(Schema):
+    kind = fields.String()
+    case_id = fields.String()
+    recipient_role = fields.String()
+    recipient_id = fields.String(allow_none=True)
+    step = fields.String()
+    due_on = fields.String(metadata={"description": "ISO 8601 date"})
+    reason = fields.String(metadata={"description": "pending_approver, hr_owner or escalation"})
 
 
 class SweepResultSchema(Schema):
     as_of = fields.Date()
+    dry_run = fields.Boolean(metadata={"description": (
+        "true when as_of is after today in China: nothing is queued or recorded, and `notifications` "
+        "lists what a sweep on that day would queue (less what is queued already)")})
     cases_checked = fields.Integer()
     overdue_steps = fields.Integer()
-    notifications_created = fields.Integer()
+    notifications_created = fields.Integer(metadata={"description": "Queued by this sweep (0 in a dry run)"})
+    notifications = fields.List(fields.Nested(PlannedNotificationSchema), metadata={
+        "description": "Only in a dry run: the notifications the sweep would queue"})

@@ -233,3 +233,19 @@ def test_the_trail_keeps_checked_without_health_values(client):
     assert checked["lcl-42-4.protected-period"]["outcome"] == "fired"
     assert facts["employee.pregnancy.status"] == "[sensitive]"
     assert facts["derived.separation.basis"] == "with_notice"
+
+
+@freeze_time("2026-03-10T17:00:00+00:00")  # 11 March in China
+def test_a_check_as_of_a_day_before_it_arrives_is_marked_retrospective_and_so_is_its_record(client):
+    answers = {}
+    for as_of in ("2026-03-10", "2026-03-11", "2026-03-12", None):
+        body = check_body(as_of=as_of) if as_of else {k: v for k, v in check_body().items() if k != "as_of"}
+        answer = client.post("/v1/checks", json=body).get_json()
+        stored = client.get(f"/v1/decisions/{answer['decision_id']}").get_json()
+        assert stored["retrospective"] is answer["retrospective"]
+        answers[as_of] = answer["retrospective"]
+    # The day before, in China (10 March UTC is still 10 March there until 16:00 UTC), is a what-if.
+    assert answers == {"2026-03-10": True, "2026-03-11": False, "2026-03-12": False, None: False}
+    batch = client.post("/v1/checks:batch", json={"checks": [check_body(as_of="2026-01-05"),
+                                                             check_body(as_of="2026-03-11")]}).get_json()
+    assert [r["retrospective"] for r in batch["results"]] == [True, False]

@@ -1,6 +1,7 @@
 """Bad input that used to get through (issue 11, item 6): each is a 4xx naming the field, the same
 on /v1/checks, /v1/checks:batch and POST /v1/cases/<id>/events, and nothing reaches the trail."""
 import copy
+import io
 import json
 
 import pytest
@@ -248,3 +249,108 @@ def test_a_whole_number_of_years_is_a_number(client):
     body["employee"]["total_work_years"] = 8
     body["employee"]["continuous_service_years"] = 4.5
     assert client.post("/v1/checks", json=body).status_code == 200
+
+
+# Facts that have happened by as_of (2026-02-10 in check_body), each dated the day after.
+HAPPENED_AFTER_AS_OF = [
+    ({"children": [{"birth_date": "2025-06-01"}, {"birth_date": "2026-02-11"}]}, "employee.children.1.birth_date"),
+    ({"childbirth": {"date": "2026-02-11"}}, "employee.childbirth.date"),
+    ({"pregnancy": {"status": "pregnant", "confirmed_on": "2026-02-11"}}, "employee.pregnancy.confirmed_on"),
+    ({"miscarriage": {"date": "2026-02-11"}}, "employee.miscarriage.date"),
+    ({"medical_treatment": {"sick_leave": [{"start": "2026-02-11"}]}}, "employee.medical_treatment.sick_leave.0.start"),
+    ({"work_injury": {"status": "pending", "paid_suspension": {"start": "2026-02-11"}}},
+     "employee.work_injury.paid_suspension.start"),
+]
+
+
+@pytest.mark.parametrize("employee, field", HAPPENED_AFTER_AS_OF)
+def test_a_fact_dated_after_as_of_is_422_naming_it(client, endpoint, trail_size, employee, field):
+    path, prefix, build = endpoint
+    body = check_body()
+    body["employee"].update(employee)
+    [error] = _the_one_error(client.post(path, json=build(body)), 422)
+    assert error["path"] == f"{prefix}{field}" and "after as_of (2026-02-10)" in error["reason"], error
+    assert trail_size() == 0
+
+
+def test_a_backdated_as_of_cannot_make_a_nursing_mother_a_stranger(client, trail_size):
+    """A child born on 1 March: notice served as of 2 March is denied; the same notice checked as
+    of 20 February, the birth still in the request, used to be read with the child unborn."""
+    body = check_body(as_of="2026-03-02")
+    body["employee"].update(pregnancy={"status": "not_pregnant"}, children=[{"birth_date": "2026-03-01"}],
+                            childbirth={"date": "2026-03-01"})
+    body["action"].update(notice_served_on="2026-03-02", effective_date="2026-04-02")
+    assert client.post("/v1/checks", json=body).get_json()["verdict"] == "deny"
+    body["as_of"] = "2026-02-20"
+    body["action"]["notice_served_on"] = "2026-02-20"
+    errors = _the_one_error(client.post("/v1/checks", json=body), 422)
+    assert {e["path"] for e in errors} == {"employee.children.0.birth_date", "employee.childbirth.date"}
+    assert trail_size() == 1
+
+
+def test_dates_that_lie_ahead_by_nature_are_accepted(client):
+    body = check_body()  # as_of 2026-02-10
+    body["employee"].update(
+        pregnancy={"status": "pregnant", "confirmed_on": "2026-02-10", "expected_due_date": "2026-08-01"},
+        contract={"type": "fixed_term", "end_date": "2027-01-31", "probation_end": "2026-03-31"},
+        medical_treatment={"sick_leave": [{"start": "2026-02-01", "end": "2026-02-28"}]},
+        union_officer={"position": "chair", "term_start": "2026-03-01", "term_end": "2029-02-28"})
+    assert client.post("/v1/checks", json=body).status_code == 200
+
+
+# ---- edge inputs in the URL and the transfer encoding: 4xx naming the part, never a 500 --------
+
+def test_an_id_in_the_path_over_128_characters_is_422_naming_it(client, trail_size):
+    long_id = "C" * 129
+    for method, path, name in [("post", f"/v1/cases/{long_id}/events", "case_id"), ("get", f"/v1/cases/{long_id}", "case_id"),
+                               ("get", f"/v1/decisions/{long_id}", "decision_id"),
+                               ("get", f"/v1/trail/proof/{long_id}", "entry_id"), ("get", f"/cases/{long_id}", "case_id")]:
+        response = getattr(client, method)(path, json=_event_body() if method == "post" else None)
+        [error] = _the_one_error(response, 422)
+        assert error == {"path": name, "reason": "must be at most 128 characters"}, path
+    assert client.get(f"/v1/cases/{'C' * 128}").status_code == 404  # the longest id is an id
+    assert trail_size() == 0
+
+
+@pytest.mark.parametrize("query", ["after=1e23", "after=99999999999999999999999", "after=9223372036854775808",
+                                   "after=-1", "after=1.5", "after=NaN", "after=" + "9" * 5000, "limit=1e3"])
+def test_an_absurd_number_on_a_trail_listing_is_422_naming_it(client, query):
+    name = query.split("=")[0]
+    for path in ("/v1/trail", "/v1/trail/checkpoints"):
+        [error] = _the_one_error(client.get(f"{path}?{query}"), 422)
+        assert error["path"] == name, (path, error)
+    page = client.get(f"/trail?{query}")  # the pages' search form says so in the page
+    assert page.status_code == 400 and f"{name}:" in page.get_data(as_text=True)
+    assert client.get("/v1/trail?after=9223372036854775807").status_code == 200  # the largest seq there can be
+
+
+def test_a_seq_past_any_there_can_be_is_404(client):
+    for seq in ("9223372036854775808", "9" * 30):
+        response = client.get(f"/trail/{seq}")
+        assert response.status_code == 404 and response.content_type.startswith("text/html")
+        assert client.get(f"/v1/trail/proof/{seq}").status_code == 404  # its API twin names entries by id
+
+
+class _BrokenChunks(io.BytesIO):
+    """What a WSGI server raises when it decodes a malformed chunk (gunicorn: InvalidChunkSize)."""
+
+    def read(self, size=-1):
+        raise ValueError("Invalid chunk size")
+
+
+def _chunked(client, path, stream):
+    # How a server that decodes chunked bodies itself passes one on (gunicorn, werkzeug's own).
+    return client.post(path, input_stream=stream, environ_overrides={"wsgi.input_terminated": True},
+                       headers={"Transfer-Encoding": "chunked", "Content-Type": "application/json"})
+
+
+def test_a_malformed_chunked_body_is_400_and_one_over_the_limit_413(client, endpoint, trail_size):
+    path, _, build = endpoint
+    [error] = _the_one_error(_chunked(client, path, _BrokenChunks()), 400)
+    assert error == {"path": "(body)", "reason": "is not a well-formed chunked body (ValueError)"}
+    [error] = _the_one_error(_chunked(client, path, io.BytesIO(b" " * (256 * 1024 + 1))), 413)
+    assert error["path"] == "(body)" and "256 KiB" in error["reason"]
+    body = json.dumps(build(check_body())).encode()
+    at_the_limit = body + b" " * (256 * 1024 - len(body))  # valid JSON of exactly 256 KiB
+    assert _chunked(client, path, io.BytesIO(at_the_limit)).status_code in (200, 201)
+    assert trail_size() == 1

@@ -2,6 +2,8 @@
 idempotent appends, notifications in the same transaction, the whole story in the trail."""
 import threading
 
+from freezegun import freeze_time
+
 
 E1001 = {"id": "E1001", "gender": "female", "department": "SALES", "birth_date": "1994-05-12", "hire_date": "2021-03-01",
          "region": "CN-BJ", "pregnancy": {"status": "not_pregnant"}, "children": [],
@@ -108,7 +110,7 @@ def test_a_client_key_sent_again_with_another_event_is_refused_naming_the_event_
     assert _event(client, "k1", "resignation_submitted", "2026-01-05T09:00:00+08:00", "E1001", "employee",
                   form="verbal").status_code == 409
     assert _event(client, "k1", "resignation_submitted", "2026-01-05T09:00:00+08:00", "E1001", "employee",
-                  employee=PREGNANT, form="written").status_code == 409
+                  employee={**E1001, "pregnancy": {"status": "pregnant"}}, form="written").status_code == 409
     case = client.get("/v1/cases/SEP-2026-001").get_json()
     assert [e["type"] for e in case["events"]] == ["resignation_submitted"]
     assert len(client.get("/v1/trail?case_id=SEP-2026-001").get_json()["entries"]) == 1
@@ -193,6 +195,37 @@ def test_the_sla_sweep_notifies_once_per_overdue_step_and_deadline(app, client):
     assert escalation["recipient_role"] == "hr_admin" and "reminded on 2026-01-14" in escalation["payload"]["message"]["en"]
     again = app.test_cli_runner().invoke(args=["sla", "sweep", "--as-of", "2026-01-20"])
     assert again.exit_code == 0 and "notifications_created=0" in again.output
+
+
+def test_a_sweep_as_of_a_day_to_come_is_a_dry_run_that_queues_nothing(app, client):
+    _seed_until_withdrawal_accepted(client)  # HR's acknowledgement due Mon 2026-01-12
+    with freeze_time("2026-01-12T02:00:00+00:00"):  # Monday 10:00 in China: not overdue yet
+        ahead = client.post("/v1/sla/sweep", json={"as_of": "2026-01-14"}).get_json()
+        assert ahead["dry_run"] is True and ahead["overdue_steps"] == 1 and ahead["notifications_created"] == 0
+        # Two working days late, but never both at once: the reminder first (the real sweep does the same).
+        assert {(n["kind"], n["reason"], n["due_on"]) for n in ahead["notifications"]} == {
+            ("step_overdue", "pending_approver", "2026-01-12")}
+        assert client.get("/v1/notifications?case_id=SEP-2026-001&kind=step_overdue").get_json()["notifications"] == []
+        cli = app.test_cli_runner().invoke(args=["sla", "sweep", "--as-of", "2026-01-14"])
+        assert cli.exit_code == 0 and "dry_run=True" in cli.output and "would notify kind=step_overdue" in cli.output
+        today = client.post("/v1/sla/sweep", json={"as_of": "2026-01-12"}).get_json()
+        assert today["dry_run"] is False and "notifications" not in today
+    with freeze_time("2026-01-14T02:00:00+00:00"):  # the day has come: sent for real, once
+        late = client.post("/v1/sla/sweep", json={}).get_json()
+        assert late["dry_run"] is False and late["notifications_created"] == 1
+    with freeze_time("2026-01-14T02:00:00+00:00"):  # tomorrow, a working day after the reminder: the escalation
+        planned = client.post("/v1/sla/sweep", json={"as_of": "2026-01-15"}).get_json()["notifications"]
+        assert [(n["kind"], n["reason"]) for n in planned] == [("step_escalated", "escalation")]
+        assert client.get("/v1/notifications?case_id=SEP-2026-001&kind=step_escalated").get_json()["notifications"] == []
+
+
+def test_an_event_recorded_after_it_happened_is_the_ledger_catching_up_not_a_what_if(client):
+    with freeze_time("2026-01-20T02:00:00+00:00"):  # recorded two weeks after the letter
+        answer = _event(client, "k1", "resignation_submitted", "2026-01-05T09:00:00+08:00", "E1001", "employee",
+                        form="written")
+        assert answer.status_code == 201, answer.get_json()
+        stored = client.get(f"/v1/decisions/{answer.get_json()['decision_id']}").get_json()
+    assert stored["kind"] == "case_event" and stored["as_of"] == "2026-01-05" and stored["retrospective"] is False
 
 
 def test_a_withdrawal_that_arrived_first_is_recorded_and_voids_the_resignation(client):

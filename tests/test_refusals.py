@@ -1,12 +1,13 @@
-"""401/403 refusals (issue 14, item 6): rate-limited per client address, answered 429 in the error
-shape past the limit, and counted in the trail per address and minute, never one entry each."""
+"""401/403 refusals (issue 14, item 6): rate-limited per client address and key prefix, answered 429
+in the error shape past the limit, and counted in the trail per address and minute, never one entry
+each. A valid key is never refused for others' failures from its address (issue 21)."""
 import datetime as dt
 
 import pytest
 
 from service.http import auth
 from service.http.auth import OTHER_ADDRESSES, RefusalTally, create_client, flush_refusals
-from tests.conftest import check_body, make_app
+from tests.conftest import TEST_KEY, check_body, make_app
 
 
 @pytest.fixture
@@ -57,10 +58,12 @@ def test_a_flood_of_bad_keys_is_429_and_one_trail_entry_for_the_minute(limited_a
     flood = _caller(limited_app, "sg_guessed")
     statuses = [flood.post("/v1/checks", json=check_body()).status_code for _ in range(200)]
     assert statuses == [401] * 5 + [429] * 195
-    # The address waits out the window whatever it sends, a valid key too; other addresses do not.
-    assert _caller(limited_app, None).get("/v1/trail").status_code == 429
-    assert limited_app.test_client().get("/v1/trail").status_code == 429
-    assert _caller(limited_app, None, "10.0.0.2").get("/v1/trail").status_code == 401
+    assert flood.get("/v1/trail").headers["Retry-After"].isdigit()
+    # Only that key prefix from that address waits out the window: no key at all, another
+    # address, and above all a valid key from the same address (behind a proxy: everyone) do not.
+    assert _caller(limited_app, None).get("/v1/trail").status_code == 401
+    assert limited_app.test_client().get("/v1/trail").status_code == 200
+    assert _caller(limited_app, "sg_guessed", "10.0.0.2").get("/v1/trail").status_code == 401
     assert _caller(limited_app, None).get("/healthz").status_code == 200  # never limited
     assert _refusals(limited_app) == []  # the minute is still under way
 
@@ -73,9 +76,31 @@ def test_a_flood_of_bad_keys_is_429_and_one_trail_entry_for_the_minute(limited_a
     assert entry["kind"] == "access_refused" and entry["client_id"] is None
     assert body["address"] == "127.0.0.1" and body["window_start"] == "2026-03-01T04:00:00+00:00"
     assert body["window_seconds"] == 60 and body["count"] == 202
-    assert body["by_status"] == {"401": 5, "429": 197}
+    assert body["by_status"] == {"401": 6, "429": 196}
     assert body["by_route"] == {"POST /v1/checks": 200, "GET /v1/trail": 2}
-    assert body["by_reason"]["unknown or revoked API key"] == 5
+    assert body["by_reason"]["unknown or revoked API key"] == 5 and body["by_reason"]["missing API key"] == 1
+
+
+def test_many_bad_keys_from_one_address_never_lock_out_a_valid_key_from_it(limited_app):
+    """Behind a proxy every client has the proxy's address: one client's failures are not the others'."""
+    for n in range(40):  # 40 different bad keys, and 40 requests with none, from one address
+        assert _caller(limited_app, f"sg_{n:08d}-wrong").post("/v1/checks", json=check_body()).status_code == 401
+        assert _caller(limited_app, None).post("/v1/checks", json=check_body()).status_code in (401, 429)
+    assert _caller(limited_app, None).post("/v1/checks", json=check_body()).status_code == 429  # that bucket is full
+    valid = limited_app.test_client()  # the suite's key, from the same address
+    assert [valid.post("/v1/checks", json=check_body()).status_code for _ in range(3)] == [200] * 3
+    # ... even when someone hammers its own public prefix with wrong keys
+    own_prefix = auth.refusal_bucket(TEST_KEY)
+    statuses = [_caller(limited_app, own_prefix + "-wrong").get("/v1/trail").status_code for _ in range(8)]
+    assert statuses == [401] * 5 + [429] * 3
+    assert valid.get("/v1/trail").status_code == 200
+
+
+def test_a_wrong_key_at_the_sign_in_page_is_limited_by_its_prefix_too(limited_app):
+    page = _caller(limited_app, None)
+    statuses = [page.post("/login", data={"key": "sg_guessed-at-the-form"}).status_code for _ in range(7)]
+    assert statuses == [401] * 5 + [429] * 2
+    assert page.post("/login", data={"key": TEST_KEY}).status_code == 303
 
 
 def test_each_address_and_minute_is_one_entry(limited_app, clock):
@@ -97,10 +122,11 @@ def test_a_key_without_the_scope_counts_and_names_its_client(limited_app):
     auditor = _caller(limited_app, key)
     statuses = [auditor.post("/v1/checks", json=check_body()).status_code for _ in range(7)]
     assert statuses == [403] * 5 + [429] * 2
+    assert auditor.get("/v1/trail").status_code == 200  # what its scope allows, it still may
     assert flush_refusals(limited_app, everything=True) == 1
     [entry] = _refusals(limited_app)
-    assert entry["client_id"] is None  # the 429s were answered before the key was looked up
-    assert entry["body"]["by_client"] == {"auditor-portal": 5} and entry["body"]["by_status"] == {"403": 5, "429": 2}
+    assert entry["client_id"] == "auditor-portal"  # every refusal named it, the 429s too
+    assert entry["body"]["by_client"] == {"auditor-portal": 7} and entry["body"]["by_status"] == {"403": 5, "429": 2}
 
 
 def test_a_valid_key_is_never_counted(limited_app):

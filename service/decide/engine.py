@@ -3,8 +3,8 @@
 The engine is C with no thread safety: one check is several C calls (assert, start action,
 complete action per fired rule, delete state) and another caller slipping in between can
 crash the process. So every call into it, from any engine instance, holds one process-wide
-lock; we scale with processes, not threads. See the README's "The engine" section for the
-other crash paths each line here avoids.
+lock: a gthread worker's threads take turns, and CPU scales with processes. See the
+README's "The engine" section for the other crash paths each line here avoids.
 """
 from __future__ import annotations
 

@@ -20,7 +20,8 @@ from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 from schemas.errors import ErrorSchema, flatten_messages
-from schemas.fields import control_character_in, is_identifier
+from schemas.fields import IDENTIFIER_MAX, control_character_in, is_identifier
+from service.http.bodies import ChunkedBodyReader, refuse_unreadable_body
 from service.http.jsonio import InvalidJson, loads_strict
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,8 @@ class Api(_Api):
     def init_app(self, app, *, spec_kwargs=None):
         super().init_app(app, spec_kwargs=spec_kwargs)
         app.before_request(_refuse_control_characters_in_the_url)
+        app.wsgi_app = ChunkedBodyReader(app.wsgi_app, app)
+        app.before_request(refuse_unreadable_body)
 
     def register_blueprint(self, blp, *, parameters=None, **options):
         if not isinstance(blp.ARGUMENTS_PARSER, JsonBodyParser):
@@ -140,10 +143,15 @@ def _default_errors(code: int, message: str) -> list[dict]:
 
 def _refuse_control_characters_in_the_url():
     """A case id in the path, or a query value, with a control character is refused like one in
-    a body (no database stores NUL in text): 422 naming the parameter."""
+    a body (no database stores NUL in text): 422 naming the parameter. An id in the path is an
+    identifier like one in a body (1 to 128 characters): a longer one is 422, not a 404 on
+    SQLite and an overflowing column on PostgreSQL."""
     errors = {name: ["must be printable text (no control or format characters)"]
               for name, value in (request.view_args or {}).items()
               if isinstance(value, str) and not is_identifier(value)}
+    errors.update({name: [f"must be at most {IDENTIFIER_MAX} characters"]
+                   for name, value in (request.view_args or {}).items()
+                   if isinstance(value, str) and len(value) > IDENTIFIER_MAX and name not in errors})
     errors.update({"(query)" if control_character_in(name) else name: ["must not contain control characters"]
                    for name, value in request.args.items(multi=True)
                    if control_character_in(name) or control_character_in(value)})

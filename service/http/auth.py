@@ -7,10 +7,13 @@ A missing or wrong key is 401, a key without the scope 403.
 Refusals are counted, not listed: each worker tallies them per client address and minute and
 writes one `access_refused` entry per address and minute (with the count by status, reason,
 route and client) once the minute is over, so a flood of bad keys adds at most one entry per
-address, minute and worker. An address with more than REFUSAL_RATE_LIMIT refusals in a window
-(counted in RATELIMIT_STORAGE_URI: per worker with the default memory://, shared by the workers
-and hosts that share a redis:// or memcached:// one) gets 429 for the rest of the window, before
-its key is even looked up.
+address, minute and worker. Past REFUSAL_RATE_LIMIT refusals in a window, counted per client
+address and key prefix (a presented key's public first characters, or one bucket for requests
+with no key; in RATELIMIT_STORAGE_URI: per worker with the default memory://, shared by the
+workers and hosts that share a redis:// or memcached:// one), a request that would be refused
+is answered 429 instead, for the rest of the window. A valid key is never refused for others'
+failures: behind a proxy one address is everyone, and one client's bad keys must not lock out
+the others.
 
 Each worker remembers a key it has accepted for API_KEY_CACHE_SECONDS (default 5): the lookup
 was a third of a check's database round trips. So a revocation made in another process (the
@@ -148,8 +151,6 @@ def init_app(app: Flask) -> None:
     app.extensions["refusal_tally"] = RefusalTally(int(app.config["REFUSAL_WINDOW_SECONDS"]))
     app.extensions["refusal_limiter"] = RefusalLimiter(app.config["REFUSAL_RATE_LIMIT"],
                                                        app.config["RATELIMIT_STORAGE_URI"])
-    # Before _authenticate: an address over its limit is answered 429 without a key lookup.
-    app.before_request(_turn_away_flooding_addresses)
     app.before_request(_authenticate)
     app.after_request(_write_closed_tallies)
     if not app.testing:
@@ -210,18 +211,59 @@ def _authenticate():
         from service.http import page_sessions
         with current_app.extensions["db_sessions"]() as session:
             client = page_sessions.client_of(session, token)
+    bucket = PAGE_SESSION_BUCKET if token else refusal_bucket(presented)
     if client is None:
         reason = ("expired, signed-out or revoked page session" if token else
                   "missing API key" if not presented else "unknown or revoked API key")
-        _record_refusal(None, 401, reason)
+        _turn_away_if_over_the_limit(None, bucket)
+        _record_refusal(None, 401, reason, bucket)
         abort(401, message="A valid API key is required: Authorization: Bearer <key>.",
               headers={"WWW-Authenticate": 'Bearer realm="separation-guard"'})
     g.client_id = client.name
     g.complete_record = client.complete_record
     if not set(needed) & set(client.scopes):
-        _record_refusal(client.name, 403, f"scope {' or '.join(needed)} needed")
+        _turn_away_if_over_the_limit(client.name, bucket)
+        _record_refusal(client.name, 403, f"scope {' or '.join(needed)} needed", bucket)
         abort(403, message=f"This key lacks the scope {' or '.join(needed)}.")
     return None
+
+
+# How many leading characters of a key are its public prefix: "sg_" and 8 of its 43 random ones
+# (48 bits of 256, enough to tell clients apart and nothing towards guessing one).
+PUBLIC_PREFIX_LENGTH = len(KEY_PREFIX) + 8
+NO_KEY_BUCKET = "(no key)"
+PAGE_SESSION_BUCKET = "(page session)"
+
+
+def refusal_bucket(presented: str | None) -> str:
+    """Where a refusal is counted, beside its address: the presented key's public prefix."""
+    return presented[:PUBLIC_PREFIX_LENGTH] if presented else NO_KEY_BUCKET
+
+
+def retry_after_if_over_the_limit(bucket: str) -> int | None:
+    """Seconds to wait when this address and key prefix are over the refusal limit, else None.
+    Asked only of a request about to be refused: a valid key is never turned away."""
+    address = request.remote_addr or "unknown"
+    if not current_app.extensions["refusal_tally"].may_have_refused(address):
+        return None  # refused nothing from here lately: the shared count need not be asked
+    limiter: RefusalLimiter = current_app.extensions["refusal_limiter"]
+    try:
+        if limiter.over(address, bucket):
+            return limiter.retry_after(address, bucket)
+    except Exception:  # the refusal stands even if the limiter's storage is unreachable
+        current_app.logger.exception("could not read the refusal count")
+    return None
+
+
+def _turn_away_if_over_the_limit(client_name: str | None, bucket: str) -> None:
+    wait = retry_after_if_over_the_limit(bucket)
+    if wait is None:
+        return
+    limiter: RefusalLimiter = current_app.extensions["refusal_limiter"]
+    _record_refusal(client_name, 429, f"over the limit of {limiter.limit} refused requests", bucket)
+    abort(429, message=f"Too many refused requests from this address with this key (the limit is "
+                       f"{limiter.limit}); retry after the time in Retry-After.",
+          headers={"Retry-After": str(wait)})
 
 
 def _presented_key() -> str | None:
@@ -256,8 +298,9 @@ def _client_for(key: str) -> KnownClient | None:
     return None
 
 
-def _record_refusal(client_name: str | None, status: int, reason: str) -> None:
-    """Count a refusal of this request in the tally of its address and minute."""
+def _record_refusal(client_name: str | None, status: int, reason: str, bucket: str = NO_KEY_BUCKET) -> None:
+    """Count a refusal of this request in the tally of its address and minute, and (401, 403)
+    in the limiter's count of its address and key prefix."""
     rule = request.url_rule.rule if request.url_rule is not None else request.path
     tally: RefusalTally = current_app.extensions["refusal_tally"]
     address = request.remote_addr or "unknown"
@@ -265,7 +308,7 @@ def _record_refusal(client_name: str | None, status: int, reason: str) -> None:
                 client=client_name)
     if status in (401, 403):
         try:
-            current_app.extensions["refusal_limiter"].count(address)
+            current_app.extensions["refusal_limiter"].count(address, bucket)
         except Exception:  # the refusal stands even if the limiter's storage is unreachable
             current_app.logger.exception("could not count a refused request")
     if not current_app.testing:
@@ -273,7 +316,7 @@ def _record_refusal(client_name: str | None, status: int, reason: str) -> None:
 
 
 class RefusalLimiter:
-    """REFUSAL_RATE_LIMIT refusals per client address, in fixed windows, counted where
+    """REFUSAL_RATE_LIMIT refusals per client address and key prefix, in fixed windows, counted where
     RATELIMIT_STORAGE_URI says (memory://: this worker; redis://, memcached://: every worker and
     host that shares it). Built on `limits`, the engine of Flask-Limiter, without Flask-Limiter's
     own request hooks: those cost 0.05-0.18 ms on every request, refused or not."""
@@ -284,31 +327,22 @@ class RefusalLimiter:
         self.limit = parse(limit)
         self._strategy = FixedWindowRateLimiter(storage_from_string(storage_uri))
 
-    def count(self, address: str) -> None:
-        self._strategy.hit(self.limit, self.SCOPE, address)
+    def count(self, address: str, bucket: str) -> None:
+        self._strategy.hit(self.limit, self.SCOPE, address, _storage_name(bucket))
 
-    def over(self, address: str) -> bool:
-        return not self._strategy.test(self.limit, self.SCOPE, address)
+    def over(self, address: str, bucket: str) -> bool:
+        return not self._strategy.test(self.limit, self.SCOPE, address, _storage_name(bucket))
 
-    def retry_after(self, address: str) -> int:
-        reset = self._strategy.get_window_stats(self.limit, self.SCOPE, address).reset_time
+    def retry_after(self, address: str, bucket: str) -> int:
+        reset = self._strategy.get_window_stats(self.limit, self.SCOPE, address, _storage_name(bucket)).reset_time
         # The limiter keeps epoch seconds; this is the HTTP Retry-After, never a decision.
         return max(1, math.ceil(reset - time.time()))  # wall clock ok
 
 
-def _turn_away_flooding_addresses():
-    if request.endpoint in OPEN_ENDPOINTS or request.endpoint is None:
-        return None
-    address = request.remote_addr or "unknown"
-    if not current_app.extensions["refusal_tally"].may_have_refused(address):
-        return None  # refused nothing from here lately: the shared count need not be asked
-    limiter: RefusalLimiter = current_app.extensions["refusal_limiter"]
-    if limiter.over(address):
-        _record_refusal(None, 429, f"over the limit of {limiter.limit} refused requests")
-        abort(429, message=f"Too many refused requests from this address (the limit is {limiter.limit}); "
-                           "retry after the time in Retry-After.",
-              headers={"Retry-After": str(limiter.retry_after(address))})
-    return None
+def _storage_name(bucket: str) -> str:
+    # A key prefix is whatever the client sent: hashed, it is a valid key in any storage (memcached
+    # refuses spaces and control characters).
+    return hashlib.sha256(bucket.encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 
 def _write_closed_tallies(response):

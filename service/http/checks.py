@@ -8,6 +8,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from schemas.check import (CheckBatchRequestSchema, CheckBatchResultSchema, CheckRequestSchema,
                            CheckResultSchema)
+from schemas.fields import CHINA
 from service.http.api import Blueprint
 from service.record import db, trail
 from service.clock import utcnow
@@ -72,8 +73,12 @@ def _decide(requests: list[dict], batch: bool = False) -> list[dict]:
             named.append(request)
     decided = [with_declarations(rulebook, r, d) for r, d in zip(requests, declared)]
     outcomes = [evaluate(rulebook, filled, assumed) for filled, assumed in decided]
-    entries = [decision_entry(rulebook=rulebook, outcome=o, request=r, received_at=received_at)
-               for o, r in zip(outcomes, requests)]
+    arrived_on = received_at.astimezone(CHINA).date()
+    # A check as of a day before it arrives cannot have guided an action on that day: a what-if.
+    retrospective = [o.as_of < arrived_on for o in outcomes]
+    entries = [decision_entry(rulebook=rulebook, outcome=o, request=r, received_at=received_at,
+                              body_extra={"retrospective": True} if past else None)
+               for o, r, past in zip(outcomes, requests, retrospective)]
     try:
         recorded = trail.append_and_commit(db.engine(), entries)
     except SQLAlchemyError:
@@ -83,9 +88,9 @@ def _decide(requests: list[dict], batch: bool = False) -> list[dict]:
     _remember_case_facts([filled for (filled, _), r in zip(decided, requests) if any(r is n for n in named)])
     key = current_app.extensions["trail_key"]
     return [{"decision_id": e.entry_id, "verdict": o.verdict, "as_of": o.as_of,
-             "ruleset_version": o.ruleset_version, "findings": o.findings, "checked": o.checked,
-             **({} if o.assumed is None else {"assumed": o.assumed}), "receipt": e.receipt(key)}
-            for e, o in zip(recorded, outcomes)]
+             "retrospective": past, "ruleset_version": o.ruleset_version, "findings": o.findings,
+             "checked": o.checked, **({} if o.assumed is None else {"assumed": o.assumed}), "receipt": e.receipt(key)}
+            for e, o, past in zip(recorded, outcomes, retrospective)]
 
 
 def _remember_case_facts(named: list[dict]) -> None:

@@ -93,7 +93,7 @@ def trusted_hash(session, entry: TrailEntry) -> str | None:
 def render(session, entry: TrailEntry) -> dict:
     """The answer a decision entry records, as the live path rendered it (sensitive values redacted)."""
     base = {"decision_id": entry.entry_id, "verdict": entry.verdict, "as_of": entry.as_of,
-            "ruleset_version": entry.ruleset_version}
+            "retrospective": bool(entry.body.get("retrospective")), "ruleset_version": entry.ruleset_version}
     body = entry.body
     if "matched" not in body:  # written before 0005: kept whole
         return {**base, "findings": body["findings"], "checked": body.get("checked", [])}

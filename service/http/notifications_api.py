@@ -48,7 +48,10 @@ class SlaSweep(MethodView):
     @blp.arguments(SweepRequestSchema())
     @blp.response(200, SweepResultSchema)
     def post(self, body):
-        """Find steps overdue as of a date and notify once per step and deadline."""
+        """Find steps overdue as of a date and notify once per step and deadline.
+
+        As of a day after today in China it is a dry run: it queues nothing and lists what it would.
+        """
         with db.session() as session, session.begin():
             return sweep(session, body.get("as_of") or default_as_of())
 
@@ -88,4 +91,6 @@ def sweep_command(as_of):
     day = AsOf().deserialize(as_of) if as_of else default_as_of()
     with current_app.extensions["db_sessions"]() as session, session.begin():
         counts = sweep(session, day)
-    click.echo(" ".join(f"{k}={v}" for k, v in counts.items()))
+    click.echo(" ".join(f"{k}={v}" for k, v in counts.items() if k != "notifications" and (k != "dry_run" or v)))
+    for planned in counts.get("notifications", ()):  # a dry run: what it would queue
+        click.echo("would notify " + " ".join(f"{k}={v}" for k, v in planned.items()))

@@ -35,7 +35,7 @@ from service.decide.evaluation import default_as_of
 from service.record.ledger import accepted_events, review_case
 from service.record.models import ApiClient, Case, CaseEvent, TrailEntry
 from service.decide.rulebook import versions_by_id
-from service.http.trail_api import KINDS, TrailQueryArgsSchema, query_trail
+from service.http.trail_api import KINDS, MAX_SEQ, TrailQueryArgsSchema, query_trail
 
 bp = Blueprint("pages", __name__)
 
@@ -163,8 +163,16 @@ def login():
         client = session.scalar(select(ApiClient).where(ApiClient.key_digest == auth.digest(key),
                                                         ApiClient.revoked_at.is_(None))) if key else None
     if client is None or not _PAGE_SCOPES & set(client.scopes):
+        bucket = auth.refusal_bucket(key)
+        wait = auth.retry_after_if_over_the_limit(bucket)
+        if wait is not None:
+            auth._record_refusal(client.name if client else None, 429, "sign-in: over the limit of refused requests",
+                                 bucket)
+            return render_template("error.html", code=429, zh=f"登录失败次数过多，请 {wait} 秒后再试。",
+                                   en=f"Too many refused sign-ins; try again in {wait} seconds."), 429, \
+                {"Retry-After": str(wait)}
         reason = "sign-in: unknown or revoked API key" if client is None else "sign-in: key has no page scope"
-        auth._record_refusal(client.name if client else None, 401, reason)
+        auth._record_refusal(client.name if client else None, 401, reason, bucket)
         error = (("密钥无效或已吊销。", "Unknown or revoked key.") if client is None else
                  ("此密钥没有查看页面的权限（trail:read 或 rules:admin）。",
                   "This key has no scope for the pages (trail:read or rules:admin)."))
@@ -333,6 +341,8 @@ def trail():
 def trail_entry(seq: int):
     from service.record.trail import hash_of
 
+    if seq > MAX_SEQ:  # past any seq a database keeps: no such entry, not an overflow
+        abort(404)
     with db.read_session() as session:
         entry = session.get(TrailEntry, seq)
     if entry is None:

@@ -59,6 +59,10 @@ class TimeBound(fields.Field):
         return moment.astimezone(dt.timezone.utc)
 
 
+# The largest seq a database keeps (a 64-bit integer): past it a cursor is a typo, never a 500.
+MAX_SEQ = 2**63 - 1
+
+
 class TrailQueryArgsSchema(Schema):
     employee = fields.String(metadata={"description": "Employee id"})
     case_id = fields.String()
@@ -80,7 +84,7 @@ class TrailQueryArgsSchema(Schema):
     at_until = TimeBound(start=False, metadata={
         "description": "The event's own time before: an RFC 3339 date-time, or a date (to the end of that day in "
                        "China, inclusive)"})
-    after = fields.Integer(load_default=0, validate=validate.Range(min=0),
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_SEQ),
                            metadata={"description": "Cursor: return entries after this seq"})
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import uuid
 
 from flask import current_app
@@ -136,7 +137,10 @@ _ABSENT = object()
 
 def int_or_name(key: str):
     return (0, int(key), "") if key.isdigit() else (1, 0, key)
+
+
 _CODES: dict[str, dict[str, str]] = {}
+_CODES_LOCK = threading.Lock()  # a gthread worker records from several threads
 
 
 def fact_codes(rulebook: RuleBook) -> dict[str, str]:
@@ -144,9 +148,11 @@ def fact_codes(rulebook: RuleBook) -> dict[str, str]:
     (the names are most of an entry's bytes, and the version's entry holds them)."""
     found = _CODES.get(rulebook.version)
     if found is None:
-        found = _CODES[rulebook.version] = {n: str(i) for i, n in enumerate(sorted(rulebook.vocabulary.facts))}
-        if len(_CODES) > 8:
-            _CODES.pop(next(iter(_CODES)))
+        found = {n: str(i) for i, n in enumerate(sorted(rulebook.vocabulary.facts))}
+        with _CODES_LOCK:
+            _CODES[rulebook.version] = found
+            if len(_CODES) > 8:
+                _CODES.pop(next(iter(_CODES)))
     return found
 
 

@@ -7,6 +7,10 @@ queues: the pending approver is reminded when the step is first found late, and 
 target hears `escalate_after_working_days` after that reminder (sla.yaml, POL-SLA-6.3; one working
 day by default), if the step is still waiting; never both at once, however late the step was when
 first found.
+
+A sweep as of a day after today in China is a dry run: it answers which notifications it would
+queue and queues none. A step is not overdue before its day comes, and a reminder sent early
+cannot be taken back (it is also never sent again for that step and deadline).
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.clock import utcnow
+from schemas.fields import CHINA
 from service.record.ledger import accepted_events, review_case
 from service.record.models import Case, Notification
 from service.record.notifications import notify
@@ -26,8 +31,10 @@ def sweep(session: Session, as_of: dt.date) -> dict:
     rulebook = current_app.extensions["rulebook"]
     process = rulebook.context.process
     machine = rulebook.context.classification.machine
-    counts = {"as_of": as_of, "cases_checked": 0, "overdue_steps": 0, "notifications_created": 0}
     now = utcnow()
+    dry_run = as_of > now.astimezone(CHINA).date()
+    counts = {"as_of": as_of, "dry_run": dry_run, "cases_checked": 0, "overdue_steps": 0, "notifications_created": 0}
+    planned: list[dict] = []
     for case in session.scalars(select(Case).order_by(Case.id)):
         events = accepted_events(session, case.id)
         if machine.closed(machine.run(events)):  # archived or offboarded: nothing left to decide
@@ -49,10 +56,18 @@ def sweep(session: Session, as_of: dt.date) -> dict:
                     if not _escalation_due(rulebook, pending, rule, reminded_on, as_of, grace):
                         continue  # the approver first gets a working day to act on the reminder
                 role, person = _recipient(recipient, case, pending)
+                kind = "step_escalated" if escalation else "step_overdue"
+                dedupe_key = overdue_key(case.id, pending, recipient)
+                if dry_run:  # a reminder it would send now is not one sent earlier: no escalation with it
+                    if not _queued(session, dedupe_key):
+                        planned.append({"kind": kind, "case_id": case.id, "recipient_role": role,
+                                        "recipient_id": person, "step": pending.get("step"),
+                                        "due_on": pending.get("due_on"), "reason": recipient})
+                    continue
                 created = notify(
-                    session, kind="step_escalated" if escalation else "step_overdue", now=now, recipient_role=role,
+                    session, kind=kind, now=now, recipient_role=role,
                     recipient_id=person, case_id=case.id, employee_id=case.employee_id,
-                    dedupe_key=overdue_key(case.id, pending, recipient),
+                    dedupe_key=dedupe_key,
                     payload={"case_id": case.id, "employee_id": case.employee_id, "rule_id": rule.id,
                              "step": pending.get("step"), "due_on": pending.get("due_on"),
                              "working_days_late": pending.get("working_days_late"),
@@ -60,7 +75,13 @@ def sweep(session: Session, as_of: dt.date) -> dict:
                              "message": escalation_message(case.id, pending, reminded_on)
                              if escalation else messages[rule.id]})
                 counts["notifications_created"] += created is not None
+    if dry_run:  # nothing created; what would be, in `notifications`
+        counts["notifications"] = planned
     return counts
+
+
+def _queued(session: Session, dedupe_key: str) -> bool:
+    return session.scalar(select(Notification.id).where(Notification.dedupe_key == dedupe_key)) is not None
 
 
 def overdue_key(case_id: str, pending: dict, recipient: str) -> str:

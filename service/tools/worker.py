@@ -78,7 +78,8 @@ def _sla_sweep(ctx: PassContext) -> dict:
     from service.record.sla import sweep
     with ctx.sessions() as session, session.begin():
         counts = sweep(session, ctx.as_of)
-    return {k: v for k, v in counts.items() if k != "as_of"}
+    # dry_run only when it is one (a worker run --once as of a day to come)
+    return {k: v for k, v in counts.items() if k not in ("as_of", "notifications") and (k != "dry_run" or v)}
 
 
 def _deliver(ctx: PassContext) -> dict:
