@@ -64,7 +64,7 @@ def lint(root: Path | str) -> LintReport:
     root = Path(root)
     lines = _Lines(root)
     checked = validate_rules(root)
-    issues = [_issue(p, lines) for p in _without_cascade(checked.problems, lines)]
+    issues = [_issue(p, lines) for p in checked.problems]
     vocabulary = checked.vocabulary
     if vocabulary is not None:
         issues += _request_facts(vocabulary, root, lines)
@@ -76,24 +76,6 @@ def lint(root: Path | str) -> LintReport:
     issues += _unread_files(root)
     issues.sort(key=lambda i: (i.file, i.line or 0, i.severity, i.reason))
     return LintReport(root, _dedupe(issues), len(checked.rules))
-
-
-# A rule's own citation, or a definition of a fact it reads (the fact's defined_by).
-_UNKNOWN_REF = re.compile(r"^(?:fact \S+ is defined_by )?unknown ref '(.+)' \(not in rules/citations/\)$")
-
-
-def _without_cascade(problems: list[Problem], lines: _Lines) -> list[Problem]:
-    """A citation file that fails to load takes all its refs with it: report the file, not every
-    rule citing one of them."""
-    written = set()
-    for path in sorted((lines.root / "citations").glob("*.yaml")):
-        index = lines.index(f"citations/{path.name}")
-        node = _child(index.root, "citations") if index else None
-        if isinstance(node, yaml.MappingNode):
-            written |= {k.value for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
-    if not any(p.file.startswith("citations/") for p in problems):
-        return problems
-    return [p for p in problems if not ((m := _UNKNOWN_REF.match(p.reason)) and m.group(1) in written)]
 
 
 def _dedupe(issues: list[Issue]) -> list[Issue]:
@@ -127,7 +109,7 @@ def _issue(problem: Problem, lines: _Lines) -> Issue:
         reason = reason.split(": ", 1)[1] if reason.startswith(("/", str(lines.root))) and ": " in reason else reason
         where = re.match(r"^([\w\[\].-]+)", reason)
         line = lines.line(file, None, where.group(1) if where else "")
-        return Issue(ERROR, file, line, None, field_path, reason)
+        return Issue(ERROR, file, line, None, "", reason)  # the class of the error means nothing to its reader
     return Issue(ERROR, file, lines.line(file, problem.rule_id, field_path, problem.rule_index), problem.rule_id,
                  field_path, reason)
 
