@@ -305,15 +305,33 @@ def run_scenarios(rulebook: RuleBook, paths: Iterable[Path], as_of: str | None =
     if examples:
         cases += [(run_rule_example, (rulebook, rule, example, source))
                   for source, rule, example in rule_example_cases(rulebook)]
+    unreadable = []
     for path in paths:
-        cases += [(run_fixture_case, (rulebook, case, now, source))
-                  for source, case, now in load_fixture_cases(Path(path))]
-    results = []
+        try:
+            cases += [(run_fixture_case, (rulebook, case, now, source))
+                      for source, case, now in load_fixture_cases(Path(path))]
+        except Exception as exc:  # noqa: BLE001 -- a broken fixture file is a failure of that file, not a crash
+            unreadable.append(Result(_rel(Path(path)), False, {}, {}, [f"cannot read this fixture file: {one_line(exc)}"]))
+    results = list(unreadable)
     for done, (run, args) in enumerate(cases, start=1):
-        results.append(run(*args, as_of=as_of))
+        try:
+            results.append(run(*args, as_of=as_of))
+        except Exception as exc:  # noqa: BLE001 -- a case the runner cannot run fails; the others still run
+            results.append(Result(args[-1], False, {}, {}, [f"cannot run this case: {one_line(exc)}"]))
         if progress is not None:
             progress(done, len(cases))
     return results
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line a rule author can act on: the file and line when it has them."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    if mark is not None:
+        return f"{mark.name}:{mark.line + 1}: {getattr(exc, 'problem', None) or exc}".replace("\n", " ")
+    if isinstance(exc, KeyError):
+        return f"the field {exc.args[0]!r} is missing"
+    text = str(exc).replace("\n", " ").strip() or type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def write_junit(results: list[Result], path: Path | str, name: str = "separation-guard") -> None:
