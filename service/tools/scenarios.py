@@ -311,7 +311,8 @@ def run_scenarios(rulebook: RuleBook, paths: Iterable[Path], as_of: str | None =
             cases += [(run_fixture_case, (rulebook, case, now, source))
                       for source, case, now in load_fixture_cases(Path(path))]
         except Exception as exc:  # noqa: BLE001 -- a broken fixture file is a failure of that file, not a crash
-            unreadable.append(Result(_rel(Path(path)), False, {}, {}, [f"cannot read this fixture file: {one_line(exc)}"]))
+            unreadable.append(Result(str(path), False, {}, {}, [f"could not be run: cannot read this fixture file: "
+                                                                f"{one_line(exc)}"]))
     results = list(unreadable)
     for done, (run, args) in enumerate(cases, start=1):
         try:
