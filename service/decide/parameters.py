@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from schemas.data_files import ParameterFileSchema
+from service.decide.suggest import did_you_mean
 from service.decide.yamlfile import load_checked
 
 __all__ = [
@@ -61,9 +62,9 @@ class ParameterFileError(ParameterError, ValueError):
 class UnknownParameter(ParameterError, KeyError):
     """No parameter file of that name."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, known: Iterable[str] = ()) -> None:
         self.name = name
-        super().__init__(f"no parameter named {name!r}")
+        super().__init__(f"no parameter named {name!r}" + did_you_mean(name, known))
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return self.args[0]
@@ -197,7 +198,7 @@ class ParameterSet:
         try:
             return self._params[name]
         except KeyError:
-            raise UnknownParameter(name) from None
+            raise UnknownParameter(name, self._params) from None
 
 
 # ---- loading and validation ------------------------------------------------------------------
@@ -242,10 +243,8 @@ def _misfit(value: Any, unit: Any) -> str | None:
     if unit is None:
         return None
     if unit not in UNITS:
-        from difflib import get_close_matches
-        close = get_close_matches(str(unit), UNITS, n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        return f"unit {unit!r} is not one of {', '.join(UNITS)}{hint} — use one of them in metadata.unit"
+        return (f"unit {unit!r} is not one of {', '.join(UNITS)}"
+                + (did_you_mean(str(unit), UNITS) or " — use one of them in metadata.unit"))
     whole = unit in WHOLE_UNITS
     kind = f"a whole number of {unit}s" if whole else "a number"
 

@@ -329,7 +329,7 @@ def one_line(exc: BaseException) -> str:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     if mark is not None:
         return f"{mark.name}:{mark.line + 1}: {getattr(exc, 'problem', None) or exc}".replace("\n", " ")
-    if isinstance(exc, KeyError):
+    if type(exc) is KeyError:  # a subclass (UnknownParameter) has its own words
         return f"the field {exc.args[0]!r} is missing"
     text = str(exc).replace("\n", " ").strip() or type(exc).__name__
     return text if len(text) <= 300 else text[:297] + "..."
