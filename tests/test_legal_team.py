@@ -80,7 +80,8 @@ def test_diff_against_a_tree_with_a_bad_date_key_names_the_file_and_line(rules_c
     result = rules("diff", PROJECT_ROOT / "rules", rules_copy, "--fixtures", tmp_path)
     assert "Traceback" not in result.output
     assert result.exit_code == 1
-    assert re.search(r"CN-SH\.yaml.*2021-11-3.*YYYY-MM-DD", result.output), result.output
+    assert re.search(r"CN-SH\.yaml:12: error: values\.2021-11-3\.key: not an ISO date — write YYYY-MM-DD", result.output), \
+        result.output
 
 
 def test_a_parameter_reference_not_in_the_catalog_is_refused_with_did_you_mean(rules_copy):

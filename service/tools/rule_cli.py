@@ -231,11 +231,11 @@ def diff_command(old, new, fixtures):
         report = diff(old_side, new_side, _fixture_paths(fixtures) if fixtures else None, progress=_progress())
     echo = click.echo
     echo(f"OLD {report.old.label}\nNEW {report.new.label}")
-    for label, problems in (("OLD", report.old_problems), ("NEW", report.new_problems)):
+    for label, side, problems in (("OLD", report.old, report.old_problems), ("NEW", report.new, report.new_problems)):
         if problems:
             echo(f"{label} does not load ({len(problems)} problem(s)); outcomes were not compared:")
-            for p in problems[:20]:
-                echo(f"  {p}")
+            for line in _placed(side.rules, problems[:20]):
+                echo(f"  {line}")
             if len(problems) > 20:
                 echo(f"  ... and {len(problems) - 20} more (`separation-guard rules lint` on that side lists them all)")
             echo(f"  Only {label}'s rules without a problem are compared below: a rule listed as "
@@ -271,6 +271,23 @@ def diff_command(old, new, fixtures):
             if plus or minus:
                 echo(f"        rules {' '.join('+' + r for r in plus)} {' '.join('-' + r for r in minus)}".rstrip())
     sys.exit(0 if report.ok else 1)
+
+
+def _placed(root: Path, problems) -> list[str]:
+    """Load problems as lint shows them, FILE:LINE first (a git revision's side is a temporary
+    folder: its files are named relative to its rules folder)."""
+    from service.tools.lines import _Lines
+    from service.tools.lint import _issue
+
+    lines = _Lines(root)
+    out = []
+    for problem in problems:
+        issue = _issue(problem, lines)
+        where = issue.file + (f":{issue.line}" if issue.line else "")
+        rule = f" rule {issue.rule_id}" if issue.rule_id else ""
+        field = f" {issue.field}:" if issue.field else ""
+        out.append(f"{where}: error:{rule}{field} {issue.reason}")
+    return out
 
 
 def _outcome(summary, error) -> str:
