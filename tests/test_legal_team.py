@@ -114,7 +114,7 @@ def test_a_colon_in_pasted_statute_text_is_one_yaml_error_without_a_cascade(rule
     citations.write_text("\n".join(lines) + "\n", encoding="utf-8")
     result = rules("lint", "--rules-dir", rules_copy)
     reason = only_error(result, "citations/labor_law.yaml", number + 1)
-    assert "mapping values are not allowed" in reason
+    assert "mapping values are not allowed" in reason and "put the whole text in double quotes" in reason
     assert "not checked until every citations file loads" in reason
     assert "unknown ref" not in result.output
     assert len(refused(rules_copy)) == 1

@@ -98,8 +98,9 @@ def _issue(problem: Problem, lines: _Lines) -> Issue:
         marks = _MARK.findall(reason)
         if marks:
             path, line = marks[-1]
+            reason = _strip_marks(reason)
             return Issue(ERROR, _rel_to(lines.root, path, file), int(line), problem.rule_id, field_path,
-                         _strip_marks(reason))
+                         _yaml_hint(reason))
     if file == "facts/" and (m := _VOCAB.match(reason)):
         file = f"facts/{m['file']}"
         field_path = f"facts.{m['fact']}" if m["fact"] else ""
@@ -112,6 +113,29 @@ def _issue(problem: Problem, lines: _Lines) -> Issue:
         return Issue(ERROR, file, line, None, "", reason)  # the class of the error means nothing to its reader
     return Issue(ERROR, file, lines.line(file, problem.rule_id, field_path, problem.rule_index), problem.rule_id,
                  field_path, reason)
+
+
+# What the YAML parser's words mean for someone pasting legal text, and what to do.
+_YAML_HINTS = (
+    ("mapping values are not allowed", "a ': ' inside a text starts a new key; put the whole text in double "
+                                       "quotes, or write `text: >-` and the text on the next lines, indented"),
+    ("found character '\\t'", "a tab; indent with spaces only"),
+    ("duplicate key", "a key written twice would silently lose the first; keep one"),
+    ("could not find expected ':'", "a line without `key: value`; check the line above for an unclosed quote "
+                                    "or bracket"),
+    ("found unexpected end of stream", "a quote or bracket is never closed"),
+)
+
+
+def _yaml_hint(reason: str) -> str:
+    if "—" in reason:
+        head, _, rest = reason.partition(" — ")
+    else:
+        head, rest = reason, ""
+    hint = next((h for words, h in _YAML_HINTS if words in head), None)
+    if hint is None:
+        return reason
+    return f"{head} ({hint})" + (f" — {rest}" if rest else "")
 
 
 def _strip_marks(reason: str) -> str:
