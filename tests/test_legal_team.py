@@ -272,3 +272,18 @@ def test_explain_refuses_a_request_the_service_would_refuse_in_one_line(tmp_path
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "would refuse this request (422)" in result.output and "action.type" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("file, old, new, hint", [
+    ("labor_law/lcl_36_mutual_agreement.yaml", "- employee.pregnancy.status: pregnant",
+     "- employee.pregnancy.status: pregant", "did you mean pregnant?"),
+    ("labor_law/lcl_40_notice_termination.yaml", "[terminate_with_notice]", "[terminate_with_notise]",
+     "did you mean terminate_with_notice?"),
+    ("labor_law/lcl_14_open_ended_contract.yaml", "continuous_years: {gte: 10}", "continuous_years: {gtee: 10}",
+     "did you mean gte?"),
+])
+def test_a_misspelt_value_action_or_operator_says_did_you_mean(rules_copy, file, old, new, hint):
+    edit(rules_copy / file, old, new)
+    line = next(i for i, text in enumerate((rules_copy / file).read_text(encoding="utf-8").splitlines(), 1)
+                if new in text)
+    assert hint in only_error(rules("lint", "--rules-dir", rules_copy), file, line)

@@ -179,7 +179,8 @@ def _typed(spec: FactSpec, value, path: str):
         value = value.isoformat()
     if not spec.accepts(value):
         allowed = f" (one of: {', '.join(spec.values)})" if spec.type == "enum" else ""
-        raise ConditionError(path, f"{value!r} is not a valid {spec.type} for '{spec.name}'{allowed}")
+        hint = did_you_mean(value, spec.values) if spec.type == "enum" and isinstance(value, str) else ""
+        raise ConditionError(path, f"{value!r} is not a valid {spec.type} for '{spec.name}'{allowed}{hint}")
     return value
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
@@ -79,11 +79,21 @@ def lint(root: Path | str) -> LintReport:
 
 
 def _dedupe(issues: list[Issue]) -> list[Issue]:
-    seen, out = set(), []
+    """One message per mistake: the same problem in several rules of a file (a YAML anchor they
+    share) is reported once, at its first line, naming the other rules."""
+    first: dict[tuple, int] = {}
+    out: list[Issue] = []
+    also: dict[int, list[str]] = {}
     for issue in issues:
-        if issue not in seen:
-            seen.add(issue)
+        key = (issue.severity, issue.file, issue.field, issue.reason)
+        if key not in first:
+            first[key] = len(out)
             out.append(issue)
+        elif issue.rule_id and issue != out[first[key]]:
+            also.setdefault(first[key], []).append(f"{issue.rule_id} (line {issue.line})" if issue.line else issue.rule_id)
+    for index, others in also.items():
+        issue = out[index]
+        out[index] = replace(issue, reason=f"{issue.reason} (the same in rule {', '.join(dict.fromkeys(others))})")
     return out
 
 
