@@ -157,3 +157,7 @@ def list_keys_command():
         for client in session.scalars(select(ApiClient).order_by(ApiClient.name, ApiClient.created_at)):
             state = f"revoked {client.revoked_at:%Y-%m-%d}" if client.revoked_at else "active"
             click.echo(f"{client.name:<24} {' '.join(client.scopes):<40} {state}")
+
+
+if __name__ == "__main__":  # python -m service.tools.cli ...: the console script without installing it
+    main()
