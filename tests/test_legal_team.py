@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from service import PROJECT_ROOT
 from service.decide.rulebook import RuleLoadError, load_rulebook
@@ -19,7 +19,7 @@ SH = "labor_law/parameters/maternity/regional_extension_days/CN-SH.yaml"
 ERROR_LINE = re.compile(r"^(?P<file>\S+\.ya?ml):(?P<line>\d+): error: (?P<reason>.+)$")
 
 
-def rules(*args) -> "click.testing.Result":
+def rules(*args) -> Result:
     return CliRunner().invoke(rules_group, list(map(str, args)))
 
 

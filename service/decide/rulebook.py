@@ -25,9 +25,9 @@ from service.decide.facts.context import FactContext
 from service.decide.names import NAMES_FILE, Names, NamesError, required_codes
 from service.decide.parameters import ParameterError
 from service.decide.process_config import ProcessConfigError
-from service.decide.vocabulary import Vocabulary, VocabularyError
 from service.decide.suggest import did_you_mean
 from service.decide.tree_checks import parameter_references, policy_clause_clashes, regional_files
+from service.decide.vocabulary import Vocabulary, VocabularyError
 from service.decide.workdays import CalendarError
 from service.decide.yamlfile import YAMLError, load_yaml
 

@@ -13,6 +13,7 @@ from service.decide.suggest import closest, did_you_mean
 # (file, field path, reason), as the other data-file checks report them.
 Found = list[tuple[str, str, str]]
 
+
 def _rel(root: Path, path: str) -> str:
     try:
         return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
