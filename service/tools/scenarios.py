@@ -124,7 +124,7 @@ def observe(rulebook: RuleBook, body: dict, now: str | None, as_of: str | None =
     except ValidationError as exc:
         return Observed(None, f"invalid request: {exc.messages}")
     outcome = evaluate(rulebook, request)
-    return Observed(summarize(outcome.verdict, outcome.findings, outcome.as_of),
+    return Observed(summarize(outcome.verdict, outcome.findings, outcome.as_of, outcome.checked),
                     fired=[r.key for r in outcome.fired])
 
 
@@ -148,7 +148,7 @@ def _check(rulebook: RuleBook, body: dict, expected: dict, now: str | None, sour
                   fired=seen.fired)
 
 
-def summarize(verdict: str, findings: list[dict], as_of: dt.date) -> dict:
+def summarize(verdict: str, findings: list[dict], as_of: dt.date, checked: list[dict] = ()) -> dict:
     return {
         "verdict": verdict,
         "as_of": as_of.isoformat(),
@@ -160,6 +160,7 @@ def summarize(verdict: str, findings: list[dict], as_of: dt.date) -> dict:
         "findings": [{"rule_id": f["rule_id"], "verdict": f["verdict"], "outcome": f.get("outcome", "fired"),
                       "missing_facts": list(f["missing_facts"]),
                       "citations": [citation_label(c) for c in f["citations"]]} for f in findings],
+        "cleared": sorted(c["rule_id"] for c in checked if c["outcome"] == "cleared"),
     }
 
 
@@ -240,13 +241,18 @@ def diff_lines(expected: dict, actual: dict) -> list[str]:
             return f"unknown, not expected: missing {', '.join(found['missing_facts']) or 'facts'}"
         return extra if not found else extra.replace("fired", found["outcome"], 1)
 
+    def why_absent(name: str, absent: str) -> str:
+        if name in actual.get("cleared", ()):
+            return f"{absent}: cleared, the facts given rule it out"
+        return absent if "cleared" not in actual else f"{absent}: not checked, not in force on as_of or not for this action"
+
     for key, label, absent, extra in (
             ("rule_ids", "rule", "expected, did not fire", "fired, not expected"),
             ("obligations", "obligation", "expected, did not fire", "fired, not expected"),
             ("citations", "citation", "expected, not cited", None),
             ("missing_facts", "missing fact", "expected, not reported missing", None)):
         want, got = set(expected.get(key, [])), set(actual.get(key, []))
-        rows = [("-", name, absent) for name in sorted(want - got)]
+        rows = [("-", name, why_absent(name, absent)) for name in sorted(want - got)]
         if extra and key in expected:  # rule ids and obligations are exact when the case gives them
             rows += [("+", name, why_extra(name, extra)) for name in sorted(got - want)]
         lines += [f"{sign} {label} {name}   ({why})" for sign, name, why in rows]
@@ -281,7 +287,7 @@ def run_rule_example(rulebook: RuleBook, rule, example: dict, source: str,
     got = {"fired": rule.verdict, "unknown": "unknown", "dates_differ": "dates_differ"}.get(own["outcome"], "none") \
         if own else "none"
     passed = got == example["expect"]
-    summary = summarize(outcome.verdict, outcome.findings, outcome.as_of)
+    summary = summarize(outcome.verdict, outcome.findings, outcome.as_of, outcome.checked)
     problem = f"rule {rule.id}: expected {example['expect']}, got {got}"
     if got == "unknown" and example["expect"] in (rule.verdict, "warn"):
         mine = next((f for f in summary["findings"] if f["rule_id"] == rule.id), None)
