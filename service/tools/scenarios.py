@@ -252,7 +252,7 @@ def diff_lines(expected: dict, actual: dict) -> list[str]:
             ("citations", "citation", "expected, not cited", None),
             ("missing_facts", "missing fact", "expected, not reported missing", None)):
         want, got = set(expected.get(key, [])), set(actual.get(key, []))
-        rows = [("-", name, why_absent(name, absent)) for name in sorted(want - got)]
+        rows = [("-", name, why_absent(name, absent) if extra else absent) for name in sorted(want - got)]
         if extra and key in expected:  # rule ids and obligations are exact when the case gives them
             rows += [("+", name, why_extra(name, extra)) for name in sorted(got - want)]
         lines += [f"{sign} {label} {name}   ({why})" for sign, name, why in rows]
