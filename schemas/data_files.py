@@ -61,7 +61,7 @@ class ParameterFileSchema(Schema):
     description = fields.String(required=True, validate=validate.Length(min=1))
     documentation = fields.String()
     metadata = fields.Nested(ParameterMetadataSchema)
-    values = fields.Dict(keys=fields.String(validate=validate.Regexp(_ISO_DATE, error="not an ISO date YYYY-MM-DD")),
+    values = fields.Dict(keys=fields.String(validate=validate.Regexp(_ISO_DATE, error="not an ISO date — write YYYY-MM-DD, with a two-digit month and day (2021-11-03)")),
                          values=fields.Nested(ParameterValueSchema), required=True,
                          validate=validate.Length(min=1))
 

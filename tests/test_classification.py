@@ -109,7 +109,7 @@ def test_a_broken_table_stops_the_rule_book_naming_every_problem(rules_copy):
         ("classification/case_states.yaml", "transitions.0.set.resignation",
          "'voided' is not a resignation state (known: none, submitted, approved, rejected, void)"),
         ("classification/separation_basis.yaml", "actions.terminate_for_cause.cite",
-         "unknown ref 'LCL-399' (not in rules/citations/)"),
+         "unknown ref 'LCL-399' (not in rules/citations/) — did you mean LCL-39?"),
         ("classification/written_form.yaml", "forms", "no line for the form 'verbal'"),
     }
     assert {(i.file, i.field) for i in lint(rules_copy).errors} >= {

@@ -98,9 +98,10 @@ def test_a_problem_in_a_condition_two_versions_share_is_listed_once_naming_both_
     file = "labor_law/lcl_43_union_notice.yaml"
     assert body["problems"] == [
         f"{file}:{typo}: rule lcl-43.union-not-notified@2008-01-01, lcl-43.union-not-notified@2022-01-01: "
-        "when.derived.union.exist: unknown fact 'derived.union.exist' (not in rules/facts/)",
+        "when.derived.union.exist: unknown fact 'derived.union.exist' (not in rules/facts/) "
+        "— did you mean derived.union.exists?",
         f"{file}:{ref}: rule lcl-43.union-not-notified@2022-01-01: citations.1.ref: "
-        "unknown ref 'TUL-99' (not in rules/citations/)"]
+        "unknown ref 'TUL-99' (not in rules/citations/) — did you mean TUL-19?"]
     assert [e["path"] for e in body["errors"]] == [f"{file}:{typo}", f"{file}:{ref}"]
     assert "(2 problem(s))" in body["message"]
 

@@ -442,12 +442,12 @@ def test_diff_on_a_set_that_does_not_load_says_so_instead_of_listing_its_rules_a
     out = result.stdout
     union = rules_copy / "labor_law" / "lcl_43_union_notice.yaml"
     assert "NEW does not load (2 problem(s)); outcomes were not compared:" in out
-    assert (f"  labor_law/lcl_43_union_notice.yaml:{_line_of(union, 'derived.union.exist:')}: rule "
+    assert (f"  labor_law/lcl_43_union_notice.yaml:{_line_of(union, 'derived.union.exist:')}: error: rule "
             "lcl-43.union-not-notified@2008-01-01, lcl-43.union-not-notified@2022-01-01: "
             "when.derived.union.exist: unknown fact") in out
     # Where the YAML parser gave up: the line after the unclosed bracket.
     sod_file = rules_copy / "process" / "segregation_of_duties.yaml"
-    assert f"  process/segregation_of_duties.yaml:{_line_of(sod_file, '[process.sod.manager') + 1}: yaml: " in out
+    assert f"  process/segregation_of_duties.yaml:{_line_of(sod_file, '[process.sod.manager') + 1}: error: yaml: " in out
     unloadable = out.split("Rules that do not load in NEW (", 1)[1].split("Rules added", 1)[0]
     listed = sorted(line.split()[1] for line in unloadable.splitlines() if line.startswith("  ! "))
     assert listed == sorted(["lcl-43.union-not-notified@2008-01-01", "lcl-43.union-not-notified@2022-01-01", *sod])
@@ -574,7 +574,8 @@ def test_scenarios_run_takes_a_folder_as_the_readme_shows_and_prints_whole_names
         "      employee: {id: E1, gender: male}\n"
         "      action: {type: review_case}\n"
         # Reviewing without the case: whether a step is overdue is unknown.
-        "    expected: {verdict: warn, rule_ids: [process.sla.step-overdue]}\n", encoding="utf-8")
+        "    expected: {verdict: warn, rule_ids: [process.sla.step-overdue], unknown: [process.sla.step-overdue]}\n",
+        encoding="utf-8")
     junit = tmp_path / "out.xml"
     result = runner.invoke(args=["scenarios", "run", str(tmp_path / "fixtures"), "--junit", str(junit)])
     assert result.exit_code == 0, result.output

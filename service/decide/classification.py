@@ -22,6 +22,7 @@ from marshmallow import Schema, ValidationError
 from schemas.classification import (FROM_CASE, FROM_CASE_STATE, FROM_GROUND, UNKNOWN, CaseStatesFileSchema,
                                     SeparationBasisFileSchema, WrittenFormFileSchema)
 from schemas.errors import flatten_messages
+from service.decide.suggest import did_you_mean
 from service.decide.yamlfile import YAMLError, load_yaml
 
 FILES = {"separation_basis": SeparationBasisFileSchema, "case_states": CaseStatesFileSchema,
@@ -287,7 +288,8 @@ class Classification:
         for file, where, refs in _citing(self.docs):
             for ref in refs:
                 if ref not in citations:
-                    out.append((file, where, f"unknown ref '{ref}' (not in rules/citations/)"))
+                    out.append((file, where, f"unknown ref '{ref}' (not in rules/citations/)"
+                                + did_you_mean(ref, citations)))
         return out
 
 

@@ -39,6 +39,7 @@ import datetime as dt
 import itertools
 from dataclasses import dataclass, field
 
+from service.decide.suggest import did_you_mean
 from service.decide.vocabulary import FactSpec, Vocabulary
 
 OPERATORS = ("eq", "ne", "in", "not_in", "lt", "lte", "gt", "gte")
@@ -141,7 +142,8 @@ def _node(kind: str, children: list, branch_path: str | None):
 
 def _fact_tests(name: str, test, vocab: Vocabulary, path: str, negate: bool) -> list[Atom]:
     if name not in vocab:
-        raise ConditionError(path, f"unknown fact '{name}' (not in rules/facts/)")
+        raise ConditionError(path, f"unknown fact '{name}' (not in rules/facts/)"
+                             + (did_you_mean(name, vocab.facts) or " — use a fact defined in rules/facts/"))
     if not isinstance(test, dict):
         test = {"eq": test}
     if not test:
@@ -153,7 +155,8 @@ def _fact_tests(name: str, test, vocab: Vocabulary, path: str, negate: bool) -> 
         if op in _REMOVED:
             raise ConditionError(where, f"operator '{op}' is no longer needed: {_REMOVED[op]}")
         if op not in OPERATORS:
-            raise ConditionError(where, f"unknown operator '{op}'; known: {', '.join(OPERATORS)}")
+            raise ConditionError(where, f"unknown operator '{op}'; known: {', '.join(OPERATORS)}"
+                                 + did_you_mean(op, OPERATORS))
         if op in ("in", "not_in"):
             if not isinstance(value, list) or not value:
                 raise ConditionError(where, "expected a non-empty list")
@@ -176,7 +179,8 @@ def _typed(spec: FactSpec, value, path: str):
         value = value.isoformat()
     if not spec.accepts(value):
         allowed = f" (one of: {', '.join(spec.values)})" if spec.type == "enum" else ""
-        raise ConditionError(path, f"{value!r} is not a valid {spec.type} for '{spec.name}'{allowed}")
+        hint = did_you_mean(value, spec.values) if spec.type == "enum" and isinstance(value, str) else ""
+        raise ConditionError(path, f"{value!r} is not a valid {spec.type} for '{spec.name}'{allowed}{hint}")
     return value
 
 

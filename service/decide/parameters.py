@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from schemas.data_files import ParameterFileSchema
+from service.decide.suggest import did_you_mean
 from service.decide.yamlfile import load_checked
 
 __all__ = [
@@ -61,9 +62,9 @@ class ParameterFileError(ParameterError, ValueError):
 class UnknownParameter(ParameterError, KeyError):
     """No parameter file of that name."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, known: Iterable[str] = ()) -> None:
         self.name = name
-        super().__init__(f"no parameter named {name!r}")
+        super().__init__(f"no parameter named {name!r}" + did_you_mean(name, known))
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return self.args[0]
@@ -171,6 +172,19 @@ class ParameterSet:
         """Every (effective date, value) of ``name``, oldest first."""
         return tuple((v.start, v.value) for v in self._param(name).values)
 
+    def files(self) -> dict[str, str]:
+        """Each parameter's file, by name."""
+        return {name: p.file for name, p in self._params.items()}
+
+    def written_references(self) -> Iterator[tuple[str, str, str]]:
+        """(file, field path, catalog id) for every reference written in the parameter files."""
+        for p in self._params.values():
+            for ref in _refs(p.metadata.get("reference")):
+                yield p.file, "metadata.reference", ref
+            for v in p.values:
+                for ref in _refs(v.metadata.get("reference")):
+                    yield p.file, f"values.{v.start.isoformat()}.metadata.reference", ref
+
     def __contains__(self, name: object) -> bool:
         return name in self._params
 
@@ -184,7 +198,7 @@ class ParameterSet:
         try:
             return self._params[name]
         except KeyError:
-            raise UnknownParameter(name) from None
+            raise UnknownParameter(name, self._params) from None
 
 
 # ---- loading and validation ------------------------------------------------------------------
@@ -206,9 +220,62 @@ def _parse_file(path: Path, name: str) -> _Parameter:
         _check_metadata(fail, f"{where}.metadata", entry_meta)
         if not (_refs(entry_meta.get("reference")) or _refs(metadata.get("reference"))):
             raise fail(f"{where}: no reference (give metadata.reference on the value or the file)")
+        wrong = _misfit(entry["value"], metadata.get("unit"))
+        if wrong:
+            raise fail(f"{where}.value: {wrong}")
         values.append(_Value(start, _freeze(entry["value"]), _freeze(entry_meta)))
     values.sort(key=lambda v: v.start)
     return _Parameter(name, str(path), description.strip(), _freeze(dict(metadata)), tuple(values))
+
+
+# What each unit accepts (rules/README.md, "Parameters"): a count of days, weeks, months, years or
+# hours is a whole number; an amount of money or a ratio is any number. A table (a mapping or a
+# list) holds the same in its cells, beside empty cells (null) and the ISO dates or months a table
+# keys its rows by. A value read as text ("60天") would reach date arithmetic and crash a check.
+WHOLE_UNITS = ("day", "week", "month", "year", "hour")
+NUMBER_UNITS = ("yuan", "ratio")
+UNITS = WHOLE_UNITS + NUMBER_UNITS
+_DATE_TEXT = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
+
+
+def _misfit(value: Any, unit: Any) -> str | None:
+    """Why the value does not fit its unit, with what to write instead; None when it fits."""
+    if unit is None:
+        return None
+    if unit not in UNITS:
+        return (f"unit {unit!r} is not one of {', '.join(UNITS)}"
+                + (did_you_mean(str(unit), UNITS) or " — use one of them in metadata.unit"))
+    whole = unit in WHOLE_UNITS
+    kind = f"a whole number of {unit}s" if whole else "a number"
+
+    def fits(cell: Any, top: bool) -> bool:
+        if isinstance(cell, bool):
+            return False
+        if isinstance(cell, int):
+            return cell >= 0 or not whole
+        if isinstance(cell, float):
+            return not whole
+        if top:
+            return False
+        return cell is None or (isinstance(cell, str) and bool(_DATE_TEXT.match(cell)))
+
+    def first_misfit(node: Any, top: bool) -> Any:
+        if isinstance(node, dict):
+            return next((bad for v in node.values() if (bad := first_misfit(v, False)) is not _FITS), _FITS)
+        if isinstance(node, list):
+            return next((bad for v in node if (bad := first_misfit(v, False)) is not _FITS), _FITS)
+        return _FITS if fits(node, top) else node
+
+    bad = first_misfit(value, True)
+    if bad is _FITS:
+        return None
+    digits = re.sub(r"\D", "", str(bad)) if isinstance(bad, str) else ""
+    example = f"write {digits}" if digits else f"write {kind} such as 60"
+    cell = "" if bad is value else " in the table"
+    return f"{bad!r}{cell} is not {kind} (unit: {unit}) — {example}, without words or units"
+
+
+_FITS = object()
 
 
 def _check_metadata(fail, where: str, meta: dict) -> None:

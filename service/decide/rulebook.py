@@ -22,11 +22,12 @@ from service.decide.classification import ClassificationError
 from service.decide.conditions import Compiled, ConditionError, compile_condition
 from service.decide.engine import RuleEngine
 from service.decide.facts.context import FactContext
-from service.decide.facts.labor_law import REGIONAL_PARAMETERS
 from service.decide.names import NAMES_FILE, Names, NamesError, required_codes
 from service.decide.parameters import ParameterError
 from service.decide.process_config import ProcessConfigError
 from service.decide.records import RECORDS_FILE, RecordsError
+from service.decide.suggest import did_you_mean
+from service.decide.tree_checks import parameter_references, policy_clause_clashes, regional_files
 from service.decide.vocabulary import Vocabulary, VocabularyError
 from service.decide.workdays import CalendarError
 from service.decide.yamlfile import YAMLError, load_yaml
@@ -223,13 +224,16 @@ def validate_rules(root: Path) -> Validated:
     actions_known = set(vocabulary["action.type"].values)
     citations, citation_problems = load_citations(root)
     problems.extend(Problem(f, None, field_path, reason) for f, field_path, reason in citation_problems)
+    problems.extend(Problem(f, None, field_path, reason) for f, field_path, reason in policy_clause_clashes(citations))
     if context is not None:
+        problems.extend(Problem(f, None, field_path, reason) for f, field_path, reason in [
+            *parameter_references(root, context.parameters, citations),
+            *regional_files(root, context.parameters)])
         problems.extend(Problem(f, None, field_path, reason)
                         for f, field_path, reason in context.classification.problems(
                             vocabulary, citations, context.process.chains))
         problems.extend(Problem("process/config/sla.yaml", None, "references", f"unknown citation {ref!r}")
                         for ref in context.process.references if ref not in citations)
-        problems.extend(_regional_references(context.parameters, citations))
     names = None
     try:
         names = Names.load(root)
@@ -244,7 +248,27 @@ def validate_rules(root: Path) -> Validated:
         problems.extend(rule_problems)
         rules.extend(file_rules)
     problems.extend(_overlaps(rules))
-    return Validated(root, vocabulary, context, citations, rules, problems, names)
+    return Validated(root, vocabulary, context, citations, rules,
+                     _without_cascade(problems, citation_problems), names)
+
+
+_REF_MISSING = re.compile(r"unknown ref '|reference '[^']*' is not in rules/citations/")
+
+
+def _without_cascade(problems: list[Problem], citation_problems) -> list[Problem]:
+    """A citation file that does not load takes all its refs with it: report that file once, not
+    every rule, fact and parameter citing one of them."""
+    broken = {f for f, _, reason in citation_problems if not reason.startswith("already defined")}
+    if not broken:
+        return problems
+    note = " — fix this first: refs to rules/citations/ are not checked until every citations file loads"
+    return [replace(p, reason=p.reason + note) if p.file in broken and p.field == "yaml" else p
+            for p in problems if not _REF_MISSING.search(p.reason)]
+
+
+def unknown_ref(ref: str, citations) -> str:
+    return (f"unknown ref '{ref}' (not in rules/citations/)"
+            + (did_you_mean(ref, citations) or " — add it to a file in rules/citations/ or cite one that is there"))
 
 
 def check_rule_file(root: Path, family: str, path: Path, vocabulary: Vocabulary, citations: dict,
@@ -268,13 +292,15 @@ def check_rule_file(root: Path, family: str, path: Path, vocabulary: Vocabulary,
         for action in raw["actions"]:
             if action not in actions_known:
                 rule_problems.append(Problem(rel, raw["id"], "actions",
-                                             f"unknown action type '{action}'"))
+                                             f"unknown action type '{action}'"
+                                             + (did_you_mean(action, actions_known)
+                                                or " — use one of rules/facts/ action.type's values")))
         resolved = []
         for index, cited in enumerate(raw["citations"]):
             citation = citations.get(cited["ref"])
             if citation is None:
                 rule_problems.append(Problem(rel, raw["id"], f"citations.{index}.ref",
-                                             f"unknown ref '{cited['ref']}' (not in rules/citations/)"))
+                                             unknown_ref(cited["ref"], citations)))
             elif not citation.covers(raw["effective_from"], raw["effective_to"]):
                 rule_problems.append(Problem(
                     rel, raw["id"], f"citations.{index}.ref",
@@ -331,7 +357,7 @@ def _definitions(raw: dict, compiled: Compiled, vocabulary: Vocabulary,
             cited.add(ref)
             citation = citations.get(ref)
             if citation is None:
-                problems.append(f"fact {name} is defined_by unknown ref '{ref}' (not in rules/citations/)")
+                problems.append(f"fact {name} is defined_by {unknown_ref(ref, citations)}")
             elif citation.covers(start, end):
                 always.append(citation.as_finding("definition"))
             elif (end is None or citation.effective_from <= end) and \
@@ -356,21 +382,6 @@ def load_rulebook(root: Path) -> RuleBook:
     return RuleBook(root=root, version=content_version(root), vocabulary=checked.vocabulary,
                     rules=by_key, engine=engine, context=checked.context, names=checked.names,
                     citations=checked.citations)
-
-
-def _regional_references(parameters, citations: dict) -> list[Problem]:
-    """A regional value a finding may cite (Facts.rested_on) must have its text in citations/."""
-    out = []
-    for name in parameters:
-        if not name.startswith(REGIONAL_PARAMETERS):
-            continue
-        for start, _ in parameters.history(name):
-            for ref in parameters.reference(name, on=start).references:
-                if ref not in citations:
-                    out.append(Problem(f"labor_law/parameters/{name.replace('.', '/')}.yaml", None,
-                                       f"values.{start.isoformat()}.metadata.reference",
-                                       f"{ref} has no text in citations/ (a finding resting on this value cites it)"))
-    return out
 
 
 def _context_file(root: Path, exc: Exception) -> str:

@@ -175,3 +175,7 @@ def list_keys_command():
             state = f"revoked {client.revoked_at:%Y-%m-%d}" if client.revoked_at else "active"
             declared = f"  complete record: {','.join(client.complete_record)}" if client.complete_record else ""
             click.echo(f"{client.name:<24} {' '.join(client.scopes):<40} {state}{declared}")
+
+
+if __name__ == "__main__":  # python -m service.tools.cli ...: the console script without installing it
+    main()

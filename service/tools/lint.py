@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
@@ -64,7 +64,7 @@ def lint(root: Path | str) -> LintReport:
     root = Path(root)
     lines = _Lines(root)
     checked = validate_rules(root)
-    issues = [_issue(p, lines) for p in _without_cascade(checked.problems, lines)]
+    issues = [_issue(p, lines) for p in checked.problems]
     vocabulary = checked.vocabulary
     if vocabulary is not None:
         issues += _request_facts(vocabulary, root, lines)
@@ -155,11 +155,21 @@ def _without_cascade(problems: list[Problem], lines: _Lines) -> list[Problem]:
 
 
 def _dedupe(issues: list[Issue]) -> list[Issue]:
-    seen, out = set(), []
+    """One message per mistake: the same problem in several rules of a file (a YAML anchor they
+    share) is reported once, at its first line, naming the other rules."""
+    first: dict[tuple, int] = {}
+    out: list[Issue] = []
+    also: dict[int, list[str]] = {}
     for issue in issues:
-        if issue not in seen:
-            seen.add(issue)
+        key = (issue.severity, issue.file, issue.field, issue.reason)
+        if key not in first:
+            first[key] = len(out)
             out.append(issue)
+        elif issue.rule_id and issue != out[first[key]]:
+            also.setdefault(first[key], []).append(f"{issue.rule_id} (line {issue.line})" if issue.line else issue.rule_id)
+    for index, others in also.items():
+        issue = out[index]
+        out[index] = replace(issue, reason=f"{issue.reason} (the same in rule {', '.join(dict.fromkeys(others))})")
     return out
 
 
@@ -174,8 +184,9 @@ def _issue(problem: Problem, lines: _Lines) -> Issue:
         marks = _MARK.findall(reason)
         if marks:
             path, line = marks[-1]
+            reason = _strip_marks(reason)
             return Issue(ERROR, _rel_to(lines.root, path, file), int(line), problem.rule_id, field_path,
-                         _strip_marks(reason))
+                         _yaml_hint(reason))
     if file == "facts/" and (m := _VOCAB.match(reason)):
         file = f"facts/{m['file']}"
         field_path = f"facts.{m['fact']}" if m["fact"] else ""
@@ -185,9 +196,32 @@ def _issue(problem: Problem, lines: _Lines) -> Issue:
         reason = reason.split(": ", 1)[1] if reason.startswith(("/", str(lines.root))) and ": " in reason else reason
         where = re.match(r"^([\w\[\].-]+)", reason)
         line = lines.line(file, None, where.group(1) if where else "")
-        return Issue(ERROR, file, line, None, field_path, reason)
+        return Issue(ERROR, file, line, None, "", reason)  # the class of the error means nothing to its reader
     return Issue(ERROR, file, lines.line(file, problem.rule_id, field_path, problem.rule_index), problem.rule_id,
                  field_path, reason)
+
+
+# What the YAML parser's words mean for someone pasting legal text, and what to do.
+_YAML_HINTS = (
+    ("mapping values are not allowed", "a ': ' inside a text starts a new key; put the whole text in double "
+                                       "quotes, or write `text: >-` and the text on the next lines, indented"),
+    ("found character '\\t'", "a tab; indent with spaces only"),
+    ("duplicate key", "a key written twice would silently lose the first; keep one"),
+    ("could not find expected ':'", "a line without `key: value`; check the line above for an unclosed quote "
+                                    "or bracket"),
+    ("found unexpected end of stream", "a quote or bracket is never closed"),
+)
+
+
+def _yaml_hint(reason: str) -> str:
+    if "—" in reason:
+        head, _, rest = reason.partition(" — ")
+    else:
+        head, rest = reason, ""
+    hint = next((h for words, h in _YAML_HINTS if words in head), None)
+    if hint is None:
+        return reason
+    return f"{head} ({hint})" + (f" — {rest}" if rest else "")
 
 
 def _strip_marks(reason: str) -> str:

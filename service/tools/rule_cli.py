@@ -4,12 +4,14 @@
     separation-guard rules test [--junit FILE]
     separation-guard rules coverage
     separation-guard rules diff OLD NEW        # two folders or two git revisions
+    separation-guard rules explain FILE [--json]   # the answer to a check request, as the EHR sees it
 
 They also run as `python -m service.tools.rule_cli ...`. Neither builds the service's app: both
 work on rule files too broken for the service to start.
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -90,7 +92,28 @@ def _format(root: Path, issue) -> str:
     return f"{where}: {issue.severity}:{rule}{field} {issue.reason}"
 
 
-@click.group("rules", help="Lint, test, coverage and diff of the rule files (for the legal team and QA).")
+class _RuleCommands(click.Group):
+    """The last resort: whatever a command did not foresee is one line naming the file when known,
+    and exit 1, never a traceback for the legal team to read."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit):
+            raise
+        except Exception as exc:  # noqa: BLE001
+            from service.tools.scenarios import one_line
+
+            where = getattr(exc, "file", None) or getattr(exc, "filename", None)
+            text = one_line(exc)
+            prefix = f"{where}: " if where and str(where) not in text else ""
+            click.echo(f"{prefix}error: {text} — the command stopped here; `rules lint` names every "
+                       f"problem of the rule files", err=True)
+            ctx.exit(1)
+
+
+@click.group("rules", cls=_RuleCommands,
+             help="Lint, test, coverage, diff and explain of the rule files (for the legal team and QA).")
 def rules_group():
     pass
 
@@ -113,6 +136,34 @@ def lint_command(rules_dir):
     click.echo(f"{_shown(rules_dir, '')}: {report.rules_checked} rule(s) checked, "
                f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)")
     sys.exit(0 if report.ok else 1)
+
+
+@rules_group.command("explain")
+@click.argument("request_file", metavar="FILE", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_rules_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print the raw answer (JSON), as POST /v1/checks returns it.")
+def explain_command(request_file, rules_dir, as_json):
+    """Decide the check request in FILE (JSON or YAML, as the EHR sends it) and print the answer:
+    verdict, each finding (outcome, title zh/en, missing facts, citations), then every rule checked.
+
+    Nothing is recorded: the answer has no decision_id and no receipt. A request without as_of is
+    decided as of today in China, as the service would."""
+    from service.tools.explain import RequestFileError, answer, print_answer, read_request
+
+    try:
+        request = read_request(request_file)
+    except RequestFileError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    book = _load(rules_dir or default_rules_dir())
+    try:
+        result = answer(book, request)
+    finally:
+        book.engine.close()
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+    else:
+        print_answer(result, click.echo)
 
 
 @rules_group.command("test")
@@ -188,7 +239,7 @@ def diff_command(old, new, fixtures):
             placed = place_problems(side.rules, problems)
             echo(f"{label} does not load ({len(placed)} problem(s)); outcomes were not compared:")
             for p in placed[:20]:
-                echo(f"  {p}")
+                echo(f"  {p.where}: error: {p.what}")
             if len(placed) > 20:
                 echo(f"  ... and {len(placed) - 20} more (`separation-guard rules lint` on that side lists them all)")
             if nothing:

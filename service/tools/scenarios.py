@@ -124,7 +124,7 @@ def observe(rulebook: RuleBook, body: dict, now: str | None, as_of: str | None =
     except ValidationError as exc:
         return Observed(None, f"invalid request: {exc.messages}")
     outcome = evaluate(rulebook, request)
-    return Observed(summarize(outcome.verdict, outcome.findings, outcome.as_of),
+    return Observed(summarize(outcome.verdict, outcome.findings, outcome.as_of, outcome.checked),
                     fired=[r.key for r in outcome.fired])
 
 
@@ -148,7 +148,7 @@ def _check(rulebook: RuleBook, body: dict, expected: dict, now: str | None, sour
                   fired=seen.fired)
 
 
-def summarize(verdict: str, findings: list[dict], as_of: dt.date) -> dict:
+def summarize(verdict: str, findings: list[dict], as_of: dt.date, checked: list[dict] = ()) -> dict:
     return {
         "verdict": verdict,
         "as_of": as_of.isoformat(),
@@ -157,7 +157,31 @@ def summarize(verdict: str, findings: list[dict], as_of: dt.date) -> dict:
         "unknown": sorted(f["rule_id"] for f in findings if f.get("outcome") == "unknown"),
         "citations": sorted({c["ref"] for f in findings for c in f["citations"]}),
         "missing_facts": sorted({m for f in findings for m in f["missing_facts"]}),
+        "findings": [{"rule_id": f["rule_id"], "verdict": f["verdict"], "outcome": f.get("outcome", "fired"),
+                      "missing_facts": list(f["missing_facts"]),
+                      "citations": [citation_label(c) for c in f["citations"]]} for f in findings],
+        "cleared": sorted(c["rule_id"] for c in checked if c["outcome"] == "cleared"),
     }
+
+
+def citation_label(citation: dict) -> str:
+    """`LCL-42-4 (art. 42 item 4)`: the ref and where it is in its law."""
+    where = f"art. {citation['article']}" + (f" item {citation['item']}" if citation.get("item") else "")
+    return f"{citation['ref']} ({where})"
+
+
+def finding_lines(actual: dict) -> list[str]:
+    """Every finding of the check: outcome (fired, unknown, dates_differ), missing facts, citations."""
+    findings = actual.get("findings") or []
+    if not findings:
+        return ["findings: none (allow)"] if actual.get("verdict") == "allow" else []
+    lines = ["findings:"]
+    for f in findings:
+        missing = f"  missing: {', '.join(f['missing_facts'])}" if f["missing_facts"] else ""
+        lines.append(f"  {f['rule_id']}  {f['verdict']} ({f['outcome']}){missing}")
+        if f["citations"]:
+            lines.append(f"      cites {'; '.join(f['citations'])}")
+    return lines
 
 
 def compare(expected: dict, actual: dict) -> list[str]:
@@ -174,8 +198,30 @@ def compare(expected: dict, actual: dict) -> list[str]:
         absent = sorted(set(expected.get(key, [])) - set(actual[key]))
         if absent:
             problems.append(f"{key}: expected {absent} among {actual[key]}")
+    if expected.get("missing_facts") == [] and actual["missing_facts"]:
+        problems.append(f"missing_facts: expected none (missing_facts: []), got {actual['missing_facts']}")
+    problems += _unknown_problems(expected, actual)
     if "as_of" in expected and expected["as_of"] != actual["as_of"]:
         problems.append(f"as_of: expected {expected['as_of']}, got {actual['as_of']}")
+    return problems
+
+
+def _unknown_problems(expected: dict, actual: dict) -> list[str]:
+    """A rule a case expects that warns only because facts are missing (its outcome is unknown)
+    must be listed under `unknown:`: the case says it holds for want of facts, and fails when the
+    facts given make the rule fire or clear. An id under `unknown:` must be unknown."""
+    got = set(actual.get("unknown", []))
+    want = set(expected.get("unknown", []))
+    problems = []
+    if want - got:
+        problems.append(f"unknown: {', '.join(sorted(want - got))} expected unknown, but not (fired, cleared "
+                        f"or not applicable) — remove it from `unknown:`")
+    silent = sorted(({*expected.get("rule_ids", []), *expected.get("obligations", [])} & got) - want)
+    if silent:
+        problems.append(f"unknown: {', '.join(silent)} only warn(s) because facts are missing "
+                        f"({', '.join(actual.get('missing_facts', [])) or 'see missing_facts'}) — list "
+                        f"{'it' if len(silent) == 1 else 'them'} under `unknown:` if the case means that, "
+                        f"or give the facts")
     return problems
 
 
@@ -187,19 +233,34 @@ def diff_lines(expected: dict, actual: dict) -> list[str]:
         lines = [f"verdict: expected {expected.get('verdict')}, got {actual['verdict']}"]
     else:
         lines = [f"verdict: {actual['verdict']} (as expected)"]
+    outcome = {f["rule_id"]: f for f in actual.get("findings", [])}
+
+    def why_extra(name: str, extra: str) -> str:
+        found = outcome.get(name)
+        if found and found["outcome"] == "unknown":
+            return f"unknown, not expected: missing {', '.join(found['missing_facts']) or 'facts'}"
+        return extra if not found else extra.replace("fired", found["outcome"], 1)
+
+    def why_absent(name: str, absent: str) -> str:
+        if name in actual.get("cleared", ()):
+            return f"{absent}: cleared, the facts given rule it out"
+        return absent if "cleared" not in actual else f"{absent}: not checked, not in force on as_of or not for this action"
+
     for key, label, absent, extra in (
             ("rule_ids", "rule", "expected, did not fire", "fired, not expected"),
             ("obligations", "obligation", "expected, did not fire", "fired, not expected"),
             ("citations", "citation", "expected, not cited", None),
             ("missing_facts", "missing fact", "expected, not reported missing", None)):
         want, got = set(expected.get(key, [])), set(actual.get(key, []))
-        rows = [("-", name, absent) for name in sorted(want - got)]
+        rows = [("-", name, why_absent(name, absent) if extra else absent) for name in sorted(want - got)]
         if extra and key in expected:  # rule ids and obligations are exact when the case gives them
-            rows += [("+", name, extra) for name in sorted(got - want)]
+            rows += [("+", name, why_extra(name, extra)) for name in sorted(got - want)]
         lines += [f"{sign} {label} {name}   ({why})" for sign, name, why in rows]
     if "as_of" in expected and expected["as_of"] != actual["as_of"]:
         lines.append(f"as_of: expected {expected['as_of']}, got {actual['as_of']}")
-    return lines
+    if expected.get("missing_facts") == [] and actual["missing_facts"]:
+        lines.append(f"missing facts: expected none, got {', '.join(actual['missing_facts'])}")
+    return lines + _unknown_problems(expected, actual)
 
 
 def rule_example_cases(rulebook: RuleBook) -> list[tuple[str, object, dict]]:
@@ -226,8 +287,16 @@ def run_rule_example(rulebook: RuleBook, rule, example: dict, source: str,
     got = {"fired": rule.verdict, "unknown": "unknown", "dates_differ": "dates_differ"}.get(own["outcome"], "none") \
         if own else "none"
     passed = got == example["expect"]
-    return Result(source, passed, {"expect": example["expect"]}, {"rule_verdict": got},
-                  [] if passed else [f"rule {rule.id}: expected {example['expect']}, got {got}"],
+    summary = summarize(outcome.verdict, outcome.findings, outcome.as_of, outcome.checked)
+    problem = f"rule {rule.id}: expected {example['expect']}, got {got}"
+    if got == "unknown" and example["expect"] in (rule.verdict, "warn"):
+        mine = next((f for f in summary["findings"] if f["rule_id"] == rule.id), None)
+        missing = ", ".join(mine["missing_facts"]) if mine and mine["missing_facts"] else "facts"
+        problem = (f"rule {rule.id}: expected {example['expect']}, but its outcome is unknown (missing: {missing}): "
+                   f"it warns only because they are missing — give them, or write `expect: unknown`")
+    return Result(source, passed, {"expect": example["expect"]},
+                  {"rule_verdict": got, "findings": summary["findings"]},
+                  [] if passed else [problem],
                   fired=[r.key for r in outcome.fired], seconds=time.perf_counter() - started)
 
 
@@ -242,15 +311,34 @@ def run_scenarios(rulebook: RuleBook, paths: Iterable[Path], as_of: str | None =
     if examples:
         cases += [(run_rule_example, (rulebook, rule, example, source))
                   for source, rule, example in rule_example_cases(rulebook)]
+    unreadable = []
     for path in paths:
-        cases += [(run_fixture_case, (rulebook, case, now, source))
-                  for source, case, now in load_fixture_cases(Path(path))]
-    results = []
+        try:
+            cases += [(run_fixture_case, (rulebook, case, now, source))
+                      for source, case, now in load_fixture_cases(Path(path))]
+        except Exception as exc:  # noqa: BLE001 -- a broken fixture file is a failure of that file, not a crash
+            unreadable.append(Result(str(path), False, {}, {}, [f"could not be run: cannot read this fixture file: "
+                                                                f"{one_line(exc)}"]))
+    results = list(unreadable)
     for done, (run, args) in enumerate(cases, start=1):
-        results.append(run(*args, as_of=as_of))
+        try:
+            results.append(run(*args, as_of=as_of))
+        except Exception as exc:  # noqa: BLE001 -- a case the runner cannot run fails; the others still run
+            results.append(Result(args[-1], False, {}, {}, [f"cannot run this case: {one_line(exc)}"]))
         if progress is not None:
             progress(done, len(cases))
     return results
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line a rule author can act on: the file and line when it has them."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    if mark is not None:
+        return f"{mark.name}:{mark.line + 1}: {getattr(exc, 'problem', None) or exc}".replace("\n", " ")
+    if type(exc) is KeyError:  # a subclass (UnknownParameter) has its own words
+        return f"the field {exc.args[0]!r} is missing"
+    text = str(exc).replace("\n", " ").strip() or type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def write_junit(results: list[Result], path: Path | str, name: str = "separation-guard") -> None:
@@ -280,7 +368,7 @@ def print_table(results: list[Result], echo: Callable[[str], None]) -> None:
     for r in results:
         echo(f"{'PASS' if r.passed else 'FAIL'}  {r.source}")  # whole: a name is how a case is found
         if not r.passed:
-            for line in diff_lines(r.expected, r.actual) or r.problems:
+            for line in (diff_lines(r.expected, r.actual) or r.problems) + finding_lines(r.actual):
                 echo(f"        {line}")
     failed = sum(not r.passed for r in results)
     echo(f"{len(results) - failed} passed, {failed} failed")

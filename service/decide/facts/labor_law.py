@@ -50,7 +50,6 @@ _MATERNITY_EXTENSION = "maternity.regional_extension_days"
 _MEDICAL_FORMULA = "medical_treatment.regional_formula"
 # The regional parameters a fact may rest on: their values' references are cited (rulebook checks
 # that each has its text).
-REGIONAL_PARAMETERS = (_MATERNITY_EXTENSION, _MEDICAL_FORMULA)
 
 
 def derive(request: dict, as_of: dt.date, context: FactContext, on: dt.date | None = None,
