@@ -89,6 +89,7 @@ def render_body(body: dict, as_of, action_type: str, rulebook) -> dict:
                         **day.get("facts", {})}
         day.setdefault("matched", body["matched"])
         day.setdefault("given", body.get("given", []))
+        day.setdefault("why", body.get("why", {}))
         earlier_facts, earlier_matches = _day(day, as_of, applicable, rulebook)
         earlier = Judged(day["as"], dt.date.fromisoformat(day["on"]), earlier_facts, earlier_matches)
         label, on = body["later"]
@@ -107,7 +108,8 @@ def _day(part: dict, as_of, applicable: list, rulebook) -> tuple[Facts, dict]:
     for name in part.get("undecided", ()):  # bounds not kept: two different stand-ins
         low, high = rulebook.vocabulary[name].bounds
         values[low], values[high] = values.get(low, WITHHELD), f"{WITHHELD} "
-    facts = Facts(as_of=as_of, values=values, given=frozenset(part.get("given", ())))
+    facts = Facts(as_of=as_of, values=values, given=frozenset(part.get("given", ())),
+                  decided_by={names[int(k)] if k.isdigit() else k: tuple(v) for k, v in part.get("why", {}).items()})
     matches = {}
     for position, alternatives in part["matched"]:
         rule = applicable[position]

@@ -55,7 +55,9 @@ def decision_body(rulebook: RuleBook, outcome: Outcome, keep: str) -> dict:
     considered (rulebook.applicable, by position) that did not clear, [position, alternatives]
     ([] when its condition held, else the alternatives that may hold); `facts`, every fact the
     answer shows (redacted: service.record.privacy), by fact_codes; `fill`, the other values message
-    placeholders read; `given`, the request fields an unknown rule's missing facts depend on.
+    placeholders read; `given`, the request fields an unknown rule's missing facts depend on;
+    `why`, for each derived fact of those left unknown, the request fields that decide it
+    (Facts.decided_by: field names, never values).
     service.http.decisions renders the answer again from these with verdicts.assemble."""
     applicable = rulebook.applicable(outcome.facts.values.get("action.type"), outcome.as_of)
     *earlier, later = outcome.judged
@@ -69,8 +71,9 @@ def decision_body(rulebook: RuleBook, outcome: Outcome, keep: str) -> dict:
         first["absent"] = sorted(set(body["facts"]) - set(first["facts"]), key=int_or_name)
         first["facts"] = {k: v for k, v in first["facts"].items() if k not in same}
         first.setdefault("given", [])
-        for key in ("matched", "given"):  # left out: the same as the effective date's
-            if first[key] == body.get(key, []):
+        first.setdefault("why", {})
+        for key, empty in (("matched", []), ("given", []), ("why", {})):  # left out: as the effective date's
+            if first[key] == body.get(key, empty):
                 del first[key]
         if not first["absent"]:
             del first["absent"]
@@ -87,7 +90,7 @@ def _day(rulebook: RuleBook, applicable: list, day_facts, matches: dict, shown: 
     for f in redact_findings(shown, vocabulary.sensitive, keep=keep):
         facts.update(f["facts"])  # a finding's `dates` facts are each day's read_facts, kept per day
     position = {rule.key: n for n, rule in enumerate(applicable)}
-    matched, given, ranges = [], set(), set()
+    matched, given, ranges, why = [], set(), set(), {}
     for key, match in matches.items():
         if key not in position or not (match.definite or match.alternatives):
             continue
@@ -95,6 +98,8 @@ def _day(rulebook: RuleBook, applicable: list, day_facts, matches: dict, shown: 
         for index in ([] if match.definite else match.alternatives):
             for name in match.rule.compiled.alternatives[index].facts:
                 given.update(i for i in vocabulary[name].inputs if i in day_facts.given)
+                if name in day_facts.decided_by:
+                    why[name] = list(day_facts.decided_by[name])
                 if vocabulary[name].bounds:
                     ranges.add(name)
     matched.sort()
@@ -111,6 +116,8 @@ def _day(rulebook: RuleBook, applicable: list, day_facts, matches: dict, shown: 
         body["fill"] = {code.get(n, n): v for n, v in fill.items()}
     if given:
         body["given"] = sorted(given)
+    if why:
+        body["why"] = {code.get(n, n): v for n, v in sorted(why.items())}
     if keep != "non_sensitive":
         # Whether a range was narrowed to one value decides its missing facts; its bounds' values
         # are not kept, so keep that.

@@ -3,18 +3,20 @@
 Rules compare simple values; the date arithmetic that turns birthdays, contracts and case
 events into those values lives here, one module per rule family. Nothing here reads the
 clock: `as_of` comes from the request. A fact the request does not give (or gives as
-"unknown") is left out, never guessed: rules see an absent fact as unknown.
+"unknown") is left out, never guessed: rules see an absent fact as unknown. A derived fact left
+out is kept in `Facts.decided_by` with the request fields that decide it (facts/unknown.py).
 """
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from service.decide.facts import labor_law, process
-from service.decide.facts.separation import separation_basis
+from service.decide.facts.separation import basis_decided_by, separation_basis
 from service.decide.facts.context import FactContext
+from service.decide.facts.unknown import Unknown
 
-__all__ = ["Facts", "FactContext", "derive_facts"]
+__all__ = ["Facts", "FactContext", "Unknown", "derive_facts"]
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,8 @@ class Facts:
     as_of: dt.date
     values: dict  # dotted fact name -> value; absent means unknown
     given: frozenset = frozenset()  # the request's field paths (employee.children, case, ...)
+    # Derived fact (or range) left unknown -> the request fields that decide it (facts/unknown.py).
+    decided_by: dict = field(default_factory=dict)
 
     def engine_fact(self) -> dict:
         """The nested document asserted into durable-rules."""
@@ -47,14 +51,17 @@ def derive_facts(request: dict, as_of: dt.date, context: FactContext, on: dt.dat
     and the engine's `check.as_of`, stay those of as_of."""
     action = request["action"]
     values: dict = {"action.type": action["type"]}
+    decided_by: dict = {}
     put(values, "action.actor.role", action.get("actor", {}).get("role"))
     put(values, "employee.gender", request["employee"].get("gender"))
-    put(values, "derived.separation.basis",
-        separation_basis(context.classification, action["type"], request.get("case"), action.get("ground")))
-    for derived in (labor_law.derive(request, as_of, context, on), process.derive(request, as_of, context)):
-        for name, value in derived.items():
-            put(values, name, value)
-    return Facts(as_of=as_of, values=values, given=frozenset(_paths(request)))
+    basis = separation_basis(context.classification, action["type"], request.get("case"), action.get("ground"))
+    derived = {"derived.separation.basis": basis if basis is not None else Unknown(
+        *basis_decided_by(context.classification, action["type"], request.get("case")))}
+    derived.update(labor_law.derive(request, as_of, context, on))
+    derived.update(process.derive(request, as_of, context))
+    for name, value in derived.items():
+        put(values, name, value, decided_by)
+    return Facts(as_of=as_of, values=values, given=frozenset(_paths(request)), decided_by=decided_by)
 
 
 def _paths(node: dict, prefix: str = ""):
@@ -67,6 +74,9 @@ def _paths(node: dict, prefix: str = ""):
                 yield from _paths(value, f"{path}.")
 
 
-def put(values: dict, name: str, value) -> None:
-    if value is not None:
+def put(values: dict, name: str, value, decided_by: dict | None = None) -> None:
+    if isinstance(value, Unknown):
+        if decided_by is not None:
+            decided_by[name] = value.fields
+    elif value is not None:
         values[name] = value

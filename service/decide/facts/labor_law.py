@@ -3,16 +3,19 @@
 Only derivation lives here: copying request facts, and date arithmetic with the parameters in
 force (service/decide/periods.py). Whether a status protects, and against which separation, is decided
 by the rule files in rules/labor_law/. A fact that cannot be derived without guessing is left
-out, and the rules see it as unknown.
+out, and the rules see it as unknown; where derivation gives up it returns `Unknown(...)` naming the
+request fields that decide the fact (service/decide/facts/unknown.py).
 """
 from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any, Iterable
+import itertools
+from typing import Any, Callable, Iterable
 
 from service.decide.classification import Classification
 from service.decide.facts.context import FactContext
+from service.decide.facts.unknown import Unknown
 from service.decide.parameters import ParameterNotInForce, ParameterSet
 from service.decide.periods import (NATIONAL, RegionNotCovered, UnknownFact, add_years, completed_years, maternity_leave,
                              medical_treatment_entitlement, medical_treatment_in_period, miscarriage_leave,
@@ -61,10 +64,12 @@ def derive(request: dict, as_of: dt.date, context: FactContext, on: dt.date | No
     service = _service_years(employee, as_of, on)
     facts: dict[str, Any] = {name: _request_value(request, name) for name in _COPIED}
     facts.update({
-        "derived.separation.ground_article": context.classification.basis.ground_article(action.get("ground")),
+        "derived.separation.ground_article": _or_unknown(
+            context.classification.basis.ground_article(action.get("ground")), "action.ground"),
         "derived.nursing_period.active": _nursing(employee, on, params),
         # A pending assessment says nothing yet about the disability.
-        "derived.work_injury.disabled": _DISABLED.get((employee.get("work_injury") or {}).get("status")),
+        "derived.work_injury.disabled": _or_unknown(
+            _DISABLED.get((employee.get("work_injury") or {}).get("status")), "employee.work_injury.status"),
         "derived.nursing_period.ends_on": _nursing_ends(employee, params),
         "derived.maternity_leave.active": _maternity_leave(employee, on, params),
         "derived.medical_treatment.in_period": _medical_period(employee, service, as_of, on, params),
@@ -72,10 +77,17 @@ def derive(request: dict, as_of: dt.date, context: FactContext, on: dt.date | No
         # (LCLIR-10) counts too, and only continuous_service_years says how much.
         "derived.service.continuous_years_min": service,
         "derived.service.continuous_years_max": service if employee.get("continuous_service_years") is not None else None,
-        "derived.notice.days_served": _days(action.get("notice_served_on"), action_date),
-        "derived.layoff.days_since_consultation": _days((action.get("layoff") or {}).get("consulted_on"), action_date),
-        "derived.contract.days_to_end": _days(action_date, (employee.get("contract") or {}).get("end_date")),
-        "derived.union_officer.term_days_left": _days(action_date, (employee.get("union_officer") or {}).get("term_end")),
+        # Only the years as given narrow the range to one value (the hire date gives its lower end).
+        "derived.service.continuous_years": None if employee.get("continuous_service_years") is not None
+        else Unknown("employee.continuous_service_years"),
+        "derived.notice.days_served": _or_unknown(_days(action.get("notice_served_on"), action_date),
+                                                  "action.notice_served_on"),
+        "derived.layoff.days_since_consultation": _or_unknown(
+            _days((action.get("layoff") or {}).get("consulted_on"), action_date), "action.layoff.consulted_on"),
+        "derived.contract.days_to_end": _or_unknown(
+            _days(action_date, (employee.get("contract") or {}).get("end_date")), "employee.contract.end_date"),
+        "derived.union_officer.term_days_left": _or_unknown(
+            _days(action_date, (employee.get("union_officer") or {}).get("term_end")), "employee.union_officer.term_end"),
         "derived.union_officer.extended_contract_days_left": _extended_contract_days_left(employee, action_date),
         "derived.probation.active": _probation(employee, on),
         "derived.layoff.percent_of_staff": _percent_of_staff(action.get("layoff")),
@@ -107,6 +119,11 @@ def _years(value: float) -> float | int:
     return int(value) if value.is_integer() else value
 
 
+def _or_unknown(value, *fields: str):
+    """The value, or Unknown(fields) when it is None: for a fact read from those fields only."""
+    return Unknown(*fields) if value is None else value
+
+
 def _days(start: dt.date | None, end: dt.date | None) -> int | None:
     return None if start is None or end is None else (end - start).days
 
@@ -115,9 +132,9 @@ def _days(start: dt.date | None, end: dt.date | None) -> int | None:
 def _nursing(employee: dict, as_of: dt.date, params: ParameterSet) -> bool | None:
     children = employee.get("children")
     if children is None:
-        return None
+        return Unknown("employee.children")
     answers = {_first_year(child["birth_date"], as_of, params) for child in children}
-    return True if True in answers else None if None in answers else False
+    return True if True in answers else Unknown("employee.children") if None in answers else False
 
 
 def _nursing_ends(employee: dict, params: ParameterSet) -> str | None:
@@ -142,8 +159,9 @@ def _maternity_leave(employee: dict, as_of: dt.date, params: ParameterSet) -> bo
     """On maternity leave on as_of. With a detail unknown (dystocia, babies, an unencoded region) the
     leave is at least the national minimum and, in every rule known, ends by the first birthday."""
     birth = employee.get("childbirth")
+    details = _maternity_details(employee, as_of, params)
     if birth is None:
-        return None
+        return Unknown("employee.childbirth.date", *(f for f in details if f != "employee.childbirth.date"))
     if birth.get("status") == "none":
         return False  # the EHR states there was no childbirth in the past year
     born: dt.date = birth["date"]
@@ -159,8 +177,61 @@ def _maternity_leave(employee: dict, as_of: dt.date, params: ParameterSet) -> bo
         shortest = maternity_leave(born, dystocia=False, babies=birth.get("babies") or 1,
                                    region=NATIONAL, params=params)
     except ParameterNotInForce:
-        return None  # a birth before the encoded rules (FEM-7, 2012-04-28)
-    return True if shortest.contains(as_of) else None
+        return Unknown()  # a birth before the encoded rules (FEM-7, 2012-04-28): nothing to send decides
+    if shortest.contains(as_of):
+        return True
+
+    def on_leave(dystocia, babies, region, child_order):
+        return maternity_leave(born, dystocia=dystocia, babies=babies, region=region, params=params,
+                               child_order=child_order).contains(as_of)
+    return Unknown(*_deciding(on_leave, details))
+
+
+# The values a detail of a childbirth is tried with, to find the ones that decide the leave on a
+# day: every value that can lengthen it (the leave grows with dystocia, babies and by region).
+_BABIES = (1, 2, 3)
+_CHILD_ORDERS = (1, 2, 3)
+
+
+def _maternity_details(employee: dict, on: dt.date, params: ParameterSet) -> dict[str, tuple]:
+    """The details of the childbirth not given, each with the values it is tried with (a given
+    one: only its value); the region only among those whose rule is encoded (another cannot be
+    decided on)."""
+    birth = employee.get("childbirth") or {}
+    born = birth.get("date")
+    encoded = regional_values(params, "maternity.regional_extension_days", born or on)
+    regions = tuple(encoded)
+    region = employee.get("region")
+    tried = {
+        "employee.childbirth.dystocia": (birth["dystocia"],) if "dystocia" in birth else (False, True),
+        "employee.childbirth.babies": (birth["babies"],) if "babies" in birth else _BABIES,
+        "employee.region": (region,) if region else regions or (None,),
+        "employee.childbirth.child_order": (birth["child_order"],) if "child_order" in birth else _CHILD_ORDERS,
+    }
+    if born is None:  # every detail not given may decide, on some day; the order only where the region asks
+        by_order = region is None or isinstance(encoded.get(region), dict)
+        return {"employee.childbirth.date": (), **{f: v for f, v in tried.items() if len(v) > 1
+                                                   and (by_order or f != "employee.childbirth.child_order")}}
+    return tried
+
+
+def _deciding(answer: Callable[..., bool], tried: dict[str, tuple]) -> list[str]:
+    """The fields (tried with more than one value) on which `answer` depends: those whose value
+    alone, the others kept, changes it somewhere. Values that cannot be decided on are skipped."""
+    names = list(tried)
+    results: dict[tuple, bool] = {}
+    for combination in itertools.product(*tried.values()):
+        try:
+            results[combination] = answer(*combination)
+        except (UnknownFact, RegionNotCovered, ParameterNotInForce, ValueError):
+            continue
+    deciding = []
+    for position, name in enumerate(names):
+        if len(tried[name]) > 1 and any(
+                results.get(c[:position] + (v,) + c[position + 1:], r) != r
+                for c, r in results.items() for v in tried[name]):
+            deciding.append(name)
+    return deciding
 
 
 def _miscarriage_leave(employee: dict, as_of: dt.date, params: ParameterSet) -> bool | None:
@@ -168,7 +239,7 @@ def _miscarriage_leave(employee: dict, as_of: dt.date, params: ParameterSet) -> 
     known inside the shorter leave and after the longer one; in between it is unknown."""
     miscarriage = employee.get("miscarriage")
     if miscarriage is None:
-        return None
+        return Unknown("employee.miscarriage.date", "employee.miscarriage.months_pregnant")
     if miscarriage.get("status") == "none":
         return False
     happened: dt.date = miscarriage["date"]
@@ -180,10 +251,10 @@ def _miscarriage_leave(employee: dict, as_of: dt.date, params: ParameterSet) -> 
             return miscarriage_leave(happened, months, params).contains(as_of)
         shorter, longer = miscarriage_leave_bounds(happened, params)
     except ParameterNotInForce:
-        return None  # a miscarriage before the encoded rules (FEM-7, 2012-04-28)
+        return Unknown()  # a miscarriage before the encoded rules (FEM-7, 2012-04-28): nothing to send decides
     if shorter.contains(as_of):
         return True
-    return False if as_of > longer.end else None
+    return False if as_of > longer.end else Unknown("employee.miscarriage.months_pregnant")
 
 
 # ---- paid suspension after a work injury ------------------------------------------------------------
@@ -192,7 +263,7 @@ def _paid_suspension(employee: dict, as_of: dt.date, params: ParameterSet) -> bo
     12 months, or 24 with an extension the appraisal committee confirmed."""
     suspension = (employee.get("work_injury") or {}).get("paid_suspension")
     if suspension is None:
-        return None
+        return Unknown(*(f"employee.work_injury.paid_suspension.{f}" for f in ("start", "end", "extension_confirmed")))
     start: dt.date = suspension["start"]
     end: dt.date | None = suspension.get("end")
     if as_of < start or (end is not None and as_of > end):
@@ -200,12 +271,13 @@ def _paid_suspension(employee: dict, as_of: dt.date, params: ParameterSet) -> bo
     try:
         usual, extended = paid_suspension_limits(start, params)
     except ParameterNotInForce:
-        return None  # began before the encoded text (WIR-33, 2011-01-01)
+        return Unknown()  # began before the encoded text (WIR-33, 2011-01-01): nothing to send decides
     if as_of <= usual:
         return True
     if as_of > extended:
         return False
-    return suspension.get("extension_confirmed")  # None: the extension decides, and is unknown
+    # None: the extension decides, and is unknown
+    return _or_unknown(suspension.get("extension_confirmed"), "employee.work_injury.paid_suspension.extension_confirmed")
 
 
 # ---- probation and layoff size ----------------------------------------------------------------------
@@ -216,7 +288,7 @@ def _probation(employee: dict, as_of: dt.date) -> bool | None:
     end, flag = contract.get("probation_end"), contract.get("in_probation")
     answers = {flag, None if end is None else as_of <= end} - {None}
     if not answers:
-        return None
+        return Unknown("employee.contract.probation_end", "employee.contract.in_probation")
     return True in answers
 
 
@@ -226,7 +298,8 @@ def _percent_of_staff(layoff: dict | None) -> float | int | None:
     layoff = layoff or {}
     reduced, total = layoff.get("headcount_reduced"), layoff.get("total_headcount")
     if reduced is None or total is None:
-        return None
+        return Unknown(*(f"action.layoff.{f}" for f, v in (("headcount_reduced", reduced), ("total_headcount", total))
+                         if v is None))
     return _years(reduced * 10000 // total / 100)
 
 
@@ -237,8 +310,13 @@ def _extended_contract_days_left(employee: dict, action_date: dt.date) -> int | 
     officer = employee.get("union_officer") or {}
     contract_end = (employee.get("contract") or {}).get("end_date")
     start, end = officer.get("term_start"), officer.get("term_end")
-    if officer.get("full_time") is not True or None in (start, end, contract_end):
-        return None
+    if officer.get("full_time") is False:
+        return None  # not extended: a rule asks about full-time officers only
+    if officer.get("full_time") is None or None in (start, end, contract_end):
+        return Unknown(*(f for f, v in (("employee.union_officer.full_time", officer.get("full_time")),
+                                        ("employee.union_officer.term_start", start),
+                                        ("employee.union_officer.term_end", end),
+                                        ("employee.contract.end_date", contract_end)) if v is None))
     tenure = end - start + dt.timedelta(days=1)
     return (contract_end + tenure - action_date).days
 
@@ -258,7 +336,9 @@ def _medical_period(employee: dict, service: float | None, as_of: dt.date, on: d
         return True
     if status == "none" or computed is False:
         return False
-    return None
+    # The EHR's status decides whatever the sick leave shows; the fields the computation lacks
+    # would decide only some of the time.
+    return Unknown("employee.medical_treatment.status")
 
 
 def _computed_medical_period(medical: dict, employee: dict, service: float | None, as_of: dt.date,
@@ -319,20 +399,23 @@ def _retirement(employee: dict, as_of: dt.date, on: dt.date, action_date: dt.dat
     (a woman whose original age is unknown: 50 and 55; gender unknown: all). The rules compare
     min and max: where they disagree, the unknown fact decides the answer."""
     birth = employee.get("birth_date")
-    if birth is None:
-        return {}
     original = employee.get("original_retirement_age")
+    # The original age decides between the candidates (each belongs to one gender); a man has one.
+    age = ("employee.original_retirement_age",) if original is None and employee.get("gender") != "male" else ()
+    if birth is None:
+        return dict.fromkeys(_RETIREMENT_RANGES, Unknown("employee.birth_date", *age))
     genders: Iterable[str] = [employee["gender"]] if employee.get("gender") else ("male", "female")
     try:
         dates = [r.date for g in genders
-                 for age, r in retirement_candidates(birth, g, as_of, params).items()
-                 if original is None or age == original]
+                 for age_of, r in retirement_candidates(birth, g, as_of, params).items()
+                 if original is None or age_of == original]
     except ParameterNotInForce:
-        return {}  # a check dated before the encoded retirement ages (1978)
+        return dict.fromkeys(_RETIREMENT_RANGES, Unknown())  # checked before the encoded ages (1978)
     if not dates:
         return {}
     earliest, latest = min(dates), max(dates)
     return {
+        **dict.fromkeys(_RETIREMENT_RANGES, Unknown(*age) if earliest != latest else None),
         "derived.retirement.months_left_min": whole_months_between(on, earliest),
         "derived.retirement.months_left_max": whole_months_between(on, latest),
         "derived.retirement.days_left_min": (earliest - action_date).days,
@@ -343,6 +426,9 @@ def _retirement(employee: dict, as_of: dt.date, on: dt.date, action_date: dt.dat
     }
 
 
+_RETIREMENT_RANGES = ("derived.retirement.months_left", "derived.retirement.days_left")
+
+
 # ---- resignation ----------------------------------------------------------------------------------
 def _resignation(case: dict | None, classification: Classification) -> dict:
     """Form of the latest resignation (what counts as writing: classification/written_form.yaml),
@@ -350,13 +436,13 @@ def _resignation(case: dict | None, classification: Classification) -> dict:
     resignation takes effect on arrival; CC-141: a withdrawal works only if it arrives before or
     with it). Both follow the case's state machine, in the order the declarations arrived."""
     if case is None or "events" not in case:
-        return {}
+        return dict.fromkeys(("derived.resignation.form", "derived.resignation.withdrawal_timing"),
+                             Unknown("case.events"))
     machine = classification.machine
     submitted = [e for e in machine.in_arrival_order(case["events"]) if e["type"] == "resignation_submitted"]
-    if not submitted:
-        return {"derived.resignation.withdrawal_timing": "no_withdrawal"}
+    if not submitted:  # the form of a resignation the events do not carry: only other events say
+        return {"derived.resignation.withdrawal_timing": "no_withdrawal", "derived.resignation.form": Unknown("case.events")}
     facts = {"derived.resignation.form": classification.forms.legal_form(submitted[-1].get("form"))}
     timing = machine.withdrawal_timing(machine.run(case["events"]))
-    if timing is not None:
-        facts["derived.resignation.withdrawal_timing"] = timing
+    facts["derived.resignation.withdrawal_timing"] = _or_unknown(timing, "case.events")
     return facts

@@ -16,3 +16,9 @@ def separation_basis(classification: Classification, action_type: str, case: dic
     the rules, not silently preferred.
     """
     return classification.basis.basis(action_type, case, ground, classification.machine)
+
+
+def basis_decided_by(classification: Classification, action_type: str, case: dict | None) -> tuple[str, ...]:
+    """The request fields that decide a basis `separation_basis` left unknown: the events of a
+    case whose state decides it, else the ground."""
+    return classification.basis.decided_by(action_type, case)
