@@ -215,16 +215,26 @@ def _maternity_details(employee: dict, on: dt.date, params: ParameterSet) -> dic
     return tried
 
 
-def _deciding(answer: Callable[..., bool], tried: dict[str, tuple]) -> list[str]:
-    """The fields (tried with more than one value) on which `answer` depends: those whose value
-    alone, the others kept, changes it somewhere. Values that cannot be decided on are skipped."""
-    names = list(tried)
+def _results(answer: Callable[..., bool], tried: dict[str, tuple]) -> dict[tuple, bool]:
+    """`answer` for every combination of the values tried; those it cannot decide on left out."""
     results: dict[tuple, bool] = {}
     for combination in itertools.product(*tried.values()):
         try:
             results[combination] = answer(*combination)
         except (UnknownFact, RegionNotCovered, ParameterNotInForce, ValueError):
             continue
+    return results
+
+
+def _size(tried: dict[str, tuple]) -> int:
+    return math.prod(len(values) for values in tried.values())
+
+
+def _deciding(answer: Callable[..., bool], tried: dict[str, tuple]) -> list[str]:
+    """The fields (tried with more than one value) on which `answer` depends: those whose value
+    alone, the others kept, changes it somewhere. Values that cannot be decided on are skipped."""
+    names = list(tried)
+    results = _results(answer, tried)
     deciding = []
     for position, name in enumerate(names):
         if len(tried[name]) > 1 and any(
@@ -336,9 +346,42 @@ def _medical_period(employee: dict, service: float | None, as_of: dt.date, on: d
         return True
     if status == "none" or computed is False:
         return False
-    # The EHR's status decides whatever the sick leave shows; the fields the computation lacks
-    # would decide only some of the time.
-    return Unknown("employee.medical_treatment.status")
+    return Unknown(*_medical_deciding(medical, employee, service, as_of, on, params))
+
+
+# The values the years are tried with to find whether they decide the medical period: each side
+# of every bracket of the national table (MED-2/3), and Shanghai's whole years (REG-SH-MED).
+_SERVICE_YEARS = (0, 1, 3, 5, 7, 10, 12, 15, 17, 20, 25)
+_TOTAL_YEARS = (0, 9, 10, 40)
+_SOME_NATIONAL_REGION = "CN-BJ"  # a place of work whose medical period is the national table's
+
+
+def _medical_deciding(medical: dict, employee: dict, service: float | None, as_of: dt.date, on: dt.date,
+                      params: ParameterSet) -> tuple[str, ...]:
+    """The request fields that decide a medical period the EHR gave no status for: those the
+    computation from sick leave lacks, when every value of them lets it decide; else the status
+    (the EHR's own answer decides whatever the sick leave shows)."""
+    status = ("employee.medical_treatment.status",)
+    if "sick_leave" not in medical:
+        return status
+    regional = tuple(regional_values(params, "medical_treatment.regional_formula", as_of))
+    tried = {
+        "employee.continuous_service_years": (service,) if service is not None else _SERVICE_YEARS,
+        "employee.total_work_years": ((employee["total_work_years"],) if employee.get("total_work_years") is not None
+                                      else _TOTAL_YEARS),
+        "employee.region": (employee["region"],) if employee.get("region") else (*regional, _SOME_NATIONAL_REGION),
+    }
+
+    def computed(years, total, region):
+        answer = _computed_medical_period(medical, {**employee, "total_work_years": total, "region": region},
+                                          _shifted(years, as_of, on), as_of, on, params)
+        if answer is None:
+            raise UnknownFact("employee.medical_treatment.status")
+        return answer
+    results = _results(computed, tried)
+    if len(results) < _size(tried):  # some values leave it undecided: only the status decides
+        return status
+    return tuple(_deciding(computed, tried)) or status
 
 
 def _computed_medical_period(medical: dict, employee: dict, service: float | None, as_of: dt.date,
