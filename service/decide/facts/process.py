@@ -155,7 +155,7 @@ def _pending_facts(request: Request | None, as_of: dt.date, calendar: WorkingCal
         # Never guess a year nobody has entered: the facts stay unknown and the year is named;
         # nothing the request could add decides them.
         facts["derived.case.pending.calendar_missing_year"] = exc.year
-        facts["derived.case.pending.overdue"] = Unknown()
+        facts.setdefault("derived.case.pending.overdue", Unknown())
     return facts
 
 
