@@ -200,7 +200,7 @@ def test_resignation_chain_and_rejections():
     other = _facts(_body("2026-03-04", [], kind="mutual_agreement"))
     assert "derived.case.approvals.resignation_complete" not in other
     assert _unknown(_body("2026-03-04", [], kind="mutual_agreement"),
-                    "derived.case.approvals.resignation_complete") == ("case.kind",)
+                    "derived.case.approvals.resignation_complete") == ()
     assert "derived.case.approvals.resignation_complete" not in _facts(_body("2026-03-04", None))
     assert _unknown(_body("2026-03-04", None), "derived.case.approvals.resignation_complete") == ("case.events",)
 

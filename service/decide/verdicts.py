@@ -206,10 +206,13 @@ def render(template: str, values: dict) -> str:
 
 
 def _unknown_text(rule: Rule, lang: str, missing: list[str], facts: Facts) -> str:
+    undecidable = _UNDECIDABLE_MESSAGE.get(lang, _UNDECIDABLE_MESSAGE["en"]).format(title=rule.title.get(lang, ""))
     if rule.unknown_message and lang in rule.unknown_message:
-        return render(rule.unknown_message[lang], facts.values)
-    separator = "、" if lang == "zh" else ", "
+        text = render(rule.unknown_message[lang], facts.values)
+        # A rule's own text may ask for facts; with none that could decide, it says so too.
+        return text if missing else text + ("" if lang == "zh" else " ") + undecidable
     if not missing:
-        return _UNDECIDABLE_MESSAGE.get(lang, _UNDECIDABLE_MESSAGE["en"]).format(title=rule.title.get(lang, ""))
+        return undecidable
+    separator = "、" if lang == "zh" else ", "
     return _UNKNOWN_MESSAGE.get(lang, _UNKNOWN_MESSAGE["en"]).format(
         title=rule.title.get(lang, ""), missing=separator.join(missing))

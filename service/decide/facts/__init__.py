@@ -56,7 +56,7 @@ def derive_facts(request: dict, as_of: dt.date, context: FactContext, on: dt.dat
     put(values, "employee.gender", request["employee"].get("gender"))
     basis = separation_basis(context.classification, action["type"], request.get("case"), action.get("ground"))
     derived = {"derived.separation.basis": basis if basis is not None else Unknown(
-        *basis_decided_by(context.classification, action["type"], request.get("case")))}
+        *basis_decided_by(context.classification, action["type"], request.get("case"), action.get("ground")))}
     derived.update(labor_law.derive(request, as_of, context, on))
     derived.update(process.derive(request, as_of, context))
     for name, value in derived.items():

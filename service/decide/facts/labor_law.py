@@ -483,8 +483,8 @@ def _resignation(case: dict | None, classification: Classification) -> dict:
                              Unknown("case.events"))
     machine = classification.machine
     submitted = [e for e in machine.in_arrival_order(case["events"]) if e["type"] == "resignation_submitted"]
-    if not submitted:  # the form of a resignation the events do not carry: only other events say
-        return {"derived.resignation.withdrawal_timing": "no_withdrawal", "derived.resignation.form": Unknown("case.events")}
+    if not submitted:  # the events (the case's whole record) carry no resignation to have a form
+        return {"derived.resignation.withdrawal_timing": "no_withdrawal", "derived.resignation.form": Unknown()}
     facts = {"derived.resignation.form": classification.forms.legal_form(submitted[-1].get("form"))}
     timing = machine.withdrawal_timing(machine.run(case["events"]))
     facts["derived.resignation.withdrawal_timing"] = _or_unknown(timing, "case.events")

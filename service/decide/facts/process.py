@@ -21,7 +21,9 @@ def derive(request: dict, as_of: dt.date, context: FactContext) -> dict:
     case = request.get("case")
     if case is None or "events" not in case:
         # without its events the case's state is unknown
-        return {**facts, **dict.fromkeys(_FROM_EVENTS, Unknown("case.events"))}
+        actor = () if request["action"].get("actor") else ("action.actor.id",)
+        return {**facts, **dict.fromkeys(_FROM_EVENTS, Unknown("case.events")),
+                "derived.actor.requested_step": Unknown("case.events", *actor)}
     machine = context.classification.machine
     state = machine.run(case["events"])
     facts["derived.case.resignation"] = state.resignation
@@ -30,11 +32,11 @@ def derive(request: dict, as_of: dt.date, context: FactContext) -> dict:
     if case["kind"] == "resignation":
         # Other case kinds have no approval events in the v1 contract: their chain is unknown.
         facts["derived.case.approvals.resignation_complete"] = _complete(requests.get("resignation"))
-    else:
-        facts["derived.case.approvals.resignation_complete"] = Unknown("case.kind")
-    # Unknown while no withdrawal was requested: only events with one decide it.
+    else:  # the kind of case is what happened: nothing the request could add decides it
+        facts["derived.case.approvals.resignation_complete"] = Unknown()
+    # Unknown while the case's events (its whole record) hold no withdrawal request: no field decides it.
     facts["derived.case.approvals.withdrawal_complete"] = (
-        requests["withdrawal"].complete if "withdrawal" in requests else Unknown("case.events"))
+        requests["withdrawal"].complete if "withdrawal" in requests else Unknown())
     waiting = pending_request(requests) if machine.legal_effect(state).awaits_decision else None
     facts.update(_pending_facts(waiting, as_of, context.calendar))
     decided = requests.get(machine.decides.get(request["action"]["type"], ""))
@@ -42,8 +44,9 @@ def derive(request: dict, as_of: dt.date, context: FactContext) -> dict:
     if actor is not None and decided is not None and decided.requester is not None:
         facts["derived.actor.requested_step"] = actor["id"] == decided.requester
     else:
-        facts["derived.actor.requested_step"] = Unknown(*(["action.actor.id"] if actor is None else []), *(
-            ["case.events"] if decided is None or decided.requester is None else []))
+        # Without a request of the kind the action decides in the case's events (its whole
+        # record), no field could tell who made it.
+        facts["derived.actor.requested_step"] = Unknown(*(["action.actor.id"] if actor is None and decided else []))
     return facts
 
 
