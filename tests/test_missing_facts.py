@@ -361,3 +361,39 @@ def changes(body: dict, rule_id: str, named: tuple, field: str, budget: int = 15
     # full-time officer's term start moves the extended contract's end, whichever side of the
     # action date it falls on here): a field that moves a number the rule compares counts.
     return len(numbers) > 1
+
+
+# ---- what derivation finds decides a fact, named in the warn ----------------------------------
+def _named(body: dict, rule_id: str) -> list[str]:
+    [finding] = [f for f in answer(body).findings if f["rule_id"] == rule_id]
+    assert finding["outcome"] == "unknown"
+    return finding["missing_facts"]
+
+
+def test_the_maternity_leave_names_only_the_detail_that_decides_it_that_day():
+    # Born 2025-10-20 in Beijing (98 + 60 days: to 2026-03-26; 15 more with dystocia, and for each
+    # further baby): on 2026-04-01 those two decide; the birth order (not asked in Beijing) cannot.
+    employee = {"id": "E1", "gender": "female", "region": "CN-BJ", "pregnancy": {"status": "not_pregnant"},
+                "children": [], "childbirth": {"date": "2025-10-20"}}
+    body = {"as_of": "2026-04-01", "employee": employee,
+            "action": {"type": "terminate_with_notice", "ground": "art40_1", "pay_in_lieu": True}}
+    assert _named(body, "lcl-42-4.protected-period") == ["employee.childbirth.dystocia", "employee.childbirth.babies"]
+    employee["childbirth"].update(dystocia=False)
+    assert _named(body, "lcl-42-4.protected-period") == ["employee.childbirth.babies"]
+    employee["childbirth"].update(babies=1)
+    assert rule_outcome(answer(body), "lcl-42-4.protected-period") == "cleared"
+
+
+def test_years_of_service_from_a_hire_date_name_the_years_as_given():
+    # Hired 2015: at least 11 years, maybe more (service carried over): only the years as given decide.
+    body = {"as_of": "2026-02-10", "employee": {"id": "E1", "gender": "male", "birth_date": "1967-06-01",
+                                                 "hire_date": "2015-01-05"},
+            "action": {"type": "terminate_with_notice", "ground": "art40_1", "pay_in_lieu": True}}
+    assert _named(body, "lcl-42-5.long-service-near-retirement") == ["employee.continuous_service_years"]
+
+
+def test_probation_names_its_end_and_the_flag_either_of_which_decides():
+    body = {"as_of": "2026-02-10", "employee": {"id": "E1", "gender": "male"},
+            "action": {"type": "terminate_for_cause", "ground": "art39_1"}}
+    assert _named(body, "lcl-39.ground-required") == ["employee.contract.probation_end",
+                                                      "employee.contract.in_probation"]
