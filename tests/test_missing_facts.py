@@ -244,7 +244,7 @@ def open_by_design(outcome, rule_id: str) -> bool:
     rule = next(r for r in rulebook().applicable(facts.values["action.type"], outcome.as_of) if r.id == rule_id)
     reads = {name for alternative in rule.compiled.alternatives for name in alternative.facts}
     unknown = [n for n in reads if n in facts.decided_by]
-    return bool(unknown) and all(facts.decided_by[n] == () for n in unknown)
+    return bool(unknown) and all(facts.decided_by[n].fields == () for n in unknown)
 
 
 # ---- the answers name request fields only ---------------------------------------------------

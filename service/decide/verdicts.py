@@ -187,7 +187,7 @@ def missing_facts(rule: Rule, match: Match, facts: Facts, vocabulary: Vocabulary
             if spec.source == "request":
                 out[name] = None
             elif name in facts.decided_by:
-                out.update(dict.fromkeys(facts.decided_by[name]))
+                out.update(dict.fromkeys(facts.decided_by[name].fields))
             else:
                 out.update(dict.fromkeys([i for i in spec.inputs if i not in facts.given] or spec.inputs))
     return list(out)

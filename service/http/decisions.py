@@ -18,7 +18,7 @@ from sqlalchemy import select
 from schemas.check import CheckResultSchema
 from service.http.api import Blueprint
 from service.record import db
-from service.decide.facts import Facts
+from service.decide.facts import Facts, Unknown
 from service.record.models import TrailEntry
 from service.record.privacy import WITHHELD, redact_findings
 from service.decide.rulebook import Match
@@ -109,7 +109,7 @@ def _day(part: dict, as_of, applicable: list, rulebook) -> tuple[Facts, dict]:
         low, high = rulebook.vocabulary[name].bounds
         values[low], values[high] = values.get(low, WITHHELD), f"{WITHHELD} "
     facts = Facts(as_of=as_of, values=values, given=frozenset(part.get("given", ())),
-                  decided_by={names[int(k)] if k.isdigit() else k: tuple(v) for k, v in part.get("why", {}).items()})
+                  decided_by={names[int(k)] if k.isdigit() else k: Unknown(*v) for k, v in part.get("why", {}).items()})
     matches = {}
     for position, alternatives in part["matched"]:
         rule = applicable[position]

@@ -99,7 +99,7 @@ def _day(rulebook: RuleBook, applicable: list, day_facts, matches: dict, shown: 
             for name in match.rule.compiled.alternatives[index].facts:
                 given.update(i for i in vocabulary[name].inputs if i in day_facts.given)
                 if name in day_facts.decided_by:
-                    why[name] = list(day_facts.decided_by[name])
+                    why[name] = list(day_facts.decided_by[name].fields)
                 if vocabulary[name].bounds:
                     ranges.add(name)
     matched.sort()

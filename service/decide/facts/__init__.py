@@ -24,7 +24,8 @@ class Facts:
     as_of: dt.date
     values: dict  # dotted fact name -> value; absent means unknown
     given: frozenset = frozenset()  # the request's field paths (employee.children, case, ...)
-    # Derived fact (or range) left unknown -> the request fields that decide it (facts/unknown.py).
+    # Derived fact (or range) left unknown -> Unknown: the request fields that decide it
+    # (facts/unknown.py; `.fields`, found when a warn asks).
     decided_by: dict = field(default_factory=dict)
 
     def engine_fact(self) -> dict:
@@ -77,6 +78,6 @@ def _paths(node: dict, prefix: str = ""):
 def put(values: dict, name: str, value, decided_by: dict | None = None) -> None:
     if isinstance(value, Unknown):
         if decided_by is not None:
-            decided_by[name] = value.fields
+            decided_by[name] = value
     elif value is not None:
         values[name] = value

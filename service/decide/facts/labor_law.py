@@ -159,9 +159,8 @@ def _maternity_leave(employee: dict, as_of: dt.date, params: ParameterSet) -> bo
     """On maternity leave on as_of. With a detail unknown (dystocia, babies, an unencoded region) the
     leave is at least the national minimum and, in every rule known, ends by the first birthday."""
     birth = employee.get("childbirth")
-    details = _maternity_details(employee, as_of, params)
     if birth is None:
-        return Unknown("employee.childbirth.date", *(f for f in details if f != "employee.childbirth.date"))
+        return Unknown(*_maternity_details(employee, as_of, params))
     if birth.get("status") == "none":
         return False  # the EHR states there was no childbirth in the past year
     born: dt.date = birth["date"]
@@ -184,7 +183,7 @@ def _maternity_leave(employee: dict, as_of: dt.date, params: ParameterSet) -> bo
     def on_leave(dystocia, babies, region, child_order):
         return maternity_leave(born, dystocia=dystocia, babies=babies, region=region, params=params,
                                child_order=child_order).contains(as_of)
-    return Unknown(*_deciding(on_leave, details))
+    return Unknown(find=lambda: _deciding(on_leave, _maternity_details(employee, as_of, params)))
 
 
 # The values a detail of a childbirth is tried with, to find the ones that decide the leave on a
@@ -230,11 +229,11 @@ def _size(tried: dict[str, tuple]) -> int:
     return math.prod(len(values) for values in tried.values())
 
 
-def _deciding(answer: Callable[..., bool], tried: dict[str, tuple]) -> list[str]:
+def _deciding(answer: Callable[..., bool], tried: dict[str, tuple], results: dict | None = None) -> list[str]:
     """The fields (tried with more than one value) on which `answer` depends: those whose value
     alone, the others kept, changes it somewhere. Values that cannot be decided on are skipped."""
     names = list(tried)
-    results = _results(answer, tried)
+    results = _results(answer, tried) if results is None else results
     deciding = []
     for position, name in enumerate(names):
         if len(tried[name]) > 1 and any(
@@ -346,13 +345,13 @@ def _medical_period(employee: dict, service: float | None, as_of: dt.date, on: d
         return True
     if status == "none" or computed is False:
         return False
-    return Unknown(*_medical_deciding(medical, employee, service, as_of, on, params))
+    return Unknown(find=lambda: _medical_deciding(medical, employee, service, as_of, on, params))
 
 
 # The values the years are tried with to find whether they decide the medical period: each side
 # of every bracket of the national table (MED-2/3), and Shanghai's whole years (REG-SH-MED).
 _SERVICE_YEARS = (0, 1, 3, 5, 7, 10, 12, 15, 17, 20, 25)
-_TOTAL_YEARS = (0, 9, 10, 40)
+_TOTAL_YEARS = (0, 10)  # the table's one bracket on total years; the years with this employer count too
 _SOME_NATIONAL_REGION = "CN-BJ"  # a place of work whose medical period is the national table's
 
 
@@ -381,7 +380,7 @@ def _medical_deciding(medical: dict, employee: dict, service: float | None, as_o
     results = _results(computed, tried)
     if len(results) < _size(tried):  # some values leave it undecided: only the status decides
         return status
-    return tuple(_deciding(computed, tried)) or status
+    return tuple(_deciding(computed, tried, results)) or status
 
 
 def _computed_medical_period(medical: dict, employee: dict, service: float | None, as_of: dt.date,
