@@ -9,8 +9,8 @@ request fields that decide the fact (service/decide/facts/unknown.py).
 from __future__ import annotations
 
 import datetime as dt
-import math
 import itertools
+import math
 from typing import Any, Callable, Iterable
 
 from service.decide.classification import Classification
@@ -160,7 +160,7 @@ def _maternity_leave(employee: dict, as_of: dt.date, params: ParameterSet) -> bo
     leave is at least the national minimum and, in every rule known, ends by the first birthday."""
     birth = employee.get("childbirth")
     if birth is None:
-        return Unknown(*_maternity_details(employee, as_of, params))
+        return Unknown(find=lambda: _maternity_details(employee, as_of, params))
     if birth.get("status") == "none":
         return False  # the EHR states there was no childbirth in the past year
     born: dt.date = birth["date"]
