@@ -99,7 +99,12 @@ class FindingSchema(_RuleOutcomeSchema):
     message = fields.Nested(BilingualSchema)
     citations = fields.List(fields.Nested(CitationSchema))
     facts = fields.Dict(metadata={"description": "The facts the rule read, with their values (on the effective date)."})
-    missing_facts = fields.List(fields.String())
+    missing_facts = fields.List(fields.String(), metadata={"description": (
+        "For an unknown or dates_differ finding: the request fields (paths into the check request, "
+        "e.g. employee.childbirth.dystocia, case.events) that decide it: given, any values of them "
+        "make the rule fire or clear, and each can change it. Never a derived fact. Empty when "
+        "nothing the request could add decides it (the message then says the rules do not cover "
+        "the case).")})
 
 
 class CheckedSchema(_RuleOutcomeSchema):

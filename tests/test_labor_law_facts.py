@@ -27,11 +27,14 @@ def context() -> FactContext:
     return FactContext.load(PROJECT_ROOT / "rules")
 
 
-def facts(context: FactContext, as_of: str, employee: dict, action: dict | None = None, **extra) -> dict:
+def facts(context: FactContext, as_of: str, employee: dict, action: dict | None = None, *, on: str | None = None,
+          **extra) -> dict:
+    """`on`: judge the statuses on another day than as_of, as a check's notice day is (a fact dated
+    after as_of is refused at the door, but the notice day may come before it)."""
     body = {"as_of": as_of, "employee": {"id": "E1", **employee},
             "action": action or {"type": "terminate_with_notice"}, **extra}
     request = CheckRequestSchema().load(body)
-    return derive_facts(request, request["as_of"], context).values
+    return derive_facts(request, request["as_of"], context, on=dt.date.fromisoformat(on) if on else None).values
 
 
 # ---- the legal basis ------------------------------------------------------------------------------
@@ -109,12 +112,13 @@ def test_nursing_unknown_without_children_and_false_with_none(context):
 @pytest.mark.parametrize("as_of, active", [
     ("2026-02-05", True),    # day 158 in Beijing: 98 + 60
     ("2026-02-06", False),
-    ("2025-08-31", False),   # before the birth
+    ("2025-08-31", False),   # before the birth (a notice day: the check itself is made on the birth's day)
 ])
 def test_maternity_leave_last_day_and_the_day_after(context, as_of, active):
     employee = {"gender": "female", "region": "CN-BJ",
                 "childbirth": {"date": "2025-09-01", "dystocia": False, "babies": 1}}
-    assert facts(context, as_of, employee)["derived.maternity_leave.active"] is active
+    checked = max(as_of, "2025-09-01")
+    assert facts(context, checked, employee, on=as_of)["derived.maternity_leave.active"] is active
 
 
 def test_maternity_leave_with_twins_and_dystocia(context):
@@ -455,7 +459,7 @@ def test_layoff_share_unknown_without_both_counts_and_reduction_within_total(con
 ])
 def test_miscarriage_leave_boundaries(context, months, as_of, active):
     miscarriage = {"date": "2026-01-01", **({} if months is None else {"months_pregnant": months})}
-    values = facts(context, as_of, {"gender": "female", "miscarriage": miscarriage})
+    values = facts(context, max(as_of, "2026-01-01"), {"gender": "female", "miscarriage": miscarriage}, on=as_of)
     assert values.get("derived.miscarriage_leave.active") is active
     assert "derived.miscarriage_leave.active" not in facts(context, as_of, {"gender": "female"})
 
@@ -480,7 +484,7 @@ def test_miscarriage_before_the_encoded_rules_is_unknown(context):
 ])
 def test_paid_suspension_boundaries(context, suspension, as_of, active):
     injury = {"status": "pending", "paid_suspension": {"start": "2025-03-10", **suspension}}
-    values = facts(context, as_of, {"work_injury": injury})
+    values = facts(context, max(as_of, "2025-03-10"), {"work_injury": injury}, on=as_of)
     assert values.get("derived.paid_suspension.active") is active
     assert "derived.paid_suspension.active" not in facts(context, as_of, {"work_injury": {"status": "pending"}})
 

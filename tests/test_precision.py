@@ -32,7 +32,8 @@ _NOT_FOR_A_MAN = ("employee.pregnancy", "employee.children", "employee.childbirt
 _NO_OFFICE = ("employee.union_officer.term_end", "employee.union_officer.full_time",
               "employee.union_officer.term_start")         # position none
 _NO_INJURY = ("employee.work_injury.disability_grade",      # status none
-              "employee.work_injury.paid_suspension")
+              "employee.work_injury.paid_suspension.start", "employee.work_injury.paid_suspension.end",
+              "employee.work_injury.paid_suspension.extension_confirmed")
 
 
 @lru_cache(maxsize=1)
@@ -216,6 +217,10 @@ def _left_out(action: str, body: dict) -> set[str]:
         out.add("action.ground")
     if body["employee"].get("contract", {}).get("type") == "open_ended":
         out.add("employee.contract.end_date")
+    for area in ("childbirth", "miscarriage"):  # "none" has no details to state
+        if (body["employee"].get(area) or {}).get("status") == "none":
+            out |= {f for f in fields_read(action, D.fromisoformat(body["as_of"]))
+                    if f.startswith(f"employee.{area}.") and f != f"employee.{area}.status"}
     return out
 
 

@@ -9,6 +9,7 @@ from schemas.check import CheckRequestSchema
 from service import PROJECT_ROOT, create_app
 from service.decide.evaluation import evaluate
 from service.decide.facts.process import derive
+from service.decide.facts.unknown import Unknown
 from service.decide.facts.separation import separation_basis
 from service.decide.process_config import ProcessConfig, ProcessConfigError
 from service.decide.rulebook import RuleBook, RuleLoadError, load_rulebook
@@ -31,6 +32,18 @@ def _body(as_of: str, events: list[dict] | None, action: str = "review_case",
 
 
 def _facts(body: dict, book: RuleBook = _BOOK) -> dict:
+    """The facts derived; one left unknown is absent, as the rules see it (its reasons: _unknown)."""
+    return {k: v for k, v in _derived(body, book).items() if not isinstance(v, Unknown)}
+
+
+def _unknown(body: dict, name: str, book: RuleBook = _BOOK) -> tuple[str, ...]:
+    """The request fields that decide a fact derivation left unknown."""
+    value = _derived(body, book)[name]
+    assert isinstance(value, Unknown), (name, value)
+    return value.fields
+
+
+def _derived(body: dict, book: RuleBook = _BOOK) -> dict:
     request = CheckRequestSchema().load(body)
     return derive(request, request["as_of"], book.context)
 
@@ -96,9 +109,10 @@ def test_a_year_without_calendar_data_is_named_never_guessed(requested, as_of):
     assert "derived.case.pending.working_days_late" not in facts
     outcome = _check(_body(as_of, _submitted(requested)))
     [finding] = outcome.findings
-    # Whether the step is overdue is unknown, so the overdue rule warns, naming the year.
+    # Whether the step is overdue is unknown, so the overdue rule warns, naming the year; nothing
+    # the request could add decides it, so it names no field.
     assert finding["rule_id"] == "process.sla.step-overdue" and finding["verdict"] == "warn"
-    assert finding["outcome"] == "unknown" and finding["missing_facts"] == ["derived.case.pending.overdue"]
+    assert finding["outcome"] == "unknown" and finding["missing_facts"] == []
     assert "2027" in finding["message"]["zh"] and "2027" in finding["message"]["en"]
     assert [c["ref"] for c in finding["citations"]] == ["POL-SLA-6.1", "POL-SLA-6.2"]
 
@@ -185,7 +199,10 @@ def test_resignation_chain_and_rejections():
     # Other case kinds have no resignation chain: unknown, not false.
     other = _facts(_body("2026-03-04", [], kind="mutual_agreement"))
     assert "derived.case.approvals.resignation_complete" not in other
+    assert _unknown(_body("2026-03-04", [], kind="mutual_agreement"),
+                    "derived.case.approvals.resignation_complete") == ()
     assert "derived.case.approvals.resignation_complete" not in _facts(_body("2026-03-04", None))
+    assert _unknown(_body("2026-03-04", None), "derived.case.approvals.resignation_complete") == ("case.events",)
 
 
 def test_a_rejected_withdrawal_hands_back_to_the_resignation_chain():
@@ -205,6 +222,8 @@ def test_actor_facts():
     assert facts["derived.actor.is_subject"] is False
     assert facts["derived.actor.requested_step"] is True               # HR7 filed the withdrawal
     assert "derived.actor.same_department" not in facts                  # the actor's department not given
+    assert _unknown(_body("2026-03-04", events, "approve_withdrawal", {"id": "HR7", "role": "hr"}, employee),
+                    "derived.actor.same_department") == ("action.actor.department",)
     facts = _facts(_body("2026-03-04", events, "approve_resignation",
                          {"id": "M9", "role": "manager", "department": "SALES"}, employee))
     assert facts["derived.actor.requested_step"] is False                # E1 submitted the resignation
@@ -212,6 +231,8 @@ def test_actor_facts():
     facts = _facts(_body("2026-03-04", None, "approve_resignation", {"id": "E1", "role": "manager"}, employee))
     assert facts["derived.actor.is_subject"] is True
     assert "derived.actor.requested_step" not in facts                   # no case: unknown
+    assert _unknown(_body("2026-03-04", None, "approve_resignation", {"id": "E1", "role": "manager"}, employee),
+                    "derived.actor.requested_step") == ("case.events",)
 
 
 # ---- configuration is data -----------------------------------------------------------------------------

@@ -65,7 +65,7 @@ def test_actions_differ_in_what_they_need(client):
     assert "employee.pregnancy.status" in fields["notice"] and "employee.pregnancy.status" not in fields["resign"]
     # Executing an offboarding takes its legal basis from its case: the case is asked for.
     assert "derived.separation.basis" not in offboarding["answered_by_action"]
-    assert "case" in fields["offboarding"] and "case" not in fields["notice"]
+    assert "case.events" in fields["offboarding"] and "case.events" not in fields["notice"]
     # A rule that applies to the action but tests another legal basis reads nothing (probation
     # reasons are owed for Art. 39 and 40 terminations, not for a layoff).
     layoff = _needs(client, "terminate_economic_layoff")
@@ -89,11 +89,13 @@ def test_a_field_that_matters_only_with_another_is_marked_with_the_condition(cli
     assert union["computed_from"] == ["employer.union_exists", "employee.union_officer.position"]
     assert _field(answer, "employer.union_exists")["only_when"] == []
     assert _field(answer, "employee.gender")["only_when"] == []
-    # A disease that extends the medical period matters only outside that period, which is computed.
+    # A disease that extends the medical period matters only outside that period, and only with a
+    # sick leave in its MED-4 window: both computed from the sick leave.
     special = _field(answer, "employee.medical_treatment.special_disease")
-    test, = special["only_when"][0]
-    assert (test["fact"], test["value"]) == ("derived.medical_treatment.in_period", False)
-    assert "employee.medical_treatment.sick_leave" in test["computed_from"]
+    tests = {t["fact"]: t for t in special["only_when"][0]}
+    assert {f: t["value"] for f, t in tests.items()} == {"derived.medical_treatment.in_period": False,
+                                                        "derived.medical_treatment.sick_leave_in_window": True}
+    assert all("employee.medical_treatment.sick_leave" in t["computed_from"] for t in tests.values())
     # The same per rule.
     rule = next(r for r in answer["rules"] if r["rule_id"] == "lcl-42-4.protected-period")
     per_rule = {f["field"]: [t["fact"] for t in f["only_when"]] for f in rule["fields"]}

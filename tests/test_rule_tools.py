@@ -274,6 +274,18 @@ def test_a_request_fact_the_contract_does_not_have_is_an_error(rules_copy):
     assert issue.line == _line_of(rules_copy / "facts" / "core.yaml", "employee.sex:")
 
 
+@pytest.mark.parametrize("inputs", ["employee.childbirth", "employee.childbirth.weight", "derived.probation.active"])
+def test_inputs_that_are_not_fields_of_the_request_are_an_error(rules_copy, inputs):
+    # A warn names them to the EHR as what to send: a field it can fill in, not an object or a fact
+    # (a fact's name the vocabulary itself refuses to load).
+    _mutate(rules_copy, "inputs: [employee.contract.probation_end, employee.contract.in_probation, employee.hire_date,",
+            f"inputs: [{inputs}, employee.contract.in_probation, employee.hire_date,", "facts/labor_law.yaml")
+    [issue] = lint(rules_copy).errors
+    assert issue.file == "facts/labor_law.yaml" and issue.field.startswith("facts.derived.probation.active")
+    assert (inputs in issue.reason and "not a field of the check request" in issue.reason) \
+        or (inputs.startswith("derived.") and "inputs must list request fields" in issue.reason)
+
+
 def test_a_bad_vocabulary_file_is_placed_on_the_fact(rules_copy):
     _mutate(rules_copy, "  employee.gender:\n    type: enum", "  employee.gender:\n    type: enumeration", "facts/core.yaml")
     [issue] = lint(rules_copy).errors

@@ -172,6 +172,20 @@ class SeparationBasis:
             return grounds["basis"]
         return None if row["basis"] == UNKNOWN else row["basis"]
 
+    def decided_by(self, action_type: str, case: dict | None, ground: str | None) -> tuple[str, ...]:
+        """The request fields that decide a basis `basis` left unknown (None): the case's events
+        or the ground, when not given. Given, they are what happened: where this table leaves
+        the basis open for them (a case holding no resignation in effect, an employee's ground in
+        an employer's case) nothing the request could add decides it."""
+        if self._doc["actions"][action_type]["basis"] != FROM_CASE:
+            return ()
+        row = self._doc["no_case"] if case is None else self._doc["case_kinds"][case["kind"]]
+        if row["basis"] == FROM_CASE_STATE:
+            return ("case.events",) if "events" not in case else ()
+        if row["basis"] == FROM_GROUND:
+            return ("action.ground",) if ground is None else ()
+        return ()
+
 
 class WrittenForm:
     """The table of written_form.yaml."""

@@ -1,8 +1,9 @@
 """Assemble a verdict from what the engine matched: findings with their citations, and `checked`.
 
 A rule whose condition is true gives its own verdict. A deny or warn whose condition is unknown
-(the engine matched one of its alternatives only possibly) gives a warn naming the missing facts
-of those alternatives: what the service was not told never reads as "not so". An obligation
+(the engine matched one of its alternatives only possibly) gives a warn naming the request fields
+that decide those alternatives (`missing_facts`): what the service was not told never reads as
+"not so". An obligation
 whose condition is unknown is listed as a possible obligation. `checked` lists every rule the
 check considered, with its outcome, so an allow shows what was ruled out.
 
@@ -44,6 +45,11 @@ _VERDICT = {"zh": {"deny": "禁止", "warn": "警示"}, "en": {"deny": "deny", "
 _UNKNOWN_MESSAGE = {
     "zh": "以下事实未提供或未知，无法排除本规则（{title}）：{missing}。请核实后再操作。",
     "en": "This rule ({title}) cannot be ruled out: {missing} not given or unknown. Confirm before acting.",
+}
+# Unknown with nothing the request could add to decide it (a region whose rule is not encoded).
+_UNDECIDABLE_MESSAGE = {
+    "zh": "依现行规则无法判断本规则（{title}）是否适用（相关情形的规定尚未收录）。请核实后再操作。",
+    "en": "This rule ({title}) cannot be ruled out: the rules in force do not cover the case. Confirm before acting.",
 }
 
 
@@ -196,22 +202,30 @@ def read_facts(rule: Rule, facts: Facts) -> dict:
 
 
 def missing_facts(rule: Rule, match: Match, facts: Facts, vocabulary: Vocabulary) -> list[str]:
-    """The facts of the possibly matching alternatives that were not given (or, for a range,
-    not narrowed to one value), each derived one followed by the request fields it is computed
-    from that were not given: giving them decides the rule."""
+    """The request fields that decide the possibly matching alternatives: each request fact not
+    given, and for each derived fact left unknown (or a range not narrowed to one value) the
+    fields fact derivation found decide it (Facts.decided_by), else its declared `inputs` not
+    given. Giving them all decides the rule; each of them can change it."""
     out: dict[str, None] = {}
     for index in match.alternatives:
         for name in rule.compiled.alternatives[index].facts:
-            bounds = vocabulary[name].bounds
-            if bounds is None:
-                undecided = name not in facts.values
-            else:
-                low, high = (facts.values.get(b) for b in bounds)
-                undecided = low is None or high is None or low != high
-            if undecided:
+            spec = vocabulary[name]
+            if not _undecided(spec, facts):
+                continue
+            if spec.source == "request":
                 out[name] = None
-                out.update((i, None) for i in vocabulary[name].inputs if i not in facts.given)
+            elif name in facts.decided_by:
+                out.update(dict.fromkeys(facts.decided_by[name].fields))
+            else:
+                out.update(dict.fromkeys([i for i in spec.inputs if i not in facts.given] or spec.inputs))
     return list(out)
+
+
+def _undecided(spec, facts: Facts) -> bool:
+    if spec.bounds is None:
+        return spec.name not in facts.values
+    low, high = (facts.values.get(b) for b in spec.bounds)
+    return low is None or high is None or low != high
 
 
 def render(template: str, values: dict) -> str:
@@ -220,8 +234,13 @@ def render(template: str, values: dict) -> str:
 
 
 def _unknown_text(rule: Rule, lang: str, missing: list[str], facts: Facts) -> str:
+    undecidable = _UNDECIDABLE_MESSAGE.get(lang, _UNDECIDABLE_MESSAGE["en"]).format(title=rule.title.get(lang, ""))
     if rule.unknown_message and lang in rule.unknown_message:
-        return render(rule.unknown_message[lang], facts.values)
+        text = render(rule.unknown_message[lang], facts.values)
+        # A rule's own text may ask for facts; with none that could decide, it says so too.
+        return text if missing else text + ("" if lang == "zh" else " ") + undecidable
+    if not missing:
+        return undecidable
     separator = "、" if lang == "zh" else ", "
     return _UNKNOWN_MESSAGE.get(lang, _UNKNOWN_MESSAGE["en"]).format(
         title=rule.title.get(lang, ""), missing=separator.join(missing))

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from schemas.check import CheckResultSchema
 from service.http.api import Blueprint
 from service.record import db
-from service.decide.facts import Facts
+from service.decide.facts import Facts, Unknown
 from service.record.models import TrailEntry, TrailLeaf, TrailPending
 from service.record.privacy import WITHHELD, redact_assumed, redact_findings
 from service.decide.rulebook import Match
@@ -132,6 +132,7 @@ def render_body(body: dict, as_of, action_type: str, rulebook) -> dict:
         day.setdefault("matched", body["matched"])
         day.setdefault("given", body.get("given", []))
         day.setdefault("rested", body.get("rested", {}))
+        day.setdefault("why", body.get("why", {}))
         earlier_facts, earlier_matches = _day(day, as_of, applicable, rulebook)
         earlier = Judged(day["as"], dt.date.fromisoformat(day["on"]), earlier_facts, earlier_matches)
         label, on = body["later"]
@@ -152,7 +153,8 @@ def _day(part: dict, as_of, applicable: list, rulebook) -> tuple[Facts, dict]:
         low, high = rulebook.vocabulary[name].bounds
         values[low], values[high] = values.get(low, WITHHELD), f"{WITHHELD} "
     rested = {names[int(k)] if k.isdigit() else k: tuple(refs) for k, refs in part.get("rested", {}).items()}
-    facts = Facts(as_of=as_of, values=values, given=frozenset(part.get("given", ())), rested_on=rested)
+    facts = Facts(as_of=as_of, values=values, given=frozenset(part.get("given", ())), rested_on=rested,
+                  decided_by={names[int(k)] if k.isdigit() else k: Unknown(*v) for k, v in part.get("why", {}).items()})
     matches = {}
     for position, alternatives in part["matched"]:
         rule = applicable[position]

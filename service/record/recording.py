@@ -61,6 +61,8 @@ def decision_body(rulebook: RuleBook, outcome: Outcome, keep: str) -> dict:
     answer shows (redacted: service.record.privacy), by fact_codes; `fill`, the other values message
     placeholders read; `given`, the request fields an unknown rule's missing facts depend on;
     `rested`, the regional provisions a fact the rules read rested on (Facts.rested_on), by fact_codes.
+    `why`, for each derived fact of those left unknown, the request fields that decide it
+    (Facts.decided_by: field names, never values).
     service.http.decisions renders the answer again from these with verdicts.assemble."""
     applicable = rulebook.applicable(outcome.facts.values.get("action.type"), outcome.as_of)
     *earlier, later = outcome.judged
@@ -75,7 +77,8 @@ def decision_body(rulebook: RuleBook, outcome: Outcome, keep: str) -> dict:
         first["facts"] = {k: v for k, v in first["facts"].items() if k not in same}
         first.setdefault("given", [])
         first.setdefault("rested", {})
-        for key, none in (("matched", []), ("given", []), ("rested", {})):  # left out: the same as the effective date's
+        first.setdefault("why", {})
+        for key, none in (("matched", []), ("given", []), ("rested", {}), ("why", {})):  # left out: as the effective date's
             if first[key] == body.get(key, none):
                 del first[key]
         if not first["absent"]:
@@ -93,7 +96,7 @@ def _day(rulebook: RuleBook, applicable: list, day_facts, matches: dict, shown: 
     for f in redact_findings(shown, vocabulary.sensitive, keep=keep):
         facts.update(f["facts"])  # a finding's `dates` facts are each day's read_facts, kept per day
     position = {rule.key: n for n, rule in enumerate(applicable)}
-    matched, given, ranges = [], set(), set()
+    matched, given, ranges, why = [], set(), set(), {}
     for key, match in matches.items():
         if key not in position or not (match.definite or match.alternatives):
             continue
@@ -101,6 +104,8 @@ def _day(rulebook: RuleBook, applicable: list, day_facts, matches: dict, shown: 
         for index in ([] if match.definite else match.alternatives):
             for name in match.rule.compiled.alternatives[index].facts:
                 given.update(i for i in vocabulary[name].inputs if i in day_facts.given)
+                if name in day_facts.decided_by:
+                    why[name] = list(day_facts.decided_by[name].fields)
                 if vocabulary[name].bounds:
                     ranges.add(name)
     matched.sort()
@@ -121,6 +126,8 @@ def _day(rulebook: RuleBook, applicable: list, day_facts, matches: dict, shown: 
     rested = {code.get(n, n): list(refs) for n, refs in sorted(day_facts.rested_on.items()) if n in read}
     if rested:
         body["rested"] = rested
+    if why:
+        body["why"] = {code.get(n, n): v for n, v in sorted(why.items())}
     if keep != "non_sensitive":
         # Whether a range was narrowed to one value decides its missing facts; its bounds' values
         # are not kept, so keep that.

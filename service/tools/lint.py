@@ -276,7 +276,8 @@ def _examples(rules: list[Rule], lines: _Lines) -> list[Issue]:
 
 
 def _request_facts(vocabulary: Vocabulary, root: Path, lines: _Lines) -> list[Issue]:
-    """A `source: request` fact must be a field of the check request, and its values ones it accepts."""
+    """A `source: request` fact must be a field of the check request, and its values ones it accepts;
+    a derived fact's `inputs` must be fields of the check request too."""
     from schemas.check import CheckRequestSchema
 
     out = []
@@ -289,11 +290,18 @@ def _request_facts(vocabulary: Vocabulary, root: Path, lines: _Lines) -> list[Is
                 defined_in.setdefault(key_node.value, rel)
     request = CheckRequestSchema()
     for name, spec in vocabulary.facts.items():
+        file = defined_in.get(name, "facts/")
+        line = lines.line(file, None, f"facts.{name}") if name in defined_in else None
+        for field_path in spec.inputs:
+            # A warn names these to the EHR as what to send: a field it can fill in, not an object.
+            found = _schema_field(request, field_path, items=False)
+            if found is None or isinstance(found, ma_fields.Nested):
+                out.append(Issue(ERROR, file, line, None, f"facts.{name}.inputs",
+                                 f"{field_path} is not a field of the check request (schemas/): inputs name "
+                                 f"request fields, not the objects holding them"))
         if spec.source != "request":
             continue
         found = _schema_field(request, name)
-        file = defined_in.get(name, "facts/")
-        line = lines.line(file, None, f"facts.{name}") if name in defined_in else None
         if found is None:
             out.append(Issue(ERROR, file, line, None, f"facts.{name}",
                              "source: request, but the check request has no such field (schemas/)"))
@@ -307,7 +315,8 @@ def _request_facts(vocabulary: Vocabulary, root: Path, lines: _Lines) -> list[Is
     return out
 
 
-def _schema_field(schema: Schema, dotted: str):
+def _schema_field(schema: Schema, dotted: str, items: bool = True):
+    """The field at a dotted path (`items`: a list's item field, not the list)."""
     node = schema
     parts = dotted.split(".")
     for i, part in enumerate(parts):
@@ -316,6 +325,8 @@ def _schema_field(schema: Schema, dotted: str):
         found = next((f for n, f in node.fields.items() if (f.data_key or n) == part), None)
         if found is None:
             return None
+        if i == len(parts) - 1 and not items:
+            return found
         while isinstance(found, ma_fields.List):
             found = found.inner
         if i == len(parts) - 1:

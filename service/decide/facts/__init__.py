@@ -3,7 +3,8 @@
 Rules compare simple values; the date arithmetic that turns birthdays, contracts and case
 events into those values lives here, one module per rule family. Nothing here reads the
 clock: `as_of` comes from the request. A fact the request does not give (or gives as
-"unknown") is left out, never guessed: rules see an absent fact as unknown.
+"unknown") is left out, never guessed: rules see an absent fact as unknown. A derived fact left
+out is kept in `Facts.decided_by` with the request fields that decide it (facts/unknown.py).
 """
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from service.decide.facts import labor_law, process
-from service.decide.facts.separation import separation_basis
+from service.decide.facts.separation import basis_decided_by, separation_basis
 from service.decide.facts.context import FactContext
+from service.decide.facts.unknown import Unknown
 
-__all__ = ["Facts", "FactContext", "derive_facts"]
+__all__ = ["Facts", "FactContext", "Unknown", "derive_facts"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,9 @@ class Facts:
     # fact name -> catalog refs of the regional provisions its value rested on (a Shanghai birth
     # past the national 98 days: REG-SH-ML); a finding reading the fact cites them.
     rested_on: dict = field(default_factory=dict)
+    # Derived fact (or range) left unknown -> Unknown: the request fields that decide it
+    # (facts/unknown.py; `.fields`, found when a warn asks).
+    decided_by: dict = field(default_factory=dict)
 
     def engine_fact(self) -> dict:
         """The nested document asserted into durable-rules."""
@@ -50,15 +55,18 @@ def derive_facts(request: dict, as_of: dt.date, context: FactContext, on: dt.dat
     and the engine's `check.as_of`, stay those of as_of."""
     action = request["action"]
     values: dict = {"action.type": action["type"]}
+    decided_by: dict = {}
     put(values, "action.actor.role", action.get("actor", {}).get("role"))
     put(values, "employee.gender", request["employee"].get("gender"))
-    put(values, "derived.separation.basis",
-        separation_basis(context.classification, action["type"], request.get("case"), action.get("ground")))
+    basis = separation_basis(context.classification, action["type"], request.get("case"), action.get("ground"))
+    derived = {"derived.separation.basis": basis if basis is not None else Unknown(
+        *basis_decided_by(context.classification, action["type"], request.get("case"), action.get("ground")))}
     rested: dict = {}
-    for derived in (labor_law.derive(request, as_of, context, on, rested), process.derive(request, as_of, context)):
-        for name, value in derived.items():
-            put(values, name, value)
-    return Facts(as_of=as_of, values=values, given=frozenset(_paths(request)),
+    derived.update(labor_law.derive(request, as_of, context, on, rested))
+    derived.update(process.derive(request, as_of, context))
+    for name, value in derived.items():
+        put(values, name, value, decided_by)
+    return Facts(as_of=as_of, values=values, given=frozenset(_paths(request)), decided_by=decided_by,
                  rested_on={name: refs for name, refs in rested.items() if name in values})
 
 
@@ -72,6 +80,9 @@ def _paths(node: dict, prefix: str = ""):
                 yield from _paths(value, f"{path}.")
 
 
-def put(values: dict, name: str, value) -> None:
-    if value is not None:
+def put(values: dict, name: str, value, decided_by: dict | None = None) -> None:
+    if isinstance(value, Unknown):
+        if decided_by is not None:
+            decided_by[name] = value
+    elif value is not None:
         values[name] = value

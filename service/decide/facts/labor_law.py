@@ -3,21 +3,24 @@
 Only derivation lives here: copying request facts, and date arithmetic with the parameters in
 force (service/decide/periods.py). Whether a status protects, and against which separation, is decided
 by the rule files in rules/labor_law/. A fact that cannot be derived without guessing is left
-out, and the rules see it as unknown.
+out, and the rules see it as unknown; where derivation gives up it returns `Unknown(...)` naming the
+request fields that decide the fact (service/decide/facts/unknown.py).
 """
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from service.decide.classification import Classification
 from service.decide.facts.context import FactContext
+from service.decide.facts.unknown import Unknown
 from service.decide.parameters import ParameterNotInForce, ParameterSet
-from service.decide.periods import (NATIONAL, add_months, RegionNotCovered, UnknownFact, add_years, completed_years, maternity_leave,
-                             medical_treatment_entitlement, medical_treatment_in_period, miscarriage_leave,
-                             miscarriage_leave_bounds, nursing_period, paid_suspension_limits,
-                             longest_probation_months, probation_cap_months, probation_end,
+from service.decide.periods import (NATIONAL, RegionNotCovered, UnknownFact, add_months, add_years, completed_years,
+                             longest_probation_months, maternity_leave, medical_treatment_entitlement,
+                             medical_treatment_in_period, miscarriage_leave, miscarriage_leave_bounds,
+                             nursing_period, paid_suspension_limits, probation_cap_months, probation_end,
                              regional_values, retirement_candidates, whole_months_between)
 
 # Request facts the rules read, copied as they are (dates as ISO text, "unknown" left out).
@@ -48,8 +51,6 @@ _COPIED = (
 _DISABLED = {"disabled": True, "not_disabled": False, "none": False}
 _MATERNITY_EXTENSION = "maternity.regional_extension_days"
 _MEDICAL_FORMULA = "medical_treatment.regional_formula"
-# The regional parameters a fact may rest on: their values' references are cited (rulebook checks
-# that each has its text).
 
 
 def derive(request: dict, as_of: dt.date, context: FactContext, on: dt.date | None = None,
@@ -69,10 +70,12 @@ def derive(request: dict, as_of: dt.date, context: FactContext, on: dt.date | No
     service = _service_years(employee, as_of, on)
     facts: dict[str, Any] = {name: _request_value(request, name) for name in _COPIED}
     facts.update({
-        "derived.separation.ground_article": context.classification.basis.ground_article(action.get("ground")),
+        "derived.separation.ground_article": _or_unknown(
+            context.classification.basis.ground_article(action.get("ground")), "action.ground"),
         "derived.nursing_period.active": _nursing(employee, on, params),
         # A pending assessment says nothing yet about the disability.
-        "derived.work_injury.disabled": _DISABLED.get((employee.get("work_injury") or {}).get("status")),
+        "derived.work_injury.disabled": _or_unknown(
+            _DISABLED.get((employee.get("work_injury") or {}).get("status")), "employee.work_injury.status"),
         "derived.nursing_period.ends_on": _nursing_ends(employee, params),
         "derived.maternity_leave.active": _maternity_leave(employee, on, params, rested),
         "derived.medical_treatment.in_period": _medical_period(employee, service[0], as_of, on, params, rested),
@@ -81,10 +84,18 @@ def derive(request: dict, as_of: dt.date, context: FactContext, on: dt.date | No
         "derived.union.exists": _union_exists(request),
         "derived.service.continuous_years_min": service[0],
         "derived.service.continuous_years_max": service[1],
-        "derived.notice.days_served": _days(action.get("notice_served_on"), action_date),
-        "derived.layoff.days_since_consultation": _days((action.get("layoff") or {}).get("consulted_on"), action_date),
-        "derived.contract.days_to_end": _days(action_date, (employee.get("contract") or {}).get("end_date")),
-        "derived.union_officer.term_days_left": _days(action_date, (employee.get("union_officer") or {}).get("term_end")),
+        # The years as given narrow the range to one value; the hire date and the total working
+        # years bound it, and only where they meet does it need nothing more.
+        "derived.service.continuous_years": None if service[0] is not None and service[0] == service[1]
+        else Unknown("employee.continuous_service_years"),
+        "derived.notice.days_served": _or_unknown(_days(action.get("notice_served_on"), action_date),
+                                                  "action.notice_served_on"),
+        "derived.layoff.days_since_consultation": _or_unknown(
+            _days((action.get("layoff") or {}).get("consulted_on"), action_date), "action.layoff.consulted_on"),
+        "derived.contract.days_to_end": _or_unknown(
+            _days(action_date, (employee.get("contract") or {}).get("end_date")), "employee.contract.end_date"),
+        "derived.union_officer.term_days_left": _or_unknown(
+            _days(action_date, (employee.get("union_officer") or {}).get("term_end")), "employee.union_officer.term_end"),
         "derived.union_officer.extended_contract_days_left": _extended_contract_days_left(employee, action_date),
         "derived.layoff.percent_of_staff": _percent_of_staff(action.get("layoff")),
         "derived.miscarriage_leave.active": _miscarriage_leave(employee, on, params),
@@ -116,6 +127,11 @@ def _years(value: float) -> float | int:
     return int(value) if value.is_integer() else value
 
 
+def _or_unknown(value, *fields: str):
+    """The value, or Unknown(fields) when it is None: for a fact read from those fields only."""
+    return Unknown(*fields) if value is None else value
+
+
 def _days(start: dt.date | None, end: dt.date | None) -> int | None:
     return None if start is None or end is None else (end - start).days
 
@@ -124,9 +140,9 @@ def _days(start: dt.date | None, end: dt.date | None) -> int | None:
 def _nursing(employee: dict, as_of: dt.date, params: ParameterSet) -> bool | None:
     children = employee.get("children")
     if children is None:
-        return None
+        return Unknown("employee.children")
     answers = {_first_year(child["birth_date"], as_of, params) for child in children}
-    return True if True in answers else None if None in answers else False
+    return True if True in answers else Unknown("employee.children") if None in answers else False
 
 
 def _nursing_ends(employee: dict, params: ParameterSet) -> str | None:
@@ -156,7 +172,7 @@ def _maternity_leave(employee: dict, as_of: dt.date, params: ParameterSet, reste
     decides it: past the national leave, whether she is still on leave is the extension's answer."""
     birth = employee.get("childbirth")
     if birth is None:
-        return None
+        return Unknown(find=lambda: _maternity_details(employee, as_of, params))
     if birth.get("status") == "none":
         return False  # the EHR states there was no childbirth in the past year
     born: dt.date = birth["date"]
@@ -170,9 +186,12 @@ def _maternity_leave(employee: dict, as_of: dt.date, params: ParameterSet, reste
     exact = _leave(born, dystocia, babies, region, order, params)
     leave = exact or _leave(born, region=region, child_order=order, params=params, **known) or national
     if leave is None:
-        return None  # a birth before the encoded rules (FEM-7, 2012-04-28)
+        return Unknown()  # a birth before the encoded rules (FEM-7, 2012-04-28): nothing to send decides
     if exact is None and not leave.contains(as_of):
-        return None
+        def on_leave(dystocia, babies, region, child_order):
+            return maternity_leave(born, dystocia=dystocia, babies=babies, region=region, params=params,
+                                   child_order=child_order).contains(as_of)
+        return Unknown(find=lambda: _deciding(on_leave, _maternity_details(employee, as_of, params)))
     if region not in (None, NATIONAL) and leave is not national and not national.contains(as_of):
         rested["derived.maternity_leave.active"] = params.reference(
             f"{_MATERNITY_EXTENSION}.{region}", on=born).references
@@ -189,12 +208,69 @@ def _leave(born: dt.date, dystocia: bool | None, babies: int | None, region: str
         return None
 
 
+# The values a detail of a childbirth is tried with, to find the ones that decide the leave on a
+# day: every value that can lengthen it (the leave grows with dystocia, babies and by region).
+_BABIES = (1, 2, 3)
+_CHILD_ORDERS = (1, 2, 3)
+
+
+def _maternity_details(employee: dict, on: dt.date, params: ParameterSet) -> dict[str, tuple]:
+    """The details of the childbirth not given, each with the values it is tried with (a given
+    one: only its value); the region only among those whose rule is encoded (another cannot be
+    decided on)."""
+    birth = employee.get("childbirth") or {}
+    born = birth.get("date")
+    encoded = regional_values(params, "maternity.regional_extension_days", born or on)
+    regions = tuple(encoded)
+    region = employee.get("region")
+    tried = {
+        "employee.childbirth.dystocia": (birth["dystocia"],) if "dystocia" in birth else (False, True),
+        "employee.childbirth.babies": (birth["babies"],) if "babies" in birth else _BABIES,
+        "employee.region": (region,) if region else regions or (None,),
+        "employee.childbirth.child_order": (birth["child_order"],) if "child_order" in birth else _CHILD_ORDERS,
+    }
+    if born is None:  # every detail not given may decide, on some day; the order only where the region asks
+        by_order = region is None or isinstance(encoded.get(region), dict)
+        return {"employee.childbirth.date": (), **{f: v for f, v in tried.items() if len(v) > 1
+                                                   and (by_order or f != "employee.childbirth.child_order")}}
+    return tried
+
+
+def _results(answer: Callable[..., bool], tried: dict[str, tuple]) -> dict[tuple, bool]:
+    """`answer` for every combination of the values tried; those it cannot decide on left out."""
+    results: dict[tuple, bool] = {}
+    for combination in itertools.product(*tried.values()):
+        try:
+            results[combination] = answer(*combination)
+        except (UnknownFact, RegionNotCovered, ParameterNotInForce, ValueError):
+            continue
+    return results
+
+
+def _size(tried: dict[str, tuple]) -> int:
+    return math.prod(len(values) for values in tried.values())
+
+
+def _deciding(answer: Callable[..., bool], tried: dict[str, tuple], results: dict | None = None) -> list[str]:
+    """The fields (tried with more than one value) on which `answer` depends: those whose value
+    alone, the others kept, changes it somewhere. Values that cannot be decided on are skipped."""
+    names = list(tried)
+    results = _results(answer, tried) if results is None else results
+    deciding = []
+    for position, name in enumerate(names):
+        if len(tried[name]) > 1 and any(
+                results.get(c[:position] + (v,) + c[position + 1:], r) != r
+                for c, r in results.items() for v in tried[name]):
+            deciding.append(name)
+    return deciding
+
+
 def _miscarriage_leave(employee: dict, as_of: dt.date, params: ParameterSet) -> bool | None:
     """On the leave for a miscarriage (FEM-7 para 2). With the months of pregnancy unknown it is
     known inside the shorter leave and after the longer one; in between it is unknown."""
     miscarriage = employee.get("miscarriage")
     if miscarriage is None:
-        return None
+        return Unknown("employee.miscarriage.date", "employee.miscarriage.months_pregnant")
     if miscarriage.get("status") == "none":
         return False
     happened: dt.date = miscarriage["date"]
@@ -206,10 +282,10 @@ def _miscarriage_leave(employee: dict, as_of: dt.date, params: ParameterSet) -> 
             return miscarriage_leave(happened, months, params).contains(as_of)
         shorter, longer = miscarriage_leave_bounds(happened, params)
     except ParameterNotInForce:
-        return None  # a miscarriage before the encoded rules (FEM-7, 2012-04-28)
+        return Unknown()  # a miscarriage before the encoded rules (FEM-7, 2012-04-28): nothing to send decides
     if shorter.contains(as_of):
         return True
-    return False if as_of > longer.end else None
+    return False if as_of > longer.end else Unknown("employee.miscarriage.months_pregnant")
 
 
 # ---- paid suspension after a work injury ------------------------------------------------------------
@@ -218,7 +294,7 @@ def _paid_suspension(employee: dict, as_of: dt.date, params: ParameterSet) -> bo
     12 months, or 24 with an extension the appraisal committee confirmed."""
     suspension = (employee.get("work_injury") or {}).get("paid_suspension")
     if suspension is None:
-        return None
+        return Unknown(*(f"employee.work_injury.paid_suspension.{f}" for f in ("start", "end", "extension_confirmed")))
     start: dt.date = suspension["start"]
     end: dt.date | None = suspension.get("end")
     if as_of < start or (end is not None and as_of > end):
@@ -226,12 +302,13 @@ def _paid_suspension(employee: dict, as_of: dt.date, params: ParameterSet) -> bo
     try:
         usual, extended = paid_suspension_limits(start, params)
     except ParameterNotInForce:
-        return None  # began before the encoded text (WIR-33, 2011-01-01)
+        return Unknown()  # began before the encoded text (WIR-33, 2011-01-01): nothing to send decides
     if as_of <= usual:
         return True
     if as_of > extended:
         return False
-    return suspension.get("extension_confirmed")  # None: the extension decides, and is unknown
+    # None: the extension decides, and is unknown
+    return _or_unknown(suspension.get("extension_confirmed"), "employee.work_injury.paid_suspension.extension_confirmed")
 
 
 # ---- probation and layoff size ----------------------------------------------------------------------
@@ -249,20 +326,27 @@ def _probation(employee: dict, as_of: dt.date, on: dt.date, params: ParameterSet
     stated_end, flag = contract.get("probation_end"), contract.get("in_probation")
     statements = {flag, None if stated_end is None else on <= stated_end} - {None}
     stated = (True in statements) if statements else None
+    said = () if stated is not None else ("employee.contract.probation_end", "employee.contract.in_probation")
+    # The term decides the cap: the type, and for a fixed term its end date.
+    term = (*(["employee.contract.type"] if not contract.get("type") else []),
+            *(["employee.contract.end_date"] if contract.get("type") in (None, "fixed_term")
+              and not contract.get("end_date") else []))
     hired = employee.get("hire_date")
-    facts: dict[str, Any] = {"derived.probation.active": None}
-    if hired is None or on < hired:
-        facts["derived.probation.active"] = _and(stated, None)
-        return facts
+    if hired is None:
+        cap = Unknown("employee.hire_date", *term)
+        return {"derived.probation.active": _and_known(stated, None, said, cap), "derived.probation.past_statutory_end": cap}
+    if on < hired:  # a notice day before the employment began: no probation yet
+        return {"derived.probation.active": False, "derived.probation.past_statutory_end": False}
     try:
         latest = probation_end(hired, longest_probation_months(as_of, params))
         months = probation_cap_months(contract.get("type"), _term_months(hired, contract.get("end_date")),
                                       as_of, params) if contract.get("type") else None
-    except ParameterNotInForce:
-        facts["derived.probation.active"] = _and(stated, None)
-        return facts  # a check dated before the Labor Contract Law
+    except ParameterNotInForce:  # a check dated before the Labor Contract Law: nothing to send decides
+        return {"derived.probation.active": _and_known(stated, None, said, Unknown()),
+                "derived.probation.past_statutory_end": Unknown()}
     except UnknownFact:
         months = None
+    facts: dict[str, Any] = {}
     if months is None:  # the contract's term is unknown: only the longest cap is certain
         past = True if latest is None or on > latest else None
         statutory_end = None
@@ -275,8 +359,9 @@ def _probation(employee: dict, as_of: dt.date, on: dt.date, params: ParameterSet
             served_to = min(on, stated_end)
             from_day = statutory_end + dt.timedelta(days=1) if statutory_end else hired
             facts["derived.probation.excess_days_served"] = max(0, (served_to - from_day).days + 1)
-    facts["derived.probation.past_statutory_end"] = past
-    facts["derived.probation.active"] = _and(stated, None if past is None else not past)
+    cap = Unknown(*term)
+    facts["derived.probation.past_statutory_end"] = cap if past is None else past
+    facts["derived.probation.active"] = _and_known(stated, None if past is None else not past, said, cap)
     return facts
 
 
@@ -287,11 +372,14 @@ def _term_months(hired: dt.date, end: dt.date | None) -> int | None:
     return whole_months_between(hired, end + dt.timedelta(days=1))
 
 
-def _and(*values: bool | None) -> bool | None:
-    """Kleene's conjunction: false if any is false, unknown if any is unknown."""
-    if False in values:
+def _and_known(stated: bool | None, within: bool | None, said: tuple, cap: Unknown) -> bool | Unknown:
+    """Kleene's conjunction of what the EHR says and whether the statutory cap allows it: false if
+    either is false; unknown naming what decides the unknown side(s)."""
+    if stated is False or within is False:
         return False
-    return None if None in values else True
+    if stated is None or within is None:
+        return Unknown(*said, *(cap.fields if within is None else ()))
+    return True
 
 
 def _percent_of_staff(layoff: dict | None) -> float | int | None:
@@ -300,7 +388,8 @@ def _percent_of_staff(layoff: dict | None) -> float | int | None:
     layoff = layoff or {}
     reduced, total = layoff.get("headcount_reduced"), layoff.get("total_headcount")
     if reduced is None or total is None:
-        return None
+        return Unknown(*(f"action.layoff.{f}" for f, v in (("headcount_reduced", reduced), ("total_headcount", total))
+                         if v is None))
     return _years(reduced * 10000 // total / 100)
 
 
@@ -313,7 +402,8 @@ def _union_exists(request: dict) -> bool | None:
     office = ((request["employee"].get("union_officer") or {}).get("position"))
     if office in _UNION_OFFICES:
         return True
-    return (request.get("employer") or {}).get("union_exists")
+    exists = (request.get("employer") or {}).get("union_exists")
+    return Unknown("employer.union_exists") if exists is None else exists
 
 
 def _occupational_disease(employee: dict) -> bool | None:
@@ -325,7 +415,7 @@ def _occupational_disease(employee: dict) -> bool | None:
     injury = (employee.get("work_injury") or {}).get("status")
     if disease.get("hazard_exposure") is False and disease.get("suspected") is False and injury == "none":
         return False
-    return None
+    return Unknown("employee.occupational_disease.diagnosed")
 
 
 # ---- union officers -----------------------------------------------------------------------------------
@@ -335,8 +425,13 @@ def _extended_contract_days_left(employee: dict, action_date: dt.date) -> int | 
     officer = employee.get("union_officer") or {}
     contract_end = (employee.get("contract") or {}).get("end_date")
     start, end = officer.get("term_start"), officer.get("term_end")
-    if officer.get("full_time") is not True or None in (start, end, contract_end):
-        return None
+    if officer.get("full_time") is False:
+        return None  # not extended: a rule asks about full-time officers only
+    if officer.get("full_time") is None or None in (start, end, contract_end):
+        return Unknown(*(f for f, v in (("employee.union_officer.full_time", officer.get("full_time")),
+                                        ("employee.union_officer.term_start", start),
+                                        ("employee.union_officer.term_end", end),
+                                        ("employee.contract.end_date", contract_end)) if v is None))
     tenure = end - start + dt.timedelta(days=1)
     return (contract_end + tenure - action_date).days
 
@@ -359,11 +454,46 @@ def _medical_period(employee: dict, service: float | None, as_of: dt.date, on: d
     elif status == "none" or computed is False:
         answer = False
     else:
-        return None
+        return Unknown(find=lambda: _medical_deciding(medical, employee, service, as_of, on, params))
     stated = {"in_period": True, "none": False}.get(status)
     if used and computed is answer and stated is not answer:  # the computation, not the status, decided
         rested["derived.medical_treatment.in_period"] = params.reference(used[0], on=as_of).references
     return answer
+
+
+# The values the years are tried with to find whether they decide the medical period: each side
+# of every bracket of the national table (MED-2/3), and Shanghai's whole years (REG-SH-MED).
+_SERVICE_YEARS = (0, 1, 3, 5, 7, 10, 12, 15, 17, 20, 25)
+_TOTAL_YEARS = (0, 10)  # the table's one bracket on total years; the years with this employer count too
+_SOME_NATIONAL_REGION = "CN-BJ"  # a place of work whose medical period is the national table's
+
+
+def _medical_deciding(medical: dict, employee: dict, service: float | None, as_of: dt.date, on: dt.date,
+                      params: ParameterSet) -> tuple[str, ...]:
+    """The request fields that decide a medical period the EHR gave no status for: those the
+    computation from sick leave lacks, when every value of them lets it decide; else the status
+    (the EHR's own answer decides whatever the sick leave shows)."""
+    status = ("employee.medical_treatment.status",)
+    if "sick_leave" not in medical:
+        return status
+    regional = tuple(regional_values(params, "medical_treatment.regional_formula", as_of))
+    tried = {
+        "employee.continuous_service_years": (service,) if service is not None else _SERVICE_YEARS,
+        "employee.total_work_years": ((employee["total_work_years"],) if employee.get("total_work_years") is not None
+                                      else _TOTAL_YEARS),
+        "employee.region": (employee["region"],) if employee.get("region") else (*regional, _SOME_NATIONAL_REGION),
+    }
+
+    def computed(years, total, region):
+        answer = _computed_medical_period(medical, {**employee, "total_work_years": total, "region": region},
+                                          _shifted(years, as_of, on), as_of, on, params, [])
+        if answer is None:
+            raise UnknownFact("employee.medical_treatment.status")
+        return answer
+    results = _results(computed, tried)
+    if len(results) < _size(tried):  # some values leave it undecided: only the status decides
+        return status
+    return tuple(_deciding(computed, tried, results)) or status
 
 
 def _sick_leave_in_window(employee: dict, service: float | None, as_of: dt.date, on: dt.date,
@@ -372,14 +502,14 @@ def _sick_leave_in_window(employee: dict, service: float | None, as_of: dt.date,
     the entitlement can be computed (every rule that could apply must agree), else the longest."""
     leaves = (employee.get("medical_treatment") or {}).get("sick_leave")
     if leaves is None:
-        return None
+        return Unknown("employee.medical_treatment.sick_leave")
     if not leaves:
         return False
     try:
         windows = _counting_windows(employee, service, as_of, on, params) or \
             set(params.get("medical_treatment.counting_window_months", on=as_of).values())
     except ParameterNotInForce:
-        return None
+        return Unknown()  # a check dated before MED-4 (1995): nothing to send decides
     if None in windows:  # a rule with no window (Shanghai's): every leave counts
         return any(leave["start"] <= on for leave in leaves)
     start = add_months(on, -max(windows))
@@ -473,20 +603,23 @@ def _retirement(employee: dict, as_of: dt.date, on: dt.date, action_date: dt.dat
     (a woman whose original age is unknown: 50 and 55; gender unknown: all). The rules compare
     min and max: where they disagree, the unknown fact decides the answer."""
     birth = employee.get("birth_date")
-    if birth is None:
-        return {}
     original = employee.get("original_retirement_age")
+    # The original age decides between the candidates (each belongs to one gender); a man has one.
+    age = ("employee.original_retirement_age",) if original is None and employee.get("gender") != "male" else ()
+    if birth is None:
+        return dict.fromkeys(_RETIREMENT_RANGES, Unknown("employee.birth_date", *age))
     genders: Iterable[str] = [employee["gender"]] if employee.get("gender") else ("male", "female")
     try:
         dates = [r.date for g in genders
-                 for age, r in retirement_candidates(birth, g, as_of, params).items()
-                 if original is None or age == original]
+                 for age_of, r in retirement_candidates(birth, g, as_of, params).items()
+                 if original is None or age_of == original]
     except ParameterNotInForce:
-        return {}  # a check dated before the encoded retirement ages (1978)
+        return dict.fromkeys(_RETIREMENT_RANGES, Unknown())  # checked before the encoded ages (1978)
     if not dates:
         return {}
     earliest, latest = min(dates), max(dates)
     facts = {
+        **dict.fromkeys(_RETIREMENT_RANGES, Unknown(*age) if earliest != latest else None),
         "derived.retirement.months_left_min": whole_months_between(on, earliest),
         "derived.retirement.months_left_max": whole_months_between(on, latest),
         "derived.retirement.days_left_min": (earliest - action_date).days,
@@ -502,6 +635,9 @@ def _retirement(employee: dict, as_of: dt.date, on: dt.date, action_date: dt.dat
     return facts
 
 
+_RETIREMENT_RANGES = ("derived.retirement.months_left", "derived.retirement.days_left")
+
+
 # ---- resignation ----------------------------------------------------------------------------------
 def _resignation(case: dict | None, classification: Classification) -> dict:
     """Form of the latest resignation (what counts as writing: classification/written_form.yaml),
@@ -509,13 +645,13 @@ def _resignation(case: dict | None, classification: Classification) -> dict:
     resignation takes effect on arrival; CC-141: a withdrawal works only if it arrives before or
     with it). Both follow the case's state machine, in the order the declarations arrived."""
     if case is None or "events" not in case:
-        return {}
+        return dict.fromkeys(("derived.resignation.form", "derived.resignation.withdrawal_timing"),
+                             Unknown("case.events"))
     machine = classification.machine
     submitted = [e for e in machine.in_arrival_order(case["events"]) if e["type"] == "resignation_submitted"]
-    if not submitted:
-        return {"derived.resignation.withdrawal_timing": "no_withdrawal"}
+    if not submitted:  # the events (the case's whole record) carry no resignation to have a form
+        return {"derived.resignation.withdrawal_timing": "no_withdrawal", "derived.resignation.form": Unknown()}
     facts = {"derived.resignation.form": classification.forms.legal_form(submitted[-1].get("form"))}
     timing = machine.withdrawal_timing(machine.run(case["events"]))
-    if timing is not None:
-        facts["derived.resignation.withdrawal_timing"] = timing
+    facts["derived.resignation.withdrawal_timing"] = _or_unknown(timing, "case.events")
     return facts

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from schemas.fields import CHINA
 from service.decide.classification import CaseMachine
 from service.decide.facts.context import FactContext
+from service.decide.facts.unknown import Unknown
 from service.decide.process_config import ApprovalStep, ProcessConfig
 from service.decide.workdays import CalendarYearMissing, WorkingCalendar
 
@@ -19,7 +20,10 @@ def derive(request: dict, as_of: dt.date, context: FactContext) -> dict:
     facts = _actor_facts(request)
     case = request.get("case")
     if case is None or "events" not in case:
-        return facts  # without its events the case's state is unknown
+        # without its events the case's state is unknown
+        actor = () if request["action"].get("actor") else ("action.actor.id",)
+        return {**facts, **dict.fromkeys(_FROM_EVENTS, Unknown("case.events")),
+                "derived.actor.requested_step": Unknown("case.events", *actor)}
     machine = context.classification.machine
     state = machine.run(case["events"])
     facts["derived.case.resignation"] = state.resignation
@@ -28,15 +32,28 @@ def derive(request: dict, as_of: dt.date, context: FactContext) -> dict:
     if case["kind"] == "resignation":
         # Other case kinds have no approval events in the v1 contract: their chain is unknown.
         facts["derived.case.approvals.resignation_complete"] = _complete(requests.get("resignation"))
-    if "withdrawal" in requests:
-        facts["derived.case.approvals.withdrawal_complete"] = requests["withdrawal"].complete
+    else:  # the kind of case is what happened: nothing the request could add decides it
+        facts["derived.case.approvals.resignation_complete"] = Unknown()
+    # Unknown while the case's events (its whole record) hold no withdrawal request: no field decides it.
+    facts["derived.case.approvals.withdrawal_complete"] = (
+        requests["withdrawal"].complete if "withdrawal" in requests else Unknown())
     waiting = pending_request(requests) if machine.legal_effect(state).awaits_decision else None
     facts.update(_pending_facts(waiting, as_of, context.calendar))
     decided = requests.get(machine.decides.get(request["action"]["type"], ""))
     actor = request["action"].get("actor")
     if actor is not None and decided is not None and decided.requester is not None:
         facts["derived.actor.requested_step"] = actor["id"] == decided.requester
+    else:
+        # Without a request of the kind the action decides in the case's events (its whole
+        # record), no field could tell who made it.
+        facts["derived.actor.requested_step"] = Unknown(*(["action.actor.id"] if actor is None and decided else []))
     return facts
+
+
+# Facts only the case's events give.
+_FROM_EVENTS = ("derived.case.resignation", "derived.case.withdrawal", "derived.case.approvals.resignation_complete",
+                "derived.case.approvals.withdrawal_complete", "derived.case.pending.step",
+                "derived.case.pending.overdue", "derived.actor.requested_step")
 
 
 # ---- approval chains ------------------------------------------------------------------------
@@ -138,18 +155,21 @@ def _pending_facts(request: Request | None, as_of: dt.date, calendar: WorkingCal
         facts["derived.case.pending.overdue"] = as_of > due
         facts["derived.case.pending.working_days_late"] = calendar.working_days_between(due, as_of)
     except CalendarYearMissing as exc:
-        # Never guess a year nobody has entered: the facts stay unknown and the year is named.
+        # Never guess a year nobody has entered: the facts stay unknown and the year is named;
+        # nothing the request could add decides them.
         facts["derived.case.pending.calendar_missing_year"] = exc.year
+        facts.setdefault("derived.case.pending.overdue", Unknown())
     return facts
 
 
 # ---- who acts ----------------------------------------------------------------------------------
 def _actor_facts(request: dict) -> dict:
     actor = request["action"].get("actor")
-    if actor is None:
-        return {}
     employee = request["employee"]
-    facts = {"derived.actor.is_subject": actor["id"] == employee["id"]}
-    if actor.get("department") and employee.get("department"):
+    departments = (("action.actor.department", (actor or {}).get("department")),
+                   ("employee.department", employee.get("department")))
+    facts = {"derived.actor.is_subject": Unknown("action.actor.id") if actor is None else actor["id"] == employee["id"],
+             "derived.actor.same_department": Unknown(*(f for f, v in departments if not v))}
+    if actor is not None and actor.get("department") and employee.get("department"):
         facts["derived.actor.same_department"] = actor["department"] == employee["department"]
     return facts

@@ -16,3 +16,10 @@ def separation_basis(classification: Classification, action_type: str, case: dic
     the rules, not silently preferred.
     """
     return classification.basis.basis(action_type, case, ground, classification.machine)
+
+
+def basis_decided_by(classification: Classification, action_type: str, case: dict | None,
+                     ground: str | None) -> tuple[str, ...]:
+    """The request fields that decide a basis `separation_basis` left unknown: the events of a
+    case whose state decides it, or the ground, when not given."""
+    return classification.basis.decided_by(action_type, case, ground)
