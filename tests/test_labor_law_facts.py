@@ -148,6 +148,17 @@ def test_zhejiang_leave_depends_on_the_child_order(context):
     assert facts(context, "2026-02-20", second)["derived.maternity_leave.active"] is True
 
 
+@pytest.mark.parametrize("as_of, active", [
+    ("2025-12-07", True),    # day 98: the national leave
+    ("2026-02-20", None),    # past it: Zhejiang's rule names no fourth child, so nothing decides
+    ("2026-09-02", False),   # past the first birthday
+])
+def test_a_fourth_child_in_zhejiang_is_not_covered_and_never_an_error(context, as_of, active):
+    employee = {"gender": "female", "region": "CN-ZJ",
+                "childbirth": {"date": "2025-09-01", "dystocia": False, "babies": 1, "child_order": 4}}
+    assert facts(context, as_of, employee).get("derived.maternity_leave.active") is active
+
+
 # ---- medical treatment period ---------------------------------------------------------------------
 SICK = {"gender": "male", "region": "CN-BJ", "hire_date": "2022-01-10", "total_work_years": 4}
 

@@ -159,8 +159,9 @@ def test_maternity_bad_babies(params, babies):
         leave(params, babies=babies)
 
 
-def test_maternity_bad_child_order(params):
-    with pytest.raises(ValueError):
+def test_a_child_order_the_regulation_does_not_speak_of_is_not_covered(params):
+    # Zhejiang extends the leave of a first, second and third child: a fourth is not encoded, not guessed.
+    with pytest.raises(RegionNotCovered):
         leave(params, region="CN-ZJ", child_order=4)
 
 

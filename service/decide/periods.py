@@ -211,8 +211,8 @@ def _regional_extension(region: str, child_order: int | None, on: date, params: 
     by_order = rule["by_child_order"]
     if child_order is None:
         raise UnknownFact("employee.childbirth.child_order", f"the {region} extension depends on the child's birth order")
-    if child_order not in by_order:
-        raise ValueError(f"{name}: {region} gives no extension for child order {child_order!r} (known: {sorted(by_order)})")
+    if child_order not in by_order:  # a birth the regulation does not speak of: not encoded, not guessed
+        raise RegionNotCovered(name, f"{region} (child order {child_order})", on)
     return by_order[child_order]
 
 
