@@ -324,28 +324,56 @@ _GRADE = "employee.work_injury.disability_grade"
 _FITTING = ({}, {_GRADE: _ABSENT}, {_GRADE: 1}, {_GRADE: 7})
 
 
+# The other fields' dates: each side of the boundaries a derivation counts from as_of (a year, a
+# month, the day itself), few enough that combinations of two dates are often tried.
+_COARSE_DATE_OFFSETS = (-800, -400, -366, -365, -200, -60, -1, 0, 1, 30, 365, 400)
+
+
+def _coarse(path: str, as_of: dt.date, body: dict) -> list:
+    if isinstance(schema_field(path), ma_fields.Date):
+        return [_day(as_of, d) for d in _COARSE_DATE_OFFSETS]
+    return candidates(path, as_of, body)
+
+
 def changes(body: dict, rule_id: str, named: tuple, field: str, budget: int = 1500) -> bool:
     """Whether some value of `field` changes the rule's outcome, the other named fields set to
     values drawn from their grids (deterministically), within `budget` checks (requests the
-    contract refuses are not counted, up to four times as many)."""
+    contract refuses are not counted, up to four times as many): half with the others' dates on
+    a coarse grid (two dates on either side of a year are then often tried together), half on
+    the fine one (a date a few weeks back)."""
     as_of = answer(body).as_of
     others = [p for p in (*named, *context_of(body, named)) if p != field]
     rng = random.Random(f"{json.dumps(body, sort_keys=True, default=str)}|{rule_id}|{field}")
-    grid = {p: candidates(p, as_of, body) for p in others}
-    tried, refused, numbers = 0, 0, set()
+    numbers: set = set()
+    # The coarse pass also leaves each other field out: a field may decide only while another is not
+    # given (the ground decides the basis of an offboarding sent without its case).
+    coarse = {p: [*_coarse(p, as_of, body), _ABSENT] for p in others}
+    for grid in (coarse, {p: candidates(p, as_of, body) for p in others}):
+        if _changes_on(body, rule_id, field, as_of, others, grid, rng, budget // 2, numbers):
+            return True
+    # Derivation names what decides a number, not the threshold a rule compares it with (a
+    # full-time officer's term start moves the extended contract's end, whichever side of the
+    # action date it falls on here): a field that moves a number the rule compares counts.
+    return len(numbers) > 1
+
+
+def _changes_on(body, rule_id, field, as_of, others, grid, rng, budget, numbers) -> bool:
+    tried, refused = 0, 0
     # Every combination of the others when they are few, in a shuffled order; else drawn ones.
     product = list(itertools.product(*grid.values())) if math.prod(map(len, grid.values())) <= 300 else None
     if product is not None:
         rng.shuffle(product)
+        product.sort(key=lambda c: sum(v is not _ABSENT for v in c))  # the fewest others given first
     bases = iter(product) if product is not None else iter(lambda: tuple(rng.choice(grid[p]) for p in others), None)
     for combination in bases:
         if tried >= budget or refused >= 4 * budget:
-            break
-        base = dict(zip(others, combination))
+            return False
+        base = {p: v for p, v in zip(others, combination) if v is not _ABSENT}
         seen = set()
-        # A long grid (dates) is sampled per base, so that more bases are tried.
+        # A long grid (dates) is sampled per base, so that more bases are tried; an enumeration (the
+        # grounds) or the actors is tried whole: one value of it may be the only one that decides.
         varied = candidates(field, as_of, body)
-        for value in varied if len(varied) <= 12 else rng.sample(varied, 12):
+        for value in varied if len(varied) <= 30 else rng.sample(varied, 12):
             for fit in _FITTING:
                 assigned = {**base, field: value, **fit}
                 outcome = answer(with_values(body, {p: v for p, v in assigned.items() if v is not _ABSENT}))
@@ -357,10 +385,7 @@ def changes(body: dict, rule_id: str, named: tuple, field: str, budget: int = 15
                     break
         if len(seen) > 1:
             return True
-    # Derivation names what decides a number, not the threshold a rule compares it with (a
-    # full-time officer's term start moves the extended contract's end, whichever side of the
-    # action date it falls on here): a field that moves a number the rule compares counts.
-    return len(numbers) > 1
+    return False
 
 
 # ---- what derivation finds decides a fact, named in the warn ----------------------------------
