@@ -21,6 +21,9 @@ def create_app(test_config: dict | None = None, *, for_commands: bool = False) -
     app.config.from_mapping(
         RULES_DIR=str(PROJECT_ROOT / "rules"),
         DATABASE_URL=f"sqlite:///{PROJECT_ROOT / 'instance' / 'separation_guard.sqlite'}",
+        # With two PostgreSQL roles (README): the owner's URL, for `separation-guard db upgrade`
+        # and `db roles`; DATABASE_URL is then the service role's, and AUTO_MIGRATE is off.
+        MIGRATION_URL=None,
         MAX_CONTENT_LENGTH=256 * 1024,
         API_TITLE="Separation Guard",
         API_VERSION="v1",
