@@ -9,7 +9,7 @@ from sqlalchemy.exc import ProgrammingError
 from conftest import POSTGRES_URL, make_app, reset_postgres_schema
 from service.record.db import Base
 from service.record.roles import PRIVILEGES, RolesError, statements
-from test_ledger import E1001, _event
+from test_ledger import _event
 
 
 def test_every_table_has_its_privileges_decided_and_none_may_rewrite_the_record():
@@ -77,8 +77,8 @@ def test_the_service_role_appends_to_the_trail_and_case_events_but_never_updates
             conn.execute(text(statement))
     with engine.begin() as conn:  # INSERT works
         conn.execute(text(
-            "INSERT INTO trail_entries (seq, entry_id, kind, recorded_at, rule_ids, ruleset_version, body, hash_scheme) "
-            "VALUES (nextval('trail_entries_seq'), 'probe', 'probe', now(), '[]', 'v', '{}', 3)"))
+            "INSERT INTO trail_entries (seq, entry_id, kind, recorded_at, rule_ids, ruleset_version, body, "
+            "hash_scheme) VALUES (nextval('trail_entries_seq'), 'probe', 'probe', now(), '[]', 'v', '{}', 3)"))
         conn.execute(text(
             "INSERT INTO case_events (case_id, seq, client_key, accepted, type, at, actor_id, actor_role, recorded_at, "
             "decision_id, response_status, response) SELECT case_id, 99, 'probe', false, 'probe', now(), 'a', 'hr', "
