@@ -118,13 +118,15 @@ def test_a_replaced_key_still_opens_what_it_sealed_and_new_facts_take_the_new_ke
     line = _worker(rotated, "2026-01-21")
     assert "cases_checked=1" in line and "cases_skipped=0" in line, line
     with rotated.extensions["db_sessions"]() as session:
-        # A deny, not the warn of facts unknown: the pregnancy was read through the old key.
+        # A deny, not the warn of facts unknown: the pregnancy was read through the old key,
+        # and the facts are sealed again with the new one.
         row = session.get(CaseRecheck, "NR-1")
-        assert (row.verdict, row.key_id) == ("deny", key_id(b"A" * 32))
+        assert (row.verdict, row.key_id) == ("deny", key_id(b"B" * 32))
         assert "lcl-42-4.protected-period" in row.rule_ids
+        sealed_again = row.employee_sealed
     _tell(rotated.test_client(), "2026-01-21", pregnant)
     [row] = _raw_rows(rotated)
-    assert row["key_id"] == key_id(b"B" * 32)
+    assert row["key_id"] == key_id(b"B" * 32) and bytes(row["employee_sealed"]) != bytes(sealed_again)  # new nonce
     rotated.extensions["db_engine"].dispose()
     # Once every row is sealed with the new key, the old one can go.
     only_new = make_app(database_url, RECHECK_KEY=KEY_B)

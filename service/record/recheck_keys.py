@@ -4,7 +4,8 @@ Those facts may be health facts (pregnancy, its due date, sick leave: PIPL Art. 
 as long as a case stays open. Whoever reads the database reads them only sealed: AES-256-GCM,
 a random 96-bit nonce per row, the case id as associated data (a sealed row copied onto another
 case does not open). Each row names the key that sealed it, so the key can change: RECHECK_KEY
-seals, and RECHECK_OLD_KEYS (base64 keys, comma-separated) still open rows sealed before.
+seals, and RECHECK_OLD_KEYS (base64 keys, comma-separated) still open rows sealed before, which
+the daily re-check seals again with RECHECK_KEY.
 
 Production refuses to start without RECHECK_KEY; development makes one under instance/ on first
 use, as it does the trail's signing key.

@@ -109,6 +109,10 @@ def recheck_open_cases(session: Session, as_of: dt.date, now: dt.datetime) -> di
             _log.error("re-check of case %s skipped: %s", case.id, exc)
             counts["cases_skipped"] += 1
             continue
+        keys = current_app.extensions["recheck_keys"]
+        if employee is not None and row.key_id != keys.current_id:
+            # Sealed with a replaced key: sealed again with the current one, so the old key can go.
+            row.key_id, row.employee_sealed = keys.seal(case.id, employee)
         review = evaluate(rulebook, _request(case, events, employee, as_of, "review_case", "hr"))
         step, role = next_step(rulebook, case, status, review.facts.values.get("derived.case.pending.step"))
         outcome = review if step == "review_case" else \
