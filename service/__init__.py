@@ -21,6 +21,9 @@ def create_app(test_config: dict | None = None, *, for_commands: bool = False) -
     app.config.from_mapping(
         RULES_DIR=str(PROJECT_ROOT / "rules"),
         DATABASE_URL=f"sqlite:///{PROJECT_ROOT / 'instance' / 'separation_guard.sqlite'}",
+        # With two PostgreSQL roles (README): the owner's URL, for `separation-guard db upgrade`
+        # and `db roles`; DATABASE_URL is then the service role's, and AUTO_MIGRATE is off.
+        MIGRATION_URL=None,
         MAX_CONTENT_LENGTH=256 * 1024,
         API_TITLE="Separation Guard",
         API_VERSION="v1",
@@ -43,6 +46,11 @@ def create_app(test_config: dict | None = None, *, for_commands: bool = False) -
         # The trail's Ed25519 signing key (PEM, or a path to one): production requires it;
         # development makes instance/trail_signing_key.pem. The origin names the log and the key.
         TRAIL_SIGNING_KEY=None,
+        # AES-256-GCM key (base64, 32 bytes) sealing the employee facts a case's daily re-check
+        # keeps; production requires it, development makes instance/recheck_key. Keys replaced
+        # by it stay in RECHECK_OLD_KEYS (comma-separated) until no row names them.
+        RECHECK_KEY=None,
+        RECHECK_OLD_KEYS=None,
         TRAIL_ORIGIN="separation-guard.example/trail",
         # Seconds between sealing rounds of each process's sealer thread (0: no thread; run
         # `separation-guard worker` or `trail seal` instead). Off by default under TESTING.
@@ -93,7 +101,7 @@ def create_app(test_config: dict | None = None, *, for_commands: bool = False) -
     from service.decide import reload
     from service.http import (auth, cases, checks, decisions, notifications_api, observability, pages,
                               requirements_api, trail_api)
-    from service.record import db, signing
+    from service.record import db, recheck_keys, signing
     from service.tools import cli
     from service.http.api import Api
 
@@ -109,6 +117,7 @@ def create_app(test_config: dict | None = None, *, for_commands: bool = False) -
             raise
         app.extensions["rulebook"], app.extensions["rules_refused"] = None, exc
     signing.init_app(app)  # production without its key stops here
+    recheck_keys.init_app(app)
     db.init_app(app)
     observability.init_app(app)
     api = Api(app)

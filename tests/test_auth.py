@@ -1,4 +1,6 @@
 """API keys and scopes: 401 without a valid key, 403 without the scope, both in the trail."""
+import base64
+
 import pytest
 
 from sqlalchemy import update
@@ -143,6 +145,7 @@ def test_production_refuses_to_start_with_development_secrets_or_no_keys(tmp_pat
         create_app({"DATABASE_URL": url, "ENV": "production"})
     message = str(info.value)
     assert "TRAIL_DIGEST_KEY" in message and "no API key" in message and "TRAIL_SIGNING_KEY" in message
+    assert "RECHECK_KEY" in message
     with pytest.raises(StartUpRefused, match="WEBHOOK_SECRET must be a Standard Webhooks secret"):
         create_app({"DATABASE_URL": url, "ENV": "production", "TRAIL_DIGEST_KEY": "k" * 32,
                     "WEBHOOK_SECRET": "w" * 32})
@@ -150,7 +153,8 @@ def test_production_refuses_to_start_with_development_secrets_or_no_keys(tmp_pat
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     signing_key = Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
-    secrets = {"TRAIL_DIGEST_KEY": "k" * 32, "WEBHOOK_SECRET": "whsec_" + "d" * 44, "TRAIL_SIGNING_KEY": signing_key}
+    secrets = {"TRAIL_DIGEST_KEY": "k" * 32, "WEBHOOK_SECRET": "whsec_" + "d" * 44, "TRAIL_SIGNING_KEY": signing_key,
+               "RECHECK_KEY": base64.b64encode(b"r" * 32).decode()}
     with pytest.raises(StartUpRefused, match="no API key"):
         create_app({"DATABASE_URL": url, "ENV": "production", **secrets})
     dev = create_app({"DATABASE_URL": url})

@@ -181,6 +181,8 @@ def check_start_up(app: Flask) -> None:
             problems.append("AUTH_REQUIRED is off")
         if app.extensions.get("trail_key") is None:
             problems.append("TRAIL_SIGNING_KEY is not set (the trail's Ed25519 key, PEM)")
+        if app.extensions.get("recheck_keys") is None:
+            problems.append("RECHECK_KEY is not set (AES-256-GCM, base64 32 bytes: seals the re-check's facts)")
         with sessions() as session:
             if session.scalar(select(ApiClient.id).where(ApiClient.revoked_at.is_(None)).limit(1)) is None:
                 problems.append("no API key is configured (separation-guard keys create NAME --scope ...)")

@@ -166,7 +166,7 @@ def record_event(session: Session, case_id: str, body: dict,
     row.response_status, row.response = code, _jsonable(answer)
     session.add(row)
     from service.record.rechecks import remember_employee  # (imports this module)
-    remember_employee(session, case_id, filled["employee"], now)
+    remember_employee(session, case_id, filled["employee"], now, events=after)
     session.flush()
     return code, row.response
 

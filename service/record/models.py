@@ -230,13 +230,14 @@ class WorkerState(Base):
 
 class CaseRecheck(Base):
     """The daily re-check of an open case: its next step's verdict when last decided, and the
-    employee facts the EHR last gave for the case (kept only while the case is open: they may
-    hold health facts, PIPL Art. 28)."""
+    employee facts the EHR last gave for the case, sealed (service.record.recheck_keys). The row
+    lives while the case is open: the facts may hold health facts (PIPL Art. 28)."""
 
     __tablename__ = "case_rechecks"
 
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), primary_key=True)
-    employee: Mapped[dict | None]
+    employee_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)  # nonce || AES-GCM ciphertext
+    key_id: Mapped[str | None] = mapped_column(String(16))  # the key that sealed it
     employee_given_at: Mapped[dt.datetime | None]
     next_step: Mapped[str | None] = mapped_column(String(64))
     verdict: Mapped[str | None] = mapped_column(String(8))

@@ -9,12 +9,15 @@ tells HR when the answer is no longer what it was (a step not decided before cou
 Which action is a case's next step is a fact of the workflow (its status), not a rule; the
 verdict is the rules' own answer through the same path as a check. The employee facts the EHR
 gives with a case event, or with a check naming the case (`case_id`), are kept for this in
-case_rechecks while the case is open, and dropped when it closes: they may hold health facts
-(PIPL Art. 28), and nothing else needs them.
+case_rechecks, sealed (service.record.recheck_keys), while the case is open; the row is deleted
+when the case closes: the facts may hold health facts (PIPL Art. 28), and nothing else needs
+them (PIPL Art. 19: no longer than the purpose needs). Facts no configured key opens are never
+read as "nothing known": the case is skipped and the worker logs it, naming no fact.
 """
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from flask import current_app
 from marshmallow import ValidationError
@@ -26,6 +29,7 @@ from service.decide.evaluation import evaluate
 from service.record.ledger import _jsonable, accepted_events, case_request
 from service.record.models import Case, CaseRecheck, Notification
 from service.record.notifications import notify, recheck_message
+from service.record.recheck_keys import RecheckKeyError
 from service.record.sla import overdue_key
 
 
@@ -51,20 +55,41 @@ def next_step(rulebook, case: Case, status: str, pending_step: str | None) -> tu
     return "review_case", "hr"
 
 
-def remember_employee(session: Session, case_id: str, employee: dict, now: dt.datetime) -> None:
-    """Keep the employee facts just given for an open case, for its daily re-check."""
+def remember_employee(session: Session, case_id: str, employee: dict, now: dt.datetime,
+                      events: list[dict] | None = None) -> None:
+    """Keep the employee facts just given for an open case, sealed, for its daily re-check; for
+    a closed case (its accepted `events`, read when not given), keep nothing."""
     row = session.get(CaseRecheck, case_id)
+    machine = current_app.extensions["rulebook"].context.classification.machine
+    if machine.closed(machine.run(accepted_events(session, case_id) if events is None else events)):
+        forget_case(session, row)
+        return
     if row is None:
         row = CaseRecheck(case_id=case_id)
         session.add(row)
-    row.employee = _jsonable(employee)
+    row.key_id, row.employee_sealed = current_app.extensions["recheck_keys"].seal(case_id, _jsonable(employee))
     row.employee_given_at = now
+
+
+def forget_case(session: Session, row: CaseRecheck | None) -> None:
+    """A closed case's re-check row, facts and all: nothing is left to decide."""
+    if row is not None:
+        session.delete(row)
+
+
+def kept_employee(case_id: str, row: CaseRecheck) -> dict | None:
+    """The employee facts kept for the case, opened; None when none are kept. RecheckKeyError
+    when no configured key opens them."""
+    if row.employee_sealed is None:
+        return None
+    return current_app.extensions["recheck_keys"].open(case_id, row.key_id, row.employee_sealed)
 
 
 def recheck_open_cases(session: Session, as_of: dt.date, now: dt.datetime) -> dict:
     """Re-decide every open case's next step as of `as_of`; notify HR of each changed verdict."""
     rulebook = current_app.extensions["rulebook"]
-    counts = {"as_of": as_of.isoformat(), "cases_checked": 0, "verdicts_changed": 0, "notifications_created": 0}
+    counts = {"as_of": as_of.isoformat(), "cases_checked": 0, "cases_skipped": 0, "verdicts_changed": 0,
+              "notifications_created": 0}
     for case in session.scalars(select(Case).order_by(Case.id)):
         events = accepted_events(session, case.id)
         machine = rulebook.context.classification.machine
@@ -72,15 +97,26 @@ def recheck_open_cases(session: Session, as_of: dt.date, now: dt.datetime) -> di
         status = machine.status(state)
         row = session.get(CaseRecheck, case.id)
         if machine.closed(state):  # nothing is left to decide (case_states.yaml)
-            if row is not None and row.employee is not None:
-                row.employee = None  # the case is closed: its facts are no longer needed
+            forget_case(session, row)
             continue
         if row is None:
             row = CaseRecheck(case_id=case.id)
             session.add(row)
-        review = evaluate(rulebook, _request(case, events, row, as_of, "review_case", "hr"))
+        try:
+            employee = kept_employee(case.id, row)
+        except RecheckKeyError as exc:
+            # Deciding without the facts could allow what they deny: leave the case for a key.
+            _log.error("re-check of case %s skipped: %s", case.id, exc)
+            counts["cases_skipped"] += 1
+            continue
+        keys = current_app.extensions["recheck_keys"]
+        if employee is not None and row.key_id != keys.current_id:
+            # Sealed with a replaced key: sealed again with the current one, so the old key can go.
+            row.key_id, row.employee_sealed = keys.seal(case.id, employee)
+        review = evaluate(rulebook, _request(case, events, employee, as_of, "review_case", "hr"))
         step, role = next_step(rulebook, case, status, review.facts.values.get("derived.case.pending.step"))
-        outcome = review if step == "review_case" else evaluate(rulebook, _request(case, events, row, as_of, step, role))
+        outcome = review if step == "review_case" else \
+            evaluate(rulebook, _request(case, events, employee, as_of, step, role))
         counts["cases_checked"] += 1
         rule_ids = sorted({f["rule_id"] for f in outcome.findings if f["verdict"] != "obligation"})
         # A step not decided before counts as allowed: HR hears when it stops being so.
@@ -123,11 +159,13 @@ def _told_by_the_sweep(session: Session, case: Case, review, outcome, previous: 
 
 
 _PENDING = "derived.case.pending."
+_log = logging.getLogger(__name__)
 
 
-def _request(case: Case, events: list[dict], row: CaseRecheck, as_of: dt.date, action: str, role: str) -> dict:
+def _request(case: Case, events: list[dict], employee: dict | None, as_of: dt.date, action: str,
+             role: str) -> dict:
     person = case.manager_id if role == "manager" else case.hr_owner_id
-    employee = row.employee or {"id": case.employee_id}
+    employee = employee or {"id": case.employee_id}
     actor = {"id": person or role, "role": role}
     if role == "manager" and employee.get("department"):
         # The approver the case waits for is the employee's line manager, of the same department.

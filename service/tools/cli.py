@@ -76,8 +76,10 @@ def init_app(app: Flask) -> None:
     from service.http.notifications_api import notifications_cli, sla_cli
     from service.tools.rule_cli import rules_group
     from service.http.trail_api import trail_cli
+    from service.tools.db_cli import db_group
 
     app.cli.add_command(scenarios_group)
+    app.cli.add_command(db_group)
     app.cli.add_command(trail_cli)
     app.cli.add_command(notifications_cli)
     app.cli.add_command(sla_cli)
@@ -86,7 +88,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(worker_command)
 
 
-OUR_COMMANDS = ("keys", "notifications", "rules", "scenarios", "sla", "trail", "worker")
+OUR_COMMANDS = ("db", "keys", "notifications", "rules", "scenarios", "sla", "trail", "worker")
 
 
 def main() -> None:
