@@ -204,16 +204,15 @@ class Validated:
 def underived_facts(root: Path, vocabulary: Vocabulary) -> list[Problem]:
     """A `source: derived` fact nothing computes (facts/derived.py) would leave every rule reading
     it unknown, so warning on every check: refused. A range is computed through its bounds."""
+    underived = [name for name, spec in vocabulary.facts.items() if spec.source == "derived"
+                 and name not in DERIVED and not (spec.bounds and set(spec.bounds) <= DERIVED)]
+    if not underived:  # the files are read again only to say where
+        return []
     defined_in = {name: f"facts/{path.name}" for path in sorted((root / "facts").glob("*.yaml"))
                   for name in (load_yaml(path) or {}).get("facts") or {}}
-    problems = []
-    for name, spec in vocabulary.facts.items():
-        if spec.source != "derived" or name in DERIVED or (spec.bounds and set(spec.bounds) <= DERIVED):
-            continue
-        problems.append(Problem(defined_in.get(name, "facts/"), None, f"facts.{name}",
-                                "source: derived, but nothing computes this fact: declare it as a request "
-                                "field, or ask a developer" + did_you_mean(name, DERIVED)))
-    return problems
+    return [Problem(defined_in.get(name, "facts/"), None, f"facts.{name}",
+                    "source: derived, but nothing computes this fact: declare it as a request field, or ask "
+                    "a developer" + did_you_mean(name, DERIVED)) for name in underived]
 
 
 def validate_rules(root: Path) -> Validated:
