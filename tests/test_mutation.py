@@ -74,7 +74,8 @@ def test_an_example_another_rule_decides_is_refused_by_test_and_the_gate(rules_c
     """The example as it was: an employee approving their own resignation is also about oneself."""
     sod = rules_copy / "process/segregation_of_duties.yaml"
     text = sod.read_text(encoding="utf-8")
-    old = "employee: {id: E2, gender: male}\n          action: {type: approve_resignation, actor: {id: E1, role: employee}}"
+    old = ("employee: {id: E2, gender: male}\n"
+           "          action: {type: approve_resignation, actor: {id: E1, role: employee}}")
     assert old in text
     sod.write_text(text.replace(old, old.replace("E2", "E1")), encoding="utf-8")
     book = load_rulebook(rules_copy)
