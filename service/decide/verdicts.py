@@ -120,11 +120,16 @@ def assemble(matches: dict[str, Match], applicable: list[Rule], facts: Facts, vo
              if _finds(m) and m.rule.key not in differ]
     found += [dates_finding(r, (earlier, later), vocabulary, registry) for r in applicable if r.key in differ]
     findings = sorted(found, key=lambda f: (_SEVERITY[f["verdict"]], f["outcome"] != "fired", f["rule_id"]))
-    verdicts = {f["verdict"] for f in findings}
-    verdict = "deny" if "deny" in verdicts else "warn" if "warn" in verdicts else "allow"
+    verdict = verdict_of(findings)
     days = {f["rule_id"]: f["dates"] for f in findings if "dates" in f}
     return verdict, findings, checked(matches, applicable, facts, days, registry,
                                       earlier.facts if earlier is not None and differ else None)
+
+
+def verdict_of(findings: list[dict]) -> str:
+    """The check's verdict from its findings: the most severe; obligations never change an allow."""
+    verdicts = {f["verdict"] for f in findings}
+    return "deny" if "deny" in verdicts else "warn" if "warn" in verdicts else "allow"
 
 
 def dates_finding(rule: Rule, judged: tuple[Judged, Judged], vocabulary: Vocabulary,

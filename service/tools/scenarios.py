@@ -28,6 +28,7 @@ from schemas.fields import CHINA
 from service import PROJECT_ROOT
 from service.decide.evaluation import evaluate
 from service.decide.rulebook import RuleBook
+from service.decide.verdicts import verdict_of
 from service.decide.yamlfile import load_yaml
 
 
@@ -144,8 +145,47 @@ def _check(rulebook: RuleBook, body: dict, expected: dict, now: str | None, sour
     if seen.actual is None:
         return Result(source, False, expected, {}, [seen.error])
     actual = seen.actual
-    return Result(source, not (problems := compare(expected, actual)), expected, actual, problems,
-                  fired=seen.fired)
+    problems = compare(expected, actual)
+    if not problems and as_of is None:  # a what-if date is not the case as written
+        problems = unproven(actual["findings"], {*expected.get("rule_ids", []), *expected.get("obligations", [])},
+                            expected.get("independent", ()))
+    return Result(source, not problems, expected, actual, problems, fired=seen.fired)
+
+
+def unproven(findings: list[dict], asserted: set[str], independent: Iterable[str] = ()) -> list[str]:
+    """The rules a check asserts that its verdict does not rest on (rules/README.md, section 4).
+
+    Switching a rule off is its findings removed and the verdict assembled again from the rest
+    (the engine's other matches do not depend on it: no engine is rebuilt). Only what the facts
+    given settle counts: a warn for want of facts (`unknown:`) is what the case does not know, not
+    what it shows. Switching off each asserted deny or warn that fired must change the verdict, or
+    leave no settled finding of its verdict (the one warn of a deny). Rules the case lists under
+    `independent:` each give the verdict on their own: they are switched off together. An
+    obligation never changes a verdict; the case's exact `obligations` already fail without it."""
+    settled = [f for f in findings if f["outcome"] != "unknown"]
+    verdict = verdict_of(settled)
+    independent = set(independent)
+    problems = [f"independent: {rule_id} is not a deny or warn rule the check gives — list only rules "
+                f"of `rule_ids` that fired" for rule_id in sorted(independent)
+                if not any(f["rule_id"] == rule_id and f["verdict"] != "obligation" for f in settled)
+                or rule_id not in asserted]
+    for rule_id in sorted(asserted):
+        own = next((f for f in settled if f["rule_id"] == rule_id), None)
+        if own is None or own["verdict"] == "obligation":
+            continue
+        together = {rule_id} | ({f["rule_id"] for f in settled if f["rule_id"] in independent
+                                 and f["verdict"] == own["verdict"]} if rule_id in independent else set())
+        rest = [f for f in settled if f["rule_id"] not in together]
+        keep = sorted(f["rule_id"] for f in rest if f["verdict"] == own["verdict"])
+        if verdict_of(rest) != verdict or not keep:
+            continue
+        also = f" (with {', '.join(sorted(together - {rule_id}))})" if len(together) > 1 else ""
+        them = "it" if len(keep) == 1 else "them"
+        problems.append(f"proves nothing for {rule_id}: switched off{also}, the check still gives "
+                        f"{own['verdict']} by {', '.join(keep)} — isolate the protection (give the facts that "
+                        f"rule {them} out), or, if each gives the verdict on its own, list both under "
+                        f"`independent:` (rules/README.md, section 4)")
+    return problems
 
 
 def summarize(verdict: str, findings: list[dict], as_of: dt.date, checked: list[dict] = ()) -> dict:
@@ -294,9 +334,12 @@ def run_rule_example(rulebook: RuleBook, rule, example: dict, source: str,
         missing = ", ".join(mine["missing_facts"]) if mine and mine["missing_facts"] else "facts"
         problem = (f"rule {rule.id}: expected {example['expect']}, but its outcome is unknown (missing: {missing}): "
                    f"it warns only because they are missing — give them, or write `expect: unknown`")
-    return Result(source, passed, {"expect": example["expect"]},
+    problems = [] if passed else [problem]
+    if passed and as_of is None and example["expect"] in ("deny", "warn", "obligation"):
+        problems = unproven(summary["findings"], {rule.id})
+    return Result(source, not problems, {"expect": example["expect"]},
                   {"rule_verdict": got, "findings": summary["findings"]},
-                  [] if passed else [problem],
+                  problems,
                   fired=[r.key for r in outcome.fired], seconds=time.perf_counter() - started)
 
 
@@ -359,16 +402,22 @@ def write_junit(results: list[Result], path: Path | str, name: str = "separation
             case = ET.SubElement(suite, "testcase", classname=file, name=case_name, time=f"{r.seconds:.3f}")
             if not r.passed:
                 failure = ET.SubElement(case, "failure", message=(r.problems or ["failed"])[0], type="mismatch")
-                failure.text = "\n".join(diff_lines(r.expected, r.actual) or r.problems)
+                failure.text = "\n".join(failure_lines(r))
     ET.indent(root)
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+
+
+def failure_lines(result: Result) -> list[str]:
+    """Why a case failed: its diff, and what the diff cannot show (a case that proves nothing)."""
+    lines = diff_lines(result.expected, result.actual) or list(result.problems)
+    return lines + [p for p in result.problems if p.startswith(("proves nothing", "independent:")) and p not in lines]
 
 
 def print_table(results: list[Result], echo: Callable[[str], None]) -> None:
     for r in results:
         echo(f"{'PASS' if r.passed else 'FAIL'}  {r.source}")  # whole: a name is how a case is found
         if not r.passed:
-            for line in (diff_lines(r.expected, r.actual) or r.problems) + finding_lines(r.actual):
+            for line in failure_lines(r) + finding_lines(r.actual):
                 echo(f"        {line}")
     failed = sum(not r.passed for r in results)
     echo(f"{len(results) - failed} passed, {failed} failed")

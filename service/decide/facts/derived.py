@@ -1,0 +1,72 @@
+"""What fact derivation computes: every fact name derive_facts can give a value (or leave unknown
+with the fields that decide it), in one place.
+
+A `source: derived` fact in rules/facts/ that is not here (nor a range whose bounds are) would
+never have a value: every rule reading it would warn on every check. The loader refuses it
+(rulebook.validate_rules: `rules lint` and the start-up gate), and tests/test_derived_names.py
+holds this list equal to what derivation emits over every rule example and fixture. A new
+derivation adds its names here.
+"""
+from __future__ import annotations
+
+DERIVED = frozenset({
+    "derived.actor.is_subject",
+    "derived.actor.requested_step",
+    "derived.actor.same_department",
+    "derived.case.approvals.resignation_complete",
+    "derived.case.approvals.withdrawal_complete",
+    "derived.case.pending.approver",
+    "derived.case.pending.approver_en",
+    "derived.case.pending.approver_zh",
+    "derived.case.pending.calendar_missing_year",
+    "derived.case.pending.due_on",
+    "derived.case.pending.escalate_to",
+    "derived.case.pending.escalate_to_en",
+    "derived.case.pending.escalate_to_zh",
+    "derived.case.pending.overdue",
+    "derived.case.pending.requested_on",
+    "derived.case.pending.sla_working_days",
+    "derived.case.pending.step",
+    "derived.case.pending.step_en",
+    "derived.case.pending.step_zh",
+    "derived.case.pending.working_days_late",
+    "derived.case.resignation",
+    "derived.case.withdrawal",
+    "derived.contract.days_to_end",
+    "derived.layoff.days_since_consultation",
+    "derived.layoff.percent_of_staff",
+    "derived.maternity_leave.active",
+    "derived.medical_treatment.in_period",
+    "derived.medical_treatment.sick_leave_in_window",
+    "derived.miscarriage_leave.active",
+    "derived.notice.days_served",
+    "derived.nursing_period.active",
+    "derived.nursing_period.ends_on",
+    "derived.occupational_disease.diagnosed",
+    "derived.paid_suspension.active",
+    "derived.probation.active",
+    "derived.probation.excess_days_served",
+    "derived.probation.past_statutory_end",
+    "derived.probation.statutory_end",
+    "derived.probation.statutory_months",
+    "derived.resignation.form",
+    "derived.resignation.withdrawal_timing",
+    "derived.retirement.date_earliest",
+    "derived.retirement.date_latest",
+    "derived.retirement.days_left",
+    "derived.retirement.days_left_max",
+    "derived.retirement.days_left_min",
+    "derived.retirement.months_left",
+    "derived.retirement.months_left_max",
+    "derived.retirement.months_left_min",
+    "derived.retirement.window_start",
+    "derived.separation.basis",
+    "derived.separation.ground_article",
+    "derived.service.continuous_years",
+    "derived.service.continuous_years_max",
+    "derived.service.continuous_years_min",
+    "derived.union.exists",
+    "derived.union_officer.extended_contract_days_left",
+    "derived.union_officer.term_days_left",
+    "derived.work_injury.disabled",
+})
