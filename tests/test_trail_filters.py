@@ -65,3 +65,21 @@ def test_the_trail_page_filters_by_the_events_day(client):
     page = client.get("/trail?employee=E1001&at_since=2026-01-08&at_until=2026-01-08")
     assert page.status_code == 200
     assert page.get_data(as_text=True).count('id="seq-') == 2
+
+
+def test_a_decision_entry_is_listed_with_its_decision_read_by_fact_name(client):
+    _seed(client)
+    entries = client.get("/v1/trail?employee=E1001").get_json()["entries"]
+    for entry in entries:
+        decision = entry["decision"]
+        answer = client.get(f"/v1/decisions/{entry['entry_id']}").get_json()
+        assert decision["decision_id"] == entry["entry_id"] and decision["verdict"] == answer["verdict"]
+        assert [(f["rule_id"], f["verdict"], f["outcome"], f["facts"]) for f in decision["findings"]] == \
+            [(f["rule_id"], f["verdict"], f["outcome"], f["facts"]) for f in answer["findings"]]
+        # body stays as stored: facts by their index, which the decision names
+        assert all(key.isdigit() for key in entry["body"]["facts"])
+        assert all(not name.isdigit() for f in decision["findings"] for name in f["facts"])
+    approved = next(e for e in entries if e["event_type"] == "resignation_approved")["decision"]
+    assert approved["verdict"] == "warn" and approved["findings"][0]["outcome"] == "unknown"
+    change = client.get("/v1/trail?kind=ruleset_change").get_json()["entries"][0]
+    assert change["decision"] is None

@@ -92,6 +92,30 @@ def trusted_hash(session, entry: TrailEntry) -> str | None:
 
 def render(session, entry: TrailEntry) -> dict:
     """The answer a decision entry records, as the live path rendered it (sensitive values redacted)."""
+    answer = _rendered(session, entry)
+    if "matched" in entry.body:
+        trusted = trusted_hash(session, entry)
+        if trusted is not None:  # no receipt for a hash the trail does not hold
+            answer["receipt"] = _receipt(entry, trusted)
+    return answer
+
+
+def summary(session, entry: TrailEntry, checked: bool = False) -> dict | None:
+    """A decision entry read as a decision: its verdict, each finding's rule, verdict, outcome and
+    facts by name, with `checked` each rule checked with its outcome; None for an entry that is no
+    decision. Sensitive values stay as the trail keeps them ("[sensitive]", "[not kept]")."""
+    if entry.kind not in DECISION_KINDS or not entry.body:
+        return None
+    answer = _rendered(session, entry)
+    return {"decision_id": entry.entry_id, "verdict": answer["verdict"],
+            "findings": [{"rule_id": f["rule_id"], "verdict": f["verdict"], "outcome": f["outcome"],
+                          "title": f.get("title"), "facts": f.get("facts", {}),
+                          "missing_facts": f.get("missing_facts", [])} for f in answer["findings"]],
+            **({"checked": [{"rule_id": c["rule_id"], "verdict": c["verdict"], "outcome": c["outcome"]}
+                            for c in answer.get("checked", [])]} if checked else {})}
+
+
+def _rendered(session, entry: TrailEntry) -> dict:
     base = {"decision_id": entry.entry_id, "verdict": entry.verdict, "as_of": entry.as_of,
             "retrospective": bool(entry.body.get("retrospective")), "ruleset_version": entry.ruleset_version}
     body = entry.body
@@ -103,9 +127,6 @@ def render(session, entry: TrailEntry) -> dict:
         if rulebook is None:
             abort(500, message=f"Rule-set version {entry.ruleset_version} is not in the trail.")
     answer = {**base, **render_body(body, entry.as_of, entry.action_type, rulebook)}
-    trusted = trusted_hash(session, entry)
-    if trusted is not None:  # no receipt for a hash the trail does not hold
-        answer["receipt"] = _receipt(entry, trusted)
     if "assumed" in body:
         answer["assumed"] = render_assumed(body, rulebook)
     return answer

@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from schemas.fields import ACTION_TYPES, CASE_KINDS, CHINA, EVENT_TYPES, in_range, one_of
 from service.http.api import Blueprint
+from service.http.decisions import summary
 from service.record import db
 from service.record import merkle, sealer
 from service.record.models import TrailCheckpoint, TrailEntry, TrailLeaf
@@ -114,6 +115,29 @@ class TrailEntrySchema(Schema):
     hash_scheme = fields.Integer(metadata={"description": "3: a leaf of the Merkle tree; 2 and 1: entries "
                                                           "written before it, hash-chained (README, "
                                                           "'Verifying the trail yourself')"})
+    decision = fields.Nested("TrailDecisionSchema", allow_none=True, metadata={
+        "description": "A check's or a case event's body read as a decision: the verdict, each finding's rule, "
+                       "verdict, outcome and facts by name (`body` keeps "
+                       "facts by their index among the rule-set version's fact names). null for other kinds"})
+
+
+class TrailFindingSchema(Schema):
+    rule_id = fields.String()
+    verdict = fields.String(validate=one_of(("deny", "warn", "obligation")))
+    outcome = fields.String(validate=one_of(("fired", "unknown", "dates_differ")))
+    title = fields.Dict(keys=fields.String(), values=fields.String(),
+                        metadata={"description": "The rule's title: zh and en"})
+    facts = fields.Dict(metadata={"description": "The facts the rule read, by name; a sensitive value as "
+                                                 "\"[sensitive]\", a value not kept as \"[not kept]\""})
+    missing_facts = fields.List(fields.String())
+
+
+class TrailDecisionSchema(Schema):
+    decision_id = fields.String(metadata={"description": "GET /v1/decisions/{decision_id} answers it in full"})
+    verdict = fields.String(validate=one_of(("deny", "warn", "allow")))
+    findings = fields.List(fields.Nested(TrailFindingSchema), metadata={
+        "description": "The rules that fired or could not be decided; the rules cleared are in the decision's "
+                       "`checked`"})
 
 
 class TrailPageSchema(Schema):
@@ -183,7 +207,19 @@ class Trail(MethodView):
         """Trail entries in order, filtered; page with `after` = the last seq you saw."""
         with db.read_session() as session:
             entries, next_after = query_trail(session, args)
-        return {"entries": entries, "next_after": next_after}
+            listed = [Listed(entry, summary(session, entry)) for entry in entries]
+        return {"entries": listed, "next_after": next_after}
+
+
+class Listed:
+    """A trail entry as listed: its columns, and its body read as a decision."""
+
+    def __init__(self, entry: TrailEntry, decision: dict | None):
+        self._entry = entry
+        self.decision = decision
+
+    def __getattr__(self, name):
+        return getattr(self._entry, name)
 
 
 def _has_rule(session, rule_id: str):
