@@ -6,7 +6,7 @@ import datetime as dt
 import json
 
 import click
-from flask import Flask, Response, current_app
+from flask import Flask, Response, current_app, request
 from flask.cli import AppGroup
 from flask.views import MethodView
 from flask_smorest import abort
@@ -30,6 +30,9 @@ blp = Blueprint("trail", __name__, url_prefix="/v1", description="The tamper-evi
 
 KINDS = ("check", "case_event", "event_refused", "ruleset_change", "access_refused", SEAL_REFUSED, LEGACY_SEALED)
 _HASHES = {"description": "base64 SHA-256 hashes (RFC 6962)"}
+PEM = "application/x-pem-file"
+_VERIFIER_KEY = {"X-Verifier-Key": {"description": "The key as a note verifier key (name+hash+base64 key, "
+                                                   "c2sp.org/signed-note)", "schema": {"type": "string"}}}
 
 
 class TimeBound(fields.Field):
@@ -203,6 +206,7 @@ class ProofSchema(Schema):
 class Trail(MethodView):
     @blp.arguments(TrailQueryArgsSchema(), location="query")
     @blp.response(200, TrailPageSchema)
+    @blp.doc(operationId="listTrail")
     def get(self, args):
         """Trail entries in order, filtered; page with `after` = the last seq you saw."""
         with db.read_session() as session:
@@ -292,6 +296,7 @@ def _event_at_within(entry: TrailEntry, start, end) -> bool:
 @blp.route("/trail/verify")
 class TrailVerify(MethodView):
     @blp.response(200, VerificationSchema)
+    @blp.doc(operationId="verifyTrail")
     def get(self):
         """Verify the trail up to its latest checkpoint, in one snapshot; name the first entry that
         does not hold. Entries not sealed yet are counted as pending."""
@@ -301,17 +306,23 @@ class TrailVerify(MethodView):
 
 @blp.route("/trail/public-key")
 class TrailPublicKey(MethodView):
-    @blp.response(200, {"type": "string"}, content_type="application/x-pem-file")
+    @blp.doc(operationId="getTrailPublicKey", responses={"200": {
+        "description": "The key, PEM (SubjectPublicKeyInfo)", "headers": _VERIFIER_KEY,
+        "content": {PEM: {"schema": {"type": "string"}}, "text/plain": {"schema": {"type": "string"}}}}})
     def get(self):
         """The Ed25519 public key that signs checkpoints and receipts (PEM). Its note verifier key
-        (name+hash+key, c2sp.org/signed-note) is in the X-Verifier-Key header."""
+        (name+hash+key, c2sp.org/signed-note) is in the X-Verifier-Key header. Served as
+        application/x-pem-file, or as text/plain to a client that asks for it (Accept): client
+        generators read a text/* answer as text and know no application/x-pem-file."""
         key = current_app.extensions["trail_key"]
-        return Response(key.public_pem(), mimetype="application/x-pem-file", headers={"X-Verifier-Key": key.key_id})
+        mimetype = request.accept_mimetypes.best_match((PEM, "text/plain"), default=PEM)
+        return Response(key.public_pem(), mimetype=mimetype, headers={"X-Verifier-Key": key.key_id})
 
 
 @blp.route("/trail/proof/<string:entry_id>")
 class TrailProof(MethodView):
     @blp.response(200, ProofSchema)
+    @blp.doc(operationId="getTrailProof")
     @blp.alt_response(409, description="Recorded, not sealed yet: ask again in a second")
     def get(self, entry_id):
         """The inclusion proof of an entry in the tree of the latest checkpoint (RFC 6962)."""
@@ -335,6 +346,7 @@ class TrailProof(MethodView):
 class TrailCheckpoints(MethodView):
     @blp.arguments(CheckpointArgsSchema(), location="query")
     @blp.response(200, CheckpointPageSchema)
+    @blp.doc(operationId="listCheckpoints")
     def get(self, args):
         """Signed checkpoints in tree-size order; with first and second, the consistency proof
         that the tree of size second extends the tree of size first."""
