@@ -57,12 +57,12 @@ class CaseStatusSchema(Schema):
 
 
 class EventResultSchema(Schema):
-    event = fields.Nested(CaseEventSchemaOut)
-    decision_id = fields.String()
-    verdict = fields.String(validate=one_of(VERDICTS))
-    findings = fields.List(fields.Nested(FindingSchema))
-    case = fields.Nested(CaseStatusSchema)
-    receipt = fields.Nested(ReceiptSchema)
+    event = fields.Nested(CaseEventSchemaOut, required=True)
+    decision_id = fields.String(required=True)
+    verdict = fields.String(required=True, validate=one_of(VERDICTS))
+    findings = fields.List(fields.Nested(FindingSchema), required=True)
+    case = fields.Nested(CaseStatusSchema, required=True)
+    receipt = fields.Nested(ReceiptSchema, required=True)
     assumed = fields.List(fields.Nested(AssumedSchema), metadata={"description": ASSUMED_DESCRIPTION})
     # A refusal (409) is answered through this schema too: it carries the error shape as well.
     code = fields.Integer(metadata={"description": "On a refusal (409) only, as in every error."})
@@ -88,7 +88,7 @@ class CaseQueryArgsSchema(Schema):
 
 class CaseViewSchema(Schema):
     id = fields.String()
-    kind = fields.String()
+    kind = fields.String(validate=one_of(CASE_KINDS))
     employee_id = fields.String()
     hr_owner_id = fields.String(allow_none=True)
     manager_id = fields.String(allow_none=True)
@@ -116,24 +116,25 @@ class NotificationQueryArgsSchema(Schema):
 
 
 class NotificationSchema(Schema):
-    id = fields.String(metadata={"description": "Also the webhook-id of every delivery attempt"})
-    created_at = fields.DateTime()
-    kind = fields.String(metadata={"description": "status_changed, event_refused, step_overdue (to the pending "
-                                                  "approver), step_escalated (a working day later, to the step's "
-                                                  "escalate_to), recheck_changed (the daily re-check, to HR)"})
-    case_id = fields.String(allow_none=True)
-    employee_id = fields.String(allow_none=True)
-    recipient_role = fields.String()
-    recipient_id = fields.String(allow_none=True)
-    payload = fields.Dict(metadata={"description": "Always a bilingual `message` {zh, en}, plus the case's details"})
-    status = fields.String(metadata={"description": ", ".join(NOTIFICATION_STATUSES)})
-    attempts = fields.Integer()
-    delivered_at = fields.DateTime(allow_none=True)
-    last_error = fields.String(allow_none=True)
+    id = fields.String(required=True, metadata={"description": "Also the webhook-id of every delivery attempt"})
+    created_at = fields.DateTime(required=True)
+    kind = fields.String(required=True, validate=one_of(NOTIFICATION_KINDS), metadata={
+        "description": "status_changed, event_refused, step_overdue (to the pending approver), step_escalated (a "
+                       "working day later, to the step's escalate_to), recheck_changed (the daily re-check, to HR)"})
+    case_id = fields.String(required=True, allow_none=True)
+    employee_id = fields.String(required=True, allow_none=True)
+    recipient_role = fields.String(required=True)
+    recipient_id = fields.String(required=True, allow_none=True)
+    payload = fields.Dict(required=True, metadata={"description": "Always a bilingual `message` {zh, en}, plus the case's details"})
+    status = fields.String(required=True, validate=one_of(NOTIFICATION_STATUSES),
+                           metadata={"description": ", ".join(NOTIFICATION_STATUSES)})
+    attempts = fields.Integer(required=True)
+    delivered_at = fields.DateTime(required=True, allow_none=True)
+    last_error = fields.String(required=True, allow_none=True)
 
 
 class NotificationPageSchema(Schema):
-    notifications = fields.List(fields.Nested(NotificationSchema))
+    notifications = fields.List(fields.Nested(NotificationSchema), required=True)
 
 
 class SweepRequestSchema(Schema):

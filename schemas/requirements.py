@@ -34,9 +34,15 @@ class ContractPartSchema(Schema):
     required = ma.Boolean(metadata={"description": "Required when the object is given."})
 
 
+class FieldDescriptionSchema(Schema):
+    """A request field's description: a field the vocabulary does not describe in Chinese has `en` only."""
+    zh = ma.String()
+    en = ma.String()
+
+
 class RequiredFieldSchema(Schema):
     field = ma.String(metadata={"description": "The request field, as a dotted path (employee.pregnancy.status)."})
-    description = ma.Nested(BilingualSchema)
+    description = ma.Nested(FieldDescriptionSchema)
     type = ma.String(allow_none=True, metadata={
         "description": "enum, bool, int, number, date, string, object or list"})
     values = ma.List(ma.Raw(), metadata={"description": "An enum's allowed values."})

@@ -131,3 +131,35 @@ def test_every_example_is_answered_as_documented(fresh_app):
             assert answer.status_code == example["status"], (example["name"], answer.get_json())
             assert str(answer.status_code) in operation["responses"], example["name"]
             api[path][method.upper()].validate_response(answer)
+
+
+def test_the_reads_after_the_examples_are_answered_as_documented(fresh_app):
+    """What the examples recorded, read back through every GET: each answer has every field its
+    schema requires (the always-present ones), in the documented shape."""
+    from service.record import sealer
+
+    api = schemathesis.openapi.from_wsgi("/openapi.json", fresh_app)
+    client = fresh_app.test_client()
+    sizes = []
+    for examples in (listed("createCaseEvent"), listed("createCheck")):  # a checkpoint after each
+        for example in examples:
+            path = f"/v1/cases/{example['path']['case_id']}/events" if "path" in example else "/v1/checks"
+            assert client.post(path, json=example["value"], headers=AUTH).status_code == example["status"]
+        while sealer.seal_once(fresh_app):
+            pass
+        sizes.append(client.get("/v1/trail/verify", headers=AUTH).get_json()["checkpoint"])
+    entries = client.get("/v1/trail", headers=AUTH).get_json()["entries"]
+    decision = next(e for e in entries if e["kind"] == "check")["entry_id"]
+    refused = next(e for e in entries if e["kind"] == "event_refused")["entry_id"]
+    reads = {"/v1/trail": "/v1/trail?limit=500", "/v1/trail/verify": "/v1/trail/verify",
+             "/v1/trail/checkpoints": f"/v1/trail/checkpoints?first={sizes[0]}&second={sizes[1]}",
+             "/v1/trail/proof/{entry_id}": f"/v1/trail/proof/{decision}",
+             "/v1/decisions/{decision_id}": f"/v1/decisions/{refused}",
+             "/v1/cases/{case_id}": "/v1/cases/SEP-2026-001?as_of=2026-02-10",
+             "/v1/notifications": "/v1/notifications", "/v1/requirements": "/v1/requirements?action=terminate_with_notice"}
+    for template, url in reads.items():
+        answer = client.get(url, headers=AUTH)
+        assert answer.status_code == 200, (url, answer.get_json())
+        api[template]["GET"].validate_response(answer)
+    notified = client.get("/v1/notifications", headers=AUTH).get_json()["notifications"]
+    assert notified, "the refusal notifies: the notification's required fields were checked"

@@ -22,6 +22,7 @@ from marshmallow import fields
 from sqlalchemy import select
 
 from schemas.check import CheckResultSchema
+from schemas.fields import one_of
 from service.http.api import Blueprint
 from service.record import db
 from service.decide.facts import Facts, Unknown
@@ -38,19 +39,20 @@ DECISION_KINDS = ("check", "case_event", "event_refused")
 
 
 class DecisionSchema(CheckResultSchema):
-    received_at = fields.DateTime()
-    kind = fields.String(metadata={"description": "check, case_event or event_refused"})
-    employee_id = fields.String()
-    case_id = fields.String(allow_none=True)
-    action_type = fields.String()
-    event_type = fields.String(allow_none=True)
-    actor_id = fields.String(allow_none=True)
-    actor_role = fields.String(allow_none=True)
-    client_id = fields.String(allow_none=True)
-    trail_seq = fields.Integer()
-    entry_hash = fields.String(metadata={"description": "The hash of the entry's content: its leaf in the "
-                                                       "trail's tree"})
-    entry_intact = fields.Boolean(metadata={
+    received_at = fields.DateTime(required=True)
+    kind = fields.String(required=True, validate=one_of(DECISION_KINDS),
+                         metadata={"description": "check, case_event or event_refused"})
+    employee_id = fields.String(required=True)
+    case_id = fields.String(required=True, allow_none=True)
+    action_type = fields.String(required=True)
+    event_type = fields.String(required=True, allow_none=True)
+    actor_id = fields.String(required=True, allow_none=True)
+    actor_role = fields.String(required=True, allow_none=True)
+    client_id = fields.String(required=True, allow_none=True)
+    trail_seq = fields.Integer(required=True)
+    entry_hash = fields.String(required=True, metadata={"description": "The hash of the entry's content: its leaf in the "
+                                                                      "trail's tree"})
+    entry_intact = fields.Boolean(required=True, metadata={
         "description": "Whether the entry still hashes to the hash its receipt signed (its leaf, or its queued "
                        "hash while not sealed yet). False: the entry was altered in the database, or was queued "
                        "again without its writer's signature; `trail verify` names it"})

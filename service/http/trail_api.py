@@ -14,7 +14,8 @@ from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import and_, func, or_, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 
-from schemas.fields import ACTION_TYPES, CASE_KINDS, CHINA, EVENT_TYPES, in_range, one_of
+from schemas.check import FINDING_OUTCOMES, RULE_VERDICTS
+from schemas.fields import ACTION_TYPES, CASE_KINDS, CHINA, EVENT_TYPES, VERDICTS, in_range, one_of
 from service.http.api import Blueprint
 from service.http.decisions import summary
 from service.record import db
@@ -74,7 +75,7 @@ class TrailQueryArgsSchema(Schema):
     kind = fields.String(validate=one_of(KINDS))
     action_type = fields.String(validate=one_of(ACTION_TYPES))
     event_type = fields.String(validate=one_of(EVENT_TYPES))
-    verdict = fields.String(validate=one_of(("deny", "warn", "allow")))
+    verdict = fields.String(validate=one_of(VERDICTS))
     rule_id = fields.String()
     actor = fields.String(metadata={"description": "Actor id"})
     since = TimeBound(start=True, metadata={"description": "Recorded at or after: an RFC 3339 date-time, or a "
@@ -94,76 +95,76 @@ class TrailQueryArgsSchema(Schema):
 
 
 class TrailEntrySchema(Schema):
-    seq = fields.Integer()
-    entry_id = fields.String()
-    kind = fields.String()
-    recorded_at = fields.DateTime()
-    as_of = fields.Date(allow_none=True)
-    employee_id = fields.String(allow_none=True)
-    case_id = fields.String(allow_none=True)
-    process_type = fields.String(allow_none=True)
-    action_type = fields.String(allow_none=True)
-    event_type = fields.String(allow_none=True)
-    actor_id = fields.String(allow_none=True)
-    actor_role = fields.String(allow_none=True)
-    client_id = fields.String(allow_none=True)
-    verdict = fields.String(allow_none=True)
-    rule_ids = fields.List(fields.String())
-    ruleset_version = fields.String()
-    body = fields.Dict()
-    request_digest = fields.String(allow_none=True)
-    prev_hash = fields.String(allow_none=True, metadata={"description": "Schemes 1 and 2 only"})
-    hash = fields.Function(hash_of, metadata={"description": "Scheme 3: hex SHA-256(0x00 || canonical JSON of "
-                                                             "the content), the entry's leaf hash in the tree"})
-    hash_scheme = fields.Integer(metadata={"description": "3: a leaf of the Merkle tree; 2 and 1: entries "
-                                                          "written before it, hash-chained (README, "
-                                                          "'Verifying the trail yourself')"})
-    decision = fields.Nested("TrailDecisionSchema", allow_none=True, metadata={
+    seq = fields.Integer(required=True)
+    entry_id = fields.String(required=True)
+    kind = fields.String(required=True, validate=one_of(KINDS))
+    recorded_at = fields.DateTime(required=True)
+    as_of = fields.Date(required=True, allow_none=True)
+    employee_id = fields.String(required=True, allow_none=True)
+    case_id = fields.String(required=True, allow_none=True)
+    process_type = fields.String(required=True, allow_none=True, validate=one_of((*CASE_KINDS, "check")))
+    action_type = fields.String(required=True, allow_none=True, validate=one_of(ACTION_TYPES))
+    event_type = fields.String(required=True, allow_none=True, validate=one_of(EVENT_TYPES))
+    actor_id = fields.String(required=True, allow_none=True)
+    actor_role = fields.String(required=True, allow_none=True)
+    client_id = fields.String(required=True, allow_none=True)
+    verdict = fields.String(required=True, allow_none=True, validate=one_of(VERDICTS))
+    rule_ids = fields.List(fields.String(), required=True)
+    ruleset_version = fields.String(required=True)
+    body = fields.Dict(required=True)
+    request_digest = fields.String(required=True, allow_none=True)
+    prev_hash = fields.String(required=True, allow_none=True, metadata={"description": "Schemes 1 and 2 only"})
+    hash = fields.Function(hash_of, required=True, metadata={"description": "Scheme 3: hex SHA-256(0x00 || canonical JSON of "
+                                                                            "the content), the entry's leaf hash in the tree"})
+    hash_scheme = fields.Integer(required=True, metadata={"description": "3: a leaf of the Merkle tree; 2 and 1: entries "
+                                                                         "written before it, hash-chained (README, "
+                                                                         "'Verifying the trail yourself')"})
+    decision = fields.Nested("TrailDecisionSchema", required=True, allow_none=True, metadata={
         "description": "A check's or a case event's body read as a decision: the verdict, each finding's rule, "
                        "verdict, outcome and facts by name (`body` keeps "
                        "facts by their index among the rule-set version's fact names). null for other kinds"})
 
 
 class TrailFindingSchema(Schema):
-    rule_id = fields.String()
-    verdict = fields.String(validate=one_of(("deny", "warn", "obligation")))
-    outcome = fields.String(validate=one_of(("fired", "unknown", "dates_differ")))
-    title = fields.Dict(keys=fields.String(), values=fields.String(),
+    rule_id = fields.String(required=True)
+    verdict = fields.String(required=True, validate=one_of(RULE_VERDICTS))
+    outcome = fields.String(required=True, validate=one_of(FINDING_OUTCOMES))
+    title = fields.Dict(required=True, keys=fields.String(), values=fields.String(),
                         metadata={"description": "The rule's title: zh and en"})
-    facts = fields.Dict(metadata={"description": "The facts the rule read, by name; a sensitive value as "
-                                                 "\"[sensitive]\", a value not kept as \"[not kept]\""})
-    missing_facts = fields.List(fields.String())
+    facts = fields.Dict(required=True, metadata={"description": "The facts the rule read, by name; a sensitive value as "
+                                                                "\"[sensitive]\", a value not kept as \"[not kept]\""})
+    missing_facts = fields.List(fields.String(), required=True)
 
 
 class TrailDecisionSchema(Schema):
-    decision_id = fields.String(metadata={"description": "GET /v1/decisions/{decision_id} answers it in full"})
-    verdict = fields.String(validate=one_of(("deny", "warn", "allow")))
-    findings = fields.List(fields.Nested(TrailFindingSchema), metadata={
+    decision_id = fields.String(required=True, metadata={"description": "GET /v1/decisions/{decision_id} answers it in full"})
+    verdict = fields.String(required=True, validate=one_of(VERDICTS))
+    findings = fields.List(fields.Nested(TrailFindingSchema), required=True, metadata={
         "description": "The rules that fired or could not be decided; the rules cleared are in the decision's "
                        "`checked`"})
 
 
 class TrailPageSchema(Schema):
-    entries = fields.List(fields.Nested(TrailEntrySchema))
-    next_after = fields.Integer(allow_none=True, metadata={"description": "Pass as `after` for the next page"})
+    entries = fields.List(fields.Nested(TrailEntrySchema), required=True)
+    next_after = fields.Integer(required=True, allow_none=True, metadata={"description": "Pass as `after` for the next page"})
 
 
 class VerificationSchema(Schema):
-    ok = fields.Boolean()
-    entries = fields.Integer()
-    first_bad_seq = fields.Integer(allow_none=True)
-    reason = fields.String(allow_none=True)
-    sealed = fields.Integer(metadata={"description": "Entries in the tree up to the latest checkpoint"})
-    pending = fields.Integer(metadata={"description": "Entries committed and not sealed yet (not missing)"})
-    checkpoint = fields.Integer(allow_none=True, metadata={"description": "The tree size verified"})
-    checkpoints = fields.Integer()
+    ok = fields.Boolean(required=True)
+    entries = fields.Integer(required=True)
+    first_bad_seq = fields.Integer(required=True, allow_none=True)
+    reason = fields.String(required=True, allow_none=True)
+    sealed = fields.Integer(required=True, metadata={"description": "Entries in the tree up to the latest checkpoint"})
+    pending = fields.Integer(required=True, metadata={"description": "Entries committed and not sealed yet (not missing)"})
+    checkpoint = fields.Integer(required=True, allow_none=True, metadata={"description": "The tree size verified"})
+    checkpoints = fields.Integer(required=True)
 
 
 class CheckpointSchema(Schema):
-    tree_size = fields.Integer()
-    root_hash = fields.String(metadata={"description": "base64"})
-    published_at = fields.DateTime()
-    note = fields.String(metadata={"description": "The signed note (c2sp.org/tlog-checkpoint)"})
+    tree_size = fields.Integer(required=True)
+    root_hash = fields.String(required=True, metadata={"description": "base64"})
+    published_at = fields.DateTime(required=True)
+    note = fields.String(required=True, metadata={"description": "The signed note (c2sp.org/tlog-checkpoint)"})
 
 
 _SIZE = validate.Range(min=1, max=2**62)  # a tree size (SQLite's integers are 64-bit)
@@ -180,26 +181,26 @@ class CheckpointArgsSchema(Schema):
 
 
 class ConsistencySchema(Schema):
-    first = fields.Integer()
-    second = fields.Integer()
-    path = fields.List(fields.String(), metadata=_HASHES)
+    first = fields.Integer(required=True)
+    second = fields.Integer(required=True)
+    path = fields.List(fields.String(), required=True, metadata=_HASHES)
 
 
 class CheckpointPageSchema(Schema):
-    checkpoints = fields.List(fields.Nested(CheckpointSchema))
-    next_after = fields.Integer(allow_none=True)
-    consistency = fields.Nested(ConsistencySchema, allow_none=True)
+    checkpoints = fields.List(fields.Nested(CheckpointSchema), required=True)
+    next_after = fields.Integer(required=True, allow_none=True)
+    consistency = fields.Nested(ConsistencySchema, required=True, allow_none=True)
 
 
 class ProofSchema(Schema):
-    entry_id = fields.String()
-    seq = fields.Integer()
-    entry_hash = fields.String(metadata={"description": "hex: the leaf hash"})
-    leaf_index = fields.Integer()
-    tree_size = fields.Integer()
-    root_hash = fields.String(metadata={"description": "base64"})
-    inclusion_path = fields.List(fields.String(), metadata=_HASHES)
-    checkpoint = fields.String(metadata={"description": "The signed note the proof leads to"})
+    entry_id = fields.String(required=True)
+    seq = fields.Integer(required=True)
+    entry_hash = fields.String(required=True, metadata={"description": "hex: the leaf hash"})
+    leaf_index = fields.Integer(required=True)
+    tree_size = fields.Integer(required=True)
+    root_hash = fields.String(required=True, metadata={"description": "base64"})
+    inclusion_path = fields.List(fields.String(), required=True, metadata=_HASHES)
+    checkpoint = fields.String(required=True, metadata={"description": "The signed note the proof leads to"})
 
 
 @blp.route("/trail")
