@@ -35,25 +35,25 @@ class CaseEventRequestSchema(Schema):
 
 
 class CaseEventSchemaOut(Schema):
-    seq = fields.Integer()
-    accepted = fields.Boolean()
-    type = fields.String()
-    at = fields.String(metadata={"description": "RFC 3339 date-time"})
+    seq = fields.Integer(required=True)
+    accepted = fields.Boolean(required=True)
+    type = fields.String(required=True)
+    at = fields.String(required=True, metadata={"description": "RFC 3339 date-time"})
     received_at = fields.String(metadata={"description": "RFC 3339 date-time the declaration arrived, when given"})
-    actor = fields.Dict()
+    actor = fields.Dict(required=True)
     form = fields.String(allow_none=True)
     note = fields.String(allow_none=True)
-    recorded_at = fields.String(metadata={"description": "RFC 3339 date-time"})
-    decision_id = fields.String()
-    client_key = fields.String()
+    recorded_at = fields.String(required=True, metadata={"description": "RFC 3339 date-time"})
+    decision_id = fields.String(required=True)
+    client_key = fields.String(required=True)
 
 
 class CaseStatusSchema(Schema):
-    status = fields.String(metadata={"description": "open, submitted, approved, rejected, withdrawal_pending, "
-                                                    "withdrawn, void, offboarding, offboarded, archived "
-                                                    "(rules/classification/case_states.yaml)"})
-    resignation = fields.String()
-    withdrawal = fields.String()
+    status = fields.String(required=True, metadata={"description": "open, submitted, approved, rejected, withdrawal_pending, "
+                                                                   "withdrawn, void, offboarding, offboarded, archived "
+                                                                   "(rules/classification/case_states.yaml)"})
+    resignation = fields.String(required=True)
+    withdrawal = fields.String(required=True)
 
 
 class EventResultSchema(Schema):
@@ -87,17 +87,17 @@ class CaseQueryArgsSchema(Schema):
 
 
 class CaseViewSchema(Schema):
-    id = fields.String()
-    kind = fields.String(validate=one_of(CASE_KINDS))
-    employee_id = fields.String()
-    hr_owner_id = fields.String(allow_none=True)
-    manager_id = fields.String(allow_none=True)
-    as_of = fields.Date()
-    status = fields.Nested(CaseStatusSchema)
-    events = fields.List(fields.Nested(CaseEventSchemaOut))
-    pending = fields.Dict(metadata={"description": "The step awaiting a decision: its deadline in working "
-                                                   "days, whether it is overdue, whom to remind."})
-    findings = fields.List(fields.Nested(FindingSchema))
+    id = fields.String(required=True)
+    kind = fields.String(required=True, validate=one_of(CASE_KINDS))
+    employee_id = fields.String(required=True)
+    hr_owner_id = fields.String(required=True, allow_none=True)
+    manager_id = fields.String(required=True, allow_none=True)
+    as_of = fields.Date(required=True)
+    status = fields.Nested(CaseStatusSchema, required=True)
+    events = fields.List(fields.Nested(CaseEventSchemaOut), required=True)
+    pending = fields.Dict(required=True, metadata={"description": "The step awaiting a decision: its deadline in working "
+                                                                  "days, whether it is overdue, whom to remind."})
+    findings = fields.List(fields.Nested(FindingSchema), required=True)
 
 
 NOTIFICATION_KINDS = ("status_changed", "event_refused", "step_overdue", "step_escalated", "recheck_changed")
@@ -153,12 +153,12 @@ class PlannedNotificationSchema(Schema):
 
 
 class SweepResultSchema(Schema):
-    as_of = fields.Date()
-    dry_run = fields.Boolean(metadata={"description": (
+    as_of = fields.Date(required=True)
+    dry_run = fields.Boolean(required=True, metadata={"description": (
         "true when as_of is after today in China: nothing is queued or recorded, and `notifications` "
         "lists what a sweep on that day would queue (less what is queued already)")})
-    cases_checked = fields.Integer()
-    overdue_steps = fields.Integer()
-    notifications_created = fields.Integer(metadata={"description": "Queued by this sweep (0 in a dry run)"})
+    cases_checked = fields.Integer(required=True)
+    overdue_steps = fields.Integer(required=True)
+    notifications_created = fields.Integer(required=True, metadata={"description": "Queued by this sweep (0 in a dry run)"})
     notifications = fields.List(fields.Nested(PlannedNotificationSchema), metadata={
         "description": "Only in a dry run: the notifications the sweep would queue"})
