@@ -78,8 +78,24 @@ class EventResultSchema(Schema):
         return data
 
 
+_ONLY_WHEN_REFUSED = "Only when the rules refused the event, not when the case contradicts the request."
+
+
 class EventConflictSchema(EventResultSchema):
-    """409: refused by the rules (recorded, with findings), or the case contradicts the request."""
+    """409: refused by the rules (recorded: the error shape with everything a 201 carries), or the
+    case contradicts the request (the error shape alone)."""
+
+    event = fields.Nested(CaseEventSchemaOut, metadata={"description": _ONLY_WHEN_REFUSED})
+    decision_id = fields.String(metadata={"description": _ONLY_WHEN_REFUSED})
+    verdict = fields.String(validate=one_of(VERDICTS), metadata={"description": _ONLY_WHEN_REFUSED})
+    findings = fields.List(fields.Nested(FindingSchema), metadata={"description": _ONLY_WHEN_REFUSED})
+    case = fields.Nested(CaseStatusSchema, metadata={"description": _ONLY_WHEN_REFUSED})
+    receipt = fields.Nested(ReceiptSchema, metadata={"description": _ONLY_WHEN_REFUSED})
+    code = fields.Integer(required=True)
+    status = fields.String(required=True)
+    message = fields.String(required=True)
+    errors = fields.List(fields.Nested(FieldErrorSchema), required=True, metadata={
+        "description": "Empty: the event and not a field is refused."})
 
 
 class CaseQueryArgsSchema(Schema):
