@@ -83,3 +83,15 @@ def test_a_decision_entry_is_listed_with_its_decision_read_by_fact_name(client):
     assert approved["verdict"] == "warn" and approved["findings"][0]["outcome"] == "unknown"
     change = client.get("/v1/trail?kind=ruleset_change").get_json()["entries"][0]
     assert change["decision"] is None
+
+
+def test_a_decision_whose_rule_set_is_not_in_the_trail_is_listed_with_its_body_and_no_reading(app, client):
+    _seed(client)
+    check = client.get("/v1/trail?kind=check").get_json()["entries"][0]
+    from service.record.models import TrailEntry
+    with app.extensions["db_sessions"]() as session, session.begin():
+        session.get(TrailEntry, check["seq"]).ruleset_version = "sha256:" + "0" * 64
+    listed = next(e for e in client.get("/v1/trail").get_json()["entries"] if e["seq"] == check["seq"])
+    assert listed["decision"] is None and listed["body"] == check["body"]
+    assert client.get(f"/v1/decisions/{check['entry_id']}").status_code == 500
+    assert client.get(f"/trail/{check['seq']}").status_code == 200

@@ -106,8 +106,12 @@ def render(session, entry: TrailEntry) -> dict:
 def summary(session, entry: TrailEntry, checked: bool = False) -> dict | None:
     """A decision entry read as a decision: its verdict, each finding's rule, verdict, outcome and
     facts by name, with `checked` each rule checked with its outcome; None for an entry that is no
-    decision. Sensitive values stay as the trail keeps them ("[sensitive]", "[not kept]")."""
+    decision, or one whose rule-set version is not in the trail (a listing still lists it, with
+    its body; GET /v1/decisions/<id> answers 500 for it). Sensitive values stay as the trail keeps
+    them ("[sensitive]", "[not kept]")."""
     if entry.kind not in DECISION_KINDS or not entry.body:
+        return None
+    if "matched" in entry.body and _rulebook_of(session, entry) is None:
         return None
     answer = _rendered(session, entry)
     return {"decision_id": entry.entry_id, "verdict": answer["verdict"],
@@ -124,15 +128,21 @@ def _rendered(session, entry: TrailEntry) -> dict:
     body = entry.body
     if "matched" not in body:  # written before 0005: kept whole
         return {**base, "findings": body["findings"], "checked": body.get("checked", [])}
-    rulebook = current_app.extensions["rulebook"]
-    if rulebook.version != entry.ruleset_version:
-        rulebook = VERSIONS.rulebook(session, entry.ruleset_version)
-        if rulebook is None:
-            abort(500, message=f"Rule-set version {entry.ruleset_version} is not in the trail.")
+    rulebook = _rulebook_of(session, entry)
+    if rulebook is None:
+        abort(500, message=f"Rule-set version {entry.ruleset_version} is not in the trail.")
     answer = {**base, **render_body(body, entry.as_of, entry.action_type, rulebook)}
     if "assumed" in body:
         answer["assumed"] = render_assumed(body, rulebook)
     return answer
+
+
+def _rulebook_of(session, entry: TrailEntry):
+    """The rule set that decided the entry, or None when its version is not in the trail."""
+    rulebook = current_app.extensions["rulebook"]
+    if rulebook.version == entry.ruleset_version:
+        return rulebook
+    return VERSIONS.rulebook(session, entry.ruleset_version)
 
 
 def render_assumed(body: dict, rulebook) -> list[dict]:

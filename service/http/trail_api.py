@@ -121,8 +121,9 @@ class TrailEntrySchema(Schema):
                                                                          "'Verifying the trail yourself')"})
     decision = fields.Nested("TrailDecisionSchema", required=True, allow_none=True, metadata={
         "description": "A check's or a case event's body read as a decision: the verdict, each finding's rule, "
-                       "verdict, outcome and facts by name (`body` keeps "
-                       "facts by their index among the rule-set version's fact names). null for other kinds"})
+                       "verdict, outcome and facts by name (`body` keeps facts by their index among the rule-set "
+                       "version's fact names). null for other kinds, and for a decision whose rule-set version "
+                       "is not in the trail"})
 
 
 class TrailFindingSchema(Schema):
