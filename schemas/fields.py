@@ -146,6 +146,11 @@ class AsOf(fields.String):
         "invalid": "Not a valid date (YYYY-MM-DD) or RFC 3339 date-time with offset.",
     }
 
+    def __init__(self, **kwargs):
+        # /docs fills a field without an example with "string", which is no date
+        kwargs["metadata"] = {"example": "2026-02-10", **kwargs.get("metadata", {})}
+        super().__init__(**kwargs)
+
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, str):
             raise self.make_error("invalid")

@@ -35,34 +35,34 @@ class CaseEventRequestSchema(Schema):
 
 
 class CaseEventSchemaOut(Schema):
-    seq = fields.Integer()
-    accepted = fields.Boolean()
-    type = fields.String()
-    at = fields.String(metadata={"description": "RFC 3339 date-time"})
+    seq = fields.Integer(required=True)
+    accepted = fields.Boolean(required=True)
+    type = fields.String(required=True)
+    at = fields.String(required=True, metadata={"description": "RFC 3339 date-time"})
     received_at = fields.String(metadata={"description": "RFC 3339 date-time the declaration arrived, when given"})
-    actor = fields.Dict()
+    actor = fields.Dict(required=True)
     form = fields.String(allow_none=True)
     note = fields.String(allow_none=True)
-    recorded_at = fields.String(metadata={"description": "RFC 3339 date-time"})
-    decision_id = fields.String()
-    client_key = fields.String()
+    recorded_at = fields.String(required=True, metadata={"description": "RFC 3339 date-time"})
+    decision_id = fields.String(required=True)
+    client_key = fields.String(required=True)
 
 
 class CaseStatusSchema(Schema):
-    status = fields.String(metadata={"description": "open, submitted, approved, rejected, withdrawal_pending, "
-                                                    "withdrawn, void, offboarding, offboarded, archived "
-                                                    "(rules/classification/case_states.yaml)"})
-    resignation = fields.String()
-    withdrawal = fields.String()
+    status = fields.String(required=True, metadata={"description": "open, submitted, approved, rejected, withdrawal_pending, "
+                                                                   "withdrawn, void, offboarding, offboarded, archived "
+                                                                   "(rules/classification/case_states.yaml)"})
+    resignation = fields.String(required=True)
+    withdrawal = fields.String(required=True)
 
 
 class EventResultSchema(Schema):
-    event = fields.Nested(CaseEventSchemaOut)
-    decision_id = fields.String()
-    verdict = fields.String(validate=one_of(VERDICTS))
-    findings = fields.List(fields.Nested(FindingSchema))
-    case = fields.Nested(CaseStatusSchema)
-    receipt = fields.Nested(ReceiptSchema)
+    event = fields.Nested(CaseEventSchemaOut, required=True)
+    decision_id = fields.String(required=True)
+    verdict = fields.String(required=True, validate=one_of(VERDICTS))
+    findings = fields.List(fields.Nested(FindingSchema), required=True)
+    case = fields.Nested(CaseStatusSchema, required=True)
+    receipt = fields.Nested(ReceiptSchema, required=True)
     assumed = fields.List(fields.Nested(AssumedSchema), metadata={"description": ASSUMED_DESCRIPTION})
     # A refusal (409) is answered through this schema too: it carries the error shape as well.
     code = fields.Integer(metadata={"description": "On a refusal (409) only, as in every error."})
@@ -78,8 +78,24 @@ class EventResultSchema(Schema):
         return data
 
 
+_ONLY_WHEN_REFUSED = "Only when the rules refused the event, not when the case contradicts the request."
+
+
 class EventConflictSchema(EventResultSchema):
-    """409: refused by the rules (recorded, with findings), or the case contradicts the request."""
+    """409: refused by the rules (recorded: the error shape with everything a 201 carries), or the
+    case contradicts the request (the error shape alone)."""
+
+    event = fields.Nested(CaseEventSchemaOut, metadata={"description": _ONLY_WHEN_REFUSED})
+    decision_id = fields.String(metadata={"description": _ONLY_WHEN_REFUSED})
+    verdict = fields.String(validate=one_of(VERDICTS), metadata={"description": _ONLY_WHEN_REFUSED})
+    findings = fields.List(fields.Nested(FindingSchema), metadata={"description": _ONLY_WHEN_REFUSED})
+    case = fields.Nested(CaseStatusSchema, metadata={"description": _ONLY_WHEN_REFUSED})
+    receipt = fields.Nested(ReceiptSchema, metadata={"description": _ONLY_WHEN_REFUSED})
+    code = fields.Integer(required=True)
+    status = fields.String(required=True)
+    message = fields.String(required=True)
+    errors = fields.List(fields.Nested(FieldErrorSchema), required=True, metadata={
+        "description": "Empty: the event and not a field is refused."})
 
 
 class CaseQueryArgsSchema(Schema):
@@ -87,17 +103,17 @@ class CaseQueryArgsSchema(Schema):
 
 
 class CaseViewSchema(Schema):
-    id = fields.String()
-    kind = fields.String()
-    employee_id = fields.String()
-    hr_owner_id = fields.String(allow_none=True)
-    manager_id = fields.String(allow_none=True)
-    as_of = fields.Date()
-    status = fields.Nested(CaseStatusSchema)
-    events = fields.List(fields.Nested(CaseEventSchemaOut))
-    pending = fields.Dict(metadata={"description": "The step awaiting a decision: its deadline in working "
-                                                   "days, whether it is overdue, whom to remind."})
-    findings = fields.List(fields.Nested(FindingSchema))
+    id = fields.String(required=True)
+    kind = fields.String(required=True, validate=one_of(CASE_KINDS))
+    employee_id = fields.String(required=True)
+    hr_owner_id = fields.String(required=True, allow_none=True)
+    manager_id = fields.String(required=True, allow_none=True)
+    as_of = fields.Date(required=True)
+    status = fields.Nested(CaseStatusSchema, required=True)
+    events = fields.List(fields.Nested(CaseEventSchemaOut), required=True)
+    pending = fields.Dict(required=True, metadata={"description": "The step awaiting a decision: its deadline in working "
+                                                                  "days, whether it is overdue, whom to remind."})
+    findings = fields.List(fields.Nested(FindingSchema), required=True)
 
 
 NOTIFICATION_KINDS = ("status_changed", "event_refused", "step_overdue", "step_escalated", "recheck_changed")
@@ -116,24 +132,25 @@ class NotificationQueryArgsSchema(Schema):
 
 
 class NotificationSchema(Schema):
-    id = fields.String(metadata={"description": "Also the webhook-id of every delivery attempt"})
-    created_at = fields.DateTime()
-    kind = fields.String(metadata={"description": "status_changed, event_refused, step_overdue (to the pending "
-                                                  "approver), step_escalated (a working day later, to the step's "
-                                                  "escalate_to), recheck_changed (the daily re-check, to HR)"})
-    case_id = fields.String(allow_none=True)
-    employee_id = fields.String(allow_none=True)
-    recipient_role = fields.String()
-    recipient_id = fields.String(allow_none=True)
-    payload = fields.Dict(metadata={"description": "Always a bilingual `message` {zh, en}, plus the case's details"})
-    status = fields.String(metadata={"description": ", ".join(NOTIFICATION_STATUSES)})
-    attempts = fields.Integer()
-    delivered_at = fields.DateTime(allow_none=True)
-    last_error = fields.String(allow_none=True)
+    id = fields.String(required=True, metadata={"description": "Also the webhook-id of every delivery attempt"})
+    created_at = fields.DateTime(required=True)
+    kind = fields.String(required=True, validate=one_of(NOTIFICATION_KINDS), metadata={
+        "description": "status_changed, event_refused, step_overdue (to the pending approver), step_escalated (a "
+                       "working day later, to the step's escalate_to), recheck_changed (the daily re-check, to HR)"})
+    case_id = fields.String(required=True, allow_none=True)
+    employee_id = fields.String(required=True, allow_none=True)
+    recipient_role = fields.String(required=True)
+    recipient_id = fields.String(required=True, allow_none=True)
+    payload = fields.Dict(required=True, metadata={"description": "Always a bilingual `message` {zh, en}, plus the case's details"})
+    status = fields.String(required=True, validate=one_of(NOTIFICATION_STATUSES),
+                           metadata={"description": ", ".join(NOTIFICATION_STATUSES)})
+    attempts = fields.Integer(required=True)
+    delivered_at = fields.DateTime(required=True, allow_none=True)
+    last_error = fields.String(required=True, allow_none=True)
 
 
 class NotificationPageSchema(Schema):
-    notifications = fields.List(fields.Nested(NotificationSchema))
+    notifications = fields.List(fields.Nested(NotificationSchema), required=True)
 
 
 class SweepRequestSchema(Schema):
@@ -152,12 +169,12 @@ class PlannedNotificationSchema(Schema):
 
 
 class SweepResultSchema(Schema):
-    as_of = fields.Date()
-    dry_run = fields.Boolean(metadata={"description": (
+    as_of = fields.Date(required=True)
+    dry_run = fields.Boolean(required=True, metadata={"description": (
         "true when as_of is after today in China: nothing is queued or recorded, and `notifications` "
         "lists what a sweep on that day would queue (less what is queued already)")})
-    cases_checked = fields.Integer()
-    overdue_steps = fields.Integer()
-    notifications_created = fields.Integer(metadata={"description": "Queued by this sweep (0 in a dry run)"})
+    cases_checked = fields.Integer(required=True)
+    overdue_steps = fields.Integer(required=True)
+    notifications_created = fields.Integer(required=True, metadata={"description": "Queued by this sweep (0 in a dry run)"})
     notifications = fields.List(fields.Nested(PlannedNotificationSchema), metadata={
         "description": "Only in a dry run: the notifications the sweep would queue"})

@@ -561,3 +561,38 @@ def test_the_trail_viewer_shows_an_entry_in_full_and_the_chain_status(app, clien
     bearer.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {legal}"
     assert bearer.get(f"/trail/{refused['seq']}").status_code == 403
     assert bearer.get("/trail/chain").status_code == 403
+
+
+def test_a_decision_entry_reads_as_a_decision_and_its_stored_form_is_one_click_away(app, client):
+    seed(client)
+    check = client.get("/v1/trail?kind=check&employee=E1001").get_json()["entries"][0]
+    decision = client.get(f"/v1/decisions/{check['entry_id']}").get_json()
+    assert decision["verdict"] == "deny"
+    page = client.get(f"/trail/{check['seq']}")
+    assert page.status_code == 200
+    markup, text = page.get_data(as_text=True), text_of(page)
+    assert f'href="/v1/decisions/{check["entry_id"]}"' in markup
+    assert 'href="/trail/%d/stored"' % check["seq"] in markup
+    for finding in decision["findings"]:
+        assert f'id="finding-{finding["rule_id"]}"' in markup
+        assert finding["title"]["zh"] in text and finding["title"]["en"] in text
+        for name in finding["facts"]:
+            assert f"<code>{name}</code>" in markup
+    protected = next(f for f in decision["findings"] if f["rule_id"] == "lcl-42-4.protected-period")
+    assert protected["facts"]["employee.pregnancy.status"] == "[sensitive]"
+    row = re.search(r"<code>employee\.pregnancy\.status</code></td><td>(.*?)</td>", markup).group(1)
+    assert "已隐去" in row and "Withheld" in row and "[sensitive]" not in row
+    # Not the stored form: no facts by index, no matched positions.
+    assert '"matched"' not in markup and "[sensitive]" not in text
+    stored = client.get(f"/trail/{check['seq']}/stored")
+    assert stored.status_code == 200
+    raw = text_of(stored)
+    assert '"matched"' in raw and '"[sensitive]"' in raw and check["hash"] in raw
+    assert client.get("/trail/999999/stored").status_code == 404
+    # A rule-set change is no decision: its body is shown as it is.
+    change = client.get("/v1/trail?kind=ruleset_change").get_json()["entries"][0]
+    assert '"previous_version"' in text_of(client.get(f"/trail/{change['seq']}"))
+    # The stored form needs trail:read, like the entry.
+    bearer = _anonymous(app)
+    bearer.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {_key(app, 'legal-3', 'rules:admin')}"
+    assert bearer.get(f"/trail/{check['seq']}/stored").status_code == 403

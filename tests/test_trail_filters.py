@@ -65,3 +65,33 @@ def test_the_trail_page_filters_by_the_events_day(client):
     page = client.get("/trail?employee=E1001&at_since=2026-01-08&at_until=2026-01-08")
     assert page.status_code == 200
     assert page.get_data(as_text=True).count('id="seq-') == 2
+
+
+def test_a_decision_entry_is_listed_with_its_decision_read_by_fact_name(client):
+    _seed(client)
+    entries = client.get("/v1/trail?employee=E1001").get_json()["entries"]
+    for entry in entries:
+        decision = entry["decision"]
+        answer = client.get(f"/v1/decisions/{entry['entry_id']}").get_json()
+        assert decision["decision_id"] == entry["entry_id"] and decision["verdict"] == answer["verdict"]
+        assert [(f["rule_id"], f["verdict"], f["outcome"], f["facts"]) for f in decision["findings"]] == \
+            [(f["rule_id"], f["verdict"], f["outcome"], f["facts"]) for f in answer["findings"]]
+        # body stays as stored: facts by their index, which the decision names
+        assert all(key.isdigit() for key in entry["body"]["facts"])
+        assert all(not name.isdigit() for f in decision["findings"] for name in f["facts"])
+    approved = next(e for e in entries if e["event_type"] == "resignation_approved")["decision"]
+    assert approved["verdict"] == "warn" and approved["findings"][0]["outcome"] == "unknown"
+    change = client.get("/v1/trail?kind=ruleset_change").get_json()["entries"][0]
+    assert change["decision"] is None
+
+
+def test_a_decision_whose_rule_set_is_not_in_the_trail_is_listed_with_its_body_and_no_reading(app, client):
+    _seed(client)
+    check = client.get("/v1/trail?kind=check").get_json()["entries"][0]
+    from service.record.models import TrailEntry
+    with app.extensions["db_sessions"]() as session, session.begin():
+        session.get(TrailEntry, check["seq"]).ruleset_version = "sha256:" + "0" * 64
+    listed = next(e for e in client.get("/v1/trail").get_json()["entries"] if e["seq"] == check["seq"])
+    assert listed["decision"] is None and listed["body"] == check["body"]
+    assert client.get(f"/v1/decisions/{check['entry_id']}").status_code == 500
+    assert client.get(f"/trail/{check['seq']}").status_code == 200

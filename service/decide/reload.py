@@ -272,18 +272,23 @@ def init_app(app: Flask) -> None:
 
 # ---- the endpoint ---------------------------------------------------------------------------
 class ReloadResultSchema(Schema):
-    ok = fields.Boolean()
-    version = fields.String(metadata={"description": "The rule-set version serving now"})
-    previous = fields.String()
-    problems = fields.List(fields.String(), metadata={"description": "Why a reload was refused"})
+    ok = fields.Boolean(required=True)
+    version = fields.String(required=True, metadata={"description": "The rule-set version serving now"})
+    previous = fields.String(required=True)
+    problems = fields.List(fields.String(), required=True, metadata={"description": "Why a reload was refused"})
 
 
 class ReloadRefusedSchema(ReloadResultSchema):
-    """The project's error shape (code, status, message, errors), plus what is serving."""
-    code = fields.Integer()
-    status = fields.String()
-    message = fields.String()
-    errors = fields.List(fields.Nested(FieldErrorSchema),
+    """The project's error shape (code, status, message, errors), plus what is serving (not in a
+    422 the request itself earns, which has the error shape alone)."""
+    ok = fields.Boolean()
+    version = fields.String(metadata={"description": "The rule-set version serving now"})
+    previous = fields.String()
+    problems = fields.List(fields.String(), metadata={"description": "Why the reload was refused"})
+    code = fields.Integer(required=True)
+    status = fields.String(required=True)
+    message = fields.String(required=True)
+    errors = fields.List(fields.Nested(FieldErrorSchema), required=True,
                          metadata={"description": "One per problem (path: the file) or failing case "
                                                   "(path: the example or fixture case)"})
     candidate = fields.String(metadata={"description": "The refused candidate's version (409 only)"})
@@ -294,6 +299,7 @@ class ReloadRefusedSchema(ReloadResultSchema):
 @blp.route("/rules/reload")
 class Reload(MethodView):
     @blp.response(200, ReloadResultSchema)
+    @blp.doc(operationId="reloadRules")
     @blp.alt_response(422, schema=ReloadRefusedSchema,
                       description="Refused, the rule files do not load: the previous version keeps serving")
     @blp.alt_response(409, schema=ReloadRefusedSchema,

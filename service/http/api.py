@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 
 import flask_smorest
-from apispec import BasePlugin
+from apispec import APISpec, BasePlugin
 from flask import current_app, request
 from flask_smorest import Api as _Api
 from flask_smorest import abort
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, TimeoutError as PoolTimeoutError
+from marshmallow.exceptions import SCHEMA
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
@@ -72,6 +73,42 @@ class ErrorResponsesPlugin(BasePlugin):
                     responses[code] = name
 
 
+class ContractSpec(APISpec):
+    """The document as served. A request body refuses fields it does not know (additionalProperties:
+    false, from the schemas' unknown=RAISE); an answer never says so: the v1 contract adds fields
+    to answers, and a strict client generated from `false` would refuse them."""
+
+    def to_dict(self) -> dict:
+        document = super().to_dict()
+        components = document.get("components", {}).get("schemas", {})
+        answered = set()
+        for item in document.get("paths", {}).values():
+            for operation in item.values():
+                if isinstance(operation, dict):
+                    _referenced(operation.get("responses", {}), components, answered)
+        _referenced(document.get("components", {}).get("responses", {}), components, answered)
+        for name in answered:
+            if components[name].get("additionalProperties") is False:
+                del components[name]["additionalProperties"]
+        return document
+
+
+def _referenced(node, components: dict, found: set) -> None:
+    """The names of the component schemas `node` refers to, directly or through another."""
+    if isinstance(node, dict):
+        ref = node.get("$ref", "")
+        if ref.startswith("#/components/schemas/"):
+            name = ref.rsplit("/", 1)[1]
+            if name not in found:
+                found.add(name)
+                _referenced(components.get(name), components, found)
+        for value in node.values():
+            _referenced(value, components, found)
+    elif isinstance(node, list):
+        for value in node:
+            _referenced(value, components, found)
+
+
 class Api(_Api):
     ERROR_SCHEMA = ErrorSchema
 
@@ -79,6 +116,10 @@ class Api(_Api):
         spec_kwargs = dict(spec_kwargs or {})
         spec_kwargs.setdefault("extra_plugins", [ErrorResponsesPlugin()])
         super().__init__(app, spec_kwargs=spec_kwargs, **kwargs)
+
+    def _init_spec(self, **kwargs):
+        super()._init_spec(**kwargs)
+        self.spec.__class__ = ContractSpec  # flask-smorest builds a plain APISpec; this one serves it
 
     def init_app(self, app, *, spec_kwargs=None):
         super().init_app(app, spec_kwargs=spec_kwargs)
@@ -167,10 +208,10 @@ def _database_unavailable(error: Exception) -> bool:
 
 
 def _strip_location(path: str) -> str:
-    # webargs nests messages under where they came from ("json.employee.id").
-    if path == "json":
-        return "(body)"
-    for location in ("json.", "query.", "view_args.", "headers."):
-        if path.startswith(location):
-            return path[len(location):]
-    return path
+    # webargs nests messages under where they came from ("json.employee.id"), and marshmallow
+    # puts an object's own error (not an object, or a rule across its fields) under "_schema":
+    # the path names the object (employee.family), never marshmallow's key.
+    parts = [part for part in path.split(".") if part != SCHEMA]
+    if parts[:1] in (["json"], ["query"], ["view_args"], ["headers"]):
+        parts = parts[1:]
+    return ".".join(parts) or "(body)"

@@ -72,6 +72,7 @@ _SCOPES_OF_ENDPOINT = {
     "pages.requirements": ("trail:read", "rules:admin"),
     "pages.trail": ("trail:read",),
     "pages.trail_entry": ("trail:read",),
+    "pages.trail_entry_stored": ("trail:read",),
     "pages.trail_chain": ("trail:read",),
     "pages.case": ("trail:read",),
 }

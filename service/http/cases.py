@@ -10,6 +10,7 @@ from sqlalchemy.exc import OperationalError
 from schemas.ledger import (CaseEventRequestSchema, CaseQueryArgsSchema, CaseViewSchema, EventConflictSchema,
                             EventResultSchema)
 from service.http.api import Blueprint
+from service.http.examples import request_examples
 from service.http.checks import declared_areas
 from service.record import db
 from service.decide.evaluation import default_as_of
@@ -21,8 +22,9 @@ blp = Blueprint("cases", __name__, url_prefix="/v1", description="The separation
 
 @blp.route("/cases/<string:case_id>/events")
 class CaseEvents(MethodView):
-    @blp.arguments(CaseEventRequestSchema())
+    @blp.arguments(CaseEventRequestSchema(), examples=request_examples("createCaseEvent"))
     @blp.response(201, EventResultSchema)
+    @blp.doc(operationId="createCaseEvent")
     @blp.alt_response(409, schema=EventConflictSchema,
                       description="Refused by the rules (recorded, with findings), or a conflict with the case")
     def post(self, body, case_id):
@@ -48,6 +50,7 @@ class CaseEvents(MethodView):
 class CaseView(MethodView):
     @blp.arguments(CaseQueryArgsSchema(), location="query")
     @blp.response(200, CaseViewSchema)
+    @blp.doc(operationId="getCase")
     def get(self, args, case_id):
         """A case: its events, its status, the step awaiting a decision and the findings as of a date."""
         as_of = args.get("as_of") or default_as_of()

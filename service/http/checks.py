@@ -10,6 +10,7 @@ from schemas.check import (CheckBatchRequestSchema, CheckBatchResultSchema, Chec
                            CheckResultSchema)
 from schemas.fields import CHINA
 from service.http.api import Blueprint
+from service.http.examples import request_examples
 from service.record import db, trail
 from service.clock import utcnow
 from service.decide.evaluation import evaluate, with_declarations
@@ -23,8 +24,9 @@ blp = Blueprint("checks", __name__, url_prefix="/v1", description="Pre-action co
 
 @blp.route("/checks")
 class Checks(MethodView):
-    @blp.arguments(CheckRequestSchema())
+    @blp.arguments(CheckRequestSchema(), examples=request_examples("createCheck"))
     @blp.response(200, CheckResultSchema)
+    @blp.doc(operationId="createCheck")
     def post(self, request):
         """Check a proposed separation action before the EHR carries it out.
 
@@ -36,8 +38,9 @@ class Checks(MethodView):
 
 @blp.route("/checks:batch")
 class CheckBatch(MethodView):
-    @blp.arguments(CheckBatchRequestSchema())
+    @blp.arguments(CheckBatchRequestSchema(), examples=request_examples("createCheckBatch"))
     @blp.response(200, CheckBatchResultSchema)
+    @blp.doc(operationId="createCheckBatch")
     def post(self, batch):
         """Up to 100 checks in one call, each with its own verdict and decision id.
 

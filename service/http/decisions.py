@@ -22,6 +22,7 @@ from marshmallow import fields
 from sqlalchemy import select
 
 from schemas.check import CheckResultSchema
+from schemas.fields import one_of
 from service.http.api import Blueprint
 from service.record import db
 from service.decide.facts import Facts, Unknown
@@ -38,19 +39,20 @@ DECISION_KINDS = ("check", "case_event", "event_refused")
 
 
 class DecisionSchema(CheckResultSchema):
-    received_at = fields.DateTime()
-    kind = fields.String(metadata={"description": "check, case_event or event_refused"})
-    employee_id = fields.String()
-    case_id = fields.String(allow_none=True)
-    action_type = fields.String()
-    event_type = fields.String(allow_none=True)
-    actor_id = fields.String(allow_none=True)
-    actor_role = fields.String(allow_none=True)
-    client_id = fields.String(allow_none=True)
-    trail_seq = fields.Integer()
-    entry_hash = fields.String(metadata={"description": "The hash of the entry's content: its leaf in the "
-                                                       "trail's tree"})
-    entry_intact = fields.Boolean(metadata={
+    received_at = fields.DateTime(required=True)
+    kind = fields.String(required=True, validate=one_of(DECISION_KINDS),
+                         metadata={"description": "check, case_event or event_refused"})
+    employee_id = fields.String(required=True)
+    case_id = fields.String(required=True, allow_none=True)
+    action_type = fields.String(required=True)
+    event_type = fields.String(required=True, allow_none=True)
+    actor_id = fields.String(required=True, allow_none=True)
+    actor_role = fields.String(required=True, allow_none=True)
+    client_id = fields.String(required=True, allow_none=True)
+    trail_seq = fields.Integer(required=True)
+    entry_hash = fields.String(required=True, metadata={"description": "The hash of the entry's content: its leaf in the "
+                                                                      "trail's tree"})
+    entry_intact = fields.Boolean(required=True, metadata={
         "description": "Whether the entry still hashes to the hash its receipt signed (its leaf, or its queued "
                        "hash while not sealed yet). False: the entry was altered in the database, or was queued "
                        "again without its writer's signature; `trail verify` names it"})
@@ -59,6 +61,7 @@ class DecisionSchema(CheckResultSchema):
 @blp.route("/decisions/<string:decision_id>")
 class DecisionView(MethodView):
     @blp.response(200, DecisionSchema)
+    @blp.doc(operationId="getDecision")
     def get(self, decision_id):
         """A recorded decision, from the trail."""
         with db.read_session() as session:
@@ -92,23 +95,54 @@ def trusted_hash(session, entry: TrailEntry) -> str | None:
 
 def render(session, entry: TrailEntry) -> dict:
     """The answer a decision entry records, as the live path rendered it (sensitive values redacted)."""
+    answer = _rendered(session, entry)
+    if "matched" in entry.body:
+        trusted = trusted_hash(session, entry)
+        if trusted is not None:  # no receipt for a hash the trail does not hold
+            answer["receipt"] = _receipt(entry, trusted)
+    return answer
+
+
+def summary(session, entry: TrailEntry, checked: bool = False) -> dict | None:
+    """A decision entry read as a decision: its verdict, each finding's rule, verdict, outcome and
+    facts by name, with `checked` each rule checked with its outcome; None for an entry that is no
+    decision, or one whose rule-set version is not in the trail (a listing still lists it, with
+    its body; GET /v1/decisions/<id> answers 500 for it). Sensitive values stay as the trail keeps
+    them ("[sensitive]", "[not kept]")."""
+    if entry.kind not in DECISION_KINDS or not entry.body:
+        return None
+    if "matched" in entry.body and _rulebook_of(session, entry) is None:
+        return None
+    answer = _rendered(session, entry)
+    return {"decision_id": entry.entry_id, "verdict": answer["verdict"],
+            "findings": [{"rule_id": f["rule_id"], "verdict": f["verdict"], "outcome": f["outcome"],
+                          "title": f.get("title"), "facts": f.get("facts", {}),
+                          "missing_facts": f.get("missing_facts", [])} for f in answer["findings"]],
+            **({"checked": [{"rule_id": c["rule_id"], "verdict": c["verdict"], "outcome": c["outcome"]}
+                            for c in answer.get("checked", [])]} if checked else {})}
+
+
+def _rendered(session, entry: TrailEntry) -> dict:
     base = {"decision_id": entry.entry_id, "verdict": entry.verdict, "as_of": entry.as_of,
             "retrospective": bool(entry.body.get("retrospective")), "ruleset_version": entry.ruleset_version}
     body = entry.body
     if "matched" not in body:  # written before 0005: kept whole
         return {**base, "findings": body["findings"], "checked": body.get("checked", [])}
-    rulebook = current_app.extensions["rulebook"]
-    if rulebook.version != entry.ruleset_version:
-        rulebook = VERSIONS.rulebook(session, entry.ruleset_version)
-        if rulebook is None:
-            abort(500, message=f"Rule-set version {entry.ruleset_version} is not in the trail.")
+    rulebook = _rulebook_of(session, entry)
+    if rulebook is None:
+        abort(500, message=f"Rule-set version {entry.ruleset_version} is not in the trail.")
     answer = {**base, **render_body(body, entry.as_of, entry.action_type, rulebook)}
-    trusted = trusted_hash(session, entry)
-    if trusted is not None:  # no receipt for a hash the trail does not hold
-        answer["receipt"] = _receipt(entry, trusted)
     if "assumed" in body:
         answer["assumed"] = render_assumed(body, rulebook)
     return answer
+
+
+def _rulebook_of(session, entry: TrailEntry):
+    """The rule set that decided the entry, or None when its version is not in the trail."""
+    rulebook = current_app.extensions["rulebook"]
+    if rulebook.version == entry.ruleset_version:
+        return rulebook
+    return VERSIONS.rulebook(session, entry.ruleset_version)
 
 
 def render_assumed(body: dict, rulebook) -> list[dict]:

@@ -12,6 +12,7 @@ from schemas.ledger import (NotificationPageSchema, NotificationQueryArgsSchema,
                             SweepResultSchema)
 from schemas.fields import AsOf
 from service.http.api import Blueprint
+from service.http.examples import request_examples
 from service.record import db
 from service.clock import utcnow
 from service.decide.evaluation import default_as_of
@@ -26,6 +27,7 @@ blp = Blueprint("notifications", __name__, url_prefix="/v1", description="Notifi
 class Notifications(MethodView):
     @blp.arguments(NotificationQueryArgsSchema(), location="query")
     @blp.response(200, NotificationPageSchema)
+    @blp.doc(operationId="listNotifications")
     def get(self, args):
         """Notifications for a recipient, oldest first (poll with `after`)."""
         query = select(Notification)
@@ -45,8 +47,9 @@ class Notifications(MethodView):
 
 @blp.route("/sla/sweep")
 class SlaSweep(MethodView):
-    @blp.arguments(SweepRequestSchema())
+    @blp.arguments(SweepRequestSchema(), examples=request_examples("runSlaSweep"))
     @blp.response(200, SweepResultSchema)
+    @blp.doc(operationId="runSlaSweep")
     def post(self, body):
         """Find steps overdue as of a date and notify once per step and deadline.
 

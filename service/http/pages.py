@@ -35,6 +35,7 @@ from service.decide.evaluation import default_as_of
 from service.record.ledger import accepted_events, review_case
 from service.record.models import ApiClient, Case, CaseEvent, TrailEntry
 from service.decide.rulebook import versions_by_id
+from service.http.decisions import summary
 from service.http.trail_api import KINDS, MAX_SEQ, TrailQueryArgsSchema, query_trail
 
 bp = Blueprint("pages", __name__)
@@ -345,11 +346,28 @@ def trail_entry(seq: int):
         abort(404)
     with db.read_session() as session:
         entry = session.get(TrailEntry, seq)
-    if entry is None:
-        abort(404)
+        if entry is None:
+            abort(404)
+        decision = summary(session, entry, checked=True)
     entry_hash = hash_of(entry)
     event_at = ((entry.body or {}).get("event") or {}).get("at")
-    return render_template("trail_entry.html", entry=entry, event_at=event_at, entry_hash=entry_hash)
+    return render_template("trail_entry.html", entry=entry, event_at=event_at, entry_hash=entry_hash,
+                           decision=decision)
+
+
+@bp.route("/trail/<int:seq>/stored")
+def trail_entry_stored(seq: int):
+    """The entry's body as stored and hashed (facts by their index among the version's fact
+    names), for whoever checks the hash or reads the database."""
+    from service.record.trail import hash_of
+
+    if seq > MAX_SEQ:
+        abort(404)
+    with db.read_session() as session:
+        entry = session.get(TrailEntry, seq)
+    if entry is None:
+        abort(404)
+    return render_template("trail_entry_stored.html", entry=entry, entry_hash=hash_of(entry))
 
 
 @bp.route("/trail/chain")

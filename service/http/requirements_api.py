@@ -19,6 +19,7 @@ blp = Blueprint("requirements", __name__, url_prefix="/v1", description="What an
 class Requirements(MethodView):
     @blp.arguments(RequirementsQueryArgsSchema(), location="query")
     @blp.response(200, RequirementsSchema)
+    @blp.doc(operationId="getRequirements")
     def get(self, args):
         """The request fields a check of this action reads, as of a date.
 

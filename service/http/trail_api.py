@@ -6,7 +6,7 @@ import datetime as dt
 import json
 
 import click
-from flask import Flask, Response, current_app
+from flask import Flask, Response, current_app, request
 from flask.cli import AppGroup
 from flask.views import MethodView
 from flask_smorest import abort
@@ -14,8 +14,10 @@ from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import and_, func, or_, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 
-from schemas.fields import ACTION_TYPES, CASE_KINDS, CHINA, EVENT_TYPES, in_range, one_of
+from schemas.check import FINDING_OUTCOMES, RULE_VERDICTS
+from schemas.fields import ACTION_TYPES, CASE_KINDS, CHINA, EVENT_TYPES, VERDICTS, in_range, one_of
 from service.http.api import Blueprint
+from service.http.decisions import summary
 from service.record import db
 from service.record import merkle, sealer
 from service.record.models import TrailCheckpoint, TrailEntry, TrailLeaf
@@ -29,6 +31,9 @@ blp = Blueprint("trail", __name__, url_prefix="/v1", description="The tamper-evi
 
 KINDS = ("check", "case_event", "event_refused", "ruleset_change", "access_refused", SEAL_REFUSED, LEGACY_SEALED)
 _HASHES = {"description": "base64 SHA-256 hashes (RFC 6962)"}
+PEM = "application/x-pem-file"
+_VERIFIER_KEY = {"X-Verifier-Key": {"description": "The key as a note verifier key (name+hash+base64 key, "
+                                                   "c2sp.org/signed-note)", "schema": {"type": "string"}}}
 
 
 class TimeBound(fields.Field):
@@ -70,7 +75,7 @@ class TrailQueryArgsSchema(Schema):
     kind = fields.String(validate=one_of(KINDS))
     action_type = fields.String(validate=one_of(ACTION_TYPES))
     event_type = fields.String(validate=one_of(EVENT_TYPES))
-    verdict = fields.String(validate=one_of(("deny", "warn", "allow")))
+    verdict = fields.String(validate=one_of(VERDICTS))
     rule_id = fields.String()
     actor = fields.String(metadata={"description": "Actor id"})
     since = TimeBound(start=True, metadata={"description": "Recorded at or after: an RFC 3339 date-time, or a "
@@ -90,53 +95,77 @@ class TrailQueryArgsSchema(Schema):
 
 
 class TrailEntrySchema(Schema):
-    seq = fields.Integer()
-    entry_id = fields.String()
-    kind = fields.String()
-    recorded_at = fields.DateTime()
-    as_of = fields.Date(allow_none=True)
-    employee_id = fields.String(allow_none=True)
-    case_id = fields.String(allow_none=True)
-    process_type = fields.String(allow_none=True)
-    action_type = fields.String(allow_none=True)
-    event_type = fields.String(allow_none=True)
-    actor_id = fields.String(allow_none=True)
-    actor_role = fields.String(allow_none=True)
-    client_id = fields.String(allow_none=True)
-    verdict = fields.String(allow_none=True)
-    rule_ids = fields.List(fields.String())
-    ruleset_version = fields.String()
-    body = fields.Dict()
-    request_digest = fields.String(allow_none=True)
-    prev_hash = fields.String(allow_none=True, metadata={"description": "Schemes 1 and 2 only"})
-    hash = fields.Function(hash_of, metadata={"description": "Scheme 3: hex SHA-256(0x00 || canonical JSON of "
-                                                             "the content), the entry's leaf hash in the tree"})
-    hash_scheme = fields.Integer(metadata={"description": "3: a leaf of the Merkle tree; 2 and 1: entries "
-                                                          "written before it, hash-chained (README, "
-                                                          "'Verifying the trail yourself')"})
+    seq = fields.Integer(required=True)
+    entry_id = fields.String(required=True)
+    kind = fields.String(required=True, validate=one_of(KINDS))
+    recorded_at = fields.DateTime(required=True)
+    as_of = fields.Date(required=True, allow_none=True)
+    employee_id = fields.String(required=True, allow_none=True)
+    case_id = fields.String(required=True, allow_none=True)
+    process_type = fields.String(required=True, allow_none=True, validate=one_of((*CASE_KINDS, "check")))
+    action_type = fields.String(required=True, allow_none=True, validate=one_of(ACTION_TYPES))
+    event_type = fields.String(required=True, allow_none=True, validate=one_of(EVENT_TYPES))
+    actor_id = fields.String(required=True, allow_none=True)
+    actor_role = fields.String(required=True, allow_none=True)
+    client_id = fields.String(required=True, allow_none=True)
+    verdict = fields.String(required=True, allow_none=True, validate=one_of(VERDICTS))
+    rule_ids = fields.List(fields.String(), required=True)
+    ruleset_version = fields.String(required=True)
+    body = fields.Dict(required=True)
+    request_digest = fields.String(required=True, allow_none=True)
+    prev_hash = fields.String(required=True, allow_none=True, metadata={"description": "Schemes 1 and 2 only"})
+    hash = fields.Function(hash_of, required=True, metadata={"description": "Scheme 3: hex SHA-256(0x00 || canonical JSON of "
+                                                                            "the content), the entry's leaf hash in the tree"})
+    hash_scheme = fields.Integer(required=True, metadata={"description": "3: a leaf of the Merkle tree; 2 and 1: entries "
+                                                                         "written before it, hash-chained (README, "
+                                                                         "'Verifying the trail yourself')"})
+    decision = fields.Nested("TrailDecisionSchema", required=True, allow_none=True, metadata={
+        "description": "A check's or a case event's body read as a decision: the verdict, each finding's rule, "
+                       "verdict, outcome and facts by name (`body` keeps facts by their index among the rule-set "
+                       "version's fact names). null for other kinds, and for a decision whose rule-set version "
+                       "is not in the trail"})
+
+
+class TrailFindingSchema(Schema):
+    rule_id = fields.String(required=True)
+    verdict = fields.String(required=True, validate=one_of(RULE_VERDICTS))
+    outcome = fields.String(required=True, validate=one_of(FINDING_OUTCOMES))
+    title = fields.Dict(required=True, keys=fields.String(), values=fields.String(),
+                        metadata={"description": "The rule's title: zh and en"})
+    facts = fields.Dict(required=True, metadata={"description": "The facts the rule read, by name; a sensitive value as "
+                                                                "\"[sensitive]\", a value not kept as \"[not kept]\""})
+    missing_facts = fields.List(fields.String(), required=True)
+
+
+class TrailDecisionSchema(Schema):
+    decision_id = fields.String(required=True, metadata={"description": "GET /v1/decisions/{decision_id} answers it in full"})
+    verdict = fields.String(required=True, validate=one_of(VERDICTS))
+    findings = fields.List(fields.Nested(TrailFindingSchema), required=True, metadata={
+        "description": "The rules that fired or could not be decided; the rules cleared are in the decision's "
+                       "`checked`"})
 
 
 class TrailPageSchema(Schema):
-    entries = fields.List(fields.Nested(TrailEntrySchema))
-    next_after = fields.Integer(allow_none=True, metadata={"description": "Pass as `after` for the next page"})
+    entries = fields.List(fields.Nested(TrailEntrySchema), required=True)
+    next_after = fields.Integer(required=True, allow_none=True, metadata={"description": "Pass as `after` for the next page"})
 
 
 class VerificationSchema(Schema):
-    ok = fields.Boolean()
-    entries = fields.Integer()
-    first_bad_seq = fields.Integer(allow_none=True)
-    reason = fields.String(allow_none=True)
-    sealed = fields.Integer(metadata={"description": "Entries in the tree up to the latest checkpoint"})
-    pending = fields.Integer(metadata={"description": "Entries committed and not sealed yet (not missing)"})
-    checkpoint = fields.Integer(allow_none=True, metadata={"description": "The tree size verified"})
-    checkpoints = fields.Integer()
+    ok = fields.Boolean(required=True)
+    entries = fields.Integer(required=True)
+    first_bad_seq = fields.Integer(required=True, allow_none=True)
+    reason = fields.String(required=True, allow_none=True)
+    sealed = fields.Integer(required=True, metadata={"description": "Entries in the tree up to the latest checkpoint"})
+    pending = fields.Integer(required=True, metadata={"description": "Entries committed and not sealed yet (not missing)"})
+    checkpoint = fields.Integer(required=True, allow_none=True, metadata={"description": "The tree size verified"})
+    checkpoints = fields.Integer(required=True)
 
 
 class CheckpointSchema(Schema):
-    tree_size = fields.Integer()
-    root_hash = fields.String(metadata={"description": "base64"})
-    published_at = fields.DateTime()
-    note = fields.String(metadata={"description": "The signed note (c2sp.org/tlog-checkpoint)"})
+    tree_size = fields.Integer(required=True)
+    root_hash = fields.String(required=True, metadata={"description": "base64"})
+    published_at = fields.DateTime(required=True)
+    note = fields.String(required=True, metadata={"description": "The signed note (c2sp.org/tlog-checkpoint)"})
 
 
 _SIZE = validate.Range(min=1, max=2**62)  # a tree size (SQLite's integers are 64-bit)
@@ -153,37 +182,50 @@ class CheckpointArgsSchema(Schema):
 
 
 class ConsistencySchema(Schema):
-    first = fields.Integer()
-    second = fields.Integer()
-    path = fields.List(fields.String(), metadata=_HASHES)
+    first = fields.Integer(required=True)
+    second = fields.Integer(required=True)
+    path = fields.List(fields.String(), required=True, metadata=_HASHES)
 
 
 class CheckpointPageSchema(Schema):
-    checkpoints = fields.List(fields.Nested(CheckpointSchema))
-    next_after = fields.Integer(allow_none=True)
-    consistency = fields.Nested(ConsistencySchema, allow_none=True)
+    checkpoints = fields.List(fields.Nested(CheckpointSchema), required=True)
+    next_after = fields.Integer(required=True, allow_none=True)
+    consistency = fields.Nested(ConsistencySchema, required=True, allow_none=True)
 
 
 class ProofSchema(Schema):
-    entry_id = fields.String()
-    seq = fields.Integer()
-    entry_hash = fields.String(metadata={"description": "hex: the leaf hash"})
-    leaf_index = fields.Integer()
-    tree_size = fields.Integer()
-    root_hash = fields.String(metadata={"description": "base64"})
-    inclusion_path = fields.List(fields.String(), metadata=_HASHES)
-    checkpoint = fields.String(metadata={"description": "The signed note the proof leads to"})
+    entry_id = fields.String(required=True)
+    seq = fields.Integer(required=True)
+    entry_hash = fields.String(required=True, metadata={"description": "hex: the leaf hash"})
+    leaf_index = fields.Integer(required=True)
+    tree_size = fields.Integer(required=True)
+    root_hash = fields.String(required=True, metadata={"description": "base64"})
+    inclusion_path = fields.List(fields.String(), required=True, metadata=_HASHES)
+    checkpoint = fields.String(required=True, metadata={"description": "The signed note the proof leads to"})
 
 
 @blp.route("/trail")
 class Trail(MethodView):
     @blp.arguments(TrailQueryArgsSchema(), location="query")
     @blp.response(200, TrailPageSchema)
+    @blp.doc(operationId="listTrail")
     def get(self, args):
         """Trail entries in order, filtered; page with `after` = the last seq you saw."""
         with db.read_session() as session:
             entries, next_after = query_trail(session, args)
-        return {"entries": entries, "next_after": next_after}
+            listed = [Listed(entry, summary(session, entry)) for entry in entries]
+        return {"entries": listed, "next_after": next_after}
+
+
+class Listed:
+    """A trail entry as listed: its columns, and its body read as a decision."""
+
+    def __init__(self, entry: TrailEntry, decision: dict | None):
+        self._entry = entry
+        self.decision = decision
+
+    def __getattr__(self, name):
+        return getattr(self._entry, name)
 
 
 def _has_rule(session, rule_id: str):
@@ -256,6 +298,7 @@ def _event_at_within(entry: TrailEntry, start, end) -> bool:
 @blp.route("/trail/verify")
 class TrailVerify(MethodView):
     @blp.response(200, VerificationSchema)
+    @blp.doc(operationId="verifyTrail")
     def get(self):
         """Verify the trail up to its latest checkpoint, in one snapshot; name the first entry that
         does not hold. Entries not sealed yet are counted as pending."""
@@ -265,17 +308,23 @@ class TrailVerify(MethodView):
 
 @blp.route("/trail/public-key")
 class TrailPublicKey(MethodView):
-    @blp.response(200, {"type": "string"}, content_type="application/x-pem-file")
+    @blp.doc(operationId="getTrailPublicKey", responses={"200": {
+        "description": "The key, PEM (SubjectPublicKeyInfo)", "headers": _VERIFIER_KEY,
+        "content": {PEM: {"schema": {"type": "string"}}, "text/plain": {"schema": {"type": "string"}}}}})
     def get(self):
         """The Ed25519 public key that signs checkpoints and receipts (PEM). Its note verifier key
-        (name+hash+key, c2sp.org/signed-note) is in the X-Verifier-Key header."""
+        (name+hash+key, c2sp.org/signed-note) is in the X-Verifier-Key header. Served as
+        application/x-pem-file, or as text/plain to a client that asks for it (Accept): client
+        generators read a text/* answer as text and know no application/x-pem-file."""
         key = current_app.extensions["trail_key"]
-        return Response(key.public_pem(), mimetype="application/x-pem-file", headers={"X-Verifier-Key": key.key_id})
+        mimetype = request.accept_mimetypes.best_match((PEM, "text/plain"), default=PEM)
+        return Response(key.public_pem(), mimetype=mimetype, headers={"X-Verifier-Key": key.key_id})
 
 
 @blp.route("/trail/proof/<string:entry_id>")
 class TrailProof(MethodView):
     @blp.response(200, ProofSchema)
+    @blp.doc(operationId="getTrailProof")
     @blp.alt_response(409, description="Recorded, not sealed yet: ask again in a second")
     def get(self, entry_id):
         """The inclusion proof of an entry in the tree of the latest checkpoint (RFC 6962)."""
@@ -299,6 +348,7 @@ class TrailProof(MethodView):
 class TrailCheckpoints(MethodView):
     @blp.arguments(CheckpointArgsSchema(), location="query")
     @blp.response(200, CheckpointPageSchema)
+    @blp.doc(operationId="listCheckpoints")
     def get(self, args):
         """Signed checkpoints in tree-size order; with first and second, the consistency proof
         that the tree of size second extends the tree of size first."""
