@@ -24,6 +24,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import Flask
 
+from service.record.signing import write_once
+
 DEV_KEY_FILE = "recheck_key"
 NONCE_BYTES = 12
 
@@ -87,19 +89,7 @@ def load_keys(app: Flask) -> RecheckKeys:
 
 
 def _dev_key(path: Path) -> bytes:
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Several workers may start at once: each writes its own file, the first link wins.
-        spare = path.with_name(f"{path.name}.{os.getpid()}")
-        fd = os.open(spare, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(base64.b64encode(AESGCM.generate_key(bit_length=256)).decode() + "\n")
-        try:
-            os.link(spare, path)
-        except FileExistsError:
-            pass
-        finally:
-            spare.unlink()
+    write_once(path, lambda: base64.b64encode(AESGCM.generate_key(bit_length=256)) + b"\n")
     return decode_key(path.read_text(), str(path))
 
 

@@ -126,23 +126,27 @@ def load_key(app: Flask) -> TrailKey:
     if app.config["ENV"] == "production":
         raise SigningKeyError("TRAIL_SIGNING_KEY is not set")
     path = Path(app.instance_path) / DEV_KEY_FILE
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pem = Ed25519PrivateKey.generate().private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-        # Several workers may start at once: each writes its own file, the first link wins,
-        # and nobody reads a half-written key.
-        spare = path.with_name(f"{path.name}.{os.getpid()}")
-        fd = os.open(spare, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(pem)
-        try:
-            os.link(spare, path)
-        except FileExistsError:
-            pass
-        finally:
-            spare.unlink()
+    write_once(path, lambda: Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     return _from_pem(name, path.read_bytes())
+
+
+def write_once(path: Path, make) -> None:
+    """A development key file, made by `make()` unless it exists. Several workers may start at
+    once: each writes its own file, the first link wins, and nobody reads a half-written key."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    spare = path.with_name(f"{path.name}.{os.getpid()}")
+    fd = os.open(spare, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(make())
+    try:
+        os.link(spare, path)
+    except FileExistsError:
+        pass
+    finally:
+        spare.unlink()
 
 
 def _from_pem(name: str, pem: bytes) -> TrailKey:
