@@ -336,7 +336,8 @@ def _coarse(path: str, as_of: dt.date, body: dict) -> list:
 
 
 def changes(body: dict, rule_id: str, named: tuple, field: str, budget: int = 1500) -> bool:
-    """Whether some value of `field` changes the rule's outcome, the other named fields set to
+    """Whether some value of `field` changes the rule's outcome (from the field left out, or from
+    another of its values), the other named fields set to
     values drawn from their grids (deterministically), within `budget` checks (requests the
     contract refuses are not counted, up to four times as many): half with the others' dates on
     a coarse grid (two dates on either side of a year are then often tried together), half on
@@ -369,7 +370,10 @@ def _changes_on(body, rule_id, field, as_of, others, grid, rng, budget, numbers)
         if tried >= budget or refused >= 4 * budget:
             return False
         base = {p: v for p, v in zip(others, combination) if v is not _ABSENT}
-        seen = set()
+        # Where the outcome starts: the field not given (a ground that clears the rule, whichever
+        # it is, changes its outcome from unknown).
+        left_out = answer(with_values(body, base))
+        seen = set() if left_out is None else {rule_outcome(left_out, rule_id)}
         # A long grid (dates) is sampled per base, so that more bases are tried; an enumeration (the
         # grounds) or the actors is tried whole: one value of it may be the only one that decides.
         varied = candidates(field, as_of, body)
