@@ -520,21 +520,31 @@ def _counting_windows(employee: dict, service: float | None, as_of: dt.date, on:
                       params: ParameterSet) -> set[int | None]:
     """The counting windows of the rules that could apply to the employee; empty when the
     entitlement cannot be computed."""
+    entitlements = _entitlements(employee, service, as_of, on, params)
+    return {e.window_months for e in entitlements} if entitlements else set()
+
+
+def _entitlements(employee: dict, service: float | None, as_of: dt.date, on: dt.date,
+                  params: ParameterSet) -> list | None:
+    """The medical treatment entitlement under each rule that could apply (the region's, or with
+    the region unknown the national table and every regional rule in force); None when one of
+    them cannot be computed."""
     if service is None:
-        return set()
+        return None
+    regional = regional_values(params, _MEDICAL_FORMULA, as_of)
     region = employee.get("region")
     total = _shifted(employee.get("total_work_years"), as_of, on)
-    regional = regional_values(params, "medical_treatment.regional_formula", as_of)
-    windows: set[int | None] = set()
+    out = []
     for candidate in [region] if region else [NATIONAL, *regional]:
         if total is None and candidate not in regional:
-            return set()
+            return None  # the national table needs the total working years
+        # Years with this employer are working years too: a smaller total is an error in the data.
         try:
-            windows.add(medical_treatment_entitlement(max(total or 0.0, service), service, as_of, params,
-                                                      region=candidate).window_months)
-        except (UnknownFact, ParameterNotInForce, ValueError):
-            return set()
-    return windows
+            out.append(medical_treatment_entitlement(max(total or 0.0, service), service, as_of, params,
+                                                     region=candidate))
+        except (UnknownFact, ParameterNotInForce):
+            return None
+    return out
 
 
 def _computed_medical_period(medical: dict, employee: dict, service: float | None, as_of: dt.date,
@@ -547,24 +557,15 @@ def _computed_medical_period(medical: dict, employee: dict, service: float | Non
         return None  # only the latest leave can be ongoing: an earlier one without its end is unknown
     if not any(start <= on <= (end or on) for start, end in spans):
         return False  # not off sick on that day: whatever the entitlement
-    if service is None:
+    entitlements = _entitlements(employee, service, as_of, on, params)
+    if entitlements is None:
         return None
-    regional = regional_values(params, _MEDICAL_FORMULA, as_of)
-    region = employee.get("region")
-    total = _shifted(employee.get("total_work_years"), as_of, on)
-    answers = set()
-    for candidate in [region] if region else [NATIONAL, *regional]:
-        if total is None and candidate not in regional:
-            return None  # the national table needs the total working years
-        # Years with this employer are working years too: a smaller total is an error in the data.
-        years = max(total or 0.0, service)
-        try:
-            entitlement = medical_treatment_entitlement(years, service, as_of, params, region=candidate)
-            answers.add(medical_treatment_in_period(spans, on, entitlement))
-        except (UnknownFact, ParameterNotInForce):
-            return None
-    if region in regional:
-        used.append(f"{_MEDICAL_FORMULA}.{region}")
+    try:
+        answers = {medical_treatment_in_period(spans, on, e) for e in entitlements}
+    except UnknownFact:
+        return None  # a leave the rule cannot count (interrupted, under a rule with no window)
+    if employee.get("region") in regional_values(params, _MEDICAL_FORMULA, as_of):
+        used.append(f"{_MEDICAL_FORMULA}.{employee['region']}")
     return answers.pop() if len(answers) == 1 else None
 
 
