@@ -106,7 +106,7 @@ def place_problems(root: Path | str, problems: list[Problem]) -> list[PlacedProb
     root = Path(root)
     lines = _Lines(root)
     placed: dict[tuple, list[str]] = {}
-    for problem in _without_cascade(problems, lines):
+    for problem in problems:  # a broken citations file's cascade is dropped by validate_rules
         issue = _issue(problem, lines)
         versions = placed.setdefault((issue.file, issue.line, issue.field, issue.reason), [])
         version = _rule_version(lines, problem) if problem.rule_id else None
@@ -134,24 +134,6 @@ def _versions_in_file(index, rule_id: str) -> int:
         return 0
     return sum(1 for item in rules.value
                if isinstance(ids := _child(item, "id"), yaml.ScalarNode) and ids.value == rule_id)
-
-
-# A rule's own citation, or a definition of a fact it reads (the fact's defined_by).
-_UNKNOWN_REF = re.compile(r"^(?:fact \S+ is defined_by )?unknown ref '(.+)' \(not in rules/citations/\)$")
-
-
-def _without_cascade(problems: list[Problem], lines: _Lines) -> list[Problem]:
-    """A citation file that fails to load takes all its refs with it: report the file, not every
-    rule citing one of them."""
-    written = set()
-    for path in sorted((lines.root / "citations").glob("*.yaml")):
-        index = lines.index(f"citations/{path.name}")
-        node = _child(index.root, "citations") if index else None
-        if isinstance(node, yaml.MappingNode):
-            written |= {k.value for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
-    if not any(p.file.startswith("citations/") for p in problems):
-        return problems
-    return [p for p in problems if not ((m := _UNKNOWN_REF.match(p.reason)) and m.group(1) in written)]
 
 
 def _dedupe(issues: list[Issue]) -> list[Issue]:
