@@ -39,16 +39,32 @@ def _schema_of(field: fields.Field):
     return field.schema if isinstance(field, fields.Nested) else None
 
 
+def field_at(schema, dotted: str, items: bool = True):
+    """The field of `schema` at a dotted path (`[]` marks may be written), or None; `items`: a
+    list's item field rather than the list."""
+    node = schema
+    parts = dotted.replace("[]", "").split(".")
+    for i, part in enumerate(parts):
+        if not hasattr(node, "fields"):
+            return None
+        found = next((f for n, f in node.fields.items() if (f.data_key or n) == part), None)
+        if found is None:
+            return None
+        if i == len(parts) - 1 and not items:
+            return found
+        while isinstance(found, fields.List):
+            found = found.inner
+        if i == len(parts) - 1:
+            return found
+        node = found.schema if isinstance(found, fields.Nested) else None
+    return None
+
+
 def _lookup(path: str):
+    """The check contract's field at a request path (a list itself, not its items)."""
     from schemas.check import CheckRequestSchema
 
-    schema, field = CheckRequestSchema(), None
-    for part in path.replace("[]", "").split("."):
-        if schema is None or part not in schema.fields:
-            return None
-        field = schema.fields[part]
-        schema = _schema_of(field)
-    return field
+    return field_at(CheckRequestSchema(), path, items=False)
 
 
 @lru_cache(maxsize=None)

@@ -11,9 +11,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
-from marshmallow import Schema, ValidationError, fields as ma_fields
+from marshmallow import ValidationError, fields as ma_fields
 
 from schemas.errors import flatten_messages
+from schemas.fields_doc import field_at
 from service.decide.conditions import Atom
 from service.decide.classification import Classification
 from service.decide.rulebook import Problem, Rule, rule_files, validate_rules, versions_by_id
@@ -276,14 +277,14 @@ def _request_facts(vocabulary: Vocabulary, root: Path, lines: _Lines) -> list[Is
         line = lines.line(file, None, f"facts.{name}") if name in defined_in else None
         for field_path in spec.inputs:
             # A warn names these to the EHR as what to send: a field it can fill in, not an object.
-            found = _schema_field(request, field_path, items=False)
+            found = field_at(request, field_path, items=False)
             if found is None or isinstance(found, ma_fields.Nested):
                 out.append(Issue(ERROR, file, line, None, f"facts.{name}.inputs",
                                  f"{field_path} is not a field of the check request (schemas/): inputs name "
                                  f"request fields, not the objects holding them"))
         if spec.source != "request":
             continue
-        found = _schema_field(request, name)
+        found = field_at(request, name)
         if found is None:
             out.append(Issue(ERROR, file, line, None, f"facts.{name}",
                              "source: request, but the check request has no such field (schemas/)"))
@@ -295,26 +296,6 @@ def _request_facts(vocabulary: Vocabulary, root: Path, lines: _Lines) -> list[Is
                 out.append(Issue(WARNING, file, line, None, f"facts.{name}.values",
                                  f"the check request never carries {never}: a condition on them cannot hold"))
     return out
-
-
-def _schema_field(schema: Schema, dotted: str, items: bool = True):
-    """The field at a dotted path (`items`: a list's item field, not the list)."""
-    node = schema
-    parts = dotted.split(".")
-    for i, part in enumerate(parts):
-        if not isinstance(node, Schema):
-            return None
-        found = next((f for n, f in node.fields.items() if (f.data_key or n) == part), None)
-        if found is None:
-            return None
-        if i == len(parts) - 1 and not items:
-            return found
-        while isinstance(found, ma_fields.List):
-            found = found.inner
-        if i == len(parts) - 1:
-            return found
-        node = found.schema if isinstance(found, ma_fields.Nested) else None
-    return None
 
 
 def _choices(field_obj) -> set | None:
