@@ -56,6 +56,9 @@ def create_app(test_config: dict | None = None, *, for_commands: bool = False) -
         # `separation-guard worker` or `trail seal` instead). Off by default under TESTING.
         TRAIL_SEAL_SECONDS=0.5,
         TRAIL_SEALER_THREAD=None,
+        # The worker verifies the trail incrementally this often (seconds; 0: only when asked,
+        # by POST /v1/trail/verify or `trail verify`): docs/trail-verification-at-scale.md.
+        TRAIL_VERIFY_SECONDS=3600,
         # A witness that receives every checkpoint (POST, text/plain), if set.
         TRAIL_WITNESS_URL=None,
         WEBHOOK_URL=None,

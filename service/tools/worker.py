@@ -112,6 +112,14 @@ def _seal_trail(ctx: PassContext) -> dict:
     return {"sealed": total}
 
 
+def _verify_trail(ctx: PassContext) -> dict:
+    """Verifications asked for (POST /v1/trail/verify) and the periodic incremental one."""
+    from service.record.verification import work
+    app = ctx.app
+    return work(app.extensions["db_engine"], app.extensions["trail_key"], float(app.config["TRAIL_VERIFY_SECONDS"]),
+                in_thread=not app.testing)
+
+
 TASKS: list[Task] = [
     Task("rules_watch", _watch_rules, every=dt.timedelta(seconds=5),
          enabled=lambda app: float(app.config["RULES_WATCH_SECONDS"]) > 0),
@@ -119,6 +127,7 @@ TASKS: list[Task] = [
     # After the sweep: it does not tell again what the sweep has just notified.
     Task("recheck_open_cases", _recheck, daily=True),
     Task("seal_trail", _seal_trail, every=dt.timedelta(seconds=1)),
+    Task("verify_trail", _verify_trail, every=dt.timedelta(seconds=2)),
     # Last, so whatever this pass queued leaves in this pass (with --once too).
     Task("deliver_notifications", _deliver, every=dt.timedelta(seconds=5),
          enabled=lambda app: bool(app.config.get("WEBHOOK_URL"))),
