@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -126,24 +125,40 @@ class RightEdge:
         return root
 
 
-def _fast_leaf(row) -> bytes | None:
+def _content_columns(dialect: str) -> list:
+    """The content columns as the fast path reads them: JSON as its stored text; on PostgreSQL
+    the times already in their canonical text (what trail._canonical makes of them)."""
+    columns = []
+    for name in CONTENT:
+        column = E.c[name]
+        if name in _AS_TEXT:
+            column = cast(column, Text)
+        elif dialect == "postgresql" and name == "recorded_at":
+            column = func.to_char(func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS.US')
+        elif dialect == "postgresql" and name == "as_of":
+            column = func.to_char(column, "YYYY-MM-DD")
+        columns.append(column.label(name))
+    return columns
+
+
+_RECORDED_AT, _AS_OF, _RULE_IDS, _BODY = (_AT[n] for n in ("recorded_at", "as_of", "rule_ids", "body"))
+_CONTENT_FROM = 4  # leaf_index, leaf_seq, leaf, hash_scheme, then the content
+
+
+def _fast_leaf(row, loads=orjson.loads, dumps=orjson.dumps, sort=orjson.OPT_SORT_KEYS, sha256=hashlib.sha256) -> bytes | None:
     """The leaf hash of a scheme-3 entry's content, encoded by orjson; None if it cannot."""
     try:
-        content = list(row[-len(CONTENT):])
-        content[_AT["recorded_at"]] = _canonical(content[_AT["recorded_at"]])
-        content[_AT["as_of"]] = _canonical(content[_AT["as_of"]])
-        for name in _AS_TEXT:
-            content[_AT[name]] = orjson.loads(content[_AT[name]])
-        return hashlib.sha256(b"\x00" + orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).digest()
-    except (orjson.JSONDecodeError, orjson.JSONEncodeError, TypeError, ValueError):
+        content = list(row[_CONTENT_FROM:])
+        recorded_at, as_of = content[_RECORDED_AT], content[_AS_OF]
+        if recorded_at.__class__ is not str:
+            content[_RECORDED_AT] = _canonical(recorded_at)
+        if as_of is not None and as_of.__class__ is not str:
+            content[_AS_OF] = as_of.isoformat()
+        content[_RULE_IDS] = loads(content[_RULE_IDS])
+        content[_BODY] = loads(content[_BODY])
+        return sha256(b"\x00" + dumps(content, option=sort)).digest()
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError, TypeError, ValueError, AttributeError):
         return None
-
-
-def _reference_hash(row) -> str:
-    values = {name: getattr(row, name) for name in (*HASHED, "hash_scheme")}
-    for name in _AS_TEXT:
-        values[name] = json.loads(values[name]) if values[name] is not None else None
-    return entry_hash(values)
 
 
 class Scan:
@@ -209,40 +224,39 @@ class Scan:
     def leaves(self, start: int, stop: int, edge: RightEdge) -> None:
         """Leaves start..stop-1 against their entries, and the tree they extend `edge` (the tree
         of `start` leaves) into against every checkpoint of a size in (start, stop]."""
-        content = [cast(E.c[n], Text).label(n) if n in _AS_TEXT else E.c[n] for n in CONTENT]
-        rows = self.c.execute(
-            select(L.c.leaf_index, L.c.seq.label("leaf_seq"), L.c.hash.label("leaf"), E.c.seq, E.c.hash_scheme,
-                   E.c.hash, E.c.prev_hash, *content)
-            .outerjoin(E, E.c.seq == L.c.seq).where(L.c.leaf_index >= start, L.c.leaf_index < stop)
-            .order_by(L.c.leaf_index).execution_options(yield_per=BATCH))
+        query = (select(L.c.leaf_index, L.c.seq.label("leaf_seq"), L.c.hash.label("leaf"), E.c.hash_scheme,
+                        *_content_columns(self.c.dialect.name))
+                 .outerjoin(E, E.c.seq == L.c.seq).order_by(L.c.leaf_index))
         signed = self.c.execute(select(C.c.tree_size, C.c.root_hash, C.c.note)
                                 .where(C.c.tree_size > start, C.c.tree_size <= stop)
                                 .order_by(C.c.tree_size).execution_options(yield_per=BATCH))
-        pending_checkpoints = iter(signed)
-        due = next(pending_checkpoints, None)
+        checkpoints = iter(signed)
+        due = next(checkpoints, None)
         previous_size, n, todo = start, start, stop - start
         try:
-            for index, seq, leaf, *entry in rows:
-                if index != n:
-                    raise Bad(None, f"leaf {n} is missing from the tree (the next stored leaf is {index})")
-                if entry[0] is None:
-                    raise Bad(seq, f"entry {seq} (leaf {index}) is missing: it was deleted")
-                if entry[1] != SCHEME or _fast_leaf(entry) != leaf:
-                    self.entry(_Row(entry), index, leaf)
-                edge.push(leaf)
-                n += 1
-                self.checked += 1
-                if self.progress is not None and self.checked % PROGRESS_EVERY == 0:
+            for low in range(start, stop, BATCH):
+                # A range of leaves per query (not one cursor over all): each is a small join and
+                # sort in memory, where one query over a million rows sorts them on disk first.
+                batch = self.c.execute(query.where(L.c.leaf_index >= low,
+                                                   L.c.leaf_index < min(stop, low + BATCH))).all()
+                hashes = [_fast_leaf(row) if row[3] == SCHEME else None for row in batch]
+                for row, fast in zip(batch, hashes):
+                    index, seq, leaf, scheme = row[:4]
+                    if index != n:
+                        raise Bad(None, f"leaf {n} is missing from the tree (the next stored leaf is {index})")
+                    if scheme is None:
+                        raise Bad(seq, f"entry {seq} (leaf {index}) is missing: it was deleted")
+                    if fast != leaf:
+                        self.entry(seq, index, leaf)
+                    edge.push(leaf)
+                    n += 1
+                    if due is not None and due.tree_size == n:
+                        due = self._at_checkpoint(due, edge, previous_size, checkpoints)
+                        previous_size = n
+                self.checked = n - start
+                if self.progress is not None and self.checked % PROGRESS_EVERY < len(batch):
                     self.progress(self.checked, todo)
-                if due is not None and due.tree_size == n:
-                    self.checkpoint(due.tree_size, due.root_hash, due.note)
-                    if edge.root() != due.root_hash:
-                        raise Bad(None, f"the tree's first {n} leaves no longer hash to checkpoint {n}'s signed "
-                                        f"root: an entry among leaves {previous_size}..{n - 1} was rewritten "
-                                        "together with its leaf, inserted or removed")
-                    previous_size, due = n, next(pending_checkpoints, None)
         finally:
-            rows.close()
             signed.close()
         if n != stop:
             raise Bad(None, f"the tree has {n} leaves but checkpoint {stop} says {stop}: "
@@ -250,20 +264,31 @@ class Scan:
         if self.progress is not None:
             self.progress(self.checked, todo)
 
-    def entry(self, row, index: int, leaf: bytes) -> None:
-        """An entry whose fast hash is not its leaf: hashed the reference way, then named."""
+    def _at_checkpoint(self, due, edge: RightEdge, previous_size: int, checkpoints):
+        """The tree has reached a checkpoint's size: its signature, and its root; the next one."""
+        n = due.tree_size
+        self.checkpoint(n, due.root_hash, due.note)
+        if edge.root() != due.root_hash:
+            raise Bad(None, f"the tree's first {n} leaves no longer hash to checkpoint {n}'s signed "
+                            f"root: an entry among leaves {previous_size}..{n - 1} was rewritten "
+                            "together with its leaf, inserted or removed")
+        return next(checkpoints, None)
+
+    def entry(self, seq: int, index: int, leaf: bytes) -> None:
+        """An entry whose fast hash is not its leaf: read and hashed the reference way, then named."""
+        row = self.c.execute(select(E).where(E.c.seq == seq)).first()
         if row.hash_scheme not in (1, 2, SCHEME):
-            raise Bad(row.seq, f"entry {row.seq} names an unknown hash scheme")
-        recomputed = _reference_hash(row)
+            raise Bad(seq, f"entry {seq} names an unknown hash scheme")
+        recomputed = entry_hash({name: getattr(row, name) for name in (*HASHED, "hash_scheme")})
         if row.hash_scheme != SCHEME and recomputed != row.hash:
-            raise Bad(row.seq, f"entry {row.seq} (leaf {index}) was altered after it was written")
+            raise Bad(seq, f"entry {seq} (leaf {index}) was altered after it was written")
         if bytes.fromhex(recomputed) != leaf:
             other = self.scalar(select(L.c.leaf_index).where(L.c.hash == bytes.fromhex(recomputed)))
             if other is not None:
-                raise Bad(row.seq, f"entry {row.seq} is at leaf {index} but is the entry sealed at "
-                                   f"leaf {other}: entries were reordered")
-            raise Bad(row.seq, f"entry {row.seq} was altered after it was written: its content no "
-                               f"longer hashes to its leaf ({index})")
+                raise Bad(seq, f"entry {seq} is at leaf {index} but is the entry sealed at "
+                               f"leaf {other}: entries were reordered")
+            raise Bad(seq, f"entry {seq} was altered after it was written: its content no "
+                           f"longer hashes to its leaf ({index})")
 
     def old_chain(self) -> None:
         """Entries written before the tree keep their chain: links, and the frozen head."""
@@ -341,11 +366,3 @@ class Scan:
         for entry in rows:
             if entry.queued is not None and bytes.fromhex(hash_of(entry)) != entry.queued:
                 raise Bad(entry.seq, f"entry {entry.seq} was altered after it was written (not sealed yet)")
-
-
-class _Row:
-    """An entry's columns from a leaf row, by name (the slow path only)."""
-    _NAMES = ("seq", "hash_scheme", "hash", "prev_hash", *CONTENT)
-
-    def __init__(self, values):
-        self.__dict__.update(zip(self._NAMES, values))
