@@ -183,3 +183,15 @@ def test_content_the_fast_encoder_writes_otherwise_is_hashed_the_reference_way(a
     wait_until_sealed(app)
     result = _cli(app, "--full")
     assert result.exit_code == 0, result.output
+
+
+def test_an_entry_queued_at_the_last_verification_and_dropped_from_the_queue_since_is_named(app, client):
+    _checks(client, 2)
+    wait_until_sealed(app)
+    _checks(client, 1)  # queued, not sealed: the verification counts it as pending
+    first = _cli(app)
+    assert first.exit_code == 0 and "1 pending" in first.output
+    _sql(app, "DELETE FROM trail_pending")
+    dropped = _cli(app)
+    assert dropped.exit_code == 1 and "trail BROKEN at entry 4" in dropped.output
+    assert "neither in the tree nor queued" in dropped.output

@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column('root_hash', sa.LargeBinary(length=32), nullable=True),
         sa.Column('note', sa.Text(), nullable=True),
         sa.Column('max_seq', sa.BigInteger(), nullable=True),
+        sa.Column('sealed_through', sa.BigInteger(), nullable=True),
         sa.Column('to_check', sa.BigInteger(), nullable=True),
         sa.Column('checked', sa.BigInteger(), nullable=True),
         sa.Column('entries', sa.BigInteger(), nullable=True),

@@ -281,6 +281,9 @@ class TrailVerification(Base):
     root_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     note: Mapped[str | None] = mapped_column(Text)  # that checkpoint's signed note, as verified
     max_seq: Mapped[int | None] = mapped_column(BigInteger)  # the highest entry seq it saw
+    # Every entry up to this seq was a verified leaf: the next incremental verification looks
+    # for strays (entries neither sealed nor queued) after it only.
+    sealed_through: Mapped[int | None] = mapped_column(BigInteger)
     to_check: Mapped[int | None] = mapped_column(BigInteger)  # leaves it re-hashes
     checked: Mapped[int | None] = mapped_column(BigInteger)  # leaves re-hashed so far (progress)
     entries: Mapped[int | None] = mapped_column(BigInteger)

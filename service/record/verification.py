@@ -119,7 +119,7 @@ def run(engine: Engine, key, mode: str = INCREMENTAL, row_id: int | None = None,
         c.execute(update(V).where(V.c.id == row_id).values(
             status="ok" if result.ok else "failed", finished_at=utcnow(), heartbeat_at=utcnow(),
             from_size=result.from_size, tree_size=result.checkpoint, root_hash=result.root_hash, note=result.note,
-            max_seq=result.max_seq, checked=result.checked, entries=result.entries, pending=result.pending,
+            max_seq=result.max_seq, sealed_through=result.sealed_through, checked=result.checked, entries=result.entries, pending=result.pending,
             checkpoints=result.checkpoints, first_bad_seq=result.first_bad_seq, reason=result.reason,
             problems=[] if result.ok else [result.reason, *result.warnings]))
     return row_id, result
@@ -150,6 +150,7 @@ def _resume(c: Connection, key, last, against: list[dict], progress: Progress) -
     counts = dict(entries=(last.entries or 0) + scan.scalar(select(func.count()).select_from(E)
                                                             .where(E.c.seq > (last.max_seq or 0))),
                   pending=scan.pending(), sealed=new, checkpoint=new or None, from_size=old, max_seq=max_seq,
+                  sealed_through=scan.sealed_through(max_seq),
                   checkpoints=(last.checkpoints or 0) + scan.scalar(select(func.count()).select_from(C)
                                                                      .where(C.c.tree_size > old)))
     try:
@@ -175,7 +176,7 @@ def _resume(c: Connection, key, last, against: list[dict], progress: Progress) -
             if edge.root() != last.root_hash:
                 raise Bad(None, f"the stored nodes of the tree of {old} leaves no longer hash to its verified root")
             scan.leaves(old, new, edge)
-        scan.unsealed(after_seq=last.max_seq)
+        scan.unsealed(after_seq=last.sealed_through if last.sealed_through is not None else last.max_seq)
     except Bad as bad:
         return Verification(False, first_bad_seq=bad.seq, reason=bad.reason, checked=scan.checked, **counts)
     return Verification(True, checked=scan.checked, root_hash=latest.root_hash, note=latest.note, **counts)
@@ -216,7 +217,7 @@ def _carried(c: Connection, result: Verification, last_ok, row_id: int) -> Verif
 
 def _failed(result: Verification, seq: int | None, reason: str) -> Verification:
     fields = {k: getattr(result, k) for k in ("entries", "sealed", "pending", "checkpoint", "checkpoints",
-                                              "from_size", "checked", "max_seq")}
+                                              "from_size", "checked", "max_seq", "sealed_through")}
     return Verification(False, first_bad_seq=seq, reason=reason, **fields)
 
 

@@ -57,6 +57,7 @@ class Verification:
     root_hash: bytes | None = None     # the root of checkpoint `checkpoint`, and its signed note
     note: str | None = None
     max_seq: int | None = None         # the highest entry seq seen
+    sealed_through: int | None = None  # every entry up to this seq is a leaf (none queued)
 
     def as_dict(self) -> dict:
         return {"ok": self.ok, "entries": self.entries, "first_bad_seq": self.first_bad_seq,
@@ -180,7 +181,7 @@ class Scan:
         size = latest.tree_size if latest else 0
         max_seq = self.scalar(select(func.max(E.c.seq)))
         done = dict(entries=total, sealed=size, pending=pending, checkpoint=size or None, checkpoints=checkpoints,
-                    from_size=None, max_seq=max_seq)
+                    from_size=None, max_seq=max_seq, sealed_through=self.sealed_through(max_seq))
         try:
             self.against(against)
             self.leaves(0, size, RightEdge())
@@ -190,6 +191,12 @@ class Scan:
             return Verification(False, first_bad_seq=bad.seq, reason=bad.reason, checked=self.checked, **done)
         return Verification(True, checked=self.checked, root_hash=latest.root_hash if latest else None,
                             note=latest.note if latest else None, **done)
+
+    def sealed_through(self, max_seq: int | None) -> int:
+        """The highest seq with no entry still queued at or below it."""
+        queued = [self.scalar(select(func.min(P.c.seq))),
+                  self.scalar(select(func.min(TrailLegacyPending.__table__.c.seq)))]
+        return min([max_seq or 0, *(q - 1 for q in queued if q is not None)])
 
     def pending(self) -> int:
         return (self.scalar(select(func.count()).select_from(P))
