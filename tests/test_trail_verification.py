@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select, text
 
 from service.record import verification
-from service.record.models import TrailVerification
+from service.record.models import TrailEntry, TrailVerification
 from service.record.sealer import wait_until_sealed
-from service.record.trail import append_all, entry_values
+from service.record.trail import append_all, entry_values, hash_of
 from service.tools import worker
 from tests.conftest import check_body
 
@@ -142,6 +142,7 @@ def test_a_new_entry_edited_is_caught_and_a_failure_never_moves_the_resume_point
 
 
 def test_an_old_entry_edited_is_a_full_verifications_to_find_and_stands_until_one_holds(app, client):
+    app.config["TRAIL_VERIFY_SAMPLE"] = 0  # no spot check (the next test)
     _checks(client, 4)
     wait_until_sealed(app)
     first = _cli(app, "--full")
@@ -195,3 +196,26 @@ def test_an_entry_queued_at_the_last_verification_and_dropped_from_the_queue_sin
     dropped = _cli(app)
     assert dropped.exit_code == 1 and "trail BROKEN at entry 4" in dropped.output
     assert "neither in the tree nor queued" in dropped.output
+
+
+@pytest.mark.parametrize("tamper, words", [
+    ("edit", "entry 3 was altered after it was written"),
+    ("delete", "entry 3 (leaf 2), verified before, is missing"),
+    ("edit and rehash", "the tree verified at 5 leaves was rewritten: the inclusion proof of leaf 0"),
+])
+def test_the_spot_check_of_old_leaves_finds_a_rewrite_of_what_was_verified(app, client, tamper, words):
+    app.config["TRAIL_VERIFY_SAMPLE"] = 3
+    _checks(client, 4)
+    wait_until_sealed(app)
+    assert _cli(app).exit_code == 0
+    if tamper == "delete":
+        _sql(app, "DELETE FROM trail_entries WHERE seq = 3")
+    else:
+        _sql(app, "UPDATE trail_entries SET verdict = 'allow' WHERE seq = 3")
+    if tamper == "edit and rehash":  # the leaf made to match the edited entry: the tree no longer does
+        with app.extensions["db_read_sessions"]() as session:
+            rehashed = bytes.fromhex(hash_of(session.get(TrailEntry, 3)))
+        _sql(app, "UPDATE trail_leaves SET hash = :h WHERE leaf_index = 2", h=rehashed)
+    app.config["TRAIL_VERIFY_SAMPLE"] = 5  # the whole tree of 5: the draw always includes leaf 2
+    caught = _cli(app)
+    assert caught.exit_code == 1 and words in caught.output and "BROKEN" in caught.output

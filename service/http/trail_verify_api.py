@@ -97,7 +97,7 @@ def verify_command(full, against, receipts):
     exported = [json.loads(line) for line in against if line.strip()] if against else None
     key = current_app.extensions["trail_key"]
     _, result = run(db.engine(), key, FULL if full else INCREMENTAL, requested_by="cli", against=exported,
-                    progress=_progress if full else None)
+                    progress=_progress if full else None, sample=int(current_app.config["TRAIL_VERIFY_SAMPLE"]))
     if receipts:
         with current_app.extensions["db_read_sessions"]() as session:
             checked = check_receipts(session, key, receipts.readlines())

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import random
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -31,7 +32,7 @@ from service.record import merkle
 from service.record.models import (TrailCheckpoint, TrailEntry, TrailHead, TrailLeaf, TrailLegacyPending,
                                    TrailPending)
 from service.record.trail import (CONTENT, GENESIS, HASHED, LEGACY_SEALED, SCHEME, SEAL_REFUSED, _canonical, b64,
-                                  entry_hash, hash_of, receipt_time)
+                                  entry_hash, hash_of, receipt_time, stored_nodes)
 
 E, L, P, C = TrailEntry.__table__, TrailLeaf.__table__, TrailPending.__table__, TrailCheckpoint.__table__
 BATCH = 5000  # rows per fetch from the server-side cursor
@@ -227,6 +228,42 @@ class Scan:
             if stored[n] != wanted[n]:
                 raise Bad(None, f"checkpoint {n} differs from the exported copy: the database's "
                                 "checkpoints were rewritten")
+
+    def sample(self, size: int, root: bytes, count: int) -> None:
+        """A spot check of `count` leaves drawn at random from the verified tree of `size`: each
+        against its entry, and its inclusion proof against the verified root. Cheap (two queries
+        for the nodes, one for the rows); it finds a rewrite of many old entries at once, and a
+        single one sooner or later, between full verifications."""
+        if size <= 0 or count <= 0:
+            return
+        draw = random.SystemRandom()
+        indices = sorted(range(size) if size <= count else draw.sample(range(size), count))
+        rows = self.c.execute(select(L.c.leaf_index, L.c.seq.label("leaf_seq"), L.c.hash.label("leaf"), E.c.hash_scheme,
+                                     *_content_columns(self.c.dialect.name))
+                              .outerjoin(E, E.c.seq == L.c.seq).where(L.c.leaf_index.in_(indices))).all()
+        found = {row[0]: row for row in rows}
+        wanted: set[tuple[int, int]] = set()
+        for index in indices:
+            if index not in found:
+                raise Bad(None, f"leaf {index}, verified before, is missing from the tree (spot check)")
+            wanted |= merkle.needed(lambda get, i=index: merkle.inclusion_path(i, size, get))
+        try:
+            nodes = stored_nodes(self.c, wanted)
+        except LookupError as missing:
+            raise Bad(None, f"the verified tree is incomplete (spot check): {missing}") from None
+        for index in indices:  # the entries first: a bad one is named, not a leaf whose path crosses it
+            seq, leaf, scheme = found[index][1:4]
+            if scheme is None:
+                raise Bad(seq, f"entry {seq} (leaf {index}), verified before, is missing: it was deleted (spot check)")
+            if scheme != SCHEME or _fast_leaf(found[index]) != leaf:
+                self.entry(seq, index, leaf)
+        for index in indices:
+            seq, leaf = found[index][1:3]
+            path = merkle.inclusion_path(index, size, lambda level, i: nodes[(level, i)])
+            if not merkle.verify_inclusion(index, size, leaf, path, root):
+                raise Bad(None, f"the tree verified at {size} leaves was rewritten: the inclusion proof of leaf "
+                                f"{index} (entry {seq}) no longer leads to its root; a leaf or node on that path "
+                                "changed (spot check; a full verification names the entry)")
 
     def leaves(self, start: int, stop: int, edge: RightEdge) -> None:
         """Leaves start..stop-1 against their entries, and the tree they extend `edge` (the tree

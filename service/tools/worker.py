@@ -117,7 +117,7 @@ def _verify_trail(ctx: PassContext) -> dict:
     from service.record.verification import work
     app = ctx.app
     return work(app.extensions["db_engine"], app.extensions["trail_key"], float(app.config["TRAIL_VERIFY_SECONDS"]),
-                in_thread=not app.testing)
+                in_thread=not app.testing, sample=int(app.config["TRAIL_VERIFY_SAMPLE"]))
 
 
 TASKS: list[Task] = [
