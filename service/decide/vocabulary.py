@@ -27,6 +27,9 @@ class FactSpec:
     values: tuple[str, ...] = ()
     sensitive: bool = False
     description: str = ""
+    # The whole description in Chinese (`description` is "中文名称 / English description": a
+    # Chinese name and an English explanation); the pages show both languages.
+    description_zh: str = ""
     # A range: the value is known only within two other facts, its lowest and highest possible
     # value (e.g. a retirement date that depends on an unknown original retirement age).
     bounds: tuple[str, str] | None = None
@@ -177,5 +180,6 @@ def _spec(file: str, name: str, spec, enums: dict[str, tuple[str, ...]]) -> Fact
         raise VocabularyError(f"{where}: defined_by must be a list of distinct catalog refs")
     return FactSpec(name=name, type=ftype, source=spec["source"], values=values,
                     sensitive=bool(spec.get("sensitive", False)),
-                    description=str(spec.get("description", "")), bounds=bounds, details=tuple(details),
+                    description=str(spec.get("description", "")),
+                    description_zh=str(spec.get("description_zh", "")), bounds=bounds, details=tuple(details),
                     inputs=tuple(inputs), defined_by=tuple(defined_by))

@@ -133,7 +133,8 @@ def lint_command(rules_dir):
     report = lint(rules_dir)
     for issue in report.issues:
         click.echo(_format(rules_dir, issue))
-    click.echo(f"{_shown(rules_dir, '')}: {report.rules_checked} rule(s) checked, "
+    click.echo(f"{_shown(rules_dir, '')}: {report.rules_checked} rule(s) "
+               f"({report.rule_versions_checked} rule version(s)) checked, "
                f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)")
     sys.exit(0 if report.ok else 1)
 
