@@ -407,7 +407,7 @@ def test_coverage_lists_an_added_never_exercised_rule_and_its_citation(runner, r
     assert "process/never_exercised.yaml" in rules_part
     assert "lcl-42-4.protected-period@2008-01-01" not in rules_part
     assert "POL-TEST-1" in citations_part and "LCL-42-4 " not in citations_part
-    assert "Totals: rules " in out and "1 failing" in out
+    assert "Totals: rule versions " in out and "1 failing" in out
 
 
 # ---- diff -----------------------------------------------------------------------------------

@@ -201,7 +201,10 @@ def coverage_command(rules_dir, fixtures):
         report = coverage(book, results)
     finally:
         book.engine.close()
-    click.echo(f"Rules no example or fixture makes fire ({len(report.rules_unexercised)} of {report.rules_total}):")
+    # Counted by dated version (rule id@effective_from), and named so: `rules lint` and /readyz
+    # count rules (ids) and rule versions apart.
+    click.echo(f"Rule versions no example or fixture makes fire "
+               f"({len(report.rules_unexercised)} of {report.rules_total}):")
     for key, file in report.rules_unexercised:
         click.echo(f"  {key:<60} {file}")
     click.echo(f"Citations no fired rule cites ({len(report.citations_unexercised)} of {report.citations_total}):")
@@ -209,7 +212,7 @@ def coverage_command(rules_dir, fixtures):
         click.echo(f"  {ref:<20}{'' if cited else ' (cited by no rule)'}")
     exercised_rules = report.rules_total - len(report.rules_unexercised)
     exercised_refs = report.citations_total - len(report.citations_unexercised)
-    click.echo(f"Totals: rules {exercised_rules}/{report.rules_total} exercised, "
+    click.echo(f"Totals: rule versions {exercised_rules}/{report.rules_total} exercised, "
                f"citations {exercised_refs}/{report.citations_total} exercised, "
                f"{report.cases} case(s) run, {report.failures} failing")
 
