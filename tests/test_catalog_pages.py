@@ -249,3 +249,28 @@ def test_rules_and_rule_versions_count_alike_in_the_catalog_readyz_and_lint(sqli
     assert re.findall(r'class="rule-version-total">(\d+)<', page) == [str(counts["rule_versions"])]
     footer = text_of_html(page[page.index("<footer>"):])
     assert f"{counts['rules']} 条规则 rules · {counts['rule_versions']} 个规则版本 rule versions" in footer
+
+
+def test_lint_warns_of_a_fact_without_chinese_and_an_example_field_without_a_name(rules_copy):
+    from service.tools.lint import lint
+
+    facts = rules_copy / "facts" / "core.yaml"
+    text = facts.read_text(encoding="utf-8")
+    facts.write_text(text.replace("    description_zh: 员工的性别。\n", ""), encoding="utf-8")
+    names = rules_copy / "names" / "codes.yaml"
+    names.write_text(names.read_text(encoding="utf-8").replace("    employee.id: {zh: 员工编号, en: Employee id}\n", ""),
+                     encoding="utf-8")
+    report = lint(rules_copy)
+    assert report.ok   # warnings: the rules still load and decide
+    warned = {(i.file, i.field): i for i in report.warnings}
+    gender = warned[("facts/core.yaml", "facts.employee.gender.description_zh")]
+    assert "no description in Chinese" in gender.reason
+    assert text.splitlines()[gender.line - 1].startswith("  employee.gender:")
+    unnamed = [i for i in report.warnings if i.field.endswith(".request.employee.id")]
+    assert unnamed and all("add it to names/codes.yaml under request_field" in i.reason for i in unnamed)
+    assert len({i.rule_id for i in unnamed}) == len({r.id for r in _loaded_rules(rules_copy)})
+
+
+def _loaded_rules(root):
+    from service.decide.rulebook import validate_rules
+    return validate_rules(root).rules

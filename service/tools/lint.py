@@ -21,6 +21,7 @@ from service.decide.rulebook import Problem, Rule, rule_counts, rule_files, vali
 from service.decide.vocabulary import Vocabulary
 
 from service.tools.lines import _Lines, _child
+from service.tools.lint_names import page_names
 
 ERROR, WARNING = "error", "warning"
 
@@ -72,6 +73,7 @@ def lint(root: Path | str) -> LintReport:
         issues += _request_facts(vocabulary, root, lines)
         issues += _examples(checked.rules, lines)
         issues += _gaps(checked.rules, lines)
+        issues += page_names(checked, lines)   # what the pages need in both languages
         for rule in checked.rules:
             issues += never_fires(rule, vocabulary, lines,
                                   classification=checked.context.classification if checked.context else None)
