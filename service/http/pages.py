@@ -1,5 +1,6 @@
 """Read-only pages for people: the rule catalog, one page per rule (both in catalog_pages.py), the
-trail viewer and a case's timeline. Server-rendered (Jinja, service/templates/), Chinese with English beside it, no JavaScript.
+trail viewer and a case's timeline. Server-rendered (Jinja, service/templates/), Chinese with
+English beside it, no JavaScript.
 
 How the pages are protected:
 
