@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -96,7 +96,9 @@ class Vocabulary:
             for name, spec in doc["facts"].items():
                 if name in facts:
                     raise VocabularyError(f"{path.name}: fact {name} is already defined")
-                facts[name] = _spec(path.name, name, spec, enums)
+                # The whole description in Chinese is for people (the pages); nothing decides with it.
+                facts[name] = replace(_spec(path.name, name, spec, enums),
+                                      description_zh=str(spec.get("description_zh", "")))
         for spec in facts.values():
             for other in (*(spec.bounds or ()), *spec.details):
                 if other not in facts:
@@ -180,6 +182,5 @@ def _spec(file: str, name: str, spec, enums: dict[str, tuple[str, ...]]) -> Fact
         raise VocabularyError(f"{where}: defined_by must be a list of distinct catalog refs")
     return FactSpec(name=name, type=ftype, source=spec["source"], values=values,
                     sensitive=bool(spec.get("sensitive", False)),
-                    description=str(spec.get("description", "")),
-                    description_zh=str(spec.get("description_zh", "")), bounds=bounds, details=tuple(details),
+                    description=str(spec.get("description", "")), bounds=bounds, details=tuple(details),
                     inputs=tuple(inputs), defined_by=tuple(defined_by))
