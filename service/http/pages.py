@@ -35,10 +35,12 @@ from service.record import db
 from service.decide.evaluation import default_as_of
 from service.record.ledger import accepted_events, review_case
 from service.record.models import ApiClient, Case, CaseEvent, TrailEntry
-from service.decide.rulebook import rule_counts
+from service.decide.rulebook import versions_by_id
 from service.http.decisions import summary
-from service.http.rule_examples import fact_description, field_label
 from service.http.trail_api import KINDS, MAX_SEQ, TrailQueryArgsSchema, query_trail
+
+from service.decide.rulebook import rule_counts
+from service.http.rule_examples import fact_description, field_label
 
 bp = Blueprint("pages", __name__)
 
@@ -47,6 +49,10 @@ _PAGE_SCOPES = {"trail:read", "rules:admin"}
 _TRAIL_FIELDS = ("employee", "case_id", "process_type", "kind", "action_type", "event_type", "verdict",
                  "rule_id", "actor", "since", "until", "at_since", "at_until", "after", "limit")
 _PAGE_SIZES = (25, 50, 100, 200)
+
+# The catalog and a rule's page: their routes register on bp when the module is imported (it
+# imports bp from here, defined above).
+from service.http import catalog_pages  # noqa: E402,F401
 
 def _enabled() -> bool:
     value = current_app.config.get("PAGES_ENABLED")
@@ -287,7 +293,7 @@ def trail():
     first_query = {k: v for k, v in form.items() if v and k != "after"} if form["after"] else None
     choices = {"process_type": (*CASE_KINDS, "check"), "kind": KINDS, "action_type": ACTION_TYPES,
                "event_type": EVENT_TYPES, "verdict": ("deny", "warn", "allow")}
-    rule_ids = sorted({r.id for r in current_app.extensions["rulebook"].rules.values()})
+    rule_ids = list(versions_by_id(current_app.extensions["rulebook"].rules.values()))  # sorted ids
     searched = any(v for k, v in form.items() if k not in ("after", "limit"))
     return render_template("trail.html", entries=entries, form=form, errors=errors, choices=choices,
                            rule_ids=rule_ids, page_sizes=_PAGE_SIZES, next_query=next_query,
@@ -364,6 +370,3 @@ def case(case_id: str):
 def _china_day(value: dt.datetime) -> dt.date:
     return (value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value).astimezone(CHINA).date()
 
-
-# The catalog's routes register on bp when their module is imported; it imports bp from here.
-from service.http import catalog_pages  # noqa: E402,F401
