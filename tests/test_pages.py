@@ -15,7 +15,6 @@ from werkzeug.serving import make_server
 from service import PROJECT_ROOT
 from service.record.models import PageSession
 from service.http.auth import create_client, digest, flush_refusals
-from service.http.catalog_pages import PAGE_SIZE
 from service.http.page_sessions import COOKIE as PAGES_COOKIE
 from tests.conftest import TEST_KEY, check_body
 
@@ -414,6 +413,8 @@ def test_in_headless_chromium_sign_in_browse_the_rules_and_search_the_trail(sqli
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ready
     from selenium.webdriver.support.ui import WebDriverWait
+
+    from service.http.catalog_pages import PAGE_SIZE
 
     wait = WebDriverWait(browser, 30)
     browser.get(f"{served}/rules")

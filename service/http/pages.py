@@ -369,4 +369,3 @@ def case(case_id: str):
 
 def _china_day(value: dt.datetime) -> dt.date:
     return (value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value).astimezone(CHINA).date()
-
