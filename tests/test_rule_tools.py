@@ -581,6 +581,37 @@ def test_diff_lists_the_open_cases_whose_next_step_verdict_moves_and_no_other(sq
     assert "pregnant" not in cases.replace("NR-PREGNANT", "") and "2026-01-20" not in cases
 
 
+def test_case_impact_names_cases_no_key_opens_and_leaves_closed_cases_out(sqlite_app, rules_copy):
+    import datetime as dt
+
+    from service.record.models import CaseRecheck
+    from service.tools.case_impact import case_impact
+
+    client = sqlite_app.test_client()
+    _offboarding_case(client, "NR-PREGNANT", "pregnant")
+    _offboarding_case(client, "NR-OTHER-KEY", "pregnant")
+    _offboarding_case(client, "NR-DONE", "not_pregnant")
+    done = client.post("/v1/cases/NR-DONE/events", json={
+        "client_key": "NR-DONE-2", "employee": {"id": "E-NR-DONE"},
+        "event": {"type": "offboarding_completed", "at": "2026-01-21T09:00:00+08:00", "actor": {"id": "HR7", "role": "hr"}}})
+    assert done.status_code == 201 and done.get_json()["case"]["status"] == "offboarded", done.get_json()
+    with sqlite_app.app_context(), sqlite_app.extensions["db_sessions"]() as session, session.begin():
+        session.get(CaseRecheck, "NR-OTHER-KEY").key_id = "0badc0de"   # sealed by a key no longer configured
+    _soften_first_rule(rules_copy)
+    old, new = load_rulebook(PROJECT_ROOT / "rules"), load_rulebook(rules_copy)
+    try:
+        with sqlite_app.app_context(), sqlite_app.extensions["db_sessions"]() as session:
+            impact = case_impact(session, old, new, dt.date(2026, 1, 22))
+    finally:
+        old.engine.close()
+        new.engine.close()
+    assert impact.open_cases == 2 and impact.skipped == ["NR-OTHER-KEY"]
+    [moved] = impact.changes
+    assert (moved.case_id, moved.old.step, moved.old.verdict, moved.new.verdict) == \
+        ("NR-PREGNANT", "execute_offboarding", "deny", "warn")
+    assert "lcl-42-4.protected-period" in moved.old.rule_ids
+
+
 def test_diff_without_a_database_says_so_and_still_reports_the_fixtures(rules_copy):
     _soften_first_rule(rules_copy)
     done = subprocess.run([sys.executable, "-m", "service.tools.rule_cli", "diff", str(PROJECT_ROOT / "rules"),
