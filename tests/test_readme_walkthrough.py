@@ -255,9 +255,8 @@ def replay_with_curl(found: list[Step], base_url: str, timeout: float = 60) -> l
     answers = []
     for step in found:
         command = step.command.replace(BASE_URL, base_url.rstrip("/"), 1)
-        output = subprocess.run(["bash", "-c", command], capture_output=True, text=True, check=True,
-                                timeout=timeout).stdout
-        answers.append(read_curl_i(output))
+        output = subprocess.run(["bash", "-c", command], capture_output=True, check=True, timeout=timeout).stdout
+        answers.append(read_curl_i(output.decode("utf-8")))  # bytes: the header lines end in CRLF
     return answers
 
 
