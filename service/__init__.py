@@ -99,7 +99,7 @@ def create_app(test_config: dict | None = None, *, for_commands: bool = False) -
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     from service.decide import reload
-    from service.http import (auth, cases, checks, decisions, notifications_api, observability, pages,
+    from service.http import (auth, cases, checks, citations_api, decisions, notifications_api, observability, pages,
                               requirements_api, trail_api)
     from service.record import db, recheck_keys, signing
     from service.tools import cli
@@ -123,6 +123,7 @@ def create_app(test_config: dict | None = None, *, for_commands: bool = False) -
     api = Api(app)
     api.register_blueprint(checks.blp)
     api.register_blueprint(requirements_api.blp)
+    api.register_blueprint(citations_api.blp)
     api.register_blueprint(decisions.blp)
     api.register_blueprint(trail_api.blp)
     api.register_blueprint(cases.blp)
