@@ -10,11 +10,17 @@ README = PROJECT_ROOT / "README.md"
 
 
 def test_the_readme_fits_a_sitting_and_its_links_resolve():
+    from markdown.extensions.toc import slugify  # the anchors MkDocs gives headings
+
     text = README.read_text(encoding="utf-8")
     assert len(text.splitlines()) <= 400
-    local = [link for link in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text) if "://" not in link]
+    local = [(path, anchor) for path, anchor in re.findall(r"\]\(([^)#]+)(?:#([^)]*))?\)", text) if "://" not in path]
     assert local, "the README points at the documentation"
-    assert [link for link in local if not (PROJECT_ROOT / link).exists()] == []
+    assert [path for path, _ in local if not (PROJECT_ROOT / path).exists()] == []
+    for path, anchor in local:
+        if anchor:
+            headings = re.findall(r"^#+ (.+)$", (PROJECT_ROOT / path).read_text(encoding="utf-8"), re.M)
+            assert anchor in {slugify(h, "-") for h in headings}, (path, anchor)
 
 
 def test_the_site_builds_in_strict_mode_without_a_warning(tmp_path):
