@@ -21,7 +21,7 @@ def create_app(test_config: dict | None = None, *, for_commands: bool = False) -
     app.config.from_mapping(
         RULES_DIR=str(PROJECT_ROOT / "rules"),
         DATABASE_URL=f"sqlite:///{PROJECT_ROOT / 'instance' / 'separation_guard.sqlite'}",
-        # With two PostgreSQL roles (README): the owner's URL, for `separation-guard db upgrade`
+        # With two PostgreSQL roles (docs/postgresql-roles.md): the owner's URL, for `separation-guard db upgrade`
         # and `db roles`; DATABASE_URL is then the service role's, and AUTO_MIGRATE is off.
         MIGRATION_URL=None,
         MAX_CONTENT_LENGTH=256 * 1024,
@@ -65,7 +65,7 @@ def create_app(test_config: dict | None = None, *, for_commands: bool = False) -
         # "production" refuses to start with development secrets or without API keys.
         ENV="development",
         AUTH_REQUIRED=True,
-        # A development key registered at start-up (development only): see the README.
+        # A development key registered at start-up (development only): see the README's first check.
         DEV_KEY=None,
         # How long a sign-in to the pages lasts (the cookie holds a session token, never the key).
         PAGES_SESSION_HOURS=8,

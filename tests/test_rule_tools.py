@@ -680,9 +680,9 @@ def test_scenarios_run_takes_a_folder_as_the_readme_shows_and_prints_whole_names
     assert missing.exit_code == 2 and "no-such-folder" in missing.output
 
 
-def test_the_readme_quotes_the_what_if_summary_of_the_shipped_fixtures_as_it_is(runner):
+def test_the_docs_quote_the_what_if_summary_of_the_shipped_fixtures_as_it_is(runner):
     import re
-    readme = " ".join((PROJECT_ROOT / "README.md").read_text(encoding="utf-8").split())
+    readme = " ".join((PROJECT_ROOT / "docs" / "rules.md").read_text(encoding="utf-8").split())
     [(day, cases, verdicts)] = re.findall(
         r"`What if every request were decided as of (\S+): of (\d+) case\(s\), (\d+) verdict\(s\) would change", readme)
     result = runner.invoke(args=["scenarios", "run", str(PROJECT_ROOT / "fixtures"), "--as-of", day])
