@@ -8,7 +8,8 @@ from flask import Flask, request
 from werkzeug.exceptions import UnsupportedMediaType
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# The development webhook secret (service/record/notifications.py keeps the same value).
+# Development values of secrets: production refuses to start with them (service/http/auth.py).
+DEV_TRAIL_DIGEST_KEY = "dev-only-trail-digest-key"
 DEV_WEBHOOK_SECRET = "whsec_ZGV2LW9ubHktd2ViaG9vay1zZWNyZXQtMzJieXRlcw=="
 
 
@@ -41,7 +42,7 @@ def create_app(test_config: dict | None = None, *, for_commands: bool = False) -
         },
         JSON_SORT_KEYS=False,
         # Key of the request digest kept in the trail. Development default; set it in production.
-        TRAIL_DIGEST_KEY="dev-only-trail-digest-key",
+        TRAIL_DIGEST_KEY=DEV_TRAIL_DIGEST_KEY,
         TRAIL_FACT_VALUES="non_sensitive",
         # The trail's Ed25519 signing key (PEM, or a path to one): production requires it;
         # development makes instance/trail_signing_key.pem. The origin names the log and the key.

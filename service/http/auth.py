@@ -43,7 +43,7 @@ from limits.strategies import FixedWindowRateLimiter
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from service import DEV_WEBHOOK_SECRET
+from service import DEV_TRAIL_DIGEST_KEY, DEV_WEBHOOK_SECRET
 from service.clock import utcnow
 from service.record.models import ApiClient
 from service.record.trail import append
@@ -158,7 +158,7 @@ def init_app(app: Flask) -> None:
         atexit.register(flush_refusals, app, everything=True)  # the minute under way, at exit
 
 
-_DEV_DEFAULTS = {"TRAIL_DIGEST_KEY": "dev-only-trail-digest-key", "WEBHOOK_SECRET": DEV_WEBHOOK_SECRET}
+_DEV_DEFAULTS = {"TRAIL_DIGEST_KEY": DEV_TRAIL_DIGEST_KEY, "WEBHOOK_SECRET": DEV_WEBHOOK_SECRET}
 
 
 class StartUpRefused(RuntimeError):

@@ -28,7 +28,8 @@ from marshmallow import ValidationError
 from markupsafe import Markup, escape
 from sqlalchemy import select
 
-from schemas.fields import ACTION_TYPES, CASE_KINDS, CHINA, EVENT_TYPES
+from schemas.fields import ACTION_TYPES, CASE_KINDS, EVENT_TYPES
+from service.clock import CHINA, day_in_china
 from service.http import auth, page_sessions
 from service.record import db
 from service.decide.evaluation import default_as_of
@@ -406,4 +407,4 @@ def case(case_id: str):
 
 
 def _china_day(value: dt.datetime) -> dt.date:
-    return (value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value).astimezone(CHINA).date()
+    return day_in_china(value)

@@ -24,12 +24,12 @@ from typing import Callable, Iterable
 from marshmallow import ValidationError
 
 from schemas.check import CheckRequestSchema
-from schemas.fields import CHINA
 from service import PROJECT_ROOT
 from service.decide.evaluation import evaluate
 from service.decide.rulebook import RuleBook
 from service.decide.verdicts import verdict_of
 from service.decide.yamlfile import load_yaml
+from service.clock import day_in_china
 
 
 @dataclass
@@ -131,10 +131,7 @@ def observe(rulebook: RuleBook, body: dict, now: str | None, as_of: str | None =
 
 def date_at(now: str | dt.date) -> dt.date:
     """The date in China at the moment `now` (ISO 8601; without an offset it is UTC, as freezegun reads it)."""
-    moment = now if isinstance(now, dt.datetime) else dt.datetime.fromisoformat(str(now))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.astimezone(CHINA).date()
+    return day_in_china(now if isinstance(now, dt.datetime) else dt.datetime.fromisoformat(str(now)))
 
 
 def _check(rulebook: RuleBook, body: dict, expected: dict, now: str | None, source: str,
