@@ -100,7 +100,7 @@ def create_app(test_config: dict | None = None, *, for_commands: bool = False) -
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     from service.decide import reload
-    from service.http import (auth, cases, checks, decisions, notifications_api, observability, pages,
+    from service.http import (auth, cases, checks, decisions, keys, notifications_api, observability, pages,
                               requirements_api, trail_api)
     from service.record import db, recheck_keys, signing
     from service.tools import cli
@@ -137,7 +137,7 @@ def create_app(test_config: dict | None = None, *, for_commands: bool = False) -
     if app.config.get("AUTO_MIGRATE", True) and app.extensions["rulebook"] is not None:
         trail_api.record_ruleset_version(app)
     trail_api.init_sealer(app)
-    auth.check_start_up(app)
+    keys.check_start_up(app)
 
     @app.before_request
     def _json_only():
