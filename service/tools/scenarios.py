@@ -127,7 +127,7 @@ def unproven(findings: list[dict], asserted: set[str], independent: Iterable[str
     verdict = verdict_of(settled)
     independent = set(independent)
     problems = [f"independent: {rule_id} is not a deny or warn rule the check gives — list only rules "
-                f"of `fired` that fired" for rule_id in sorted(independent)
+                f"the case names under `fired`" for rule_id in sorted(independent)
                 if not any(f["rule_id"] == rule_id and f["verdict"] != "obligation" for f in settled)
                 or rule_id not in asserted]
     for rule_id in sorted(asserted):
