@@ -8,7 +8,7 @@ from flask import Flask, request
 from werkzeug.exceptions import UnsupportedMediaType
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# Development values of secrets: production refuses to start with them (service/http/auth.py).
+# Development values of secrets: production refuses to start with them (service/http/keys.py, check_start_up).
 DEV_TRAIL_DIGEST_KEY = "dev-only-trail-digest-key"
 DEV_WEBHOOK_SECRET = "whsec_ZGV2LW9ubHktd2ViaG9vay1zZWNyZXQtMzJieXRlcw=="
 
