@@ -15,7 +15,8 @@ from sqlalchemy import and_, func, or_, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 
 from schemas.check import FINDING_OUTCOMES, RULE_VERDICTS
-from schemas.fields import ACTION_TYPES, CASE_KINDS, CHINA, EVENT_TYPES, VERDICTS, in_range, one_of
+from schemas.fields import ACTION_TYPES, CASE_KINDS, EVENT_TYPES, VERDICTS, in_range, one_of
+from service.clock import CHINA, day_in_china
 from service.http.api import Blueprint
 from service.http.decisions import summary
 from service.record import db
@@ -271,9 +272,9 @@ def _by_event_time(session, query, args: dict, wanted: int) -> list[TrailEntry]:
     start, end = args.get("at_since"), args.get("at_until")
     day_of_check = []
     if start is not None:
-        day_of_check.append(TrailEntry.as_of >= start.astimezone(CHINA).date())
+        day_of_check.append(TrailEntry.as_of >= day_in_china(start))
     if end is not None:
-        day_of_check.append(TrailEntry.as_of <= (end - dt.timedelta(microseconds=1)).astimezone(CHINA).date())
+        day_of_check.append(TrailEntry.as_of <= day_in_china(end - dt.timedelta(microseconds=1)))
     query = query.where(or_(and_(TrailEntry.kind == "check", *day_of_check), TrailEntry.kind.in_(_EVENT_KINDS)))
     found, after = [], args["after"]
     while len(found) < wanted:
