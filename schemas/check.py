@@ -6,7 +6,8 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from schemas.action import ActionSchema
 from schemas.case import CaseSchema
 from schemas.employee import EmployeeSchema, dates_after
-from schemas.fields import VERDICTS, AsOf, Identifier, one_of, today_in_china
+from schemas.fields import VERDICTS, AsOf, Identifier, one_of
+from service.clock import today_in_china
 from schemas.rule_file import CITATION_ROLES, VERDICTS as RULE_VERDICTS
 
 # What an answer says of a rule (service/decide/verdicts.py): a finding fired, could not be
@@ -62,14 +63,17 @@ class BilingualSchema(Schema):
     en = fields.String(required=True)
 
 
+_ABSENT_BY_REFERENCE = "Absent with citations=refs: GET /v1/citations?version=<ruleset_version> has it, by ref."
+
+
 class CitationSchema(Schema):
     ref = fields.String(required=True)
     kind = fields.String(required=True, validate=one_of(CITATION_KINDS), metadata={"description": "law or policy"})
-    law = fields.String(required=True)
-    law_en = fields.String(required=True)
+    law = fields.String(metadata={"description": f"The law's name (Chinese). {_ABSENT_BY_REFERENCE}"})
+    law_en = fields.String(metadata={"description": f"The law's name (English). {_ABSENT_BY_REFERENCE}"})
     article = fields.String(required=True)
     item = fields.String(required=True, allow_none=True)
-    text = fields.String(required=True)
+    text = fields.String(metadata={"description": f"The provision's verbatim text (Chinese). {_ABSENT_BY_REFERENCE}"})
     role = fields.String(required=True, validate=one_of(CITATION_ROLES),
                          metadata={"description": "basis, consequence or definition"})
 

@@ -8,7 +8,8 @@ from flask import Flask, request
 from werkzeug.exceptions import UnsupportedMediaType
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# The development webhook secret (service/record/notifications.py keeps the same value).
+# Development values of secrets: production refuses to start with them (service/http/keys.py, check_start_up).
+DEV_TRAIL_DIGEST_KEY = "dev-only-trail-digest-key"
 DEV_WEBHOOK_SECRET = "whsec_ZGV2LW9ubHktd2ViaG9vay1zZWNyZXQtMzJieXRlcw=="
 
 
@@ -21,7 +22,7 @@ def create_app(test_config: dict | None = None, *, for_commands: bool = False) -
     app.config.from_mapping(
         RULES_DIR=str(PROJECT_ROOT / "rules"),
         DATABASE_URL=f"sqlite:///{PROJECT_ROOT / 'instance' / 'separation_guard.sqlite'}",
-        # With two PostgreSQL roles (README): the owner's URL, for `separation-guard db upgrade`
+        # With two PostgreSQL roles (docs/postgresql-roles.md): the owner's URL, for `separation-guard db upgrade`
         # and `db roles`; DATABASE_URL is then the service role's, and AUTO_MIGRATE is off.
         MIGRATION_URL=None,
         MAX_CONTENT_LENGTH=256 * 1024,
@@ -41,7 +42,7 @@ def create_app(test_config: dict | None = None, *, for_commands: bool = False) -
         },
         JSON_SORT_KEYS=False,
         # Key of the request digest kept in the trail. Development default; set it in production.
-        TRAIL_DIGEST_KEY="dev-only-trail-digest-key",
+        TRAIL_DIGEST_KEY=DEV_TRAIL_DIGEST_KEY,
         TRAIL_FACT_VALUES="non_sensitive",
         # The trail's Ed25519 signing key (PEM, or a path to one): production requires it;
         # development makes instance/trail_signing_key.pem. The origin names the log and the key.
@@ -70,7 +71,7 @@ def create_app(test_config: dict | None = None, *, for_commands: bool = False) -
         # "production" refuses to start with development secrets or without API keys.
         ENV="development",
         AUTH_REQUIRED=True,
-        # A development key registered at start-up (development only): see the README.
+        # A development key registered at start-up (development only): see the README's first check.
         DEV_KEY=None,
         # How long a sign-in to the pages lasts (the cookie holds a session token, never the key).
         PAGES_SESSION_HOURS=8,
@@ -104,8 +105,8 @@ def create_app(test_config: dict | None = None, *, for_commands: bool = False) -
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     from service.decide import reload
-    from service.http import (auth, cases, checks, decisions, notifications_api, observability, pages,
-                              requirements_api, trail_api)
+    from service.http import (auth, cases, checks, citations_api, decisions, keys, notifications_api, observability,
+                              pages, requirements_api, trail_api)
     from service.record import db, recheck_keys, signing
     from service.tools import cli
     from service.http.api import Api
@@ -128,6 +129,7 @@ def create_app(test_config: dict | None = None, *, for_commands: bool = False) -
     api = Api(app)
     api.register_blueprint(checks.blp)
     api.register_blueprint(requirements_api.blp)
+    api.register_blueprint(citations_api.blp)
     api.register_blueprint(decisions.blp)
     api.register_blueprint(trail_api.blp)
     api.register_blueprint(cases.blp)
@@ -141,7 +143,7 @@ def create_app(test_config: dict | None = None, *, for_commands: bool = False) -
     if app.config.get("AUTO_MIGRATE", True) and app.extensions["rulebook"] is not None:
         trail_api.record_ruleset_version(app)
     trail_api.init_sealer(app)
-    auth.check_start_up(app)
+    keys.check_start_up(app)
 
     @app.before_request
     def _json_only():

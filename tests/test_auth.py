@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import update
 
 from service import create_app
-from service.http.auth import KeyCache, StartUpRefused, create_client, flush_refusals
+from service.http.keys import KeyCache, StartUpRefused, create_client
+from service.http.refusals import flush_refusals
 from service.record.models import ApiClient
 from tests.conftest import check_body, make_app
 

@@ -191,7 +191,7 @@ def test_a_rewritten_tree_is_caught_by_its_signed_checkpoint_and_by_the_exported
 # ---- what an auditor checks with nothing from the service ---------------------------------
 
 def _auditor_leaf_hash(entry):
-    """README 'Verifying the trail yourself': the entry's content as canonical JSON."""
+    """docs/trail.md, 'Verifying the trail yourself': the entry's content as canonical JSON."""
     recorded = dt.datetime.fromisoformat(entry["recorded_at"]).astimezone(dt.timezone.utc).replace(tzinfo=None)
     content = [entry["entry_id"], entry["kind"], recorded.isoformat(timespec="microseconds"), entry["as_of"],
                entry["employee_id"], entry["case_id"], entry["process_type"], entry["action_type"],
@@ -402,7 +402,7 @@ def test_entries_written_before_the_tree_still_verify_and_stay_tamper_evident(da
 
 def test_production_refuses_to_start_without_a_signing_key(tmp_path):
     from service import create_app
-    from service.http.auth import StartUpRefused
+    from service.http.keys import StartUpRefused
     with pytest.raises(StartUpRefused, match="TRAIL_SIGNING_KEY is not set"):
         create_app({"ENV": "production", "DATABASE_URL": f"sqlite:///{tmp_path / 'p.sqlite'}"})
 

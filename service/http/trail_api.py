@@ -15,7 +15,8 @@ from sqlalchemy import and_, func, or_, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 
 from schemas.check import FINDING_OUTCOMES, RULE_VERDICTS
-from schemas.fields import ACTION_TYPES, CASE_KINDS, CHINA, EVENT_TYPES, VERDICTS, in_range, one_of
+from schemas.fields import ACTION_TYPES, CASE_KINDS, EVENT_TYPES, VERDICTS, in_range, one_of
+from service.clock import CHINA, day_in_china
 from service.http.api import Blueprint
 from service.http.decisions import summary
 from service.record import db
@@ -115,7 +116,7 @@ class TrailEntrySchema(Schema):
     hash = fields.Function(hash_of, required=True, metadata={"description": "Scheme 3: hex SHA-256(0x00 || canonical JSON of "
                                                                             "the content), the entry's leaf hash in the tree"})
     hash_scheme = fields.Integer(required=True, metadata={"description": "3: a leaf of the Merkle tree; 2 and 1: entries "
-                                                                         "written before it, hash-chained (README, "
+                                                                         "written before it, hash-chained (docs/trail.md, "
                                                                          "'Verifying the trail yourself')"})
     decision = fields.Nested("TrailDecisionSchema", required=True, allow_none=True, metadata={
         "description": "A check's or a case event's body read as a decision: the verdict, each finding's rule, "
@@ -258,9 +259,9 @@ def _by_event_time(session, query, args: dict, wanted: int) -> list[TrailEntry]:
     start, end = args.get("at_since"), args.get("at_until")
     day_of_check = []
     if start is not None:
-        day_of_check.append(TrailEntry.as_of >= start.astimezone(CHINA).date())
+        day_of_check.append(TrailEntry.as_of >= day_in_china(start))
     if end is not None:
-        day_of_check.append(TrailEntry.as_of <= (end - dt.timedelta(microseconds=1)).astimezone(CHINA).date())
+        day_of_check.append(TrailEntry.as_of <= day_in_china(end - dt.timedelta(microseconds=1)))
     query = query.where(or_(and_(TrailEntry.kind == "check", *day_of_check), TrailEntry.kind.in_(_EVENT_KINDS)))
     found, after = [], args["after"]
     while len(found) < wanted:

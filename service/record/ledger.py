@@ -15,8 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from schemas.fields import CHINA
-from service.clock import utcnow
+from service.clock import day_in_china, utcnow
 from service.decide.evaluation import Outcome, evaluate, with_declarations
 from service.record.models import Case, CaseEvent
 from service.record.notifications import notify, refusal_message, status_change_message
@@ -119,11 +118,11 @@ def record_event(session: Session, case_id: str, body: dict,
     event = body["event"]
     rulebook = current_app.extensions["rulebook"]
     before = accepted_events(session, case_id)
-    as_of = body.get("as_of") or event["at"].astimezone(CHINA).date()
+    as_of = body.get("as_of") or day_in_china(event["at"])
     request = {"as_of": as_of, "employee": body["employee"], "case": case_request(case, before),
                "action": {"type": rulebook.context.classification.machine.action_of(event["type"]),
                           "actor": event["actor"],
-                          "effective_date": event["at"].astimezone(CHINA).date()}}
+                          "effective_date": day_in_china(event["at"])}}
     filled, filled_in = with_declarations(rulebook, request, declared or [])
     outcome = evaluate(rulebook, filled, filled_in)
     accepted = outcome.verdict != "deny"

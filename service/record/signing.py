@@ -162,4 +162,4 @@ def init_app(app: Flask) -> None:
     except SigningKeyError:
         if app.config["ENV"] != "production":
             raise
-        app.extensions["trail_key"] = None  # auth.check_start_up refuses to start, naming it
+        app.extensions["trail_key"] = None  # keys.check_start_up refuses to start, naming it

@@ -135,7 +135,7 @@ def create_key_command(name, scopes, complete_record):
     from pathlib import Path
 
     from service.decide.records import RecordAreas, RecordsError
-    from service.http.auth import create_client
+    from service.http.keys import create_client
     areas = [a.strip() for a in complete_record.split(",") if a.strip()]
     if areas:
         try:
@@ -158,7 +158,7 @@ def create_key_command(name, scopes, complete_record):
 @click.argument("name")
 def revoke_key_command(name):
     """Revoke every active key of client NAME."""
-    from service.http.auth import revoke_client
+    from service.http.keys import revoke_client
     with current_app.extensions["db_sessions"]() as session, session.begin():
         count = revoke_client(session, name)
     click.echo(f"revoked {count} key(s) of {name}")

@@ -27,8 +27,7 @@ from flask import Flask
 from sqlalchemy import text, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from schemas.fields import CHINA
-from service.clock import utcnow
+from service.clock import day_in_china, utcnow
 from service.record.models import WorkerState
 
 log = logging.getLogger("separation_guard.worker")
@@ -254,7 +253,7 @@ def run_pass(app: Flask, holder: str, as_of: dt.date | None = None, force: bool 
 
 def _run_pass(app: Flask, holder: str, as_of: dt.date | None, force: bool, tasks: list[Task] | None) -> dict:
     now = utcnow()
-    ctx = PassContext(app=app, now=now, as_of=as_of or now.astimezone(CHINA).date())
+    ctx = PassContext(app=app, now=now, as_of=as_of or day_in_china(now))
     with app.extensions["db_sessions"]() as session:
         row = session.get(WorkerState, WORKER_NAME)
         states = dict(row.tasks or {}) if row is not None else {}
