@@ -29,11 +29,11 @@ class VerificationInProgressSchema(Schema):
 
 
 class VerificationSchema(Schema):
-    ok = fields.Boolean(required=True, metadata={"description": "The latest verification held (false if none ran)"})
+    ok = fields.Boolean(required=True, metadata={"description": "The latest verification held (false: none ran)"})
     entries = fields.Integer(required=True)
     first_bad_seq = fields.Integer(required=True, allow_none=True)
     reason = fields.String(required=True, allow_none=True)
-    sealed = fields.Integer(required=True, metadata={"description": "Entries in the tree up to the checkpoint verified"})
+    sealed = fields.Integer(required=True, metadata={"description": "Entries in the tree of the checkpoint verified"})
     pending = fields.Integer(required=True, metadata={"description": "Entries committed and not sealed yet (not missing)"})
     checkpoint = fields.Integer(required=True, allow_none=True, metadata={"description": "The tree size verified"})
     checkpoints = fields.Integer(required=True)

@@ -120,14 +120,16 @@ def run(engine: Engine, key, mode: str = INCREMENTAL, row_id: int | None = None,
     except Exception as exc:
         with engine.begin() as c:
             c.execute(update(V).where(V.c.id == row_id).values(
-                status="error", finished_at=utcnow(), reason=f"the verification could not finish: {type(exc).__name__}"))
+                status="error", finished_at=utcnow(),
+                reason=f"the verification could not finish: {type(exc).__name__}"))
         raise
     with engine.begin() as c:
         c.execute(update(V).where(V.c.id == row_id).values(
             status="ok" if result.ok else "failed", finished_at=utcnow(), heartbeat_at=utcnow(),
             from_size=result.from_size, tree_size=result.checkpoint, root_hash=result.root_hash, note=result.note,
-            max_seq=result.max_seq, sealed_through=result.sealed_through, checked=result.checked, entries=result.entries, pending=result.pending,
-            checkpoints=result.checkpoints, first_bad_seq=result.first_bad_seq, reason=result.reason,
+            max_seq=result.max_seq, sealed_through=result.sealed_through, checked=result.checked,
+            entries=result.entries, pending=result.pending, checkpoints=result.checkpoints,
+            first_bad_seq=result.first_bad_seq, reason=result.reason,
             problems=[] if result.ok else [result.reason, *result.warnings]))
     return row_id, result
 

@@ -147,7 +147,8 @@ _RECORDED_AT, _AS_OF, _RULE_IDS, _BODY = (_AT[n] for n in ("recorded_at", "as_of
 _CONTENT_FROM = 4  # leaf_index, leaf_seq, leaf, hash_scheme, then the content
 
 
-def _fast_leaf(row, loads=orjson.loads, dumps=orjson.dumps, sort=orjson.OPT_SORT_KEYS, sha256=hashlib.sha256) -> bytes | None:
+def _fast_leaf(row, loads=orjson.loads, dumps=orjson.dumps, sort=orjson.OPT_SORT_KEYS,
+               sha256=hashlib.sha256) -> bytes | None:
     """The leaf hash of a scheme-3 entry's content, encoded by orjson; None if it cannot."""
     try:
         content = list(row[_CONTENT_FROM:])
