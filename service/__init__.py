@@ -61,7 +61,7 @@ def create_app(test_config: dict | None = None, *, for_commands: bool = False) -
         # by POST /v1/trail/verify or `trail verify`): docs/trail-verification-at-scale.md.
         TRAIL_VERIFY_SECONDS=3600,
         # Leaves of the verified tree an incremental verification spot-checks (0: none).
-        TRAIL_VERIFY_SAMPLE=256,
+        TRAIL_VERIFY_SAMPLE=64,
         # A witness that receives every checkpoint (POST, text/plain), if set.
         TRAIL_WITNESS_URL=None,
         WEBHOOK_URL=None,
