@@ -88,7 +88,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(worker_command)
 
 
-OUR_COMMANDS = ("db", "keys", "notifications", "rules", "scenarios", "sla", "trail", "worker")
+OUR_COMMANDS = ("db", "keys", "notifications", "rules", "scenarios", "sla", "trail", "witness", "worker")
 
 
 def main() -> None:
@@ -116,6 +116,9 @@ def main() -> None:
     # Found before the app is built, so `separation-guard rules lint` works on rules that would
     # stop the service from starting.
     group.add_command(rules_group)
+    # The witness is not the service: it starts without the service's app, rules or database.
+    from service.witness.cli import witness_group
+    group.add_command(witness_group)
     group(prog_name="separation-guard")
 
 
