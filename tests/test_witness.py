@@ -239,3 +239,32 @@ def test_a_sealer_whose_cosignatures_were_lost_catches_up_with_the_witness(witne
     assert witness.store.latest(app.config["TRAIL_ORIGIN"]).size == _scalar(
         app, select(func.max(TrailCheckpoint.tree_size)))
     assert _verify_cli(app).exit_code == 0
+
+
+def test_the_witness_command_in_production_needs_its_own_key_storage_and_log_keys(monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    from service import PROJECT_ROOT
+    from service.witness.cli import witness_group
+    monkeypatch.setenv("SEPARATION_GUARD_ENV", "production")
+    for name in ("KEY", "DATABASE_URL", "LOG_KEYS"):
+        monkeypatch.delenv(f"SEPARATION_GUARD_WITNESS_{name}", raising=False)
+    missing = CliRunner().invoke(witness_group, ["vkey"])
+    assert missing.exit_code == 1 and "SEPARATION_GUARD_WITNESS_KEY is not set" in missing.output
+    monkeypatch.setenv("SEPARATION_GUARD_WITNESS_KEY", str(PROJECT_ROOT / "instance" / "witness" / "witness_key.pem"))
+    inside = CliRunner().invoke(witness_group, ["vkey"])
+    assert inside.exit_code == 1 and "inside the checkout" in inside.output
+    signer = Signer("w.example/w", COSIGNATURE_V1, Ed25519PrivateKey.generate())
+    from cryptography.hazmat.primitives import serialization
+    key_file = tmp_path / "witness.pem"
+    key_file.write_bytes(signer.private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                      serialization.NoEncryption()))
+    monkeypatch.setenv("SEPARATION_GUARD_WITNESS_KEY", str(key_file))
+    monkeypatch.setenv("SEPARATION_GUARD_WITNESS_NAME", "w.example/w")
+    assert "WITNESS_DATABASE_URL is not set" in CliRunner().invoke(witness_group, ["vkey"]).output
+    monkeypatch.setenv("SEPARATION_GUARD_WITNESS_DATABASE_URL", f"sqlite:///{tmp_path / 'w.sqlite'}")
+    assert "WITNESS_LOG_KEYS is not set" in CliRunner().invoke(witness_group, ["vkey"]).output
+    log = Signer(ORIGIN, NOTE_ED25519, Ed25519PrivateKey.generate())
+    monkeypatch.setenv("SEPARATION_GUARD_WITNESS_LOG_KEYS", log.verifier.vkey)
+    ready = CliRunner().invoke(witness_group, ["vkey"])
+    assert ready.exit_code == 0 and ready.output.strip() == signer.verifier.vkey

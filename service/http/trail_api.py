@@ -455,8 +455,6 @@ def verify_command(against, receipts, witnessed):
         result, notes = verify_with_witness(current_app._get_current_object(), session, result,
                                             witnessed.read() if witnessed else None)
         checked = check_receipts(session, key, receipts.readlines()) if receipts else []
-    for note in notes:
-        click.echo(f"witness: {note}", err=True)
     if result.ok:
         click.echo(f"trail ok: {result.entries} entries, {result.sealed} sealed up to checkpoint "
                    f"{result.checkpoint or 0}, {result.pending} pending"
@@ -464,6 +462,8 @@ def verify_command(against, receipts, witnessed):
     else:
         where = f"entry {result.first_bad_seq}" if result.first_bad_seq is not None else "the tree"
         click.echo(f"trail BROKEN at {where}: {result.reason}", err=True)
+    for note in notes:  # part of the answer: what the verification could not rely on
+        click.echo(f"witness: {note}")
     for check in checked:
         click.echo(str(check), err=not check.ok)
     failed = sum(not c.ok for c in checked)
