@@ -192,13 +192,16 @@ def check_against_witness(session: Session, ring, witness: Verifier, witnessed: 
     """(why the trail does not hold against the witness's latest cosigned checkpoint or None,
     warnings). `witnessed` is that checkpoint as the witness serves it (a note with the log's
     signature and the witness's cosignature), or None when the witness has cosigned none."""
-    checkpoints = {size: (root, published) for size, root, published in session.execute(
-        select(TrailCheckpoint.tree_size, TrailCheckpoint.root_hash, TrailCheckpoint.published_at))}
-    ours = max(checkpoints, default=0)
+    ours = session.scalar(select(func.max(TrailCheckpoint.tree_size))) or 0
+
+    def first_after(size: int):  # the checkpoint that has waited longest for a cosignature after `size`
+        return session.scalar(select(TrailCheckpoint.published_at).where(TrailCheckpoint.tree_size > size)
+                              .order_by(TrailCheckpoint.tree_size).limit(1))
+
     if witnessed is None:
-        if ours and _waited(checkpoints[min(checkpoints)][1]) > grace_seconds:
+        if ours and _waited(first_after(0)) > grace_seconds:
             return (f"the witness has cosigned no checkpoint of this log, and the first one here waited "
-                    f"{_waited(checkpoints[min(checkpoints)][1]):.0f} s: it was never delivered, or refused"), []
+                    f"{_waited(first_after(0)):.0f} s: it was never delivered, or refused"), []
         return None, ([f"checkpoints up to {ours} await the witness's cosignature"] if ours else [])
     try:
         text, _ = split_note(witnessed)
@@ -213,15 +216,16 @@ def check_against_witness(session: Session, ring, witness: Verifier, witnessed: 
     if theirs.size > ours:
         return (f"the witness cosigned checkpoint {theirs.size}, but the trail ends at checkpoint {ours}: "
                 f"entries were cut from its end (with their leaves and checkpoints)"), []
-    if theirs.size not in checkpoints:
+    root = session.scalar(select(TrailCheckpoint.root_hash).where(TrailCheckpoint.tree_size == theirs.size))
+    if root is None:
         return (f"checkpoint {theirs.size}, which the witness cosigned, is not in the database: the tree "
                 "was rewritten and sealed again"), []
-    if checkpoints[theirs.size][0] != theirs.root:
+    if root != theirs.root:
         return (f"checkpoint {theirs.size} in the database has another root than the one the witness cosigned: "
                 "the trail was rewritten and re-signed with the checkpoint key"), []
     warnings = []
     if ours > theirs.size:
-        waited = _waited(checkpoints[min(s for s in checkpoints if s > theirs.size)][1])
+        waited = _waited(first_after(theirs.size))
         if waited > grace_seconds:
             return (f"checkpoints after {theirs.size} (up to {ours}) have no cosignature of the witness after "
                     f"{waited:.0f} s: it refused them (not consistent with what it cosigned) or never "
