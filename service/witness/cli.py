@@ -100,10 +100,16 @@ def witness_group():
 @click.option("--port", default=5200, show_default=True, type=int)
 def serve_command(host, port):
     """Serve add-checkpoint and the latest cosigned checkpoints until interrupted."""
+    import logging
+
     from werkzeug.serving import make_server
 
     from service.witness.app import create_witness_app
     witness = load_witness()
+    # Refusals are logged by the witness itself (with the note, as evidence); no access line per
+    # cosignature, which `make run` would print twice a second.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = make_server(host, port, create_witness_app(witness), threaded=True)
     click.echo(f"witness {witness.signer.verifier.vkey} on http://{host}:{server.server_port}, for "
                + ", ".join(witness.logs))
