@@ -13,6 +13,9 @@ of the new size and root, signed as a C2SP note: all in one transaction, so a
 checkpoint never names a leaf that is not stored. With the loop's default 0.5 s between rounds an
 entry is sealed within about a second, and a checkpoint covers at most BATCH new entries.
 
+After each round that published a checkpoint, the sealer submits every checkpoint not yet
+cosigned to the witness (service.record.witnessing); the worker's witness_submit task retries.
+
 Entry points: seal_once(app) (for `separation-guard worker`'s task registry), run(app, stop)
 (a loop), start_in_background(app) (the in-process thread of each service worker), and the
 `trail seal` command.
