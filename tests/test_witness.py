@@ -268,3 +268,33 @@ def test_the_witness_command_in_production_needs_its_own_key_storage_and_log_key
     monkeypatch.setenv("SEPARATION_GUARD_WITNESS_LOG_KEYS", log.verifier.vkey)
     ready = CliRunner().invoke(witness_group, ["vkey"])
     assert ready.exit_code == 0 and ready.output.strip() == signer.verifier.vkey
+
+
+def test_in_development_one_environment_makes_the_witness_and_the_service_agree(monkeypatch, tmp_path):
+    """As a run with keys of its own sets them for every Procfile line (nothing from instance/)."""
+    from cryptography.hazmat.primitives import serialization
+
+    from service.record.witnessing import witness_vkey
+    from service.witness.cli import load_witness
+
+    def pem_file(name):
+        path = tmp_path / name
+        path.write_bytes(Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        return str(path)
+
+    env = {"TRAIL_SIGNING_KEY": pem_file("trail.pem"), "WITNESS_KEY": pem_file("witness.pem"),
+           "WITNESS_DATABASE_URL": f"sqlite:///{tmp_path / 'w.sqlite'}"}
+    monkeypatch.delenv("SEPARATION_GUARD_ENV", raising=False)
+    monkeypatch.delenv("SEPARATION_GUARD_WITNESS_LOG_KEYS", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(f"SEPARATION_GUARD_{name}", value)
+    witness = load_witness()
+    app = make_app(f"sqlite:///{tmp_path / 's.sqlite'}", TRAIL_SIGNING_KEY=env["TRAIL_SIGNING_KEY"],
+                   WITNESS_KEY=env["WITNESS_KEY"], TRAIL_WITNESS_URL="http://127.0.0.1:9")
+    try:
+        ring = app.extensions["trail_key"]
+        assert [v.vkey for v in witness.logs[ring.name]] == [v.vkey for v in ring.checkpoint_verifiers()]
+        assert witness_vkey(app) == witness.signer.verifier.vkey
+    finally:
+        app.extensions["db_engine"].dispose()

@@ -43,11 +43,18 @@ class WitnessUnreachable(RuntimeError):
 
 def witness_vkey(app: Flask) -> str | None:
     """TRAIL_WITNESS_VKEY; in development, with a witness URL and no key given, the development
-    witness's (instance/witness/, made by whichever of the two processes starts first)."""
+    witness's: SEPARATION_GUARD_WITNESS_KEY's when the environment sets it for both processes,
+    else instance/witness/'s (made by whichever of the two processes starts first)."""
     if app.config.get("TRAIL_WITNESS_VKEY"):
         return app.config["TRAIL_WITNESS_VKEY"]
     if app.config.get("TRAIL_WITNESS_URL") and app.config["ENV"] != "production":
-        from service.witness.cli import dev_signer
+        from service.witness.cli import DEFAULT_NAME, dev_signer
+        if app.config.get("WITNESS_KEY"):  # SEPARATION_GUARD_WITNESS_KEY, set for both processes
+            from service import PROJECT_ROOT
+            from service.record.keyring import private_key
+            from service.witness.notes import Signer
+            key = private_key(app.config["WITNESS_KEY"], "WITNESS_KEY", False, PROJECT_ROOT)
+            return Signer(app.config.get("WITNESS_NAME") or DEFAULT_NAME, COSIGNATURE_V1, key).verifier.vkey
         return dev_signer(Path(app.instance_path)).verifier.vkey
     return None
 

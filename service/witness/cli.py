@@ -47,9 +47,19 @@ def dev_signer(instance_path: Path, name: str | None = None) -> Signer:
     return Signer(name or _env("WITNESS_NAME") or DEFAULT_NAME, COSIGNATURE_V1, key)
 
 
+def dev_service_keyring():
+    """Development: the service's keyring as this environment configures it (its
+    SEPARATION_GUARD_TRAIL_* settings, or the development keys under instance/)."""
+    from service.record.keyring import load_keyring
+    config = {"TRAIL_ORIGIN": _env("TRAIL_ORIGIN") or DEFAULT_ORIGIN, "ENV": "development"}
+    config.update({name: _env(name) for name in ("TRAIL_RECEIPT_KEY", "TRAIL_CHECKPOINT_KEY", "TRAIL_CHECKPOINT_VKEY",
+                                                 "TRAIL_RETIRED_KEYS", "TRAIL_SIGNING_KEY")})
+    return load_keyring(config, instance(), PROJECT_ROOT)
+
+
 def load_witness():
     """The Witness of this environment's settings (ClickException naming what is missing)."""
-    from service.record.keyring import dev_checkpoint_vkey, dev_legacy_key, private_key
+    from service.record.keyring import private_key
     from service.record.signing import SigningKeyError
     from service.witness.app import Witness
     from service.witness.store import Store
@@ -73,12 +83,8 @@ def load_witness():
         vkeys = (_env("WITNESS_LOG_KEYS") or "").replace(",", " ").split()
         if not vkeys and production:
             raise click.ClickException("SEPARATION_GUARD_WITNESS_LOG_KEYS is not set (the logs' checkpoint keys)")
-        if not vkeys:
-            origin = _env("TRAIL_ORIGIN") or DEFAULT_ORIGIN
-            vkeys = [dev_checkpoint_vkey(instance(), origin)]
-            legacy = dev_legacy_key(instance(), origin)
-            if legacy is not None:
-                vkeys.append(legacy.key_id)
+        if not vkeys:  # development: the keys the service run from this environment signs with
+            vkeys = [v.vkey for v in dev_service_keyring().checkpoint_verifiers()]
         logs: dict[str, list[Verifier]] = {}
         for vkey in vkeys:
             verifier = Verifier.from_vkey(vkey)
