@@ -111,6 +111,13 @@ def _seal_trail(ctx: PassContext) -> dict:
     return {"sealed": total}
 
 
+def _witness_submit(ctx: PassContext) -> dict:
+    """Every checkpoint the witness has not cosigned, oldest first, whoever sealed it: a failed
+    delivery is retried here until the witness answers (service.record.witnessing)."""
+    from service.record.witnessing import submit_pending
+    return submit_pending(ctx.app)
+
+
 TASKS: list[Task] = [
     Task("rules_watch", _watch_rules, every=dt.timedelta(seconds=5),
          enabled=lambda app: float(app.config["RULES_WATCH_SECONDS"]) > 0),
@@ -118,6 +125,8 @@ TASKS: list[Task] = [
     # After the sweep: it does not tell again what the sweep has just notified.
     Task("recheck_open_cases", _recheck, daily=True),
     Task("seal_trail", _seal_trail, every=dt.timedelta(seconds=1)),
+    Task("witness_submit", _witness_submit, every=dt.timedelta(seconds=5),
+         enabled=lambda app: bool(app.config.get("TRAIL_WITNESS_URL"))),
     # Last, so whatever this pass queued leaves in this pass (with --once too).
     Task("deliver_notifications", _deliver, every=dt.timedelta(seconds=5),
          enabled=lambda app: bool(app.config.get("WEBHOOK_URL"))),
