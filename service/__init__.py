@@ -44,9 +44,15 @@ def create_app(test_config: dict | None = None, *, for_commands: bool = False) -
         # Key of the request digest kept in the trail. Development default; set it in production.
         TRAIL_DIGEST_KEY=DEV_TRAIL_DIGEST_KEY,
         TRAIL_FACT_VALUES="non_sensitive",
-        # The trail's Ed25519 signing key (PEM, or a path to one): production requires it;
-        # development makes instance/trail_signing_key.pem. The origin names the log and the key.
-        TRAIL_SIGNING_KEY=None,
+        # The trail's Ed25519 keys (service/record/keyring.py, docs/trail-witness-and-keys.md): a
+        # PEM or a path to one, outside the checkout in production; development makes them under
+        # instance/. The receipt key: every web worker. The checkpoint key: only the sealer (the
+        # worker); the others verify with its verifier key. Retired keys: role:vkey items.
+        TRAIL_RECEIPT_KEY=None,
+        TRAIL_CHECKPOINT_KEY=None,
+        TRAIL_CHECKPOINT_VKEY=None,
+        TRAIL_RETIRED_KEYS=None,
+        TRAIL_SIGNING_KEY=None,  # before the split: one key for both (development only now)
         # AES-256-GCM key (base64, 32 bytes) sealing the employee facts a case's daily re-check
         # keeps; production requires it, development makes instance/recheck_key. Keys replaced
         # by it stay in RECHECK_OLD_KEYS (comma-separated) until no row names them.
@@ -62,8 +68,14 @@ def create_app(test_config: dict | None = None, *, for_commands: bool = False) -
         TRAIL_VERIFY_SECONDS=3600,
         # Leaves of the verified tree an incremental verification spot-checks (0: none).
         TRAIL_VERIFY_SAMPLE=64,
-        # A witness that receives every checkpoint (POST, text/plain), if set.
+        # The witness (c2sp.org/tlog-witness; `separation-guard witness serve`): every checkpoint is
+        # submitted to TRAIL_WITNESS_URL/add-checkpoint, with retries, and `trail verify` requires
+        # its cosignature, by TRAIL_WITNESS_VKEY (development: read from instance/witness/).
+        # /readyz says degraded when the latest checkpoint waits longer than this for it.
         TRAIL_WITNESS_URL=None,
+        TRAIL_WITNESS_VKEY=None,
+        TRAIL_WITNESS_TIMEOUT=2.0,
+        TRAIL_WITNESS_DEGRADED_SECONDS=60,
         WEBHOOK_URL=None,
         WEBHOOK_SECRET=DEV_WEBHOOK_SECRET,  # Standard Webhooks: whsec_ + base64; refused in production
         WEBHOOK_MAX_ATTEMPTS=5,

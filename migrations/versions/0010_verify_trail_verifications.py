@@ -5,7 +5,7 @@ and problems of each verification, its progress while it runs, and the requests
 POST /v1/trail/verify leaves for the worker (service.record.verification).
 
 Revision ID: 0010_verify
-Revises: 0009
+Revises: 0010_witness
 """
 from alembic import op
 import sqlalchemy as sa
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 
 revision = '0010_verify'
-down_revision = '0009'
+down_revision = '0010_witness'
 branch_labels = None
 depends_on = None
 

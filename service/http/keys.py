@@ -125,7 +125,10 @@ def check_start_up(app: Flask) -> None:
         if not app.config["AUTH_REQUIRED"]:
             problems.append("AUTH_REQUIRED is off")
         if app.extensions.get("trail_key") is None:
-            problems.append("TRAIL_SIGNING_KEY is not set (the trail's Ed25519 key, PEM)")
+            problems.append(app.extensions.get("trail_key_problem") or "the trail's keys are not set")
+        if not app.config.get("TRAIL_WITNESS_URL") or not app.config.get("TRAIL_WITNESS_VKEY"):
+            problems.append("TRAIL_WITNESS_URL and TRAIL_WITNESS_VKEY are not set (the witness that cosigns the "
+                            "trail's checkpoints: docs/trail-witness-and-keys.md)")
         if app.extensions.get("recheck_keys") is None:
             problems.append("RECHECK_KEY is not set (AES-256-GCM, base64 32 bytes: seals the re-check's facts)")
         with sessions() as session:

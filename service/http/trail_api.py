@@ -283,17 +283,49 @@ def _event_at_within(entry: TrailEntry, start, end) -> bool:
     return (start is None or moment >= start) and (end is None or moment < end)
 
 
+class PublicKeyArgsSchema(Schema):
+    role = fields.String(load_default="checkpoint", validate=one_of(("checkpoint", "receipt")),
+                         metadata={"description": "Which key: the one that signs checkpoints, or receipts"})
+
+
+class TrailKeySchema(Schema):
+    role = fields.String(required=True, validate=one_of(("checkpoint", "receipt")))
+    state = fields.String(required=True, validate=one_of(("current", "retired")), metadata={
+        "description": "A retired key signs nothing new; what it signed still verifies"})
+    key_id = fields.String(required=True, metadata={"description": "The verifier key: name+hash+base64 key "
+                                                                   "(c2sp.org/signed-note); receipts carry it"})
+
+
+class TrailKeysSchema(Schema):
+    keys = fields.List(fields.Nested(TrailKeySchema), required=True)
+    witness = fields.String(required=True, allow_none=True, metadata={
+        "description": "The witness's verifier key (cosignature/v1, c2sp.org/tlog-cosignature), if one is configured"})
+
+
+@blp.route("/trail/keys")
+class TrailKeys(MethodView):
+    @blp.response(200, TrailKeysSchema)
+    @blp.doc(operationId="listTrailKeys")
+    def get(self):
+        """Every key of the trail, current and retired, by role; and the witness's key."""
+        from service.record.witnessing import witness_vkey
+        keys = [{"role": r, "state": s, "key_id": k} for r, s, k in current_app.extensions["trail_key"].listing()]
+        return {"keys": keys, "witness": witness_vkey(current_app)}
+
+
 @blp.route("/trail/public-key")
 class TrailPublicKey(MethodView):
+    @blp.arguments(PublicKeyArgsSchema(), location="query", as_kwargs=True)
     @blp.doc(operationId="getTrailPublicKey", responses={"200": {
         "description": "The key, PEM (SubjectPublicKeyInfo)", "headers": _VERIFIER_KEY,
         "content": {PEM: {"schema": {"type": "string"}}, "text/plain": {"schema": {"type": "string"}}}}})
-    def get(self):
-        """The Ed25519 public key that signs checkpoints and receipts (PEM). Its note verifier key
-        (name+hash+key, c2sp.org/signed-note) is in the X-Verifier-Key header. Served as
-        application/x-pem-file, or as text/plain to a client that asks for it (Accept): client
-        generators read a text/* answer as text and know no application/x-pem-file."""
-        key = current_app.extensions["trail_key"]
+    def get(self, role):
+        """The current Ed25519 public key that signs checkpoints, or with role=receipt receipts
+        (PEM). Its verifier key (name+hash+key, c2sp.org/signed-note) is in the X-Verifier-Key
+        header. Served as application/x-pem-file, or as text/plain to a client that asks for it
+        (Accept): client generators read a text/* answer as text and know no application/x-pem-file."""
+        ring = current_app.extensions["trail_key"]
+        key = ring.receipt_key if role == "receipt" else ring
         mimetype = request.accept_mimetypes.best_match((PEM, "text/plain"), default=PEM)
         return Response(key.public_pem(), mimetype=mimetype, headers={"X-Verifier-Key": key.key_id})
 
@@ -363,11 +395,12 @@ def record_ruleset_version(app: Flask) -> None:
 
 
 def init_sealer(app: Flask) -> None:
-    """Each service process runs a sealer thread (TRAIL_SEALER_THREAD, default on unless TESTING);
+    """Each service process runs a sealer thread (TRAIL_SEALER_THREAD, default on unless TESTING,
+    and in production only where the checkpoint key is given: elsewhere the worker seals);
     started on its first request, after gunicorn has forked it."""
     on = app.config["TRAIL_SEALER_THREAD"]
     if on is None:
-        on = not app.testing
+        on = not app.testing and (app.config["ENV"] != "production" or bool(app.config["TRAIL_CHECKPOINT_KEY"]))
     if not on:
         return
 

@@ -91,13 +91,19 @@ def _progress(checked: int, to_check: int) -> None:
 @click.option("--receipts", type=click.File("r", encoding="utf-8"),
               help="Receipts an EHR kept (JSON lines, each a `receipt` as answered): check each is signed by "
                    "the trail's key and its entry is sealed with that hash under a signed checkpoint")
-def verify_command(full, against, receipts):
-    """Verify the trail and record the result; exit 1 naming the first bad entry or checkpoint,
-    or any receipt that fails."""
+@click.option("--witness-checkpoint", "witnessed", type=click.File("r", encoding="utf-8"),
+              help="The witness's latest cosigned checkpoint, fetched earlier (GET <witness>/<sha256 of the "
+                   "origin>/checkpoint); by default the witness is asked now")
+def verify_command(full, against, receipts, witnessed):
+    """Verify the trail, and against the witness's latest cosigned checkpoint, and record the
+    result; exit 1 naming the first bad entry or checkpoint, or any receipt that fails."""
+    from service.record.witnessing import verify_with_witness
     exported = [json.loads(line) for line in against if line.strip()] if against else None
-    key = current_app.extensions["trail_key"]
+    key, app = current_app.extensions["trail_key"], current_app._get_current_object()
+    kept = witnessed.read() if witnessed else None
     _, result = run(db.engine(), key, FULL if full else INCREMENTAL, requested_by="cli", against=exported,
-                    progress=_progress if full else None, sample=int(current_app.config["TRAIL_VERIFY_SAMPLE"]))
+                    progress=_progress if full else None, sample=int(app.config["TRAIL_VERIFY_SAMPLE"]),
+                    witness=lambda connection, verified: verify_with_witness(app, connection, verified, kept))
     if receipts:
         with current_app.extensions["db_read_sessions"]() as session:
             checked = check_receipts(session, key, receipts.readlines())
@@ -112,6 +118,8 @@ def verify_command(full, against, receipts):
     else:
         where = f"entry {result.first_bad_seq}" if result.first_bad_seq is not None else "the tree"
         click.echo(f"trail BROKEN at {where}: {result.reason}", err=True)
+    for note in result.warnings:  # part of the answer: what the verification could not rely on
+        click.echo(f"witness: {note}")
     for check in checked:
         click.echo(str(check), err=not check.ok)
     failed = sum(not c.ok for c in checked)

@@ -20,6 +20,7 @@ export` away from the database and passes it with --against.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -93,11 +94,16 @@ def claim(engine: Engine, by: str | None = None) -> tuple[int, str] | None:
     return None
 
 
+Witness = Callable[[Connection, Verification], tuple[Verification, list[str]]]
+
+
 def run(engine: Engine, key, mode: str = INCREMENTAL, row_id: int | None = None, requested_by: str | None = None,
-        against: list[dict] | None = None, progress: Progress | None = None,
-        sample: int = SAMPLE) -> tuple[int, Verification]:
+        against: list[dict] | None = None, progress: Progress | None = None, sample: int = SAMPLE,
+        witness: Witness | None = None) -> tuple[int, Verification]:
     """Run a verification (a claimed request's, or a new one) and record its result. An
-    incremental one also spot-checks `sample` leaves drawn from the tree verified before."""
+    incremental one also spot-checks `sample` leaves drawn from the tree verified before.
+    `witness(connection, result)` checks the result against the witness's latest cosigned
+    checkpoint (service.record.witnessing.verify_with_witness): (the result, notes)."""
     if row_id is None:
         now = utcnow()
         with engine.begin() as c:
@@ -118,6 +124,9 @@ def run(engine: Engine, key, mode: str = INCREMENTAL, row_id: int | None = None,
         with engine.execution_options(**{READ_ONLY: True}).connect() as c, c.begin():
             snapshot(c)
             result = _verify(c, key, mode, against or [], report, row_id, sample)
+            if witness is not None:
+                result, notes = witness(c, result)
+                result = dataclasses.replace(result, warnings=[*result.warnings, *notes])
     except Exception as exc:
         with engine.begin() as c:
             c.execute(update(V).where(V.c.id == row_id).values(
@@ -131,7 +140,7 @@ def run(engine: Engine, key, mode: str = INCREMENTAL, row_id: int | None = None,
             max_seq=result.max_seq, sealed_through=result.sealed_through, checked=result.checked,
             entries=result.entries, pending=result.pending, checkpoints=result.checkpoints,
             first_bad_seq=result.first_bad_seq, reason=result.reason,
-            problems=[] if result.ok else [result.reason, *result.warnings]))
+            problems=[*([] if result.ok else [result.reason]), *result.warnings]))
     return row_id, result
 
 
@@ -216,7 +225,11 @@ def _relied_on(c: Connection, result: Verification) -> Verification:
 
 def _carried(c: Connection, result: Verification, last_ok, row_id: int) -> Verification:
     """A failure found since the last verification that held stands until a full one holds."""
-    failed = select(V).where(V.c.status == "failed", V.c.id != row_id)
+    # What the next incremental verification cannot find again by itself: a full one's finding,
+    # or its random spot check's. (A cut tail, a bad new entry or the witness's answer it meets
+    # again from the same resume point.)
+    failed = select(V).where(V.c.status == "failed", V.c.id != row_id,
+                             or_(V.c.mode == FULL, V.c.reason.contains("(spot check")))
     if last_ok is not None:
         failed = failed.where(V.c.finished_at > last_ok.finished_at)
     failed = c.execute(failed.order_by(V.c.finished_at.desc()).limit(1)).first()
@@ -242,7 +255,8 @@ def _when(moment: dt.datetime | None) -> str:
 _ONE_AT_A_TIME = threading.Lock()  # per process; across hosts the claim decides
 
 
-def work(engine: Engine, key, every: float, in_thread: bool = True, sample: int = SAMPLE) -> dict:
+def work(engine: Engine, key, every: float, in_thread: bool = True, sample: int = SAMPLE,
+         witness: Witness | None = None) -> dict:
     """The worker's task: ask for an incremental verification every `every` seconds, and run
     the oldest one asked for, in a thread of its own (a full one may take minutes: the worker's
     other tasks go on), or here (`in_thread=False`: tests, `worker --once`)."""
@@ -265,7 +279,7 @@ def work(engine: Engine, key, every: float, in_thread: bool = True, sample: int 
 
     def go():
         try:
-            run(engine, key, mode, row_id=row_id, sample=sample)
+            run(engine, key, mode, row_id=row_id, sample=sample, witness=witness)
         except Exception:  # recorded as an error on its row; the next request tries again
             log.exception("trail verification %s failed to run", row_id)
         finally:
