@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from schemas.check import CheckRequestSchema
 from service.decide.evaluation import evaluate
+from service.record.case_trail import LedgerDisagreement
 from service.record.ledger import _jsonable, accepted_events, case_request
 from service.record.models import Case, CaseRecheck, Notification
 from service.record.notifications import notify, recheck_message
@@ -91,7 +92,12 @@ def recheck_open_cases(session: Session, as_of: dt.date, now: dt.datetime) -> di
     counts = {"as_of": as_of.isoformat(), "cases_checked": 0, "cases_skipped": 0, "verdicts_changed": 0,
               "notifications_created": 0}
     for case in session.scalars(select(Case).order_by(Case.id)):
-        events = accepted_events(session, case.id)
+        try:
+            events = accepted_events(session, case.id)
+        except LedgerDisagreement as exc:  # decided on nothing until the ledger is put right
+            _log.error("re-check of case %s skipped: %s", case.id, exc)
+            counts["cases_skipped"] += 1
+            continue
         machine = rulebook.context.classification.machine
         state = machine.run(events)
         status = machine.status(state)
