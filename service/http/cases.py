@@ -14,7 +14,7 @@ from service.http.checks import declared_areas
 from service.record import db
 from service.decide.evaluation import default_as_of
 from service.record.case_trail import LedgerDisagreement, case_rows
-from service.record.ledger import CaseConflict, event_dict, event_out, record_event, review_case
+from service.record.ledger import CaseConflict, EmployeeRecordNeeded, event_dict, event_out, record_event, review_case
 from service.record.models import Case
 
 _DISAGREES = "Nothing decided: the case's rows in case_events say other than the trail (`case_id`, `seq`)"
@@ -41,6 +41,8 @@ class CaseEvents(MethodView):
         try:
             with db.session() as session, session.begin():
                 code, answer = record_event(session, case_id, body, declared)
+        except EmployeeRecordNeeded as exc:
+            abort(422, errors=exc.errors)
         except CaseConflict as exc:
             abort(409, message=str(exc))
         except OperationalError:

@@ -27,6 +27,15 @@ from service.record.trail import request_digest
 from service.decide.names import Names
 from service.decide.rulebook import RuleBook
 
+class EmployeeRecordNeeded(Exception):
+    """422: the event leaves the employee record out and the case keeps no facts to use instead,
+    or kept facts the event cannot be decided on. `errors`: marshmallow-style, under `employee`."""
+
+    def __init__(self, errors: dict) -> None:
+        self.errors = errors
+        super().__init__(str(errors))
+
+
 class CaseConflict(Exception):
     """The request contradicts the case as recorded (another employee, another kind)."""
 
@@ -102,7 +111,7 @@ def record_event(session: Session, case_id: str, body: dict,
     case = _lock_or_create_case(session, case_id, body)
     # Checked against the trail before anything is read from them, the replayed answer included.
     rows = case_rows(session, case_id)
-    if case.employee_id != body["employee"]["id"]:
+    if "employee" in body and case.employee_id != body["employee"]["id"]:
         raise CaseConflict(f"case {case_id} is about employee {case.employee_id}, not {body['employee']['id']}")
     if "case" in body and body["case"]["kind"] != case.kind:
         raise CaseConflict(f"case {case_id} is a {case.kind} case, not {body['case']['kind']}")
@@ -122,7 +131,11 @@ def record_event(session: Session, case_id: str, body: dict,
     rulebook = current_app.extensions["rulebook"]
     before = [event_dict(r) for r in rows if r.accepted]
     as_of = body.get("as_of") or event["at"].astimezone(CHINA).date()
-    request = {"as_of": as_of, "employee": body["employee"], "case": case_request(case, before),
+    employee, employee_from = body.get("employee"), None
+    if employee is None:
+        from service.record.rechecks import kept_for_event  # (imports this module)
+        employee, employee_from = kept_for_event(session, case, rows, as_of)
+    request = {"as_of": as_of, "employee": employee, "case": case_request(case, before),
                "action": {"type": rulebook.context.classification.machine.action_of(event["type"]),
                           "actor": event["actor"],
                           "effective_date": event["at"].astimezone(CHINA).date()}}
@@ -137,9 +150,11 @@ def record_event(session: Session, case_id: str, body: dict,
                                if event.get("received_at") else {}),
                             "form": event.get("form"), "client_key": body["client_key"]},
                            note=event.get("note"), department=event["actor"].get("department"), seq=seq)
+    # Decided on kept facts: the trail names the decision that gave them.
     entry = record_decision(session, rulebook=rulebook, outcome=outcome, request=request, received_at=now,
                             kind="case_event" if accepted else "event_refused", event=event,
-                            body_extra={"event": in_trail})
+                            body_extra={"event": in_trail, **({"employee_from": employee_from["decision_id"]}
+                                                              if employee_from else {})})
     case.event_count = seq
     row = CaseEvent(case_id=case_id, seq=seq, client_key=body["client_key"], accepted=accepted,
                     type=event["type"], at=event["at"], received_at=event.get("received_at"),
@@ -155,6 +170,8 @@ def record_event(session: Session, case_id: str, body: dict,
     # Present only under a declaration, redacted as the stored (and replayed) answer keeps facts.
     assumed = {} if outcome.assumed is None else {"assumed": redact_assumed(
         outcome.assumed, rulebook.vocabulary, keep=current_app.config["TRAIL_FACT_VALUES"])}
+    # Present only when the event left the employee record out: whose facts were used, from when.
+    assumed.update({"employee_from": employee_from} if employee_from else {})
     receipt = entry.receipt(current_app.extensions["trail_key"])
     if accepted:
         code = 201
@@ -172,7 +189,8 @@ def record_event(session: Session, case_id: str, body: dict,
     row.response_status, row.response = code, _jsonable(answer)
     session.add(row)
     from service.record.rechecks import remember_employee  # (imports this module)
-    remember_employee(session, case_id, filled["employee"], now, events=after)
+    remember_employee(session, case_id, None if employee_from else filled["employee"], now, events=after,
+                      decision_id=entry.entry_id)
     session.flush()
     return code, row.response
 
