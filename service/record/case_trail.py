@@ -17,6 +17,8 @@ digest are compared on what they carry (their seq is their place among the case'
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from flask import current_app
@@ -58,10 +60,10 @@ def case_rows(session: Session, case_id: str) -> list[CaseEvent]:
     """The case's rows (accepted and refused), once they agree with the trail; LedgerDisagreement if not."""
     case = session.get(Case, case_id)
     rows = list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq)))
-    entries = _entries(session, case_id)
+    placed = _placed_entries(session, case_id)
+    entries = [p[0] for p in placed]
     # The entries first: rows compared with an altered entry would name the wrong thing.
-    differences = _altered_entries(session, case_id, entries) or compare(case_id, case, rows, entries,
-                                                                           first_only=True)
+    differences = _altered_entries(case_id, placed) or compare(case_id, case, rows, entries, first_only=True)
     if differences:
         raise differences[0]
     return rows
@@ -71,6 +73,20 @@ def _entries(session: Session, case_id: str) -> list[TrailEntry]:
     return list(session.scalars(select(TrailEntry).where(TrailEntry.case_id == case_id,
                                                          TrailEntry.kind.in_(EVENT_KINDS))
                                 .order_by(TrailEntry.seq)))
+
+
+def _placed_entries(session: Session, case_id: str) -> list[tuple]:
+    """The case's entries, each with its leaf hash, its queue row (hash, signature) and its legacy
+    queue row: one statement, so one snapshot (the sealer moves an entry from the queue to the
+    leaves in one transaction: the entry is found in one or the other)."""
+    return list(session.execute(
+        select(TrailEntry, TrailLeaf.hash, TrailPending.hash, TrailPending.signature,
+               TrailLegacyPending.seq, TrailLegacyPending.hash)
+        .outerjoin(TrailLeaf, TrailLeaf.seq == TrailEntry.seq)
+        .outerjoin(TrailPending, TrailPending.seq == TrailEntry.seq)
+        .outerjoin(TrailLegacyPending, TrailLegacyPending.seq == TrailEntry.seq)
+        .where(TrailEntry.case_id == case_id, TrailEntry.kind.in_(EVENT_KINDS))
+        .order_by(TrailEntry.seq)))
 
 
 def compare(case_id: str, case: Case | None, rows: list[CaseEvent], entries: list[TrailEntry],
@@ -133,33 +149,20 @@ def _differing(row: CaseEvent, entry: TrailEntry) -> list[str]:
     return [name for name, (stored, proven) in pairs.items() if stored != proven]
 
 
-def _altered_entries(session: Session, case_id: str, entries: list[TrailEntry]) -> list[LedgerDisagreement]:
+def _altered_entries(case_id: str, placed: list[tuple]) -> list[LedgerDisagreement]:
     """A case's entries that no longer hash to their leaf, or to the hash their writer queued and
     signed: edited together with the rows (the sealer would refuse them, verify names them)."""
-    seqs = [e.seq for e in entries]
-    if not seqs:
-        return []
-    # The queue before the leaves: the sealer moves an entry from one to the other in one
-    # transaction, so an entry gone from the queue read first is in the leaves read after.
-    queued = {s: (h, g) for s, h, g in session.execute(
-        select(TrailPending.seq, TrailPending.hash, TrailPending.signature).where(TrailPending.seq.in_(seqs)))}
-    legacy = dict(session.execute(select(TrailLegacyPending.seq, TrailLegacyPending.hash)
-                                  .where(TrailLegacyPending.seq.in_(seqs))).all())
-    leaves = dict(session.execute(select(TrailLeaf.seq, TrailLeaf.hash).where(TrailLeaf.seq.in_(seqs))).all())
     key = current_app.extensions["trail_key"]
-    for n, entry in enumerate(entries, 1):
+    for n, (entry, leaf, queued, signature, legacy_seq, legacy) in enumerate(placed, 1):
         if entry.hash_scheme != 3:
             continue  # written before the tree: verify checks its chain
         actual = bytes.fromhex(hash_of(entry))
-        if entry.seq in leaves:
-            holds = leaves[entry.seq] == actual
-        elif entry.seq in queued:
-            h, signature = queued[entry.seq]
-            holds = h == actual and signature is not None and key.verify(
-                key.receipt_text(decision_id=entry.entry_id, entry_hash=h.hex(),
-                                 recorded_at=receipt_time(entry.recorded_at)), signature)
-        elif entry.seq in legacy:  # queued before writers signed: its hash, if migration 0008 kept one
-            holds = legacy[entry.seq] in (None, actual)
+        if leaf is not None:
+            holds = leaf == actual
+        elif queued is not None:
+            holds = queued == actual and signature is not None and _signed(key, entry, queued, signature)
+        elif legacy_seq is not None:  # queued before writers signed: its hash, if migration 0008 kept one
+            holds = legacy in (None, actual)
         else:
             holds = False
         if not holds:
@@ -167,6 +170,29 @@ def _altered_entries(session: Session, case_id: str, entries: list[TrailEntry]) 
                 f"its trail entry {entry.seq} no longer hashes to its leaf or to the hash its writer signed: "
                 "the trail was altered"))]
     return []
+
+
+_VERIFIED: "OrderedDict[tuple, bool]" = OrderedDict()
+_VERIFIED_LOCK = threading.Lock()  # a gthread worker decides from several threads
+
+
+def _signed(key, entry: TrailEntry, queued: bytes, signature: bytes) -> bool:
+    """The queue row's signature verifies over the entry's receipt. Remembered per (key, entry,
+    hash, signature): an Ed25519 check costs as much as the rest of the comparison, and a case's
+    queued entries are read again by every decision until the sealer takes them."""
+    found = (key.key_id, entry.entry_id, receipt_time(entry.recorded_at), queued, signature)
+    with _VERIFIED_LOCK:
+        if found in _VERIFIED:
+            _VERIFIED.move_to_end(found)
+            return True
+    ok = key.verify(key.receipt_text(decision_id=entry.entry_id, entry_hash=queued.hex(),
+                                     recorded_at=receipt_time(entry.recorded_at)), signature)
+    if ok:
+        with _VERIFIED_LOCK:
+            _VERIFIED[found] = True
+            if len(_VERIFIED) > 4096:
+                _VERIFIED.popitem(last=False)
+    return ok
 
 
 @dataclass(frozen=True)
