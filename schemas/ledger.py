@@ -5,7 +5,7 @@ from marshmallow import Schema, ValidationError, fields, post_dump, validate, va
 
 from schemas.case import CaseEventSchema
 from schemas.check import ASSUMED_DESCRIPTION, AssumedSchema, FindingSchema, ReceiptSchema, complete_record_field
-from schemas.errors import ErrorSchema, FieldErrorSchema
+from schemas.errors import FieldErrorSchema
 from schemas.employee import EmployeeSchema, dates_after
 from schemas.fields import CHINA, CASE_KINDS, VERDICTS, AsOf, AwareDateTime, Identifier, one_of
 
@@ -122,16 +122,6 @@ class EventConflictSchema(EventResultSchema):
     message = fields.String(required=True)
     errors = fields.List(fields.Nested(FieldErrorSchema), required=True, metadata={
         "description": "Empty: the event and not a field is refused."})
-
-
-class LedgerDisagreementSchema(ErrorSchema):
-    """503: nothing was decided. The database is unavailable, or the case's rows in case_events (or
-    its case row) say other than its entries in the trail: a row deleted, edited or inserted behind
-    the service's back (`trail verify` lists every such difference). Then `case_id` and `seq` name it."""
-
-    case_id = fields.String(metadata={"description": "The case whose ledger disagrees with the trail."})
-    seq = fields.Integer(allow_none=True, metadata={
-        "description": "The case's event (its seq) that differs; null when the case row itself does."})
 
 
 class CaseQueryArgsSchema(Schema):

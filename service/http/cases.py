@@ -7,7 +7,7 @@ from flask_smorest import abort
 from sqlalchemy.exc import OperationalError
 
 from schemas.ledger import (CaseEventRequestSchema, CaseQueryArgsSchema, CaseViewSchema, EventConflictSchema,
-                            EventResultSchema, LedgerDisagreementSchema)
+                            EventResultSchema)
 from service.http.api import Blueprint
 from service.http.examples import request_examples
 from service.http.checks import declared_areas
@@ -16,8 +16,6 @@ from service.decide.evaluation import default_as_of
 from service.record.case_trail import LedgerDisagreement, case_rows
 from service.record.ledger import CaseConflict, EmployeeRecordNeeded, event_dict, event_out, record_event, review_case
 from service.record.models import Case
-
-_DISAGREES = "Nothing decided: the case's rows in case_events say other than the trail (`case_id`, `seq`)"
 
 blp = Blueprint("cases", __name__, url_prefix="/v1", description="The separation case ledger")
 
@@ -29,7 +27,6 @@ class CaseEvents(MethodView):
     @blp.doc(operationId="createCaseEvent")
     @blp.alt_response(409, schema=EventConflictSchema,
                       description="Refused by the rules (recorded, with findings), or a conflict with the case")
-    @blp.alt_response(503, schema=LedgerDisagreementSchema, description=_DISAGREES)
     def post(self, body, case_id):
         """Record one workflow event, after the rules have checked it.
 
@@ -56,7 +53,6 @@ class CaseView(MethodView):
     @blp.arguments(CaseQueryArgsSchema(), location="query")
     @blp.response(200, CaseViewSchema)
     @blp.doc(operationId="getCase")
-    @blp.alt_response(503, schema=LedgerDisagreementSchema, description=_DISAGREES)
     def get(self, args, case_id):
         """A case: its events, its status, the step awaiting a decision and the findings as of a date."""
         as_of = args.get("as_of") or default_as_of()
