@@ -17,6 +17,10 @@ PORT ?= 5000
 # `.venv/bin/separation-guard keys create NAME --scope checks`.
 DEV_KEY ?= sg_dev-local-only
 STAMP := $(VENV)/.installed
+# The TypeScript client check (tests/test_generated_clients.py) needs the node packages pinned in
+# clients/typescript/package-lock.json; installed where npm exists, else that test skips.
+NPM ?= $(shell command -v npm 2>/dev/null)
+NODE_STAMP := clients/typescript/node_modules/.installed
 
 .PHONY: run test bench schemas clean
 
@@ -27,10 +31,14 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+$(NODE_STAMP): clients/typescript/package-lock.json
+	cd clients/typescript && $(NPM) ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
 run: $(STAMP)
 	SEPARATION_GUARD_DEV_KEY=$(DEV_KEY) VENV=$(VENV) HOST=$(HOST) $(VENV)/bin/honcho start -f Procfile -p $(PORT)
 
-test: $(STAMP)
+test: $(STAMP) $(if $(NPM),$(NODE_STAMP))
 	$(VENV)/bin/python -m pytest
 
 # Regenerate rules/_schemas/ (JSON Schemas for editors and CI) from the marshmallow schemas.
@@ -41,4 +49,4 @@ bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/bench_checks.py
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache
+	rm -rf $(VENV) instance .pytest_cache clients/typescript/node_modules

@@ -62,14 +62,17 @@ class BilingualSchema(Schema):
     en = fields.String(required=True)
 
 
+_ABSENT_BY_REFERENCE = "Absent with citations=refs: GET /v1/citations?version=<ruleset_version> has it, by ref."
+
+
 class CitationSchema(Schema):
     ref = fields.String(required=True)
     kind = fields.String(required=True, validate=one_of(CITATION_KINDS), metadata={"description": "law or policy"})
-    law = fields.String(required=True)
-    law_en = fields.String(required=True)
+    law = fields.String(metadata={"description": f"The law's name (Chinese). {_ABSENT_BY_REFERENCE}"})
+    law_en = fields.String(metadata={"description": f"The law's name (English). {_ABSENT_BY_REFERENCE}"})
     article = fields.String(required=True)
     item = fields.String(required=True, allow_none=True)
-    text = fields.String(required=True)
+    text = fields.String(metadata={"description": f"The provision's verbatim text (Chinese). {_ABSENT_BY_REFERENCE}"})
     role = fields.String(required=True, validate=one_of(CITATION_ROLES),
                          metadata={"description": "basis, consequence or definition"})
 

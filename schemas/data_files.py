@@ -24,6 +24,9 @@ class FactSpecSchema(Schema):
     source = fields.String(required=True, validate=validate.OneOf(("request", "derived")))
     sensitive = fields.Boolean()
     description = fields.String()
+    description_zh = fields.String(validate=validate.Regexp(r"^[\s\S]*[\u3400-\u9fff]", error="write it in Chinese"),
+                                   metadata={"description": "the whole description in Chinese, beside "
+                                                            "`description` (中文名称 / English description)"})
     range = fields.List(fields.String(), validate=validate.Length(equal=2), metadata={
         "description": "a derived fact known only within bounds: the facts holding its lowest and highest value"})
     details = fields.List(fields.String(), metadata={
@@ -110,7 +113,9 @@ class NamesFileSchema(Schema):
     apiVersion = fields.String(required=True, validate=validate.Equal("names/v1"))
     description = fields.String(required=True, validate=validate.Length(min=1))
     names = fields.Dict(keys=fields.String(validate=validate.Regexp(r"^[a-z][a-z0-9_]*$")),
-                        values=fields.Dict(keys=fields.String(validate=validate.Regexp(r"^[a-z][a-z0-9_]*$")),
+                        # A code, or a request field's dotted path (table request_field).
+                        values=fields.Dict(keys=fields.String(validate=validate.Regexp(
+                                               r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")),
                                            values=fields.Nested(Bilingual)),
                         required=True)
 

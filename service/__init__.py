@@ -21,7 +21,7 @@ def create_app(test_config: dict | None = None, *, for_commands: bool = False) -
     app.config.from_mapping(
         RULES_DIR=str(PROJECT_ROOT / "rules"),
         DATABASE_URL=f"sqlite:///{PROJECT_ROOT / 'instance' / 'separation_guard.sqlite'}",
-        # With two PostgreSQL roles (README): the owner's URL, for `separation-guard db upgrade`
+        # With two PostgreSQL roles (docs/postgresql-roles.md): the owner's URL, for `separation-guard db upgrade`
         # and `db roles`; DATABASE_URL is then the service role's, and AUTO_MIGRATE is off.
         MIGRATION_URL=None,
         MAX_CONTENT_LENGTH=256 * 1024,
@@ -65,7 +65,7 @@ def create_app(test_config: dict | None = None, *, for_commands: bool = False) -
         # "production" refuses to start with development secrets or without API keys.
         ENV="development",
         AUTH_REQUIRED=True,
-        # A development key registered at start-up (development only): see the README.
+        # A development key registered at start-up (development only): see the README's first check.
         DEV_KEY=None,
         # How long a sign-in to the pages lasts (the cookie holds a session token, never the key).
         PAGES_SESSION_HOURS=8,
@@ -99,7 +99,7 @@ def create_app(test_config: dict | None = None, *, for_commands: bool = False) -
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     from service.decide import reload
-    from service.http import (auth, cases, checks, decisions, notifications_api, observability, pages,
+    from service.http import (auth, cases, checks, citations_api, decisions, notifications_api, observability, pages,
                               requirements_api, trail_api)
     from service.record import db, recheck_keys, signing
     from service.tools import cli
@@ -123,6 +123,7 @@ def create_app(test_config: dict | None = None, *, for_commands: bool = False) -
     api = Api(app)
     api.register_blueprint(checks.blp)
     api.register_blueprint(requirements_api.blp)
+    api.register_blueprint(citations_api.blp)
     api.register_blueprint(decisions.blp)
     api.register_blueprint(trail_api.blp)
     api.register_blueprint(cases.blp)

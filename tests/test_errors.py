@@ -133,3 +133,24 @@ def test_every_api_blueprint_reads_bodies_strictly():
     app.config.update(API_TITLE="t", API_VERSION="v1", OPENAPI_VERSION="3.0.3")
     with pytest.raises(TypeError, match="service.http.api.Blueprint"):
         Api(app).register_blueprint(flask_smorest.Blueprint("plain", __name__))
+
+
+@pytest.mark.postgres
+def test_a_connection_the_server_dropped_fails_closed_once_and_the_pool_recovers(postgres_url):
+    # The engine has no pre-ping (service/record/db.py): a dropped connection must cost at most one
+    # 503, never an answer without its record, and the next checks connect afresh.
+    from sqlalchemy import create_engine, text
+    from tests.conftest import POSTGRES_URL, make_app, reset_postgres_schema
+    reset_postgres_schema(postgres_url)
+    app = make_app(f"{postgres_url}&application_name=sg_dropped", TRAIL_SEAL_SECONDS=0)
+    client = app.test_client()
+    assert client.post("/v1/checks", json=check_body()).status_code == 200
+    admin = create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        killed = conn.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                   "WHERE application_name = 'sg_dropped'")).scalar()
+    admin.dispose()
+    assert killed >= 1
+    statuses = [client.post("/v1/checks", json=check_body()).status_code for _ in range(3)]
+    assert statuses[0] in (200, 503) and statuses[1:] == [200, 200], statuses
+    app.extensions["db_engine"].dispose()

@@ -1,10 +1,13 @@
-"""The README's "The reversal crisis, step by step" runs exactly as written.
+"""The README's first check and "The reversal crisis, step by step" run exactly as written.
 
-Each `sh` block of that section is one curl command; the `json` block after it is the answer as
-served, pretty-printed. The test replays the commands in order on a fresh database and compares:
-the status (the "Answer: `201 Created`" line before the block) and every field shown. `"…"` in
-the README stands for a value that differs per run or was cut for length; a `"…": "…"` key says
-an object's other keys were left out, and a list ending in `"…"` that more items follow.
+Each `sh` block is one `curl -i` command; the `json` block after it is the answer as served,
+pretty-printed. The test replays the first check, then the walkthrough's commands, in order on a
+fresh database and compares: the status (the "Answer: `201 Created`" line before the block) and
+every field shown. `"…"` in the README stands for a value that differs per run or was cut for
+length; a `"…": "…"` key says an object's other keys were left out, and a list ending in `"…"`
+that more items follow. The first check's `checked[]` ends with `"… N more"`: the entries left out,
+counted. tests/test_readme_make_run.py runs the same commands through bash and curl against the
+Procfile's services.
 
 To re-paste the answers after the service changes (the cut and masked places are kept):
 
@@ -29,6 +32,7 @@ from urllib.parse import urlsplit
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 SECTION = "## The reversal crisis, step by step"
+FIRST_CHECK = "## A check"
 BASE_URL = "http://127.0.0.1:5000"
 DEV_KEY = "sg_dev-local-only"
 CUT = "…"
@@ -115,6 +119,41 @@ def steps(text: str | None = None) -> list[Step]:
     return found
 
 
+def first_check(text: str | None = None) -> Step:
+    """The README's first check: the first command after its heading and the answer shown."""
+    text = README.read_text(encoding="utf-8") if text is None else text
+    start, end = text.index(FIRST_CHECK), text.index(SECTION)
+    command = next(b for b in _BLOCK.finditer(text, start, end) if b.group(1) == "sh")
+    shown = next(b for b in _BLOCK.finditer(text, command.end(), end) if b.group(1) == "json")
+    status = _STATUS.findall(text[command.end():shown.start()])
+    assert status, "no 'Answer: `<status>`' before the first check's answer"
+    method, path, headers, body = parse_command(command.group(2))
+    return Step(command.group(2), method, path, headers, body, int(status[-1]), json.loads(shown.group(2)),
+                shown.span(2))
+
+
+_MORE = re.compile(r"… (\d+) more")
+
+
+def first_check_as_shown(live: dict, shown: dict) -> dict:
+    """The first check's served answer as the README shows it: cut where the shown one is cut,
+    per-run values as "…", `checked` cut to the entries shown (by rule id) and a last "… N more"."""
+    out = json.loads(json.dumps(live))
+    kept = [c["rule_id"] for c in shown["checked"] if isinstance(c, dict)]
+    out["checked"] = [c for c in live["checked"] if c["rule_id"] in kept]
+    out["checked"].append(f"{CUT} {len(live['checked']) - len(out['checked'])} more")
+    out = render(out, shown)
+    out["ruleset_version"] = "sha256:" + CUT
+    out["receipt"] = {key: CUT for key in live["receipt"]}
+    return out
+
+
+def problems(step: Step, status: int, live, first: bool = False) -> list[str]:
+    """How a served answer differs from the README's: its status, then every field shown."""
+    found = [f"status {status}, README says {step.status}"] if status != step.status else []
+    return found + mismatches(first_check_as_shown(live, step.shown) if first else live, step.shown)
+
+
 def mismatches(live, shown, where="$") -> list[str]:
     """How the served answer differs from the one shown (empty when it matches)."""
     if shown == CUT:
@@ -148,12 +187,12 @@ def render(live, shown=None):
         template = shown if isinstance(shown, dict) else {}
         out = {}
         for key, value in live.items():
+            if key not in template and CUT in template:
+                continue
             if key in VARYING and value is not None:
                 out[key] = CUT
-            elif key in template:
-                out[key] = render(value, template[key])
-            elif CUT not in template:
-                out[key] = render(value)
+            else:
+                out[key] = render(value, template.get(key))
         if CUT in template:
             out[CUT] = CUT
         return out
@@ -182,7 +221,8 @@ def dumps(value, indent: int = 0, lead: int = 0) -> str:
 
 
 def replay_in_process(found: list[Step]) -> list[tuple[int, object]]:
-    """Every command against the app on a fresh SQLite database, as `make run` configures it."""
+    """Every command against the app on a fresh SQLite database, as `make run` configures it
+    (pass the first check first to replay the README in order)."""
     from service import create_app
 
     with tempfile.TemporaryDirectory() as folder:
@@ -200,15 +240,23 @@ def replay_in_process(found: list[Step]) -> list[tuple[int, object]]:
             app.extensions["db_engine"].dispose()
 
 
-def replay_with_curl(found: list[Step], base_url: str) -> list[tuple[int, object]]:
+def read_curl_i(output: str) -> tuple[int, object]:
+    """The status and JSON body of what `curl -i` printed (after any 100 Continue)."""
+    while True:
+        head, _, rest = output.partition("\r\n\r\n")
+        status = int(head.split(None, 2)[1])
+        if status >= 200:
+            return status, json.loads(rest)
+        output = rest
+
+
+def replay_with_curl(found: list[Step], base_url: str, timeout: float = 60) -> list[tuple[int, object]]:
     """Every command as written, run by bash and curl against a running service at base_url."""
     answers = []
     for step in found:
         command = step.command.replace(BASE_URL, base_url.rstrip("/"), 1)
-        command = command.replace("curl ", "curl -w '\\n%{http_code}' ", 1)
-        output = subprocess.run(["bash", "-c", command], capture_output=True, text=True, check=True).stdout
-        body, _, status = output.rpartition("\n")
-        answers.append((int(status), json.loads(body)))
+        output = subprocess.run(["bash", "-c", command], capture_output=True, check=True, timeout=timeout).stdout
+        answers.append(read_curl_i(output.decode("utf-8")))  # bytes: the header lines end in CRLF
     return answers
 
 
@@ -216,9 +264,19 @@ def test_the_readme_walkthrough_runs_as_written():
     found = steps()
     assert [(s.method, s.path.split("?")[0]) for s in found][:5] == [("POST", "/v1/cases/SEP-2026-001/events")] * 5
     assert len(found) >= 8
-    for step, (status, live) in zip(found, replay_in_process(found)):
+    # Every command shows the status it gets (curl -i prints the status line).
+    assert all(s.command.startswith("curl -i ") for s in [first_check(), *found])
+    # After the README's first check, as a reader runs them: the walkthrough holds what came before.
+    first, *answers = replay_in_process([first_check(), *found])
+    assert first[0] == 200
+    for step, (status, live) in zip(found, answers):
         assert status == step.status, (step.command.splitlines()[0], live)
         assert not mismatches(live, step.shown), (step.command.splitlines()[0], mismatches(live, step.shown))
+
+
+def test_curl_i_output_is_read_past_a_100_continue():
+    output = 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 409 CONFLICT\r\nContent-Type: application/json\r\n\r\n{"a": 1}'
+    assert read_curl_i(output) == (409, {"a": 1})
 
 
 def test_the_comparison_can_fail():
@@ -234,23 +292,26 @@ def test_the_comparison_can_fail():
 
 
 def main(argv: list[str]) -> int:
-    found = steps()
+    found = [first_check(), *steps()]  # the first check, then the walkthrough, as a reader runs them
     if "--base-url" in argv:
         answers = replay_with_curl(found, argv[argv.index("--base-url") + 1])
     else:
         answers = replay_in_process(found)
     text = README.read_text(encoding="utf-8")
     failed = False
-    for step, (status, live) in zip(found, answers):
+
+    def shown_as(i, live):
+        return first_check_as_shown(live, found[0].shown) if i == 0 else render(live, found[i].shown)
+
+    for i, (step, (status, live)) in enumerate(zip(found, answers)):
         if "--check" in argv:
-            problems = ([f"status {status}, README says {step.status}"] if status != step.status else []) \
-                + mismatches(live, step.shown)
-            print(f"{'FAIL' if problems else 'ok  '} {status} {step.method} {step.path}", *problems, sep="\n  ")
-            failed |= bool(problems)
+            wrong = problems(step, status, live, first=i == 0)
+            print(f"{'FAIL' if wrong else 'ok  '} {status} {step.method} {step.path}", *wrong, sep="\n  ")
+            failed |= bool(wrong)
         elif "--print" in argv:
-            print(f"# {step.method} {step.path}\nAnswer: `{status}`\n{dumps(render(live, step.shown))}\n")
-    for step, (status, live) in reversed(list(zip(found, answers))):  # from the end: spans stay valid
-        text = text[:step.span[0]] + dumps(render(live, step.shown)) + "\n" + text[step.span[1]:]
+            print(f"# {step.method} {step.path}\nAnswer: `{status}`\n{dumps(shown_as(i, live))}\n")
+    for i, (step, (status, live)) in reversed(list(enumerate(zip(found, answers)))):  # from the end: spans stay valid
+        text = text[:step.span[0]] + dumps(shown_as(i, live)) + "\n" + text[step.span[1]:]
     if "--write" in argv:
         README.write_text(text, encoding="utf-8")
         print(f"rewrote {len(found)} answer(s) in {README}; check each status line ('Answer: `...`') by hand")

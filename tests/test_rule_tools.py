@@ -407,7 +407,7 @@ def test_coverage_lists_an_added_never_exercised_rule_and_its_citation(runner, r
     assert "process/never_exercised.yaml" in rules_part
     assert "lcl-42-4.protected-period@2008-01-01" not in rules_part
     assert "POL-TEST-1" in citations_part and "LCL-42-4 " not in citations_part
-    assert "Totals: rules " in out and "1 failing" in out
+    assert "Totals: rule versions " in out and "1 failing" in out
 
 
 # ---- diff -----------------------------------------------------------------------------------
@@ -544,6 +544,84 @@ def test_resolve_side_extracts_rules_and_fixtures_of_a_revision(tmp_path):
         resolve_side("no-such-revision-xyz", tmp_path)
 
 
+def _offboarding_case(client, case_id: str, pregnancy: str) -> None:
+    """A non-renewal case in offboarding; the employee facts last given for it (here, with a
+    check naming the case two days later) are kept sealed for its re-check."""
+    from tests.conftest import KNOWN_EMPLOYEE_FACTS
+
+    employee = {**KNOWN_EMPLOYEE_FACTS, "id": f"E-{case_id}", "gender": "female", "children": [],
+                "pregnancy": {"status": "not_pregnant"},
+                "contract": {"type": "fixed_term", "end_date": "2026-01-20", "in_probation": False,
+                             "consecutive_fixed_terms": 1}}
+    started = client.post(f"/v1/cases/{case_id}/events", json={
+        "client_key": case_id, "case": {"kind": "non_renewal", "hr_owner_id": "HR7"}, "employee": employee,
+        "event": {"type": "offboarding_started", "at": "2026-01-20T09:00:00+08:00",
+                  "actor": {"id": "HR7", "role": "hr"}}})
+    assert started.status_code == 201 and started.get_json()["case"]["status"] == "offboarding", started.get_json()
+    told = client.post("/v1/checks", json={"as_of": "2026-01-22", "case_id": case_id,
+                                           "employee": {**employee, "pregnancy": {"status": pregnancy}},
+                                           "action": {"type": "edit_employee_record", "actor": {"id": "HR9", "role": "hr"}}})
+    assert told.status_code == 200, told.get_json()
+
+
+def test_diff_lists_the_open_cases_whose_next_step_verdict_moves_and_no_other(sqlite_app, runner, rules_copy):
+    client = sqlite_app.test_client()
+    _offboarding_case(client, "NR-PREGNANT", "pregnant")      # the offboarding is an Art. 42 deny
+    _offboarding_case(client, "NR-NOT-PREGNANT", "not_pregnant")   # allowed, under either rule set
+    _soften_first_rule(rules_copy)   # lcl-42-4.protected-period: deny -> warn
+    result = runner.invoke(args=["rules", "diff", str(PROJECT_ROOT / "rules"), str(rules_copy),
+                                 "--fixtures", str(REVERSAL), "--as-of", "2026-01-22"])
+    assert result.exit_code == 0, result.output
+    cases = result.stdout.split("\nOpen cases", 1)[1]
+    assert cases.startswith(" whose next step's verdict changes (1 of 2 open case(s), decided as of 2026-01-22"), cases
+    moved = [line.split() for line in cases.splitlines()[1:] if line.startswith("  ") and not line.startswith("    ")]
+    assert moved == [["NR-PREGNANT", "execute_offboarding", "deny", "->", "warn"]], cases
+    assert "NR-NOT-PREGNANT" not in cases
+    # Case ids and verdicts only: never a fact the re-check keeps.
+    assert "pregnant" not in cases.replace("NR-PREGNANT", "") and "2026-01-20" not in cases
+
+
+def test_case_impact_names_cases_no_key_opens_and_leaves_closed_cases_out(sqlite_app, rules_copy):
+    import datetime as dt
+
+    from service.record.models import CaseRecheck
+    from service.tools.case_impact import case_impact
+
+    client = sqlite_app.test_client()
+    _offboarding_case(client, "NR-PREGNANT", "pregnant")
+    _offboarding_case(client, "NR-OTHER-KEY", "pregnant")
+    _offboarding_case(client, "NR-DONE", "not_pregnant")
+    done = client.post("/v1/cases/NR-DONE/events", json={
+        "client_key": "NR-DONE-2", "employee": {"id": "E-NR-DONE"},
+        "event": {"type": "offboarding_completed", "at": "2026-01-21T09:00:00+08:00", "actor": {"id": "HR7", "role": "hr"}}})
+    assert done.status_code == 201 and done.get_json()["case"]["status"] == "offboarded", done.get_json()
+    with sqlite_app.app_context(), sqlite_app.extensions["db_sessions"]() as session, session.begin():
+        session.get(CaseRecheck, "NR-OTHER-KEY").key_id = "0badc0de"   # sealed by a key no longer configured
+    _soften_first_rule(rules_copy)
+    old, new = load_rulebook(PROJECT_ROOT / "rules"), load_rulebook(rules_copy)
+    try:
+        with sqlite_app.app_context(), sqlite_app.extensions["db_sessions"]() as session:
+            impact = case_impact(session, old, new, dt.date(2026, 1, 22))
+    finally:
+        old.engine.close()
+        new.engine.close()
+    assert impact.open_cases == 2 and impact.skipped == ["NR-OTHER-KEY"]
+    [moved] = impact.changes
+    assert (moved.case_id, moved.old.step, moved.old.verdict, moved.new.verdict) == \
+        ("NR-PREGNANT", "execute_offboarding", "deny", "warn")
+    assert "lcl-42-4.protected-period" in moved.old.rule_ids
+
+
+def test_diff_without_a_database_says_so_and_still_reports_the_fixtures(rules_copy):
+    _soften_first_rule(rules_copy)
+    done = subprocess.run([sys.executable, "-m", "service.tools.rule_cli", "diff", str(PROJECT_ROOT / "rules"),
+                           str(rules_copy), "--fixtures", str(REVERSAL)],
+                          capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "\nOutcomes that change (" in done.stdout and "deny  ->  warn" in done.stdout
+    assert "\nOpen cases: not compared (no database configured: " in done.stdout
+
+
 # ---- scenarios run --------------------------------------------------------------------------
 def test_scenarios_run_as_of_overrides_every_request_and_writes_junit(runner, rulebook, tmp_path):
     results = run_scenarios(rulebook, [REVERSAL], as_of="2026-06-01", examples=False)
@@ -602,9 +680,9 @@ def test_scenarios_run_takes_a_folder_as_the_readme_shows_and_prints_whole_names
     assert missing.exit_code == 2 and "no-such-folder" in missing.output
 
 
-def test_the_readme_quotes_the_what_if_summary_of_the_shipped_fixtures_as_it_is(runner):
+def test_the_docs_quote_the_what_if_summary_of_the_shipped_fixtures_as_it_is(runner):
     import re
-    readme = " ".join((PROJECT_ROOT / "README.md").read_text(encoding="utf-8").split())
+    readme = " ".join((PROJECT_ROOT / "docs" / "rules.md").read_text(encoding="utf-8").split())
     [(day, cases, verdicts)] = re.findall(
         r"`What if every request were decided as of (\S+): of (\d+) case\(s\), (\d+) verdict\(s\) would change", readme)
     result = runner.invoke(args=["scenarios", "run", str(PROJECT_ROOT / "fixtures"), "--as-of", day])

@@ -185,7 +185,7 @@ def test_a_rewritten_tree_is_caught_by_its_signed_checkpoint_and_by_the_exported
 # ---- what an auditor checks with nothing from the service ---------------------------------
 
 def _auditor_leaf_hash(entry):
-    """README 'Verifying the trail yourself': the entry's content as canonical JSON."""
+    """docs/trail.md, 'Verifying the trail yourself': the entry's content as canonical JSON."""
     recorded = dt.datetime.fromisoformat(entry["recorded_at"]).astimezone(dt.timezone.utc).replace(tzinfo=None)
     content = [entry["entry_id"], entry["kind"], recorded.isoformat(timespec="microseconds"), entry["as_of"],
                entry["employee_id"], entry["case_id"], entry["process_type"], entry["action_type"],

@@ -4,7 +4,7 @@ The engine is C with no thread safety: one check is several C calls (assert, sta
 complete action per fired rule, delete state) and another caller slipping in between can
 crash the process. So every call into it, from any engine instance, holds one process-wide
 lock: a gthread worker's threads take turns, and CPU scales with processes. See the
-README's "The engine" section for the other crash paths each line here avoids.
+"The engine" in docs/rules.md for the other crash paths each line here avoids.
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from schemas.data_files import NamesFileSchema
-from schemas.rule_file import CITATION_ROLES, EXAMPLE_VERDICTS
+from schemas.rule_file import CITATION_ROLES, EXAMPLE_VERDICTS, NOTIFY
 
 NAMES_FILE = "names/codes.yaml"
 _VERDICTS = ("allow", *EXAMPLE_VERDICTS)
@@ -67,4 +67,5 @@ def required_codes(vocabulary, classification, families: tuple[str, ...]) -> dic
         "verdict": _VERDICTS,
         "family": families,
         "citation_role": CITATION_ROLES,
+        "notify": NOTIFY,
     }

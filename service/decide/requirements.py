@@ -25,7 +25,8 @@ _SEPARATION_BASIS = "derived.separation.basis"
 _TEST = {"eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "lte": operator.le,
          "gt": operator.gt, "gte": operator.ge,
          "in": lambda a, b: a in b, "not_in": lambda a, b: a not in b}
-_BILINGUAL = re.compile(r"(?P<zh>[^/]*[\u3400-\u9fff][^/]*?)\s*/\s+(?P<en>.*)")
+# The Chinese may hold a path (见 classification/case_states.yaml): a slash with no space after it.
+_BILINGUAL = re.compile(r"(?P<zh>[^/]*[\u3400-\u9fff](?:[^/]|/(?!\s))*?)\s*/\s+(?P<en>.*)")
 _FIRST_CLAUSE = re.compile(r"[:;(]|\. |（")
 _OPERATOR_WORDS = {
     "eq": ("为", "is"), "ne": ("不为", "is not"), "in": ("为下列之一", "is one of"),

@@ -420,6 +420,14 @@ def versions_by_id(rules) -> dict[str, list[Rule]]:
             for rule_id, versions in sorted(by_id.items())}
 
 
+def rule_counts(rules) -> dict[str, int]:
+    """How many rules (distinct ids) and rule versions (dated versions of them): the one count that
+    /readyz, `rules lint` and the pages show, each under its own name (an id with two dated
+    versions is one rule and two rule versions)."""
+    rules = list(rules)
+    return {"rules": len({rule.id for rule in rules}), "rule_versions": len(rules)}
+
+
 def _overlaps(rules: list[Rule]) -> list[Problem]:
     problems = []
     for rule_id, versions in versions_by_id(rules).items():

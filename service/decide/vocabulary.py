@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -27,6 +27,9 @@ class FactSpec:
     values: tuple[str, ...] = ()
     sensitive: bool = False
     description: str = ""
+    # The whole description in Chinese (`description` is "中文名称 / English description": a
+    # Chinese name and an English explanation); the pages show both languages.
+    description_zh: str = ""
     # A range: the value is known only within two other facts, its lowest and highest possible
     # value (e.g. a retirement date that depends on an unknown original retirement age).
     bounds: tuple[str, str] | None = None
@@ -93,7 +96,9 @@ class Vocabulary:
             for name, spec in doc["facts"].items():
                 if name in facts:
                     raise VocabularyError(f"{path.name}: fact {name} is already defined")
-                facts[name] = _spec(path.name, name, spec, enums)
+                # The whole description in Chinese is for people (the pages); nothing decides with it.
+                facts[name] = replace(_spec(path.name, name, spec, enums),
+                                      description_zh=str(spec.get("description_zh", "")))
         for spec in facts.values():
             for other in (*(spec.bounds or ()), *spec.details):
                 if other not in facts:

@@ -56,6 +56,7 @@ _SCOPES_OF_ENDPOINT = {
     "checks.Checks": ("checks",),
     "checks.CheckBatch": ("checks",),
     "requirements.Requirements": ("checks",),
+    "citations.Citations": ("checks", "trail:read"),
     "decisions.DecisionView": ("checks", "trail:read"),
     "cases.CaseEvents": ("cases",),
     "cases.CaseView": ("cases", "trail:read"),

@@ -1,13 +1,14 @@
 """POST /v1/checks: may the EHR do this to this employee, as of this date?"""
 from __future__ import annotations
 
-from flask import current_app, g
+from flask import current_app, g, request as http_request
 from flask.views import MethodView
 from flask_smorest import abort
 from sqlalchemy.exc import SQLAlchemyError
 
 from schemas.check import (CheckBatchRequestSchema, CheckBatchResultSchema, CheckRequestSchema,
                            CheckResultSchema)
+from schemas.citations import CitationsFormArgsSchema
 from schemas.fields import CHINA
 from service.http.api import Blueprint
 from service.http.examples import request_examples
@@ -25,29 +26,62 @@ blp = Blueprint("checks", __name__, url_prefix="/v1", description="Pre-action co
 @blp.route("/checks")
 class Checks(MethodView):
     @blp.arguments(CheckRequestSchema(), examples=request_examples("createCheck"))
+    @blp.arguments(CitationsFormArgsSchema(), location="query", as_kwargs=True)
     @blp.response(200, CheckResultSchema)
     @blp.doc(operationId="createCheck")
-    def post(self, request):
+    def post(self, request, **query):
         """Check a proposed separation action before the EHR carries it out.
 
         The verdict is the most severe finding: deny, warn, or allow when there is none.
         Every decision is written to the trail before it is returned.
         """
-        return _decide([request])[0]
+        return _answer(_decide([request])[0], query.get("citations"))
 
 
 @blp.route("/checks:batch")
 class CheckBatch(MethodView):
     @blp.arguments(CheckBatchRequestSchema(), examples=request_examples("createCheckBatch"))
+    @blp.arguments(CitationsFormArgsSchema(), location="query", as_kwargs=True)
     @blp.response(200, CheckBatchResultSchema)
     @blp.doc(operationId="createCheckBatch")
-    def post(self, batch):
+    def post(self, batch, **query):
         """Up to 100 checks in one call, each with its own verdict and decision id.
 
         The batch is validated whole (a bad check is a 422 naming checks.<n>.<field>) and its
         decisions are recorded in one transaction: all of them, or none and a 503.
         """
-        return {"results": _decide(batch["checks"], batch=True)}
+        return _answer({"results": _decide(batch["checks"], batch=True)}, query.get("citations"))
+
+
+# What a citation keeps when the caller takes the texts from GET /v1/citations instead.
+_BY_REFERENCE = ("ref", "kind", "role", "article", "item")
+
+
+def _answer(body: dict, form: str | None):
+    """The answer, encoded once by orjson: it is plain data already, in the shape CheckResultSchema
+    documents (tests/test_answers.py holds the two equal), so a marshmallow dump would only copy it.
+    With citations=refs (query, or `Prefer: citations=refs`) findings cite by reference."""
+    by_reference = (form or _preferred_form()) == "refs"
+    if by_reference:
+        for result in body.get("results", [body]):
+            result["findings"] = [{**f, "citations": [{k: c[k] for k in _BY_REFERENCE} for c in f["citations"]]}
+                                  for f in result["findings"]]
+    response = current_app.json.response(body)  # service/http/jsonio.py: orjson, no dump
+    if by_reference:
+        response.headers["Preference-Applied"] = "citations=refs"
+    if form is None:
+        response.headers["Vary"] = "Prefer"
+    return response
+
+
+def _preferred_form() -> str | None:
+    """RFC 7240: `Prefer: citations=refs`, among any other preferences."""
+    for header in http_request.headers.getlist("Prefer"):
+        for preference in header.split(","):
+            name, _, value = preference.split(";")[0].strip().partition("=")
+            if name.strip().lower() == "citations" and value.strip().strip('"') == "refs":
+                return "refs"
+    return None
 
 
 def declared_areas(rulebook, areas: list[str] | None, where: str = "") -> list[tuple[str, str]]:
@@ -91,7 +125,7 @@ def _decide(requests: list[dict], batch: bool = False) -> list[dict]:
     _remember_case_facts([(filled, e.entry_id) for (filled, _), r, e in zip(decided, requests, recorded)
                           if any(r is n for n in named)])
     key = current_app.extensions["trail_key"]
-    return [{"decision_id": e.entry_id, "verdict": o.verdict, "as_of": o.as_of,
+    return [{"decision_id": e.entry_id, "verdict": o.verdict, "as_of": o.as_of.isoformat(),
              "retrospective": past, "ruleset_version": o.ruleset_version, "findings": o.findings,
              "checked": o.checked, **({} if o.assumed is None else {"assumed": o.assumed}), "receipt": e.receipt(key)}
             for e, o, past in zip(recorded, outcomes, retrospective)]

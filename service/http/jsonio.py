@@ -11,6 +11,7 @@ the order given; no NaN or Infinity (orjson writes null, so the document stays v
 """
 from __future__ import annotations
 
+import datetime as dt
 import decimal
 import re
 import typing as t
@@ -20,6 +21,8 @@ from flask.json.provider import JSONProvider
 
 # What Flask's default provider does beyond what orjson does natively.
 def _default(value: t.Any) -> t.Any:
+    if isinstance(value, (dt.date, dt.time)):  # a subclass orjson leaves alone (freezegun's FakeDate)
+        return value.isoformat()
     if isinstance(value, decimal.Decimal):
         return str(value)
     if hasattr(value, "__html__"):

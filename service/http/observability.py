@@ -15,6 +15,8 @@ from flask.logging import default_handler
 from pythonjsonlogger.json import JsonFormatter as BaseJsonFormatter
 from sqlalchemy import text
 
+from service.decide.rulebook import rule_counts
+
 REQUEST_ID_HEADER = "X-Request-Id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 request_log = logging.getLogger("separation_guard.request")
@@ -108,7 +110,8 @@ def readyz():
     ready = rulebook is not None and database == "ok"
     body = {"status": "ready" if ready else "not ready", "database": database,
             "ruleset_version": rulebook.version if rulebook else None,
-            "rules": len(rulebook.rules) if rulebook else 0}
+            # Rules (ids) and rule versions (dated versions), named as the pages and lint name them.
+            **rule_counts(rulebook.rules.values() if rulebook else ())}
     # Still ready when an edit of the rules was refused (the previous set answers every check),
     # but degraded: a monitor reading the body sees it; one reading the status code is not paged.
     refused = current_app.extensions.get("candidate_refused") if rulebook is not None else None

@@ -1,5 +1,6 @@
-"""Read-only pages for people: the rule catalog, one page per rule, the trail viewer and a case's
-timeline. Server-rendered (Jinja, service/templates/), Chinese with English beside it, no JavaScript.
+"""Read-only pages for people: the rule catalog, one page per rule (both in catalog_pages.py), the
+trail viewer and a case's timeline. Server-rendered (Jinja, service/templates/), Chinese with
+English beside it, no JavaScript.
 
 How the pages are protected:
 
@@ -39,6 +40,9 @@ from service.decide.rulebook import versions_by_id
 from service.http.decisions import summary
 from service.http.trail_api import KINDS, MAX_SEQ, TrailQueryArgsSchema, query_trail
 
+from service.decide.rulebook import rule_counts
+from service.http.rule_examples import fact_description, field_label
+
 bp = Blueprint("pages", __name__)
 
 # What a key needs to sign in: any scope that opens a page.
@@ -46,6 +50,10 @@ _PAGE_SCOPES = {"trail:read", "rules:admin"}
 _TRAIL_FIELDS = ("employee", "case_id", "process_type", "kind", "action_type", "event_type", "verdict",
                  "rule_id", "actor", "since", "until", "at_since", "at_until", "after", "limit")
 _PAGE_SIZES = (25, 50, 100, 200)
+
+# The catalog and a rule's page: their routes register on bp when the module is imported (it
+# imports bp from here, defined above).
+from service.http import catalog_pages  # noqa: E402,F401
 
 def _enabled() -> bool:
     value = current_app.config.get("PAGES_ENABLED")
@@ -105,7 +113,7 @@ def _json_default(value):
 @bp.context_processor
 def _common():
     rulebook = current_app.extensions["rulebook"]
-    return {"ruleset_version": rulebook.version, "rule_count": len(rulebook.rules),
+    return {"ruleset_version": rulebook.version, "rule_counts": rule_counts(rulebook.rules.values()),
             "signed_in": bool(request.cookies.get(page_sessions.COOKIE)), "labels": rulebook.names.tables,
             "session_hours": current_app.config["PAGES_SESSION_HOURS"]}
 
@@ -207,60 +215,7 @@ def _safe_next(value: str | None) -> str:
     return value.rstrip("?") or "/"
 
 
-# ---- the rule catalog ----------------------------------------------------------------------
-
-def _versions_by_id() -> dict[str, list]:
-    return versions_by_id(current_app.extensions["rulebook"].rules.values())
-
-
-def _current(versions: list, today: dt.date):
-    """The version in force today, else the latest one."""
-    return next((r for r in versions if r.in_force(today)), versions[-1])
-
-
-def _matches(rule, text: str) -> bool:
-    haystack = [rule.id, rule.file, *rule.title.values(), *rule.message.values()]
-    for citation in rule.citations:
-        haystack += [citation["ref"], citation["law"], citation["law_en"], citation["article"],
-                     citation.get("item") or "", citation["text"]]
-    return any(text in part.casefold() for part in haystack)
-
-
-@bp.route("/rules")
-def rules():
-    family = request.args.get("family", "")
-    verdict = request.args.get("verdict", "")
-    text = request.args.get("q", "").strip()
-    today = default_as_of()
-    shown = []
-    all_rules = _versions_by_id()
-    for rule_id, versions in all_rules.items():
-        if family and versions[0].family != family:
-            continue
-        if verdict and not any(v.verdict == verdict for v in versions):
-            continue
-        if text and not any(_matches(v, text.casefold()) for v in versions):
-            continue
-        shown.append({"id": rule_id, "current": _current(versions, today), "versions": versions})
-    return render_template("rules.html", rules=shown, total=len(all_rules), today=today,
-                           filters={"family": family, "verdict": verdict, "q": text},
-                           verdicts=("deny", "warn", "obligation"))
-
-
-@bp.route("/rules/<rule_id>")
-def rule(rule_id: str):
-    versions = _versions_by_id().get(rule_id)
-    if not versions:
-        abort(404)
-    vocabulary = current_app.extensions["rulebook"].vocabulary
-    facts = {}
-    for version in versions:
-        for name in version.compiled.facts:
-            facts[name] = vocabulary[name].description if name in vocabulary else ""
-    today = default_as_of()
-    return render_template("rule.html", rule_id=rule_id, versions=versions, current=_current(versions, today),
-                           today=today, facts=facts)
-
+# ---- what an action needs (the catalog and a rule's page: service/http/catalog_pages.py) --------
 
 @bp.route("/requirements")
 def requirements():
@@ -275,15 +230,22 @@ def requirements():
     try:
         as_of = dt.date.fromisoformat(as_of_text) if as_of_text else default_as_of()
     except ValueError:
-        as_of, error = default_as_of(), f"as_of: {as_of_text!r} is not a date (YYYY-MM-DD)"
+        as_of, error = default_as_of(), (f"as_of：“{as_of_text}”不是日期（YYYY-MM-DD）。",
+                                         f"as_of: {as_of_text!r} is not a date (YYYY-MM-DD)")
     needs = None
     if chosen is not None and error is None:
         try:
             needs = answer(rulebook, chosen, as_of)
         except UnknownAction:
-            error = f"action: {chosen!r} is not an action type"
+            error = (f"action：“{chosen}”不是操作类型。", f"action: {chosen!r} is not an action type")
+    # Each field's name and description in both languages (a fact's from the vocabulary, another
+    # request field's name from rules/names/codes.yaml).
+    described = {f["field"]: {"label": field_label(rulebook, f["field"]),
+                              "zh": (fact_description(rulebook.vocabulary.facts[f["field"]])["zh"]
+                                     if f["field"] in rulebook.vocabulary.facts else f["description"].get("zh", ""))}
+                 for f in (needs or {}).get("fields", ())}
     return render_template("requirements.html", actions=actions, chosen=chosen, as_of=as_of, needs=needs,
-                           error=error), 400 if error else 200
+                           error=error, described=described), 400 if error else 200
 
 
 # ---- the trail and cases -------------------------------------------------------------------
@@ -332,7 +294,7 @@ def trail():
     first_query = {k: v for k, v in form.items() if v and k != "after"} if form["after"] else None
     choices = {"process_type": (*CASE_KINDS, "check"), "kind": KINDS, "action_type": ACTION_TYPES,
                "event_type": EVENT_TYPES, "verdict": ("deny", "warn", "allow")}
-    rule_ids = sorted({r.id for r in current_app.extensions["rulebook"].rules.values()})
+    rule_ids = list(versions_by_id(current_app.extensions["rulebook"].rules.values()))  # sorted ids
     searched = any(v for k, v in form.items() if k not in ("after", "limit"))
     return render_template("trail.html", entries=entries, form=form, errors=errors, choices=choices,
                            rule_ids=rule_ids, page_sizes=_PAGE_SIZES, next_query=next_query,

@@ -118,7 +118,7 @@ class TrailEntrySchema(Schema):
     hash = fields.Function(hash_of, required=True, metadata={"description": "Scheme 3: hex SHA-256(0x00 || canonical JSON of "
                                                                             "the content), the entry's leaf hash in the tree"})
     hash_scheme = fields.Integer(required=True, metadata={"description": "3: a leaf of the Merkle tree; 2 and 1: entries "
-                                                                         "written before it, hash-chained (README, "
+                                                                         "written before it, hash-chained (docs/trail.md, "
                                                                          "'Verifying the trail yourself')"})
     decision = fields.Nested("TrailDecisionSchema", required=True, allow_none=True, metadata={
         "description": "A check's or a case event's body read as a decision: the verdict, each finding's rule, "

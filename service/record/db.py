@@ -72,7 +72,10 @@ _json_serializer = functools.partial(json.dumps, ensure_ascii=False, separators=
 
 def _create(url: str) -> Engine:
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True, json_serializer=_json_serializer)
+        # No pre-ping: it is a round trip before every check. A connection the server dropped fails
+        # its request with a 503 (never an allow), and that error invalidates the whole pool, so
+        # the next checkout connects afresh (tests/test_load.py stops PostgreSQL under load).
+        return create_engine(url, json_serializer=_json_serializer)
     engine = create_engine(url, connect_args={"check_same_thread": False}, json_serializer=_json_serializer)
     event.listen(engine, "connect", _sqlite_connect)
     # pysqlite begins transactions lazily, so two writers could read the same row and then

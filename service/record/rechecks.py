@@ -121,6 +121,20 @@ def kept_employee(case_id: str, row: CaseRecheck) -> dict | None:
     return current_app.extensions["recheck_keys"].open(case_id, row.key_id, row.employee_sealed)
 
 
+def decide_next_step(rulebook, case: Case, events: list[dict], employee: dict | None, as_of: dt.date):
+    """(status, next step, review, outcome) of an open case under `rulebook`: the step it waits
+    for, decided as of `as_of` with the employee facts kept for it. The review (as HR would
+    review the case) gives the pending step; the outcome is the step's own answer. Also what
+    `rules diff` asks of each rule set (service/tools/case_impact.py)."""
+    machine = rulebook.context.classification.machine
+    status = machine.status(machine.run(events))
+    review = evaluate(rulebook, _request(case, events, employee, as_of, "review_case", "hr"))
+    step, role = next_step(rulebook, case, status, review.facts.values.get("derived.case.pending.step"))
+    outcome = review if step == "review_case" else \
+        evaluate(rulebook, _request(case, events, employee, as_of, step, role))
+    return status, step, review, outcome
+
+
 def recheck_open_cases(session: Session, as_of: dt.date, now: dt.datetime) -> dict:
     """Re-decide every open case's next step as of `as_of`; notify HR of each changed verdict."""
     rulebook = current_app.extensions["rulebook"]
@@ -134,10 +148,8 @@ def recheck_open_cases(session: Session, as_of: dt.date, now: dt.datetime) -> di
             counts["cases_skipped"] += 1
             continue
         machine = rulebook.context.classification.machine
-        state = machine.run(events)
-        status = machine.status(state)
         row = session.get(CaseRecheck, case.id)
-        if machine.closed(state):  # nothing is left to decide (case_states.yaml)
+        if machine.closed(machine.run(events)):  # nothing is left to decide (case_states.yaml)
             forget_case(session, row)
             continue
         if row is None:
@@ -154,10 +166,7 @@ def recheck_open_cases(session: Session, as_of: dt.date, now: dt.datetime) -> di
         if employee is not None and row.key_id != keys.current_id:
             # Sealed with a replaced key: sealed again with the current one, so the old key can go.
             row.key_id, row.employee_sealed = keys.seal(case.id, employee)
-        review = evaluate(rulebook, _request(case, events, employee, as_of, "review_case", "hr"))
-        step, role = next_step(rulebook, case, status, review.facts.values.get("derived.case.pending.step"))
-        outcome = review if step == "review_case" else \
-            evaluate(rulebook, _request(case, events, employee, as_of, step, role))
+        status, step, review, outcome = decide_next_step(rulebook, case, events, employee, as_of)
         counts["cases_checked"] += 1
         rule_ids = sorted({f["rule_id"] for f in outcome.findings if f["verdict"] != "obligation"})
         # A step not decided before counts as allowed: HR hears when it stops being so.

@@ -53,7 +53,7 @@ def request_digest(key: bytes, request: dict) -> str:
 
 
 def leaf_data(values: dict) -> bytes:
-    """The bytes a scheme-3 entry is in the tree: README, 'Verifying the trail yourself'."""
+    """The bytes a scheme-3 entry is in the tree: docs/trail.md, 'Verifying the trail yourself'."""
     return _canonical_json([_canonical(values.get(name)) for name in CONTENT]).encode()
 
 

@@ -1,5 +1,6 @@
 """`rules diff`: two rule sets (folders or git revisions) compared rule by rule, and the fixtures
-and examples whose outcome changes between them."""
+and examples whose outcome changes between them; with a database, the open cases whose next
+step's verdict changes too (service/tools/case_impact.py)."""
 from __future__ import annotations
 
 import io
@@ -62,6 +63,8 @@ class Diff:
     new_unloaded: list[Rule] = field(default_factory=list)
     old_loads_nothing: bool = False   # its facts do not load: none of its rules is compared
     new_loads_nothing: bool = False
+    cases: object | None = None       # CaseImpact: the open cases, when a database was given
+    cases_not_compared: str | None = None   # why there is none
 
     @property
     def ok(self) -> bool:
@@ -220,8 +223,9 @@ def _observed(observe, book: RuleBook, request: dict, now):
         return Observed(None, f"this code cannot decide it on that rule set: {type(exc).__name__}: {exc}")
 
 
-def diff(old: Side, new: Side, fixture_paths=None, progress=None) -> Diff:
-    """Compare two rule sets. Fixtures: `fixture_paths`, else NEW's fixtures/, else the project's."""
+def diff(old: Side, new: Side, fixture_paths=None, progress=None, open_cases=None) -> Diff:
+    """Compare two rule sets. Fixtures: `fixture_paths`, else NEW's fixtures/, else the project's.
+    `open_cases(old_book, new_book)`: the open cases' CaseImpact, or a str saying why there is none."""
     from service.tools.scenarios import default_fixture_paths
 
     old_checked, new_checked = validate_rules(old.rules), validate_rules(new.rules)
@@ -231,17 +235,19 @@ def diff(old: Side, new: Side, fixture_paths=None, progress=None) -> Diff:
     if fixture_paths is None:
         fixture_paths = (sorted(new.fixtures.rglob("*_test.yaml")) if new.fixtures is not None
                          else default_fixture_paths())
-    outcomes, run = [], 0
+    outcomes, run, cases = [], 0, "a rule set does not load"
     if not old_checked.problems and not new_checked.problems:
         old_book, new_book = load_rulebook(old.rules), load_rulebook(new.rules)
         try:
             outcomes, run = outcome_changes(old_book, new_book, fixture_paths, progress)
+            cases = open_cases(old_book, new_book) if open_cases is not None else "no database given"
         finally:
             old_book.engine.close()
             new_book.engine.close()
     return Diff(old, new, added, removed, changed, _citation_changes(old.rules, new.rules),
                 _other_files(old.rules, new.rules), outcomes, run, old_checked.problems, new_checked.problems,
-                old_unloaded, new_unloaded, old_checked.vocabulary is None, new_checked.vocabulary is None)
+                old_unloaded, new_unloaded, old_checked.vocabulary is None, new_checked.vocabulary is None,
+                None if isinstance(cases, str) else cases, cases if isinstance(cases, str) else None)
 
 
 def resolve_side(spec: str, workdir: Path, repo: Path = PROJECT_ROOT) -> Side:

@@ -17,10 +17,11 @@ from schemas.errors import flatten_messages
 from schemas.fields_doc import field_at
 from service.decide.conditions import Atom
 from service.decide.classification import Classification
-from service.decide.rulebook import Problem, Rule, rule_files, validate_rules, versions_by_id
+from service.decide.rulebook import Problem, Rule, rule_counts, rule_files, validate_rules, versions_by_id
 from service.decide.vocabulary import Vocabulary
 
 from service.tools.lines import _Lines, _child
+from service.tools.lint_names import page_names
 
 ERROR, WARNING = "error", "warning"
 
@@ -45,7 +46,8 @@ class Issue:
 class LintReport:
     root: Path
     issues: list[Issue]
-    rules_checked: int = 0
+    rules_checked: int = 0            # distinct rule ids
+    rule_versions_checked: int = 0    # their dated versions
 
     @property
     def errors(self) -> list[Issue]:
@@ -71,12 +73,14 @@ def lint(root: Path | str) -> LintReport:
         issues += _request_facts(vocabulary, root, lines)
         issues += _examples(checked.rules, lines)
         issues += _gaps(checked.rules, lines)
+        issues += page_names(checked, lines)   # what the pages need in both languages
         for rule in checked.rules:
             issues += never_fires(rule, vocabulary, lines,
                                   classification=checked.context.classification if checked.context else None)
     issues += _unread_files(root)
     issues.sort(key=lambda i: (i.file, i.line or 0, i.severity, i.reason))
-    return LintReport(root, _dedupe(issues), len(checked.rules))
+    counts = rule_counts(checked.rules)
+    return LintReport(root, _dedupe(issues), counts["rules"], counts["rule_versions"])
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,12 @@
     separation-guard rules lint [--rules-dir DIR]
     separation-guard rules test [--junit FILE]
     separation-guard rules coverage
-    separation-guard rules diff OLD NEW        # two folders or two git revisions
+    separation-guard rules diff OLD NEW        # two folders or two git revisions; open cases too
     separation-guard rules explain FILE [--json]   # the answer to a check request, as the EHR sees it
 
-They also run as `python -m service.tools.rule_cli ...`. Neither builds the service's app: both
-work on rule files too broken for the service to start.
+They also run as `python -m service.tools.rule_cli ...`. None builds the service's app, so they
+work on rule files too broken for the service to start; only `diff` uses it, for the open cases
+in its database, when run as `separation-guard` (without it, it says so and compares the rest).
 """
 from __future__ import annotations
 
@@ -133,7 +134,8 @@ def lint_command(rules_dir):
     report = lint(rules_dir)
     for issue in report.issues:
         click.echo(_format(rules_dir, issue))
-    click.echo(f"{_shown(rules_dir, '')}: {report.rules_checked} rule(s) checked, "
+    click.echo(f"{_shown(rules_dir, '')}: {report.rules_checked} rule(s) "
+               f"({report.rule_versions_checked} rule version(s)) checked, "
                f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)")
     sys.exit(0 if report.ok else 1)
 
@@ -200,7 +202,10 @@ def coverage_command(rules_dir, fixtures):
         report = coverage(book, results)
     finally:
         book.engine.close()
-    click.echo(f"Rules no example or fixture makes fire ({len(report.rules_unexercised)} of {report.rules_total}):")
+    # Counted by dated version (rule id@effective_from), and named so: `rules lint` and /readyz
+    # count rules (ids) and rule versions apart.
+    click.echo(f"Rule versions no example or fixture makes fire "
+               f"({len(report.rules_unexercised)} of {report.rules_total}):")
     for key, file in report.rules_unexercised:
         click.echo(f"  {key:<60} {file}")
     click.echo(f"Citations no fired rule cites ({len(report.citations_unexercised)} of {report.citations_total}):")
@@ -208,7 +213,7 @@ def coverage_command(rules_dir, fixtures):
         click.echo(f"  {ref:<20}{'' if cited else ' (cited by no rule)'}")
     exercised_rules = report.rules_total - len(report.rules_unexercised)
     exercised_refs = report.citations_total - len(report.citations_unexercised)
-    click.echo(f"Totals: rules {exercised_rules}/{report.rules_total} exercised, "
+    click.echo(f"Totals: rule versions {exercised_rules}/{report.rules_total} exercised, "
                f"citations {exercised_refs}/{report.citations_total} exercised, "
                f"{report.cases} case(s) run, {report.failures} failing")
 
@@ -217,9 +222,14 @@ def coverage_command(rules_dir, fixtures):
 @click.argument("old")
 @click.argument("new")
 @_fixtures_option
-def diff_command(old, new, fixtures):
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="The day the open cases are decided as of (default: today in China, as their daily re-check).")
+@click.option("--no-cases", is_flag=True, help="Leave out the open cases (the service's database is not read).")
+def diff_command(old, new, fixtures, as_of, no_cases):
     """What changes from OLD to NEW (each a folder or a git revision): rules added, removed and changed,
-    and the fixtures and examples whose outcome changes. Fixtures: NEW's fixtures/ (default)."""
+    the fixtures and examples whose outcome changes, and the open cases whose next step's verdict
+    changes (from the service's database). Fixtures: NEW's fixtures/ (default)."""
+    from service.tools.case_impact import print_case_impact
     from service.tools.diff import diff, resolve_side
     from service.tools.lint import place_problems
 
@@ -229,7 +239,9 @@ def diff_command(old, new, fixtures):
             new_side = resolve_side(new, Path(work) / "new")
         except ValueError as exc:
             raise click.BadParameter(str(exc)) from exc
-        report = diff(old_side, new_side, _fixture_paths(fixtures) if fixtures else None, progress=_progress())
+        open_cases = (lambda *_: "--no-cases") if no_cases else _open_cases(as_of.date() if as_of else None)
+        report = diff(old_side, new_side, _fixture_paths(fixtures) if fixtures else None, progress=_progress(),
+                      open_cases=open_cases)
     echo = click.echo
     echo(f"OLD {report.old.label}\nNEW {report.new.label}")
     sides = (("OLD", report.old, report.old_problems, report.old_unloaded, report.old_loads_nothing),
@@ -282,7 +294,45 @@ def diff_command(old, new, fixtures):
             minus = sorted(set(o.old["rule_ids"] + o.old["obligations"]) - set(o.new["rule_ids"] + o.new["obligations"]))
             if plus or minus:
                 echo(f"        rules {' '.join('+' + r for r in plus)} {' '.join('-' + r for r in minus)}".rstrip())
+    print_case_impact(report.cases, report.cases_not_compared, echo)
     sys.exit(0 if report.ok else 1)
+
+
+def _open_cases(as_of):
+    """diff()'s `open_cases`: the cases in the database of the service's app (the current one, or
+    the one `separation-guard` builds from its configuration), or why there are none."""
+    from flask import current_app, has_app_context
+    from flask.cli import ScriptInfo
+
+    from service.tools.scenarios import one_line
+
+    if has_app_context():
+        app = current_app._get_current_object()
+    elif (info := click.get_current_context().find_object(ScriptInfo)) is None:
+        return lambda *_: ("no database configured: `python -m service.tools.rule_cli` has none; "
+                           "`separation-guard rules diff` reads the service's")
+    else:
+        try:
+            app = info.load_app()
+        except Exception as exc:  # noqa: BLE001 (the rest of the diff stands without it)
+            return lambda *_, why=one_line(exc): f"the service's configuration does not start: {why}"
+
+    def decide(old_book, new_book):
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from schemas.fields import CHINA
+        from service.clock import utcnow
+        from service.tools.case_impact import case_impact
+
+        if app.extensions.get("recheck_keys") is None:
+            return "no re-check key is configured (RECHECK_KEY): the kept facts cannot be read"
+        day = as_of or utcnow().astimezone(CHINA).date()  # as the worker's daily re-check
+        try:
+            with app.app_context(), app.extensions["db_sessions"]() as session:
+                return case_impact(session, old_book, new_book, day, progress=_progress())
+        except SQLAlchemyError as exc:
+            return f"the database did not answer: {type(exc).__name__}"
+    return decide
 
 
 def _outcome(summary, error) -> str:
