@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make run    the service on http://127.0.0.1:5000 with SQLite (instance/separation_guard.sqlite),
-#               and its background worker beside it (Procfile, run by honcho); PORT=8080 to move it
+#               its background worker and a witness of its trail beside it (Procfile, run by
+#               honcho; the witness on PORT+200, keys and storage under instance/); PORT=8080 to move it
 #   make test   the full test suite (PostgreSQL tests run where 127.0.0.1:5432 answers)
 # Both create .venv (Python 3.11 or 3.12: durable-rules does not import on 3.13) and install
 # the project into it from pyproject.toml.

@@ -73,10 +73,11 @@ def pg_cluster(action: str) -> float:
 
 
 def trail_key():
-    """The development key the service made under instance/ (every master shares it)."""
+    """The development keys the service made under instance/ (every master shares them)."""
     from service import PROJECT_ROOT
-    from service.record.signing import DEV_KEY_FILE, _from_pem
-    return _from_pem("separation-guard.example/trail", (PROJECT_ROOT / "instance" / DEV_KEY_FILE).read_bytes())
+    from service.record.keyring import load_keyring
+    return load_keyring({"TRAIL_ORIGIN": "separation-guard.example/trail", "ENV": "development"},
+                        PROJECT_ROOT / "instance", PROJECT_ROOT)
 
 
 def verify_chain(url: str) -> tuple[bool, int, str | None]:

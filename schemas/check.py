@@ -6,7 +6,8 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from schemas.action import ActionSchema
 from schemas.case import CaseSchema
 from schemas.employee import EmployeeSchema, dates_after
-from schemas.fields import VERDICTS, AsOf, Identifier, one_of, today_in_china
+from schemas.fields import VERDICTS, AsOf, Identifier, one_of
+from service.clock import today_in_china
 from schemas.rule_file import CITATION_ROLES, VERDICTS as RULE_VERDICTS
 
 # What an answer says of a rule (service/decide/verdicts.py): a finding fired, could not be

@@ -10,7 +10,7 @@ import datetime as dt
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from schemas.fields import CN_REGIONS, Day, Identifier, StrictFloat, StrictInteger, flag
+from schemas.fields import CN_REGIONS, Day, Identifier, StrictFloat, StrictInteger, flag, not_before
 from schemas.fields import one_of as _one_of
 
 
@@ -74,8 +74,7 @@ class SickLeaveSchema(Schema):
 
     @validates_schema
     def _in_order(self, data, **kwargs):
-        if data.get("end") and data["end"] < data["start"]:
-            raise ValidationError("must not be before start", "end")
+        not_before(data, "end", "start")
 
 
 class MedicalTreatmentSchema(Schema):
@@ -124,8 +123,7 @@ class PaidSuspensionSchema(Schema):
 
     @validates_schema
     def _in_order(self, data, **kwargs):
-        if data.get("end") and data["end"] < data["start"]:
-            raise ValidationError("must not be before start", "end")
+        not_before(data, "end", "start")
 
 
 class WorkInjurySchema(Schema):
@@ -160,8 +158,7 @@ class UnionOfficerSchema(Schema):
 
     @validates_schema
     def _term_in_order(self, data, **kwargs):
-        if data.get("term_start") and data.get("term_end") and data["term_end"] < data["term_start"]:
-            raise ValidationError("must not be before term_start", "term_end")
+        not_before(data, "term_end", "term_start")
 
 
 class FamilySchema(Schema):
@@ -221,8 +218,7 @@ class EmployeeSchema(Schema):
 
     @validates_schema
     def _hired_after_birth(self, data, **kwargs):
-        if data.get("hire_date") and data.get("birth_date") and data["hire_date"] < data["birth_date"]:
-            raise ValidationError("must not be before birth_date", "hire_date")
+        not_before(data, "hire_date", "birth_date")
 
     @validates_schema
     def _original_age_fits_gender(self, data, **kwargs):

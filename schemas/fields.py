@@ -4,13 +4,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from marshmallow import ValidationError, fields, validate
 
+from service.clock import day_in_china
 from service.decide.vocabulary import load_enums
-
-CHINA = ZoneInfo("Asia/Shanghai")
 
 # The vocabularies are declared once, in the fact files of the rules/ folder the service ships
 # with (rules/facts/*.yaml, `enums:`). The request schemas are built at import, so they follow
@@ -115,12 +113,6 @@ class Text(fields.String):
         return text
 
 
-def today_in_china() -> dt.date:
-    """A request's as_of when it gives none (service/decide/evaluation.py decides by the same day)."""
-    from service.clock import utcnow  # the one wall clock
-    return utcnow().astimezone(CHINA).date()
-
-
 # Dates outside this range are typos (0202 for 2020) and would overflow date arithmetic.
 EARLIEST, LATEST = dt.date(1900, 1, 1), dt.date(2199, 12, 31)
 _RANGE_ERROR = f"Must be between {EARLIEST.isoformat()} and {LATEST.isoformat()}."
@@ -130,6 +122,12 @@ def in_range(day: dt.date) -> dt.date:
     if not EARLIEST <= day <= LATEST:
         raise ValidationError(_RANGE_ERROR)
     return day
+
+
+def not_before(data: dict, later: str, earlier: str) -> None:
+    """A schema's check that its date `later` is not before its date `earlier` (both given)."""
+    if data.get(later) and data.get(earlier) and data[later] < data[earlier]:
+        raise ValidationError(f"must not be before {earlier}", later)
 
 
 class Day(fields.Date):
@@ -163,7 +161,7 @@ class AsOf(fields.String):
         if moment.tzinfo is None:
             raise ValidationError("A date-time needs an offset (e.g. +08:00 or Z).")
         in_range(moment.date())
-        return moment.astimezone(CHINA).date()
+        return day_in_china(moment)
 
     def _serialize(self, value, attr, obj, **kwargs):
         return None if value is None else value.isoformat()

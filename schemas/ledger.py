@@ -7,7 +7,8 @@ from schemas.case import CaseEventSchema
 from schemas.check import ASSUMED_DESCRIPTION, AssumedSchema, FindingSchema, ReceiptSchema, complete_record_field
 from schemas.errors import FieldErrorSchema
 from schemas.employee import EmployeeSchema, dates_after
-from schemas.fields import CHINA, CASE_KINDS, VERDICTS, AsOf, AwareDateTime, Identifier, one_of
+from schemas.fields import CASE_KINDS, VERDICTS, AsOf, AwareDateTime, Identifier, one_of
+from service.clock import day_in_china
 
 
 class NewCaseSchema(Schema):
@@ -38,7 +39,7 @@ class CaseEventRequestSchema(Schema):
                 raise ValidationError({"employee": ["Missing data for required field: the case's first event "
                                                     "carries the employee's facts."]})
             return  # a later event: the case's kept facts, checked as it is recorded
-        errors = dates_after(data["employee"], data.get("as_of") or data["event"]["at"].astimezone(CHINA).date())
+        errors = dates_after(data["employee"], data.get("as_of") or day_in_china(data["event"]["at"]))
         if errors:
             raise ValidationError(errors)
 

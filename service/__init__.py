@@ -8,7 +8,8 @@ from flask import Flask, request
 from werkzeug.exceptions import UnsupportedMediaType
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# The development webhook secret (service/record/notifications.py keeps the same value).
+# Development values of secrets: production refuses to start with them (service/http/keys.py, check_start_up).
+DEV_TRAIL_DIGEST_KEY = "dev-only-trail-digest-key"
 DEV_WEBHOOK_SECRET = "whsec_ZGV2LW9ubHktd2ViaG9vay1zZWNyZXQtMzJieXRlcw=="
 
 
@@ -41,11 +42,17 @@ def create_app(test_config: dict | None = None, *, for_commands: bool = False) -
         },
         JSON_SORT_KEYS=False,
         # Key of the request digest kept in the trail. Development default; set it in production.
-        TRAIL_DIGEST_KEY="dev-only-trail-digest-key",
+        TRAIL_DIGEST_KEY=DEV_TRAIL_DIGEST_KEY,
         TRAIL_FACT_VALUES="non_sensitive",
-        # The trail's Ed25519 signing key (PEM, or a path to one): production requires it;
-        # development makes instance/trail_signing_key.pem. The origin names the log and the key.
-        TRAIL_SIGNING_KEY=None,
+        # The trail's Ed25519 keys (service/record/keyring.py, docs/trail-witness-and-keys.md): a
+        # PEM or a path to one, outside the checkout in production; development makes them under
+        # instance/. The receipt key: every web worker. The checkpoint key: only the sealer (the
+        # worker); the others verify with its verifier key. Retired keys: role:vkey items.
+        TRAIL_RECEIPT_KEY=None,
+        TRAIL_CHECKPOINT_KEY=None,
+        TRAIL_CHECKPOINT_VKEY=None,
+        TRAIL_RETIRED_KEYS=None,
+        TRAIL_SIGNING_KEY=None,  # before the split: one key for both (development only now)
         # AES-256-GCM key (base64, 32 bytes) sealing the employee facts a case's daily re-check
         # keeps; production requires it, development makes instance/recheck_key. Keys replaced
         # by it stay in RECHECK_OLD_KEYS (comma-separated) until no row names them.
@@ -56,8 +63,14 @@ def create_app(test_config: dict | None = None, *, for_commands: bool = False) -
         # `separation-guard worker` or `trail seal` instead). Off by default under TESTING.
         TRAIL_SEAL_SECONDS=0.5,
         TRAIL_SEALER_THREAD=None,
-        # A witness that receives every checkpoint (POST, text/plain), if set.
+        # The witness (c2sp.org/tlog-witness; `separation-guard witness serve`): every checkpoint is
+        # submitted to TRAIL_WITNESS_URL/add-checkpoint, with retries, and `trail verify` requires
+        # its cosignature, by TRAIL_WITNESS_VKEY (development: read from instance/witness/).
+        # /readyz says degraded when the latest checkpoint waits longer than this for it.
         TRAIL_WITNESS_URL=None,
+        TRAIL_WITNESS_VKEY=None,
+        TRAIL_WITNESS_TIMEOUT=2.0,
+        TRAIL_WITNESS_DEGRADED_SECONDS=60,
         WEBHOOK_URL=None,
         WEBHOOK_SECRET=DEV_WEBHOOK_SECRET,  # Standard Webhooks: whsec_ + base64; refused in production
         WEBHOOK_MAX_ATTEMPTS=5,
@@ -99,8 +112,8 @@ def create_app(test_config: dict | None = None, *, for_commands: bool = False) -
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     from service.decide import reload
-    from service.http import (auth, cases, checks, citations_api, decisions, notifications_api, observability, pages,
-                              requirements_api, trail_api)
+    from service.http import (auth, cases, checks, citations_api, decisions, keys, notifications_api, observability,
+                              pages, requirements_api, trail_api)
     from service.record import db, recheck_keys, signing
     from service.tools import cli
     from service.http.api import Api
@@ -137,7 +150,7 @@ def create_app(test_config: dict | None = None, *, for_commands: bool = False) -
     if app.config.get("AUTO_MIGRATE", True) and app.extensions["rulebook"] is not None:
         trail_api.record_ruleset_version(app)
     trail_api.init_sealer(app)
-    auth.check_start_up(app)
+    keys.check_start_up(app)
 
     @app.before_request
     def _json_only():

@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import update
 
 from service import create_app
-from service.http.auth import KeyCache, StartUpRefused, create_client, flush_refusals
+from service.http.keys import KeyCache, StartUpRefused, create_client
+from service.http.refusals import flush_refusals
 from service.record.models import ApiClient
 from tests.conftest import check_body, make_app
 
@@ -144,7 +145,8 @@ def test_production_refuses_to_start_with_development_secrets_or_no_keys(tmp_pat
     with pytest.raises(StartUpRefused) as info:
         create_app({"DATABASE_URL": url, "ENV": "production"})
     message = str(info.value)
-    assert "TRAIL_DIGEST_KEY" in message and "no API key" in message and "TRAIL_SIGNING_KEY" in message
+    assert "TRAIL_DIGEST_KEY" in message and "no API key" in message and "TRAIL_RECEIPT_KEY" in message
+    assert "TRAIL_WITNESS_URL" in message
     assert "RECHECK_KEY" in message
     with pytest.raises(StartUpRefused, match="WEBHOOK_SECRET must be a Standard Webhooks secret"):
         create_app({"DATABASE_URL": url, "ENV": "production", "TRAIL_DIGEST_KEY": "k" * 32,
@@ -153,7 +155,13 @@ def test_production_refuses_to_start_with_development_secrets_or_no_keys(tmp_pat
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     signing_key = Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
-    secrets = {"TRAIL_DIGEST_KEY": "k" * 32, "WEBHOOK_SECRET": "whsec_" + "d" * 44, "TRAIL_SIGNING_KEY": signing_key,
+    from service.witness.notes import COSIGNATURE_V1, NOTE_ED25519, Signer
+    witness = Signer("w.example/witness", COSIGNATURE_V1, Ed25519PrivateKey.generate()).verifier.vkey
+    # The web workers hold the receipt key and the checkpoint key's public half only.
+    checkpoints = Signer("separation-guard.example/trail", NOTE_ED25519, Ed25519PrivateKey.generate()).verifier.vkey
+    secrets = {"TRAIL_DIGEST_KEY": "k" * 32, "WEBHOOK_SECRET": "whsec_" + "d" * 44, "TRAIL_RECEIPT_KEY": signing_key,
+               "TRAIL_CHECKPOINT_VKEY": checkpoints,
+               "TRAIL_WITNESS_URL": "http://127.0.0.1:9/", "TRAIL_WITNESS_VKEY": witness,
                "RECHECK_KEY": base64.b64encode(b"r" * 32).decode()}
     with pytest.raises(StartUpRefused, match="no API key"):
         create_app({"DATABASE_URL": url, "ENV": "production", **secrets})

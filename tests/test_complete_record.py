@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from service.decide.rulebook import RuleLoadError, load_rulebook
-from service.http.auth import create_client
+from service.http.keys import create_client
 
 FAMILY = ["employee.pregnancy", "employee.childbirth", "employee.miscarriage", "employee.children"]
 # A female employee as an EHR that records events holds her: nothing about pregnancies or children.

@@ -7,7 +7,7 @@ from sqlalchemy.exc import OperationalError
 
 from schemas.errors import ErrorSchema
 from service.http import checks
-from service.http.auth import create_client
+from service.http.keys import create_client
 from service.http.api import Api
 from tests.conftest import check_body, make_app
 from tests.test_ledger import PREGNANT, _event, _seed_until_withdrawal_accepted

@@ -1,4 +1,4 @@
-"""Every file under rules/ names its JSON Schema on its first line and validates against it
+"""Every file under rules/ and fixtures/ names its JSON Schema on its first line and validates against it
 (check-jsonschema, as an editor or CI would); the committed schemas are the ones the marshmallow
 schemas generate."""
 from __future__ import annotations
@@ -15,6 +15,7 @@ from service import PROJECT_ROOT
 from service.tools.json_schemas import SCHEMA_DIR, generate, stale
 
 RULES = PROJECT_ROOT / "rules"
+FIXTURES = PROJECT_ROOT / "fixtures"
 _HEADER = re.compile(r"^# yaml-language-server: \$schema=(\S+)$")
 
 
@@ -45,9 +46,9 @@ def test_a_changed_marshmallow_schema_makes_the_committed_one_stale(tmp_path):
     assert stale(tmp_path) == ["gone.schema.json", "sla.schema.json"]
 
 
-def test_every_file_under_rules_validates_against_the_schema_it_names():
+def test_every_file_under_rules_and_fixtures_validates_against_the_schema_it_names():
     by_schema: dict[Path, list[str]] = {}
-    for path in sorted(RULES.rglob("*.yaml")):
+    for path in [*sorted(RULES.rglob("*.yaml")), *sorted(FIXTURES.rglob("*.yaml"))]:
         schema = _schema_of(path)
         assert schema.parent == SCHEMA_DIR.resolve() and schema.is_file(), f"{path}: no schema {schema}"
         by_schema.setdefault(schema, []).append(str(path))

@@ -1,6 +1,8 @@
 """`make run` alone: the Procfile's web service and worker, started by honcho as the Makefile does,
-send an overdue step's reminder to the configured webhook without anyone asking."""
+send an overdue step's reminder to the configured webhook without anyone asking; and the witness
+started beside them cosigns the trail's checkpoints."""
 import datetime as dt
+import json
 import os
 import signal
 import socket
@@ -67,6 +69,8 @@ def test_the_procfile_started_by_honcho_sends_the_overdue_reminder_by_itself(tmp
         env = {**os.environ, "DATABASE_URL": url, "VENV": sys.prefix, "HOST": "127.0.0.1", "WEB_CONCURRENCY": "1",
                "SEPARATION_GUARD_DEV_KEY": "sg_dev-local-only", "SEPARATION_GUARD_WEBHOOK_URL": receiver.url,
                "SEPARATION_GUARD_WEBHOOK_SECRET": SECRET,
+               # The witness's own storage: this run's, not a previous run's memory of another tree.
+               "SEPARATION_GUARD_WITNESS_DATABASE_URL": f"sqlite:///{tmp_path / 'witness.sqlite'}",
                # This checkout's code, whichever checkout the virtualenv was installed from.
                "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
         # The Makefile's own command line: honcho start -f Procfile -p $(PORT).
@@ -84,6 +88,12 @@ def test_the_procfile_started_by_honcho_sends_the_overdue_reminder_by_itself(tmp
             assert reminders, f"no reminder within a minute: {log.read_text()}"
             assert reminders[0]["data"]["recipient"] == {"role": "manager", "id": "M3"}
             assert b'"worker":{"status":"ok"' in _readyz(port, deadline=time.monotonic() + 60).replace(b" ", b"")
+            # The witness beside them has cosigned the trail's checkpoints (the worker sealed them).
+            deadline = time.monotonic() + 60
+            while (witness := json.loads(_readyz(port, deadline))["witness"]).get("latest_cosigned", 0) < 1:
+                assert time.monotonic() < deadline, f"{witness}\n{log.read_text()}"
+                time.sleep(0.5)
+            assert witness["status"] == "ok" and witness["latest_cosigned"] == witness["latest_checkpoint"]
         finally:
             os.killpg(run.pid, signal.SIGTERM)
             try:

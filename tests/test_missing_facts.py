@@ -32,7 +32,7 @@ from hypothesis import HealthCheck, assume, given, reject, settings, strategies 
 from marshmallow import ValidationError, fields as ma_fields, validate
 
 from schemas.check import CheckRequestSchema
-from schemas.fields import CHINA
+from service.clock import day_in_china
 from service import PROJECT_ROOT
 from service.decide.evaluation import evaluate
 from service.decide.rulebook import load_rulebook
@@ -82,7 +82,7 @@ def rule_outcome(outcome, rule_id: str) -> str:
 def _dated(body: dict, now) -> dict:
     if "as_of" in body or now is None:
         return body
-    return {**body, "as_of": dt.datetime.fromisoformat(str(now)).astimezone(CHINA).date().isoformat()}
+    return {**body, "as_of": day_in_china(dt.datetime.fromisoformat(str(now))).isoformat()}
 
 
 @lru_cache(maxsize=1)
@@ -155,7 +155,7 @@ def _story_actors() -> list[str]:
 def _events_by(as_of: dt.date) -> list[list]:
     """The stories that had happened by as_of (a check does not see events after its day)."""
     return [events for events in _event_lists()
-            if all(dt.datetime.fromisoformat(str(e["at"])).astimezone(CHINA).date() <= as_of for e in events)]
+            if all(day_in_china(dt.datetime.fromisoformat(str(e["at"]))) <= as_of for e in events)]
 
 
 def candidates(path: str, as_of: dt.date, body: dict) -> list:

@@ -107,5 +107,5 @@ def test_the_one_warn_of_a_deny_is_proven_and_a_second_is_not():
 def test_independent_names_only_rules_the_case_asserts_that_fired():
     findings = [finding("d", "deny"), finding("e", "deny"), finding("u", "warn", "unknown")]
     problems = unproven(findings, {"d", "e", "u"}, independent=["d", "e", "u"])
-    assert problems == ["independent: u is not a deny or warn rule the check gives — list only rules of "
-                        "`rule_ids` that fired"]
+    assert problems == ["independent: u is not a deny or warn rule the check gives — list only rules "
+                        "the case names under `fired`"]

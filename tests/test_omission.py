@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from marshmallow import ValidationError
 
 from schemas.check import CheckRequestSchema
-from schemas.fields import CHINA
+from service.clock import day_in_china
 from service import PROJECT_ROOT
 from service.decide.evaluation import evaluate
 from service.decide.rulebook import load_rulebook
@@ -54,7 +54,7 @@ def _dated(body: dict, now: str | None) -> dict:
     """The seed with its as_of written out (a fixture's frozen `now`, as a day in China)."""
     if "as_of" in body or now is None:
         return body
-    return {**body, "as_of": dt.datetime.fromisoformat(str(now)).astimezone(CHINA).date().isoformat()}
+    return {**body, "as_of": day_in_china(dt.datetime.fromisoformat(str(now))).isoformat()}
 
 
 @lru_cache(maxsize=1)

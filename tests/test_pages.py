@@ -14,7 +14,8 @@ from werkzeug.serving import make_server
 
 from service import PROJECT_ROOT
 from service.record.models import PageSession
-from service.http.auth import create_client, digest, flush_refusals
+from service.http.keys import create_client, digest
+from service.http.refusals import flush_refusals
 from service.http.page_sessions import COOKIE as PAGES_COOKIE
 from tests.conftest import TEST_KEY, check_body
 

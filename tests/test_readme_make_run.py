@@ -33,7 +33,9 @@ def _own_keys(folder: Path) -> dict:
                                                      serialization.NoEncryption())
     (folder / "trail_signing_key.pem").write_bytes(pem)
     return {"SEPARATION_GUARD_TRAIL_SIGNING_KEY": str(folder / "trail_signing_key.pem"),
-            "SEPARATION_GUARD_RECHECK_KEY": base64.b64encode(os.urandom(32)).decode()}
+            "SEPARATION_GUARD_RECHECK_KEY": base64.b64encode(os.urandom(32)).decode(),
+            # The witness's own storage: this run's, not a previous run's memory of another tree.
+            "SEPARATION_GUARD_WITNESS_DATABASE_URL": f"sqlite:///{folder / 'witness.sqlite'}"}
 
 
 def _verify(port: int) -> dict:

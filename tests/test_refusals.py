@@ -5,8 +5,10 @@ import datetime as dt
 
 import pytest
 
-from service.http import auth
-from service.http.auth import OTHER_ADDRESSES, RefusalTally, create_client, flush_refusals
+from service.http import refusals
+from service.http.keys import create_client
+from service.http.refusal_limit import refusal_bucket
+from service.http.refusals import OTHER_ADDRESSES, RefusalTally, flush_refusals
 from tests.conftest import TEST_KEY, check_body, make_app
 
 
@@ -34,7 +36,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch):
     clock = Clock("2026-03-01T04:00:10+00:00")
-    monkeypatch.setattr(auth, "utcnow", clock)
+    monkeypatch.setattr(refusals, "utcnow", clock)
     return clock
 
 
@@ -90,7 +92,7 @@ def test_many_bad_keys_from_one_address_never_lock_out_a_valid_key_from_it(limit
     valid = limited_app.test_client()  # the suite's key, from the same address
     assert [valid.post("/v1/checks", json=check_body()).status_code for _ in range(3)] == [200] * 3
     # ... even when someone hammers its own public prefix with wrong keys
-    own_prefix = auth.refusal_bucket(TEST_KEY)
+    own_prefix = refusal_bucket(TEST_KEY)
     statuses = [_caller(limited_app, own_prefix + "-wrong").get("/v1/trail").status_code for _ in range(8)]
     assert statuses == [401] * 5 + [429] * 3
     assert valid.get("/v1/trail").status_code == 200

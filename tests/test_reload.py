@@ -180,7 +180,7 @@ def test_a_check_in_flight_finishes_on_the_version_it_started_with(reload_app, r
 
 
 def test_reload_needs_the_admin_scope(reload_app):
-    from service.http.auth import create_client
+    from service.http.keys import create_client
     with reload_app.extensions["db_sessions"]() as session, session.begin():
         key = create_client(session, "ehr", ["checks"])
     client = reload_app.test_client()

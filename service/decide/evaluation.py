@@ -4,8 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from schemas.fields import CHINA
-from service.clock import utcnow
+from service.clock import today_in_china as default_as_of  # noqa: F401 -- a request's as_of when it gives none
 from service.decide.facts import FactContext, Facts, derive_facts
 from service.decide.facts.separation import separation_basis
 from service.decide.rulebook import Rule, RuleBook
@@ -27,10 +26,6 @@ class Outcome:
     # Request fields a complete-record declaration filled in: [{field, value, declared_by}]; None
     # when the check was made under no declaration.
     assumed: list[dict] | None = None
-
-
-def default_as_of() -> dt.date:
-    return utcnow().astimezone(CHINA).date()
 
 
 def judgment_days(request: dict, as_of: dt.date, context: FactContext | None = None) -> list[tuple[str, dt.date]]:

@@ -9,11 +9,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from schemas.check import (CheckBatchRequestSchema, CheckBatchResultSchema, CheckRequestSchema,
                            CheckResultSchema)
 from schemas.citations import CitationsFormArgsSchema
-from schemas.fields import CHINA
 from service.http.api import Blueprint
 from service.http.examples import request_examples
 from service.record import db, trail
-from service.clock import utcnow
+from service.clock import day_in_china, utcnow
 from service.decide.evaluation import evaluate, with_declarations
 from service.decide.records import declarations
 from service.record.ledger import accepted_events, case_request
@@ -110,7 +109,7 @@ def _decide(requests: list[dict], batch: bool = False) -> list[dict]:
             named.append(request)
     decided = [with_declarations(rulebook, r, d) for r, d in zip(requests, declared)]
     outcomes = [evaluate(rulebook, filled, assumed) for filled, assumed in decided]
-    arrived_on = received_at.astimezone(CHINA).date()
+    arrived_on = day_in_china(received_at)
     # A check as of a day before it arrives cannot have guided an action on that day: a what-if.
     retrospective = [o.as_of < arrived_on for o in outcomes]
     entries = [decision_entry(rulebook=rulebook, outcome=o, request=r, received_at=received_at,

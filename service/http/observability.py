@@ -125,4 +125,14 @@ def readyz():
             body["worker"] = worker_status(current_app._get_current_object())
         except Exception as exc:  # noqa: BLE001 (a schema not yet migrated, say)
             body["worker"] = {"status": f"unknown ({type(exc).__name__})"}
+        # Degraded, still 200, when the latest checkpoints wait too long for the witness's
+        # cosignature: checks are still answered and recorded, but a cut or a rewrite of what
+        # the witness has not seen would go unnoticed (docs/trail-witness-and-keys.md).
+        from service.record.witnessing import witness_status
+        try:
+            body["witness"] = witness_status(current_app._get_current_object())
+        except Exception as exc:  # noqa: BLE001
+            body["witness"] = {"status": f"unknown ({type(exc).__name__})"}
+        body["degraded"] = body["degraded"] or body["witness"]["status"] != "ok" and (
+            body["witness"]["status"] != "not configured" or current_app.config["ENV"] == "production")
     return body, 200 if ready else 503

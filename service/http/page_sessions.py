@@ -11,7 +11,7 @@ import secrets
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from service.http.auth import KnownClient
+from service.http.keys import KnownClient
 from service.clock import utcnow
 from service.record.models import ApiClient, PageSession
 
@@ -38,7 +38,7 @@ def client_of(session: Session, token: str) -> KnownClient | None:
         select(ApiClient).join(PageSession, PageSession.client_id == ApiClient.id)
         .where(PageSession.token_digest == _digest(token), PageSession.revoked_at.is_(None),
                PageSession.expires_at > now, ApiClient.revoked_at.is_(None)))
-    return None if client is None else KnownClient(client.name, frozenset(client.scopes), tuple(client.complete_record or ()))
+    return None if client is None else KnownClient.of(client)
 
 
 def end(session: Session, token: str) -> bool:

@@ -29,8 +29,12 @@ from marshmallow import ValidationError
 from markupsafe import Markup, escape
 from sqlalchemy import select
 
-from schemas.fields import ACTION_TYPES, CASE_KINDS, CHINA, EVENT_TYPES
-from service.http import auth, page_sessions
+from schemas.fields import ACTION_TYPES, CASE_KINDS, EVENT_TYPES
+from service.clock import CHINA, day_in_china
+from service.http import page_sessions
+from service.http.keys import digest
+from service.http.refusal_limit import refusal_bucket, retry_after_if_over_the_limit
+from service.http.refusals import record_refusal
 from service.record import db
 from service.decide.evaluation import default_as_of
 from service.record.case_trail import case_rows
@@ -162,7 +166,7 @@ def login():
     origin = request.headers.get("Origin")
     if origin and urlparse(origin).netloc != request.host:
         # Another site posting a sign-in form (login CSRF): refused for that reason, and recorded.
-        auth._record_refusal(None, 403, f"sign-in: form posted from another origin ({origin[:200]})")
+        record_refusal(None, 403, f"sign-in: form posted from another origin ({origin[:200]})")
         return render_template("error.html", code=403, zh=f"登录被拒绝：登录表单来自其他网站（{origin}）。",
                                en=f"Sign-in refused: the form was posted from another site ({origin}). "
                                   "Sign in from this site's own sign-in page."), 403
@@ -170,19 +174,19 @@ def login():
         return redirect(target, 303)
     key = (request.form.get("key") or "").strip()
     with db.session() as session:
-        client = session.scalar(select(ApiClient).where(ApiClient.key_digest == auth.digest(key),
+        client = session.scalar(select(ApiClient).where(ApiClient.key_digest == digest(key),
                                                         ApiClient.revoked_at.is_(None))) if key else None
     if client is None or not _PAGE_SCOPES & set(client.scopes):
-        bucket = auth.refusal_bucket(key)
-        wait = auth.retry_after_if_over_the_limit(bucket)
+        bucket = refusal_bucket(key)
+        wait = retry_after_if_over_the_limit(bucket)
         if wait is not None:
-            auth._record_refusal(client.name if client else None, 429, "sign-in: over the limit of refused requests",
+            record_refusal(client.name if client else None, 429, "sign-in: over the limit of refused requests",
                                  bucket)
             return render_template("error.html", code=429, zh=f"登录失败次数过多，请 {wait} 秒后再试。",
                                    en=f"Too many refused sign-ins; try again in {wait} seconds."), 429, \
                 {"Retry-After": str(wait)}
         reason = "sign-in: unknown or revoked API key" if client is None else "sign-in: key has no page scope"
-        auth._record_refusal(client.name if client else None, 401, reason, bucket)
+        record_refusal(client.name if client else None, 401, reason, bucket)
         error = (("密钥无效或已吊销。", "Unknown or revoked key.") if client is None else
                  ("此密钥没有查看页面的权限（trail:read 或 rules:admin）。",
                   "This key has no scope for the pages (trail:read or rules:admin)."))
@@ -368,4 +372,4 @@ def case(case_id: str):
 
 
 def _china_day(value: dt.datetime) -> dt.date:
-    return (value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value).astimezone(CHINA).date()
+    return day_in_china(value)

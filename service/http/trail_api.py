@@ -15,7 +15,8 @@ from sqlalchemy import and_, func, or_, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 
 from schemas.check import FINDING_OUTCOMES, RULE_VERDICTS
-from schemas.fields import ACTION_TYPES, CASE_KINDS, CHINA, EVENT_TYPES, VERDICTS, in_range, one_of
+from schemas.fields import ACTION_TYPES, CASE_KINDS, EVENT_TYPES, VERDICTS, in_range, one_of
+from service.clock import CHINA, day_in_china
 from service.http.api import Blueprint
 from service.http.decisions import summary
 from service.record import db
@@ -272,9 +273,9 @@ def _by_event_time(session, query, args: dict, wanted: int) -> list[TrailEntry]:
     start, end = args.get("at_since"), args.get("at_until")
     day_of_check = []
     if start is not None:
-        day_of_check.append(TrailEntry.as_of >= start.astimezone(CHINA).date())
+        day_of_check.append(TrailEntry.as_of >= day_in_china(start))
     if end is not None:
-        day_of_check.append(TrailEntry.as_of <= (end - dt.timedelta(microseconds=1)).astimezone(CHINA).date())
+        day_of_check.append(TrailEntry.as_of <= day_in_china(end - dt.timedelta(microseconds=1)))
     query = query.where(or_(and_(TrailEntry.kind == "check", *day_of_check), TrailEntry.kind.in_(_EVENT_KINDS)))
     found, after = [], args["after"]
     while len(found) < wanted:
@@ -307,17 +308,49 @@ class TrailVerify(MethodView):
             return verify_chain(session, current_app.extensions["trail_key"]).as_dict()
 
 
+class PublicKeyArgsSchema(Schema):
+    role = fields.String(load_default="checkpoint", validate=one_of(("checkpoint", "receipt")),
+                         metadata={"description": "Which key: the one that signs checkpoints, or receipts"})
+
+
+class TrailKeySchema(Schema):
+    role = fields.String(required=True, validate=one_of(("checkpoint", "receipt")))
+    state = fields.String(required=True, validate=one_of(("current", "retired")), metadata={
+        "description": "A retired key signs nothing new; what it signed still verifies"})
+    key_id = fields.String(required=True, metadata={"description": "The verifier key: name+hash+base64 key "
+                                                                   "(c2sp.org/signed-note); receipts carry it"})
+
+
+class TrailKeysSchema(Schema):
+    keys = fields.List(fields.Nested(TrailKeySchema), required=True)
+    witness = fields.String(required=True, allow_none=True, metadata={
+        "description": "The witness's verifier key (cosignature/v1, c2sp.org/tlog-cosignature), if one is configured"})
+
+
+@blp.route("/trail/keys")
+class TrailKeys(MethodView):
+    @blp.response(200, TrailKeysSchema)
+    @blp.doc(operationId="listTrailKeys")
+    def get(self):
+        """Every key of the trail, current and retired, by role; and the witness's key."""
+        from service.record.witnessing import witness_vkey
+        keys = [{"role": r, "state": s, "key_id": k} for r, s, k in current_app.extensions["trail_key"].listing()]
+        return {"keys": keys, "witness": witness_vkey(current_app)}
+
+
 @blp.route("/trail/public-key")
 class TrailPublicKey(MethodView):
+    @blp.arguments(PublicKeyArgsSchema(), location="query", as_kwargs=True)
     @blp.doc(operationId="getTrailPublicKey", responses={"200": {
         "description": "The key, PEM (SubjectPublicKeyInfo)", "headers": _VERIFIER_KEY,
         "content": {PEM: {"schema": {"type": "string"}}, "text/plain": {"schema": {"type": "string"}}}}})
-    def get(self):
-        """The Ed25519 public key that signs checkpoints and receipts (PEM). Its note verifier key
-        (name+hash+key, c2sp.org/signed-note) is in the X-Verifier-Key header. Served as
-        application/x-pem-file, or as text/plain to a client that asks for it (Accept): client
-        generators read a text/* answer as text and know no application/x-pem-file."""
-        key = current_app.extensions["trail_key"]
+    def get(self, role):
+        """The current Ed25519 public key that signs checkpoints, or with role=receipt receipts
+        (PEM). Its verifier key (name+hash+key, c2sp.org/signed-note) is in the X-Verifier-Key
+        header. Served as application/x-pem-file, or as text/plain to a client that asks for it
+        (Accept): client generators read a text/* answer as text and know no application/x-pem-file."""
+        ring = current_app.extensions["trail_key"]
+        key = ring.receipt_key if role == "receipt" else ring
         mimetype = request.accept_mimetypes.best_match((PEM, "text/plain"), default=PEM)
         return Response(key.public_pem(), mimetype=mimetype, headers={"X-Verifier-Key": key.key_id})
 
@@ -387,11 +420,12 @@ def record_ruleset_version(app: Flask) -> None:
 
 
 def init_sealer(app: Flask) -> None:
-    """Each service process runs a sealer thread (TRAIL_SEALER_THREAD, default on unless TESTING);
+    """Each service process runs a sealer thread (TRAIL_SEALER_THREAD, default on unless TESTING,
+    and in production only where the checkpoint key is given: elsewhere the worker seals);
     started on its first request, after gunicorn has forked it."""
     on = app.config["TRAIL_SEALER_THREAD"]
     if on is None:
-        on = not app.testing
+        on = not app.testing and (app.config["ENV"] != "production" or bool(app.config["TRAIL_CHECKPOINT_KEY"]))
     if not on:
         return
 
@@ -409,12 +443,19 @@ trail_cli = AppGroup("trail", help="The tamper-evident trail.")
 @click.option("--receipts", type=click.File("r", encoding="utf-8"),
               help="Receipts an EHR kept (JSON lines, each a `receipt` as answered): check each is signed by "
                    "the trail's key and its entry is sealed with that hash under a signed checkpoint")
-def verify_command(against, receipts):
-    """Verify the trail; exit 1 naming the first bad entry or checkpoint, or any receipt that fails."""
+@click.option("--witness-checkpoint", "witnessed", type=click.File("r", encoding="utf-8"),
+              help="The witness's latest cosigned checkpoint, fetched earlier (GET <witness>/<sha256 of the "
+                   "origin>/checkpoint); by default the witness is asked now")
+def verify_command(against, receipts, witnessed):
+    """Verify the trail, and against the witness's latest cosigned checkpoint; exit 1 naming the
+    first bad entry or checkpoint, or any receipt that fails."""
+    from service.record.witnessing import verify_with_witness
     exported = [json.loads(line) for line in against if line.strip()] if against else None
     key = current_app.extensions["trail_key"]
     with current_app.extensions["db_read_sessions"]() as session:
         result = verify_chain(session, key, against=exported)
+        result, notes = verify_with_witness(current_app._get_current_object(), session, result,
+                                            witnessed.read() if witnessed else None)
         checked = check_receipts(session, key, receipts.readlines()) if receipts else []
         ledger = ledger_differences(session)
     if result.ok:
@@ -424,6 +465,8 @@ def verify_command(against, receipts):
     else:
         where = f"entry {result.first_bad_seq}" if result.first_bad_seq is not None else "the tree"
         click.echo(f"trail BROKEN at {where}: {result.reason}", err=True)
+    for note in notes:  # part of the answer: what the verification could not rely on
+        click.echo(f"witness: {note}")
     for check in checked:
         click.echo(str(check), err=not check.ok)
     report_ledger(ledger)

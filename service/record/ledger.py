@@ -15,8 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from schemas.fields import CHINA
-from service.clock import utcnow
+from service.clock import day_in_china, utcnow
 from service.decide.evaluation import Outcome, evaluate, with_declarations
 from service.record.case_trail import case_rows, trail_event
 from service.record.models import Case, CaseEvent
@@ -130,7 +129,7 @@ def record_event(session: Session, case_id: str, body: dict,
     event = body["event"]
     rulebook = current_app.extensions["rulebook"]
     before = [event_dict(r) for r in rows if r.accepted]
-    as_of = body.get("as_of") or event["at"].astimezone(CHINA).date()
+    as_of = body.get("as_of") or day_in_china(event["at"])
     employee, employee_from = body.get("employee"), None
     if employee is None:
         from service.record.rechecks import kept_for_event  # (imports this module)
@@ -138,7 +137,7 @@ def record_event(session: Session, case_id: str, body: dict,
     request = {"as_of": as_of, "employee": employee, "case": case_request(case, before),
                "action": {"type": rulebook.context.classification.machine.action_of(event["type"]),
                           "actor": event["actor"],
-                          "effective_date": event["at"].astimezone(CHINA).date()}}
+                          "effective_date": day_in_china(event["at"])}}
     filled, filled_in = with_declarations(rulebook, request, declared or [])
     outcome = evaluate(rulebook, filled, filled_in)
     accepted = outcome.verdict != "deny"

@@ -119,6 +119,19 @@ class TrailCheckpoint(Base):
     note: Mapped[str] = mapped_column(Text)
 
 
+class TrailCosignature(Base):
+    """The witness's cosignature of a checkpoint (c2sp.org/tlog-cosignature, cosignature/v1), as
+    it answered add-checkpoint (service.record.witnessing). A checkpoint without one waits to be
+    submitted again."""
+
+    __tablename__ = "trail_cosignatures"
+
+    tree_size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    witness: Mapped[str] = mapped_column(String(255))   # the witness's verifier key
+    signature: Mapped[str] = mapped_column(Text)         # the note signature line
+    cosigned_at: Mapped[dt.datetime]                     # the time the cosignature states
+
+
 class TrailHead(Base):
     """The end of the hash chain of entries written before the tree (schemes 1 and 2); frozen."""
 

@@ -99,4 +99,4 @@ def init_app(app: Flask) -> None:
     except RecheckKeyError:
         if app.config["ENV"] != "production" or app.config.get("RECHECK_KEY"):
             raise
-        app.extensions["recheck_keys"] = None  # auth.check_start_up refuses to start, naming it
+        app.extensions["recheck_keys"] = None  # keys.check_start_up refuses to start, naming it

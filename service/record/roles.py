@@ -29,6 +29,7 @@ PRIVILEGES: dict[str, tuple[str, ...]] = {
     "trail_leaves": APPEND_ONLY,
     "trail_nodes": APPEND_ONLY,
     "trail_checkpoints": APPEND_ONLY,
+    "trail_cosignatures": APPEND_ONLY,
     "case_events": APPEND_ONLY,
     # The sealer's queues: writers add, the sealer removes what it sealed.
     "trail_pending": ("SELECT", "INSERT", "DELETE"),

@@ -13,6 +13,9 @@ of the new size and root, signed as a C2SP note: all in one transaction, so a
 checkpoint never names a leaf that is not stored. With the loop's default 0.5 s between rounds an
 entry is sealed within about a second, and a checkpoint covers at most BATCH new entries.
 
+After each round that published a checkpoint, the sealer submits every checkpoint not yet
+cosigned to the witness (service.record.witnessing); the worker's witness_submit task retries.
+
 Entry points: seal_once(app) (for `separation-guard worker`'s task registry), run(app, stop)
 (a loop), start_in_background(app) (the in-process thread of each service worker), and the
 `trail seal` command.
@@ -23,8 +26,6 @@ import logging
 import os
 import threading
 import time
-import urllib.error
-import urllib.request
 
 from flask import Flask
 from sqlalchemy import delete, insert, select, text, tuple_
@@ -65,7 +66,7 @@ def seal_once(target: Flask | Engine, batch: int = BATCH, key=None) -> int:
         if engine.dialect.name != "postgresql":
             _LOCAL.release()
     if note is not None and app is not None:
-        _witness(app, note)
+        _witness(app)
     return sealed
 
 
@@ -141,18 +142,17 @@ def append_leaves(connection: Connection, key, leaves: list[tuple[int, bytes]]) 
     return note
 
 
-def _witness(app: Flask, note: str) -> None:
-    """POST the checkpoint to the witness, if one is configured; a failure never stops sealing."""
-    url = app.config.get("TRAIL_WITNESS_URL")
-    if not url:
+def _witness(app: Flask) -> None:
+    """Submit what the witness has not cosigned yet (service.record.witnessing): this checkpoint,
+    and any earlier one a failure left behind. A failure never stops sealing: the worker's
+    witness_submit task tries again."""
+    if not app.config.get("TRAIL_WITNESS_URL"):
         return
-    request = urllib.request.Request(url, data=note.encode(), method="POST",
-                                     headers={"Content-Type": "text/plain; charset=utf-8"})
+    from service.record.witnessing import submit_pending
     try:
-        with urllib.request.urlopen(request, timeout=float(app.config.get("TRAIL_WITNESS_TIMEOUT", 2.0))):
-            pass
-    except (urllib.error.URLError, OSError) as exc:  # HTTPError (4xx, 5xx) is a URLError
-        log.warning("the witness did not take checkpoint %s: %s", note.split("\n")[1], exc)
+        submit_pending(app)
+    except Exception:  # noqa: BLE001 (the checkpoint is stored: it waits for the next try)
+        log.exception("submitting checkpoints to the witness failed; the worker retries")
 
 
 def run(app: Flask, stop: threading.Event | None = None, interval: float | None = None) -> None:

@@ -1,8 +1,6 @@
-"""The trail's signing key: checkpoints (C2SP signed notes) and decision receipts, Ed25519.
-
-The key is TRAIL_SIGNING_KEY (a PEM private key, or a path to one). Production refuses to
-start without it; development makes one under instance/ on first use, so a clone just runs.
-Whoever can write the database cannot sign: the key lives with the service, not in the data.
+"""One Ed25519 key of the trail (TrailKey): it signs checkpoints (C2SP signed notes) or
+decision receipts. Which key signs what, and where keys come from: service.record.keyring.
+Whoever can write the database cannot sign: the keys live with the service, not in the data.
 """
 from __future__ import annotations
 
@@ -18,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from flask import Flask
 
 ED25519 = b"\x01"  # signed-note signature type (c2sp.org/signed-note)
-DEV_KEY_FILE = "trail_signing_key.pem"
+DEV_KEY_FILE = "trail_signing_key.pem"  # development's one key before the split
 
 
 class SigningKeyError(RuntimeError):
@@ -116,21 +114,6 @@ class TrailKey:
         return {"decision_id": fields["decision"], "entry_hash": fields["entry"].removeprefix("sha256:"),
                 "recorded_at": fields["recorded_at"]}
 
-def load_key(app: Flask) -> TrailKey:
-    name = app.config["TRAIL_ORIGIN"]
-    configured = app.config.get("TRAIL_SIGNING_KEY")
-    if configured:
-        pem = Path(configured).read_bytes() if not str(configured).lstrip().startswith("-----") \
-            else str(configured).encode()
-        return _from_pem(name, pem)
-    if app.config["ENV"] == "production":
-        raise SigningKeyError("TRAIL_SIGNING_KEY is not set")
-    path = Path(app.instance_path) / DEV_KEY_FILE
-    write_once(path, lambda: Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    return _from_pem(name, path.read_bytes())
-
-
 def write_once(path: Path, make) -> None:
     """A development key file, made by `make()` unless it exists. Several workers may start at
     once: each writes its own file, the first link wins, and nobody reads a half-written key."""
@@ -149,17 +132,16 @@ def write_once(path: Path, make) -> None:
         spare.unlink()
 
 
-def _from_pem(name: str, pem: bytes) -> TrailKey:
-    key = serialization.load_pem_private_key(pem, password=None)
-    if not isinstance(key, Ed25519PrivateKey):
-        raise SigningKeyError("TRAIL_SIGNING_KEY must be an Ed25519 private key")
-    return TrailKey(name, key, key.public_key())
-
-
 def init_app(app: Flask) -> None:
+    """app.extensions["trail_key"]: the keyring (service.record.keyring), which answers as a
+    TrailKey did, each call by the key of its role."""
+    from service import PROJECT_ROOT
+    from service.record.keyring import load_keyring
+    app.extensions["trail_key_problem"] = None
     try:
-        app.extensions["trail_key"] = load_key(app)
-    except SigningKeyError:
+        app.extensions["trail_key"] = load_keyring(app.config, Path(app.instance_path), PROJECT_ROOT)
+    except (SigningKeyError, OSError, ValueError) as exc:
         if app.config["ENV"] != "production":
             raise
-        app.extensions["trail_key"] = None  # auth.check_start_up refuses to start, naming it
+        # keys.check_start_up refuses to start, naming it
+        app.extensions["trail_key"], app.extensions["trail_key_problem"] = None, str(exc)

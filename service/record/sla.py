@@ -21,8 +21,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.clock import utcnow
-from schemas.fields import CHINA
+from service.clock import day_in_china, utcnow
 from service.record.case_trail import LedgerDisagreement
 from service.record.ledger import accepted_events, review_case
 from service.record.models import Case, Notification
@@ -36,7 +35,7 @@ def sweep(session: Session, as_of: dt.date) -> dict:
     process = rulebook.context.process
     machine = rulebook.context.classification.machine
     now = utcnow()
-    dry_run = as_of > now.astimezone(CHINA).date()
+    dry_run = as_of > day_in_china(now)
     counts = {"as_of": as_of, "dry_run": dry_run, "cases_checked": 0, "overdue_steps": 0, "notifications_created": 0}
     planned: list[dict] = []
     for case in session.scalars(select(Case).order_by(Case.id)):

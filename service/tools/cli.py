@@ -53,6 +53,11 @@ def worker_command(once, as_of):
 
     serving_rulebook()  # like gunicorn, the worker does not start on rules that fail their gate
     app = current_app._get_current_object()
+    from service.record.signing import SigningKeyError
+    try:  # the worker seals: it holds the checkpoint key, read now so a missing one stops it here
+        app.extensions["trail_key"].checkpoint_signer()
+    except (SigningKeyError, OSError, ValueError) as exc:
+        raise click.ClickException(f"the worker seals the trail and needs its checkpoint key: {exc}") from None
     if as_of and not once:
         raise click.UsageError("--as-of needs --once: the continuous worker always works as of today in China.")
     if not once:
@@ -77,6 +82,9 @@ def init_app(app: Flask) -> None:
     from service.tools.rule_cli import rules_group
     from service.http.trail_api import trail_cli
     from service.tools.db_cli import db_group
+    from service.tools.trail_keys import trail_keys_group
+
+    trail_cli.add_command(trail_keys_group)
 
     app.cli.add_command(scenarios_group)
     app.cli.add_command(db_group)
@@ -88,7 +96,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(worker_command)
 
 
-OUR_COMMANDS = ("db", "keys", "notifications", "rules", "scenarios", "sla", "trail", "worker")
+OUR_COMMANDS = ("db", "keys", "notifications", "rules", "scenarios", "sla", "trail", "witness", "worker")
 
 
 def main() -> None:
@@ -116,6 +124,9 @@ def main() -> None:
     # Found before the app is built, so `separation-guard rules lint` works on rules that would
     # stop the service from starting.
     group.add_command(rules_group)
+    # The witness is not the service: it starts without the service's app, rules or database.
+    from service.witness.cli import witness_group
+    group.add_command(witness_group)
     group(prog_name="separation-guard")
 
 
@@ -135,7 +146,7 @@ def create_key_command(name, scopes, complete_record):
     from pathlib import Path
 
     from service.decide.records import RecordAreas, RecordsError
-    from service.http.auth import create_client
+    from service.http.keys import create_client
     areas = [a.strip() for a in complete_record.split(",") if a.strip()]
     if areas:
         try:
@@ -158,7 +169,7 @@ def create_key_command(name, scopes, complete_record):
 @click.argument("name")
 def revoke_key_command(name):
     """Revoke every active key of client NAME."""
-    from service.http.auth import revoke_client
+    from service.http.keys import revoke_client
     with current_app.extensions["db_sessions"]() as session, session.begin():
         count = revoke_client(session, name)
     click.echo(f"revoked {count} key(s) of {name}")

@@ -1,4 +1,4 @@
-"""JSON Schemas for every file the legal team edits, generated from the marshmallow schemas the
+"""JSON Schemas for every file the legal team edits (rules/ and fixtures/), generated from the marshmallow schemas the
 service loads them with (apispec's converter), into rules/_schemas/.
 
 Editors read them through each file's first line (`# yaml-language-server: $schema=...`); CI
@@ -23,6 +23,7 @@ from schemas.data_files import (CalendarFileSchema, CompleteRecordFileSchema, Fa
 from schemas.rule_file import CitationFileSchema, RuleFileSchema
 from service import PROJECT_ROOT
 from service.decide.process_config import ChainsFileSchema, SlaFileSchema
+from service.tools.fixture_file import FixtureFileSchema, TestdataFileSchema
 
 SCHEMA_DIR = PROJECT_ROOT / "rules" / "_schemas"
 # schema name -> (marshmallow schema, title, the files under rules/ it describes)
@@ -41,6 +42,9 @@ SCHEMAS: dict[str, tuple[type[Schema], str, tuple[str, ...]]] = {
     "names": (NamesFileSchema, "The names of the codes", ("names/*.yaml",)),
     "complete_record": (CompleteRecordFileSchema, "What an absent field means in a record declared complete",
                         ("records/*.yaml",)),
+    # The fixtures are beside rules/, not in it (paths from rules/).
+    "fixture": (FixtureFileSchema, "A fixture file: cases and what each asserts", ("../fixtures/**/*_test.yaml",)),
+    "testdata": (TestdataFileSchema, "Employees and actors the fixtures name", ("../fixtures/testdata/*.yaml",)),
 }
 
 

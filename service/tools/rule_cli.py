@@ -320,13 +320,12 @@ def _open_cases(as_of):
     def decide(old_book, new_book):
         from sqlalchemy.exc import SQLAlchemyError
 
-        from schemas.fields import CHINA
-        from service.clock import utcnow
+        from service.clock import today_in_china
         from service.tools.case_impact import case_impact
 
         if app.extensions.get("recheck_keys") is None:
             return "no re-check key is configured (RECHECK_KEY): the kept facts cannot be read"
-        day = as_of or utcnow().astimezone(CHINA).date()  # as the worker's daily re-check
+        day = as_of or today_in_china()  # as the worker's daily re-check
         try:
             with app.app_context(), app.extensions["db_sessions"]() as session:
                 return case_impact(session, old_book, new_book, day, progress=_progress())

@@ -1,7 +1,8 @@
 """Scenarios: rule examples (rules/**) and fixtures (fixtures/**/*_test.yaml).
 
 A fixture file is a suite with a `now`; each case is one check, or a story of `steps` whose
-`record:` events build up the case the later steps carry. Everything runs through the same path
+`record:` events build up the case the later steps carry (reading them and what a case asserts:
+service/tools/fixture_cases.py). Everything runs through the same path
 as the HTTP check (schema load, fact derivation, durable-rules, verdict assembly), without the
 database: the same runner serves `rules test`, `scenarios run` and the gate every candidate rule
 set passes before it goes live (service/decide/reload.py).
@@ -13,7 +14,6 @@ instead of freezing the process's clock, because the gate runs inside the servin
 """
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import time
 import xml.etree.ElementTree as ET
@@ -24,12 +24,12 @@ from typing import Callable, Iterable
 from marshmallow import ValidationError
 
 from schemas.check import CheckRequestSchema
-from schemas.fields import CHINA
-from service import PROJECT_ROOT
 from service.decide.evaluation import evaluate
 from service.decide.rulebook import RuleBook
 from service.decide.verdicts import verdict_of
-from service.decide.yamlfile import load_yaml
+from service.clock import day_in_china
+from service.tools.fixture_cases import (  # noqa: F401 -- the runner's callers read fixtures here too
+    asserted, compare, default_fixture_paths, diff_lines, fixture_checks, load_fixture_cases, story_requests)
 
 
 @dataclass
@@ -51,18 +51,6 @@ class Observed:
     fired: list[str] = field(default_factory=list)
 
 
-def default_fixture_paths() -> list[Path]:
-    return sorted((PROJECT_ROOT / "fixtures").rglob("*_test.yaml"))
-
-
-def load_fixture_cases(path: Path) -> list[tuple[str, dict, str]]:
-    """(case id, case, suite now) for each case of a fixture file."""
-    suite = load_yaml(path)
-    rel = _rel(path)
-    now = suite.get("now")
-    return [(f"{rel}::{case['name']}", case, case.get("now", now)) for case in suite["cases"]]
-
-
 def run_fixture_case(rulebook: RuleBook, case: dict, now: str | None, source: str,
                      as_of: str | None = None) -> Result:
     """`as_of` (ISO date) replaces every request's as_of: what the case gives on that date."""
@@ -73,29 +61,6 @@ def run_fixture_case(rulebook: RuleBook, case: dict, now: str | None, source: st
         result = _check(rulebook, case["request"], case["expected"], case.get("now", now), source, as_of)
     result.seconds = time.perf_counter() - started
     return result
-
-
-def story_requests(case: dict, now: str | None) -> list[tuple[int, dict, dict, str | None]]:
-    """(step number, request, expected, now) for each step of a story; the case grows by `record:`."""
-    story_case = copy.deepcopy(case.get("case", {}))
-    story_case.setdefault("events", [])
-    out = []
-    for index, step in enumerate(case["steps"], start=1):
-        request = copy.deepcopy(step["request"])
-        if story_case.get("id"):
-            request["case"] = copy.deepcopy(story_case)
-        out.append((index, request, step["expected"], step.get("now", now)))
-        if "record" in step:
-            story_case["events"].append(step["record"])
-    return out
-
-
-def fixture_checks(case: dict, now: str | None, source: str) -> list[tuple[str, dict, dict, str | None]]:
-    """(source, request, expected, now) for each check a fixture case makes (one, or one per step)."""
-    if "steps" in case:
-        return [(f"{source} step {index}", request, expected, step_now)
-                for index, request, expected, step_now in story_requests(case, now)]
-    return [(source, case["request"], case["expected"], case.get("now", now))]
 
 
 def _run_story(rulebook: RuleBook, case: dict, now: str | None, source: str, as_of: str | None) -> Result:
@@ -131,10 +96,7 @@ def observe(rulebook: RuleBook, body: dict, now: str | None, as_of: str | None =
 
 def date_at(now: str | dt.date) -> dt.date:
     """The date in China at the moment `now` (ISO 8601; without an offset it is UTC, as freezegun reads it)."""
-    moment = now if isinstance(now, dt.datetime) else dt.datetime.fromisoformat(str(now))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.astimezone(CHINA).date()
+    return day_in_china(now if isinstance(now, dt.datetime) else dt.datetime.fromisoformat(str(now)))
 
 
 def _check(rulebook: RuleBook, body: dict, expected: dict, now: str | None, source: str,
@@ -147,13 +109,12 @@ def _check(rulebook: RuleBook, body: dict, expected: dict, now: str | None, sour
     actual = seen.actual
     problems = compare(expected, actual)
     if not problems and as_of is None:  # a what-if date is not the case as written
-        problems = unproven(actual["findings"], {*expected.get("rule_ids", []), *expected.get("obligations", [])},
-                            expected.get("independent", ()))
+        problems = unproven(actual["findings"], asserted(expected), expected.get("independent", ()))
     return Result(source, not problems, expected, actual, problems, fired=seen.fired)
 
 
 def unproven(findings: list[dict], asserted: set[str], independent: Iterable[str] = ()) -> list[str]:
-    """The rules a check asserts that its verdict does not rest on (rules/README.md, section 4).
+    """The rules a check asserts give their verdict that it does not rest on (rules/README.md, section 4).
 
     Switching a rule off is its findings removed and the verdict assembled again from the rest
     (the engine's other matches do not depend on it: no engine is rebuilt). Only what the facts
@@ -166,7 +127,7 @@ def unproven(findings: list[dict], asserted: set[str], independent: Iterable[str
     verdict = verdict_of(settled)
     independent = set(independent)
     problems = [f"independent: {rule_id} is not a deny or warn rule the check gives — list only rules "
-                f"of `rule_ids` that fired" for rule_id in sorted(independent)
+                f"the case names under `fired`" for rule_id in sorted(independent)
                 if not any(f["rule_id"] == rule_id and f["verdict"] != "obligation" for f in settled)
                 or rule_id not in asserted]
     for rule_id in sorted(asserted):
@@ -222,85 +183,6 @@ def finding_lines(actual: dict) -> list[str]:
         if f["citations"]:
             lines.append(f"      cites {'; '.join(f['citations'])}")
     return lines
-
-
-def compare(expected: dict, actual: dict) -> list[str]:
-    """Exact on verdict, rule ids and (when given) obligations; citations and missing facts must be present."""
-    problems = []
-    if expected.get("verdict") != actual["verdict"]:
-        problems.append(f"verdict: expected {expected.get('verdict')}, got {actual['verdict']}")
-    for key in ("rule_ids", "obligations"):
-        if key in expected and sorted(expected[key]) != actual[key]:
-            missing = sorted(set(expected[key]) - set(actual[key]))
-            extra = sorted(set(actual[key]) - set(expected[key]))
-            problems.append(f"{key}: missing {missing}, unexpected {extra}")
-    for key in ("citations", "missing_facts"):
-        absent = sorted(set(expected.get(key, [])) - set(actual[key]))
-        if absent:
-            problems.append(f"{key}: expected {absent} among {actual[key]}")
-    if expected.get("missing_facts") == [] and actual["missing_facts"]:
-        problems.append(f"missing_facts: expected none (missing_facts: []), got {actual['missing_facts']}")
-    problems += _unknown_problems(expected, actual)
-    if "as_of" in expected and expected["as_of"] != actual["as_of"]:
-        problems.append(f"as_of: expected {expected['as_of']}, got {actual['as_of']}")
-    return problems
-
-
-def _unknown_problems(expected: dict, actual: dict) -> list[str]:
-    """A rule a case expects that warns only because facts are missing (its outcome is unknown)
-    must be listed under `unknown:`: the case says it holds for want of facts, and fails when the
-    facts given make the rule fire or clear. An id under `unknown:` must be unknown."""
-    got = set(actual.get("unknown", []))
-    want = set(expected.get("unknown", []))
-    problems = []
-    if want - got:
-        problems.append(f"unknown: {', '.join(sorted(want - got))} expected unknown, but not (fired, cleared "
-                        f"or not applicable) — remove it from `unknown:`")
-    silent = sorted(({*expected.get("rule_ids", []), *expected.get("obligations", [])} & got) - want)
-    if silent:
-        problems.append(f"unknown: {', '.join(silent)} only warn(s) because facts are missing "
-                        f"({', '.join(actual.get('missing_facts', [])) or 'see missing_facts'}) — list "
-                        f"{'it' if len(silent) == 1 else 'them'} under `unknown:` if the case means that, "
-                        f"or give the facts")
-    return problems
-
-
-def diff_lines(expected: dict, actual: dict) -> list[str]:
-    """A reader's diff of a fixture case: `-` expected but absent, `+` present but not expected."""
-    if not actual or "verdict" not in actual:
-        return []
-    if expected.get("verdict") != actual["verdict"]:
-        lines = [f"verdict: expected {expected.get('verdict')}, got {actual['verdict']}"]
-    else:
-        lines = [f"verdict: {actual['verdict']} (as expected)"]
-    outcome = {f["rule_id"]: f for f in actual.get("findings", [])}
-
-    def why_extra(name: str, extra: str) -> str:
-        found = outcome.get(name)
-        if found and found["outcome"] == "unknown":
-            return f"unknown, not expected: missing {', '.join(found['missing_facts']) or 'facts'}"
-        return extra if not found else extra.replace("fired", found["outcome"], 1)
-
-    def why_absent(name: str, absent: str) -> str:
-        if name in actual.get("cleared", ()):
-            return f"{absent}: cleared, the facts given rule it out"
-        return absent if "cleared" not in actual else f"{absent}: not checked, not in force on as_of or not for this action"
-
-    for key, label, absent, extra in (
-            ("rule_ids", "rule", "expected, did not fire", "fired, not expected"),
-            ("obligations", "obligation", "expected, did not fire", "fired, not expected"),
-            ("citations", "citation", "expected, not cited", None),
-            ("missing_facts", "missing fact", "expected, not reported missing", None)):
-        want, got = set(expected.get(key, [])), set(actual.get(key, []))
-        rows = [("-", name, why_absent(name, absent) if extra else absent) for name in sorted(want - got)]
-        if extra and key in expected:  # rule ids and obligations are exact when the case gives them
-            rows += [("+", name, why_extra(name, extra)) for name in sorted(got - want)]
-        lines += [f"{sign} {label} {name}   ({why})" for sign, name, why in rows]
-    if "as_of" in expected and expected["as_of"] != actual["as_of"]:
-        lines.append(f"as_of: expected {expected['as_of']}, got {actual['as_of']}")
-    if expected.get("missing_facts") == [] and actual["missing_facts"]:
-        lines.append(f"missing facts: expected none, got {', '.join(actual['missing_facts'])}")
-    return lines + _unknown_problems(expected, actual)
 
 
 def rule_example_cases(rulebook: RuleBook) -> list[tuple[str, object, dict]]:
@@ -443,17 +325,3 @@ def print_what_if(results: list[Result], as_of: str, echo: Callable[[str], None]
     echo(f"What if every request were decided as of {as_of}: of {len(results)} case(s), "
          f"{verdicts} verdict(s) would change, {len(changed) - verdicts} more would change only their "
          f"rules or facts, {len(results) - len(changed)} would stay as expected.")
-
-
-def _rel(path: Path) -> str:
-    """A fixture's name as it reads in any checkout: relative to the project, or from its
-    fixtures/ folder (a `rules diff` side is extracted to a temporary folder)."""
-    resolved = Path(path).resolve()
-    try:
-        return resolved.relative_to(PROJECT_ROOT).as_posix()
-    except ValueError:
-        pass
-    for parent in resolved.parents:
-        if parent.name == "fixtures":
-            return resolved.relative_to(parent.parent).as_posix()
-    return str(path)

@@ -27,8 +27,7 @@ from flask import Flask
 from sqlalchemy import text, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from schemas.fields import CHINA
-from service.clock import utcnow
+from service.clock import day_in_china, utcnow
 from service.record.models import WorkerState
 
 log = logging.getLogger("separation_guard.worker")
@@ -112,6 +111,13 @@ def _seal_trail(ctx: PassContext) -> dict:
     return {"sealed": total}
 
 
+def _witness_submit(ctx: PassContext) -> dict:
+    """Every checkpoint the witness has not cosigned, oldest first, whoever sealed it: a failed
+    delivery is retried here until the witness answers (service.record.witnessing)."""
+    from service.record.witnessing import submit_pending
+    return submit_pending(ctx.app)
+
+
 TASKS: list[Task] = [
     Task("rules_watch", _watch_rules, every=dt.timedelta(seconds=5),
          enabled=lambda app: float(app.config["RULES_WATCH_SECONDS"]) > 0),
@@ -119,6 +125,8 @@ TASKS: list[Task] = [
     # After the sweep: it does not tell again what the sweep has just notified.
     Task("recheck_open_cases", _recheck, daily=True),
     Task("seal_trail", _seal_trail, every=dt.timedelta(seconds=1)),
+    Task("witness_submit", _witness_submit, every=dt.timedelta(seconds=5),
+         enabled=lambda app: bool(app.config.get("TRAIL_WITNESS_URL"))),
     # Last, so whatever this pass queued leaves in this pass (with --once too).
     Task("deliver_notifications", _deliver, every=dt.timedelta(seconds=5),
          enabled=lambda app: bool(app.config.get("WEBHOOK_URL"))),
@@ -245,7 +253,7 @@ def run_pass(app: Flask, holder: str, as_of: dt.date | None = None, force: bool 
 
 def _run_pass(app: Flask, holder: str, as_of: dt.date | None, force: bool, tasks: list[Task] | None) -> dict:
     now = utcnow()
-    ctx = PassContext(app=app, now=now, as_of=as_of or now.astimezone(CHINA).date())
+    ctx = PassContext(app=app, now=now, as_of=as_of or day_in_china(now))
     with app.extensions["db_sessions"]() as session:
         row = session.get(WorkerState, WORKER_NAME)
         states = dict(row.tasks or {}) if row is not None else {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from schemas.fields import CHINA
+from service.clock import day_in_china
 from service.decide.classification import CaseMachine
 from service.decide.facts.context import FactContext
 from service.decide.facts.unknown import Unknown
@@ -133,7 +133,7 @@ def _pending_facts(request: Request | None, as_of: dt.date, calendar: WorkingCal
         return {"derived.case.pending.step": "none", "derived.case.pending.overdue": False}
     step = request.pending_step
     assert step is not None
-    requested_on = request.since.astimezone(CHINA).date()
+    requested_on = day_in_china(request.since)
     facts: dict = {
         "derived.case.pending.step": step.step,
         "derived.case.pending.step_zh": step.title["zh"],
