@@ -5,15 +5,15 @@ the facts the case keeps (sealed, service.record.recheck_keys), and its answer n
 (and the case event, when an event gave them) those facts came from. Rows kept before this
 migration name no decision: such an answer says only when the facts were given.
 
-Revision ID: 0010_ledger
-Revises: 0009
+Revision ID: 0011_ledger
+Revises: 0010_witness
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0010_ledger'
-down_revision = '0009'
+revision = '0011_ledger'
+down_revision = '0010_witness'
 branch_labels = None
 depends_on = None
 
