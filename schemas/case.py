@@ -22,7 +22,6 @@ class CaseEventSchema(Schema):
 
 class CaseSchema(Schema):
     id = Identifier(required=True)
-    kind = fields.String(required=True, validate=_one_of(CASE_KINDS))
     # No default: a case sent without its events says nothing about its state (unknown), which
     # is not the same as a case in which nothing has happened yet (`events: []`).
     events = fields.List(fields.Nested(CaseEventSchema))

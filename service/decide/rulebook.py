@@ -142,6 +142,13 @@ class RuleBook:
     names: Names                    # each code's name in Chinese and English, for pages and notifications
     citations: dict = field(default_factory=dict)  # ref -> Citation: texts a finding adds for a fact (Facts.rested_on)
 
+    @cached_property
+    def request_schema(self):
+        """The check request's schema class under this rule set: the structure in schemas/, the
+        fields its vocabulary declares (schemas/request_contract.py; cached per vocabulary)."""
+        from schemas.request_contract import contract_for
+        return contract_for(self.vocabulary, self.context.parameters).check
+
     def match(self, engine_fact: dict) -> dict[str, Match]:
         """Every rule the engine matched, definitely or possibly, by key."""
         definite: set[str] = set()
@@ -229,7 +236,7 @@ def validate_rules(root: Path) -> Validated:
     problems: list[Problem] = []
     context = None
     try:
-        context = FactContext.load(root)
+        context = FactContext.load(root, vocabulary)
     except (ParameterError, CalendarError, ProcessConfigError) as exc:
         problems.append(Problem(_context_file(root, exc), None, type(exc).__name__, str(exc)))
     except ClassificationError as exc:

@@ -24,7 +24,6 @@ from marshmallow import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from schemas.check import CheckRequestSchema
 from service.decide.evaluation import evaluate
 from service.record.ledger import _jsonable, accepted_events, case_request
 from service.record.models import Case, CaseRecheck, Notification
@@ -113,10 +112,10 @@ def recheck_open_cases(session: Session, as_of: dt.date, now: dt.datetime) -> di
         if employee is not None and row.key_id != keys.current_id:
             # Sealed with a replaced key: sealed again with the current one, so the old key can go.
             row.key_id, row.employee_sealed = keys.seal(case.id, employee)
-        review = evaluate(rulebook, _request(case, events, employee, as_of, "review_case", "hr"))
+        review = evaluate(rulebook, _request(rulebook, case, events, employee, as_of, "review_case", "hr"))
         step, role = next_step(rulebook, case, status, review.facts.values.get("derived.case.pending.step"))
         outcome = review if step == "review_case" else \
-            evaluate(rulebook, _request(case, events, employee, as_of, step, role))
+            evaluate(rulebook, _request(rulebook, case, events, employee, as_of, step, role))
         counts["cases_checked"] += 1
         rule_ids = sorted({f["rule_id"] for f in outcome.findings if f["verdict"] != "obligation"})
         # A step not decided before counts as allowed: HR hears when it stops being so.
@@ -162,7 +161,7 @@ _PENDING = "derived.case.pending."
 _log = logging.getLogger(__name__)
 
 
-def _request(case: Case, events: list[dict], employee: dict | None, as_of: dt.date, action: str,
+def _request(rulebook, case: Case, events: list[dict], employee: dict | None, as_of: dt.date, action: str,
              role: str) -> dict:
     person = case.manager_id if role == "manager" else case.hr_owner_id
     employee = employee or {"id": case.employee_id}
@@ -173,7 +172,7 @@ def _request(case: Case, events: list[dict], employee: dict | None, as_of: dt.da
     body = _jsonable({"as_of": as_of, "employee": employee, "case": case_request(case, events),
                       "action": {"type": action, "actor": actor}})
     try:
-        return CheckRequestSchema().load(body)
+        return rulebook.request_schema().load(body)
     except ValidationError:
         # Facts kept under an older contract: decide with the employee's id alone (unknowns warn).
-        return CheckRequestSchema().load({**body, "employee": {"id": case.employee_id}})
+        return rulebook.request_schema().load({**body, "employee": {"id": case.employee_id}})

@@ -68,8 +68,9 @@ def lint(root: Path | str) -> LintReport:
     issues = [_issue(p, lines) for p in checked.problems]
     vocabulary = checked.vocabulary
     if vocabulary is not None:
-        issues += _request_facts(vocabulary, root, lines)
-        issues += _examples(checked.rules, lines)
+        schema = _request_schema(checked)
+        issues += _request_facts(vocabulary, root, lines, schema)
+        issues += _examples(checked.rules, lines, schema)
         issues += _gaps(checked.rules, lines)
         for rule in checked.rules:
             issues += never_fires(rule, vocabulary, lines,
@@ -237,16 +238,24 @@ def _version_line(lines: _Lines, rule: Rule, field_path: str = "") -> int | None
     return lines.line(rule.file, rule.id, field_path, rule.index)
 
 
-def _examples(rules: list[Rule], lines: _Lines) -> list[Issue]:
-    """Example requests are checks: the contract must accept them, with an as_of."""
+def _request_schema(checked):
+    """The check request's schema under these rules (their vocabulary's request fields)."""
     from schemas.check import CheckRequestSchema
+    from schemas.request_contract import contract_for
 
+    if checked.context is None:  # parameters broken (reported): the shipped contract
+        return CheckRequestSchema
+    return contract_for(checked.vocabulary, checked.context.parameters).check
+
+
+def _examples(rules: list[Rule], lines: _Lines, schema) -> list[Issue]:
+    """Example requests are checks: the contract must accept them, with an as_of."""
     out = []
     for rule in rules:
         for index, example in enumerate(rule.examples):
             where = f"examples.{index}.request"
             try:
-                request = CheckRequestSchema().load(example["request"])
+                request = schema().load(example["request"])
             except ValidationError as exc:
                 for path, reason in flatten_messages(exc.messages):
                     out.append(Issue(ERROR, rule.file, _version_line(lines, rule, f"{where}.{path}"), rule.id,
@@ -258,11 +267,9 @@ def _examples(rules: list[Rule], lines: _Lines) -> list[Issue]:
     return out
 
 
-def _request_facts(vocabulary: Vocabulary, root: Path, lines: _Lines) -> list[Issue]:
+def _request_facts(vocabulary: Vocabulary, root: Path, lines: _Lines, schema) -> list[Issue]:
     """A `source: request` fact must be a field of the check request, and its values ones it accepts;
     a derived fact's `inputs` must be fields of the check request too."""
-    from schemas.check import CheckRequestSchema
-
     out = []
     defined_in = {}
     for path in sorted((root / "facts").glob("*.yaml")):
@@ -271,7 +278,7 @@ def _request_facts(vocabulary: Vocabulary, root: Path, lines: _Lines) -> list[Is
         if isinstance(facts_node, yaml.MappingNode):
             for key_node, _ in facts_node.value:
                 defined_in.setdefault(key_node.value, rel)
-    request = CheckRequestSchema()
+    request = schema()
     for name, spec in vocabulary.facts.items():
         file = defined_in.get(name, "facts/")
         line = lines.line(file, None, f"facts.{name}") if name in defined_in else None

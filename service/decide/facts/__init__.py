@@ -54,10 +54,12 @@ def derive_facts(request: dict, as_of: dt.date, context: FactContext, on: dt.dat
     """`on`: the day the employee's date-dependent statuses are judged (default as_of); the law,
     and the engine's `check.as_of`, stay those of as_of."""
     action = request["action"]
-    values: dict = {"action.type": action["type"]}
+    values: dict = {}
     decided_by: dict = {}
-    put(values, "action.actor.role", action.get("actor", {}).get("role"))
-    put(values, "employee.gender", request["employee"].get("gender"))
+    # Request facts are copied as they are: every one the vocabulary declares (rules/facts/).
+    for name, spec in context.vocabulary.facts.items():
+        if spec.source == "request":
+            put(values, name, labor_law.request_value(request, name))
     basis = separation_basis(context.classification, action["type"], request.get("case"), action.get("ground"))
     derived = {"derived.separation.basis": basis if basis is not None else Unknown(
         *basis_decided_by(context.classification, action["type"], request.get("case"), action.get("ground")))}
