@@ -42,6 +42,9 @@ class FactSpecSchema(Schema):
         "description": "the request fields a derived fact is computed from, named when it is missing"})
     defined_by = fields.List(fields.String(), metadata={
         "description": "catalog refs of the provisions defining the fact, cited as definitions"})
+    derive = fields.Raw(metadata={
+        "description": "a declared derivation (rules/README.md): days_between, working_days_between, months_between, "
+                       "years_between, date_plus, min, max or compare, with its operands"})
     min = fields.Float(metadata={"description": "an int or number's lowest value the request accepts"})
     max = fields.Float(metadata={"description": "an int or number's highest value the request accepts"})
     request = fields.Nested(RequestFieldSchema, metadata={

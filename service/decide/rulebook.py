@@ -17,6 +17,7 @@ from marshmallow import ValidationError
 
 from schemas.errors import flatten_messages as _flatten
 from schemas.rule_file import RuleFileSchema
+from service.decide import derivations
 from service.decide.citations import load_citations
 from service.decide.classification import ClassificationError
 from service.decide.conditions import Compiled, ConditionError, compile_condition
@@ -211,15 +212,31 @@ class Validated:
 def underived_facts(root: Path, vocabulary: Vocabulary) -> list[Problem]:
     """A `source: derived` fact nothing computes (facts/derived.py) would leave every rule reading
     it unknown, so warning on every check: refused. A range is computed through its bounds."""
+    computed = DERIVED | {name for name, spec in vocabulary.facts.items() if spec.derive is not None}
     underived = [name for name, spec in vocabulary.facts.items() if spec.source == "derived"
-                 and name not in DERIVED and not (spec.bounds and set(spec.bounds) <= DERIVED)]
+                 and name not in computed and not (spec.bounds and set(spec.bounds) <= computed)]
     if not underived:  # the files are read again only to say where
         return []
-    defined_in = {name: f"facts/{path.name}" for path in sorted((root / "facts").glob("*.yaml"))
-                  for name in (load_yaml(path) or {}).get("facts") or {}}
+    defined_in = fact_files(root)
     return [Problem(defined_in.get(name, "facts/"), None, f"facts.{name}",
-                    "source: derived, but nothing computes this fact: declare it as a request field, or ask "
-                    "a developer" + did_you_mean(name, DERIVED)) for name in underived]
+                    "source: derived, but nothing computes this fact: declare its derivation (derive:, "
+                    "rules/README.md), declare it as a request field, or ask a developer"
+                    + did_you_mean(name, computed)) for name in underived]
+
+
+def fact_files(root: Path) -> dict[str, str]:
+    """fact name -> the file of rules/facts/ declaring it (to say where a problem is)."""
+    return {name: f"facts/{path.name}" for path in sorted((root / "facts").glob("*.yaml"))
+            for name in (load_yaml(path) or {}).get("facts") or {}}
+
+
+def derivation_problems(root: Path, vocabulary: Vocabulary, context: FactContext | None) -> list[Problem]:
+    """What is wrong with the declared derivations (`derive:`), on the fact's line."""
+    if context is None or not any(spec.derive is not None for spec in vocabulary.facts.values()):
+        return []
+    found = derivations.check(vocabulary, context.parameters)
+    defined_in = fact_files(root) if found else {}
+    return [Problem(defined_in.get(p.fact, "facts/"), None, f"facts.{p.fact}.{p.path}", p.reason) for p in found]
 
 
 def validate_rules(root: Path) -> Validated:
@@ -244,6 +261,7 @@ def validate_rules(root: Path) -> Validated:
     except RecordsError as exc:
         problems.append(Problem(RECORDS_FILE, None, "areas", str(exc)))
     problems.extend(underived_facts(root, vocabulary))
+    problems.extend(derivation_problems(root, vocabulary, context))
     actions_known = set(vocabulary["action.type"].values)
     citations, citation_problems = load_citations(root)
     problems.extend(Problem(f, None, field_path, reason) for f, field_path, reason in citation_problems)

@@ -52,6 +52,8 @@ class FactSpec:
     minimum: float | None = None   # bounds of an int or number (`min`, `max`)
     maximum: float | None = None
     request: RequestField = RequestField()
+    # A declared derivation (`derive:`), checked and evaluated by service/decide/derivations.py.
+    derive: object = field(default=None, compare=False)
 
     def accepts(self, value) -> bool:
         """Whether `value` is a well-typed value of this fact (the engine would coerce anything)."""
@@ -88,6 +90,12 @@ class Vocabulary:
 
     def __getitem__(self, name: str) -> FactSpec:
         return self.facts[name]
+
+    @cached_property  # read by every check; the vocabulary never changes once loaded
+    def derivations(self) -> dict:
+        """fact -> its declared derivation (service/decide/derivations.py), those of the right shape."""
+        from service.decide.derivations import declared
+        return declared(self)
 
     @cached_property  # read by every check's trail entry; the vocabulary never changes once loaded
     def sensitive(self) -> frozenset[str]:
@@ -199,7 +207,7 @@ def _spec(file: str, name: str, spec, enums: dict[str, tuple[str, ...]]) -> Fact
                     sensitive=bool(spec.get("sensitive", False)),
                     description=str(spec.get("description", "")), bounds=bounds, details=tuple(details),
                     inputs=tuple(inputs), defined_by=tuple(defined_by), minimum=minimum, maximum=maximum,
-                    request=_request_field(where, spec))
+                    request=_request_field(where, spec), derive=spec.get("derive"))
 
 
 def _request_field(where: str, spec: dict) -> RequestField:
