@@ -5,7 +5,7 @@ from marshmallow import Schema, fields, validate
 
 from schemas.fields import one_of as _one_of
 from schemas.action import ActorSchema
-from schemas.fields import CASE_KINDS, EVENT_TYPES, FORMS, AwareDateTime, Identifier, Text
+from schemas.fields import EVENT_TYPES, FORMS, AwareDateTime, Identifier, Text
 
 
 class CaseEventSchema(Schema):

@@ -48,7 +48,8 @@ class RequestContract:
 
 def contract_for(vocabulary, parameters) -> RequestContract:
     """The request schemas of a rule set: its vocabulary, and its parameters for `values_of`."""
-    facts = tuple(spec for spec in vocabulary.facts.values() if spec.source == "request")
+    clashing = {name for name, _ in clashes(vocabulary)}  # refused by the loader; left out here
+    facts = tuple(spec for spec in vocabulary.facts.values() if spec.source == "request" and spec.name not in clashing)
     values_of = tuple(sorted({spec.request.values_of: _parameter_values(parameters, spec.request.values_of)
                               for spec in facts if spec.request.values_of}.items()))
     return _build(facts, values_of, _original_ages(parameters))
@@ -102,6 +103,31 @@ def _original_ages(parameters) -> tuple:
         for category, age in table.items():
             ages.setdefault(category.split("_", 1)[0], set()).add(age)
     return tuple((gender, tuple(sorted(values))) for gender, values in sorted(ages.items()))
+
+
+def clashes(vocabulary) -> list[tuple[str, str]]:
+    """(fact, reason) for each request fact the structure in schemas/ already holds: a field
+    declared there (one Python derivation reads), or a path through a field that is no object."""
+    bases = _bases()
+    out = []
+    for name, spec in vocabulary.facts.items():
+        if spec.source != "request":
+            continue
+        parts = name.split(".")
+        for depth, part in enumerate(parts, 1):
+            path, base = ".".join(parts[:depth]), bases.get(".".join(parts[:depth - 1]))
+            declared = base._declared_fields.get(part) if base is not None else None
+            if declared is None or path in bases:
+                if base is None or declared is None:
+                    break  # a new field or object from here on
+                continue
+            out.append((name, f"{path} is already a field of the check request, declared in schemas/ "
+                              f"({type(declared).__name__}, read by Python derivation): name another field"
+                              if depth == len(parts) else
+                              f"{path} is a field of the check request (schemas/), not an object: a request "
+                              f"fact cannot sit under it"))
+            break
+    return out
 
 
 def _bases() -> dict[str, type[Schema]]:

@@ -156,3 +156,74 @@ def test_derivations_that_need_each_other_are_refused(rules_copy):
         load_rulebook(rules_copy).engine.close()
     [problem] = refused.value.problems
     assert "derivations that need each other" in problem.reason and "derived.test.a" in problem.reason
+
+
+COMPARING_RULE = """\
+# yaml-language-server: $schema=../_schemas/rule_file.schema.json
+apiVersion: rules/v1
+description: 合同期满早于试用期届满（测试）/ A contract ending before its probation (a test)
+metadata:
+  owner: hr
+rules:
+  - id: process.test.contract-ends-before-probation
+    title: {zh: 合同期满早于试用期届满, en: The contract ends before its probation}
+    verdict: warn
+    actions: [edit_employee_record]
+    effective_from: 2026-01-01
+    citations:
+      - ref: LCL-19
+    message:
+      zh: 劳动合同期满日早于试用期届满日。
+      en: The contract ends before its probation does.
+    when:
+      employee.contract.end_date: {lt: {fact: employee.contract.probation_end}}
+    examples:
+      - name: {zh: 期满早于试用期, en: Ends before the probation}
+        request:
+          as_of: 2026-03-02
+          employee: {id: E1, contract: {end_date: 2026-04-30, probation_end: 2026-05-31}}
+          action: {type: edit_employee_record, actor: {id: HR1, role: hr}}
+        expect: warn
+      - name: {zh: 期满晚于试用期, en: Ends after the probation}
+        request:
+          as_of: 2026-03-02
+          employee: {id: E1, contract: {end_date: 2027-04-30, probation_end: 2026-05-31}}
+          action: {type: edit_employee_record, actor: {id: HR1, role: hr}}
+        expect: none
+"""
+
+
+def test_a_condition_may_compare_two_facts(rules_copy):
+    (rules_copy / "process" / "contract_test.yaml").write_text(COMPARING_RULE, encoding="utf-8")
+    result = CliRunner().invoke(rules_group, ["lint", "--rules-dir", str(rules_copy)])
+    assert result.exit_code == 0, result.output
+    book = load_rulebook(rules_copy)
+    try:
+        def outcome(contract: dict) -> dict:
+            from service.decide.evaluation import evaluate
+            answer = evaluate(book, book.request_schema().load({
+                "as_of": "2026-03-02", "employee": {"id": "E1", "contract": contract},
+                "action": {"type": "edit_employee_record", "actor": {"id": "HR1", "role": "hr"}}}))
+            checked = next(c for c in answer.checked if c["rule_id"] == "process.test.contract-ends-before-probation")
+            found = [f for f in answer.findings if f["rule_id"] == checked["rule_id"]]
+            return {"outcome": checked["outcome"], "missing": found[0]["missing_facts"] if found else None}
+
+        assert outcome({"end_date": "2026-04-30", "probation_end": "2026-05-31"}) == {"outcome": "fired", "missing": []}
+        assert outcome({"end_date": "2026-05-31", "probation_end": "2026-05-31"})["outcome"] == "cleared"
+        assert outcome({"end_date": "2026-04-30"}) == {"outcome": "unknown",
+                                                        "missing": ["employee.contract.probation_end"]}
+        assert outcome({"probation_end": "2026-05-31"}) == {"outcome": "unknown",
+                                                             "missing": ["employee.contract.end_date"]}
+    finally:
+        book.engine.close()
+
+
+def test_comparing_facts_of_two_types_is_one_error_on_its_line(rules_copy):
+    rule = COMPARING_RULE.replace("{lt: {fact: employee.contract.probation_end}}", "{lt: {fact: employee.gender}}")
+    (rules_copy / "process" / "contract_test.yaml").write_text(rule, encoding="utf-8")
+    result = CliRunner().invoke(rules_group, ["lint", "--rules-dir", str(rules_copy)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    [error] = [entry for entry in result.output.splitlines() if ": error:" in entry]
+    assert re.match(r"^\S*process/contract_test\.yaml:18: error: rule process\.test\.contract-ends-before-probation "
+                    r"when\.employee\.contract\.end_date\.lt\.fact: 'employee\.contract\.end_date' is date and "
+                    r"'employee\.gender' is enum: compare facts of one type", error), error

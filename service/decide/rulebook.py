@@ -239,6 +239,15 @@ def derivation_problems(root: Path, vocabulary: Vocabulary, context: FactContext
     return [Problem(defined_in.get(p.fact, "facts/"), None, f"facts.{p.fact}.{p.path}", p.reason) for p in found]
 
 
+def _contract_clashes(root: Path, vocabulary: Vocabulary) -> list[Problem]:
+    """A request fact the structure of the check request (schemas/) already holds: refused, or
+    the contract built from the vocabulary would replace a field Python reads."""
+    from schemas.request_contract import clashes
+    found = clashes(vocabulary)
+    defined_in = fact_files(root) if found else {}
+    return [Problem(defined_in.get(name, "facts/"), None, f"facts.{name}", reason) for name, reason in found]
+
+
 def validate_rules(root: Path) -> Validated:
     """Read and check every fact, citation, parameter, config and rule file under root.
 
@@ -262,6 +271,7 @@ def validate_rules(root: Path) -> Validated:
         problems.append(Problem(RECORDS_FILE, None, "areas", str(exc)))
     problems.extend(underived_facts(root, vocabulary))
     problems.extend(derivation_problems(root, vocabulary, context))
+    problems.extend(_contract_clashes(root, vocabulary))
     actions_known = set(vocabulary["action.type"].values)
     citations, citation_problems = load_citations(root)
     problems.extend(Problem(f, None, field_path, reason) for f, field_path, reason in citation_problems)

@@ -15,7 +15,8 @@ from marshmallow import ValidationError, fields as ma_fields
 
 from schemas.errors import flatten_messages
 from schemas.fields_doc import field_at
-from service.decide.conditions import Atom
+from schemas.request_contract import clashes
+from service.decide.conditions import Atom, FactRef
 from service.decide.classification import Classification
 from service.decide.rulebook import Problem, Rule, rule_files, validate_rules, versions_by_id
 from service.decide.vocabulary import Vocabulary
@@ -279,6 +280,7 @@ def _request_facts(vocabulary: Vocabulary, root: Path, lines: _Lines, schema) ->
             for key_node, _ in facts_node.value:
                 defined_in.setdefault(key_node.value, rel)
     request = schema()
+    clashing = {name for name, _ in clashes(vocabulary)}
     for name, spec in vocabulary.facts.items():
         file = defined_in.get(name, "facts/")
         line = lines.line(file, None, f"facts.{name}") if name in defined_in else None
@@ -289,7 +291,7 @@ def _request_facts(vocabulary: Vocabulary, root: Path, lines: _Lines, schema) ->
                 out.append(Issue(ERROR, file, line, None, f"facts.{name}.inputs",
                                  f"{field_path} is not a field of the check request (schemas/): inputs name "
                                  f"request fields, not the objects holding them"))
-        if spec.source != "request":
+        if spec.source != "request" or name in clashing:  # reported by the loader already
             continue
         found = field_at(request, name)
         if found is None:
@@ -423,7 +425,8 @@ def _conjunction_conflict(atoms: list[Atom], vocabulary: Vocabulary,
     """Why a conjunction of tests can never hold (and one test to point at), or None."""
     by_fact: dict[str, list[Atom]] = {}
     for atom in atoms:
-        by_fact.setdefault(atom.fact, []).append(atom)
+        if not isinstance(atom.value, FactRef):  # a fact against a fact: decided on each check
+            by_fact.setdefault(atom.fact, []).append(atom)
     for name, tests in by_fact.items():
         reason = _fact_conflict(name, tests, vocabulary)
         if reason:
