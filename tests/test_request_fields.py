@@ -168,3 +168,24 @@ def test_the_contract_is_built_once_per_vocabulary(book):
     actor = book.request_schema._declared_fields["action"].nested._declared_fields["actor"].nested
     event = shipped_book_contract.event._declared_fields["event"].nested
     assert event._declared_fields["actor"].nested is actor
+
+
+def test_an_app_serving_the_tree_accepts_and_decides_the_new_field(tree, tmp_path):
+    """The served API validates with the serving rule set's contract (service/http/api.py)."""
+    from tests.conftest import make_app
+
+    fixtures = tmp_path / "fixtures"
+    fixtures.mkdir()  # the gate runs the rule examples alone
+    app = make_app(f"sqlite:///{tmp_path / 'app.sqlite'}", RULES_DIR=str(tree), FIXTURES_DIR=str(fixtures),
+                   RULES_WATCH_SECONDS=0)
+    try:
+        client = app.test_client()
+        answer = client.post("/v1/checks", json=_body(assets_returned=False))
+        assert answer.status_code == 200, answer.get_json()
+        assert "process.handover.assets-not-returned" in [f["rule_id"] for f in answer.get_json()["findings"]]
+        refused = client.post("/v1/checks", json=_body(assets_returned="no"))
+        assert refused.status_code == 422
+        assert {"path": "action.handover.assets_returned", "reason": "Not a valid boolean."} in [
+            {k: e[k] for k in ("path", "reason")} for e in refused.get_json()["errors"]]
+    finally:
+        app.extensions["db_engine"].dispose()

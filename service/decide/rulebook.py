@@ -17,13 +17,12 @@ from marshmallow import ValidationError
 
 from schemas.errors import flatten_messages as _flatten
 from schemas.rule_file import RuleFileSchema
-from service.decide import derivations
 from service.decide.citations import load_citations
 from service.decide.classification import ClassificationError
 from service.decide.conditions import Compiled, ConditionError, compile_condition
 from service.decide.engine import RuleEngine
 from service.decide.facts.context import FactContext
-from service.decide.facts.derived import DERIVED
+from service.decide.fact_checks import derivation_problems, request_field_clashes, underived_facts
 from service.decide.names import NAMES_FILE, Names, NamesError, required_codes
 from service.decide.parameters import ParameterError
 from service.decide.process_config import ProcessConfigError
@@ -144,11 +143,16 @@ class RuleBook:
     citations: dict = field(default_factory=dict)  # ref -> Citation: texts a finding adds for a fact (Facts.rested_on)
 
     @cached_property
-    def request_schema(self):
-        """The check request's schema class under this rule set: the structure in schemas/, the
-        fields its vocabulary declares (schemas/request_contract.py; cached per vocabulary)."""
+    def request_contract(self):
+        """The request schemas under this rule set: the structure in schemas/, the fields its
+        vocabulary declares (schemas/request_contract.py; cached per vocabulary)."""
         from schemas.request_contract import contract_for
-        return contract_for(self.vocabulary, self.context.parameters).check
+        return contract_for(self.vocabulary, self.context.parameters)
+
+    @property
+    def request_schema(self):
+        """The check request's schema class under this rule set."""
+        return self.request_contract.check
 
     def match(self, engine_fact: dict) -> dict[str, Match]:
         """Every rule the engine matched, definitely or possibly, by key."""
@@ -209,45 +213,6 @@ class Validated:
     names: Names | None = None      # None: the names file is broken, or not reached
 
 
-def underived_facts(root: Path, vocabulary: Vocabulary) -> list[Problem]:
-    """A `source: derived` fact nothing computes (facts/derived.py) would leave every rule reading
-    it unknown, so warning on every check: refused. A range is computed through its bounds."""
-    computed = DERIVED | {name for name, spec in vocabulary.facts.items() if spec.derive is not None}
-    underived = [name for name, spec in vocabulary.facts.items() if spec.source == "derived"
-                 and name not in computed and not (spec.bounds and set(spec.bounds) <= computed)]
-    if not underived:  # the files are read again only to say where
-        return []
-    defined_in = fact_files(root)
-    return [Problem(defined_in.get(name, "facts/"), None, f"facts.{name}",
-                    "source: derived, but nothing computes this fact: declare its derivation (derive:, "
-                    "rules/README.md), declare it as a request field, or ask a developer"
-                    + did_you_mean(name, computed)) for name in underived]
-
-
-def fact_files(root: Path) -> dict[str, str]:
-    """fact name -> the file of rules/facts/ declaring it (to say where a problem is)."""
-    return {name: f"facts/{path.name}" for path in sorted((root / "facts").glob("*.yaml"))
-            for name in (load_yaml(path) or {}).get("facts") or {}}
-
-
-def derivation_problems(root: Path, vocabulary: Vocabulary, context: FactContext | None) -> list[Problem]:
-    """What is wrong with the declared derivations (`derive:`), on the fact's line."""
-    if context is None or not any(spec.derive is not None for spec in vocabulary.facts.values()):
-        return []
-    found = derivations.check(vocabulary, context.parameters)
-    defined_in = fact_files(root) if found else {}
-    return [Problem(defined_in.get(p.fact, "facts/"), None, f"facts.{p.fact}.{p.path}", p.reason) for p in found]
-
-
-def _contract_clashes(root: Path, vocabulary: Vocabulary) -> list[Problem]:
-    """A request fact the structure of the check request (schemas/) already holds: refused, or
-    the contract built from the vocabulary would replace a field Python reads."""
-    from schemas.request_contract import clashes
-    found = clashes(vocabulary)
-    defined_in = fact_files(root) if found else {}
-    return [Problem(defined_in.get(name, "facts/"), None, f"facts.{name}", reason) for name, reason in found]
-
-
 def validate_rules(root: Path) -> Validated:
     """Read and check every fact, citation, parameter, config and rule file under root.
 
@@ -269,9 +234,10 @@ def validate_rules(root: Path) -> Validated:
         problems.extend(Problem(f, None, field_path, reason) for f, field_path, reason in exc.problems)
     except RecordsError as exc:
         problems.append(Problem(RECORDS_FILE, None, "areas", str(exc)))
-    problems.extend(underived_facts(root, vocabulary))
-    problems.extend(derivation_problems(root, vocabulary, context))
-    problems.extend(_contract_clashes(root, vocabulary))
+    problems.extend(Problem(f, None, field_path, reason) for f, field_path, reason in [
+        *underived_facts(root, vocabulary),
+        *(derivation_problems(root, vocabulary, context.parameters) if context is not None else []),
+        *request_field_clashes(root, vocabulary)])
     actions_known = set(vocabulary["action.type"].values)
     citations, citation_problems = load_citations(root)
     problems.extend(Problem(f, None, field_path, reason) for f, field_path, reason in citation_problems)
