@@ -24,7 +24,6 @@ from marshmallow import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from schemas.check import CheckRequestSchema
 from schemas.employee import EmployeeSchema, dates_after
 from service.decide.evaluation import evaluate
 from service.record.case_trail import LedgerDisagreement
@@ -128,10 +127,10 @@ def decide_next_step(rulebook, case: Case, events: list[dict], employee: dict | 
     `rules diff` asks of each rule set (service/tools/case_impact.py)."""
     machine = rulebook.context.classification.machine
     status = machine.status(machine.run(events))
-    review = evaluate(rulebook, _request(case, events, employee, as_of, "review_case", "hr"))
+    review = evaluate(rulebook, _request(rulebook, case, events, employee, as_of, "review_case", "hr"))
     step, role = next_step(rulebook, case, status, review.facts.values.get("derived.case.pending.step"))
     outcome = review if step == "review_case" else \
-        evaluate(rulebook, _request(case, events, employee, as_of, step, role))
+        evaluate(rulebook, _request(rulebook, case, events, employee, as_of, step, role))
     return status, step, review, outcome
 
 
@@ -212,7 +211,7 @@ _PENDING = "derived.case.pending."
 _log = logging.getLogger(__name__)
 
 
-def _request(case: Case, events: list[dict], employee: dict | None, as_of: dt.date, action: str,
+def _request(rulebook, case: Case, events: list[dict], employee: dict | None, as_of: dt.date, action: str,
              role: str) -> dict:
     person = case.manager_id if role == "manager" else case.hr_owner_id
     employee = employee or {"id": case.employee_id}
@@ -223,7 +222,7 @@ def _request(case: Case, events: list[dict], employee: dict | None, as_of: dt.da
     body = _jsonable({"as_of": as_of, "employee": employee, "case": case_request(case, events),
                       "action": {"type": action, "actor": actor}})
     try:
-        return CheckRequestSchema().load(body)
+        return rulebook.request_schema().load(body)
     except ValidationError:
         # Facts kept under an older contract: decide with the employee's id alone (unknowns warn).
-        return CheckRequestSchema().load({**body, "employee": {"id": case.employee_id}})
+        return rulebook.request_schema().load({**body, "employee": {"id": case.employee_id}})
