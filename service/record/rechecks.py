@@ -24,7 +24,7 @@ from marshmallow import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from schemas.employee import EmployeeSchema, dates_after
+from schemas.employee import dates_after
 from service.decide.evaluation import evaluate
 from service.record.case_trail import LedgerDisagreement
 from service.record.ledger import EmployeeRecordNeeded, _aware, _jsonable, accepted_events, case_request
@@ -86,7 +86,8 @@ def kept_for_event(session: Session, case: Case, rows: list[CaseEvent], as_of: d
             f"Missing data for required field: case {case.id} keeps no employee facts to decide on (its first "
             "event carries them; a closed case keeps none). Send the employee record."]})
     try:
-        employee = EmployeeSchema().load(kept_employee(case.id, row))
+        # Loaded by the serving rule set's contract: its vocabulary declares the request fields.
+        employee = current_app.extensions["rulebook"].request_contract.employee().load(kept_employee(case.id, row))
     except RecheckKeyError as exc:
         _log.error("case %s: its kept facts do not open: %s", case.id, exc)
         raise EmployeeRecordNeeded({"employee": [

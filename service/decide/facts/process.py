@@ -134,7 +134,7 @@ def _completed_on(request: Request | None) -> str | Unknown:
     chain completed. Unknown while it is not complete (no day yet; nothing to send decides it)."""
     if request is None or not request.complete:
         return Unknown()
-    return request.since.astimezone(CHINA).date().isoformat()
+    return day_in_china(request.since).isoformat()
 
 
 # ---- SLA -------------------------------------------------------------------------------------
