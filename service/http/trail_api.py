@@ -412,6 +412,14 @@ def init_sealer(app: Flask) -> None:
 trail_cli = AppGroup("trail", help="The tamper-evident trail.")
 
 
+def report_ledger(ledger) -> None:
+    """case_events against the trail (service.record.case_trail): each difference, or that they agree."""
+    if ledger.ok:
+        click.echo(f"ledger ok: the case_events of {ledger.cases} case(s) agree with the trail")
+    for difference in ledger.differences:
+        click.echo(f"ledger DIFFERS: {difference}", err=True)
+
+
 @trail_cli.command("seal")
 @click.option("--loop", is_flag=True, help="Keep sealing (as the worker does) until interrupted")
 @click.option("--interval", type=click.FloatRange(min=0, min_open=True),

@@ -9,8 +9,9 @@ from flask import current_app, g
 from flask.views import MethodView
 from marshmallow import Schema, fields
 
-from service.http.trail_api import blp, trail_cli
+from service.http.trail_api import blp, report_ledger, trail_cli
 from service.record import db
+from service.record.case_trail import ledger_differences
 from service.record.receipts import check_receipts
 from service.record.trail import b64
 from service.record.verification import FULL, INCREMENTAL, latest, request, run
@@ -104,11 +105,9 @@ def verify_command(full, against, receipts, witnessed):
     _, result = run(db.engine(), key, FULL if full else INCREMENTAL, requested_by="cli", against=exported,
                     progress=_progress if full else None, sample=int(app.config["TRAIL_VERIFY_SAMPLE"]),
                     witness=lambda connection, verified: verify_with_witness(app, connection, verified, kept))
-    if receipts:
-        with current_app.extensions["db_read_sessions"]() as session:
-            checked = check_receipts(session, key, receipts.readlines())
-    else:
-        checked = []
+    with current_app.extensions["db_read_sessions"]() as session:
+        checked = check_receipts(session, key, receipts.readlines()) if receipts else []
+        ledger = ledger_differences(session)
     scope = (f"{result.checked} leaves re-hashed" if result.from_size is None else
              f"resumed from checkpoint {result.from_size}, {result.checked} new leaves re-hashed")
     if result.ok:
@@ -122,11 +121,12 @@ def verify_command(full, against, receipts, witnessed):
         click.echo(f"witness: {note}")
     for check in checked:
         click.echo(str(check), err=not check.ok)
+    report_ledger(ledger)
     failed = sum(not c.ok for c in checked)
     if receipts and result.ok:
         click.echo(f"receipts: {len(checked) - failed} of {len(checked)} hold", err=bool(failed))
     elif receipts:  # a leaf in a checkpoint proves nothing while the checkpoints do not hold together
         click.echo(f"receipts: none proven, the trail does not verify ({len(checked) - failed} of "
                    f"{len(checked)} found at their leaf)", err=True)
-    if not result.ok or failed:
+    if not result.ok or failed or not ledger.ok:
         raise SystemExit(1)

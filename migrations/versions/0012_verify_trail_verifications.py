@@ -4,16 +4,16 @@ Where `trail verify` resumes (the last checkpoint verified, its root and signed 
 and problems of each verification, its progress while it runs, and the requests
 POST /v1/trail/verify leaves for the worker (service.record.verification).
 
-Revision ID: 0010_verify
-Revises: 0010_witness
+Revision ID: 0012_verify
+Revises: 0011_ledger
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 
-revision = '0010_verify'
-down_revision = '0010_witness'
+revision = '0012_verify'
+down_revision = '0011_ledger'
 branch_labels = None
 depends_on = None
 
