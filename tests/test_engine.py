@@ -60,6 +60,34 @@ def test_an_absent_fact_makes_a_condition_unknown_never_false(rulebook):
     assert engine.fire({"employee": {"pregnancy": {"status": "not_pregnant"}}}) == ["maybe1"]
 
 
+def test_a_possible_match_fires_only_where_its_alternative_is_unknown(rulebook):
+    """The unknown guard (issue 23): an alternative whose facts are all given is true or false, and
+    the definite match says which; its possible match fires only while one of its facts is absent."""
+    compiled = compile_condition({"employee.gender": "female", "any": [
+        {"employee.pregnancy.status": "pregnant"}, {"derived.nursing_period.active": True}]}, rulebook.vocabulary)
+    engine = RuleEngine({"definite": compiled.definite,
+                         **{f"maybe{i}": {"$and": [c, g]} for i, (c, g) in
+                            enumerate(zip(compiled.possible, compiled.unknown))}})
+    female = {"gender": "female"}
+    pregnant = {**female, "pregnancy": {"status": "pregnant"}}
+    assert sorted(engine.fire({"employee": pregnant})) == ["definite", "maybe1"]  # nursing still unknown
+    assert engine.fire({"employee": pregnant, "derived": {"nursing_period": {"active": True}}}) == ["definite"]
+    assert engine.fire({"employee": pregnant, "derived": {"nursing_period": {"active": False}}}) == ["definite"]
+    assert sorted(engine.fire({"employee": female})) == ["maybe0", "maybe1"]       # unknown: both may hold
+    assert engine.fire({"employee": {"pregnancy": {"status": "not_pregnant"}}}) == ["maybe1"]
+    assert engine.fire({"employee": {**female, "pregnancy": {"status": "not_pregnant"}},
+                        "derived": {"nursing_period": {"active": False}}}) == []   # false: ruled out
+
+
+def test_an_alternative_reading_a_range_keeps_its_possible_match_unguarded(rulebook):
+    """A range may be unknown with both bounds given (3 to 12 years against 10): no guard."""
+    compiled = compile_condition({"derived.service.continuous_years": {"gte": 10}}, rulebook.vocabulary)
+    assert compiled.unknown == [None]
+    engine = RuleEngine({"definite": compiled.definite, "maybe0": compiled.possible[0]})
+    service = {"continuous_years_min": 3, "continuous_years_max": 12}
+    assert engine.fire({"derived": {"service": service}}) == ["maybe0"]
+
+
 def test_hammer_8_threads_x_200_checks_through_the_flask_app(sqlite_app):
     cases = [
         (check_body(), "deny"),

@@ -18,7 +18,12 @@ for the engine to decide:
 
 - the *definite* match: the condition is true on the facts given;
 - one *possible* match per alternative of the condition's disjunctive normal form: that
-  alternative is true or unknown, i.e. it would hold for some values of the missing facts.
+  alternative is true or unknown, i.e. it would hold for some values of the missing facts;
+- with each, its *unknown guard*: a test that holds whenever the alternative is unknown (one of
+  its facts is absent), so the engine fires the possible match only where the answer needs it.
+  An alternative whose facts are all given and that holds is true, and the definite match fires
+  for it: its possible match would be one more action callback saying nothing (issue 23). An
+  alternative reading a range has no guard, as a range may be unknown with both bounds given.
 
 A rule whose possible match fires and whose definite match does not is unknown; the verdict
 assembly turns a deny or warn that is unknown into a warn naming the alternative's missing
@@ -95,6 +100,9 @@ class Compiled:
     definite: dict                          # engine condition: the condition is true
     alternatives: list[Alternative]         # the normal form
     possible: list[dict]                    # engine condition per alternative: true or unknown
+    # Per alternative: a test true whenever it is unknown (a fact absent), None when there is none
+    # (it reads a range). ANDed to `possible` in the engine: it then fires for unknowns only.
+    unknown: list[dict | None] = field(default_factory=list)
     facts: list[str] = field(default_factory=list)   # the facts as written, in order
     reads: list[str] = field(default_factory=list)   # what the engine reads (a range's bounds)
     details: list[str] = field(default_factory=list)  # derived facts shown beside them in checked[]
@@ -111,6 +119,7 @@ def compile_condition(when, vocabulary: Vocabulary) -> Compiled:
     return Compiled(definite=_definite(tree, vocabulary),
                     alternatives=alternatives,
                     possible=[_and([_possible(a, vocabulary[a.fact]) for a in alt.atoms]) for alt in alternatives],
+                    unknown=[_unknown_guard(alt, vocabulary) for alt in alternatives],
                     facts=facts, reads=reads,
                     details=list(dict.fromkeys(d for f in facts for d in vocabulary[f].details)))
 
@@ -227,6 +236,18 @@ def _possible(atom: Atom, spec: FactSpec) -> dict:
     """The atom is true or unknown: its fact is missing, or some value it may have passes."""
     guard = spec.bounds[0] if spec.bounds else atom.fact
     return {"$or": [{"$nex": {guard: 1}}, _may(atom, spec)]}
+
+
+def _unknown_guard(alternative: Alternative, vocab: Vocabulary) -> dict | None:
+    """A test that holds whenever the alternative is unknown rather than true or false.
+
+    Where `_may` is `_true` (no range), an atom that is true or unknown with its fact given is
+    true; so an alternative whose possible match holds is unknown exactly when one of its facts
+    is absent. A range atom may be unknown with both bounds given: no guard then (None), and the
+    possible match stays as it was, firing also when the alternative is true."""
+    if any(vocab[atom.fact].bounds for atom in alternative.atoms):
+        return None
+    return _or([{"$nex": {name: 1}} for name in alternative.facts])
 
 
 def _true(atom: Atom, spec: FactSpec) -> dict:

@@ -102,9 +102,11 @@ class Rule:
     def in_force(self, on: dt.date) -> bool:
         return self.effective_from <= on and (self.effective_to is None or on <= self.effective_to)
 
-    def engine_conditions(self) -> dict[str, dict]:
+    def engine_conditions(self, guarded: bool = True) -> dict[str, dict]:
         """For the engine, each with the rule's scope (action types, dates in force): the definite
-        match (DEFINITE) and the possible match of each alternative (POSSIBLE + its index)."""
+        match (DEFINITE) and the possible match of each alternative (POSSIBLE + its index), guarded
+        to fire only when the alternative is unknown (conditions.py). `guarded=False`: the form
+        before issue 23, which benchmarks/bench_engine.py times against."""
         actions = [{"action.type": a} for a in self.actions]
         scope = [actions[0] if len(actions) == 1 else {"$or": actions},
                  {"$gte": {"check.as_of": self.effective_from.isoformat()}}]
@@ -112,7 +114,8 @@ class Rule:
             scope.append({"$lte": {"check.as_of": self.effective_to.isoformat()}})
         out = {f"{self.key}{DEFINITE}": {"$and": [*scope, self.compiled.definite]}}
         for index, possible in enumerate(self.compiled.possible):
-            out[f"{self.key}{POSSIBLE}{index}"] = {"$and": [*scope, possible]}
+            guard = self.compiled.unknown[index] if guarded else None
+            out[f"{self.key}{POSSIBLE}{index}"] = {"$and": [*scope, possible, *([guard] if guard else [])]}
         return out
 
 
