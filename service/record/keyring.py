@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Callable
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from service.record.signing import DEV_KEY_FILE, SigningKeyError, TrailKey, write_once
 from service.witness.notes import NOTE_ED25519, NoteError, Verifier
