@@ -77,6 +77,23 @@ def test_a_possible_match_fires_only_where_its_alternative_is_unknown(rulebook):
                         "derived": {"nursing_period": {"active": False}}}) == []   # false: ruled out
 
 
+def test_a_comparison_of_two_facts_is_unknown_while_either_is_absent(rulebook):
+    """The restricted form with a test reading two facts: the other fact absent is unknown too."""
+    compiled = compile_condition({"employee.gender": "female",
+                                  "employee.contract.end_date": {"lt": {"fact": "employee.contract.probation_end"}}},
+                                 rulebook.vocabulary)
+    engine = RuleEngine({"definite": compiled.definite, "maybe0": compiled.unknown[0]})
+    contract = {"end_date": "2026-03-01", "probation_end": "2026-04-01"}
+    assert engine.fire({"employee": {"gender": "female", "contract": contract}}) == ["definite"]
+    assert engine.fire({"employee": {"gender": "female", "contract": {**contract, "end_date": "2026-05-01"}}}) == []
+    for absent in ("end_date", "probation_end"):
+        given = {k: v for k, v in contract.items() if k != absent}
+        assert engine.fire({"employee": {"gender": "female", "contract": given}}) == ["maybe0"], absent
+        assert engine.fire({"employee": {"contract": given}}) == ["maybe0"], absent
+    assert engine.fire({"employee": {"contract": contract}}) == ["maybe0"]           # gender unknown
+    assert engine.fire({"employee": {"gender": "male"}}) == []                        # false whatever is missing
+
+
 def test_an_alternative_reading_a_range_keeps_its_possible_match(rulebook):
     """A range may be unknown with both bounds given (3 to 12 years against 10): the possible match."""
     compiled = compile_condition({"derived.service.continuous_years": {"gte": 10}}, rulebook.vocabulary)

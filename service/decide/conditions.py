@@ -287,10 +287,15 @@ def _unknown(alternative: Alternative, vocab: Vocabulary) -> dict:
         return _and([_possible(a, vocab[a.fact]) for a in alternative.atoms])
     paths = []
     for i, name in enumerate(facts):
-        before, after = set(facts[:i]), set(facts[i + 1:])
-        paths.append(_and([*(_true(a, vocab[a.fact]) for a in alternative.atoms if a.fact in before),
-                           {"$nex": {name: 1}},
-                           *(_possible(a, vocab[a.fact]) for a in alternative.atoms if a.fact in after)]))
+        # Facts before `name` given, `name` absent: a test reading only given facts must hold, one
+        # reading `name` is unknown, one reading a later fact is true or unknown.
+        before = set(facts[:i])
+        parts = [{"$nex": {name: 1}}]
+        for atom in alternative.atoms:
+            if name not in atom.facts:
+                parts.append(_true(atom, vocab[atom.fact]) if before.issuperset(atom.facts)
+                             else _possible(atom, vocab[atom.fact]))
+        paths.append(_and(parts))
     return _or(paths)
 
 
