@@ -21,13 +21,10 @@ from service.http.api import Blueprint
 from service.http.decisions import summary
 from service.record import db
 from service.record import merkle, sealer
-from service.record.case_trail import ledger_differences
 from service.record.models import TrailCheckpoint, TrailEntry, TrailLeaf
 from service.record.legacy import AlreadySealed, seal_legacy
-from service.record.receipts import check_receipts
 from service.record.rulesets import record_ruleset
-from service.record.trail import (LEGACY_SEALED, SEAL_REFUSED, b64, hash_of, latest_checkpoint, prove,
-                                  verify_chain)
+from service.record.trail import LEGACY_SEALED, SEAL_REFUSED, b64, hash_of, latest_checkpoint, prove
 
 blp = Blueprint("trail", __name__, url_prefix="/v1", description="The tamper-evident trail")
 
@@ -150,17 +147,6 @@ class TrailDecisionSchema(Schema):
 class TrailPageSchema(Schema):
     entries = fields.List(fields.Nested(TrailEntrySchema), required=True)
     next_after = fields.Integer(required=True, allow_none=True, metadata={"description": "Pass as `after` for the next page"})
-
-
-class VerificationSchema(Schema):
-    ok = fields.Boolean(required=True)
-    entries = fields.Integer(required=True)
-    first_bad_seq = fields.Integer(required=True, allow_none=True)
-    reason = fields.String(required=True, allow_none=True)
-    sealed = fields.Integer(required=True, metadata={"description": "Entries in the tree up to the latest checkpoint"})
-    pending = fields.Integer(required=True, metadata={"description": "Entries committed and not sealed yet (not missing)"})
-    checkpoint = fields.Integer(required=True, allow_none=True, metadata={"description": "The tree size verified"})
-    checkpoints = fields.Integer(required=True)
 
 
 class CheckpointSchema(Schema):
@@ -297,17 +283,6 @@ def _event_at_within(entry: TrailEntry, start, end) -> bool:
     return (start is None or moment >= start) and (end is None or moment < end)
 
 
-@blp.route("/trail/verify")
-class TrailVerify(MethodView):
-    @blp.response(200, VerificationSchema)
-    @blp.doc(operationId="verifyTrail")
-    def get(self):
-        """Verify the trail up to its latest checkpoint, in one snapshot; name the first entry that
-        does not hold. Entries not sealed yet are counted as pending."""
-        with db.read_session() as session:
-            return verify_chain(session, current_app.extensions["trail_key"]).as_dict()
-
-
 class PublicKeyArgsSchema(Schema):
     role = fields.String(load_default="checkpoint", validate=one_of(("checkpoint", "receipt")),
                          metadata={"description": "Which key: the one that signs checkpoints, or receipts"})
@@ -437,49 +412,6 @@ def init_sealer(app: Flask) -> None:
 trail_cli = AppGroup("trail", help="The tamper-evident trail.")
 
 
-@trail_cli.command("verify")
-@click.option("--against", type=click.File("r", encoding="utf-8"),
-              help="A checkpoints file written by `trail checkpoints export`: name the first divergence")
-@click.option("--receipts", type=click.File("r", encoding="utf-8"),
-              help="Receipts an EHR kept (JSON lines, each a `receipt` as answered): check each is signed by "
-                   "the trail's key and its entry is sealed with that hash under a signed checkpoint")
-@click.option("--witness-checkpoint", "witnessed", type=click.File("r", encoding="utf-8"),
-              help="The witness's latest cosigned checkpoint, fetched earlier (GET <witness>/<sha256 of the "
-                   "origin>/checkpoint); by default the witness is asked now")
-def verify_command(against, receipts, witnessed):
-    """Verify the trail, and against the witness's latest cosigned checkpoint; exit 1 naming the
-    first bad entry or checkpoint, or any receipt that fails."""
-    from service.record.witnessing import verify_with_witness
-    exported = [json.loads(line) for line in against if line.strip()] if against else None
-    key = current_app.extensions["trail_key"]
-    with current_app.extensions["db_read_sessions"]() as session:
-        result = verify_chain(session, key, against=exported)
-        result, notes = verify_with_witness(current_app._get_current_object(), session, result,
-                                            witnessed.read() if witnessed else None)
-        checked = check_receipts(session, key, receipts.readlines()) if receipts else []
-        ledger = ledger_differences(session)
-    if result.ok:
-        click.echo(f"trail ok: {result.entries} entries, {result.sealed} sealed up to checkpoint "
-                   f"{result.checkpoint or 0}, {result.pending} pending"
-                   + (f"; matches the {len(exported)} exported checkpoints" if exported else ""))
-    else:
-        where = f"entry {result.first_bad_seq}" if result.first_bad_seq is not None else "the tree"
-        click.echo(f"trail BROKEN at {where}: {result.reason}", err=True)
-    for note in notes:  # part of the answer: what the verification could not rely on
-        click.echo(f"witness: {note}")
-    for check in checked:
-        click.echo(str(check), err=not check.ok)
-    report_ledger(ledger)
-    failed = sum(not c.ok for c in checked)
-    if receipts and result.ok:
-        click.echo(f"receipts: {len(checked) - failed} of {len(checked)} hold", err=bool(failed))
-    elif receipts:  # a leaf in a checkpoint proves nothing while the checkpoints do not hold together
-        click.echo(f"receipts: none proven, the trail does not verify ({len(checked) - failed} of "
-                   f"{len(checked)} found at their leaf)", err=True)
-    if not result.ok or failed or not ledger.ok:
-        raise SystemExit(1)
-
-
 def report_ledger(ledger) -> None:
     """case_events against the trail (service.record.case_trail): each difference, or that they agree."""
     if ledger.ok:
@@ -550,3 +482,7 @@ def export_command(file, after):
             file.write(json.dumps(row, ensure_ascii=False) + "\n")
             count += 1
     click.echo(f"exported {count} checkpoints", err=True)
+
+
+# GET/POST /v1/trail/verify and `trail verify` live on this blueprint and command group.
+from service.http import trail_verify_api  # noqa: E402,F401
