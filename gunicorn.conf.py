@@ -5,6 +5,7 @@ a whole worker; with sync workers six such sockets froze four workers and /healt
 The rule engine is not thread-safe, and does not need to be: every call into it holds one
 process-wide lock (service/decide/engine.py), so a worker's threads decide one check at a time
 and wait for the database, the network and the client in parallel. Scale with workers for CPU.
+Against sync workers (benchmarks/gunicorn_sync.conf.py): benchmarks/RESULTS.md, "The worker model".
 """
 import multiprocessing
 import os

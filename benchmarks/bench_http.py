@@ -5,9 +5,9 @@ Starts, one after another, each on 127.0.0.1 at a free port with the repository'
   - the service on SQLite (a temporary file);
   - the service on PostgreSQL (a fresh schema in the sg_bench database, created if absent).
 Every check is recorded in the trail (the service always records before answering).
-For each it runs a sequential client and --clients concurrent client processes (http.client;
-gunicorn's sync workers close the connection after each answer, so each request reconnects,
-as a real client of this configuration would), over the realistic mix of workload.py, each
+For each it runs a sequential client and --clients concurrent client processes (http.client,
+one kept-alive connection per client; sync workers close it after each answer, so each request
+then reconnects, as a real client of that configuration would), over the realistic mix of workload.py, each
 bounded by --count requests and --seconds, and prints req/s, p50, p99, errors, % of bare Flask,
 and the server's CPU per request: gunicorn's workers, and every PostgreSQL process on the machine
 (so run it on an otherwise quiet machine).
@@ -19,6 +19,8 @@ gunicorn (gunicorn_no_trail.conf.py): what recording a decision costs.
 Run:  /tmp/venv/bin/python benchmarks/bench_http.py                       (about 3 minutes)
       /tmp/venv/bin/python benchmarks/bench_http.py --count 1000 --seconds 10   (quick)
 Env:  WEB_CONCURRENCY=<n> changes gunicorn's workers (default: gunicorn.conf.py's, 4 on 2 cores);
+      GUNICORN_THREADS=<n> each gthread worker's threads (default 8);
+      BENCH_GUNICORN_CONF=benchmarks/gunicorn_sync.conf.py runs every server with sync workers instead;
       BENCH_POSTGRES_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/sg_bench).
 """
 from __future__ import annotations
@@ -96,7 +98,7 @@ def main() -> None:
         batches = [{"checks": [bodies[(i * args.batch + j) % len(bodies)] for j in range(args.batch)]}
                    for i in range(len(bodies))] if args.batch else []
         workers = os.environ.get("WEB_CONCURRENCY", "gunicorn.conf.py default")
-        config = "gunicorn_postfork.conf.py" if harness.POST_FORK_DISPOSE else "gunicorn.conf.py"
+        config = "gunicorn_postfork.conf.py" if harness.POST_FORK_DISPOSE else harness.base_config().name
         print(f"mix: {len(bodies)} requests; {config}, workers: {workers}; client processes: 1 and "
               f"{args.clients}; bounds: {args.count} requests / {args.seconds:.0f} s per measurement; "
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")

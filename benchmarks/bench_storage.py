@@ -7,7 +7,12 @@ state right after start-up (which holds the rule set's version entry, recorded o
 state after the N decisions, divided by N. Measured twice: as written (the sealing queue's dead
 rows not yet vacuumed) and after VACUUM (what autovacuum leaves: the queue's space is reused).
 
-Run:  /work/main/.venv/bin/python benchmarks/bench_storage.py [-n 5000]
+With --story-every K (default 20), every K checks one case's story also goes through the case
+ledger (POST /v1/cases/<id>/events: a resignation submitted, approved, withdrawn, the withdrawal
+accepted: four trail entries, its case, events and notifications): the mix of checks and case
+events issue 23 measures. Bytes are then given per trail entry (check or case event) and per check.
+
+Run:  .venv/bin/python benchmarks/bench_storage.py [-n 5000] [--story-every 20 | 0 for checks only]
 """
 from __future__ import annotations
 
@@ -39,10 +44,33 @@ def vacuum(engine) -> None:
         conn.execute(text("VACUUM ANALYZE"))
 
 
+EMPLOYEE = {"id": "E1001", "gender": "female", "department": "SALES", "birth_date": "1994-05-12",
+            "hire_date": "2021-03-01", "region": "CN-BJ", "pregnancy": {"status": "not_pregnant"}, "children": [],
+            "medical_treatment": {"status": "none"}}
+STORY = [("resignation_submitted", "2026-01-05T09:00:00+08:00", "E1001", "employee", {"form": "written"}),
+         ("resignation_approved", "2026-01-06T10:00:00+08:00", "M3", "manager", {}),
+         ("withdrawal_requested", "2026-01-08T09:00:00+08:00", "E1001", "employee", {"form": "verbal"}),
+         ("withdrawal_accepted", "2026-01-08T15:00:00+08:00", "M3", "manager", {})]
+
+
+def story(client, headers, case_id: str) -> int:
+    """One case's story through the ledger (as tests/test_ledger.py's seed): four trail entries."""
+    for n, (kind, at, actor, role, extra) in enumerate(STORY):
+        body = {"client_key": f"{case_id}-{n}", "employee": EMPLOYEE,
+                "event": {"type": kind, "at": at, "actor": {"id": actor, "role": role}, **extra}}
+        if n == 0:
+            body["case"] = {"kind": "resignation", "hr_owner_id": "HR7", "manager_id": "M3"}
+        response = client.post(f"/v1/cases/{case_id}/events", json=body, headers=headers)
+        assert response.status_code == 201, response.get_data(as_text=True)
+    return len(STORY)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=5000)
     parser.add_argument("--seal-every", type=int, default=200)
+    parser.add_argument("--story-every", type=int, default=20,
+                        help="one case's four-event story every this many checks (0: checks only)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, PostgresSchema() as pg:
         rules_dir = snapshot_rules(Path(tmp) / "rules")
@@ -54,10 +82,12 @@ def main() -> None:
         vacuum(engine)
         before = sizes(engine)
         client, headers = app.test_client(), auth_headers()
-        seal_seconds, rounds = 0.0, 0
+        seal_seconds, rounds, events = 0.0, 0, 0
         for i in range(args.n):
             response = client.post("/v1/checks", json=bodies[i % len(bodies)], headers=headers)
             assert response.status_code == 200, response.get_data(as_text=True)
+            if args.story_every and (i + 1) % args.story_every == 0:
+                events += story(client, headers, f"BENCH-{i}")
             if (i + 1) % args.seal_every == 0:
                 t = time.perf_counter()
                 seal_once(app)
@@ -68,14 +98,18 @@ def main() -> None:
         written = sizes(engine)
         vacuum(engine)
         vacuumed = sizes(engine)
-        print(f"PostgreSQL, {args.n} decisions of the {len(bodies)}-request mix, sealed every {args.seal_every}:")
-        print(f"  {'table':<22} {'as written B/decision':>22} {'after VACUUM':>14}")
+        entries = args.n + events
+        print(f"PostgreSQL, {args.n} checks of the {len(bodies)}-request mix and {events} case events "
+              f"({events // 4} stories), sealed every {args.seal_every}; bytes per trail entry ({entries}):")
+        print(f"  {'table':<22} {'as written B/entry':>22} {'after VACUUM':>14}")
         for table in sorted(written, key=lambda t: -(written[t] - before.get(t, 0))):
             grown, kept = written[table] - before.get(table, 0), vacuumed[table] - before.get(table, 0)
-            print(f"  {table:<22} {grown / args.n:>22.0f} {kept / args.n:>14.0f}")
+            print(f"  {table:<22} {grown / entries:>22.0f} {kept / entries:>14.0f}")
         total_w = sum(written.values()) - sum(before.values())
         total_v = sum(vacuumed.values()) - sum(before.values())
-        print(f"  {'total':<22} {total_w / args.n:>22.0f} {total_v / args.n:>14.0f}")
+        print(f"  {'total':<22} {total_w / entries:>22.0f} {total_v / entries:>14.0f}")
+        print(f"goal <= 1,200 B per decision (trail entry), vacuumed: {'MET' if total_v / entries <= 1200 else 'MISSED'} "
+              f"({total_v / entries:.0f} B; {total_v / args.n:.0f} B per check with its share of the case events)")
         print(f"  the rule set's version entry (once per version): {before.get('trail_entries', 0)} B "
               "of trail_entries before the first decision")
         print(f"  sealing: {seal_seconds / max(rounds, 1) * 1000:.1f} ms per round of {args.seal_every} "

@@ -4,13 +4,15 @@ bench_http.py uses it to measure what recording a decision costs: the same endpo
 rules and the same request handling, with nothing written. The service itself has no switch to
 turn recording off, and must never have one; this file patches it in the benchmark's own process.
 """
+import os
 import runpy
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-globals().update({name: value for name, value in runpy.run_path(str(ROOT / "gunicorn.conf.py")).items()
-                  if not name.startswith("__")})
+# The settings of the run (harness.base_config: gunicorn.conf.py unless BENCH_GUNICORN_CONF names another).
+BASE = os.environ.get("BENCH_GUNICORN_CONF") or str(ROOT / "gunicorn.conf.py")
+globals().update({name: value for name, value in runpy.run_path(BASE).items() if not name.startswith("__")})
 
 sys.path.insert(0, str(ROOT))
 import service.record.trail  # noqa: E402  (after the path: the arbiter imports the app later, preloaded)

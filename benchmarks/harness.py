@@ -53,6 +53,12 @@ def wait_http(port: int, path: str = "/healthz", timeout: float = 60, proc: subp
     raise RuntimeError(f"nothing answered on 127.0.0.1:{port}{path} within {timeout} s")
 
 
+def base_config() -> Path:
+    """The gunicorn settings every server of a run starts from: gunicorn.conf.py, or the file
+    BENCH_GUNICORN_CONF names (benchmarks/gunicorn_sync.conf.py: the sync workers compared)."""
+    return Path(os.environ.get("BENCH_GUNICORN_CONF") or ROOT / "gunicorn.conf.py").resolve()
+
+
 class Gunicorn:
     """gunicorn with the repository's gunicorn.conf.py, bound to 127.0.0.1:<free port>."""
 
@@ -60,7 +66,7 @@ class Gunicorn:
                  config: Path | None = None):
         self.port = free_port()
         self.log_path = log_path
-        config = config or (BENCH / "gunicorn_postfork.conf.py" if POST_FORK_DISPOSE else ROOT / "gunicorn.conf.py")
+        config = config or (BENCH / "gunicorn_postfork.conf.py" if POST_FORK_DISPOSE else base_config())
         cmd = [str(VENV_BIN / "gunicorn"), "--config", str(config),
                "--bind", f"127.0.0.1:{self.port}"]
         if pythonpath is not None:

@@ -60,6 +60,71 @@ def test_an_absent_fact_makes_a_condition_unknown_never_false(rulebook):
     assert engine.fire({"employee": {"pregnancy": {"status": "not_pregnant"}}}) == ["maybe1"]
 
 
+def test_a_possible_match_fires_only_where_its_alternative_is_unknown(rulebook):
+    """Issue 23: an alternative whose facts are all given is true or false, and the definite match
+    says which; the engine's possible match fires only while one of its facts is absent."""
+    compiled = compile_condition({"employee.gender": "female", "any": [
+        {"employee.pregnancy.status": "pregnant"}, {"derived.nursing_period.active": True}]}, rulebook.vocabulary)
+    engine = RuleEngine({"definite": compiled.definite, **{f"maybe{i}": c for i, c in enumerate(compiled.unknown)}})
+    female = {"gender": "female"}
+    pregnant = {**female, "pregnancy": {"status": "pregnant"}}
+    assert sorted(engine.fire({"employee": pregnant})) == ["definite", "maybe1"]  # nursing still unknown
+    assert engine.fire({"employee": pregnant, "derived": {"nursing_period": {"active": True}}}) == ["definite"]
+    assert engine.fire({"employee": pregnant, "derived": {"nursing_period": {"active": False}}}) == ["definite"]
+    assert sorted(engine.fire({"employee": female})) == ["maybe0", "maybe1"]       # unknown: both may hold
+    assert engine.fire({"employee": {"pregnancy": {"status": "not_pregnant"}}}) == ["maybe1"]
+    assert engine.fire({"employee": {**female, "pregnancy": {"status": "not_pregnant"}},
+                        "derived": {"nursing_period": {"active": False}}}) == []   # false: ruled out
+
+
+def test_a_comparison_of_two_facts_is_unknown_while_either_is_absent(rulebook):
+    """The restricted form with a test reading two facts: the other fact absent is unknown too."""
+    compiled = compile_condition({"employee.gender": "female",
+                                  "employee.contract.end_date": {"lt": {"fact": "employee.contract.probation_end"}}},
+                                 rulebook.vocabulary)
+    engine = RuleEngine({"definite": compiled.definite, "maybe0": compiled.unknown[0]})
+    contract = {"end_date": "2026-03-01", "probation_end": "2026-04-01"}
+    assert engine.fire({"employee": {"gender": "female", "contract": contract}}) == ["definite"]
+    assert engine.fire({"employee": {"gender": "female", "contract": {**contract, "end_date": "2026-05-01"}}}) == []
+    for absent in ("end_date", "probation_end"):
+        given = {k: v for k, v in contract.items() if k != absent}
+        assert engine.fire({"employee": {"gender": "female", "contract": given}}) == ["maybe0"], absent
+        assert engine.fire({"employee": {"contract": given}}) == ["maybe0"], absent
+    assert engine.fire({"employee": {"contract": contract}}) == ["maybe0"]           # gender unknown
+    assert engine.fire({"employee": {"gender": "male"}}) == []                        # false whatever is missing
+
+
+def test_an_alternative_reading_a_range_keeps_its_possible_match(rulebook):
+    """A range may be unknown with both bounds given (3 to 12 years against 10): the possible match."""
+    compiled = compile_condition({"derived.service.continuous_years": {"gte": 10}}, rulebook.vocabulary)
+    assert compiled.unknown == compiled.possible
+    engine = RuleEngine({"definite": compiled.definite, "maybe0": compiled.unknown[0]})
+    service = {"continuous_years_min": 3, "continuous_years_max": 12}
+    assert engine.fire({"derived": {"service": service}}) == ["maybe0"]
+
+
+def test_the_engine_refuses_15_nested_gates_and_the_rule_book_stays_below_with_a_margin(rulebook):
+    """durable-rules' limit (error 113) is on nested $and / $or: the restricted possible match is
+    used only where it fits under MAX_GATES; elsewhere the possible match, as before."""
+    from service.decide.engine import MAX_GATES, gates
+    from service.decide.rulebook import POSSIBLE
+
+    def nested(n):
+        return {"$and": [{"$or": [{f"a{i}": i}, {f"b{i}": 1}]} for i in range(n)]}
+    assert gates(nested(13)) == 14
+    RuleEngine({"x": nested(13)}).close()
+    with pytest.raises(Exception, match="113"):
+        RuleEngine({"x": nested(14)})
+    assert MAX_GATES < 14
+    restricted = 0
+    for rule in rulebook.rules.values():
+        before = rule.engine_conditions(guarded=False)
+        for key, condition in rule.engine_conditions().items():
+            assert gates(condition) <= MAX_GATES or condition == before[key]
+            restricted += POSSIBLE in key and condition != before[key]
+    assert restricted > 0
+
+
 def test_hammer_8_threads_x_200_checks_through_the_flask_app(sqlite_app):
     cases = [
         (check_body(), "deny"),

@@ -20,20 +20,15 @@ for the engine to decide:
 
 - the *definite* match: the condition is true on the facts given;
 - one *possible* match per alternative of the condition's disjunctive normal form: that
-  alternative is true or unknown, i.e. it would hold for some values of the missing facts.
+  alternative is true or unknown, i.e. it would hold for some values of the missing facts;
+- with each, the same restricted to *unknown*: true or unknown, but not true. A check whose facts
+  make an alternative true fires the definite match; its possible match would be one more action
+  callback (a JSON round of the session each) saying nothing, so the engine is given this one
+  (issue 23). It is one path per first absent fact (the facts before it true, that one absent,
+  the rest true or unknown): the paths exclude each other, and durable-rules fires a rule once per
+  `$or` branch that holds, so it still fires once. An alternative reading a range keeps the
+  possible match, as a range may be unknown with both bounds given.
 
-A rule whose possible match fires and whose definite match does not is unknown; the verdict
-assembly turns a deny or warn that is unknown into a warn naming the alternative's missing
-facts. So an unknown is never false by construction, and no rule needs an "-unknown" twin.
-
-A fact declared as a range in the vocabulary (`range: [low, high]`: a value known only within
-bounds, such as the months to a retirement date that depends on an unknown original age) is
-true when the whole range passes, false when none of it does, unknown otherwise. An absent
-`high` means no upper bound (years of service that may include service carried over); an
-absent `low` means the fact is unknown.
-
-durable-rules accepts unknown operators silently and coerces "true" to true, so every value is
-checked against the fact vocabulary before the engine sees it.
 """
 from __future__ import annotations
 
@@ -111,6 +106,9 @@ class Compiled:
     definite: dict                          # engine condition: the condition is true
     alternatives: list[Alternative]         # the normal form
     possible: list[dict]                    # engine condition per alternative: true or unknown
+    # Per alternative, what the engine is given: unknown (true or unknown, not true); the possible
+    # match itself for an alternative reading a range.
+    unknown: list[dict] = field(default_factory=list)
     facts: list[str] = field(default_factory=list)   # the facts as written, in order
     reads: list[str] = field(default_factory=list)   # what the engine reads (a range's bounds)
     details: list[str] = field(default_factory=list)  # derived facts shown beside them in checked[]
@@ -127,6 +125,7 @@ def compile_condition(when, vocabulary: Vocabulary) -> Compiled:
     return Compiled(definite=_definite(tree, vocabulary),
                     alternatives=alternatives,
                     possible=[_and([_possible(a, vocabulary[a.fact]) for a in alt.atoms]) for alt in alternatives],
+                    unknown=[_unknown(alt, vocabulary) for alt in alternatives],
                     facts=facts, reads=reads,
                     details=list(dict.fromkeys(d for f in facts for d in vocabulary[f].details)))
 
@@ -273,6 +272,31 @@ def _possible(atom: Atom, spec: FactSpec) -> dict:
     if isinstance(atom.value, FactRef):  # either fact missing
         return {"$or": [{"$nex": {guard: 1}}, {"$nex": {atom.value.name: 1}}, _may(atom, spec)]}
     return {"$or": [{"$nex": {guard: 1}}, _may(atom, spec)]}
+
+
+def _unknown(alternative: Alternative, vocab: Vocabulary) -> dict:
+    """The alternative is true or unknown but not true: one of its facts is absent.
+
+    Where `_may` is `_true` (no range), an atom that is true or unknown with its fact given is
+    true, so "not true" is "a fact absent". Written as one path per first absent fact, so that
+    no two paths hold at once. A range may be unknown with both bounds given: its possible match.
+    It has more and/or than the possible match: the rule book gives the engine the possible match
+    instead where it would pass the engine's limit (engine.MAX_GATES)."""
+    facts = alternative.facts
+    if any(vocab[atom.fact].bounds for atom in alternative.atoms):
+        return _and([_possible(a, vocab[a.fact]) for a in alternative.atoms])
+    paths = []
+    for i, name in enumerate(facts):
+        # Facts before `name` given, `name` absent: a test reading only given facts must hold, one
+        # reading `name` is unknown, one reading a later fact is true or unknown.
+        before = set(facts[:i])
+        parts = [{"$nex": {name: 1}}]
+        for atom in alternative.atoms:
+            if name not in atom.facts:
+                parts.append(_true(atom, vocab[atom.fact]) if before.issuperset(atom.facts)
+                             else _possible(atom, vocab[atom.fact]))
+        paths.append(_and(parts))
+    return _or(paths)
 
 
 def _true(atom: Atom, spec: FactSpec) -> dict:

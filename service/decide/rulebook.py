@@ -20,7 +20,7 @@ from schemas.rule_file import RuleFileSchema
 from service.decide.citations import load_citations
 from service.decide.classification import ClassificationError
 from service.decide.conditions import Compiled, ConditionError, compile_condition
-from service.decide.engine import RuleEngine
+from service.decide.engine import MAX_GATES, RuleEngine, gates
 from service.decide.facts.context import FactContext
 from service.decide.fact_checks import derivation_problems, request_field_clashes, underived_facts
 from service.decide.names import NAMES_FILE, Names, NamesError, required_codes
@@ -102,9 +102,11 @@ class Rule:
     def in_force(self, on: dt.date) -> bool:
         return self.effective_from <= on and (self.effective_to is None or on <= self.effective_to)
 
-    def engine_conditions(self) -> dict[str, dict]:
+    def engine_conditions(self, guarded: bool = True) -> dict[str, dict]:
         """For the engine, each with the rule's scope (action types, dates in force): the definite
-        match (DEFINITE) and the possible match of each alternative (POSSIBLE + its index)."""
+        match (DEFINITE) and the possible match of each alternative (POSSIBLE + its index), restricted
+        to where the alternative is unknown (conditions.py). `guarded=False`: the possible match
+        as before issue 23, which benchmarks/bench_engine.py times against."""
         actions = [{"action.type": a} for a in self.actions]
         scope = [actions[0] if len(actions) == 1 else {"$or": actions},
                  {"$gte": {"check.as_of": self.effective_from.isoformat()}}]
@@ -112,7 +114,9 @@ class Rule:
             scope.append({"$lte": {"check.as_of": self.effective_to.isoformat()}})
         out = {f"{self.key}{DEFINITE}": {"$and": [*scope, self.compiled.definite]}}
         for index, possible in enumerate(self.compiled.possible):
-            out[f"{self.key}{POSSIBLE}{index}"] = {"$and": [*scope, possible]}
+            unknown = {"$and": [*scope, self.compiled.unknown[index]]}
+            out[f"{self.key}{POSSIBLE}{index}"] = unknown if guarded and gates(unknown) <= MAX_GATES \
+                else {"$and": [*scope, possible]}
         return out
 
 

@@ -28,6 +28,7 @@ from service.record import db
 from service.decide.facts import Facts, Unknown
 from service.record.models import TrailEntry, TrailLeaf, TrailPending
 from service.record.privacy import WITHHELD, redact_assumed, redact_findings
+from service.record.recording import request_fields
 from service.decide.rulebook import Match
 from service.record.rulesets import VERSIONS
 from service.record.trail import Appended, hash_of, receipt_time
@@ -187,8 +188,13 @@ def _day(part: dict, as_of, applicable: list, rulebook) -> tuple[Facts, dict]:
         low, high = rulebook.vocabulary[name].bounds
         values[low], values[high] = values.get(low, WITHHELD), f"{WITHHELD} "
     rested = {names[int(k)] if k.isdigit() else k: tuple(refs) for k, refs in part.get("rested", {}).items()}
-    facts = Facts(as_of=as_of, values=values, given=frozenset(part.get("given", ())), rested_on=rested,
-                  decided_by={names[int(k)] if k.isdigit() else k: Unknown(*v) for k, v in part.get("why", {}).items()})
+    inputs = request_fields(rulebook.vocabulary)  # `given` and `why` by position since issue 23, names before
+
+    def field(f):
+        return inputs[f] if isinstance(f, int) else f
+    facts = Facts(as_of=as_of, values=values, given=frozenset(map(field, part.get("given", ()))), rested_on=rested,
+                  decided_by={names[int(k)] if k.isdigit() else k: Unknown(*map(field, v))
+                              for k, v in part.get("why", {}).items()})
     matches = {}
     for position, alternatives in part["matched"]:
         rule = applicable[position]

@@ -59,10 +59,11 @@ def decision_body(rulebook: RuleBook, outcome: Outcome, keep: str) -> dict:
     considered (rulebook.applicable, by position) that did not clear, [position, alternatives]
     ([] when its condition held, else the alternatives that may hold); `facts`, every fact the
     answer shows (redacted: service.record.privacy), by fact_codes; `fill`, the other values message
-    placeholders read; `given`, the request fields an unknown rule's missing facts depend on;
+    placeholders read; `given`, the request fields an unknown rule's missing facts depend on, by
+    field_codes (since issue 23; a name when the version's facts list no such input);
     `rested`, the regional provisions a fact the rules read rested on (Facts.rested_on), by fact_codes.
     `why`, for each derived fact of those left unknown, the request fields that decide it
-    (Facts.decided_by: field names, never values).
+    (Facts.decided_by: field names by field_codes, never values).
     service.http.decisions renders the answer again from these with verdicts.assemble."""
     applicable = rulebook.applicable(outcome.facts.values.get("action.type"), outcome.as_of)
     *earlier, later = outcome.judged
@@ -116,18 +117,18 @@ def _day(rulebook: RuleBook, applicable: list, day_facts, matches: dict, shown: 
             for name in PLACEHOLDER.findall(text):
                 if name in values and facts.get(name, _ABSENT) != values[name]:
                     fill[name] = values[name]  # placeholders are never sensitive (checked at load)
-    code = fact_codes(rulebook)
+    code, field = fact_codes(rulebook), field_codes(rulebook)
     body: dict = {"matched": matched, "facts": {code.get(n, n): v for n, v in facts.items()}}
     if fill:
         body["fill"] = {code.get(n, n): v for n, v in fill.items()}
     if given:
-        body["given"] = sorted(given)
+        body["given"] = [field.get(n, n) for n in sorted(given)]
     read = {name for rule in applicable for name in rule.compiled.reads}
     rested = {code.get(n, n): list(refs) for n, refs in sorted(day_facts.rested_on.items()) if n in read}
     if rested:
         body["rested"] = rested
     if why:
-        body["why"] = {code.get(n, n): v for n, v in sorted(why.items())}
+        body["why"] = {code.get(n, n): [field.get(f, f) for f in v] for n, v in sorted(why.items())}
     if keep != "non_sensitive":
         # Whether a range was narrowed to one value decides its missing facts; its bounds' values
         # are not kept, so keep that.
@@ -161,6 +162,27 @@ def fact_codes(rulebook: RuleBook) -> dict[str, str]:
             if len(_CODES) > 8:
                 _CODES.pop(next(iter(_CODES)))
     return found
+
+
+def request_fields(vocabulary) -> list[str]:
+    """The request fields the version's facts are derived from (their `inputs`), sorted: an entry's
+    `given` and `why` name a field by its position here, an int (issue 23: the names were 180 of
+    an entry's 600 body bytes). service.http.decisions reads them back with the same list."""
+    return sorted({name for spec in vocabulary.facts.values() for name in spec.inputs})
+
+
+def field_codes(rulebook: RuleBook) -> dict[str, int]:
+    found = _FIELDS.get(rulebook.version)
+    if found is None:
+        found = {name: i for i, name in enumerate(request_fields(rulebook.vocabulary))}
+        with _CODES_LOCK:
+            _FIELDS[rulebook.version] = found
+            if len(_FIELDS) > 8:
+                _FIELDS.pop(next(iter(_FIELDS)))
+    return found
+
+
+_FIELDS: dict[str, dict[str, int]] = {}
 
 
 def _client_id() -> str | None:
