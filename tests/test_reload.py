@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from service import PROJECT_ROOT
 from service.record.models import Case, TrailEntry
-from service.decide.reload import RuleSetRefused
+from service.decide.gate import RuleSetRefused
 from service.tools.rule_cli import rules_group
 from tests.conftest import check_body, drop_citation_text, make_app
 
@@ -150,7 +150,7 @@ def test_a_check_in_flight_finishes_on_the_version_it_started_with(reload_app, r
     """A reload lands while a check is being decided: that check answers (and is recorded) on the
     version it started with, and the service serves the new one from the next check on."""
     import service.http.checks
-    from service.decide.reload import reload_rules
+    from service.flows.rules_live import reload_rules
 
     client = reload_app.test_client()
     started_with = reload_app.extensions["rulebook"].version

@@ -35,8 +35,9 @@ def _sql(app, statement, **params):
 
 
 def test_start_up_records_the_rule_set_version_once_with_every_file(app, client):
-    from service.record.rulesets import record_ruleset, version_of
-    assert record_ruleset(app) is False  # a second start on the same version writes nothing
+    from service.flows.rules_live import record_version
+    from service.record.rulesets import version_of
+    assert record_version(app) is False  # a second start on the same version writes nothing
     entries = client.get("/v1/trail?kind=ruleset_change").get_json()["entries"]
     assert len(entries) == 1
     version = app.extensions["rulebook"].version

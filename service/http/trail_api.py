@@ -24,7 +24,6 @@ from service.record import merkle, sealer
 from service.record.models import TrailCheckpoint, TrailEntry, TrailLeaf
 from service.record.legacy import AlreadySealed, seal_legacy
 from service.record.receipts import check_receipts
-from service.record.rulesets import record_ruleset
 from service.record.trail import (LEGACY_SEALED, SEAL_REFUSED, b64, hash_of, latest_checkpoint, prove,
                                   verify_chain)
 
@@ -411,26 +410,6 @@ def _consistency(session, first: int | None, second: int | None) -> dict:
             abort(422, errors={name: [f"No checkpoint of tree size {size}."]})
     path = prove(session, lambda get: merkle.consistency_path(first, second, get)) if first < second else []
     return {"first": first, "second": second, "path": [b64(h) for h in path]}
-
-
-def record_ruleset_version(app: Flask) -> None:
-    """The serving rule set's version entry, written once per version by whichever worker is first."""
-    record_ruleset(app)
-
-
-def init_sealer(app: Flask) -> None:
-    """Each service process runs a sealer thread (TRAIL_SEALER_THREAD, default on unless TESTING,
-    and in production only where the checkpoint key is given: elsewhere the worker seals);
-    started on its first request, after gunicorn has forked it."""
-    on = app.config["TRAIL_SEALER_THREAD"]
-    if on is None:
-        on = not app.testing and (app.config["ENV"] != "production" or bool(app.config["TRAIL_CHECKPOINT_KEY"]))
-    if not on:
-        return
-
-    @app.before_request
-    def _start_sealer():
-        sealer.start_in_background(app)
 
 
 trail_cli = AppGroup("trail", help="The tamper-evident trail.")

@@ -28,7 +28,9 @@ from typing import Callable
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from flask import Flask
 
+from service.config import PROJECT_ROOT
 from service.record.signing import DEV_KEY_FILE, SigningKeyError, TrailKey, write_once
 from service.witness.notes import NOTE_ED25519, NoteError, Verifier
 
@@ -244,3 +246,16 @@ def load_keyring(config: dict, instance: Path, project_root: Path) -> Keyring:
     if public.private is not None:
         ring._checkpoint = public
     return ring
+
+
+def init_app(app: Flask) -> None:
+    """app.extensions["trail_key"]: the keyring, which answers as a TrailKey did, each call by
+    the key of its role."""
+    app.extensions["trail_key_problem"] = None
+    try:
+        app.extensions["trail_key"] = load_keyring(app.config, Path(app.instance_path), PROJECT_ROOT)
+    except (SigningKeyError, OSError, ValueError) as exc:
+        if app.config["ENV"] != "production":
+            raise
+        # keys.check_start_up refuses to start, naming it
+        app.extensions["trail_key"], app.extensions["trail_key_problem"] = None, str(exc)

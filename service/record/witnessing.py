@@ -50,7 +50,7 @@ def witness_vkey(app: Flask) -> str | None:
     if app.config.get("TRAIL_WITNESS_URL") and app.config["ENV"] != "production":
         from service.witness.cli import DEFAULT_NAME, dev_signer
         if app.config.get("WITNESS_KEY"):  # SEPARATION_GUARD_WITNESS_KEY, set for both processes
-            from service import PROJECT_ROOT
+            from service.config import PROJECT_ROOT
             from service.record.keyring import private_key
             from service.witness.notes import Signer
             key = private_key(app.config["WITNESS_KEY"], "WITNESS_KEY", False, PROJECT_ROOT)

@@ -21,26 +21,8 @@ from service.decide.rulebook import Problem, Rule, rule_counts, rule_files, vali
 from service.decide.vocabulary import Vocabulary
 
 from service.tools.lines import _Lines, _child
+from service.tools.lint_issues import ERROR, WARNING, Issue  # noqa: F401 -- read here by lint's callers
 from service.tools.lint_names import page_names
-
-ERROR, WARNING = "error", "warning"
-
-
-@dataclass(frozen=True)
-class Issue:
-    severity: str        # error or warning
-    file: str            # relative to the rules folder
-    line: int | None
-    rule_id: str | None
-    field: str
-    reason: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        rule = f" rule {self.rule_id}" if self.rule_id else ""
-        field_part = f" {self.field}:" if self.field else ""
-        return f"{where}: {self.severity}:{rule}{field_part} {self.reason}"
-
 
 @dataclass
 class LintReport:

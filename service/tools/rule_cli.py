@@ -20,7 +20,7 @@ from pathlib import Path
 
 import click
 
-from service import PROJECT_ROOT
+from service.config import PROJECT_ROOT
 
 
 def default_rules_dir() -> Path:

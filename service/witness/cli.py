@@ -18,7 +18,7 @@ from pathlib import Path
 
 import click
 
-from service import PROJECT_ROOT
+from service.config import PROJECT_ROOT
 from service.witness.notes import COSIGNATURE_V1, NOTE_ED25519, NoteError, Signer, Verifier
 
 DEFAULT_NAME = "separation-guard.example/witness"
