@@ -7,6 +7,7 @@ import datetime as dt
 
 from flask import Flask
 
+from service.clock import utcnow
 from service.record.sla import sweep
 
 
@@ -14,4 +15,4 @@ def sweep_overdue(app: Flask, as_of: dt.date) -> dict:
     """One sweep as of `as_of`, in one transaction. As of a day after today in China it is a dry
     run: it queues nothing and lists what it would."""
     with app.extensions["db_sessions"]() as session, session.begin():
-        return sweep(session, as_of)
+        return sweep(session, app.extensions["rulebook"], as_of, utcnow())

@@ -16,21 +16,19 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.clock import day_in_china, utcnow
+from service.clock import day_in_china
 from service.record.ledger import accepted_events, review_case
 from service.record.models import Case, Notification
 from service.record.notifications import notify
 
 
-def sweep(session: Session, as_of: dt.date) -> dict:
-    rulebook = current_app.extensions["rulebook"]
+def sweep(session: Session, rulebook, as_of: dt.date, now: dt.datetime) -> dict:
+    """One sweep in the caller's transaction, with the serving rule book, at `now` (service/flows/sla_sweep.py)."""
     process = rulebook.context.process
     machine = rulebook.context.classification.machine
-    now = utcnow()
     dry_run = as_of > day_in_china(now)
     counts = {"as_of": as_of, "dry_run": dry_run, "cases_checked": 0, "overdue_steps": 0, "notifications_created": 0}
     planned: list[dict] = []
