@@ -22,6 +22,12 @@ class ErrorSchema(Schema):
     message = fields.String(required=True)
     errors = fields.List(fields.Nested(FieldErrorSchema), required=True, metadata={
         "description": "What in the request is at fault; empty when nothing in it is (404, 405, 409, 429, 5xx)."})
+    # A 503 from a decision about a case whose case_events rows say other than its trail entries
+    # (service.record.case_trail): nothing was decided; `trail verify` lists every difference.
+    case_id = fields.String(metadata={"description": "503 only, when the case's rows in case_events (or its case "
+                                                     "row) say other than the trail: the case."})
+    seq = fields.Integer(allow_none=True, metadata={
+        "description": "With case_id: the case's event (its seq) that differs; null when the case row does."})
 
 
 def flatten_messages(messages, prefix: str = ""):

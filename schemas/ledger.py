@@ -22,14 +22,23 @@ class CaseEventRequestSchema(Schema):
                                                         "records once and returns the same answer; with "
                                                         "another request it is refused (409)."})
     case = fields.Nested(NewCaseSchema, metadata={"description": "Required with the case's first event."})
-    employee = fields.Nested(EmployeeSchema, required=True,
-                             metadata={"description": "The subject employee's facts, for the rules."})
+    employee = fields.Nested(EmployeeSchema, metadata={"description": (
+        "The subject employee's facts, for the rules. Required with the case's first event; a later "
+        "event may leave it out when nothing has changed: it is then decided on the facts the case "
+        "keeps (the last ones given, with an event or a check naming the case), and its answer says "
+        "which in `employee_from`. A case that keeps none (closed, or none given) answers 422 naming "
+        "`employee`.")})
     event = fields.Nested(CaseEventSchema, required=True)
     as_of = AsOf(metadata={"description": "Decide as of this date; default: the event's date in China."})
     complete_record = complete_record_field()
 
     @validates_schema
     def _employee_dates_by_as_of(self, data, **kwargs):
+        if "employee" not in data:
+            if "case" in data:  # the case's first event: there are no kept facts yet
+                raise ValidationError({"employee": ["Missing data for required field: the case's first event "
+                                                    "carries the employee's facts."]})
+            return  # a later event: the case's kept facts, checked as it is recorded
         errors = dates_after(data["employee"], data.get("as_of") or day_in_china(data["event"]["at"]))
         if errors:
             raise ValidationError(errors)
@@ -57,6 +66,22 @@ class CaseStatusSchema(Schema):
     withdrawal = fields.String(required=True)
 
 
+class EmployeeFromSchema(Schema):
+    event_seq = fields.Integer(required=True, allow_none=True, metadata={
+        "description": "The case event whose employee record was used; null when a check naming the case gave it."})
+    decision_id = fields.String(required=True, allow_none=True, metadata={
+        "description": "The decision whose request gave the facts (GET /v1/decisions/<id>); null when kept "
+                       "before the case said so."})
+    as_of = fields.String(required=True, allow_none=True, metadata={
+        "description": "ISO 8601 date that decision was made as of."})
+    recorded_at = fields.String(required=True, allow_none=True, metadata={
+        "description": "RFC 3339 date-time the service received the facts."})
+
+
+EMPLOYEE_FROM_DESCRIPTION = ("Only when the event left the employee record out: it was decided on the facts "
+                             "the case keeps, and these are the decision and the event that gave them.")
+
+
 class EventResultSchema(Schema):
     event = fields.Nested(CaseEventSchemaOut, required=True)
     decision_id = fields.String(required=True)
@@ -65,6 +90,7 @@ class EventResultSchema(Schema):
     case = fields.Nested(CaseStatusSchema, required=True)
     receipt = fields.Nested(ReceiptSchema, required=True)
     assumed = fields.List(fields.Nested(AssumedSchema), metadata={"description": ASSUMED_DESCRIPTION})
+    employee_from = fields.Nested(EmployeeFromSchema, metadata={"description": EMPLOYEE_FROM_DESCRIPTION})
     # A refusal (409) is answered through this schema too: it carries the error shape as well.
     code = fields.Integer(metadata={"description": "On a refusal (409) only, as in every error."})
     status = fields.String(metadata={"description": "On a refusal (409) only."})

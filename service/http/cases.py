@@ -4,7 +4,6 @@ from __future__ import annotations
 from flask import current_app
 from flask.views import MethodView
 from flask_smorest import abort
-from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from schemas.ledger import (CaseEventRequestSchema, CaseQueryArgsSchema, CaseViewSchema, EventConflictSchema,
@@ -14,8 +13,9 @@ from service.http.examples import request_examples
 from service.http.checks import declared_areas
 from service.record import db
 from service.decide.evaluation import default_as_of
-from service.record.ledger import CaseConflict, accepted_events, event_out, record_event, review_case
-from service.record.models import Case, CaseEvent
+from service.record.case_trail import LedgerDisagreement, case_rows
+from service.record.ledger import CaseConflict, EmployeeRecordNeeded, event_dict, event_out, record_event, review_case
+from service.record.models import Case
 
 blp = Blueprint("cases", __name__, url_prefix="/v1", description="The separation case ledger")
 
@@ -38,6 +38,8 @@ class CaseEvents(MethodView):
         try:
             with db.session() as session, session.begin():
                 code, answer = record_event(session, case_id, body, declared)
+        except EmployeeRecordNeeded as exc:
+            abort(422, errors=exc.errors)
         except CaseConflict as exc:
             abort(409, message=str(exc))
         except OperationalError:
@@ -58,11 +60,20 @@ class CaseView(MethodView):
             case = session.get(Case, case_id)
             if case is None:
                 abort(404, message=f"No case {case_id}.")
-            rows = list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id)
-                                        .order_by(CaseEvent.seq)))
-            events = accepted_events(session, case_id)
+            rows = case_rows(session, case_id)
+            events = [event_dict(r) for r in rows if r.accepted]
         review = review_case(current_app.extensions["rulebook"], case, events, as_of)
         return {"id": case.id, "kind": case.kind, "employee_id": case.employee_id,
                 "hr_owner_id": case.hr_owner_id, "manager_id": case.manager_id, "as_of": as_of,
                 "status": review.status, "events": [event_out(r) for r in rows],
                 "pending": review.pending or {"step": "none"}, "findings": review.findings}
+
+
+@blp.app_errorhandler(LedgerDisagreement)
+def ledger_disagrees(error: LedgerDisagreement):
+    """From any decision about a case (an event, a check naming it, its review, its page): 503,
+    the error shape naming the case and the event, and never a verdict."""
+    current_app.logger.error("ledger disagrees with the trail: %s", error)
+    return {"code": 503, "status": "Service Unavailable",
+            "message": f"Nothing was decided: {error}. Run `trail verify` for every difference.",
+            "errors": [], "case_id": error.case_id, "seq": error.seq}, 503

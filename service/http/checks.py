@@ -121,7 +121,8 @@ def _decide(requests: list[dict], batch: bool = False) -> list[dict]:
         current_app.logger.exception("could not record decision")
         abort(503, message="The decision could not be recorded; nothing was allowed. Retry later.")
     # The re-check goes on with the facts as decided, declared absences filled in.
-    _remember_case_facts([filled for (filled, _), r in zip(decided, requests) if any(r is n for n in named)])
+    _remember_case_facts([(filled, e.entry_id) for (filled, _), r, e in zip(decided, requests, recorded)
+                          if any(r is n for n in named)])
     key = current_app.extensions["trail_key"]
     return [{"decision_id": e.entry_id, "verdict": o.verdict, "as_of": o.as_of.isoformat(),
              "retrospective": past, "ruleset_version": o.ruleset_version, "findings": o.findings,
@@ -129,15 +130,17 @@ def _decide(requests: list[dict], batch: bool = False) -> list[dict]:
             for e, o, past in zip(recorded, outcomes, retrospective)]
 
 
-def _remember_case_facts(named: list[dict]) -> None:
-    """A check naming a recorded case gives the facts its daily re-check uses (service/record/rechecks.py)."""
+def _remember_case_facts(named: list[tuple[dict, str]]) -> None:
+    """A check naming a recorded case gives the facts its daily re-check uses, and its later
+    events that leave them out (service/record/rechecks.py): (request, decision id) pairs."""
     if not named:
         return
     from service.record.rechecks import remember_employee
     try:
         with db.session() as session, session.begin():
-            for request in named:
-                remember_employee(session, request["case"]["id"], request["employee"], utcnow())
+            for request, decision_id in named:
+                remember_employee(session, request["case"]["id"], request["employee"], utcnow(),
+                                  decision_id=decision_id)
     except SQLAlchemyError:  # the decision is recorded and answered; the re-check keeps older facts
         current_app.logger.exception("could not keep the case's employee facts for its re-check")
 

@@ -37,8 +37,9 @@ from service.http.refusal_limit import refusal_bucket, retry_after_if_over_the_l
 from service.http.refusals import record_refusal
 from service.record import db
 from service.decide.evaluation import default_as_of
-from service.record.ledger import accepted_events, review_case
-from service.record.models import ApiClient, Case, CaseEvent, TrailEntry
+from service.record.case_trail import case_rows
+from service.record.ledger import event_dict, review_case
+from service.record.models import ApiClient, Case, TrailEntry
 from service.decide.rulebook import versions_by_id
 from service.http.decisions import summary
 from service.http.trail_api import KINDS, MAX_SEQ, TrailQueryArgsSchema, query_trail
@@ -357,9 +358,8 @@ def case(case_id: str):
         row = session.get(Case, case_id)
         if row is None:
             abort(404)
-        events = list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id)
-                                      .order_by(CaseEvent.seq)))
-        accepted = accepted_events(session, case_id)
+        events = case_rows(session, case_id)  # LedgerDisagreement (503) when they are not the trail's
+        accepted = [event_dict(e) for e in events if e.accepted]
         entries, more = query_trail(session, {"case_id": case_id, "after": 0, "limit": 500})
     review = review_case(current_app.extensions["rulebook"], row, accepted, as_of)
     # Today is the default; the day of the case's last event is one click away (a case read

@@ -21,6 +21,7 @@ from service.http.api import Blueprint
 from service.http.decisions import summary
 from service.record import db
 from service.record import merkle, sealer
+from service.record.case_trail import ledger_differences
 from service.record.models import TrailCheckpoint, TrailEntry, TrailLeaf
 from service.record.legacy import AlreadySealed, seal_legacy
 from service.record.receipts import check_receipts
@@ -435,6 +436,7 @@ def verify_command(against, receipts, witnessed):
         result, notes = verify_with_witness(current_app._get_current_object(), session, result,
                                             witnessed.read() if witnessed else None)
         checked = check_receipts(session, key, receipts.readlines()) if receipts else []
+        ledger = ledger_differences(session)
     if result.ok:
         click.echo(f"trail ok: {result.entries} entries, {result.sealed} sealed up to checkpoint "
                    f"{result.checkpoint or 0}, {result.pending} pending"
@@ -446,14 +448,23 @@ def verify_command(against, receipts, witnessed):
         click.echo(f"witness: {note}")
     for check in checked:
         click.echo(str(check), err=not check.ok)
+    report_ledger(ledger)
     failed = sum(not c.ok for c in checked)
     if receipts and result.ok:
         click.echo(f"receipts: {len(checked) - failed} of {len(checked)} hold", err=bool(failed))
     elif receipts:  # a leaf in a checkpoint proves nothing while the checkpoints do not hold together
         click.echo(f"receipts: none proven, the trail does not verify ({len(checked) - failed} of "
                    f"{len(checked)} found at their leaf)", err=True)
-    if not result.ok or failed:
+    if not result.ok or failed or not ledger.ok:
         raise SystemExit(1)
+
+
+def report_ledger(ledger) -> None:
+    """case_events against the trail (service.record.case_trail): each difference, or that they agree."""
+    if ledger.ok:
+        click.echo(f"ledger ok: the case_events of {ledger.cases} case(s) agree with the trail")
+    for difference in ledger.differences:
+        click.echo(f"ledger DIFFERS: {difference}", err=True)
 
 
 @trail_cli.command("seal")

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from service.clock import day_in_china, utcnow
 from service.decide.evaluation import Outcome, evaluate, with_declarations
+from service.record.case_trail import case_rows, trail_event
 from service.record.models import Case, CaseEvent
 from service.record.notifications import notify, refusal_message, status_change_message
 from service.record.privacy import redact_assumed, redact_findings
@@ -24,6 +25,15 @@ from service.record.recording import record_decision
 from service.record.trail import request_digest
 from service.decide.names import Names
 from service.decide.rulebook import RuleBook
+
+class EmployeeRecordNeeded(Exception):
+    """422: the event leaves the employee record out and the case keeps no facts to use instead,
+    or kept facts the event cannot be decided on. `errors`: marshmallow-style, under `employee`."""
+
+    def __init__(self, errors: dict) -> None:
+        self.errors = errors
+        super().__init__(str(errors))
+
 
 class CaseConflict(Exception):
     """The request contradicts the case as recorded (another employee, another kind)."""
@@ -84,9 +94,9 @@ def event_dict(event: CaseEvent) -> dict:
 
 
 def accepted_events(session: Session, case_id: str) -> list[dict]:
-    rows = session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id, CaseEvent.accepted)
-                           .order_by(CaseEvent.seq))
-    return [event_dict(e) for e in rows]
+    """The case's accepted events, as every decision about the case reads them: only once its rows
+    agree with its trail entries (service.record.case_trail), else LedgerDisagreement."""
+    return [event_dict(e) for e in case_rows(session, case_id) if e.accepted]
 
 
 def case_request(case: Case, events: list[dict]) -> dict:
@@ -98,15 +108,16 @@ def record_event(session: Session, case_id: str, body: dict,
     """Check and record one event inside the caller's transaction; returns (status, answer).
     `declared`: the complete-record declarations it is decided under (service/decide/records.py)."""
     case = _lock_or_create_case(session, case_id, body)
-    if case.employee_id != body["employee"]["id"]:
+    # Checked against the trail before anything is read from them, the replayed answer included.
+    rows = case_rows(session, case_id)
+    if "employee" in body and case.employee_id != body["employee"]["id"]:
         raise CaseConflict(f"case {case_id} is about employee {case.employee_id}, not {body['employee']['id']}")
     if "case" in body and body["case"]["kind"] != case.kind:
         raise CaseConflict(f"case {case_id} is a {case.kind} case, not {body['case']['kind']}")
 
     # Keyed: the request holds health facts, and a plain hash of a few choices is guessed.
     digest = request_digest(current_app.config["TRAIL_DIGEST_KEY"].encode(), body)
-    replay = session.scalar(select(CaseEvent).where(CaseEvent.case_id == case_id,
-                                                    CaseEvent.client_key == body["client_key"]))
+    replay = next((r for r in rows if r.client_key == body["client_key"]), None)
     if replay is not None:
         if replay.body_digest is not None and replay.body_digest != digest:  # None: recorded before 0008
             raise ClientKeyReused(
@@ -117,9 +128,13 @@ def record_event(session: Session, case_id: str, body: dict,
 
     event = body["event"]
     rulebook = current_app.extensions["rulebook"]
-    before = accepted_events(session, case_id)
+    before = [event_dict(r) for r in rows if r.accepted]
     as_of = body.get("as_of") or day_in_china(event["at"])
-    request = {"as_of": as_of, "employee": body["employee"], "case": case_request(case, before),
+    employee, employee_from = body.get("employee"), None
+    if employee is None:
+        from service.record.rechecks import kept_for_event  # (imports this module)
+        employee, employee_from = kept_for_event(session, case, rows, as_of)
+    request = {"as_of": as_of, "employee": employee, "case": case_request(case, before),
                "action": {"type": rulebook.context.classification.machine.action_of(event["type"]),
                           "actor": event["actor"],
                           "effective_date": day_in_china(event["at"])}}
@@ -127,14 +142,20 @@ def record_event(session: Session, case_id: str, body: dict,
     outcome = evaluate(rulebook, filled, filled_in)
     accepted = outcome.verdict != "deny"
     now = utcnow()
+    seq = (rows[-1].seq if rows else 0) + 1  # the trail's count, whatever cases.event_count says
+    # The event as the rules read it goes into the trail, which proves case_events (case_trail).
+    in_trail = trail_event({"type": event["type"], "at": _aware(event["at"]).isoformat(),
+                            **({"received_at": _aware(event["received_at"]).isoformat()}
+                               if event.get("received_at") else {}),
+                            "form": event.get("form"), "client_key": body["client_key"]},
+                           note=event.get("note"), department=event["actor"].get("department"), seq=seq)
+    # Decided on kept facts: the trail names the decision that gave them.
     entry = record_decision(session, rulebook=rulebook, outcome=outcome, request=request, received_at=now,
                             kind="case_event" if accepted else "event_refused", event=event,
-                            body_extra={"event": {"type": event["type"], "at": _aware(event["at"]).isoformat(),
-                                                  **({"received_at": _aware(event["received_at"]).isoformat()}
-                                                     if event.get("received_at") else {}),
-                                                  "form": event.get("form"), "client_key": body["client_key"]}})
-    case.event_count += 1
-    row = CaseEvent(case_id=case_id, seq=case.event_count, client_key=body["client_key"], accepted=accepted,
+                            body_extra={"event": in_trail, **({"employee_from": employee_from["decision_id"]}
+                                                              if employee_from else {})})
+    case.event_count = seq
+    row = CaseEvent(case_id=case_id, seq=seq, client_key=body["client_key"], accepted=accepted,
                     type=event["type"], at=event["at"], received_at=event.get("received_at"),
                     actor_id=event["actor"]["id"],
                     actor_role=event["actor"]["role"], actor_department=event["actor"].get("department"),
@@ -148,6 +169,8 @@ def record_event(session: Session, case_id: str, body: dict,
     # Present only under a declaration, redacted as the stored (and replayed) answer keeps facts.
     assumed = {} if outcome.assumed is None else {"assumed": redact_assumed(
         outcome.assumed, rulebook.vocabulary, keep=current_app.config["TRAIL_FACT_VALUES"])}
+    # Present only when the event left the employee record out: whose facts were used, from when.
+    assumed.update({"employee_from": employee_from} if employee_from else {})
     receipt = entry.receipt(current_app.extensions["trail_key"])
     if accepted:
         code = 201
@@ -165,7 +188,8 @@ def record_event(session: Session, case_id: str, body: dict,
     row.response_status, row.response = code, _jsonable(answer)
     session.add(row)
     from service.record.rechecks import remember_employee  # (imports this module)
-    remember_employee(session, case_id, filled["employee"], now, events=after)
+    remember_employee(session, case_id, None if employee_from else filled["employee"], now, events=after,
+                      decision_id=entry.entry_id)
     session.flush()
     return code, row.response
 

@@ -252,6 +252,9 @@ class CaseRecheck(Base):
     employee_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)  # nonce || AES-GCM ciphertext
     key_id: Mapped[str | None] = mapped_column(String(16))  # the key that sealed it
     employee_given_at: Mapped[dt.datetime | None]
+    # The decision (trail entry id) whose request gave them: a later event that leaves the
+    # employee record out is decided on these facts and says where they came from.
+    employee_decision_id: Mapped[str | None] = mapped_column(String(80))
     next_step: Mapped[str | None] = mapped_column(String(64))
     verdict: Mapped[str | None] = mapped_column(String(8))
     rule_ids: Mapped[list | None]

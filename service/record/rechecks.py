@@ -25,9 +25,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from schemas.check import CheckRequestSchema
+from schemas.employee import EmployeeSchema, dates_after
 from service.decide.evaluation import evaluate
-from service.record.ledger import _jsonable, accepted_events, case_request
-from service.record.models import Case, CaseRecheck, Notification
+from service.record.case_trail import LedgerDisagreement
+from service.record.ledger import EmployeeRecordNeeded, _aware, _jsonable, accepted_events, case_request
+from service.record.models import Case, CaseEvent, CaseRecheck, Notification, TrailEntry
 from service.record.notifications import notify, recheck_message
 from service.record.recheck_keys import RecheckKeyError
 from service.record.sla import overdue_key
@@ -55,20 +57,54 @@ def next_step(rulebook, case: Case, status: str, pending_step: str | None) -> tu
     return "review_case", "hr"
 
 
-def remember_employee(session: Session, case_id: str, employee: dict, now: dt.datetime,
-                      events: list[dict] | None = None) -> None:
-    """Keep the employee facts just given for an open case, sealed, for its daily re-check; for
-    a closed case (its accepted `events`, read when not given), keep nothing."""
+def remember_employee(session: Session, case_id: str, employee: dict | None, now: dt.datetime,
+                      events: list[dict] | None = None, decision_id: str | None = None) -> None:
+    """Keep the employee facts just given for an open case, sealed, for its daily re-check and
+    for the case's later events that leave them out; `decision_id`: the decision whose request
+    gave them. `employee` None: none were given, the kept ones stay. For a closed case (its
+    accepted `events`, read when not given), keep nothing."""
     row = session.get(CaseRecheck, case_id)
     machine = current_app.extensions["rulebook"].context.classification.machine
     if machine.closed(machine.run(accepted_events(session, case_id) if events is None else events)):
         forget_case(session, row)
         return
+    if employee is None:
+        return
     if row is None:
         row = CaseRecheck(case_id=case_id)
         session.add(row)
     row.key_id, row.employee_sealed = current_app.extensions["recheck_keys"].seal(case_id, _jsonable(employee))
-    row.employee_given_at = now
+    row.employee_given_at, row.employee_decision_id = now, decision_id
+
+
+def kept_for_event(session: Session, case: Case, rows: list[CaseEvent], as_of: dt.date) -> tuple[dict, dict]:
+    """For a case event that leaves the employee record out: the facts the case keeps, loaded as
+    a request's, and where they came from (the answer's `employee_from`). EmployeeRecordNeeded
+    (422 naming `employee`) when it keeps none, or none this event can be decided on."""
+    row = session.get(CaseRecheck, case.id)
+    if row is None or row.employee_sealed is None:
+        raise EmployeeRecordNeeded({"employee": [
+            f"Missing data for required field: case {case.id} keeps no employee facts to decide on (its first "
+            "event carries them; a closed case keeps none). Send the employee record."]})
+    try:
+        employee = EmployeeSchema().load(kept_employee(case.id, row))
+    except RecheckKeyError as exc:
+        _log.error("case %s: its kept facts do not open: %s", case.id, exc)
+        raise EmployeeRecordNeeded({"employee": [
+            f"Missing data for required field: the facts case {case.id} keeps do not open with the configured "
+            "re-check keys. Send the employee record."]}) from None
+    except ValidationError:
+        raise EmployeeRecordNeeded({"employee": [
+            f"Missing data for required field: the facts case {case.id} keeps were given under an older "
+            "contract. Send the employee record."]}) from None
+    too_late = dates_after(employee, as_of)  # a kept fact dated after this event's as_of
+    if too_late:
+        raise EmployeeRecordNeeded(too_late)
+    source = next((r for r in rows if r.decision_id == row.employee_decision_id), None)
+    decided_as_of = None if row.employee_decision_id is None else session.scalar(
+        select(TrailEntry.as_of).where(TrailEntry.entry_id == row.employee_decision_id))
+    return employee, _jsonable({"event_seq": source.seq if source else None, "decision_id": row.employee_decision_id,
+                                "as_of": decided_as_of, "recorded_at": row.employee_given_at and _aware(row.employee_given_at)})
 
 
 def forget_case(session: Session, row: CaseRecheck | None) -> None:
@@ -105,7 +141,12 @@ def recheck_open_cases(session: Session, as_of: dt.date, now: dt.datetime) -> di
     counts = {"as_of": as_of.isoformat(), "cases_checked": 0, "cases_skipped": 0, "verdicts_changed": 0,
               "notifications_created": 0}
     for case in session.scalars(select(Case).order_by(Case.id)):
-        events = accepted_events(session, case.id)
+        try:
+            events = accepted_events(session, case.id)
+        except LedgerDisagreement as exc:  # decided on nothing until the ledger is put right
+            _log.error("re-check of case %s skipped: %s", case.id, exc)
+            counts["cases_skipped"] += 1
+            continue
         machine = rulebook.context.classification.machine
         row = session.get(CaseRecheck, case.id)
         if machine.closed(machine.run(events)):  # nothing is left to decide (case_states.yaml)

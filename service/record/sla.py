@@ -15,14 +15,18 @@ cannot be taken back (it is also never sent again for that step and deadline).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.clock import day_in_china
+from service.record.case_trail import LedgerDisagreement
 from service.record.ledger import accepted_events, review_case
 from service.record.models import Case, Notification
 from service.record.notifications import notify
+
+_log = logging.getLogger(__name__)
 
 
 def sweep(session: Session, rulebook, as_of: dt.date, now: dt.datetime) -> dict:
@@ -33,7 +37,11 @@ def sweep(session: Session, rulebook, as_of: dt.date, now: dt.datetime) -> dict:
     counts = {"as_of": as_of, "dry_run": dry_run, "cases_checked": 0, "overdue_steps": 0, "notifications_created": 0}
     planned: list[dict] = []
     for case in session.scalars(select(Case).order_by(Case.id)):
-        events = accepted_events(session, case.id)
+        try:
+            events = accepted_events(session, case.id)
+        except LedgerDisagreement as exc:  # decided on nothing until the ledger is put right
+            _log.error("SLA sweep skipped case %s: %s", case.id, exc)
+            continue
         if machine.closed(machine.run(events)):  # archived or offboarded: nothing left to decide
             continue
         counts["cases_checked"] += 1
