@@ -26,6 +26,8 @@ class Outcome:
     # Request fields a complete-record declaration filled in: [{field, value, declared_by}]; None
     # when the check was made under no declaration.
     assumed: list[dict] | None = None
+    # The rules the check considered (rulebook.applicable), in order: the trail refers to them by position.
+    applicable: list = field(default_factory=list, repr=False, compare=False)
 
 
 def judgment_days(request: dict, as_of: dt.date, context: FactContext | None = None) -> list[tuple[str, dt.date]]:
@@ -84,4 +86,4 @@ def evaluate(rulebook: RuleBook, request: dict, assumed: list[dict] | None = Non
     return Outcome(as_of=as_of, verdict=verdict, findings=findings, facts=last.facts,
                    ruleset_version=rulebook.version,
                    fired=[m.rule for m in last.matches.values() if m.definite], checked=checked,
-                   judged=judged, assumed=None if assumed is None else list(assumed))
+                   judged=judged, assumed=None if assumed is None else list(assumed), applicable=applicable)

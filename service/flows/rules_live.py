@@ -28,7 +28,7 @@ from service.decide.gate import RuleSetRefused, fixtures_version, gate
 from service.decide.rulebook import RuleBook, RuleLoadError, content_version, load_rulebook
 from service.record.rulesets import record_ruleset
 from service.record.trail import append
-from service.tools.lint import place_problems
+from service.decide.problem_lines import place_problems
 
 # Old engines are freed one reload later: by then no check can still be using them.
 _RETIRED: list[RuleBook] = []

@@ -38,7 +38,8 @@ from service.http.refusals import record_refusal
 from service.record import db
 from service.decide.evaluation import default_as_of
 from service.record.case_trail import case_rows
-from service.record.ledger import event_dict, review_case
+from service.decide.case_review import review_case
+from service.record.ledger import event_dict
 from service.record.models import ApiClient, Case, TrailEntry
 from service.decide.rulebook import versions_by_id
 from service.http.decisions import summary

@@ -28,7 +28,8 @@ from schemas.check import CheckRequestSchema
 from schemas.employee import EmployeeSchema, dates_after
 from service.decide.evaluation import evaluate
 from service.record.case_trail import LedgerDisagreement
-from service.record.ledger import EmployeeRecordNeeded, _aware, _jsonable, accepted_events, case_request
+from service.decide.case_review import case_request
+from service.record.ledger import EmployeeRecordNeeded, accepted_events, aware, jsonable
 from service.record.models import Case, CaseEvent, CaseRecheck, Notification, TrailEntry
 from service.record.notifications import notify, recheck_message
 from service.record.recheck_keys import RecheckKeyError
@@ -73,7 +74,7 @@ def remember_employee(session: Session, case_id: str, employee: dict | None, now
     if row is None:
         row = CaseRecheck(case_id=case_id)
         session.add(row)
-    row.key_id, row.employee_sealed = current_app.extensions["recheck_keys"].seal(case_id, _jsonable(employee))
+    row.key_id, row.employee_sealed = current_app.extensions["recheck_keys"].seal(case_id, jsonable(employee))
     row.employee_given_at, row.employee_decision_id = now, decision_id
 
 
@@ -103,8 +104,8 @@ def kept_for_event(session: Session, case: Case, rows: list[CaseEvent], as_of: d
     source = next((r for r in rows if r.decision_id == row.employee_decision_id), None)
     decided_as_of = None if row.employee_decision_id is None else session.scalar(
         select(TrailEntry.as_of).where(TrailEntry.entry_id == row.employee_decision_id))
-    return employee, _jsonable({"event_seq": source.seq if source else None, "decision_id": row.employee_decision_id,
-                                "as_of": decided_as_of, "recorded_at": row.employee_given_at and _aware(row.employee_given_at)})
+    return employee, jsonable({"event_seq": source.seq if source else None, "decision_id": row.employee_decision_id,
+                                "as_of": decided_as_of, "recorded_at": row.employee_given_at and aware(row.employee_given_at)})
 
 
 def forget_case(session: Session, row: CaseRecheck | None) -> None:
@@ -220,7 +221,7 @@ def _request(case: Case, events: list[dict], employee: dict | None, as_of: dt.da
     if role == "manager" and employee.get("department"):
         # The approver the case waits for is the employee's line manager, of the same department.
         actor["department"] = employee["department"]
-    body = _jsonable({"as_of": as_of, "employee": employee, "case": case_request(case, events),
+    body = jsonable({"as_of": as_of, "employee": employee, "case": case_request(case, events),
                       "action": {"type": action, "actor": actor}})
     try:
         return CheckRequestSchema().load(body)

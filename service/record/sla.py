@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 
 from service.clock import day_in_china
 from service.record.case_trail import LedgerDisagreement
-from service.record.ledger import accepted_events, review_case
+from service.decide.case_review import review_case
+from service.record.ledger import accepted_events
 from service.record.models import Case, Notification
 from service.record.notifications import notify
 

@@ -11,8 +11,8 @@ import yaml
 
 from service.decide.names import NAMES_FILE
 from service.http.rule_examples import example_fields, field_label
-from service.tools.lines import _child, _Lines
-from service.tools.lint_issues import WARNING, Issue
+from service.decide.rule_lines import _child, _Lines
+from service.decide.problem_lines import WARNING, Issue
 
 
 def page_names(checked, lines: _Lines) -> list:
