@@ -111,7 +111,7 @@ def sweep_command(as_of):
 
 def init_app(app: Flask) -> None:
     from service.tools.rule_cli import rules_group
-    from service.http.trail_api import trail_cli
+    from service.tools.trail_cli import trail_cli
     from service.tools.db_cli import db_group
     from service.tools.trail_keys import trail_keys_group
 
