@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from service.decide.evaluation import Outcome
 from service.decide.facts import Facts, Unknown
 from service.decide.rulebook import Match, RuleBook
-from service.decide.verdicts import PLACEHOLDER, Judged, assemble, read_facts
+from service.decide.verdicts import PLACEHOLDER, Judged, assemble
 from service.record import trail
 from service.record.privacy import WITHHELD, redact_assumed, redact_findings
 
@@ -83,7 +83,7 @@ def decision_body(rulebook: RuleBook, outcome: Outcome, keep: str) -> dict:
     body = _encode_day(rulebook, applicable, later.facts, later.matches, [*outcome.findings, *outcome.checked], keep)
     if earlier:
         day = earlier[0]
-        shown = [{"facts": read_facts(rule, day.facts)} for rule in applicable]
+        shown = [{"facts": read} for read in outcome.first_day_read]
         first = _encode_day(rulebook, applicable, day.facts, day.matches, shown, keep)
         # Only what differs from the effective date's: most facts are the same on both days.
         same = {k for k, v in first["facts"].items() if body["facts"].get(k, _ABSENT) == v}
