@@ -5,7 +5,7 @@ from marshmallow import Schema, fields, validate
 
 from schemas.fields import one_of as _one_of
 from schemas.action import ActorSchema
-from schemas.fields import CASE_KINDS, EVENT_TYPES, FORMS, AwareDateTime, Identifier, Text
+from schemas.fields import EVENT_TYPES, FORMS, AwareDateTime, Identifier, Text
 
 
 class CaseEventSchema(Schema):
@@ -22,7 +22,6 @@ class CaseEventSchema(Schema):
 
 class CaseSchema(Schema):
     id = Identifier(required=True)
-    kind = fields.String(required=True, validate=_one_of(CASE_KINDS))
     # No default: a case sent without its events says nothing about its state (unknown), which
     # is not the same as a case in which nothing has happened yet (`events: []`).
     events = fields.List(fields.Nested(CaseEventSchema))

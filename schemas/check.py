@@ -5,7 +5,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from schemas.action import ActionSchema
 from schemas.case import CaseSchema
-from schemas.employee import EmployeeSchema, dates_after
+from schemas.employee import EmployeeSchema, EmployerSchema, dates_after
 from schemas.fields import VERDICTS, AsOf, Identifier, one_of
 from service.clock import today_in_china
 from schemas.rule_file import CITATION_ROLES, VERDICTS as RULE_VERDICTS
@@ -31,9 +31,10 @@ def complete_record_field():
 
 
 class CheckRequestSchema(Schema):
+    """The structure; the class served is built from the rule set's vocabulary (bottom of this file)."""
     as_of = AsOf(metadata={"description": "Date (or RFC 3339 date-time) the check is decided as of; default: now."})
     employee = fields.Nested(EmployeeSchema, required=True)
-    employer = fields.Nested("EmployerSchema", metadata={"description": "Facts about the employer (schemas/employee.py)."})
+    employer = fields.Nested(EmployerSchema, metadata={"description": "Facts about the employer (schemas/employee.py)."})
     action = fields.Nested(ActionSchema, required=True)
     case = fields.Nested(CaseSchema)
     case_id = Identifier(metadata={"description": "A case recorded in the ledger: its events are used "
@@ -177,3 +178,11 @@ class CheckResultSchema(Schema):
 class CheckBatchResultSchema(Schema):
     results = fields.List(fields.Nested(CheckResultSchema),
                           required=True, metadata={"description": "One result per check, in the order sent."})
+
+
+# The request schemas served are built from the fact vocabulary of the rules/ folder the service
+# ships with (schemas/request_contract.py); a rule set's own is contract_for(vocabulary, parameters).
+CheckRequestBase, CheckBatchRequestBase = CheckRequestSchema, CheckBatchRequestSchema
+from schemas.request_contract import shipped  # noqa: E402  (it builds on the classes above)
+
+CheckRequestSchema, CheckBatchRequestSchema = shipped().check, shipped().batch  # type: ignore[misc]

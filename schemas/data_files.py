@@ -18,6 +18,16 @@ def header_fields(api_version: str, kind: str) -> dict:
 _REFS = fields.Raw(metadata={"description": "a catalog ref (e.g. FEM-7) or a list of them"})
 
 
+class RequestFieldSchema(Schema):
+    description = fields.String(metadata={"description": "the contract's text (OpenAPI), when it says more "
+                                                         "than the fact's description"})
+    required = fields.Boolean(metadata={"description": "required when the object holding it is given"})
+    unknown = fields.Boolean(metadata={"description": "an enum: \"unknown\" is accepted and means the same "
+                                                     "as leaving the field out"})
+    values_of = fields.String(metadata={"description": "an int: its allowed values are every value of this "
+                                                       "parameter's table, in every dated version"})
+
+
 class FactSpecSchema(Schema):
     type = fields.String(required=True, validate=validate.OneOf(("enum", "bool", "int", "number", "date", "string")))
     values = fields.Raw(metadata={"description": "an enum's values: a list, or the name of a list under enums"})
@@ -35,6 +45,14 @@ class FactSpecSchema(Schema):
         "description": "the request fields a derived fact is computed from, named when it is missing"})
     defined_by = fields.List(fields.String(), metadata={
         "description": "catalog refs of the provisions defining the fact, cited as definitions"})
+    derive = fields.Raw(metadata={
+        "description": "a declared derivation (rules/README.md): days_between, working_days_between, months_between, "
+                       "years_between, date_plus, min, max or compare, with its operands"})
+    min = fields.Float(metadata={"description": "an int or number's lowest value the request accepts"})
+    max = fields.Float(metadata={"description": "an int or number's highest value the request accepts"})
+    request = fields.Nested(RequestFieldSchema, metadata={
+        "description": "how the check request carries a source: request fact (the request schemas are built "
+                       "from it)"})
 
 
 class FactFileSchema(Schema):

@@ -11,8 +11,9 @@ from service.clock import day_in_china
 from service.decide.vocabulary import load_enums
 
 # The vocabularies are declared once, in the fact files of the rules/ folder the service ships
-# with (rules/facts/*.yaml, `enums:`). The request schemas are built at import, so they follow
-# those shipped files: a rules reload cannot change them, a restart does.
+# with (rules/facts/*.yaml, `enums:`). These lists, used by the ledger and the pages, follow those
+# shipped files: a rules reload cannot change them, a restart does. The request fields a rule reads
+# are built from the loaded rule set's vocabulary (schemas/request_contract.py).
 _SHIPPED_FACTS = Path(__file__).resolve().parents[1] / "rules" / "facts"
 _ENUMS = load_enums(_SHIPPED_FACTS)
 ACTION_TYPES = _ENUMS["action_types"]

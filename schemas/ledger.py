@@ -44,6 +44,13 @@ class CaseEventRequestSchema(Schema):
             raise ValidationError(errors)
 
 
+# The schema served is built from the rule set's vocabulary (schemas/request_contract.py).
+CaseEventRequestBase = CaseEventRequestSchema
+from schemas.request_contract import shipped  # noqa: E402  (it builds on the classes above)
+
+CaseEventRequestSchema = shipped().event  # type: ignore[misc]
+
+
 class CaseEventSchemaOut(Schema):
     seq = fields.Integer(required=True)
     accepted = fields.Boolean(required=True)

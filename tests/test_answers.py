@@ -4,7 +4,6 @@ citations=refs the same answer, citing by reference, with the texts at GET /v1/c
 import datetime as dt
 import json
 
-import pytest
 from freezegun import freeze_time
 from openapi_schema_validator import OAS30Validator
 from referencing import Registry, Resource

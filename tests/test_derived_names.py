@@ -8,7 +8,6 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from schemas.check import CheckRequestSchema
 from service.decide.evaluation import judgment_days
 from service.decide.facts import derive_facts
 from service.decide.facts.derived import DERIVED
@@ -44,17 +43,19 @@ def _requests(rulebook):
 def test_the_declared_list_is_what_derivation_emits_over_every_example_and_fixture(rulebook):
     emitted = set()
     for body in _requests(rulebook):
-        request = CheckRequestSchema().load(body)
+        request = rulebook.request_schema().load(body)
         for _, day in judgment_days(request, request["as_of"], rulebook.context):
             facts = derive_facts(request, request["as_of"], rulebook.context, on=day)
             emitted |= {name for name in (*facts.values, *facts.decided_by) if name.startswith("derived.")}
-    assert emitted - DERIVED == set(), "derived here but not declared in service/decide/facts/derived.py"
+    declared = set(rulebook.vocabulary.derivations)  # computed by their declaration (derive:)
+    assert emitted - DERIVED - declared == set(), "derived here but not declared in service/decide/facts/derived.py"
+    assert declared <= emitted, "a declared derivation never computed by any example or fixture"
     assert DERIVED - emitted == set(), "declared but never derived by any example or fixture"
 
 
 def test_every_shipped_derived_fact_is_computed(rulebook):
     derived = {name for name, spec in rulebook.vocabulary.facts.items() if spec.source == "derived"}
-    assert derived <= DERIVED
+    assert derived <= DERIVED | set(rulebook.vocabulary.derivations)
 
 
 def test_a_derived_fact_nothing_computes_is_refused_on_its_line(rules_copy):
@@ -66,8 +67,9 @@ def test_a_derived_fact_nothing_computes_is_refused_on_its_line(rules_copy):
     assert result.exit_code == 1 and "Traceback" not in result.output
     [error] = [l for l in result.output.splitlines() if ": error:" in l]
     assert re.match(rf"^\S*facts/labor_law\.yaml:{line}: error: facts\.derived\.contract\.working_days_left: "
-                    r"source: derived, but nothing computes this fact: declare it as a request field, or ask "
-                    r"a developer — did you mean derived\.contract\.days_to_end\?$", error), result.output
+                    r"source: derived, but nothing computes this fact: declare its derivation \(derive:, "
+                    r"rules/README\.md\), declare it as a request field, or ask a developer — did you mean "
+                    r"derived\.contract\.days_to_end\?$", error), result.output
     with pytest.raises(RuleLoadError) as refused:
         load_rulebook(rules_copy).engine.close()
     assert [p.field for p in refused.value.problems] == ["facts.derived.contract.working_days_left"]

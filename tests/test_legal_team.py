@@ -142,12 +142,12 @@ def test_two_policy_clauses_with_one_clause_number_are_refused_naming_both(rules
     policy = rules_copy / "citations/policy.yaml"
     text = policy.read_text(encoding="utf-8")
     lines = len(text.splitlines())
-    policy.write_text(text.rstrip("\n") + "\n  POL-SEP-6.2:\n    law: 离职管理制度（HR-POL-07）\n"
-                      "    law_en: Separation Management Policy (HR-POL-07)\n    article: \"6\"\n    item: \"2\"\n"
+    policy.write_text(text.rstrip("\n") + "\n  POL-SEP-6.3:\n    law: 离职管理制度（HR-POL-07）\n"
+                      "    law_en: Separation Management Policy (HR-POL-07)\n    article: \"6\"\n    item: \"3\"\n"
                       "    text: 离职面谈应在最后工作日前完成。\n    effective_from: 2024-01-01\n"
                       "    source: HR-POL-07 v3\n", encoding="utf-8")
     reason = only_error(rules("lint", "--rules-dir", rules_copy), "citations/policy.yaml", lines + 1)
-    assert "clause number 6.2 of POL-SEP-6.2 is already used by POL-SLA-6.2" in reason
+    assert "clause number 6.3 of POL-SEP-6.3 is already used by POL-SLA-6.3" in reason
     assert refused(rules_copy)
 
 

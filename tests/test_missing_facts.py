@@ -27,7 +27,6 @@ import math
 import random
 from functools import lru_cache
 
-import pytest
 from hypothesis import HealthCheck, assume, given, reject, settings, strategies as st
 from marshmallow import ValidationError, fields as ma_fields, validate
 

@@ -2,7 +2,6 @@
 while a receiver is called."""
 import base64
 import datetime as dt
-import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 

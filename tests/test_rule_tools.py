@@ -269,12 +269,23 @@ def test_an_example_the_contract_refuses_is_an_error(probe):
     assert issue.line == _probe_line(probe, "pregnacy:")
 
 
-def test_a_request_fact_the_contract_does_not_have_is_an_error(rules_copy):
+def test_a_new_request_fact_needs_no_schema_change(rules_copy):
+    # The request schemas are built from the vocabulary (issue 20): declaring the field is enough.
     _mutate(rules_copy, "  employee.gender:", "  employee.sex:\n    type: enum\n    values: [female, male]\n"
                                               "    source: request\n  employee.gender:", "facts/core.yaml")
+    assert lint(rules_copy).errors == []
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("employee.region", "employee.region is already a field of the check request, declared in schemas/"),
+    ("employee.children.count", "employee.children is a field of the check request (schemas/), not an object"),
+])
+def test_a_request_fact_on_a_field_schemas_declares_is_an_error(rules_copy, name, reason):
+    _mutate(rules_copy, "  employee.gender:", f"  {name}:\n    type: string\n"
+                                              "    source: request\n  employee.gender:", "facts/core.yaml")
     [issue] = lint(rules_copy).errors
-    assert issue.file == "facts/core.yaml" and issue.field == "facts.employee.sex"
-    assert issue.line == _line_of(rules_copy / "facts" / "core.yaml", "employee.sex:")
+    assert issue.file == "facts/core.yaml" and issue.field == f"facts.{name}" and reason in issue.reason
+    assert issue.line == _line_of(rules_copy / "facts" / "core.yaml", f"{name}:")
 
 
 @pytest.mark.parametrize("inputs", ["employee.childbirth", "employee.childbirth.weight", "derived.probation.active"])

@@ -12,7 +12,7 @@ from freezegun import freeze_time
 from sqlalchemy import create_engine, func, select, text
 
 from service.record.db import make_engine, upgrade
-from service.record.models import TrailCheckpoint, TrailEntry
+from service.record.models import TrailEntry
 from service.record.sealer import seal_once, wait_until_sealed
 from service.record.trail import HASHED, entry_hash, hash_of, verify_chain
 from tests.conftest import check_body

@@ -11,7 +11,7 @@ from standardwebhooks.webhooks import Webhook
 from conftest import KNOWN_EMPLOYEE_FACTS, make_app
 from service.tools import worker
 from service.record.models import CaseRecheck
-from test_ledger import E1001, _event
+from test_ledger import _event
 from test_notifications import SECRET, Receiver
 
 CASE_ID = "SEP-2026-001"

@@ -10,7 +10,9 @@ The legal team writes conditions in a small YAML language:
         - derived.nursing_period.active: true
 
 A mapping is a conjunction; `all:` / `any:` take lists of mappings and `not:` one mapping. A
-fact maps to a value (equality) or to operators: eq, ne, in, not_in, lt, lte, gt, gte.
+fact maps to a value (equality) or to operators: eq, ne, in, not_in, lt, lte, gt, gte. A value
+may be another fact of the same type, `{fact: NAME}` (`derived.a: {lt: {fact: derived.b}}`): the
+test is then unknown when either fact is missing.
 
 Every test is three-valued: true, false, or unknown when its fact is missing (Kleene's strong
 logic for all/any/not). Nothing here decides a case; it only translates. The compiler emits,
@@ -68,6 +70,15 @@ class ConditionError(Exception):
 
 
 @dataclass(frozen=True)
+class FactRef:
+    """The value of a test that compares a fact with another fact (`{fact: NAME}`)."""
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
 class Atom:
     """One test of one fact, after `not` has been pushed down to it."""
     fact: str
@@ -78,6 +89,11 @@ class Atom:
     def negated(self) -> "Atom":
         return Atom(self.fact, _COMPLEMENT[self.op], self.value, self.path)
 
+    @property
+    def facts(self) -> tuple[str, ...]:
+        """The facts the test reads: its own, and the one it compares with."""
+        return (self.fact, self.value.name) if isinstance(self.value, FactRef) else (self.fact,)
+
 
 @dataclass(frozen=True)
 class Alternative:
@@ -87,7 +103,7 @@ class Alternative:
 
     @property
     def facts(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(a.fact for a in self.atoms))
+        return tuple(dict.fromkeys(f for a in self.atoms for f in a.facts))
 
 
 @dataclass
@@ -106,7 +122,7 @@ def compile_condition(when, vocabulary: Vocabulary) -> Compiled:
     if len(alternatives) > MAX_ALTERNATIVES:
         raise ConditionError("when", f"{len(alternatives)} alternatives once expanded (at most "
                                      f"{MAX_ALTERNATIVES}): split the rule")
-    facts = list(dict.fromkeys(a.fact for alt in alternatives for a in alt.atoms))
+    facts = list(dict.fromkeys(f for alt in alternatives for a in alt.atoms for f in a.facts))
     reads = list(dict.fromkeys(n for f in facts for n in (vocabulary[f].bounds or (f,))))
     return Compiled(definite=_definite(tree, vocabulary),
                     alternatives=alternatives,
@@ -144,7 +160,7 @@ def _fact_tests(name: str, test, vocab: Vocabulary, path: str, negate: bool) -> 
     if name not in vocab:
         raise ConditionError(path, f"unknown fact '{name}' (not in rules/facts/)"
                              + (did_you_mean(name, vocab.facts) or " — use a fact defined in rules/facts/"))
-    if not isinstance(test, dict):
+    if not isinstance(test, dict) or set(test) == {"fact"}:
         test = {"eq": test}
     if not test:
         raise ConditionError(path, "expected a value or at least one operator")
@@ -157,6 +173,9 @@ def _fact_tests(name: str, test, vocab: Vocabulary, path: str, negate: bool) -> 
         if op not in OPERATORS:
             raise ConditionError(where, f"unknown operator '{op}'; known: {', '.join(OPERATORS)}"
                                  + did_you_mean(op, OPERATORS))
+        if isinstance(value, dict) and set(value) == {"fact"}:
+            atoms.append(_compared(spec, op, value["fact"], vocab, where, negate))
+            continue
         if op in ("in", "not_in"):
             if not isinstance(value, list) or not value:
                 raise ConditionError(where, "expected a non-empty list")
@@ -172,6 +191,31 @@ def _fact_tests(name: str, test, vocab: Vocabulary, path: str, negate: bool) -> 
     if negate and len(atoms) > 1:
         return [_node("or", atoms, path)]
     return atoms
+
+
+def _compared(spec: FactSpec, op: str, other, vocab: Vocabulary, path: str, negate: bool) -> Atom:
+    """A test of one fact against another: both of one type (an int against a number is fine),
+    neither a range, an order only between ints, numbers or dates."""
+    where = f"{path}.fact"
+    if not isinstance(other, str) or other not in vocab:
+        raise ConditionError(where, f"unknown fact '{other}' (not in rules/facts/)"
+                             + (did_you_mean(str(other), vocab.facts) or " — use a fact defined in rules/facts/"))
+    if op in ("in", "not_in"):
+        raise ConditionError(path, f"'{op}' takes a list of values; compare with another fact with eq, ne, lt, "
+                                   f"lte, gt or gte")
+    theirs = vocab[other]
+    if spec.bounds or theirs.bounds:
+        raise ConditionError(where, f"'{spec.name if spec.bounds else other}' is a range: compare it with a value")
+    numeric = {"int", "number"}
+    if spec.type != theirs.type and not {spec.type, theirs.type} <= numeric:
+        raise ConditionError(where, f"'{spec.name}' is {spec.type} and '{other}' is {theirs.type}: compare facts "
+                                    f"of one type")
+    if spec.type == "enum" and spec.values != theirs.values:
+        raise ConditionError(where, f"'{spec.name}' and '{other}' take different values: compare enums of one list")
+    if op in _ORDER and not spec.ordered:
+        raise ConditionError(path, f"'{op}' needs an int, number or date fact; '{spec.name}' is {spec.type}")
+    atom = Atom(spec.name, op, FactRef(other), path)
+    return atom.negated() if negate else atom
 
 
 def _typed(spec: FactSpec, value, path: str):
@@ -226,12 +270,21 @@ def _definite(tree, vocab: Vocabulary) -> dict:
 def _possible(atom: Atom, spec: FactSpec) -> dict:
     """The atom is true or unknown: its fact is missing, or some value it may have passes."""
     guard = spec.bounds[0] if spec.bounds else atom.fact
+    if isinstance(atom.value, FactRef):  # either fact missing
+        return {"$or": [{"$nex": {guard: 1}}, {"$nex": {atom.value.name: 1}}, _may(atom, spec)]}
     return {"$or": [{"$nex": {guard: 1}}, _may(atom, spec)]}
 
 
 def _true(atom: Atom, spec: FactSpec) -> dict:
     """The atom holds for certain. No engine test matches an absent attribute (not even $neq)."""
     name, op, value = atom.fact, atom.op, atom.value
+    if isinstance(value, FactRef):
+        # `$m` reads the other fact of the same document; an absent one would compare as if it
+        # were there, so it must exist.
+        other = {"$m": value.name}
+        test = {name: other} if op == "eq" else {"$neq": {name: other}} if op == "ne" \
+            else {_ENGINE_ORDER[op]: {name: other}}
+        return {"$and": [{"$ex": {value.name: 1}}, test]}
     if spec.bounds:
         low, high = spec.bounds  # no test matches an absent high: it is never definitely below anything
         return {

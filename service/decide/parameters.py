@@ -168,6 +168,10 @@ class ParameterSet:
             description=p.description,
         )
 
+    def unit(self, name: str) -> str | None:
+        """The parameter's `metadata.unit` (day, month, ...), or None."""
+        return self._param(name).metadata.get("unit")
+
     def history(self, name: str) -> tuple[tuple[date, Any], ...]:
         """Every (effective date, value) of ``name``, oldest first."""
         return tuple((v.start, v.value) for v in self._param(name).values)

@@ -18,7 +18,7 @@ import operator
 import re
 from dataclasses import dataclass
 
-from service.decide.conditions import Alternative, Atom
+from service.decide.conditions import Alternative, Atom, FactRef
 from service.decide.rulebook import RuleBook
 
 _SEPARATION_BASIS = "derived.separation.basis"
@@ -96,8 +96,9 @@ def _left(alternative: Alternative, answered: dict) -> tuple[Atom, ...] | None:
     """The alternative's atoms the action does not decide; None if the action rules it out."""
     left = []
     for atom in alternative.atoms:
-        if atom.fact in answered:
-            if not _TEST[atom.op](answered[atom.fact], atom.value):
+        if all(f in answered for f in atom.facts):
+            value = answered[atom.value.name] if isinstance(atom.value, FactRef) else atom.value
+            if not _TEST[atom.op](answered[atom.fact], value):
                 return None
         else:
             left.append(atom)
@@ -119,7 +120,7 @@ def _co_tests(alternatives: list[tuple[Atom, ...]], vocabulary) -> dict[str, tup
     out: dict[str, tuple[tuple, int]] = {}
     position = 0
     for atoms in alternatives:
-        reads = {a: request_fields(a.fact, vocabulary) for a in atoms}
+        reads = {a: tuple(dict.fromkeys(n for f in a.facts for n in request_fields(f, vocabulary))) for a in atoms}
         for atom, names in reads.items():
             for name in names:
                 others = tuple(_key(o) for o, n in reads.items() if name not in n)
@@ -167,7 +168,8 @@ def atom_doc(atom: Atom, rulebook: RuleBook) -> dict:
         shown = ("、" if lang == "zh" else ", ").join(
             f"{n[i]} ({v})" if n and n[i] != v else _plain(v) for v, n in zip(values, named))
         text[lang] = f"{subject} {_OPERATOR_WORDS[atom.op][i]} {shown}"
-    out = {"fact": atom.fact, "op": atom.op, "value": values if atom.op in ("in", "not_in") else atom.value,
+    value = {"fact": atom.value.name} if isinstance(atom.value, FactRef) else atom.value
+    out = {"fact": atom.fact, "op": atom.op, "value": values if atom.op in ("in", "not_in") else value,
            "text": text}
     if spec.source == "derived":
         out["computed_from"] = list(spec.inputs)

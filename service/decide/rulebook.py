@@ -16,18 +16,17 @@ from service.decide.citations import load_citations
 from service.decide.classification import ClassificationError
 from service.decide.engine import RuleEngine
 from service.decide.facts.context import FactContext
-from service.decide.facts.derived import DERIVED
+from service.decide.fact_checks import derivation_problems, request_field_clashes, underived_facts
 from service.decide.names import NAMES_FILE, Names, NamesError, required_codes
 from service.decide.parameters import ParameterError
 from service.decide.process_config import ProcessConfigError
 from service.decide.records import RECORDS_FILE, RecordsError
 from service.decide.rule import (  # noqa: F401 -- the rule book's callers read these here too
     ALL_ACTIONS, DEFINITE, POSSIBLE, DatedCitation, Problem, Rule, check_rule_file, unknown_ref)
-from service.decide.suggest import did_you_mean
 from service.decide.tree_checks import parameter_references, policy_clause_clashes, regional_files
 from service.decide.vocabulary import Vocabulary, VocabularyError
 from service.decide.workdays import CalendarError
-from service.decide.yamlfile import YAMLError, load_yaml
+from service.decide.yamlfile import YAMLError
 
 RULE_FAMILIES = ("labor_law", "process")
 # Data folders beside the rule files that are not rule files themselves.
@@ -62,6 +61,18 @@ class RuleBook:
     context: FactContext            # parameters, calendar: what fact derivation reads
     names: Names                    # each code's name in Chinese and English, for pages and notifications
     citations: dict = field(default_factory=dict)  # ref -> Citation: texts a finding adds for a fact (Facts.rested_on)
+
+    @cached_property
+    def request_contract(self):
+        """The request schemas under this rule set: the structure in schemas/, the fields its
+        vocabulary declares (schemas/request_contract.py; cached per vocabulary)."""
+        from schemas.request_contract import contract_for
+        return contract_for(self.vocabulary, self.context.parameters)
+
+    @property
+    def request_schema(self):
+        """The check request's schema class under this rule set."""
+        return self.request_contract.check
 
     def match(self, engine_fact: dict) -> dict[str, Match]:
         """Every rule the engine matched, definitely or possibly, by key."""
@@ -122,20 +133,6 @@ class Validated:
     names: Names | None = None      # None: the names file is broken, or not reached
 
 
-def underived_facts(root: Path, vocabulary: Vocabulary) -> list[Problem]:
-    """A `source: derived` fact nothing computes (facts/derived.py) would leave every rule reading
-    it unknown, so warning on every check: refused. A range is computed through its bounds."""
-    underived = [name for name, spec in vocabulary.facts.items() if spec.source == "derived"
-                 and name not in DERIVED and not (spec.bounds and set(spec.bounds) <= DERIVED)]
-    if not underived:  # the files are read again only to say where
-        return []
-    defined_in = {name: f"facts/{path.name}" for path in sorted((root / "facts").glob("*.yaml"))
-                  for name in (load_yaml(path) or {}).get("facts") or {}}
-    return [Problem(defined_in.get(name, "facts/"), None, f"facts.{name}",
-                    "source: derived, but nothing computes this fact: declare it as a request field, or ask "
-                    "a developer" + did_you_mean(name, DERIVED)) for name in underived]
-
-
 def validate_rules(root: Path) -> Validated:
     """Read and check every fact, citation, parameter, config and rule file under root.
 
@@ -150,14 +147,17 @@ def validate_rules(root: Path) -> Validated:
     problems: list[Problem] = []
     context = None
     try:
-        context = FactContext.load(root)
+        context = FactContext.load(root, vocabulary)
     except (ParameterError, CalendarError, ProcessConfigError) as exc:
         problems.append(Problem(_context_file(root, exc), None, type(exc).__name__, str(exc)))
     except ClassificationError as exc:
         problems.extend(Problem(f, None, field_path, reason) for f, field_path, reason in exc.problems)
     except RecordsError as exc:
         problems.append(Problem(RECORDS_FILE, None, "areas", str(exc)))
-    problems.extend(underived_facts(root, vocabulary))
+    problems.extend(Problem(f, None, field_path, reason) for f, field_path, reason in [
+        *underived_facts(root, vocabulary),
+        *(derivation_problems(root, vocabulary, context.parameters) if context is not None else []),
+        *request_field_clashes(root, vocabulary)])
     actions_known = set(vocabulary["action.type"].values)
     citations, citation_problems = load_citations(root)
     problems.extend(Problem(f, None, field_path, reason) for f, field_path, reason in citation_problems)

@@ -23,7 +23,6 @@ from typing import Callable, Iterable
 
 from marshmallow import ValidationError
 
-from schemas.check import CheckRequestSchema
 from service.decide.evaluation import evaluate
 from service.decide.rulebook import RuleBook
 from service.decide.verdicts import verdict_of
@@ -86,7 +85,7 @@ def observe(rulebook: RuleBook, body: dict, now: str | None, as_of: str | None =
         except ValueError as exc:
             return Observed(None, f"now: {exc}")
     try:
-        request = CheckRequestSchema().load(body)
+        request = rulebook.request_schema().load(body)
     except ValidationError as exc:
         return Observed(None, f"invalid request: {exc.messages}")
     outcome = evaluate(rulebook, request)
@@ -198,7 +197,7 @@ def run_rule_example(rulebook: RuleBook, rule, example: dict, source: str,
     started = time.perf_counter()
     body = example["request"] if as_of is None else {**example["request"], "as_of": as_of}
     try:
-        request = CheckRequestSchema().load(body)
+        request = rulebook.request_schema().load(body)
     except ValidationError as exc:
         return Result(source, False, {"expect": example["expect"]}, {}, [f"invalid request: {exc.messages}"])
     if "as_of" not in request:

@@ -64,15 +64,16 @@ _CLAUSE = re.compile(r"^(?P<prefix>.+)-(?P<clause>[^-]+)$")
 
 def policy_clause_clashes(citations: dict) -> Found:
     """A policy clause number (what follows a ref's last dash: `6.2` in POL-SLA-6.2) names one clause
-    of the policy. Two refs with the same number but different prefixes (POL-SEP-6.2 beside
-    POL-SLA-6.2) are two texts under one clause: one of them has the wrong number."""
-    by_clause: dict[str, list] = {}
+    of the policy. Two refs of one policy (the same `law`) with the same number but different
+    prefixes (a POL-OFF-6.2 beside POL-SLA-6.2, both of HR-POL-07) are two texts under one clause:
+    one of them has the wrong number. Another policy numbers its own clauses."""
+    by_clause: dict[tuple[str, str], list] = {}
     for ref, citation in citations.items():
         if citation.kind != "policy" or not (m := _CLAUSE.match(ref)):
             continue
-        by_clause.setdefault(m["clause"], []).append(citation)
+        by_clause.setdefault((citation.law, m["clause"]), []).append(citation)
     out = []
-    for clause, cited in sorted(by_clause.items()):
+    for (_, clause), cited in sorted(by_clause.items()):
         for later in cited[1:]:
             first = cited[0]
             out.append((later.file, f"citations.{later.ref}",

@@ -20,6 +20,16 @@ class VocabularyError(Exception):
 
 
 @dataclass(frozen=True)
+class RequestField:
+    """How the check request carries a `source: request` fact (its `request:` block): the request
+    schemas (schemas/request_contract.py) are built from it, so a new request field needs no Python."""
+    description: str = ""      # the contract's text (OpenAPI), when it says more than the fact's
+    required: bool = False     # required when the object holding it is given
+    unknown: bool = False      # "unknown" is accepted, and means the same as leaving it out
+    values_of: str = ""        # an int's allowed values: every value of this parameter's table
+
+
+@dataclass(frozen=True)
 class FactSpec:
     name: str
     type: str
@@ -42,6 +52,11 @@ class FactSpec:
     # Catalog refs of the provisions that define this fact (FEM-9 for the nursing period): a rule
     # that reads it cites them too, as definitions (service/decide/rulebook.py).
     defined_by: tuple[str, ...] = ()
+    minimum: float | None = None   # bounds of an int or number (`min`, `max`)
+    maximum: float | None = None
+    request: RequestField = RequestField()
+    # A declared derivation (`derive:`), checked and evaluated by service/decide/derivations.py.
+    derive: object = field(default=None, compare=False)
 
     def accepts(self, value) -> bool:
         """Whether `value` is a well-typed value of this fact (the engine would coerce anything)."""
@@ -78,6 +93,12 @@ class Vocabulary:
 
     def __getitem__(self, name: str) -> FactSpec:
         return self.facts[name]
+
+    @cached_property  # read by every check; the vocabulary never changes once loaded
+    def derivations(self) -> dict:
+        """fact -> its declared derivation (service/decide/derivations.py), those of the right shape."""
+        from service.decide.derivations import declared
+        return declared(self)
 
     @cached_property  # read by every check's trail entry; the vocabulary never changes once loaded
     def sensitive(self) -> frozenset[str]:
@@ -180,7 +201,33 @@ def _spec(file: str, name: str, spec, enums: dict[str, tuple[str, ...]]) -> Fact
     if not isinstance(defined_by, list) or not all(isinstance(r, str) and r for r in defined_by) \
             or len(set(defined_by)) != len(defined_by):
         raise VocabularyError(f"{where}: defined_by must be a list of distinct catalog refs")
+    minimum, maximum = spec.get("min"), spec.get("max")
+    for bound in (minimum, maximum):
+        if bound is not None and (ftype not in ("int", "number") or isinstance(bound, bool)
+                                  or not isinstance(bound, (int, float))):
+            raise VocabularyError(f"{where}: min and max are numbers, on an int or number fact")
+    if minimum is not None and maximum is not None and minimum > maximum:
+        raise VocabularyError(f"{where}: min is above max")
     return FactSpec(name=name, type=ftype, source=spec["source"], values=values,
                     sensitive=bool(spec.get("sensitive", False)),
                     description=str(spec.get("description", "")), bounds=bounds, details=tuple(details),
-                    inputs=tuple(inputs), defined_by=tuple(defined_by))
+                    inputs=tuple(inputs), defined_by=tuple(defined_by), minimum=minimum, maximum=maximum,
+                    request=_request_field(where, spec), derive=spec.get("derive"))
+
+
+def _request_field(where: str, spec: dict) -> RequestField:
+    raw = spec.get("request")
+    if raw is None:
+        return RequestField()
+    if spec["source"] != "request" or not isinstance(raw, dict):
+        raise VocabularyError(f"{where}: request is a mapping, on a source: request fact")
+    unknown = sorted(set(raw) - {"description", "required", "unknown", "values_of"})
+    if unknown:
+        raise VocabularyError(f"{where}: request has no key {unknown[0]!r} (description, required, unknown, "
+                              f"values_of)")
+    if raw.get("unknown") and spec.get("type") != "enum":
+        raise VocabularyError(f"{where}: request.unknown is for an enum")
+    if raw.get("values_of") and spec.get("type") != "int":
+        raise VocabularyError(f"{where}: request.values_of is for an int")
+    return RequestField(description=str(raw.get("description") or ""), required=bool(raw.get("required")),
+                        unknown=bool(raw.get("unknown")), values_of=str(raw.get("values_of") or ""))

@@ -45,6 +45,24 @@ class JsonBodyParser(FlaskParser):
                   errors={exc.path: [exc.reason]})
 
 
+    def _get_schema(self, argmap, req):
+        """A request schema built from the vocabulary (schemas/request_contract.py) is the serving
+        rule set's own: a request field its facts declare is accepted once that set is live (a
+        reload), not only after a restart. The OpenAPI document shows the contract the service
+        started with."""
+        schema = super()._get_schema(argmap, req)
+        rulebook = current_app.extensions.get("rulebook")
+        if rulebook is None:
+            return schema
+        from schemas.request_contract import shipped
+        served, live = shipped(), rulebook.request_contract
+        for part in ("check", "batch", "event"):
+            if type(schema) is getattr(served, part):
+                built = getattr(live, part)
+                return schema if built is type(schema) else built()
+        return schema
+
+
 class Blueprint(flask_smorest.Blueprint):
     """Every API blueprint: its arguments are read by JsonBodyParser (Api refuses any other)."""
 

@@ -24,8 +24,7 @@ from marshmallow import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from schemas.check import CheckRequestSchema
-from schemas.employee import EmployeeSchema, dates_after
+from schemas.employee import dates_after
 from service.decide.evaluation import evaluate
 from service.record.case_trail import LedgerDisagreement
 from service.decide.case_review import case_request
@@ -88,7 +87,8 @@ def kept_for_event(session: Session, case: Case, rows: list[CaseEvent], as_of: d
             f"Missing data for required field: case {case.id} keeps no employee facts to decide on (its first "
             "event carries them; a closed case keeps none). Send the employee record."]})
     try:
-        employee = EmployeeSchema().load(kept_employee(case.id, row))
+        # Loaded by the serving rule set's contract: its vocabulary declares the request fields.
+        employee = current_app.extensions["rulebook"].request_contract.employee().load(kept_employee(case.id, row))
     except RecheckKeyError as exc:
         _log.error("case %s: its kept facts do not open: %s", case.id, exc)
         raise EmployeeRecordNeeded({"employee": [
@@ -129,10 +129,10 @@ def decide_next_step(rulebook, case: Case, events: list[dict], employee: dict | 
     `rules diff` asks of each rule set (service/tools/case_impact.py)."""
     machine = rulebook.context.classification.machine
     status = machine.status(machine.run(events))
-    review = evaluate(rulebook, _request(case, events, employee, as_of, "review_case", "hr"))
+    review = evaluate(rulebook, _request(rulebook, case, events, employee, as_of, "review_case", "hr"))
     step, role = next_step(rulebook, case, status, review.facts.values.get("derived.case.pending.step"))
     outcome = review if step == "review_case" else \
-        evaluate(rulebook, _request(case, events, employee, as_of, step, role))
+        evaluate(rulebook, _request(rulebook, case, events, employee, as_of, step, role))
     return status, step, review, outcome
 
 
@@ -213,7 +213,7 @@ _PENDING = "derived.case.pending."
 _log = logging.getLogger(__name__)
 
 
-def _request(case: Case, events: list[dict], employee: dict | None, as_of: dt.date, action: str,
+def _request(rulebook, case: Case, events: list[dict], employee: dict | None, as_of: dt.date, action: str,
              role: str) -> dict:
     person = case.manager_id if role == "manager" else case.hr_owner_id
     employee = employee or {"id": case.employee_id}
@@ -224,7 +224,7 @@ def _request(case: Case, events: list[dict], employee: dict | None, as_of: dt.da
     body = jsonable({"as_of": as_of, "employee": employee, "case": case_request(case, events),
                       "action": {"type": action, "actor": actor}})
     try:
-        return CheckRequestSchema().load(body)
+        return rulebook.request_schema().load(body)
     except ValidationError:
         # Facts kept under an older contract: decide with the employee's id alone (unknowns warn).
-        return CheckRequestSchema().load({**body, "employee": {"id": case.employee_id}})
+        return rulebook.request_schema().load({**body, "employee": {"id": case.employee_id}})

@@ -23,7 +23,7 @@ class RequestFileError(ValueError):
     """The request file cannot be read or is not a check request; the message names the field."""
 
 
-def read_request(path: Path) -> dict:
+def read_request(path: Path, schema=None) -> dict:
     """A check request from a JSON or YAML file, loaded as the API loads it."""
     try:
         if path.suffix.lower() == ".json":
@@ -44,7 +44,7 @@ def read_request(path: Path) -> dict:
         raise RequestFileError(f"{path}: error: case_id names a case in the service's ledger, which explain "
                                f"does not read — send the case itself under `case`")
     try:
-        return CheckRequestSchema().load(body)
+        return (schema or CheckRequestSchema)().load(body)
     except ValidationError as exc:
         fields = "; ".join(f"{f}: {r}" for f, r in flatten_messages(exc.messages))
         raise RequestFileError(f"{path}: error: the service would refuse this request (422): {fields}") from exc

@@ -14,7 +14,8 @@ from marshmallow import ValidationError, fields as ma_fields
 
 from schemas.errors import flatten_messages
 from schemas.fields_doc import field_at
-from service.decide.conditions import Atom
+from schemas.request_contract import clashes
+from service.decide.conditions import Atom, FactRef
 from service.decide.classification import Classification
 from service.decide.rulebook import Rule, rule_counts, rule_files, validate_rules, versions_by_id
 from service.decide.vocabulary import Vocabulary
@@ -53,8 +54,9 @@ def lint(root: Path | str) -> LintReport:
     issues = [_issue(p, lines) for p in checked.problems]
     vocabulary = checked.vocabulary
     if vocabulary is not None:
-        issues += _request_facts(vocabulary, root, lines)
-        issues += _examples(checked.rules, lines)
+        schema = _request_schema(checked)
+        issues += _request_facts(vocabulary, root, lines, schema)
+        issues += _examples(checked.rules, lines, schema)
         issues += _gaps(checked.rules, lines)
         issues += page_names(checked, lines)   # what the pages need in both languages
         for rule in checked.rules:
@@ -104,16 +106,24 @@ def _version_line(lines: _Lines, rule: Rule, field_path: str = "") -> int | None
     return lines.line(rule.file, rule.id, field_path, rule.index)
 
 
-def _examples(rules: list[Rule], lines: _Lines) -> list[Issue]:
-    """Example requests are checks: the contract must accept them, with an as_of."""
+def _request_schema(checked):
+    """The check request's schema under these rules (their vocabulary's request fields)."""
     from schemas.check import CheckRequestSchema
+    from schemas.request_contract import contract_for
 
+    if checked.context is None:  # parameters broken (reported): the shipped contract
+        return CheckRequestSchema
+    return contract_for(checked.vocabulary, checked.context.parameters).check
+
+
+def _examples(rules: list[Rule], lines: _Lines, schema) -> list[Issue]:
+    """Example requests are checks: the contract must accept them, with an as_of."""
     out = []
     for rule in rules:
         for index, example in enumerate(rule.examples):
             where = f"examples.{index}.request"
             try:
-                request = CheckRequestSchema().load(example["request"])
+                request = schema().load(example["request"])
             except ValidationError as exc:
                 for path, reason in flatten_messages(exc.messages):
                     out.append(Issue(ERROR, rule.file, _version_line(lines, rule, f"{where}.{path}"), rule.id,
@@ -125,11 +135,9 @@ def _examples(rules: list[Rule], lines: _Lines) -> list[Issue]:
     return out
 
 
-def _request_facts(vocabulary: Vocabulary, root: Path, lines: _Lines) -> list[Issue]:
+def _request_facts(vocabulary: Vocabulary, root: Path, lines: _Lines, schema) -> list[Issue]:
     """A `source: request` fact must be a field of the check request, and its values ones it accepts;
     a derived fact's `inputs` must be fields of the check request too."""
-    from schemas.check import CheckRequestSchema
-
     out = []
     defined_in = {}
     for path in sorted((root / "facts").glob("*.yaml")):
@@ -138,7 +146,8 @@ def _request_facts(vocabulary: Vocabulary, root: Path, lines: _Lines) -> list[Is
         if isinstance(facts_node, yaml.MappingNode):
             for key_node, _ in facts_node.value:
                 defined_in.setdefault(key_node.value, rel)
-    request = CheckRequestSchema()
+    request = schema()
+    clashing = {name for name, _ in clashes(vocabulary)}
     for name, spec in vocabulary.facts.items():
         file = defined_in.get(name, "facts/")
         line = lines.line(file, None, f"facts.{name}") if name in defined_in else None
@@ -149,7 +158,7 @@ def _request_facts(vocabulary: Vocabulary, root: Path, lines: _Lines) -> list[Is
                 out.append(Issue(ERROR, file, line, None, f"facts.{name}.inputs",
                                  f"{field_path} is not a field of the check request (schemas/): inputs name "
                                  f"request fields, not the objects holding them"))
-        if spec.source != "request":
+        if spec.source != "request" or name in clashing:  # reported by the loader already
             continue
         found = field_at(request, name)
         if found is None:
@@ -283,7 +292,8 @@ def _conjunction_conflict(atoms: list[Atom], vocabulary: Vocabulary,
     """Why a conjunction of tests can never hold (and one test to point at), or None."""
     by_fact: dict[str, list[Atom]] = {}
     for atom in atoms:
-        by_fact.setdefault(atom.fact, []).append(atom)
+        if not isinstance(atom.value, FactRef):  # a fact against a fact: decided on each check
+            by_fact.setdefault(atom.fact, []).append(atom)
     for name, tests in by_fact.items():
         reason = _fact_conflict(name, tests, vocabulary)
         if reason:

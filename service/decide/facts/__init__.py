@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from service.decide import derivations as declared
 from service.decide.facts import labor_law, process
 from service.decide.facts.separation import basis_decided_by, separation_basis
 from service.decide.facts.context import FactContext
@@ -54,10 +55,12 @@ def derive_facts(request: dict, as_of: dt.date, context: FactContext, on: dt.dat
     """`on`: the day the employee's date-dependent statuses are judged (default as_of); the law,
     and the engine's `check.as_of`, stay those of as_of."""
     action = request["action"]
-    values: dict = {"action.type": action["type"]}
+    values: dict = {}
     decided_by: dict = {}
-    put(values, "action.actor.role", action.get("actor", {}).get("role"))
-    put(values, "employee.gender", request["employee"].get("gender"))
+    # Request facts are copied as they are: every one the vocabulary declares (rules/facts/).
+    for name, spec in context.vocabulary.facts.items():
+        if spec.source == "request":
+            put(values, name, labor_law.request_value(request, name))
     basis = separation_basis(context.classification, action["type"], request.get("case"), action.get("ground"))
     derived = {"derived.separation.basis": basis if basis is not None else Unknown(
         *basis_decided_by(context.classification, action["type"], request.get("case"), action.get("ground")))}
@@ -66,6 +69,8 @@ def derive_facts(request: dict, as_of: dt.date, context: FactContext, on: dt.dat
     derived.update(process.derive(request, as_of, context))
     for name, value in derived.items():
         put(values, name, value, decided_by)
+    # Then the derivations the vocabulary declares, which may read any fact above.
+    declared.evaluate(context.vocabulary.derivations, values, decided_by, context.vocabulary, as_of, context)
     return Facts(as_of=as_of, values=values, given=frozenset(_paths(request)), decided_by=decided_by,
                  rested_on={name: refs for name, refs in rested.items() if name in values})
 

@@ -5,7 +5,8 @@ A `source: derived` fact in rules/facts/ that is not here (nor a range whose bou
 never have a value: every rule reading it would warn on every check. The loader refuses it
 (rulebook.validate_rules: `rules lint` and the start-up gate), and tests/test_derived_names.py
 holds this list equal to what derivation emits over every rule example and fixture. A new
-derivation adds its names here.
+derivation in Python adds its names here; a derivation declared in rules/facts/ (`derive:`,
+service/decide/derivations.py) is computed by its declaration and needs no name here.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ DERIVED = frozenset({
     "derived.actor.requested_step",
     "derived.actor.same_department",
     "derived.case.approvals.resignation_complete",
+    "derived.case.approvals.resignation_completed_on",
     "derived.case.approvals.withdrawal_complete",
     "derived.case.pending.approver",
     "derived.case.pending.approver_en",

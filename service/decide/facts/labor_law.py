@@ -23,31 +23,6 @@ from service.decide.periods import (NATIONAL, RegionNotCovered, UnknownFact, add
                              nursing_period, paid_suspension_limits, probation_cap_months, probation_end,
                              regional_values, retirement_candidates, whole_months_between)
 
-# Request facts the rules read, copied as they are (dates as ISO text, "unknown" left out).
-_COPIED = (
-    "action.ground", "action.union_notified", "action.pay_in_lieu", "action.agreement_signed",
-    "action.initiated_by", "action.renewal_offer", "action.layoff.reported_to_labor_authority",
-    "employer.union_exists", "case.kind",
-    "employee.pregnancy.status", "employee.childbirth.date",
-    "employee.medical_treatment.status", "employee.medical_treatment.special_disease",
-    "employee.occupational_disease.hazard_exposure", "employee.occupational_disease.exit_exam_done",
-    "employee.occupational_disease.suspected", "employee.occupational_disease.diagnosed",
-    "employee.work_injury.status", "employee.work_injury.disability_grade",
-    "employee.birth_date", "employee.hire_date", "employee.continuous_service_years",
-    "employee.original_retirement_age",
-    "employee.contract.type", "employee.contract.end_date", "employee.contract.in_probation",
-    "employee.contract.consecutive_fixed_terms",
-    "employee.union_officer.position", "employee.union_officer.term_end",
-    # issue 12: probation, layoff size and priorities, miscarriage, paid suspension, union tenure
-    "action.reasons_stated", "action.layoff.headcount_reduced", "action.layoff.total_headcount",
-    "action.layoff.others_in_role_retained", "action.layoff.longer_fixed_term",
-    "employee.family.no_other_employed", "employee.family.supports_elderly_or_minor",
-    "employee.contract.probation_end",
-    "employee.miscarriage.date", "employee.miscarriage.months_pregnant",
-    "employee.work_injury.paid_suspension.start", "employee.work_injury.paid_suspension.end",
-    "employee.work_injury.paid_suspension.extension_confirmed",
-    "employee.union_officer.full_time", "employee.union_officer.term_start",
-)
 _DISABLED = {"disabled": True, "not_disabled": False, "none": False}
 _MATERNITY_EXTENSION = "maternity.regional_extension_days"
 _MEDICAL_FORMULA = "medical_treatment.regional_formula"
@@ -68,8 +43,7 @@ def derive(request: dict, as_of: dt.date, context: FactContext, on: dt.date | No
     action_date: dt.date = action.get("effective_date") or as_of
     on = on or as_of
     service = _service_years(employee, as_of, on)
-    facts: dict[str, Any] = {name: _request_value(request, name) for name in _COPIED}
-    facts.update({
+    facts: dict[str, Any] = {
         "derived.separation.ground_article": _or_unknown(
             context.classification.basis.ground_article(action.get("ground")), "action.ground"),
         "derived.nursing_period.active": _nursing(employee, on, params),
@@ -100,14 +74,16 @@ def derive(request: dict, as_of: dt.date, context: FactContext, on: dt.date | No
         "derived.layoff.percent_of_staff": _percent_of_staff(action.get("layoff")),
         "derived.miscarriage_leave.active": _miscarriage_leave(employee, on, params),
         "derived.paid_suspension.active": _paid_suspension(employee, on, params),
-    })
+    }
     facts.update(_probation(employee, as_of, on, params))
     facts.update(_retirement(employee, as_of, on, action_date, params))
     facts.update(_resignation(request.get("case"), context.classification))
     return facts
 
 
-def _request_value(request: dict, name: str):
+def request_value(request: dict, name: str):
+    """A `source: request` fact as the rules see it: dates as ISO text, years to two decimals,
+    "unknown" (or absent) as None."""
     node: Any = request
     for part in name.split("."):
         if not isinstance(node, dict) or part not in node:

@@ -34,6 +34,7 @@ def derive(request: dict, as_of: dt.date, context: FactContext) -> dict:
         facts["derived.case.approvals.resignation_complete"] = _complete(requests.get("resignation"))
     else:  # the kind of case is what happened: nothing the request could add decides it
         facts["derived.case.approvals.resignation_complete"] = Unknown()
+    facts["derived.case.approvals.resignation_completed_on"] = _completed_on(requests.get("resignation"))
     # Unknown while the case's events (its whole record) hold no withdrawal request: no field decides it.
     facts["derived.case.approvals.withdrawal_complete"] = (
         requests["withdrawal"].complete if "withdrawal" in requests else Unknown())
@@ -52,6 +53,7 @@ def derive(request: dict, as_of: dt.date, context: FactContext) -> dict:
 
 # Facts only the case's events give.
 _FROM_EVENTS = ("derived.case.resignation", "derived.case.withdrawal", "derived.case.approvals.resignation_complete",
+                "derived.case.approvals.resignation_completed_on",
                 "derived.case.approvals.withdrawal_complete", "derived.case.pending.step",
                 "derived.case.pending.overdue", "derived.actor.requested_step")
 
@@ -125,6 +127,14 @@ def pending_request(requests: dict[str, Request]) -> Request | None:
 
 def _complete(request: Request | None) -> bool:
     return request is not None and request.complete
+
+
+def _completed_on(request: Request | None) -> str | Unknown:
+    """The day (China time) the resignation's last approval reached the employee's side: when its
+    chain completed. Unknown while it is not complete (no day yet; nothing to send decides it)."""
+    if request is None or not request.complete:
+        return Unknown()
+    return day_in_china(request.since).isoformat()
 
 
 # ---- SLA -------------------------------------------------------------------------------------
