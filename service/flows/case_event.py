@@ -57,7 +57,8 @@ def _record_event(app: Flask, session, case_id: str, body: dict, declared, clien
     as_of = body.get("as_of") or day_in_china(event["at"])
     employee, employee_from = body.get("employee"), None
     if employee is None:
-        employee, employee_from = rechecks.kept_for_event(session, case, rows, as_of)
+        employee, employee_from = rechecks.kept_for_event(session, case, rows, as_of, rulebook=rulebook,
+                                                          keys=app.extensions["recheck_keys"])
     request = {"as_of": as_of, "employee": employee, "case": case_request(case, before),
                "action": {"type": rulebook.context.classification.machine.action_of(event["type"]),
                           "actor": event["actor"],
@@ -107,6 +108,6 @@ def _record_event(app: Flask, session, case_id: str, body: dict, declared, clien
     row.response_status, row.response = code, jsonable(answer)
     session.add(row)
     rechecks.remember_employee(session, case_id, None if employee_from else filled["employee"], now, events=after,
-                               decision_id=entry.entry_id)
+                               decision_id=entry.entry_id, rulebook=rulebook, keys=app.extensions["recheck_keys"])
     session.flush()
     return code, row.response

@@ -71,7 +71,8 @@ def _remember_case_facts(app: Flask, named: list[tuple[dict, str]]) -> None:
         with app.extensions["db_sessions"]() as session, session.begin():
             for request, decision_id in named:
                 rechecks.remember_employee(session, request["case"]["id"], request["employee"], utcnow(),
-                                           decision_id=decision_id)
+                                           decision_id=decision_id, rulebook=app.extensions["rulebook"],
+                                           keys=app.extensions["recheck_keys"])
     except SQLAlchemyError:  # the decision is recorded and answered; the re-check keeps older facts
         app.logger.exception("could not keep the case's employee facts for its re-check")
 

@@ -84,9 +84,8 @@ def _deliver(ctx: PassContext) -> dict:
 
 
 def _recheck(ctx: PassContext) -> dict:
-    from service.record.rechecks import recheck_open_cases
-    with ctx.sessions() as session, session.begin():
-        return recheck_open_cases(session, ctx.as_of, ctx.now)
+    from service.flows.recheck import recheck
+    return recheck(ctx.app, ctx.as_of, ctx.now)
 
 
 def _watch_rules(ctx: PassContext) -> dict:
