@@ -60,6 +60,11 @@ def defaults() -> dict:
         # `separation-guard worker` or `trail seal` instead). Off by default under TESTING.
         TRAIL_SEAL_SECONDS=0.5,
         TRAIL_SEALER_THREAD=None,
+        # The worker verifies the trail incrementally this often (seconds; 0: only when asked,
+        # by POST /v1/trail/verify or `trail verify`): docs/trail-verification-at-scale.md.
+        TRAIL_VERIFY_SECONDS=3600,
+        # Leaves of the verified tree an incremental verification spot-checks (0: none).
+        TRAIL_VERIFY_SAMPLE=64,
         # The witness (c2sp.org/tlog-witness; `separation-guard witness serve`): every checkpoint is
         # submitted to TRAIL_WITNESS_URL/add-checkpoint, with retries, and `trail verify` requires
         # its cosignature, by TRAIL_WITNESS_VKEY (development: read from instance/witness/).

@@ -498,12 +498,16 @@ def test_the_trail_viewer_shows_an_entry_in_full_and_the_chain_status(app, clien
     listing = client.get("/trail?kind=event_refused").get_data(as_text=True)
     assert f'href="/trail/{refused["seq"]}"' in listing
 
+    unverified = text_of(client.get("/trail/chain"))  # the page reports the latest, never scans
+    assert "Not verified yet" in unverified and "broken" not in unverified
+    assert app.test_cli_runner().invoke(args=["trail", "verify"]).exit_code == 0
     chain = client.get("/trail/chain")
     assert chain.status_code == 200 and "every link holds" in text_of(chain)
-    # Tamper with an entry: the chain page names it.
+    # Tamper with an entry: the next verification names it, and the chain page shows it.
     from service.record.models import TrailEntry
     with app.extensions["db_sessions"]() as session, session.begin():
         session.get(TrailEntry, refused["seq"]).verdict = "allow"
+    assert app.test_cli_runner().invoke(args=["trail", "verify"]).exit_code == 1
     broken = text_of(client.get("/trail/chain"))
     assert "The chain is broken" in broken and f"entry {refused['seq']} was altered" in broken
     # Both need trail:read, like the trail itself.

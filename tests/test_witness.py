@@ -178,9 +178,13 @@ def test_a_cut_tail_is_caught_by_the_witness(witnessed):
         _sql(app, f"DELETE FROM {table} WHERE tree_size > :n", n=kept)
     with app.extensions["db_read_sessions"]() as session:
         assert verify_chain(session, app.extensions["trail_key"]).ok  # the trail alone cannot tell
-    result = _verify_cli(app)
+    # A full verification starts from nothing the trail kept: the witness is what names the cut.
+    result = app.test_cli_runner().invoke(args=["trail", "verify", "--full"])
     assert result.exit_code == 1
     assert "the witness cosigned checkpoint" in result.output and "cut from its end" in result.output
+    # The default one resumes from the checkpoint verified before the cut, which names it too.
+    resumed = _verify_cli(app)
+    assert resumed.exit_code == 1 and "is no longer in the database: the tree was cut" in resumed.output
 
 
 def test_a_rewrite_re_signed_with_the_real_key_is_refused_by_the_witness_and_caught(witnessed):

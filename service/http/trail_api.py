@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 from flask.views import MethodView
 from flask_smorest import abort
 from sqlalchemy import and_, func, or_, select, type_coerce
@@ -15,11 +15,12 @@ from service.http.api import Blueprint
 from service.http.decisions import summary
 from service.http.trail_schemas import (  # noqa: F401 -- KINDS, MAX_SEQ: read here by the pages too
     KINDS, MAX_SEQ, CheckpointArgsSchema, CheckpointPageSchema, ProofSchema, PublicKeyArgsSchema, TrailKeysSchema,
-    TrailPageSchema, TrailQueryArgsSchema, VerificationSchema)
+    TrailPageSchema, TrailQueryArgsSchema, VerificationSchema, VerifyArgsSchema)
 from service.record import db
 from service.record import merkle
 from service.record.models import TrailCheckpoint, TrailEntry, TrailLeaf
-from service.record.trail import b64, latest_checkpoint, prove, verify_chain
+from service.record.trail import b64, latest_checkpoint, prove
+from service.record.verification import FULL, INCREMENTAL, latest, request as request_verification
 
 blp = Blueprint("trail", __name__, url_prefix="/v1", description="The tamper-evident trail")
 
@@ -119,15 +120,28 @@ def _event_at_within(entry: TrailEntry, start, end) -> bool:
     return (start is None or moment >= start) and (end is None or moment < end)
 
 
+def _latest() -> dict:
+    with db.read_session() as session:
+        return latest(session.connection())
+
+
 @blp.route("/trail/verify")
 class TrailVerify(MethodView):
     @blp.response(200, VerificationSchema)
     @blp.doc(operationId="verifyTrail")
     def get(self):
-        """Verify the trail up to its latest checkpoint, in one snapshot; name the first entry that
-        does not hold. Entries not sealed yet are counted as pending."""
-        with db.read_session() as session:
-            return verify_chain(session, current_app.extensions["trail_key"]).as_dict()
+        """The latest verification of the trail: when, up to which checkpoint, and its result.
+        Read from its record, never computed in the request; POST starts a new one."""
+        return _latest()
+
+    @blp.arguments(VerifyArgsSchema(), location="query")
+    @blp.response(202, VerificationSchema)
+    @blp.doc(operationId="requestTrailVerification")
+    def post(self, args):
+        """Ask for a verification; the worker runs it (`in_progress` shows it, then GET its result).
+        One already waiting or running of the same mode is answered instead of a second."""
+        request_verification(db.engine(), FULL if args["full"] else INCREMENTAL, getattr(g, "client_id", None))
+        return _latest()
 
 
 @blp.route("/trail/keys")

@@ -9,7 +9,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from schemas.check import FINDING_OUTCOMES, RULE_VERDICTS
 from schemas.fields import ACTION_TYPES, CASE_KINDS, EVENT_TYPES, VERDICTS, in_range, one_of
 from service.clock import CHINA
-from service.record.trail import LEGACY_SEALED, SEAL_REFUSED, hash_of
+from service.record.trail import LEGACY_SEALED, SEAL_REFUSED, b64, hash_of
 
 KINDS = ("check", "case_event", "event_refused", "ruleset_change", "access_refused", SEAL_REFUSED, LEGACY_SEALED)
 _HASHES = {"description": "base64 SHA-256 hashes (RFC 6962)"}
@@ -129,15 +129,41 @@ class TrailPageSchema(Schema):
     next_after = fields.Integer(required=True, allow_none=True, metadata={"description": "Pass as `after` for the next page"})
 
 
+class VerificationInProgressSchema(Schema):
+    verification_id = fields.Integer(required=True)
+    mode = fields.String(required=True, metadata={"description": "incremental | full"})
+    status = fields.String(required=True, metadata={"description": "requested | running"})
+    requested_at = fields.DateTime(required=True)
+    started_at = fields.DateTime(required=True, allow_none=True)
+    checked = fields.Integer(required=True, metadata={"description": "Leaves re-hashed so far"})
+    to_check = fields.Integer(required=True, allow_none=True, metadata={"description": "Leaves it will re-hash"})
+
+
 class VerificationSchema(Schema):
-    ok = fields.Boolean(required=True)
+    ok = fields.Boolean(required=True, metadata={"description": "The latest verification held (false: none ran)"})
     entries = fields.Integer(required=True)
     first_bad_seq = fields.Integer(required=True, allow_none=True)
     reason = fields.String(required=True, allow_none=True)
-    sealed = fields.Integer(required=True, metadata={"description": "Entries in the tree up to the latest checkpoint"})
+    sealed = fields.Integer(required=True, metadata={"description": "Entries in the tree of the checkpoint verified"})
     pending = fields.Integer(required=True, metadata={"description": "Entries committed and not sealed yet (not missing)"})
     checkpoint = fields.Integer(required=True, allow_none=True, metadata={"description": "The tree size verified"})
     checkpoints = fields.Integer(required=True)
+    verification_id = fields.Integer(required=True, allow_none=True)
+    verified_at = fields.DateTime(required=True, allow_none=True, metadata={"description": "When it finished"})
+    mode = fields.String(required=True, allow_none=True, metadata={
+        "description": "incremental: from the checkpoint a verification last held (`from_checkpoint`), its signed "
+                       "consistency with the latest and the entries since; full: every entry"})
+    from_checkpoint = fields.Integer(required=True, allow_none=True)
+    checked = fields.Integer(required=True, metadata={"description": "Leaves it re-hashed against their entries"})
+    root_hash = fields.Function(lambda v: v["root_hash"] and b64(v["root_hash"]), required=True, allow_none=True,
+                                metadata={"description": "base64: the root of the checkpoint verified"})
+    in_progress = fields.Nested(VerificationInProgressSchema, required=True, allow_none=True,
+                                metadata={"description": "A verification requested or running now"})
+
+
+class VerifyArgsSchema(Schema):
+    full = fields.Boolean(load_default=False, metadata={
+        "description": "Re-verify every entry (the default verifies what came after the last verified checkpoint)"})
 
 
 class CheckpointSchema(Schema):

@@ -272,3 +272,41 @@ class PageSession(Base):
     created_at: Mapped[dt.datetime]
     expires_at: Mapped[dt.datetime]
     revoked_at: Mapped[dt.datetime | None]
+
+
+class TrailVerification(Base):
+    """One verification of the trail, as a Certificate Transparency monitor keeps them: requested
+    (by POST /v1/trail/verify), running (with its progress), or finished with its result. The
+    last one that held is where the next incremental verification resumes: its checkpoint (size,
+    root and the signed note) is re-checked, then only what came after it
+    (service.record.verification). A failure is a row of its own: it never moves that point."""
+
+    __tablename__ = "trail_verifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    mode: Mapped[str] = mapped_column(String(12))  # incremental | full
+    status: Mapped[str] = mapped_column(String(12))  # requested | running | ok | failed | error
+    requested_by: Mapped[str | None] = mapped_column(String(128))  # an API client's name, "cli", "worker"
+    requested_at: Mapped[dt.datetime]
+    started_at: Mapped[dt.datetime | None]
+    heartbeat_at: Mapped[dt.datetime | None]  # a running one's last progress: stale means its process died
+    finished_at: Mapped[dt.datetime | None]
+    holder: Mapped[str | None] = mapped_column(String(128))  # host:pid running it
+    from_size: Mapped[int | None] = mapped_column(BigInteger)  # the verified checkpoint it resumed from
+    tree_size: Mapped[int | None] = mapped_column(BigInteger)  # the checkpoint it verified up to
+    root_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    note: Mapped[str | None] = mapped_column(Text)  # that checkpoint's signed note, as verified
+    max_seq: Mapped[int | None] = mapped_column(BigInteger)  # the highest entry seq it saw
+    # Every entry up to this seq was a verified leaf: the next incremental verification looks
+    # for strays (entries neither sealed nor queued) after it only.
+    sealed_through: Mapped[int | None] = mapped_column(BigInteger)
+    to_check: Mapped[int | None] = mapped_column(BigInteger)  # leaves it re-hashes
+    checked: Mapped[int | None] = mapped_column(BigInteger)  # leaves re-hashed so far (progress)
+    entries: Mapped[int | None] = mapped_column(BigInteger)
+    pending: Mapped[int | None] = mapped_column(BigInteger)
+    checkpoints: Mapped[int | None] = mapped_column(BigInteger)
+    first_bad_seq: Mapped[int | None] = mapped_column(BigInteger)
+    reason: Mapped[str | None] = mapped_column(Text)
+    problems: Mapped[list | None]  # what it found, in words (a failure carried forward included)
+
+    __table_args__ = (Index("ix_trail_verifications_status", "status", "id"),)

@@ -44,6 +44,10 @@ PRIVILEGES: dict[str, tuple[str, ...]] = {
     "api_clients": ("SELECT", "INSERT", "UPDATE"),
     "worker_state": ("SELECT", "INSERT", "UPDATE"),
     "page_sessions": ("SELECT", "INSERT", "UPDATE"),
+    # Verifications of the trail, requested, running (their progress), done: where the next
+    # incremental one resumes. Not evidence: a rewritten row only costs a full verification
+    # (service.record.verification).
+    "trail_verifications": ("SELECT", "INSERT", "UPDATE"),
     # A closed case's re-check row is deleted with its facts (service.record.rechecks).
     "case_rechecks": ("SELECT", "INSERT", "UPDATE", "DELETE"),
 }

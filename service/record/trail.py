@@ -22,14 +22,14 @@ import hashlib
 import hmac
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import LargeBinary, bindparam, func, insert, select, tuple_
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from service.record import merkle
-from service.record.models import (TrailCheckpoint, TrailEntry, TrailHead, TrailLeaf, TrailLegacyPending, TrailNode,
+from service.record.models import (TrailCheckpoint, TrailEntry, TrailLeaf, TrailNode,
                                    TrailPending)
 
 _ENTRIES, _PENDING = TrailEntry.__table__, TrailPending.__table__
@@ -251,208 +251,7 @@ def prove(session: Session, build) -> list[bytes] | bytes:
 
 # --- verifying -------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Verification:
-    ok: bool
-    entries: int
-    first_bad_seq: int | None = None
-    reason: str | None = None
-    sealed: int = 0
-    pending: int = 0
-    checkpoint: int | None = None      # the tree size verified up to
-    checkpoints: int = 0
-    warnings: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict:
-        return {"ok": self.ok, "entries": self.entries, "first_bad_seq": self.first_bad_seq,
-                "reason": self.reason, "sealed": self.sealed, "pending": self.pending,
-                "checkpoint": self.checkpoint, "checkpoints": self.checkpoints}
-
-
-def verify_chain(session: Session, key=None, against: list[dict] | None = None) -> Verification:
-    """Verify the whole trail in one consistent snapshot of the database: every checkpoint's
-    signature, every sealed entry against its leaf, the tree against every checkpoint (and an
-    exported copy of them), the old hash chain, and that every other entry is queued (pending).
-    Names the first thing that does not hold."""
-    connection = session.connection()
-    if connection.dialect.name == "postgresql" and not connection.in_nested_transaction():
-        connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-    return _Verifier(session, key, against).run()
-
-
-class _Bad(Exception):
-    def __init__(self, seq, reason):
-        super().__init__(reason)
-        self.seq, self.reason = seq, reason
-
-
-class _Verifier:
-    def __init__(self, session: Session, key, against):
-        self.session, self.key, self.against = session, key, against or []
-
-    def run(self) -> Verification:
-        s = self.session
-        total = s.scalar(select(func.count()).select_from(TrailEntry))  # the snapshot starts here
-        checkpoints = list(s.execute(select(TrailCheckpoint.tree_size, TrailCheckpoint.root_hash,
-                                            TrailCheckpoint.note).order_by(TrailCheckpoint.tree_size)))
-        pending = (s.scalar(select(func.count()).select_from(TrailPending))
-                   + s.scalar(select(func.count()).select_from(TrailLegacyPending)))
-        size = checkpoints[-1].tree_size if checkpoints else 0
-        try:
-            self._checkpoints(checkpoints)
-            expected = self._expected_roots(checkpoints)
-            self._leaves(size, expected)
-            self._old_chain()
-            self._unsealed()
-        except _Bad as bad:
-            return Verification(False, total, bad.seq, bad.reason, sealed=size, pending=pending,
-                                checkpoint=size or None, checkpoints=len(checkpoints))
-        return Verification(True, total, sealed=size, pending=pending, checkpoint=size or None,
-                            checkpoints=len(checkpoints))
-
-    def _checkpoints(self, checkpoints) -> None:
-        for cp in checkpoints:
-            if self.key is None:
-                break
-            text = self.key.open_note(cp.note)
-            if text is None:
-                raise _Bad(None, f"checkpoint {cp.tree_size} is not signed by the trail's key "
-                                 "(its signature does not verify)")
-            lines = text.split("\n")
-            if len(lines) < 3 or lines[1] != str(cp.tree_size) or lines[2] != b64(cp.root_hash):
-                raise _Bad(None, f"checkpoint {cp.tree_size}: the stored size or root differs from "
-                                 "what its signed note says")
-
-    def _expected_roots(self, checkpoints) -> dict[int, tuple[bytes, str]]:
-        expected = {cp.tree_size: (cp.root_hash, f"checkpoint {cp.tree_size}") for cp in checkpoints}
-        stored = {cp.tree_size: cp.root_hash for cp in checkpoints}
-        for exported in self.against:
-            n, root = int(exported["tree_size"]), base64.b64decode(exported["root_hash"])
-            if n not in stored:
-                raise _Bad(None, f"checkpoint {n} of the exported copy is not in the database "
-                                 "(deleted, or the tree was rewritten)")
-            if stored[n] != root:
-                raise _Bad(None, f"checkpoint {n} differs from the exported copy: the database's "
-                                 "checkpoints were rewritten")
-        return expected
-
-    def _leaves(self, size: int, expected: dict) -> None:
-        s = self.session
-        rows = s.execute(
-            select(TrailLeaf.leaf_index, TrailLeaf.seq, TrailLeaf.hash, TrailEntry)
-            .outerjoin(TrailEntry, TrailEntry.seq == TrailLeaf.seq)
-            .where(TrailLeaf.leaf_index < size).order_by(TrailLeaf.leaf_index)
-            .execution_options(yield_per=1000))
-        stack: list[tuple[int, bytes]] = []  # complete subtrees of the right edge: (leaves, hash)
-        previous_size, n = 0, 0
-        try:
-            for index, seq, leaf, entry in rows:
-                if index != n:
-                    raise _Bad(None, f"leaf {n} is missing from the tree (the next stored leaf is {index})")
-                if entry is None:
-                    raise _Bad(seq, f"entry {seq} (leaf {index}) is missing: it was deleted")
-                self._entry(entry, index, leaf)
-                stack.append((1, leaf))
-                while len(stack) > 1 and stack[-1][0] == stack[-2][0]:
-                    right, left = stack.pop(), stack.pop()
-                    stack.append((left[0] * 2, merkle.node_hash(left[1], right[1])))
-                n += 1
-                if n in expected:
-                    root = stack[-1][1]
-                    for _, h in reversed(stack[:-1]):
-                        root = merkle.node_hash(h, root)
-                    if root != expected[n][0]:
-                        raise _Bad(None, f"the tree's first {n} leaves no longer hash to {expected[n][1]}'s "
-                                         f"signed root: an entry among leaves {previous_size}..{n - 1} was "
-                                         "rewritten together with its leaf, inserted or removed")
-                    previous_size = n
-        finally:
-            rows.close()
-        if n != size:
-            raise _Bad(None, f"the tree has {n} leaves but checkpoint {size} says {size}: "
-                             "leaves were removed from the end")
-
-    def _entry(self, entry: TrailEntry, index: int, leaf: bytes) -> None:
-        if entry.hash_scheme not in (1, 2, SCHEME):
-            raise _Bad(entry.seq, f"entry {entry.seq} names an unknown hash scheme")
-        recomputed = entry_hash({name: getattr(entry, name) for name in (*HASHED, "hash_scheme")})
-        if entry.hash_scheme != SCHEME and recomputed != entry.hash:
-            raise _Bad(entry.seq, f"entry {entry.seq} (leaf {index}) was altered after it was written")
-        if bytes.fromhex(recomputed) != leaf:
-            other = self.session.scalar(select(TrailLeaf.leaf_index).where(TrailLeaf.hash == bytes.fromhex(recomputed)))
-            if other is not None:
-                raise _Bad(entry.seq, f"entry {entry.seq} is at leaf {index} but is the entry sealed at "
-                                      f"leaf {other}: entries were reordered")
-            raise _Bad(entry.seq, f"entry {entry.seq} was altered after it was written: its content no "
-                                  f"longer hashes to its leaf ({index})")
-
-    def _old_chain(self) -> None:
-        """Entries written before the tree keep their chain: links, and the frozen head."""
-        s = self.session
-        prev_hash, expected_seq, last = GENESIS, None, None
-        for seq, prev, h in s.execute(select(TrailEntry.seq, TrailEntry.prev_hash, TrailEntry.hash)
-                                      .where(TrailEntry.hash_scheme < SCHEME).order_by(TrailEntry.seq)):
-            if expected_seq is not None and seq != expected_seq:
-                raise _Bad(expected_seq, f"entry {expected_seq} is missing (the next stored entry is {seq})")
-            if prev != prev_hash:
-                raise _Bad(seq, f"entry {seq} does not follow entry {seq - 1} (reordered, or an earlier "
-                                "entry was replaced)")
-            prev_hash, expected_seq, last = h, seq + 1, seq
-        head = s.get(TrailHead, 1)
-        if head is not None and head.seq and (head.seq, head.hash) != (last, prev_hash):
-            raise _Bad(head.seq, f"the hash chain of the entries written before the tree ends at entry {last} "
-                                 f"but its head says {head.seq}: entries were removed from its end")
-
-    def _unsealed(self) -> None:
-        s = self.session
-        self._refusals()
-        stray = s.scalar(select(TrailEntry.seq).where(
-            ~select(TrailLeaf.seq).where(TrailLeaf.seq == TrailEntry.seq).exists(),
-            ~select(TrailPending.seq).where(TrailPending.seq == TrailEntry.seq).exists(),
-            ~select(TrailLegacyPending.seq).where(TrailLegacyPending.seq == TrailEntry.seq).exists())
-            .order_by(TrailEntry.seq).limit(1))
-        if stray is not None:
-            raise _Bad(stray, f"entry {stray} is neither in the tree nor queued for it: it was inserted "
-                              "behind the service's back")
-        # An entry still queued is checked against the hash its writer queued and signed in its
-        # receipt: the sealer will refuse a row without that signature, so name it now.
-        for entry, queued, signature in s.execute(
-                select(TrailEntry, TrailPending.hash, TrailPending.signature)
-                .join(TrailPending, TrailPending.seq == TrailEntry.seq).order_by(TrailEntry.seq)):
-            if queued is None or signature is None or (self.key is not None and not self.key.verify(
-                    self.key.receipt_text(decision_id=entry.entry_id, entry_hash=queued.hex(),
-                                          recorded_at=receipt_time(entry.recorded_at)), signature)):
-                raise _Bad(entry.seq, f"entry {entry.seq} is queued for sealing without its writer's signature "
-                                      "over its hash: queued again behind the service's back (the sealer "
-                                      "will refuse it)")
-            if bytes.fromhex(hash_of(entry)) != queued:
-                raise _Bad(entry.seq, f"entry {entry.seq} was altered after it was written (not sealed yet)")
-        self._legacy_queue()
-
-    def _refusals(self) -> None:
-        """An entry the sealer refused was queued by someone without the key: the trail was tampered with."""
-        refusal = self.session.scalar(select(TrailEntry).where(TrailEntry.kind == SEAL_REFUSED)
-                                      .order_by(TrailEntry.seq).limit(1))
-        if refusal is not None:
-            body = refusal.body or {}
-            seq = body.get("refused_seq")
-            raise _Bad(seq, f"entry {seq} was queued for sealing again and the sealer refused it "
-                            f"({body.get('reason')}; refusal recorded as entry {refusal.seq}): the database "
-                            "was written behind the service's back")
-
-    def _legacy_queue(self) -> None:
-        """Entries queued before writers signed wait for `trail seal --legacy-unsigned`, once."""
-        s = self.session
-        rows = s.execute(select(TrailEntry, TrailLegacyPending.hash)
-                         .join(TrailLegacyPending, TrailLegacyPending.seq == TrailEntry.seq)
-                         .order_by(TrailEntry.seq)).all()
-        if not rows:
-            return
-        done = s.scalar(select(TrailEntry.seq).where(TrailEntry.kind == LEGACY_SEALED).limit(1))
-        if done is not None:
-            raise _Bad(rows[0][0].seq, f"entry {rows[0][0].seq} is in the queue of entries written before "
-                                       f"signed queueing, which was sealed once already (entry {done}): "
-                                       "queued again behind the service's back")
-        for entry, queued in rows:
-            if queued is not None and bytes.fromhex(hash_of(entry)) != queued:
-                raise _Bad(entry.seq, f"entry {entry.seq} was altered after it was written (not sealed yet)")
+def verify_chain(session: Session, key=None, against: list[dict] | None = None, progress=None):
+    """The full verification of the trail, in one consistent snapshot: service.record.verify."""
+    from service.record.verify import verify_chain as full
+    return full(session, key, against, progress)

@@ -15,12 +15,19 @@ from service.record.case_trail import ledger_differences
 from service.record.legacy import AlreadySealed, seal_legacy
 from service.record.models import TrailCheckpoint
 from service.record.receipts import check_receipts
-from service.record.trail import verify_chain
+from service.record import db
+from service.record.verification import FULL, INCREMENTAL, run
 
 trail_cli = AppGroup("trail", help="The tamper-evident trail.")
 
 
+def _progress(checked: int, to_check: int) -> None:
+    click.echo(f"verified {checked} of {to_check} leaves", err=True)
+
+
 @trail_cli.command("verify")
+@click.option("--full", is_flag=True, help="Re-verify every entry (default: resume from the last verified "
+                                           "checkpoint and verify what came after it)")
 @click.option("--against", type=click.File("r", encoding="utf-8"),
               help="A checkpoints file written by `trail checkpoints export`: name the first divergence")
 @click.option("--receipts", type=click.File("r", encoding="utf-8"),
@@ -29,26 +36,29 @@ trail_cli = AppGroup("trail", help="The tamper-evident trail.")
 @click.option("--witness-checkpoint", "witnessed", type=click.File("r", encoding="utf-8"),
               help="The witness's latest cosigned checkpoint, fetched earlier (GET <witness>/<sha256 of the "
                    "origin>/checkpoint); by default the witness is asked now")
-def verify_command(against, receipts, witnessed):
-    """Verify the trail, and against the witness's latest cosigned checkpoint; exit 1 naming the
-    first bad entry or checkpoint, or any receipt that fails."""
+def verify_command(full, against, receipts, witnessed):
+    """Verify the trail, and against the witness's latest cosigned checkpoint, and record the
+    result; exit 1 naming the first bad entry or checkpoint, or any receipt that fails."""
     from service.record.witnessing import verify_with_witness
     exported = [json.loads(line) for line in against if line.strip()] if against else None
-    key = current_app.extensions["trail_key"]
+    key, app = current_app.extensions["trail_key"], current_app._get_current_object()
+    kept = witnessed.read() if witnessed else None
+    _, result = run(db.engine(), key, FULL if full else INCREMENTAL, requested_by="cli", against=exported,
+                    progress=_progress if full else None, sample=int(app.config["TRAIL_VERIFY_SAMPLE"]),
+                    witness=lambda connection, verified: verify_with_witness(app, connection, verified, kept))
     with current_app.extensions["db_read_sessions"]() as session:
-        result = verify_chain(session, key, against=exported)
-        result, notes = verify_with_witness(current_app._get_current_object(), session, result,
-                                            witnessed.read() if witnessed else None)
         checked = check_receipts(session, key, receipts.readlines()) if receipts else []
         ledger = ledger_differences(session)
+    scope = (f"{result.checked} leaves re-hashed" if result.from_size is None else
+             f"resumed from checkpoint {result.from_size}, {result.checked} new leaves re-hashed")
     if result.ok:
         click.echo(f"trail ok: {result.entries} entries, {result.sealed} sealed up to checkpoint "
-                   f"{result.checkpoint or 0}, {result.pending} pending"
+                   f"{result.checkpoint or 0}, {result.pending} pending ({scope})"
                    + (f"; matches the {len(exported)} exported checkpoints" if exported else ""))
     else:
         where = f"entry {result.first_bad_seq}" if result.first_bad_seq is not None else "the tree"
         click.echo(f"trail BROKEN at {where}: {result.reason}", err=True)
-    for note in notes:  # part of the answer: what the verification could not rely on
+    for note in result.warnings:  # part of the answer: what the verification could not rely on
         click.echo(f"witness: {note}")
     for check in checked:
         click.echo(str(check), err=not check.ok)

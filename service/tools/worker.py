@@ -102,6 +102,16 @@ def _seal_trail(ctx: PassContext) -> dict:
     return {"sealed": seal_pending(ctx.app)}
 
 
+def _verify_trail(ctx: PassContext) -> dict:
+    """Verifications asked for (POST /v1/trail/verify) and the periodic incremental one."""
+    from service.record.verification import work
+    app = ctx.app
+    from service.record.witnessing import verify_with_witness
+    return work(app.extensions["db_engine"], app.extensions["trail_key"], float(app.config["TRAIL_VERIFY_SECONDS"]),
+                in_thread=not app.testing, sample=int(app.config["TRAIL_VERIFY_SAMPLE"]),
+                witness=lambda connection, result: verify_with_witness(app, connection, result))
+
+
 def _witness_submit(ctx: PassContext) -> dict:
     """Every checkpoint the witness has not cosigned, oldest first, whoever sealed it: a failed
     delivery is retried here until the witness answers (service.record.witnessing)."""
@@ -116,6 +126,7 @@ TASKS: list[Task] = [
     # After the sweep: it does not tell again what the sweep has just notified.
     Task("recheck_open_cases", _recheck, daily=True),
     Task("seal_trail", _seal_trail, every=dt.timedelta(seconds=1)),
+    Task("verify_trail", _verify_trail, every=dt.timedelta(seconds=2)),
     Task("witness_submit", _witness_submit, every=dt.timedelta(seconds=5),
          enabled=lambda app: bool(app.config.get("TRAIL_WITNESS_URL"))),
     # Last, so whatever this pass queued leaves in this pass (with --once too).
