@@ -109,7 +109,7 @@ def test_the_daily_recheck_sweep_and_rules_diff_skip_a_case_whose_ledger_differs
     from service.record import db
     from service.record.rechecks import recheck_open_cases
     from service.clock import utcnow
-    from service.record.sla import sweep
+    from service.flows.sla_sweep import sweep
     from service.tools.case_impact import case_impact
     import datetime as dt
 
