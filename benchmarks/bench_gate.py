@@ -1,5 +1,5 @@
 """How long the gate takes: build the full rule set and run every rule example and fixture case
-against it (service/decide/reload.py), which start-up, the watcher and the reload endpoint all do
+against it (service/decide/gate.py), which start-up, the watcher and the reload endpoint all do
 before a rule set goes live.
 
 Prints median, min and max over --runs runs of:
@@ -22,7 +22,7 @@ from pathlib import Path
 import workload  # noqa: F401  (puts the project root on sys.path)
 from workload import ROOT, snapshot_rules
 
-from service.decide.reload import gate, run_gate
+from service.decide.gate import gate, run_gate
 from service.decide.rulebook import load_rulebook
 from service.tools.scenarios import fixture_checks, load_fixture_cases, rule_example_cases
 

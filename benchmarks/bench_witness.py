@@ -26,7 +26,7 @@ from werkzeug.serving import make_server  # noqa: E402
 
 from service.record import merkle  # noqa: E402
 from service.witness.app import Witness, create_witness_app  # noqa: E402
-from service.witness.notes import COSIGNATURE_V1, NOTE_ED25519, Signer, checkpoint_text  # noqa: E402
+from service.signed_notes import COSIGNATURE_V1, NOTE_ED25519, Signer, checkpoint_text  # noqa: E402
 from service.witness.store import Store  # noqa: E402
 
 

@@ -84,7 +84,7 @@ def verify_chain(url: str) -> tuple[bool, int, str | None]:
     from sqlalchemy import create_engine
     from sqlalchemy.orm import Session
 
-    from service.record.trail import verify_chain as verify
+    from service.record.verify import verify_chain as verify
     engine = create_engine(url)
     try:
         with Session(engine) as session:

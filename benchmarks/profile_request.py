@@ -27,6 +27,7 @@ from workload import request_bodies, snapshot_rules
 import schemas.check
 import service.http.auth
 import service.http.checks
+import service.flows.check
 import service.http.observability
 import service.record.trail
 from service import create_app
@@ -49,9 +50,9 @@ def instrument() -> None:
     service.http.auth._client_for = timed("auth: API key lookup (1 SELECT)", service.http.auth._client_for)
     schemas.check.CheckRequestSchema.load = timed("request schema load (marshmallow)",
                                                   schemas.check.CheckRequestSchema.load)
-    service.http.checks.evaluate = timed("evaluate(): facts + durable-rules + verdict", service.http.checks.evaluate)
-    service.http.checks.decision_entry = timed("decision_entry(): the trail entry's content and digests",
-                                          service.http.checks.decision_entry)
+    service.flows.check.evaluate = timed("evaluate(): facts + durable-rules + verdict", service.flows.check.evaluate)
+    service.flows.check.decision_entry = timed("decision_entry(): the trail entry's content and digests",
+                                        service.flows.check.decision_entry)
     service.record.trail.append_and_commit = timed("append_and_commit(): insert, queue and commit the trail entry",
                                             service.record.trail.append_and_commit)
     service.record.trail.Appended.receipt = timed("the receipt: Ed25519 signature", service.record.trail.Appended.receipt)

@@ -1,13 +1,10 @@
 """The v1 check contract: what the EHR sends before it acts, and the verdict it gets back."""
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, fields
 
-from schemas.action import ActionSchema
-from schemas.case import CaseSchema
-from schemas.employee import EmployeeSchema, EmployerSchema, dates_after
-from schemas.fields import VERDICTS, AsOf, Identifier, one_of
-from service.clock import today_in_china
+from schemas.fields import VERDICTS, one_of
+from schemas.request_contract import shipped
 from schemas.rule_file import CITATION_ROLES, VERDICTS as RULE_VERDICTS
 
 # What an answer says of a rule (service/decide/verdicts.py): a finding fired, could not be
@@ -16,47 +13,6 @@ from schemas.rule_file import CITATION_ROLES, VERDICTS as RULE_VERDICTS
 FINDING_OUTCOMES = ("fired", "unknown", "dates_differ")
 CHECKED_OUTCOMES = ("fired", "unknown", "cleared", "dates_differ")
 CITATION_KINDS = ("law", "policy")
-
-
-_COMPLETE_RECORD = (
-    "Areas of the employee's record this request declares complete (employee.pregnancy, employee.children, "
-    "...; rules/records/complete_record.yaml lists them): a field of a declared area that the request leaves "
-    "out is read as none (not pregnant, no children, no sick leave), never as unknown. What the request gives "
-    "is used as given. Added to the areas the API key declares. An unknown area is a 422.")
-
-
-def complete_record_field():
-    return fields.List(fields.String(validate=validate.Length(min=1, max=200)), validate=validate.Length(max=50),
-                       metadata={"description": _COMPLETE_RECORD})
-
-
-class CheckRequestSchema(Schema):
-    """The structure; the class served is built from the rule set's vocabulary (bottom of this file)."""
-    as_of = AsOf(metadata={"description": "Date (or RFC 3339 date-time) the check is decided as of; default: now."})
-    employee = fields.Nested(EmployeeSchema, required=True)
-    employer = fields.Nested(EmployerSchema, metadata={"description": "Facts about the employer (schemas/employee.py)."})
-    action = fields.Nested(ActionSchema, required=True)
-    case = fields.Nested(CaseSchema)
-    case_id = Identifier(metadata={"description": "A case recorded in the ledger: its events are used "
-                                                     "instead of carrying them in `case`."})
-    complete_record = complete_record_field()
-
-    @validates_schema
-    def _one_case(self, data, **kwargs):
-        if "case" in data and "case_id" in data:
-            raise ValidationError("give either case or case_id, not both", "case_id")
-
-    @validates_schema
-    def _employee_dates_by_as_of(self, data, **kwargs):
-        errors = dates_after(data["employee"], data.get("as_of") or today_in_china())
-        if errors:
-            raise ValidationError(errors)
-
-
-class CheckBatchRequestSchema(Schema):
-    checks = fields.List(fields.Nested(CheckRequestSchema), required=True,
-                         validate=validate.Length(min=1, max=100),
-                         metadata={"description": "Up to 100 checks, each decided and recorded on its own."})
 
 
 class BilingualSchema(Schema):
@@ -181,8 +137,6 @@ class CheckBatchResultSchema(Schema):
 
 
 # The request schemas served are built from the fact vocabulary of the rules/ folder the service
-# ships with (schemas/request_contract.py); a rule set's own is contract_for(vocabulary, parameters).
-CheckRequestBase, CheckBatchRequestBase = CheckRequestSchema, CheckBatchRequestSchema
-from schemas.request_contract import shipped  # noqa: E402  (it builds on the classes above)
-
+# ships with (schemas/request_contract.py, on the structure of schemas/requests.py); a rule set's
+# own is contract_for(vocabulary, parameters).
 CheckRequestSchema, CheckBatchRequestSchema = shipped().check, shipped().batch  # type: ignore[misc]

@@ -1,53 +1,16 @@
 """The case ledger's contract: recording an event, reading a case, polling notifications."""
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates_schema
+from marshmallow import Schema, fields, post_dump, validate
 
-from schemas.case import CaseEventSchema
-from schemas.check import ASSUMED_DESCRIPTION, AssumedSchema, FindingSchema, ReceiptSchema, complete_record_field
+from schemas.check import ASSUMED_DESCRIPTION, AssumedSchema, FindingSchema, ReceiptSchema
 from schemas.errors import FieldErrorSchema
-from schemas.employee import EmployeeSchema, dates_after
-from schemas.fields import CASE_KINDS, VERDICTS, AsOf, AwareDateTime, Identifier, one_of
-from service.clock import day_in_china
+from schemas.fields import CASE_KINDS, VERDICTS, AsOf, AwareDateTime, one_of
+from schemas.request_contract import shipped
 
 
-class NewCaseSchema(Schema):
-    kind = fields.String(required=True, validate=one_of(CASE_KINDS))
-    hr_owner_id = Identifier(metadata={"description": "The HR owner: notified of status changes and refusals."})
-    manager_id = Identifier(metadata={"description": "The employee's manager: escalations go here."})
-
-
-class CaseEventRequestSchema(Schema):
-    client_key = Identifier(required=True, metadata={"description": "Idempotency key: the same key with the same request "
-                                                        "records once and returns the same answer; with "
-                                                        "another request it is refused (409)."})
-    case = fields.Nested(NewCaseSchema, metadata={"description": "Required with the case's first event."})
-    employee = fields.Nested(EmployeeSchema, metadata={"description": (
-        "The subject employee's facts, for the rules. Required with the case's first event; a later "
-        "event may leave it out when nothing has changed: it is then decided on the facts the case "
-        "keeps (the last ones given, with an event or a check naming the case), and its answer says "
-        "which in `employee_from`. A case that keeps none (closed, or none given) answers 422 naming "
-        "`employee`.")})
-    event = fields.Nested(CaseEventSchema, required=True)
-    as_of = AsOf(metadata={"description": "Decide as of this date; default: the event's date in China."})
-    complete_record = complete_record_field()
-
-    @validates_schema
-    def _employee_dates_by_as_of(self, data, **kwargs):
-        if "employee" not in data:
-            if "case" in data:  # the case's first event: there are no kept facts yet
-                raise ValidationError({"employee": ["Missing data for required field: the case's first event "
-                                                    "carries the employee's facts."]})
-            return  # a later event: the case's kept facts, checked as it is recorded
-        errors = dates_after(data["employee"], data.get("as_of") or day_in_china(data["event"]["at"]))
-        if errors:
-            raise ValidationError(errors)
-
-
-# The schema served is built from the rule set's vocabulary (schemas/request_contract.py).
-CaseEventRequestBase = CaseEventRequestSchema
-from schemas.request_contract import shipped  # noqa: E402  (it builds on the classes above)
-
+# The schema served is built from the rule set's vocabulary (schemas/request_contract.py, on the
+# structure of schemas/requests.py).
 CaseEventRequestSchema = shipped().event  # type: ignore[misc]
 
 

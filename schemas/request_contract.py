@@ -33,17 +33,17 @@ class RequestContract:
     as the OpenAPI document needs (one component per name)."""
 
     def __init__(self, build):
-        from schemas import check
+        from schemas import requests
         self._build = build
-        self.check: type[Schema] = build(check.CheckRequestBase)        # CheckRequestSchema
-        self.batch: type[Schema] = build(check.CheckBatchRequestBase)   # CheckBatchRequestSchema
-        self.employee: type[Schema] = build(check.EmployeeSchema)       # EmployeeSchema
+        self.check: type[Schema] = build(requests.CheckRequestBase)        # CheckRequestSchema
+        self.batch: type[Schema] = build(requests.CheckBatchRequestBase)   # CheckBatchRequestSchema
+        self.employee: type[Schema] = build(requests.EmployeeSchema)       # EmployeeSchema
 
     @cached_property
     def event(self) -> type[Schema]:
-        """CaseEventRequestSchema (schemas/ledger.py builds on schemas/check.py: asked for later)."""
-        from schemas import ledger
-        return self._build(ledger.CaseEventRequestBase)
+        """CaseEventRequestSchema (asked for later: few callers need it)."""
+        from schemas import requests
+        return self._build(requests.CaseEventRequestBase)
 
 
 def contract_for(vocabulary, parameters) -> RequestContract:
@@ -132,9 +132,9 @@ def clashes(vocabulary) -> list[tuple[str, str]]:
 
 def _bases() -> dict[str, type[Schema]]:
     """Where each structural schema sits in a check request (its facts' dotted prefix)."""
-    from schemas import action, case, check, employee
+    from schemas import action, case, employee, requests
     return {
-        "": check.CheckRequestBase, "employee": employee.EmployeeSchema, "employer": employee.EmployerSchema,
+        "": requests.CheckRequestBase, "employee": employee.EmployeeSchema, "employer": employee.EmployerSchema,
         "employee.pregnancy": employee.PregnancySchema, "employee.childbirth": employee.ChildbirthSchema,
         "employee.miscarriage": employee.MiscarriageSchema,
         "employee.medical_treatment": employee.MedicalTreatmentSchema,

@@ -1,167 +1,49 @@
 """Pre-action compliance checks for HR separations, on durable-rules."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from flask import Flask, request
-from werkzeug.exceptions import UnsupportedMediaType
+from flask import Flask
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# Development values of secrets: production refuses to start with them (service/http/keys.py, check_start_up).
-DEV_TRAIL_DIGEST_KEY = "dev-only-trail-digest-key"
-DEV_WEBHOOK_SECRET = "whsec_ZGV2LW9ubHktd2ViaG9vay1zZWNyZXQtMzJieXRlcw=="
+from service.config import DEV_TRAIL_DIGEST_KEY, DEV_WEBHOOK_SECRET, PROJECT_ROOT  # noqa: F401 -- handed on
 
 
 def create_app(test_config: dict | None = None, *, for_commands: bool = False) -> Flask:
-    """The service. `for_commands`: the app behind `separation-guard <command>`, which starts
-    even when the rule files do not load or fail their gate, so that keys, the trail and its
-    checkpoints stay usable; the commands that decide (worker, sla sweep, scenarios run) refuse
-    to run then (service/tools/cli.py `serving_rulebook`). The served app never starts so."""
+    """The service: its configuration (service/config.py), extensions and blueprints.
+
+    `for_commands`: the app behind `separation-guard <command>`, which starts even when the rule
+    files do not load or fail their gate, so that keys, the trail and its checkpoints stay
+    usable; the commands that decide (worker, sla sweep, scenarios run) refuse to run then
+    (service/tools/cli.py `serving_rulebook`). The served app never starts so."""
+    from service import config
+    from service.flows import rules_live, sealing
+    from service.http import (admin_api, auth, cases, checks, citations_api, decisions, docs, jsonio, keys,
+                              notifications_api, observability, pages, requirements_api, trail_api)
+    from service.http.api import Api
+    from service.record import db, keyring, recheck_keys
+    from service.tools import cli
+
     app = Flask(__name__, instance_path=str(PROJECT_ROOT / "instance"))
-    app.config.from_mapping(
-        RULES_DIR=str(PROJECT_ROOT / "rules"),
-        DATABASE_URL=f"sqlite:///{PROJECT_ROOT / 'instance' / 'separation_guard.sqlite'}",
-        # With two PostgreSQL roles (docs/postgresql-roles.md): the owner's URL, for `separation-guard db upgrade`
-        # and `db roles`; DATABASE_URL is then the service role's, and AUTO_MIGRATE is off.
-        MIGRATION_URL=None,
-        MAX_CONTENT_LENGTH=256 * 1024,
-        API_TITLE="Separation Guard",
-        API_VERSION="v1",
-        OPENAPI_VERSION="3.0.3",
-        OPENAPI_URL_PREFIX="/",
-        OPENAPI_JSON_PATH="openapi.json",
-        OPENAPI_SWAGGER_UI_PATH="/docs",
-        # OPENAPI_SWAGGER_UI_URL: served by the app (service/http/docs.py), so /docs works offline.
-        API_SPEC_OPTIONS={
-            "info": {"description": "Pre-action compliance checks for HR separations under PRC law. "
-                                    "Every endpoint but /healthz, /readyz and this document needs "
-                                    "`Authorization: Bearer <key>` with the scope it names."},
-            "security": [{"bearerAuth": []}],
-            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
-        },
-        JSON_SORT_KEYS=False,
-        # Key of the request digest kept in the trail. Development default; set it in production.
-        TRAIL_DIGEST_KEY=DEV_TRAIL_DIGEST_KEY,
-        TRAIL_FACT_VALUES="non_sensitive",
-        # The trail's Ed25519 keys (service/record/keyring.py, docs/trail-witness-and-keys.md): a
-        # PEM or a path to one, outside the checkout in production; development makes them under
-        # instance/. The receipt key: every web worker. The checkpoint key: only the sealer (the
-        # worker); the others verify with its verifier key. Retired keys: role:vkey items.
-        TRAIL_RECEIPT_KEY=None,
-        TRAIL_CHECKPOINT_KEY=None,
-        TRAIL_CHECKPOINT_VKEY=None,
-        TRAIL_RETIRED_KEYS=None,
-        TRAIL_SIGNING_KEY=None,  # before the split: one key for both (development only now)
-        # AES-256-GCM key (base64, 32 bytes) sealing the employee facts a case's daily re-check
-        # keeps; production requires it, development makes instance/recheck_key. Keys replaced
-        # by it stay in RECHECK_OLD_KEYS (comma-separated) until no row names them.
-        RECHECK_KEY=None,
-        RECHECK_OLD_KEYS=None,
-        TRAIL_ORIGIN="separation-guard.example/trail",
-        # Seconds between sealing rounds of each process's sealer thread (0: no thread; run
-        # `separation-guard worker` or `trail seal` instead). Off by default under TESTING.
-        TRAIL_SEAL_SECONDS=0.5,
-        TRAIL_SEALER_THREAD=None,
-        # The worker verifies the trail incrementally this often (seconds; 0: only when asked,
-        # by POST /v1/trail/verify or `trail verify`): docs/trail-verification-at-scale.md.
-        TRAIL_VERIFY_SECONDS=3600,
-        # Leaves of the verified tree an incremental verification spot-checks (0: none).
-        TRAIL_VERIFY_SAMPLE=64,
-        # The witness (c2sp.org/tlog-witness; `separation-guard witness serve`): every checkpoint is
-        # submitted to TRAIL_WITNESS_URL/add-checkpoint, with retries, and `trail verify` requires
-        # its cosignature, by TRAIL_WITNESS_VKEY (development: read from instance/witness/).
-        # /readyz says degraded when the latest checkpoint waits longer than this for it.
-        TRAIL_WITNESS_URL=None,
-        TRAIL_WITNESS_VKEY=None,
-        TRAIL_WITNESS_TIMEOUT=2.0,
-        TRAIL_WITNESS_DEGRADED_SECONDS=60,
-        WEBHOOK_URL=None,
-        WEBHOOK_SECRET=DEV_WEBHOOK_SECRET,  # Standard Webhooks: whsec_ + base64; refused in production
-        WEBHOOK_MAX_ATTEMPTS=5,
-        WEBHOOK_BACKOFF_SECONDS=30,
-        # "production" refuses to start with development secrets or without API keys.
-        ENV="development",
-        AUTH_REQUIRED=True,
-        # A development key registered at start-up (development only): see the README's first check.
-        DEV_KEY=None,
-        # How long a sign-in to the pages lasts (the cookie holds a session token, never the key).
-        PAGES_SESSION_HOURS=8,
-        # How long a worker trusts a key it has looked up; a revocation elsewhere waits this long.
-        API_KEY_CACHE_SECONDS=5,
-        # Each worker checks the rule files' content hash this often and reloads on a change (0: off).
-        RULES_WATCH_SECONDS=5,
-        # The fixture cases every rule set must pass before it goes live (None: fixtures/ beside the
-        # rules folder; where that folder does not exist, the rule examples alone gate).
-        FIXTURES_DIR=None,
-        # 401/403 refusals allowed per client address and minute before it gets 429 (Flask-Limiter).
-        REFUSAL_RATE_LIMIT="30 per minute",
-        # Where the limiter counts: memory:// counts per worker; redis://... is shared by every
-        # worker and host that uses it.
-        RATELIMIT_STORAGE_URI="memory://",
-        # Refusals reach the trail as one count per client address and window of this length.
-        REFUSAL_WINDOW_SECONDS=60,
-    )
-    if test_config is None:
-        # SEPARATION_GUARD_DATABASE_URL=..., or plain DATABASE_URL as most platforms set it.
-        app.config.from_prefixed_env("SEPARATION_GUARD")
-        if "DATABASE_URL" in os.environ:
-            app.config["DATABASE_URL"] = os.environ["DATABASE_URL"]
-    else:
-        app.config.from_mapping(test_config)
-    from service.http.jsonio import OrjsonProvider
-    app.json = OrjsonProvider(app)  # UTF-8, keys in order, dates ISO 8601; bodies read strictly
-    from service.http import docs
+    config.configure(app, test_config)
+    app.json = jsonio.OrjsonProvider(app)  # UTF-8, keys in order, dates ISO 8601; bodies read strictly
     docs.configure(app.config)
     if app.config["DATABASE_URL"].startswith("sqlite:///"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
-
-    from service.decide import reload
-    from service.http import (auth, cases, checks, citations_api, decisions, keys, notifications_api, observability,
-                              pages, requirements_api, trail_api)
-    from service.record import db, recheck_keys, signing
-    from service.tools import cli
-    from service.http.api import Api
-
-    # A bad rule file, or a rule set failing one of its examples or fixture cases, stops the
-    # start-up here: never serve a half-loaded or untested rule set.
-    from service.decide.rulebook import RuleLoadError
-    app.extensions["rules_refused"] = None
-    try:
-        app.extensions["rulebook"] = reload.build_rule_set(app)
-    except (RuleLoadError, reload.RuleSetRefused) as exc:
-        if not for_commands:
-            app.logger.critical("%s", exc)
-            raise
-        app.extensions["rulebook"], app.extensions["rules_refused"] = None, exc
-    signing.init_app(app)  # production without its key stops here
+    rules_live.load_at_start(app, for_commands=for_commands)  # a rule set that fails its gate stops here
+    keyring.init_app(app)  # production without its key stops here
     recheck_keys.init_app(app)
     db.init_app(app)
     observability.init_app(app)
     api = Api(app)
-    api.register_blueprint(checks.blp)
-    api.register_blueprint(requirements_api.blp)
-    api.register_blueprint(citations_api.blp)
-    api.register_blueprint(decisions.blp)
-    api.register_blueprint(trail_api.blp)
-    api.register_blueprint(cases.blp)
-    api.register_blueprint(notifications_api.blp)
-    api.register_blueprint(reload.blp)
+    for module in (checks, requirements_api, citations_api, decisions, trail_api, cases, notifications_api,
+                   admin_api):
+        api.register_blueprint(module.blp)
     app.register_blueprint(pages.bp)
     docs.init_app(app)
     cli.init_app(app)
     auth.init_app(app)
-    reload.init_app(app)
-    if app.config.get("AUTO_MIGRATE", True) and app.extensions["rulebook"] is not None:
-        trail_api.record_ruleset_version(app)
-    trail_api.init_sealer(app)
+    rules_live.init_app(app)  # watches the rule files; the serving version's trail entry
+    sealing.init_app(app)
     keys.check_start_up(app)
-
-    @app.before_request
-    def _json_only():
-        has_body = bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "")
-        if request.method in ("POST", "PUT", "PATCH") and has_body and not request.is_json \
-                and request.endpoint != "pages.login":  # the pages' sign-in form posts a form
-            raise UnsupportedMediaType("Send the body as JSON (Content-Type: application/json).")
-
+    app.before_request(jsonio.refuse_other_bodies)
     return app

@@ -155,7 +155,7 @@ def test_production_refuses_to_start_with_development_secrets_or_no_keys(tmp_pat
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     signing_key = Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
-    from service.witness.notes import COSIGNATURE_V1, NOTE_ED25519, Signer
+    from service.signed_notes import COSIGNATURE_V1, NOTE_ED25519, Signer
     witness = Signer("w.example/witness", COSIGNATURE_V1, Ed25519PrivateKey.generate()).verifier.vkey
     # The web workers hold the receipt key and the checkpoint key's public half only.
     checkpoints = Signer("separation-guard.example/trail", NOTE_ED25519, Ed25519PrivateKey.generate()).verifier.vkey

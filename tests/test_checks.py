@@ -133,13 +133,10 @@ def test_rule_engine_failure_is_500_and_never_an_allow(client, app, decision_cou
 
 
 def test_database_failure_is_503_and_never_an_allow(client, app, monkeypatch):
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy import create_engine
 
-    from service.record import db
-
-    def unreachable():
-        raise OperationalError("INSERT", {}, Exception("database is down"))
-    monkeypatch.setattr(db, "engine", unreachable)
+    # The decision is recorded through the app's engine: one whose database cannot be opened.
+    monkeypatch.setitem(app.extensions, "db_engine", create_engine("sqlite:////nonexistent-folder/down.sqlite"))
     response = client.post("/v1/checks", json=check_body())
     assert response.status_code == 503
     assert "verdict" not in response.get_json()

@@ -6,7 +6,7 @@ from flask import Flask
 from sqlalchemy.exc import OperationalError
 
 from schemas.errors import ErrorSchema
-from service.http import checks
+from service.flows import check
 from service.http.keys import create_client
 from service.http.api import Api
 from tests.conftest import check_body, make_app
@@ -93,14 +93,14 @@ def test_429_says_when_to_retry(tmp_path):
 def test_500_and_503_say_nothing_was_decided(client, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")
-    monkeypatch.setattr(checks, "evaluate", broken)
+    monkeypatch.setattr(check, "evaluate", broken)
     body = _error(client.post("/v1/checks", json=check_body()), 500)
     assert "a bug" not in body["message"] and body["errors"] == []
     monkeypatch.undo()
 
     def unavailable(*args, **kwargs):
         raise OperationalError("INSERT", {}, Exception("connection refused"))
-    monkeypatch.setattr(checks.trail, "append_and_commit", unavailable)
+    monkeypatch.setattr(check.trail, "append_and_commit", unavailable)
     body = _error(client.post("/v1/checks", json=check_body()), 503)
     assert "nothing was allowed" in body["message"]
 

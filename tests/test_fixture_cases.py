@@ -7,7 +7,7 @@ import pytest
 
 from service import PROJECT_ROOT
 from service.decide.rulebook import load_rulebook
-from service.tools.fixture_cases import load_fixture_cases, load_testdata, resolve_testdata
+from service.decide.fixture_cases import load_fixture_cases, load_testdata, resolve_testdata
 from service.tools.scenarios import failure_lines, run_scenarios
 
 _RULEBOOK = load_rulebook(PROJECT_ROOT / "rules")

@@ -12,7 +12,7 @@ from service import PROJECT_ROOT
 from service.record.keyring import load_keyring
 from service.record.sealer import wait_until_sealed
 from service.record.signing import SigningKeyError, TrailKey
-from service.witness.notes import split_note
+from service.signed_notes import split_note
 from tests.conftest import check_body, make_app
 
 ORIGIN = "separation-guard.example/trail"

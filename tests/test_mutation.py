@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from service.decide.reload import run_gate
+from service.decide.gate import run_gate
 from service.decide.rulebook import load_rulebook
 from service.tools.rule_cli import rules_group
 from service.tools.scenarios import run_scenarios, unproven

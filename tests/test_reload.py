@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from service import PROJECT_ROOT
 from service.record.models import Case, TrailEntry
-from service.decide.reload import RuleSetRefused
+from service.decide.gate import RuleSetRefused
 from service.tools.rule_cli import rules_group
 from tests.conftest import check_body, drop_citation_text, make_app
 
@@ -149,21 +149,21 @@ def test_the_watcher_picks_up_an_edit_by_itself(rules_copy, tmp_path):
 def test_a_check_in_flight_finishes_on_the_version_it_started_with(reload_app, rules_copy, monkeypatch):
     """A reload lands while a check is being decided: that check answers (and is recorded) on the
     version it started with, and the service serves the new one from the next check on."""
-    import service.http.checks
-    from service.decide.reload import reload_rules
+    import service.flows.check
+    from service.flows.rules_live import reload_rules
 
     client = reload_app.test_client()
     started_with = reload_app.extensions["rulebook"].version
     old_words, new_words = "Going ahead is an unlawful termination", "Going ahead is an unlawful dismissal"
     _edit(rules_copy, old_words, new_words)
-    real_evaluate = service.http.checks.evaluate
+    real_evaluate = service.flows.check.evaluate
 
     def evaluate_while_reloading(rulebook, request, *declared):
-        monkeypatch.setattr(service.http.checks, "evaluate", real_evaluate)
+        monkeypatch.setattr(service.flows.check, "evaluate", real_evaluate)
         assert reload_rules(reload_app, "test").ok
         return real_evaluate(rulebook, request, *declared)
 
-    monkeypatch.setattr(service.http.checks, "evaluate", evaluate_while_reloading)
+    monkeypatch.setattr(service.flows.check, "evaluate", evaluate_while_reloading)
     in_flight = client.post("/v1/checks", json=check_body()).get_json()
     assert in_flight["ruleset_version"] == started_with and in_flight["verdict"] == "deny"
     assert any(old_words in f["message"]["en"] for f in in_flight["findings"])

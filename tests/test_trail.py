@@ -14,7 +14,8 @@ from sqlalchemy import create_engine, func, select, text
 from service.record.db import make_engine, upgrade
 from service.record.models import TrailEntry
 from service.record.sealer import seal_once, wait_until_sealed
-from service.record.trail import HASHED, entry_hash, hash_of, verify_chain
+from service.record.trail import HASHED, entry_hash, hash_of
+from service.record.verify import verify_chain
 from service.tools import worker
 from tests.conftest import check_body
 
@@ -38,8 +39,9 @@ def _sql(app, statement, **params):
 
 
 def test_start_up_records_the_rule_set_version_once_with_every_file(app, client):
-    from service.record.rulesets import record_ruleset, version_of
-    assert record_ruleset(app) is False  # a second start on the same version writes nothing
+    from service.flows.rules_live import record_version
+    from service.record.rulesets import version_of
+    assert record_version(app) is False  # a second start on the same version writes nothing
     entries = client.get("/v1/trail?kind=ruleset_change").get_json()["entries"]
     assert len(entries) == 1
     version = app.extensions["rulebook"].version

@@ -11,7 +11,8 @@ from service.record import sealer
 from service.record.models import TrailEntry, TrailLeaf
 from service.record.sealer import seal_once, wait_until_sealed
 from service.record.signing import TrailKey
-from service.record.trail import hash_of, verify_chain
+from service.record.trail import hash_of
+from service.record.verify import verify_chain
 from tests.conftest import check_body
 
 

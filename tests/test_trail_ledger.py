@@ -108,7 +108,8 @@ def test_a_case_row_edited_is_named(app, client):
 def test_the_daily_recheck_sweep_and_rules_diff_skip_a_case_whose_ledger_differs(app, client):
     from service.record import db
     from service.record.rechecks import recheck_open_cases
-    from service.record.sla import sweep
+    from service.clock import utcnow
+    from service.flows.sla_sweep import sweep
     from service.tools.case_impact import case_impact
     import datetime as dt
 
@@ -116,9 +117,10 @@ def test_the_daily_recheck_sweep_and_rules_diff_skip_a_case_whose_ledger_differs
     _sql(app, "DELETE FROM case_events WHERE case_id = :c AND seq = 3", c=CASE)
     with app.app_context():
         with db.session() as session, session.begin():
-            counts = recheck_open_cases(session, dt.date(2026, 2, 10), dt.datetime(2026, 2, 10, tzinfo=dt.timezone.utc))
-            swept = sweep(session, dt.date(2026, 2, 10))
             rulebook = app.extensions["rulebook"]
+            counts = recheck_open_cases(session, dt.date(2026, 2, 10), dt.datetime(2026, 2, 10, tzinfo=dt.timezone.utc),
+                                        rulebook=rulebook, keys=app.extensions["recheck_keys"])
+            swept = sweep(session, rulebook, dt.date(2026, 2, 10), utcnow())
             impact = case_impact(session, rulebook, rulebook, dt.date(2026, 2, 10))
     assert (counts["cases_checked"], counts["cases_skipped"]) == (0, 1)
     assert swept["cases_checked"] == 0

@@ -12,11 +12,12 @@ from werkzeug.serving import make_server
 from service.record import merkle
 from service.record.models import TrailCheckpoint, TrailCosignature, TrailEntry
 from service.record.sealer import append_leaves, wait_until_sealed
-from service.record.trail import entry_hash, verify_chain
+from service.record.trail import entry_hash
+from service.record.verify import verify_chain
 from service.record.witnessing import submit_pending
 from service.tools.worker import TASKS, run_pass
 from service.witness.app import Witness, create_witness_app
-from service.witness.notes import COSIGNATURE_V1, NOTE_ED25519, Signer, checkpoint_text, verified_by
+from service.signed_notes import COSIGNATURE_V1, NOTE_ED25519, Signer, checkpoint_text, verified_by
 from service.witness.store import Store
 from tests.conftest import check_body, make_app
 

@@ -8,7 +8,7 @@ from service.clock import today_in_china as default_as_of  # noqa: F401 -- a req
 from service.decide.facts import FactContext, Facts, derive_facts
 from service.decide.facts.separation import separation_basis
 from service.decide.rulebook import Rule, RuleBook
-from service.decide.verdicts import Judged, assemble
+from service.decide.verdicts import Judged, assemble, read_facts
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,10 @@ class Outcome:
     # Request fields a complete-record declaration filled in: [{field, value, declared_by}]; None
     # when the check was made under no declaration.
     assumed: list[dict] | None = None
+    # The rules the check considered (rulebook.applicable), in order: the trail refers to them by position.
+    applicable: list = field(default_factory=list, repr=False, compare=False)
+    # Judged on two days: the facts each of them read on the first (the notice day), in that order.
+    first_day_read: list[dict] = field(default_factory=list, repr=False, compare=False)
 
 
 def judgment_days(request: dict, as_of: dt.date, context: FactContext | None = None) -> list[tuple[str, dt.date]]:
@@ -84,4 +88,5 @@ def evaluate(rulebook: RuleBook, request: dict, assumed: list[dict] | None = Non
     return Outcome(as_of=as_of, verdict=verdict, findings=findings, facts=last.facts,
                    ruleset_version=rulebook.version,
                    fired=[m.rule for m in last.matches.values() if m.definite], checked=checked,
-                   judged=judged, assumed=None if assumed is None else list(assumed))
+                   judged=judged, assumed=None if assumed is None else list(assumed), applicable=applicable,
+                   first_day_read=[read_facts(rule, judged[0].facts) for rule in applicable] if len(judged) > 1 else [])

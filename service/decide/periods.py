@@ -1,15 +1,13 @@
 """Pure calculators for legally protected periods (PRC): maternity leave (after a birth or a
 miscarriage), nursing period, medical treatment period, the paid suspension after a work injury,
-statutory retirement.
+statutory retirement (service/decide/retirement.py).
 
 Every function takes explicit dates and a :class:`ParameterSet`; none reads the clock. The law
 applied is the one in force on the date that creates the entitlement (the birth date for maternity
 and nursing, the ``on`` date given for the medical period and retirement).
 
 Counting conventions (legal basis):
-- Periods in years/months (Civil Code arts. 200-204): the start day is not counted (art. 201), the
-  period ends on the corresponding day of the final month, or on the last day of that month when
-  there is none (art. 202; a Feb 29 birth -> Feb 28). :func:`add_months` implements that.
+- Periods in years/months: the Civil Code's (arts. 200-204), in service/decide/civil_dates.py.
 - Periods in days (maternity leave) are calendar days including weekends and public holidays
   (FEM-7; MED-1995 point 一.2 says the same for sick leave; REG-ZJ-ML "自生育之日起按照自然日计算").
   The birth date is day 1 (see :func:`maternity_leave`).
@@ -18,12 +16,12 @@ Counting conventions (legal basis):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from typing import Any, Literal, Mapping, Sequence
+from datetime import date, timedelta
+from typing import Any, Mapping, Sequence
 
-from dateutil.relativedelta import relativedelta
-
+from service.decide.civil_dates import add_months, add_years, check_date, completed_years, whole_months_between
 from service.decide.parameters import ParameterNotInForce, ParameterSet
+from service.decide.retirement import Retirement, retirement_candidates
 
 __all__ = [
     "Entitlement",
@@ -46,7 +44,6 @@ __all__ = [
     "whole_months_between",
 ]
 
-Gender = Literal["male", "female"]
 NATIONAL = "CN"  # region code meaning "national rules only, no provincial rule"
 
 
@@ -88,55 +85,6 @@ class Entitlement:
     window_months: int | None  # None: the applicable rule gives no counting window
 
 
-@dataclass(frozen=True)
-class Retirement:
-    age_years: int
-    age_months: int
-    date: date  # the day the statutory age is reached
-
-
-# ---- date arithmetic ------------------------------------------------------------------------
-def add_months(d: date, n: int) -> date:
-    """``d`` moved by ``n`` calendar months; a day missing in the target month becomes its last day
-    (Civil Code art. 202: 没有对应日的，月末日为期间的最后一日)."""
-    _check_date(d)
-    try:
-        return d + relativedelta(months=n)  # clamps to the month's last day, as art. 202 says
-    except (ValueError, OverflowError) as exc:
-        raise OverflowError(f"{d.isoformat()} + {n} months is out of range") from exc
-
-
-def add_years(d: date, n: int) -> date:
-    """``d`` moved by ``n`` years (Feb 29 -> Feb 28 in a common year)."""
-    return add_months(d, 12 * n)
-
-
-def whole_months_between(start: date, end: date) -> int:
-    """The largest ``m`` with ``add_months(start, m) <= end``: whole months from ``start`` to ``end``,
-    negative when ``end`` is earlier. ``whole_months_between(a, b) < 60`` says exactly that ``b`` is
-    less than five years after ``a`` (LCL-42-5 "距法定退休年龄不足五年")."""
-    _check_date(start)
-    _check_date(end)
-    m = (end.year - start.year) * 12 + (end.month - start.month)
-    while add_months(start, m) > end:
-        m -= 1
-    while add_months(start, m + 1) <= end:
-        m += 1
-    return m
-
-
-def completed_years(start: date, on: date) -> int:
-    """Whole years from ``start`` completed on ``on`` (the anniversary itself completes a year)."""
-    _check_date(start)
-    _check_date(on)
-    if on < start:
-        raise ValueError(f"{on.isoformat()} is before {start.isoformat()}")
-    years = on.year - start.year
-    if add_years(start, years) > on:
-        years -= 1
-    return years
-
-
 # ---- maternity leave (产期) ------------------------------------------------------------------
 def maternity_leave(
     childbirth_date: date,
@@ -165,7 +113,7 @@ def maternity_leave(
     dystocia +30 (secondary source). The nursing period (to the first birthday) outlasts all of
     these, so the LCL-42(4) protection is normally unaffected.
     """
-    _check_date(childbirth_date)
+    check_date(childbirth_date)
     if dystocia is None:
         raise UnknownFact("employee.childbirth.dystocia", "难产 adds maternity leave (FEM-7)")
     if not isinstance(dystocia, bool):
@@ -222,7 +170,7 @@ def miscarriage_leave(miscarriage_date: date, months_pregnant: float | None, par
     The miscarriage date is day 1, calendar days, as for a birth. ``months_pregnant`` None (unknown)
     raises :class:`UnknownFact`: use :func:`miscarriage_leave_bounds` for what is known without it.
     """
-    _check_date(miscarriage_date)
+    check_date(miscarriage_date)
     if months_pregnant is None:
         raise UnknownFact("employee.miscarriage.months_pregnant", "4 months of pregnancy decide 15 or 42 days (FEM-7)")
     if isinstance(months_pregnant, bool) or not isinstance(months_pregnant, (int, float)) or months_pregnant < 0:
@@ -245,7 +193,7 @@ def paid_suspension_limits(start: date, params: ParameterSet) -> tuple[date, dat
     (12 more) of a paid suspension that began on ``start`` (WIR-33 para 2), under the rules in force
     on that day. Months are counted as the Civil Code counts them: the period ends on the
     corresponding day (start + 12 months), which is the latest end (the protective reading)."""
-    _check_date(start)
+    check_date(start)
     usual = params.get("work_injury.paid_suspension_months", on=start)
     extension = params.get("work_injury.paid_suspension_extension_months", on=start)
     return add_months(start, usual), add_months(start, usual + extension)
@@ -260,7 +208,7 @@ def nursing_period(child_birth_date: date, params: ParameterSet) -> Period:
     the birthday itself is still protected is unsettled (catalog FEM-9 notes): it is inside the
     period here, and callers may flag that day as a boundary.
     """
-    _check_date(child_birth_date)
+    check_date(child_birth_date)
     months = params.get("nursing.child_age_months", on=child_birth_date)
     end = add_months(child_birth_date, months)
     return Period(child_birth_date, end, (end - child_birth_date).days + 1)
@@ -283,7 +231,7 @@ def medical_treatment_entitlement(
     regional rule replaces it; only Shanghai's is encoded). Extension for special diseases
     (MED-1995 point 二) needs approval and is not computed.
     """
-    _check_date(on)
+    check_date(on)
     for label, v in (("total_work_years", total_work_years), ("years_with_employer", years_with_employer)):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
             raise ValueError(f"{label} must be a number >= 0, got {v!r}")
@@ -334,7 +282,7 @@ def medical_treatment_in_period(
     Raises :class:`UnknownFact` when the rule has no window (``window_months`` None, REG-SH-MED)
     and there is more than one leave: which earlier leave still counts is then not known.
     """
-    _check_date(on)
+    check_date(on)
     runs: list[list[date]] = []  # disjoint runs of sick days up to `on`, in order
     for start, end in sorted((s, on if e is None or e > on else e) for s, e in sick_leave if s <= on):
         if runs and start <= runs[-1][1] + timedelta(days=1):
@@ -399,50 +347,3 @@ def probation_end(hired: date, months: int) -> date | None:
     """The last day of a probation of ``months`` running from the hire date as its first day (None:
     no probation may be agreed)."""
     return None if months <= 0 else add_months(hired, months) - timedelta(days=1)
-
-
-# ---- statutory retirement (法定退休年龄) -----------------------------------------------------
-def retirement_candidates(
-    birth_date: date, gender: Gender, on: date, params: ParameterSet
-) -> dict[int, Retirement]:
-    """Every possible statutory retirement keyed by original age: one for a man, two for a woman
-    (50 and 55). Callers can then decide whether a question depends on the unknown original age.
-
-    The ages are those in force on ``on``: checked before 2025-01-01 the original ages apply (no
-    delay); from 2025-01-01 the RET-SC-1 schedule delays them by birth month. ``date`` is the day the
-    age is reached: birth date + age, clamped to the month end (Civil Code art. 202). Special
-    categories (RET-SC-1 "国家另有规定的，从其规定", e.g. hazardous work) and flexible retirement
-    (RET-SC-3) are not modelled."""
-    _check_date(birth_date)
-    _check_date(on)
-    ages = params.get("retirement.original_age", on=on)
-    categories = _categories(gender, ages)
-    return {ages[c]: _retirement(birth_date, c, ages[c], on, params) for c in sorted(categories, key=ages.get)}
-
-
-def _categories(gender: str, ages: Mapping[str, int]) -> list[str]:
-    """Categories of retirement.original_age for a gender: ``male``, ``female_cadre``, ..."""
-    if gender not in ("male", "female"):
-        raise ValueError(f"gender must be 'male' or 'female', got {gender!r}")
-    return [c for c in ages if c == gender or c.startswith(gender + "_")]
-
-
-def _retirement(birth_date: date, category: str, original_age: int, on: date, params: ParameterSet) -> Retirement:
-    schedule = params.get("retirement.delay_schedule", on=on)
-    delay = 0
-    if category in schedule:
-        s = schedule[category]
-        start_year, start_month = (int(x) for x in str(s["first_delayed_birth_month"]).split("-"))
-        offset = (birth_date.year - start_year) * 12 + (birth_date.month - start_month)
-        if offset >= 0:
-            cap = (s["max_age_years"] - original_age) * 12
-            delay = min((offset // s["birth_months_per_step"] + 1) * s["months_added_per_step"], cap)
-    elif schedule:
-        raise ValueError(f"retirement.delay_schedule on {on.isoformat()} has no entry for {category!r}")
-    total = original_age * 12 + delay
-    return Retirement(total // 12, total % 12, add_months(birth_date, total))
-
-
-def _check_date(d: object) -> None:
-    if isinstance(d, datetime) or not isinstance(d, date):
-        raise TypeError(f"expected a date, got {d!r}")

@@ -224,7 +224,7 @@ def field_doc(name: str, rulebook: RuleBook) -> dict:
         if contract is not None and not doc["description"]:
             doc["description"] = split_description(contract["description"])
         return doc
-    from service.record.privacy import sensitive_field
+    from service.decide.sensitive import sensitive_field
 
     if contract is None:
         return {"description": {}, "type": None, "values": [], "source": "request",

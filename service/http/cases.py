@@ -1,7 +1,7 @@
 """POST /v1/cases/<id>/events and GET /v1/cases/<id>: the case ledger over HTTP."""
 from __future__ import annotations
 
-from flask import current_app
+from flask import current_app, g
 from flask.views import MethodView
 from flask_smorest import abort
 from sqlalchemy.exc import OperationalError
@@ -14,7 +14,9 @@ from service.http.checks import declared_areas
 from service.record import db
 from service.decide.evaluation import default_as_of
 from service.record.case_trail import LedgerDisagreement, case_rows
-from service.record.ledger import CaseConflict, EmployeeRecordNeeded, event_dict, event_out, record_event, review_case
+from service.decide.case_review import review_case
+from service.flows.case_event import record_event
+from service.record.ledger import CaseConflict, EmployeeRecordNeeded, event_dict, event_out
 from service.record.models import Case
 
 blp = Blueprint("cases", __name__, url_prefix="/v1", description="The separation case ledger")
@@ -36,8 +38,8 @@ class CaseEvents(MethodView):
         """
         declared = declared_areas(current_app.extensions["rulebook"], body.pop("complete_record", None))
         try:
-            with db.session() as session, session.begin():
-                code, answer = record_event(session, case_id, body, declared)
+            code, answer = record_event(current_app._get_current_object(), case_id, body, declared,
+                                        getattr(g, "client_id", None))
         except EmployeeRecordNeeded as exc:
             abort(422, errors=exc.errors)
         except CaseConflict as exc:

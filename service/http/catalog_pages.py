@@ -1,4 +1,4 @@
-"""The rule catalog and a rule's page (registered on the pages blueprint, service/http/pages.py).
+"""The rule catalog and a rule's page (views that service/http/pages.py registers on its blueprint).
 
 The catalog filters by family, law or policy cited, verdict, action and text, and pages the rules
 PAGE_SIZE at a time. Everything is in the query string (a GET form), so it works without
@@ -18,7 +18,6 @@ from flask import abort, current_app, render_template, request
 from schemas.rule_file import VERDICTS
 from service.decide.evaluation import default_as_of
 from service.decide.rulebook import rule_counts, versions_by_id
-from service.http.pages import bp
 from service.http.rule_examples import example_rows, expectation, facts_read
 
 PAGE_SIZE = 10   # rules per page: the same on every page, so page N is always the same rules
@@ -99,7 +98,6 @@ def _choices(entries: list[Entry]) -> dict[str, dict[str, tuple[str, str]]]:
             "action": {a: names.pair("action_type", a) for a in actions}}
 
 
-@bp.route("/rules")
 def rules():
     today = default_as_of()
     entries = _entries(today)
@@ -130,7 +128,6 @@ def rules():
         today=today), 400 if errors else 200
 
 
-@bp.route("/rules/<rule_id>")
 def rule(rule_id: str):
     rulebook = current_app.extensions["rulebook"]
     versions = versions_by_id(rulebook.rules.values()).get(rule_id)

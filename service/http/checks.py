@@ -4,20 +4,14 @@ from __future__ import annotations
 from flask import current_app, g, request as http_request
 from flask.views import MethodView
 from flask_smorest import abort
-from sqlalchemy.exc import SQLAlchemyError
 
 from schemas.check import (CheckBatchRequestSchema, CheckBatchResultSchema, CheckRequestSchema,
                            CheckResultSchema)
 from schemas.citations import CitationsFormArgsSchema
 from service.http.api import Blueprint
 from service.http.examples import request_examples
-from service.record import db, trail
-from service.clock import day_in_china, utcnow
-from service.decide.evaluation import evaluate, with_declarations
 from service.decide.records import declarations
-from service.record.ledger import accepted_events, case_request
-from service.record.models import Case
-from service.record.recording import decision_entry
+from service.flows.check import CheckRefused, NotRecorded, check
 
 blp = Blueprint("checks", __name__, url_prefix="/v1", description="Pre-action compliance checks")
 
@@ -98,58 +92,13 @@ def declared_areas(rulebook, areas: list[str] | None, where: str = "") -> list[t
 
 
 def _decide(requests: list[dict], batch: bool = False) -> list[dict]:
-    rulebook = current_app.extensions["rulebook"]  # one version for the whole call
-    received_at = utcnow()
-    named = []  # checks that name a recorded case
+    """The checks flow (service/flows/check.py), its refusals as HTTP errors."""
+    rulebook = current_app.extensions["rulebook"]
     declared = [declared_areas(rulebook, r.pop("complete_record", None), f"checks.{n}." if batch else "")
                 for n, r in enumerate(requests)]
-    for request in requests:
-        if "case_id" in request:
-            request["case"] = _recorded_case(request.pop("case_id"), request["employee"]["id"])
-            named.append(request)
-    decided = [with_declarations(rulebook, r, d) for r, d in zip(requests, declared)]
-    outcomes = [evaluate(rulebook, filled, assumed) for filled, assumed in decided]
-    arrived_on = day_in_china(received_at)
-    # A check as of a day before it arrives cannot have guided an action on that day: a what-if.
-    retrospective = [o.as_of < arrived_on for o in outcomes]
-    entries = [decision_entry(rulebook=rulebook, outcome=o, request=r, received_at=received_at,
-                              body_extra={"retrospective": True} if past else None)
-               for o, r, past in zip(outcomes, requests, retrospective)]
     try:
-        recorded = trail.append_and_commit(db.engine(), entries)
-    except SQLAlchemyError:
-        current_app.logger.exception("could not record decision")
+        return check(current_app._get_current_object(), requests, declared, getattr(g, "client_id", None))
+    except CheckRefused as exc:
+        abort(422, errors=exc.errors)
+    except NotRecorded:
         abort(503, message="The decision could not be recorded; nothing was allowed. Retry later.")
-    # The re-check goes on with the facts as decided, declared absences filled in.
-    _remember_case_facts([(filled, e.entry_id) for (filled, _), r, e in zip(decided, requests, recorded)
-                          if any(r is n for n in named)])
-    key = current_app.extensions["trail_key"]
-    return [{"decision_id": e.entry_id, "verdict": o.verdict, "as_of": o.as_of.isoformat(),
-             "retrospective": past, "ruleset_version": o.ruleset_version, "findings": o.findings,
-             "checked": o.checked, **({} if o.assumed is None else {"assumed": o.assumed}), "receipt": e.receipt(key)}
-            for e, o, past in zip(recorded, outcomes, retrospective)]
-
-
-def _remember_case_facts(named: list[tuple[dict, str]]) -> None:
-    """A check naming a recorded case gives the facts its daily re-check uses, and its later
-    events that leave them out (service/record/rechecks.py): (request, decision id) pairs."""
-    if not named:
-        return
-    from service.record.rechecks import remember_employee
-    try:
-        with db.session() as session, session.begin():
-            for request, decision_id in named:
-                remember_employee(session, request["case"]["id"], request["employee"], utcnow(),
-                                  decision_id=decision_id)
-    except SQLAlchemyError:  # the decision is recorded and answered; the re-check keeps older facts
-        current_app.logger.exception("could not keep the case's employee facts for its re-check")
-
-
-def _recorded_case(case_id: str, employee_id: str) -> dict:
-    with db.read_session() as session:
-        case = session.get(Case, case_id)
-        if case is None:
-            abort(422, errors={"case_id": [f"No case {case_id} in the ledger."]})
-        if case.employee_id != employee_id:
-            abort(422, errors={"case_id": [f"Case {case_id} is about another employee."]})
-        return case_request(case, accepted_events(session, case_id))

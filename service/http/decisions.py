@@ -13,8 +13,6 @@ and `entry_intact` says whether the content still hashes to that.
 """
 from __future__ import annotations
 
-import datetime as dt
-
 from flask import current_app
 from flask.views import MethodView
 from flask_smorest import abort
@@ -25,14 +23,10 @@ from schemas.check import CheckResultSchema
 from schemas.fields import one_of
 from service.http.api import Blueprint
 from service.record import db
-from service.decide.facts import Facts, Unknown
 from service.record.models import TrailEntry, TrailLeaf, TrailPending
-from service.record.privacy import WITHHELD, redact_assumed, redact_findings
-from service.record.recording import request_fields
-from service.decide.rulebook import Match
+from service.record.recording import render_assumed, render_body
 from service.record.rulesets import VERSIONS
 from service.record.trail import Appended, hash_of, receipt_time
-from service.decide.verdicts import Judged, assemble
 
 blp = Blueprint("decisions", __name__, url_prefix="/v1", description="Recorded decisions")
 
@@ -144,62 +138,6 @@ def _rulebook_of(session, entry: TrailEntry):
     if rulebook.version == entry.ruleset_version:
         return rulebook
     return VERSIONS.rulebook(session, entry.ruleset_version)
-
-
-def render_assumed(body: dict, rulebook) -> list[dict]:
-    """What a complete-record declaration filled in, its values from the rule set that decided."""
-    records = rulebook.context.records
-    assumed = [{"field": name, "value": records.value_of(name), "declared_by": by}
-               for name, by in body["assumed"]]
-    return redact_assumed(assumed, rulebook.vocabulary, keep=body.get("keep", "non_sensitive"))
-
-
-def render_body(body: dict, as_of, action_type: str, rulebook) -> dict:
-    """verdict, findings and checked, by verdicts.assemble: the function that made the live answer."""
-    keep = body.get("keep", "non_sensitive")
-    applicable = rulebook.applicable(action_type, as_of)
-    facts, matches = _day(body, as_of, applicable, rulebook)
-    earlier = later = None
-    if "earlier" in body:
-        day = dict(body["earlier"])  # what differs from the effective date's part
-        day["facts"] = {**{k: v for k, v in body["facts"].items() if k not in set(day.get("absent", ()))},
-                        **day.get("facts", {})}
-        day.setdefault("matched", body["matched"])
-        day.setdefault("given", body.get("given", []))
-        day.setdefault("rested", body.get("rested", {}))
-        day.setdefault("why", body.get("why", {}))
-        earlier_facts, earlier_matches = _day(day, as_of, applicable, rulebook)
-        earlier = Judged(day["as"], dt.date.fromisoformat(day["on"]), earlier_facts, earlier_matches)
-        label, on = body["later"]
-        later = Judged(label, dt.date.fromisoformat(on), facts, matches)
-    verdict, findings, checked = assemble(matches, applicable, facts, rulebook.vocabulary, earlier=earlier,
-                                          later=later, registry=rulebook.citations)
-    sensitive = rulebook.vocabulary.sensitive
-    # with keep "none" every value, the stand-ins below too, is shown as not kept
-    return {"verdict": verdict, "findings": redact_findings(findings, sensitive, keep=keep),
-            "checked": redact_findings(checked, sensitive, keep=keep)}
-
-
-def _day(part: dict, as_of, applicable: list, rulebook) -> tuple[Facts, dict]:
-    names = sorted(rulebook.vocabulary.facts)
-    values = {names[int(k)] if k.isdigit() else k: v for k, v in (*part["facts"].items(),
-                                                                   *part.get("fill", {}).items())}
-    for name in part.get("undecided", ()):  # bounds not kept: two different stand-ins
-        low, high = rulebook.vocabulary[name].bounds
-        values[low], values[high] = values.get(low, WITHHELD), f"{WITHHELD} "
-    rested = {names[int(k)] if k.isdigit() else k: tuple(refs) for k, refs in part.get("rested", {}).items()}
-    inputs = request_fields(rulebook.vocabulary)  # `given` and `why` by position since issue 23, names before
-
-    def field(f):
-        return inputs[f] if isinstance(f, int) else f
-    facts = Facts(as_of=as_of, values=values, given=frozenset(map(field, part.get("given", ()))), rested_on=rested,
-                  decided_by={names[int(k)] if k.isdigit() else k: Unknown(*map(field, v))
-                              for k, v in part.get("why", {}).items()})
-    matches = {}
-    for position, alternatives in part["matched"]:
-        rule = applicable[position]
-        matches[rule.key] = Match(rule, not alternatives, tuple(alternatives))
-    return facts, matches
 
 
 def _receipt(entry: TrailEntry, trusted: str) -> dict:

@@ -17,7 +17,9 @@ import re
 import typing as t
 
 import orjson
+from flask import request
 from flask.json.provider import JSONProvider
+from werkzeug.exceptions import UnsupportedMediaType
 
 # What Flask's default provider does beyond what orjson does natively.
 def _default(value: t.Any) -> t.Any:
@@ -136,3 +138,11 @@ class OrjsonProvider(JSONProvider):
         obj = self._prepare_response_obj(args, kwargs)
         # The trailing newline is Flask's, kept so that the bytes on the wire stay the same.
         return self._app.response_class(dumps_bytes(obj) + b"\n", mimetype=self.mimetype)
+
+
+def refuse_other_bodies() -> None:
+    """Before each request: a POST, PUT or PATCH body must be JSON (415 otherwise)."""
+    has_body = bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "")
+    if request.method in ("POST", "PUT", "PATCH") and has_body and not request.is_json \
+            and request.endpoint != "pages.login":  # the pages' sign-in form posts a form
+        raise UnsupportedMediaType("Send the body as JSON (Content-Type: application/json).")

@@ -26,7 +26,7 @@ from flask import Flask, current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from service import DEV_TRAIL_DIGEST_KEY, DEV_WEBHOOK_SECRET
+from service.config import DEV_TRAIL_DIGEST_KEY, DEV_WEBHOOK_SECRET
 from service.clock import utcnow
 from service.record.models import ApiClient
 

@@ -120,9 +120,11 @@ def readyz():
         body["candidate_refused"] = refused.as_dict(rulebook.version)
     if database == "ok":
         # Reported, not required: checks are answered whether or not reminders are going out.
-        from service.tools.worker import worker_status
+        from service.clock import utcnow
+        from service.record.worker_state import worker_status
         try:
-            body["worker"] = worker_status(current_app._get_current_object())
+            with current_app.extensions["db_read_sessions"]() as session:
+                body["worker"] = worker_status(session, utcnow())
         except Exception as exc:  # noqa: BLE001 (a schema not yet migrated, say)
             body["worker"] = {"status": f"unknown ({type(exc).__name__})"}
         # Degraded, still 200, when the latest checkpoints wait too long for the witness's

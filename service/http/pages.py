@@ -31,14 +31,15 @@ from sqlalchemy import select
 
 from schemas.fields import ACTION_TYPES, CASE_KINDS, EVENT_TYPES
 from service.clock import CHINA, day_in_china
-from service.http import page_sessions
+from service.http import catalog_pages, page_sessions
 from service.http.keys import digest
 from service.http.refusal_limit import refusal_bucket, retry_after_if_over_the_limit
 from service.http.refusals import record_refusal
 from service.record import db
 from service.decide.evaluation import default_as_of
 from service.record.case_trail import case_rows
-from service.record.ledger import event_dict, review_case
+from service.decide.case_review import review_case
+from service.record.ledger import event_dict
 from service.record.models import ApiClient, Case, TrailEntry
 from service.decide.rulebook import versions_by_id
 from service.http.decisions import summary
@@ -55,9 +56,9 @@ _TRAIL_FIELDS = ("employee", "case_id", "process_type", "kind", "action_type", "
                  "rule_id", "actor", "since", "until", "at_since", "at_until", "after", "limit")
 _PAGE_SIZES = (25, 50, 100, 200)
 
-# The catalog and a rule's page: their routes register on bp when the module is imported (it
-# imports bp from here, defined above).
-from service.http import catalog_pages  # noqa: E402,F401
+# The catalog and a rule's page: views of their own module, routed here.
+bp.add_url_rule("/rules", view_func=catalog_pages.rules)
+bp.add_url_rule("/rules/<rule_id>", view_func=catalog_pages.rule)
 
 def _enabled() -> bool:
     value = current_app.config.get("PAGES_ENABLED")

@@ -1,195 +1,32 @@
-"""GET /v1/trail: query the trail; /v1/trail/verify, proofs, checkpoints and the public key."""
+"""GET /v1/trail: query the trail; /v1/trail/verify, proofs, checkpoints and the public key (their
+schemas: service/http/trail_schemas.py; the `trail` commands: service/tools/trail_cli.py)."""
 from __future__ import annotations
 
 import datetime as dt
 
-import json
-
-import click
-from flask import Flask, Response, current_app, request
-from flask.cli import AppGroup
+from flask import Response, current_app, g, request
 from flask.views import MethodView
 from flask_smorest import abort
-from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import and_, func, or_, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 
-from schemas.check import FINDING_OUTCOMES, RULE_VERDICTS
-from schemas.fields import ACTION_TYPES, CASE_KINDS, EVENT_TYPES, VERDICTS, in_range, one_of
-from service.clock import CHINA, day_in_china
+from service.clock import day_in_china
 from service.http.api import Blueprint
 from service.http.decisions import summary
+from service.http.trail_schemas import (  # noqa: F401 -- KINDS, MAX_SEQ: read here by the pages too
+    KINDS, MAX_SEQ, CheckpointArgsSchema, CheckpointPageSchema, ProofSchema, PublicKeyArgsSchema, TrailKeysSchema,
+    TrailPageSchema, TrailQueryArgsSchema, VerificationSchema, VerifyArgsSchema)
 from service.record import db
-from service.record import merkle, sealer
+from service.record import merkle
 from service.record.models import TrailCheckpoint, TrailEntry, TrailLeaf
-from service.record.legacy import AlreadySealed, seal_legacy
-from service.record.rulesets import record_ruleset
-from service.record.trail import LEGACY_SEALED, SEAL_REFUSED, b64, hash_of, latest_checkpoint, prove
+from service.record.trail import b64, latest_checkpoint, prove
+from service.record.verification import FULL, INCREMENTAL, latest, request as request_verification
 
 blp = Blueprint("trail", __name__, url_prefix="/v1", description="The tamper-evident trail")
 
-KINDS = ("check", "case_event", "event_refused", "ruleset_change", "access_refused", SEAL_REFUSED, LEGACY_SEALED)
-_HASHES = {"description": "base64 SHA-256 hashes (RFC 6962)"}
 PEM = "application/x-pem-file"
 _VERIFIER_KEY = {"X-Verifier-Key": {"description": "The key as a note verifier key (name+hash+base64 key, "
                                                    "c2sp.org/signed-note)", "schema": {"type": "string"}}}
-
-
-class TimeBound(fields.Field):
-    """A bound of a time range: an RFC 3339 date-time with its offset, or a plain date read as a
-    day in China (a start bound from its first moment; an end bound through its last, so
-    `until=2026-01-31` includes the 31st). Loads as an aware datetime; the range is [start, end)."""
-
-    default_error_messages = {"invalid": "Not a date (YYYY-MM-DD) or an RFC 3339 date-time with an offset."}
-
-    def __init__(self, start: bool, **kwargs):
-        super().__init__(**kwargs)
-        self.start = start
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, str):
-            raise self.make_error("invalid")
-        try:
-            if len(value) == 10:
-                day = in_range(dt.date.fromisoformat(value))
-                first = dt.datetime.combine(day if self.start else day + dt.timedelta(days=1), dt.time(), CHINA)
-                return first.astimezone(dt.timezone.utc)
-            moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise self.make_error("invalid") from exc
-        if moment.tzinfo is None:
-            raise ValidationError("A date-time needs an offset (e.g. +08:00 or Z); or give a date.")
-        in_range(moment.date())
-        return moment.astimezone(dt.timezone.utc)
-
-
-# The largest seq a database keeps (a 64-bit integer): past it a cursor is a typo, never a 500.
-MAX_SEQ = 2**63 - 1
-
-
-class TrailQueryArgsSchema(Schema):
-    employee = fields.String(metadata={"description": "Employee id"})
-    case_id = fields.String()
-    process_type = fields.String(validate=one_of(CASE_KINDS))
-    kind = fields.String(validate=one_of(KINDS))
-    action_type = fields.String(validate=one_of(ACTION_TYPES))
-    event_type = fields.String(validate=one_of(EVENT_TYPES))
-    verdict = fields.String(validate=one_of(VERDICTS))
-    rule_id = fields.String()
-    actor = fields.String(metadata={"description": "Actor id"})
-    since = TimeBound(start=True, metadata={"description": "Recorded at or after: an RFC 3339 date-time, or a "
-                                                          "date (from the start of that day in China)"})
-    until = TimeBound(start=False, metadata={"description": "Recorded before: an RFC 3339 date-time, or a date "
-                                                           "(up to the end of that day in China, inclusive)"})
-    at_since = TimeBound(start=True, metadata={
-        "description": "The event's own time at or after (a case event's `at`; a check's `as_of` day): an RFC 3339 "
-                       "date-time, or a date (from the start of that day in China). Entries with no event time "
-                       "(rule-set changes, refused access) are left out."})
-    at_until = TimeBound(start=False, metadata={
-        "description": "The event's own time before: an RFC 3339 date-time, or a date (to the end of that day in "
-                       "China, inclusive)"})
-    after = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_SEQ),
-                           metadata={"description": "Cursor: return entries after this seq"})
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-
-
-class TrailEntrySchema(Schema):
-    seq = fields.Integer(required=True)
-    entry_id = fields.String(required=True)
-    kind = fields.String(required=True, validate=one_of(KINDS))
-    recorded_at = fields.DateTime(required=True)
-    as_of = fields.Date(required=True, allow_none=True)
-    employee_id = fields.String(required=True, allow_none=True)
-    case_id = fields.String(required=True, allow_none=True)
-    process_type = fields.String(required=True, allow_none=True, validate=one_of((*CASE_KINDS, "check")))
-    action_type = fields.String(required=True, allow_none=True, validate=one_of(ACTION_TYPES))
-    event_type = fields.String(required=True, allow_none=True, validate=one_of(EVENT_TYPES))
-    actor_id = fields.String(required=True, allow_none=True)
-    actor_role = fields.String(required=True, allow_none=True)
-    client_id = fields.String(required=True, allow_none=True)
-    verdict = fields.String(required=True, allow_none=True, validate=one_of(VERDICTS))
-    rule_ids = fields.List(fields.String(), required=True)
-    ruleset_version = fields.String(required=True)
-    body = fields.Dict(required=True)
-    request_digest = fields.String(required=True, allow_none=True)
-    prev_hash = fields.String(required=True, allow_none=True, metadata={"description": "Schemes 1 and 2 only"})
-    hash = fields.Function(hash_of, required=True, metadata={"description": "Scheme 3: hex SHA-256(0x00 || canonical JSON of "
-                                                                            "the content), the entry's leaf hash in the tree"})
-    hash_scheme = fields.Integer(required=True, metadata={"description": "3: a leaf of the Merkle tree; 2 and 1: entries "
-                                                                         "written before it, hash-chained (docs/trail.md, "
-                                                                         "'Verifying the trail yourself')"})
-    decision = fields.Nested("TrailDecisionSchema", required=True, allow_none=True, metadata={
-        "description": "A check's or a case event's body read as a decision: the verdict, each finding's rule, "
-                       "verdict, outcome and facts by name (`body` keeps facts by their index among the rule-set "
-                       "version's fact names). null for other kinds, and for a decision whose rule-set version "
-                       "is not in the trail"})
-
-
-class TrailFindingSchema(Schema):
-    rule_id = fields.String(required=True)
-    verdict = fields.String(required=True, validate=one_of(RULE_VERDICTS))
-    outcome = fields.String(required=True, validate=one_of(FINDING_OUTCOMES))
-    title = fields.Dict(required=True, keys=fields.String(), values=fields.String(),
-                        metadata={"description": "The rule's title: zh and en"})
-    facts = fields.Dict(required=True, metadata={"description": "The facts the rule read, by name; a sensitive value as "
-                                                                "\"[sensitive]\", a value not kept as \"[not kept]\""})
-    missing_facts = fields.List(fields.String(), required=True)
-
-
-class TrailDecisionSchema(Schema):
-    decision_id = fields.String(required=True, metadata={"description": "GET /v1/decisions/{decision_id} answers it in full"})
-    verdict = fields.String(required=True, validate=one_of(VERDICTS))
-    findings = fields.List(fields.Nested(TrailFindingSchema), required=True, metadata={
-        "description": "The rules that fired or could not be decided; the rules cleared are in the decision's "
-                       "`checked`"})
-
-
-class TrailPageSchema(Schema):
-    entries = fields.List(fields.Nested(TrailEntrySchema), required=True)
-    next_after = fields.Integer(required=True, allow_none=True, metadata={"description": "Pass as `after` for the next page"})
-
-
-class CheckpointSchema(Schema):
-    tree_size = fields.Integer(required=True)
-    root_hash = fields.String(required=True, metadata={"description": "base64"})
-    published_at = fields.DateTime(required=True)
-    note = fields.String(required=True, metadata={"description": "The signed note (c2sp.org/tlog-checkpoint)"})
-
-
-_SIZE = validate.Range(min=1, max=2**62)  # a tree size (SQLite's integers are 64-bit)
-
-
-class CheckpointArgsSchema(Schema):
-    after = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**62),
-                           metadata={"description": "Cursor: checkpoints of a larger tree size"})
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
-    first = fields.Integer(validate=_SIZE,
-                           metadata={"description": "With second: the consistency proof between the "
-                                                    "checkpoints of these two tree sizes"})
-    second = fields.Integer(validate=_SIZE)
-
-
-class ConsistencySchema(Schema):
-    first = fields.Integer(required=True)
-    second = fields.Integer(required=True)
-    path = fields.List(fields.String(), required=True, metadata=_HASHES)
-
-
-class CheckpointPageSchema(Schema):
-    checkpoints = fields.List(fields.Nested(CheckpointSchema), required=True)
-    next_after = fields.Integer(required=True, allow_none=True)
-    consistency = fields.Nested(ConsistencySchema, required=True, allow_none=True)
-
-
-class ProofSchema(Schema):
-    entry_id = fields.String(required=True)
-    seq = fields.Integer(required=True)
-    entry_hash = fields.String(required=True, metadata={"description": "hex: the leaf hash"})
-    leaf_index = fields.Integer(required=True)
-    tree_size = fields.Integer(required=True)
-    root_hash = fields.String(required=True, metadata={"description": "base64"})
-    inclusion_path = fields.List(fields.String(), required=True, metadata=_HASHES)
-    checkpoint = fields.String(required=True, metadata={"description": "The signed note the proof leads to"})
 
 
 @blp.route("/trail")
@@ -283,23 +120,28 @@ def _event_at_within(entry: TrailEntry, start, end) -> bool:
     return (start is None or moment >= start) and (end is None or moment < end)
 
 
-class PublicKeyArgsSchema(Schema):
-    role = fields.String(load_default="checkpoint", validate=one_of(("checkpoint", "receipt")),
-                         metadata={"description": "Which key: the one that signs checkpoints, or receipts"})
+def _latest() -> dict:
+    with db.read_session() as session:
+        return latest(session.connection())
 
 
-class TrailKeySchema(Schema):
-    role = fields.String(required=True, validate=one_of(("checkpoint", "receipt")))
-    state = fields.String(required=True, validate=one_of(("current", "retired")), metadata={
-        "description": "A retired key signs nothing new; what it signed still verifies"})
-    key_id = fields.String(required=True, metadata={"description": "The verifier key: name+hash+base64 key "
-                                                                   "(c2sp.org/signed-note); receipts carry it"})
+@blp.route("/trail/verify")
+class TrailVerify(MethodView):
+    @blp.response(200, VerificationSchema)
+    @blp.doc(operationId="verifyTrail")
+    def get(self):
+        """The latest verification of the trail: when, up to which checkpoint, and its result.
+        Read from its record, never computed in the request; POST starts a new one."""
+        return _latest()
 
-
-class TrailKeysSchema(Schema):
-    keys = fields.List(fields.Nested(TrailKeySchema), required=True)
-    witness = fields.String(required=True, allow_none=True, metadata={
-        "description": "The witness's verifier key (cosignature/v1, c2sp.org/tlog-cosignature), if one is configured"})
+    @blp.arguments(VerifyArgsSchema(), location="query")
+    @blp.response(202, VerificationSchema)
+    @blp.doc(operationId="requestTrailVerification")
+    def post(self, args):
+        """Ask for a verification; the worker runs it (`in_progress` shows it, then GET its result).
+        One already waiting or running of the same mode is answered instead of a second."""
+        request_verification(db.engine(), FULL if args["full"] else INCREMENTAL, getattr(g, "client_id", None))
+        return _latest()
 
 
 @blp.route("/trail/keys")
@@ -387,102 +229,3 @@ def _consistency(session, first: int | None, second: int | None) -> dict:
             abort(422, errors={name: [f"No checkpoint of tree size {size}."]})
     path = prove(session, lambda get: merkle.consistency_path(first, second, get)) if first < second else []
     return {"first": first, "second": second, "path": [b64(h) for h in path]}
-
-
-def record_ruleset_version(app: Flask) -> None:
-    """The serving rule set's version entry, written once per version by whichever worker is first."""
-    record_ruleset(app)
-
-
-def init_sealer(app: Flask) -> None:
-    """Each service process runs a sealer thread (TRAIL_SEALER_THREAD, default on unless TESTING,
-    and in production only where the checkpoint key is given: elsewhere the worker seals);
-    started on its first request, after gunicorn has forked it."""
-    on = app.config["TRAIL_SEALER_THREAD"]
-    if on is None:
-        on = not app.testing and (app.config["ENV"] != "production" or bool(app.config["TRAIL_CHECKPOINT_KEY"]))
-    if not on:
-        return
-
-    @app.before_request
-    def _start_sealer():
-        sealer.start_in_background(app)
-
-
-trail_cli = AppGroup("trail", help="The tamper-evident trail.")
-
-
-def report_ledger(ledger) -> None:
-    """case_events against the trail (service.record.case_trail): each difference, or that they agree."""
-    if ledger.ok:
-        click.echo(f"ledger ok: the case_events of {ledger.cases} case(s) agree with the trail")
-    for difference in ledger.differences:
-        click.echo(f"ledger DIFFERS: {difference}", err=True)
-
-
-@trail_cli.command("seal")
-@click.option("--loop", is_flag=True, help="Keep sealing (as the worker does) until interrupted")
-@click.option("--interval", type=click.FloatRange(min=0, min_open=True),
-              help="Seconds between rounds of --loop (default: SEPARATION_GUARD_TRAIL_SEAL_SECONDS)")
-@click.option("--legacy-unsigned", is_flag=True,
-              help="Once, after upgrading: seal the entries queued before writers signed what they queued")
-def seal_command(loop, interval, legacy_unsigned):
-    """Seal every queued entry now and publish a checkpoint."""
-    app = current_app._get_current_object()
-    if legacy_unsigned:
-        _seal_legacy(app)
-    if loop:
-        interval = interval or float(app.config["TRAIL_SEAL_SECONDS"])
-        if interval <= 0:
-            raise click.UsageError("SEPARATION_GUARD_TRAIL_SEAL_SECONDS is 0 (no sealer thread in the service), "
-                                   "which is no pause for a loop: give it one with --interval SECONDS")
-        sealer.run(app, interval=interval)
-        return
-    total = 0
-    while (n := sealer.seal_once(app)) > 0:
-        total += n
-    click.echo(f"sealed {total} entries")
-
-
-def _seal_legacy(app: Flask) -> None:
-    try:
-        done = seal_legacy(app.extensions["db_engine"], app.extensions["trail_key"])
-    except AlreadySealed as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"sealed {len(done.sealed)} entries queued before signed queueing"
-               + (f" (entries {_seqs(done.sealed)})" if done.sealed else ""))
-    if done.hashed_now:
-        click.echo(f"{len(done.hashed_now)} of them had no queued hash: sealed with the hash of their content "
-                   f"as it is now (entries {_seqs(done.hashed_now)})")
-    for seq, reason in done.refused:
-        click.echo(f"refused entry {seq}: {reason}", err=True)
-    click.echo(f"recorded as trail entry {done.marker_entry_id}; this never runs again")
-
-
-def _seqs(seqs: list[int]) -> str:
-    return ", ".join(map(str, seqs[:20])) + (f" and {len(seqs) - 20} more" if len(seqs) > 20 else "")
-
-
-checkpoints_cli = AppGroup("checkpoints", help="Signed checkpoints.")
-trail_cli.add_command(checkpoints_cli)
-
-
-@checkpoints_cli.command("export")
-@click.argument("file", type=click.File("w", encoding="utf-8"))
-@click.option("--after", type=int, default=0, help="Only checkpoints of a larger tree size")
-def export_command(file, after):
-    """Write every checkpoint as JSON lines (tree_size, root_hash, published_at, note), to keep
-    away from the database: `trail verify --against FILE` compares them later."""
-    count = 0
-    with current_app.extensions["db_read_sessions"]() as session:
-        for c in session.scalars(select(TrailCheckpoint).where(TrailCheckpoint.tree_size > after)
-                                 .order_by(TrailCheckpoint.tree_size).execution_options(yield_per=1000)):
-            row = _checkpoint(c)
-            row["published_at"] = row["published_at"].isoformat()
-            file.write(json.dumps(row, ensure_ascii=False) + "\n")
-            count += 1
-    click.echo(f"exported {count} checkpoints", err=True)
-
-
-# GET/POST /v1/trail/verify and `trail verify` live on this blueprint and command group.
-from service.http import trail_verify_api  # noqa: E402,F401

@@ -3,7 +3,7 @@
 case_events is a convenience (the answer replayed for a client key, the case page's rows); the
 trail is the record, sealed in the Merkle tree. Every accepted event is a `case_event` entry and
 every refused one an `event_refused` entry of the case, carrying the event as the rules read it
-(service.record.ledger.record_event writes both in one transaction). Before anything is decided
+(service.flows.case_event.record_event writes both in one transaction). Before anything is decided
 from a case's events (an event, a check naming the case, a review, the SLA sweep, the re-check),
 its rows are compared with its trail entries, and each of those entries with the hash its leaf
 (or its signed place in the sealing queue) holds. A row deleted, edited or inserted behind the

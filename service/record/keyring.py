@@ -28,11 +28,14 @@ from typing import Callable
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from flask import Flask
 
+from service.config import PROJECT_ROOT
 from service.record.signing import DEV_KEY_FILE, SigningKeyError, TrailKey, write_once
-from service.witness.notes import NOTE_ED25519, NoteError, Verifier
+from service.signed_notes import COSIGNATURE_V1, NOTE_ED25519, NoteError, Signer, Verifier
 
 DEV_RECEIPT_KEY, DEV_CHECKPOINT_KEY = "trail_receipt_key.pem", "trail_checkpoint_key.pem"
+DEV_WITNESS_NAME = "separation-guard.example/witness"  # the development witness's (service/witness/cli.py)
 DEV_CHECKPOINT_VKEY = "trail_checkpoint_key.vkey"
 ROLES = ("receipt", "checkpoint")
 
@@ -244,3 +247,25 @@ def load_keyring(config: dict, instance: Path, project_root: Path) -> Keyring:
     if public.private is not None:
         ring._checkpoint = public
     return ring
+
+
+def dev_witness_signer(instance: Path, name: str = DEV_WITNESS_NAME) -> Signer:
+    """Development's witness key, made once under instance/witness/ by whoever asks first (the
+    witness, or the service that needs its verifier key)."""
+    path = instance / "witness" / "witness_key.pem"
+    write_once(path, lambda: Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return Signer(name, COSIGNATURE_V1, serialization.load_pem_private_key(path.read_bytes(), password=None))
+
+
+def init_app(app: Flask) -> None:
+    """app.extensions["trail_key"]: the keyring, which answers as a TrailKey did, each call by
+    the key of its role."""
+    app.extensions["trail_key_problem"] = None
+    try:
+        app.extensions["trail_key"] = load_keyring(app.config, Path(app.instance_path), PROJECT_ROOT)
+    except (SigningKeyError, OSError, ValueError) as exc:
+        if app.config["ENV"] != "production":
+            raise
+        # keys.check_start_up refuses to start, naming it
+        app.extensions["trail_key"], app.extensions["trail_key_problem"] = None, str(exc)

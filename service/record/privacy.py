@@ -7,6 +7,8 @@ Health facts (pregnancy, medical treatment, occupational disease, work injury) a
 """
 from __future__ import annotations
 
+from service.decide.sensitive import sensitive_field
+
 REDACTED = "[sensitive]"
 WITHHELD = "[not kept]"
 KEEP_CHOICES = ("non_sensitive", "none")
@@ -28,18 +30,6 @@ def redact_findings(findings: list[dict], sensitive: frozenset[str], keep: str =
     return [{**f, "facts": facts(f["facts"]),
              **({"dates": [{**d, "facts": facts(d["facts"])} for d in f["dates"]]} if "dates" in f else {})}
             for f in findings]
-
-
-def sensitive_field(name: str, vocabulary) -> bool:
-    """A fact is as the vocabulary says. Another request field is sensitive if a sensitive fact is
-    computed from it (employee.children: the nursing period) or lives in its object
-    (employee.miscarriage.status, beside the miscarriage's date)."""
-    if name in vocabulary:
-        return vocabulary[name].sensitive
-    parent = name.rsplit(".", 1)[0] + "."
-    return any(fact.startswith(parent) or any(i == name or i.startswith(name + ".") or name.startswith(i + ".")
-                                              for i in vocabulary[fact].inputs)
-               for fact in vocabulary.sensitive)
 
 
 def redact_assumed(assumed: list[dict], vocabulary, keep: str = "non_sensitive") -> list[dict]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from flask import current_app
 from marshmallow import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,7 +26,8 @@ from sqlalchemy.orm import Session
 from schemas.employee import dates_after
 from service.decide.evaluation import evaluate
 from service.record.case_trail import LedgerDisagreement
-from service.record.ledger import EmployeeRecordNeeded, _aware, _jsonable, accepted_events, case_request
+from service.decide.case_review import case_request
+from service.record.ledger import EmployeeRecordNeeded, accepted_events, aware, jsonable
 from service.record.models import Case, CaseEvent, CaseRecheck, Notification, TrailEntry
 from service.record.notifications import notify, recheck_message
 from service.record.recheck_keys import RecheckKeyError
@@ -57,13 +57,13 @@ def next_step(rulebook, case: Case, status: str, pending_step: str | None) -> tu
 
 
 def remember_employee(session: Session, case_id: str, employee: dict | None, now: dt.datetime,
-                      events: list[dict] | None = None, decision_id: str | None = None) -> None:
+                      events: list[dict] | None = None, decision_id: str | None = None, *, rulebook, keys) -> None:
     """Keep the employee facts just given for an open case, sealed, for its daily re-check and
     for the case's later events that leave them out; `decision_id`: the decision whose request
     gave them. `employee` None: none were given, the kept ones stay. For a closed case (its
     accepted `events`, read when not given), keep nothing."""
     row = session.get(CaseRecheck, case_id)
-    machine = current_app.extensions["rulebook"].context.classification.machine
+    machine = rulebook.context.classification.machine
     if machine.closed(machine.run(accepted_events(session, case_id) if events is None else events)):
         forget_case(session, row)
         return
@@ -72,11 +72,12 @@ def remember_employee(session: Session, case_id: str, employee: dict | None, now
     if row is None:
         row = CaseRecheck(case_id=case_id)
         session.add(row)
-    row.key_id, row.employee_sealed = current_app.extensions["recheck_keys"].seal(case_id, _jsonable(employee))
+    row.key_id, row.employee_sealed = keys.seal(case_id, jsonable(employee))
     row.employee_given_at, row.employee_decision_id = now, decision_id
 
 
-def kept_for_event(session: Session, case: Case, rows: list[CaseEvent], as_of: dt.date) -> tuple[dict, dict]:
+def kept_for_event(session: Session, case: Case, rows: list[CaseEvent], as_of: dt.date, *, rulebook,
+                   keys) -> tuple[dict, dict]:
     """For a case event that leaves the employee record out: the facts the case keeps, loaded as
     a request's, and where they came from (the answer's `employee_from`). EmployeeRecordNeeded
     (422 naming `employee`) when it keeps none, or none this event can be decided on."""
@@ -87,7 +88,7 @@ def kept_for_event(session: Session, case: Case, rows: list[CaseEvent], as_of: d
             "event carries them; a closed case keeps none). Send the employee record."]})
     try:
         # Loaded by the serving rule set's contract: its vocabulary declares the request fields.
-        employee = current_app.extensions["rulebook"].request_contract.employee().load(kept_employee(case.id, row))
+        employee = rulebook.request_contract.employee().load(kept_employee(case.id, row, keys))
     except RecheckKeyError as exc:
         _log.error("case %s: its kept facts do not open: %s", case.id, exc)
         raise EmployeeRecordNeeded({"employee": [
@@ -103,8 +104,8 @@ def kept_for_event(session: Session, case: Case, rows: list[CaseEvent], as_of: d
     source = next((r for r in rows if r.decision_id == row.employee_decision_id), None)
     decided_as_of = None if row.employee_decision_id is None else session.scalar(
         select(TrailEntry.as_of).where(TrailEntry.entry_id == row.employee_decision_id))
-    return employee, _jsonable({"event_seq": source.seq if source else None, "decision_id": row.employee_decision_id,
-                                "as_of": decided_as_of, "recorded_at": row.employee_given_at and _aware(row.employee_given_at)})
+    return employee, jsonable({"event_seq": source.seq if source else None, "decision_id": row.employee_decision_id,
+                                "as_of": decided_as_of, "recorded_at": row.employee_given_at and aware(row.employee_given_at)})
 
 
 def forget_case(session: Session, row: CaseRecheck | None) -> None:
@@ -113,12 +114,12 @@ def forget_case(session: Session, row: CaseRecheck | None) -> None:
         session.delete(row)
 
 
-def kept_employee(case_id: str, row: CaseRecheck) -> dict | None:
+def kept_employee(case_id: str, row: CaseRecheck, keys) -> dict | None:
     """The employee facts kept for the case, opened; None when none are kept. RecheckKeyError
     when no configured key opens them."""
     if row.employee_sealed is None:
         return None
-    return current_app.extensions["recheck_keys"].open(case_id, row.key_id, row.employee_sealed)
+    return keys.open(case_id, row.key_id, row.employee_sealed)
 
 
 def decide_next_step(rulebook, case: Case, events: list[dict], employee: dict | None, as_of: dt.date):
@@ -135,9 +136,10 @@ def decide_next_step(rulebook, case: Case, events: list[dict], employee: dict | 
     return status, step, review, outcome
 
 
-def recheck_open_cases(session: Session, as_of: dt.date, now: dt.datetime) -> dict:
-    """Re-decide every open case's next step as of `as_of`; notify HR of each changed verdict."""
-    rulebook = current_app.extensions["rulebook"]
+def recheck_open_cases(session: Session, as_of: dt.date, now: dt.datetime, *, rulebook, keys) -> dict:
+    """Re-decide every open case's next step as of `as_of`, in the caller's transaction, with the
+    serving rule book and the re-check keys (service/flows/recheck.py); notify HR of each changed
+    verdict."""
     counts = {"as_of": as_of.isoformat(), "cases_checked": 0, "cases_skipped": 0, "verdicts_changed": 0,
               "notifications_created": 0}
     for case in session.scalars(select(Case).order_by(Case.id)):
@@ -156,13 +158,12 @@ def recheck_open_cases(session: Session, as_of: dt.date, now: dt.datetime) -> di
             row = CaseRecheck(case_id=case.id)
             session.add(row)
         try:
-            employee = kept_employee(case.id, row)
+            employee = kept_employee(case.id, row, keys)
         except RecheckKeyError as exc:
             # Deciding without the facts could allow what they deny: leave the case for a key.
             _log.error("re-check of case %s skipped: %s", case.id, exc)
             counts["cases_skipped"] += 1
             continue
-        keys = current_app.extensions["recheck_keys"]
         if employee is not None and row.key_id != keys.current_id:
             # Sealed with a replaced key: sealed again with the current one, so the old key can go.
             row.key_id, row.employee_sealed = keys.seal(case.id, employee)
@@ -220,7 +221,7 @@ def _request(rulebook, case: Case, events: list[dict], employee: dict | None, as
     if role == "manager" and employee.get("department"):
         # The approver the case waits for is the employee's line manager, of the same department.
         actor["department"] = employee["department"]
-    body = _jsonable({"as_of": as_of, "employee": employee, "case": case_request(case, events),
+    body = jsonable({"as_of": as_of, "employee": employee, "case": case_request(case, events),
                       "action": {"type": action, "actor": actor}})
     try:
         return rulebook.request_schema().load(body)

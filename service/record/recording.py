@@ -1,42 +1,56 @@
-"""Turn a decided check into its trail entry: what is kept, and what is only digested."""
+"""A decision's trail entry: what is kept, and what is only digested. The body is encoded here
+(decision_body) and decoded here (render_body, for GET /v1/decisions/<id> and the pages): the
+answer is rendered again from what the engine matched, through verdicts.assemble."""
 from __future__ import annotations
 
 import datetime as dt
 import threading
 import uuid
 
-from flask import current_app
+from dataclasses import dataclass
+
 from sqlalchemy.orm import Session
 
-from service.record import trail
 from service.decide.evaluation import Outcome
-from service.record.privacy import redact_findings
-from service.decide.rulebook import RuleBook
-from service.decide.verdicts import PLACEHOLDER, read_facts
+from service.decide.facts import Facts, Unknown
+from service.decide.rulebook import Match, RuleBook
+from service.decide.verdicts import PLACEHOLDER, Judged, assemble
+from service.record import trail
+from service.record.privacy import WITHHELD, redact_assumed, redact_findings
 
 def process_type(rulebook: RuleBook, action_type: str, case_kind: str | None) -> str | None:
     """The case kind, or the process the action belongs to (classification/separation_basis.yaml)."""
     return case_kind or rulebook.context.classification.basis.process_of(action_type)
 
 
+@dataclass(frozen=True)
+class Keeping:
+    """How the trail keeps a decision (the configuration's, passed by the flow): `keep`, what of
+    the facts (TRAIL_FACT_VALUES); `digest_key`, the key of the request's digest
+    (TRAIL_DIGEST_KEY); `client_id`, the API client that asked."""
+    keep: str
+    digest_key: bytes
+    client_id: str | None = None
+
+
 def record_decision(session: Session, *, rulebook: RuleBook, outcome: Outcome, request: dict,
-                    received_at: dt.datetime, kind: str = "check", event: dict | None = None, case_kind: str | None = None,
-                    body_extra: dict | None = None) -> trail.Appended:
+                    received_at: dt.datetime, keeping: Keeping, kind: str = "check", event: dict | None = None,
+                    case_kind: str | None = None, body_extra: dict | None = None) -> trail.Appended:
     """Append the decision to the trail inside the caller's transaction."""
     return trail.append_all(session, [decision_entry(
-        rulebook=rulebook, outcome=outcome, request=request, received_at=received_at, kind=kind, event=event,
-        case_kind=case_kind, body_extra=body_extra)])[0]
+        rulebook=rulebook, outcome=outcome, request=request, received_at=received_at, keeping=keeping, kind=kind,
+        event=event, case_kind=case_kind, body_extra=body_extra)])[0]
 
 
 def decision_entry(*, rulebook: RuleBook, outcome: Outcome, request: dict, received_at: dt.datetime,
-                   kind: str = "check", event: dict | None = None, case_kind: str | None = None,
+                   keeping: Keeping, kind: str = "check", event: dict | None = None, case_kind: str | None = None,
                    body_extra: dict | None = None) -> dict:
     """A decision's trail entry. `rulebook` is the one that decided: its vocabulary says which
     facts are sensitive, and its version entry holds the text the findings are rendered from."""
     action = request["action"]
     actor = action.get("actor") or {}
     case = request.get("case") or {}
-    body = {**decision_body(rulebook, outcome, current_app.config["TRAIL_FACT_VALUES"]), **(body_extra or {})}
+    body = {**decision_body(rulebook, outcome, keeping.keep), **(body_extra or {})}
     if outcome.assumed is not None:
         # By field and declarer only: the value is the rule set's (records/), found again from its version.
         body["assumed"] = [[a["field"], a["declared_by"]] for a in outcome.assumed]
@@ -45,10 +59,10 @@ def decision_entry(*, rulebook: RuleBook, outcome: Outcome, request: dict, recei
         employee_id=request["employee"]["id"], case_id=case.get("id"),
         process_type=process_type(rulebook, action["type"], case_kind or case.get("kind")),
         action_type=action["type"], event_type=(event or {}).get("type"),
-        actor_id=actor.get("id"), actor_role=actor.get("role"), client_id=_client_id(),
+        actor_id=actor.get("id"), actor_role=actor.get("role"), client_id=keeping.client_id,
         verdict=outcome.verdict, rule_ids=[f["rule_id"] for f in outcome.findings],
         ruleset_version=outcome.ruleset_version, body=body,
-        request_digest=trail.request_digest(current_app.config["TRAIL_DIGEST_KEY"].encode(), request))
+        request_digest=trail.request_digest(keeping.digest_key, request))
 
 
 def decision_body(rulebook: RuleBook, outcome: Outcome, keep: str) -> dict:
@@ -64,14 +78,14 @@ def decision_body(rulebook: RuleBook, outcome: Outcome, keep: str) -> dict:
     `rested`, the regional provisions a fact the rules read rested on (Facts.rested_on), by fact_codes.
     `why`, for each derived fact of those left unknown, the request fields that decide it
     (Facts.decided_by: field names by field_codes, never values).
-    service.http.decisions renders the answer again from these with verdicts.assemble."""
-    applicable = rulebook.applicable(outcome.facts.values.get("action.type"), outcome.as_of)
+    render_body renders the answer again from these with verdicts.assemble."""
+    applicable = outcome.applicable
     *earlier, later = outcome.judged
-    body = _day(rulebook, applicable, later.facts, later.matches, [*outcome.findings, *outcome.checked], keep)
+    body = _encode_day(rulebook, applicable, later.facts, later.matches, [*outcome.findings, *outcome.checked], keep)
     if earlier:
         day = earlier[0]
-        shown = [{"facts": read_facts(rule, day.facts)} for rule in applicable]
-        first = _day(rulebook, applicable, day.facts, day.matches, shown, keep)
+        shown = [{"facts": read} for read in outcome.first_day_read]
+        first = _encode_day(rulebook, applicable, day.facts, day.matches, shown, keep)
         # Only what differs from the effective date's: most facts are the same on both days.
         same = {k for k, v in first["facts"].items() if body["facts"].get(k, _ABSENT) == v}
         first["absent"] = sorted(set(body["facts"]) - set(first["facts"]), key=int_or_name)
@@ -91,7 +105,7 @@ def decision_body(rulebook: RuleBook, outcome: Outcome, keep: str) -> dict:
     return body
 
 
-def _day(rulebook: RuleBook, applicable: list, day_facts, matches: dict, shown: list[dict], keep: str) -> dict:
+def _encode_day(rulebook: RuleBook, applicable: list, day_facts, matches: dict, shown: list[dict], keep: str) -> dict:
     vocabulary = rulebook.vocabulary
     facts: dict = {}
     for f in redact_findings(shown, vocabulary.sensitive, keep=keep):
@@ -140,6 +154,63 @@ def _day(rulebook: RuleBook, applicable: list, day_facts, matches: dict, shown: 
     return body
 
 
+# ---- decoding ---------------------------------------------------------------------------------
+def render_assumed(body: dict, rulebook) -> list[dict]:
+    """What a complete-record declaration filled in, its values from the rule set that decided."""
+    records = rulebook.context.records
+    assumed = [{"field": name, "value": records.value_of(name), "declared_by": by}
+               for name, by in body["assumed"]]
+    return redact_assumed(assumed, rulebook.vocabulary, keep=body.get("keep", "non_sensitive"))
+
+
+def render_body(body: dict, as_of, action_type: str, rulebook) -> dict:
+    """verdict, findings and checked, by verdicts.assemble: the function that made the live answer."""
+    keep = body.get("keep", "non_sensitive")
+    applicable = rulebook.applicable(action_type, as_of)
+    facts, matches = _decode_day(body, as_of, applicable, rulebook)
+    earlier = later = None
+    if "earlier" in body:
+        day = dict(body["earlier"])  # what differs from the effective date's part
+        day["facts"] = {**{k: v for k, v in body["facts"].items() if k not in set(day.get("absent", ()))},
+                        **day.get("facts", {})}
+        day.setdefault("matched", body["matched"])
+        day.setdefault("given", body.get("given", []))
+        day.setdefault("rested", body.get("rested", {}))
+        day.setdefault("why", body.get("why", {}))
+        earlier_facts, earlier_matches = _decode_day(day, as_of, applicable, rulebook)
+        earlier = Judged(day["as"], dt.date.fromisoformat(day["on"]), earlier_facts, earlier_matches)
+        label, on = body["later"]
+        later = Judged(label, dt.date.fromisoformat(on), facts, matches)
+    verdict, findings, checked = assemble(matches, applicable, facts, rulebook.vocabulary, earlier=earlier,
+                                          later=later, registry=rulebook.citations)
+    sensitive = rulebook.vocabulary.sensitive
+    # with keep "none" every value, the stand-ins below too, is shown as not kept
+    return {"verdict": verdict, "findings": redact_findings(findings, sensitive, keep=keep),
+            "checked": redact_findings(checked, sensitive, keep=keep)}
+
+
+def _decode_day(part: dict, as_of, applicable: list, rulebook) -> tuple[Facts, dict]:
+    names = sorted(rulebook.vocabulary.facts)
+    values = {names[int(k)] if k.isdigit() else k: v for k, v in (*part["facts"].items(),
+                                                                   *part.get("fill", {}).items())}
+    for name in part.get("undecided", ()):  # bounds not kept: two different stand-ins
+        low, high = rulebook.vocabulary[name].bounds
+        values[low], values[high] = values.get(low, WITHHELD), f"{WITHHELD} "
+    rested = {names[int(k)] if k.isdigit() else k: tuple(refs) for k, refs in part.get("rested", {}).items()}
+    inputs = request_fields(rulebook.vocabulary)  # `given` and `why` by position since issue 23, names before
+
+    def field(f):
+        return inputs[f] if isinstance(f, int) else f
+    facts = Facts(as_of=as_of, values=values, given=frozenset(map(field, part.get("given", ()))), rested_on=rested,
+                  decided_by={names[int(k)] if k.isdigit() else k: Unknown(*map(field, v))
+                              for k, v in part.get("why", {}).items()})
+    matches = {}
+    for position, alternatives in part["matched"]:
+        rule = applicable[position]
+        matches[rule.key] = Match(rule, not alternatives, tuple(alternatives))
+    return facts, matches
+
+
 _ABSENT = object()
 
 
@@ -183,8 +254,3 @@ def field_codes(rulebook: RuleBook) -> dict[str, int]:
 
 
 _FIELDS: dict[str, dict[str, int]] = {}
-
-
-def _client_id() -> str | None:
-    from flask import g
-    return getattr(g, "client_id", None)

@@ -14,12 +14,10 @@ import tempfile
 import threading
 from pathlib import Path, PurePosixPath
 
-from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from service.clock import utcnow
 from service.record.models import TrailEntry, TrailPending
 from service.decide.rulebook import RuleBook, validate_rules
 from service.record.trail import entry_hash, entry_values, sign_entry
@@ -42,36 +40,32 @@ def version_of(files: dict[str, str]) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def record_ruleset(app: Flask, rulebook: RuleBook | None = None, *, previous: str | None = None,
+def record_ruleset(session: Session, key, rulebook: RuleBook, now, *, previous: str | None = None,
                    reason: str = "start-up") -> bool:
-    """Record the serving rule set's version once; True when this call wrote it."""
-    rulebook = rulebook or app.extensions["rulebook"]
-    if app.extensions.get("trail_key") is None:  # production without its key: it will not start
-        return False
+    """Record the rule set's version once, in the caller's transaction; True when this call wrote
+    it. `key`: the trail's keyring, which signs the entry."""
     files = snapshot_files(rulebook.root)
     if version_of(files) != rulebook.version:  # edited on disk since it was loaded: record the next time
         return False
-    values = entry_values(kind=KIND, entry_id=rulebook.version, recorded_at=utcnow(),
+    values = entry_values(kind=KIND, entry_id=rulebook.version, recorded_at=now,
                           ruleset_version=rulebook.version,
                           body={"previous_version": previous, "reason": reason, "rules": sorted(rulebook.rules),
                                 "files": files})
     columns = {k: v for k, v in values.items() if k in TrailEntry.__table__.c}
-    with app.extensions["db_sessions"]() as session, session.begin():
-        if session.bind.dialect.name == "postgresql":
-            seq = session.scalar(pg_insert(TrailEntry.__table__).values(**columns)
-                                 .on_conflict_do_nothing(index_elements=["entry_id"])
-                                 .returning(TrailEntry.__table__.c.seq))
-        else:  # one writer at a time: the transaction began IMMEDIATE
-            if session.scalar(select(TrailEntry.seq).where(TrailEntry.entry_id == rulebook.version)):
-                return False
-            from sqlalchemy import func
-            seq = (session.scalar(select(func.coalesce(func.max(TrailEntry.seq), 0))) or 0) + 1
-            session.execute(TrailEntry.__table__.insert().values(seq=seq, **columns))
-        if seq is None:
+    if session.bind.dialect.name == "postgresql":
+        seq = session.scalar(pg_insert(TrailEntry.__table__).values(**columns)
+                             .on_conflict_do_nothing(index_elements=["entry_id"])
+                             .returning(TrailEntry.__table__.c.seq))
+    else:  # one writer at a time: the transaction began IMMEDIATE
+        if session.scalar(select(TrailEntry.seq).where(TrailEntry.entry_id == rulebook.version)):
             return False
-        leaf = entry_hash(values)
-        session.execute(TrailPending.__table__.insert().values(
-            seq=seq, hash=bytes.fromhex(leaf), signature=sign_entry(app.extensions["trail_key"], values, leaf)))
+        seq = (session.scalar(select(func.coalesce(func.max(TrailEntry.seq), 0))) or 0) + 1
+        session.execute(TrailEntry.__table__.insert().values(seq=seq, **columns))
+    if seq is None:
+        return False
+    leaf = entry_hash(values)
+    session.execute(TrailPending.__table__.insert().values(
+        seq=seq, hash=bytes.fromhex(leaf), signature=sign_entry(key, values, leaf)))
     return True
 
 

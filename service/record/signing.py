@@ -13,7 +13,6 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from flask import Flask
 
 ED25519 = b"\x01"  # signed-note signature type (c2sp.org/signed-note)
 DEV_KEY_FILE = "trail_signing_key.pem"  # development's one key before the split
@@ -130,18 +129,3 @@ def write_once(path: Path, make) -> None:
         pass
     finally:
         spare.unlink()
-
-
-def init_app(app: Flask) -> None:
-    """app.extensions["trail_key"]: the keyring (service.record.keyring), which answers as a
-    TrailKey did, each call by the key of its role."""
-    from service import PROJECT_ROOT
-    from service.record.keyring import load_keyring
-    app.extensions["trail_key_problem"] = None
-    try:
-        app.extensions["trail_key"] = load_keyring(app.config, Path(app.instance_path), PROJECT_ROOT)
-    except (SigningKeyError, OSError, ValueError) as exc:
-        if app.config["ENV"] != "production":
-            raise
-        # keys.check_start_up refuses to start, naming it
-        app.extensions["trail_key"], app.extensions["trail_key_problem"] = None, str(exc)

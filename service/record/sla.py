@@ -1,4 +1,5 @@
-"""The SLA sweep: which case steps are overdue as of a date, and who must hear about it.
+"""The SLA sweep's notifications: who must hear that a case step is overdue, and when (the sweep
+itself, which reviews each open case: service/flows/sla_sweep.py).
 
 Whether a step is overdue is the rules' answer (a process rule that fires on the case); which
 rules notify whom is in the rule files (`notify:`), and the escalation target of each step in
@@ -15,79 +16,14 @@ cannot be taken back (it is also never sent again for that step and deadline).
 from __future__ import annotations
 
 import datetime as dt
-import logging
 
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.clock import day_in_china, utcnow
-from service.record.case_trail import LedgerDisagreement
-from service.record.ledger import accepted_events, review_case
 from service.record.models import Case, Notification
-from service.record.notifications import notify
-
-_log = logging.getLogger(__name__)
 
 
-def sweep(session: Session, as_of: dt.date) -> dict:
-    rulebook = current_app.extensions["rulebook"]
-    process = rulebook.context.process
-    machine = rulebook.context.classification.machine
-    now = utcnow()
-    dry_run = as_of > day_in_china(now)
-    counts = {"as_of": as_of, "dry_run": dry_run, "cases_checked": 0, "overdue_steps": 0, "notifications_created": 0}
-    planned: list[dict] = []
-    for case in session.scalars(select(Case).order_by(Case.id)):
-        try:
-            events = accepted_events(session, case.id)
-        except LedgerDisagreement as exc:  # decided on nothing until the ledger is put right
-            _log.error("SLA sweep skipped case %s: %s", case.id, exc)
-            continue
-        if machine.closed(machine.run(events)):  # archived or offboarded: nothing left to decide
-            continue
-        counts["cases_checked"] += 1
-        review = review_case(rulebook, case, events, as_of)
-        pending = review.pending
-        messages = {f["rule_id"]: f["message"] for f in review.findings}
-        for rule in review.outcome.fired:
-            if not rule.notify:
-                continue
-            counts["overdue_steps"] += 1
-            for recipient in rule.notify:
-                escalation = recipient == "escalation"
-                reminded_on = None
-                if escalation:
-                    reminded_on = _reminded_on(session, case, pending, rule)
-                    grace = process.step(pending["step"]).sla.escalate_after_working_days
-                    if not _escalation_due(rulebook, pending, rule, reminded_on, as_of, grace):
-                        continue  # the approver first gets a working day to act on the reminder
-                role, person = _recipient(recipient, case, pending)
-                kind = "step_escalated" if escalation else "step_overdue"
-                dedupe_key = overdue_key(case.id, pending, recipient)
-                if dry_run:  # a reminder it would send now is not one sent earlier: no escalation with it
-                    if not _queued(session, dedupe_key):
-                        planned.append({"kind": kind, "case_id": case.id, "recipient_role": role,
-                                        "recipient_id": person, "step": pending.get("step"),
-                                        "due_on": pending.get("due_on"), "reason": recipient})
-                    continue
-                created = notify(
-                    session, kind=kind, now=now, recipient_role=role,
-                    recipient_id=person, case_id=case.id, employee_id=case.employee_id,
-                    dedupe_key=dedupe_key,
-                    payload={"case_id": case.id, "employee_id": case.employee_id, "rule_id": rule.id,
-                             "step": pending.get("step"), "due_on": pending.get("due_on"),
-                             "working_days_late": pending.get("working_days_late"),
-                             "as_of": as_of.isoformat(), "reason": recipient,
-                             "message": escalation_message(case.id, pending, reminded_on)
-                             if escalation else messages[rule.id]})
-                counts["notifications_created"] += created is not None
-    if dry_run:  # nothing created; what would be, in `notifications`
-        counts["notifications"] = planned
-    return counts
-
-
-def _queued(session: Session, dedupe_key: str) -> bool:
+def was_queued(session: Session, dedupe_key: str) -> bool:
     return session.scalar(select(Notification.id).where(Notification.dedupe_key == dedupe_key)) is not None
 
 
@@ -96,7 +32,7 @@ def overdue_key(case_id: str, pending: dict, recipient: str) -> str:
     return f"overdue:{case_id}:{pending.get('step')}:{pending.get('due_on')}:{recipient}"
 
 
-def _reminded_on(session: Session, case: Case, pending: dict, rule) -> str | None:
+def reminded_on_day(session: Session, case: Case, pending: dict, rule) -> str | None:
     """The day (as of) the pending approver's reminder for this step and deadline was queued."""
     if "pending_approver" not in rule.notify:
         return None
@@ -105,7 +41,7 @@ def _reminded_on(session: Session, case: Case, pending: dict, rule) -> str | Non
     return reminder.payload.get("as_of") if reminder is not None else None
 
 
-def _escalation_due(rulebook, pending: dict, rule, reminded_on: str | None, as_of: dt.date, grace: int) -> bool:
+def escalation_due(rulebook, pending: dict, rule, reminded_on: str | None, as_of: dt.date, grace: int) -> bool:
     """`grace` working days after the reminder (sla.yaml), never with it: a step first found long overdue (the
     worker was down, the events were recorded late) still gives its approver that day. A rule
     that names no pending approver escalates `grace` working days after the deadline."""
@@ -134,7 +70,7 @@ def escalation_message(case_id: str, pending: dict, reminded_on: str | None) -> 
                   f"{en_approver}. For {pending.get('escalate_to_en')} to follow up."}
 
 
-def _recipient(recipient: str, case: Case, pending: dict) -> tuple[str, str | None]:
+def recipient_of(recipient: str, case: Case, pending: dict) -> tuple[str, str | None]:
     """(role, person) to notify. Only the case's HR owner and the employee's manager are known by
     id; anyone else (the approver's own manager, the head of HR) is addressed by role."""
     if recipient == "hr_owner":

@@ -247,11 +247,3 @@ def prove(session: Session, build) -> list[bytes] | bytes:
     """Run a merkle proof or root builder on stored nodes, fetched in one go."""
     nodes = stored_nodes(session, merkle.needed(build))
     return build(lambda level, index: nodes[(level, index)])
-
-
-# --- verifying -------------------------------------------------------------------------------
-
-def verify_chain(session: Session, key=None, against: list[dict] | None = None, progress=None):
-    """The full verification of the trail, in one consistent snapshot: service.record.verify."""
-    from service.record.verify import verify_chain as full
-    return full(session, key, against, progress)

@@ -29,6 +29,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from service.record import merkle
+from service.record.merkle import RightEdge  # noqa: F401 -- verification.py reads it here too
 from service.record.models import (TrailCheckpoint, TrailEntry, TrailHead, TrailLeaf, TrailLegacyPending,
                                    TrailPending)
 from service.record.trail import (CONTENT, GENESIS, HASHED, LEGACY_SEALED, SCHEME, SEAL_REFUSED, _canonical, b64,
@@ -84,47 +85,6 @@ def verify_chain(session: Session, key=None, against: list[dict] | None = None,
     connection = session.connection()
     snapshot(connection)
     return Scan(connection, key, progress).full(against or [])
-
-
-class RightEdge:
-    """The complete subtrees on the tree's right edge, (leaves, hash) from left to right: enough
-    to append leaves and compute every later root, in log2(n) hashes of memory."""
-
-    def __init__(self, stack: list[tuple[int, bytes]] | None = None):
-        self.stack = list(stack or [])
-        self.size = sum(n for n, _ in self.stack)
-
-    @classmethod
-    def of_tree(cls, size: int, get: merkle.Getter) -> "RightEdge":
-        """The edge of the stored tree of `size` leaves, read through `get` (stored nodes)."""
-        stack, start = [], 0
-        for level in reversed(range(size.bit_length())):
-            if size >> level & 1:
-                stack.append((1 << level, get(level, start >> level)))
-                start += 1 << level
-        return cls(stack)
-
-    @staticmethod
-    def nodes(size: int) -> set[tuple[int, int]]:
-        wanted: set[tuple[int, int]] = set()
-        RightEdge.of_tree(size, lambda level, index: wanted.add((level, index)) or b"")
-        return wanted
-
-    def push(self, leaf: bytes) -> None:
-        stack = self.stack
-        stack.append((1, leaf))
-        while len(stack) > 1 and stack[-1][0] == stack[-2][0]:
-            right, left = stack.pop(), stack.pop()
-            stack.append((left[0] * 2, merkle.node_hash(left[1], right[1])))
-        self.size += 1
-
-    def root(self) -> bytes:
-        if not self.stack:
-            return merkle.root(0, lambda *_: b"")
-        root = self.stack[-1][1]
-        for _, h in reversed(self.stack[:-1]):
-            root = merkle.node_hash(h, root)
-        return root
 
 
 def _content_columns(dialect: str) -> list:

@@ -18,6 +18,7 @@ import base64
 import datetime as dt
 import hashlib
 import logging
+import os
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -31,7 +32,7 @@ from service.clock import utcnow
 from service.record import merkle
 from service.record.models import TrailCheckpoint, TrailCosignature
 from service.record.trail import prove
-from service.witness.notes import COSIGNATURE_V1, Checkpoint, NoteError, Verifier, split_note, verified_by
+from service.signed_notes import COSIGNATURE_V1, Checkpoint, NoteError, Verifier, split_note, verified_by
 
 log = logging.getLogger(__name__)
 SUBMIT_BATCH = 200
@@ -48,14 +49,16 @@ def witness_vkey(app: Flask) -> str | None:
     if app.config.get("TRAIL_WITNESS_VKEY"):
         return app.config["TRAIL_WITNESS_VKEY"]
     if app.config.get("TRAIL_WITNESS_URL") and app.config["ENV"] != "production":
-        from service.witness.cli import DEFAULT_NAME, dev_signer
+        from service.record.keyring import DEV_WITNESS_NAME, dev_witness_signer
         if app.config.get("WITNESS_KEY"):  # SEPARATION_GUARD_WITNESS_KEY, set for both processes
-            from service import PROJECT_ROOT
+            from service.config import PROJECT_ROOT
             from service.record.keyring import private_key
-            from service.witness.notes import Signer
+            from service.signed_notes import Signer
             key = private_key(app.config["WITNESS_KEY"], "WITNESS_KEY", False, PROJECT_ROOT)
-            return Signer(app.config.get("WITNESS_NAME") or DEFAULT_NAME, COSIGNATURE_V1, key).verifier.vkey
-        return dev_signer(Path(app.instance_path)).verifier.vkey
+            return Signer(app.config.get("WITNESS_NAME") or DEV_WITNESS_NAME, COSIGNATURE_V1, key).verifier.vkey
+        # Named as the witness process names itself (service/witness/cli.py dev_signer).
+        return dev_witness_signer(Path(app.instance_path),
+                                  os.environ.get("SEPARATION_GUARD_WITNESS_NAME") or DEV_WITNESS_NAME).verifier.vkey
     return None
 
 

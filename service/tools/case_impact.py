@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -56,8 +57,10 @@ class CaseImpact:
                                          # case_events differ from the trail (service.record.case_trail)
 
 
-def case_impact(session: Session, old_book, new_book, as_of: dt.date, progress=None) -> CaseImpact:
-    """Every case open under either rule set, its next step decided under both as of `as_of`."""
+def case_impact(session: Session, old_book, new_book, as_of: dt.date, progress=None, keys=None) -> CaseImpact:
+    """Every case open under either rule set, its next step decided under both as of `as_of`.
+    `keys`: the re-check keys that open the kept facts (default: the app's)."""
+    keys = keys or current_app.extensions["recheck_keys"]
     cases = list(session.scalars(select(Case).order_by(Case.id)))
     changes, skipped, open_cases = [], [], 0
     for done, case in enumerate(cases, start=1):
@@ -70,7 +73,7 @@ def case_impact(session: Session, old_book, new_book, as_of: dt.date, progress=N
             open_cases += 1
             row = session.get(CaseRecheck, case.id)
             try:
-                employee = kept_employee(case.id, row) if row is not None else None
+                employee = kept_employee(case.id, row, keys) if row is not None else None
             except RecheckKeyError:
                 # Deciding without the facts could hide a deny they make: say it was not decided.
                 skipped.append(case.id)

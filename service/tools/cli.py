@@ -77,10 +77,41 @@ def worker_command(once, as_of):
         click.echo(f"{name}: " + " ".join(f"{k}={v}" for k, v in counts.items()))
 
 
+notifications_cli = AppGroup("notifications", help="The notification outbox.")
+
+
+@notifications_cli.command("deliver")
+def deliver_command():
+    """Deliver every due notification to WEBHOOK_URL once (the worker does this every few seconds)."""
+    from service.flows.notifications import deliver, webhook_settings
+    app = current_app._get_current_object()
+    if webhook_settings(app) is None:
+        raise click.UsageError("WEBHOOK_URL is not set: notifications can only be polled.")
+    counts = deliver(app)
+    click.echo(" ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+sla_cli = AppGroup("sla", help="Approval deadlines in working days.")
+
+
+@sla_cli.command("sweep")
+@click.option("--as-of", "as_of", help="Date to sweep as of (default: today in China).")
+def sweep_command(as_of):
+    """Find steps overdue as of a date and queue notifications (once per step and deadline)."""
+    from schemas.fields import AsOf
+    from service.decide.evaluation import default_as_of
+    from service.flows.sla_sweep import sweep_overdue
+    serving_rulebook()
+    day = AsOf().deserialize(as_of) if as_of else default_as_of()
+    counts = sweep_overdue(current_app._get_current_object(), day)
+    click.echo(" ".join(f"{k}={v}" for k, v in counts.items() if k != "notifications" and (k != "dry_run" or v)))
+    for planned in counts.get("notifications", ()):  # a dry run: what it would queue
+        click.echo("would notify " + " ".join(f"{k}={v}" for k, v in planned.items()))
+
+
 def init_app(app: Flask) -> None:
-    from service.http.notifications_api import notifications_cli, sla_cli
     from service.tools.rule_cli import rules_group
-    from service.http.trail_api import trail_cli
+    from service.tools.trail_cli import trail_cli
     from service.tools.db_cli import db_group
     from service.tools.trail_keys import trail_keys_group
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from service import PROJECT_ROOT
+from service.config import PROJECT_ROOT
 from service.decide.citations import load_citations
 from service.decide.rulebook import Problem, Rule, RuleBook, load_rulebook, rule_files, validate_rules
 

@@ -21,9 +21,9 @@ from schemas.classification import CaseStatesFileSchema, SeparationBasisFileSche
 from schemas.data_files import (CalendarFileSchema, CompleteRecordFileSchema, FactFileSchema, NamesFileSchema,
                                 ParameterFileSchema)
 from schemas.rule_file import CitationFileSchema, RuleFileSchema
-from service import PROJECT_ROOT
+from service.config import PROJECT_ROOT
 from service.decide.process_config import ChainsFileSchema, SlaFileSchema
-from service.tools.fixture_file import FixtureFileSchema, TestdataFileSchema
+from service.decide.fixture_file import FixtureFileSchema, TestdataFileSchema
 
 SCHEMA_DIR = PROJECT_ROOT / "rules" / "_schemas"
 # schema name -> (marshmallow schema, title, the files under rules/ it describes)

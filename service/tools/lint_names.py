@@ -11,14 +11,12 @@ import yaml
 
 from service.decide.names import NAMES_FILE
 from service.http.rule_examples import example_fields, field_label
-from service.tools.lines import _child, _Lines
-
+from service.decide.rule_lines import _child, _Lines
+from service.decide.problem_lines import WARNING, Issue
 
 
 def page_names(checked, lines: _Lines) -> list:
     """Warnings for `checked` (a validated rule folder: vocabulary, names, rules)."""
-    from service.tools.lint import WARNING, Issue
-
     if checked.vocabulary is None or checked.names is None:
         return []   # the vocabulary or the names file is broken: lint reports that already
     out = []

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import click
 
-from service import PROJECT_ROOT
+from service.config import PROJECT_ROOT
 
 
 def default_rules_dir() -> Path:
@@ -231,7 +231,7 @@ def diff_command(old, new, fixtures, as_of, no_cases):
     changes (from the service's database). Fixtures: NEW's fixtures/ (default)."""
     from service.tools.case_impact import print_case_impact
     from service.tools.diff import diff, resolve_side
-    from service.tools.lint import place_problems
+    from service.decide.problem_lines import place_problems
 
     with tempfile.TemporaryDirectory(prefix="rules-diff-") as work:
         try:

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import current_app
 from flask.cli import AppGroup
 
-from service import PROJECT_ROOT
+from service.config import PROJECT_ROOT
 from service.record.keyring import ROLES, private_key
 from service.record.signing import SigningKeyError, TrailKey
 

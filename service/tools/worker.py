@@ -29,10 +29,10 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from service.clock import day_in_china, utcnow
 from service.record.models import WorkerState
+from service.record.worker_state import STALE_AFTER, WORKER_NAME  # noqa: F401 -- STALE_AFTER: /readyz's, read here by tests
 
 log = logging.getLogger("separation_guard.worker")
 
-WORKER_NAME = "worker"
 # Advisory locks are per database, not per schema: the second half of the key is the schema's,
 # so two deployments (or test runs) in schemas of one database each have their worker.
 _ADVISORY_LOCK = 72_616_002
@@ -41,8 +41,6 @@ LEASE = dt.timedelta(seconds=30)
 TICK_SECONDS = 1.0
 # An idle pass writes its heartbeat this often (a pass that ran a task always does).
 HEARTBEAT_EVERY = dt.timedelta(seconds=10)
-# /readyz calls the worker stale when it has not beaten for this long.
-STALE_AFTER = dt.timedelta(minutes=2)
 
 
 @dataclass
@@ -74,29 +72,25 @@ class Task:
 # ---- the tasks ------------------------------------------------------------------------------
 
 def _sla_sweep(ctx: PassContext) -> dict:
-    from service.record.sla import sweep
-    with ctx.sessions() as session, session.begin():
-        counts = sweep(session, ctx.as_of)
+    from service.flows.sla_sweep import sweep_overdue
+    counts = sweep_overdue(ctx.app, ctx.as_of)
     # dry_run only when it is one (a worker run --once as of a day to come)
     return {k: v for k, v in counts.items() if k not in ("as_of", "notifications") and (k != "dry_run" or v)}
 
 
 def _deliver(ctx: PassContext) -> dict:
-    from service.record.notifications import deliver_due
-    from service.http.notifications_api import webhook_settings
-    settings = webhook_settings(ctx.app)
-    return deliver_due(ctx.sessions, settings, utcnow())
+    from service.flows.notifications import deliver
+    return deliver(ctx.app)
 
 
 def _recheck(ctx: PassContext) -> dict:
-    from service.record.rechecks import recheck_open_cases
-    with ctx.sessions() as session, session.begin():
-        return recheck_open_cases(session, ctx.as_of, ctx.now)
+    from service.flows.recheck import recheck
+    return recheck(ctx.app, ctx.as_of, ctx.now)
 
 
 def _watch_rules(ctx: PassContext) -> dict:
     """The worker decides with the rules the web workers serve: reload when the files change."""
-    from service.decide.reload import changed_on_disk, reload_rules
+    from service.flows.rules_live import changed_on_disk, reload_rules
     if not changed_on_disk(ctx.app):
         return {"reloaded": False}
     return {"reloaded": reload_rules(ctx.app, "rule files or fixtures changed on disk (worker)").ok}
@@ -104,11 +98,8 @@ def _watch_rules(ctx: PassContext) -> dict:
 
 def _seal_trail(ctx: PassContext) -> dict:
     """Seal what the web workers queued (they seal too: one at a time holds the lock)."""
-    from service.record.sealer import BATCH, seal_once
-    total = n = seal_once(ctx.app)
-    while n == BATCH:
-        total += (n := seal_once(ctx.app))
-    return {"sealed": total}
+    from service.flows.sealing import seal_pending
+    return {"sealed": seal_pending(ctx.app)}
 
 
 def _verify_trail(ctx: PassContext) -> dict:
@@ -233,19 +224,6 @@ def _beat(app: Flask, holder: str, tasks: dict | None = None) -> None:
         row.holder, row.heartbeat_at = holder, utcnow()
         if tasks is not None:
             row.tasks = tasks
-
-
-def worker_status(app: Flask) -> dict:
-    """For /readyz: the active worker's last heartbeat, as any process sees it in the database."""
-    with app.extensions["db_sessions"]() as session:
-        row = session.get(WorkerState, WORKER_NAME)
-    if row is None or row.heartbeat_at is None:
-        return {"status": "never seen", "heartbeat_at": None, "holder": None}
-    age = utcnow() - row.heartbeat_at
-    return {"status": "stale" if age > STALE_AFTER else "ok", "heartbeat_at": row.heartbeat_at.isoformat(),
-            "seconds_since_heartbeat": round(age.total_seconds(), 1), "holder": row.holder,
-            "tasks": {name: {k: v for k, v in state.items() if k in ("last_run_at", "last_day", "error")}
-                      for name, state in (row.tasks or {}).items()}}
 
 
 # ---- running ---------------------------------------------------------------------------------

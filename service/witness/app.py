@@ -23,7 +23,7 @@ from typing import Callable
 from flask import Flask, Response, request
 
 from service.record.merkle import verify_consistency
-from service.witness.notes import EMPTY_ROOT, Checkpoint, NoteError, Signer, Verifier, split_note, verified_by
+from service.signed_notes import EMPTY_ROOT, Checkpoint, NoteError, Signer, Verifier, split_note, verified_by
 from service.witness.store import Store
 
 log = logging.getLogger("separation_guard.witness")

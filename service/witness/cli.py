@@ -18,10 +18,11 @@ from pathlib import Path
 
 import click
 
-from service import PROJECT_ROOT
-from service.witness.notes import COSIGNATURE_V1, NOTE_ED25519, NoteError, Signer, Verifier
+from service.config import PROJECT_ROOT
+from service.record.keyring import DEV_WITNESS_NAME, dev_witness_signer
+from service.signed_notes import COSIGNATURE_V1, NOTE_ED25519, NoteError, Signer, Verifier
 
-DEFAULT_NAME = "separation-guard.example/witness"
+DEFAULT_NAME = DEV_WITNESS_NAME
 DEFAULT_ORIGIN = "separation-guard.example/trail"
 PREFIX = "SEPARATION_GUARD_"
 
@@ -36,15 +37,7 @@ def instance() -> Path:
 
 def dev_signer(instance_path: Path, name: str | None = None) -> Signer:
     """Development's witness key, made once under instance/witness/ by whoever asks first."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    from service.record.signing import write_once
-    path = instance_path / "witness" / "witness_key.pem"
-    write_once(path, lambda: Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    return Signer(name or _env("WITNESS_NAME") or DEFAULT_NAME, COSIGNATURE_V1, key)
+    return dev_witness_signer(instance_path, name or _env("WITNESS_NAME") or DEFAULT_NAME)
 
 
 def dev_service_keyring():

@@ -4,28 +4,26 @@ Only derivation lives here: copying request facts, and date arithmetic with the 
 force (service/decide/periods.py). Whether a status protects, and against which separation, is decided
 by the rule files in rules/labor_law/. A fact that cannot be derived without guessing is left
 out, and the rules see it as unknown; where derivation gives up it returns `Unknown(...)` naming the
-request fields that decide the fact (service/decide/facts/unknown.py).
+request fields that decide the fact (service/decide/facts/unknown.py). The maternity, nursing and
+miscarriage periods are derived in facts/maternity.py, the medical treatment period in medical.py.
 """
 from __future__ import annotations
 
 import datetime as dt
-import itertools
-import math
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 from service.decide.classification import Classification
 from service.decide.facts.context import FactContext
+from service.decide.facts.counting import days_between, or_unknown, shifted, two_decimals
+from service.decide.facts.maternity import on_maternity_leave, on_miscarriage_leave, nursing, nursing_ends
+from service.decide.facts.medical import medical_period, sick_leave_in_window
 from service.decide.facts.unknown import Unknown
 from service.decide.parameters import ParameterNotInForce, ParameterSet
-from service.decide.periods import (NATIONAL, RegionNotCovered, UnknownFact, add_months, add_years, completed_years,
-                             longest_probation_months, maternity_leave, medical_treatment_entitlement,
-                             medical_treatment_in_period, miscarriage_leave, miscarriage_leave_bounds,
-                             nursing_period, paid_suspension_limits, probation_cap_months, probation_end,
-                             regional_values, retirement_candidates, whole_months_between)
+from service.decide.periods import (UnknownFact, add_years, completed_years, longest_probation_months,
+                                    paid_suspension_limits, probation_cap_months, probation_end, retirement_candidates,
+                                    whole_months_between)
 
 _DISABLED = {"disabled": True, "not_disabled": False, "none": False}
-_MATERNITY_EXTENSION = "maternity.regional_extension_days"
-_MEDICAL_FORMULA = "medical_treatment.regional_formula"
 
 
 def derive(request: dict, as_of: dt.date, context: FactContext, on: dt.date | None = None,
@@ -44,16 +42,16 @@ def derive(request: dict, as_of: dt.date, context: FactContext, on: dt.date | No
     on = on or as_of
     service = _service_years(employee, as_of, on)
     facts: dict[str, Any] = {
-        "derived.separation.ground_article": _or_unknown(
+        "derived.separation.ground_article": or_unknown(
             context.classification.basis.ground_article(action.get("ground")), "action.ground"),
-        "derived.nursing_period.active": _nursing(employee, on, params),
+        "derived.nursing_period.active": nursing(employee, on, params),
         # A pending assessment says nothing yet about the disability.
-        "derived.work_injury.disabled": _or_unknown(
+        "derived.work_injury.disabled": or_unknown(
             _DISABLED.get((employee.get("work_injury") or {}).get("status")), "employee.work_injury.status"),
-        "derived.nursing_period.ends_on": _nursing_ends(employee, params),
-        "derived.maternity_leave.active": _maternity_leave(employee, on, params, rested),
-        "derived.medical_treatment.in_period": _medical_period(employee, service[0], as_of, on, params, rested),
-        "derived.medical_treatment.sick_leave_in_window": _sick_leave_in_window(employee, service[0], as_of, on, params),
+        "derived.nursing_period.ends_on": nursing_ends(employee, params),
+        "derived.maternity_leave.active": on_maternity_leave(employee, on, params, rested),
+        "derived.medical_treatment.in_period": medical_period(employee, service[0], as_of, on, params, rested),
+        "derived.medical_treatment.sick_leave_in_window": sick_leave_in_window(employee, service[0], as_of, on, params),
         "derived.occupational_disease.diagnosed": _occupational_disease(employee),
         "derived.union.exists": _union_exists(request),
         "derived.service.continuous_years_min": service[0],
@@ -62,17 +60,17 @@ def derive(request: dict, as_of: dt.date, context: FactContext, on: dt.date | No
         # years bound it, and only where they meet does it need nothing more.
         "derived.service.continuous_years": None if service[0] is not None and service[0] == service[1]
         else Unknown("employee.continuous_service_years"),
-        "derived.notice.days_served": _or_unknown(_days(action.get("notice_served_on"), action_date),
+        "derived.notice.days_served": or_unknown(days_between(action.get("notice_served_on"), action_date),
                                                   "action.notice_served_on"),
-        "derived.layoff.days_since_consultation": _or_unknown(
-            _days((action.get("layoff") or {}).get("consulted_on"), action_date), "action.layoff.consulted_on"),
-        "derived.contract.days_to_end": _or_unknown(
-            _days(action_date, (employee.get("contract") or {}).get("end_date")), "employee.contract.end_date"),
-        "derived.union_officer.term_days_left": _or_unknown(
-            _days(action_date, (employee.get("union_officer") or {}).get("term_end")), "employee.union_officer.term_end"),
+        "derived.layoff.days_since_consultation": or_unknown(
+            days_between((action.get("layoff") or {}).get("consulted_on"), action_date), "action.layoff.consulted_on"),
+        "derived.contract.days_to_end": or_unknown(
+            days_between(action_date, (employee.get("contract") or {}).get("end_date")), "employee.contract.end_date"),
+        "derived.union_officer.term_days_left": or_unknown(
+            days_between(action_date, (employee.get("union_officer") or {}).get("term_end")), "employee.union_officer.term_end"),
         "derived.union_officer.extended_contract_days_left": _extended_contract_days_left(employee, action_date),
         "derived.layoff.percent_of_staff": _percent_of_staff(action.get("layoff")),
-        "derived.miscarriage_leave.active": _miscarriage_leave(employee, on, params),
+        "derived.miscarriage_leave.active": on_miscarriage_leave(employee, on, params),
         "derived.paid_suspension.active": _paid_suspension(employee, on, params),
     }
     facts.update(_probation(employee, as_of, on, params))
@@ -92,176 +90,8 @@ def request_value(request: dict, name: str):
     if node == "unknown":
         return None
     if isinstance(node, float):
-        return _years(node)
+        return two_decimals(node)
     return node.isoformat() if isinstance(node, dt.date) else node
-
-
-def _years(value: float) -> float | int:
-    """Years to two decimals, 16 rather than 16.0: the engine cannot parse exponent notation
-    (1e-07), and messages show the number as given."""
-    value = round(value, 2)
-    return int(value) if value.is_integer() else value
-
-
-def _or_unknown(value, *fields: str):
-    """The value, or Unknown(fields) when it is None: for a fact read from those fields only."""
-    return Unknown(*fields) if value is None else value
-
-
-def _days(start: dt.date | None, end: dt.date | None) -> int | None:
-    return None if start is None or end is None else (end - start).days
-
-
-# ---- pregnancy, childbirth, nursing ------------------------------------------------------------
-def _nursing(employee: dict, as_of: dt.date, params: ParameterSet) -> bool | None:
-    children = employee.get("children")
-    if children is None:
-        return Unknown("employee.children")
-    answers = {_first_year(child["birth_date"], as_of, params) for child in children}
-    return True if True in answers else Unknown("employee.children") if None in answers else False
-
-
-def _nursing_ends(employee: dict, params: ParameterSet) -> str | None:
-    children = employee.get("children")
-    if not children:
-        return None
-    born = max(child["birth_date"] for child in children)
-    try:
-        return nursing_period(born, params).end.isoformat()
-    except ParameterNotInForce:
-        return None  # a birth before the encoded nursing values: not guessed
-
-
-def _first_year(born: dt.date, as_of: dt.date, params: ParameterSet) -> bool | None:
-    try:
-        return nursing_period(born, params).contains(as_of)
-    except ParameterNotInForce:
-        return None  # a birth before the encoded nursing values: not guessed
-
-
-def _maternity_leave(employee: dict, as_of: dt.date, params: ParameterSet, rested: dict) -> bool | None:
-    """On maternity leave on as_of. With a detail unknown (dystocia, babies, the child's order, an
-    unencoded region) the leave is at least the one every recorded detail gives (a recorded
-    dystocia and each recorded additional baby count; the region's extension when it does not
-    depend on the unknown detail) and, in every rule known, ends by the first birthday; between
-    the two it is unknown. The regional regulation is what the value rests on when its extension
-    decides it: past the national leave, whether she is still on leave is the extension's answer."""
-    birth = employee.get("childbirth")
-    if birth is None:
-        return Unknown(find=lambda: _maternity_details(employee, as_of, params))
-    if birth.get("status") == "none":
-        return False  # the EHR states there was no childbirth in the past year
-    born: dt.date = birth["date"]
-    if not born <= as_of <= add_years(born, 1):
-        return False
-    dystocia, babies = birth.get("dystocia"), birth.get("babies")
-    region, order = employee.get("region"), birth.get("child_order")
-    # The leave she certainly has: what is recorded adds to it, what is not adds nothing.
-    known = dict(dystocia=dystocia is True, babies=babies or 1)
-    national = _leave(born, region=NATIONAL, child_order=None, params=params, **known)
-    exact = _leave(born, dystocia, babies, region, order, params)
-    leave = exact or _leave(born, region=region, child_order=order, params=params, **known) or national
-    if leave is None:
-        return Unknown()  # a birth before the encoded rules (FEM-7, 2012-04-28): nothing to send decides
-    if exact is None and not leave.contains(as_of):
-        def on_leave(dystocia, babies, region, child_order):
-            return maternity_leave(born, dystocia=dystocia, babies=babies, region=region, params=params,
-                                   child_order=child_order).contains(as_of)
-        return Unknown(find=lambda: _deciding(on_leave, _maternity_details(employee, as_of, params)))
-    if region not in (None, NATIONAL) and leave is not national and not national.contains(as_of):
-        rested["derived.maternity_leave.active"] = params.reference(
-            f"{_MATERNITY_EXTENSION}.{region}", on=born).references
-    return leave.contains(as_of)
-
-
-def _leave(born: dt.date, dystocia: bool | None, babies: int | None, region: str | None,
-           child_order: int | None, params: ParameterSet):
-    """The maternity leave those details give, or None when one that decides it is unknown."""
-    try:
-        return maternity_leave(born, dystocia=dystocia, babies=babies, region=region, params=params,
-                               child_order=child_order)
-    except (UnknownFact, RegionNotCovered, ParameterNotInForce):
-        return None
-
-
-# The values a detail of a childbirth is tried with, to find the ones that decide the leave on a
-# day: every value that can lengthen it (the leave grows with dystocia, babies and by region).
-_BABIES = (1, 2, 3)
-_CHILD_ORDERS = (1, 2, 3)
-
-
-def _maternity_details(employee: dict, on: dt.date, params: ParameterSet) -> dict[str, tuple]:
-    """The details of the childbirth not given, each with the values it is tried with (a given
-    one: only its value); the region only among those whose rule is encoded (another cannot be
-    decided on)."""
-    birth = employee.get("childbirth") or {}
-    born = birth.get("date")
-    encoded = regional_values(params, "maternity.regional_extension_days", born or on)
-    regions = tuple(encoded)
-    region = employee.get("region")
-    tried = {
-        "employee.childbirth.dystocia": (birth["dystocia"],) if "dystocia" in birth else (False, True),
-        "employee.childbirth.babies": (birth["babies"],) if "babies" in birth else _BABIES,
-        "employee.region": (region,) if region else regions or (None,),
-        "employee.childbirth.child_order": (birth["child_order"],) if "child_order" in birth else _CHILD_ORDERS,
-    }
-    if born is None:  # every detail not given may decide, on some day; the order only where the region asks
-        by_order = region is None or isinstance(encoded.get(region), dict)
-        return {"employee.childbirth.date": (), **{f: v for f, v in tried.items() if len(v) > 1
-                                                   and (by_order or f != "employee.childbirth.child_order")}}
-    return tried
-
-
-def _results(answer: Callable[..., bool], tried: dict[str, tuple]) -> dict[tuple, bool]:
-    """`answer` for every combination of the values tried; those it cannot decide on left out."""
-    results: dict[tuple, bool] = {}
-    for combination in itertools.product(*tried.values()):
-        try:
-            results[combination] = answer(*combination)
-        except (UnknownFact, RegionNotCovered, ParameterNotInForce, ValueError):
-            continue
-    return results
-
-
-def _size(tried: dict[str, tuple]) -> int:
-    return math.prod(len(values) for values in tried.values())
-
-
-def _deciding(answer: Callable[..., bool], tried: dict[str, tuple], results: dict | None = None) -> list[str]:
-    """The fields (tried with more than one value) on which `answer` depends: those whose value
-    alone, the others kept, changes it somewhere. Values that cannot be decided on are skipped."""
-    names = list(tried)
-    results = _results(answer, tried) if results is None else results
-    deciding = []
-    for position, name in enumerate(names):
-        if len(tried[name]) > 1 and any(
-                results.get(c[:position] + (v,) + c[position + 1:], r) != r
-                for c, r in results.items() for v in tried[name]):
-            deciding.append(name)
-    return deciding
-
-
-def _miscarriage_leave(employee: dict, as_of: dt.date, params: ParameterSet) -> bool | None:
-    """On the leave for a miscarriage (FEM-7 para 2). With the months of pregnancy unknown it is
-    known inside the shorter leave and after the longer one; in between it is unknown."""
-    miscarriage = employee.get("miscarriage")
-    if miscarriage is None:
-        return Unknown("employee.miscarriage.date", "employee.miscarriage.months_pregnant")
-    if miscarriage.get("status") == "none":
-        return False
-    happened: dt.date = miscarriage["date"]
-    if as_of < happened:
-        return False
-    try:
-        months = miscarriage.get("months_pregnant")
-        if months is not None:
-            return miscarriage_leave(happened, months, params).contains(as_of)
-        shorter, longer = miscarriage_leave_bounds(happened, params)
-    except ParameterNotInForce:
-        return Unknown()  # a miscarriage before the encoded rules (FEM-7, 2012-04-28): nothing to send decides
-    if shorter.contains(as_of):
-        return True
-    return False if as_of > longer.end else Unknown("employee.miscarriage.months_pregnant")
 
 
 # ---- paid suspension after a work injury ------------------------------------------------------------
@@ -284,7 +114,7 @@ def _paid_suspension(employee: dict, as_of: dt.date, params: ParameterSet) -> bo
     if as_of > extended:
         return False
     # None: the extension decides, and is unknown
-    return _or_unknown(suspension.get("extension_confirmed"), "employee.work_injury.paid_suspension.extension_confirmed")
+    return or_unknown(suspension.get("extension_confirmed"), "employee.work_injury.paid_suspension.extension_confirmed")
 
 
 # ---- probation and layoff size ----------------------------------------------------------------------
@@ -366,7 +196,7 @@ def _percent_of_staff(layoff: dict | None) -> float | int | None:
     if reduced is None or total is None:
         return Unknown(*(f"action.layoff.{f}" for f, v in (("headcount_reduced", reduced), ("total_headcount", total))
                          if v is None))
-    return _years(reduced * 10000 // total / 100)
+    return two_decimals(reduced * 10000 // total / 100)
 
 
 # ---- union, occupational disease ----------------------------------------------------------------------
@@ -412,139 +242,6 @@ def _extended_contract_days_left(employee: dict, action_date: dt.date) -> int | 
     return (contract_end + tenure - action_date).days
 
 
-# ---- medical treatment period -------------------------------------------------------------------
-def _medical_period(employee: dict, service: float | None, as_of: dt.date, on: dt.date,
-                    params: ParameterSet, rested: dict) -> bool | None:
-    """In the medical treatment period on `on`, computed from sick leave under the law in force on
-    as_of. With the region unknown, every rule that could apply (the national table and each
-    regional rule in force) must agree. A value computed with a region's own standard, which
-    replaces the national table there, rests on that standard (Facts.rested_on)."""
-    medical = employee.get("medical_treatment") or {}
-    used: list = []
-    computed = _computed_medical_period(medical, employee, service, as_of, on, params, used)
-    # The status the EHR gives and the period computed from sick leave are two sources of one
-    # fact: either showing the period decides; "none" stands unless the sick leave shows it.
-    status = medical.get("status")
-    if status == "in_period" or computed is True:
-        answer = True
-    elif status == "none" or computed is False:
-        answer = False
-    else:
-        return Unknown(find=lambda: _medical_deciding(medical, employee, service, as_of, on, params))
-    stated = {"in_period": True, "none": False}.get(status)
-    if used and computed is answer and stated is not answer:  # the computation, not the status, decided
-        rested["derived.medical_treatment.in_period"] = params.reference(used[0], on=as_of).references
-    return answer
-
-
-# The values the years are tried with to find whether they decide the medical period: each side
-# of every bracket of the national table (MED-2/3), and Shanghai's whole years (REG-SH-MED).
-_SERVICE_YEARS = (0, 1, 3, 5, 7, 10, 12, 15, 17, 20, 25)
-_TOTAL_YEARS = (0, 10)  # the table's one bracket on total years; the years with this employer count too
-_SOME_NATIONAL_REGION = "CN-BJ"  # a place of work whose medical period is the national table's
-
-
-def _medical_deciding(medical: dict, employee: dict, service: float | None, as_of: dt.date, on: dt.date,
-                      params: ParameterSet) -> tuple[str, ...]:
-    """The request fields that decide a medical period the EHR gave no status for: those the
-    computation from sick leave lacks, when every value of them lets it decide; else the status
-    (the EHR's own answer decides whatever the sick leave shows)."""
-    status = ("employee.medical_treatment.status",)
-    if "sick_leave" not in medical:
-        return status
-    regional = tuple(regional_values(params, "medical_treatment.regional_formula", as_of))
-    tried = {
-        "employee.continuous_service_years": (service,) if service is not None else _SERVICE_YEARS,
-        "employee.total_work_years": ((employee["total_work_years"],) if employee.get("total_work_years") is not None
-                                      else _TOTAL_YEARS),
-        "employee.region": (employee["region"],) if employee.get("region") else (*regional, _SOME_NATIONAL_REGION),
-    }
-
-    def computed(years, total, region):
-        answer = _computed_medical_period(medical, {**employee, "total_work_years": total, "region": region},
-                                          _shifted(years, as_of, on), as_of, on, params, [])
-        if answer is None:
-            raise UnknownFact("employee.medical_treatment.status")
-        return answer
-    results = _results(computed, tried)
-    if len(results) < _size(tried):  # some values leave it undecided: only the status decides
-        return status
-    return tuple(_deciding(computed, tried, results)) or status
-
-
-def _sick_leave_in_window(employee: dict, service: float | None, as_of: dt.date, on: dt.date,
-                          params: ParameterSet) -> bool | None:
-    """A sick leave within the MED-4 counting window ending on `on`: the employee's own window where
-    the entitlement can be computed (every rule that could apply must agree), else the longest."""
-    leaves = (employee.get("medical_treatment") or {}).get("sick_leave")
-    if leaves is None:
-        return Unknown("employee.medical_treatment.sick_leave")
-    if not leaves:
-        return False
-    try:
-        windows = _counting_windows(employee, service, as_of, on, params) or \
-            set(params.get("medical_treatment.counting_window_months", on=as_of).values())
-    except ParameterNotInForce:
-        return Unknown()  # a check dated before MED-4 (1995): nothing to send decides
-    if None in windows:  # a rule with no window (Shanghai's): every leave counts
-        return any(leave["start"] <= on for leave in leaves)
-    start = add_months(on, -max(windows))
-    return any(leave["start"] <= on and (leave.get("end") or on) >= start for leave in leaves)
-
-
-def _counting_windows(employee: dict, service: float | None, as_of: dt.date, on: dt.date,
-                      params: ParameterSet) -> set[int | None]:
-    """The counting windows of the rules that could apply to the employee; empty when the
-    entitlement cannot be computed."""
-    entitlements = _entitlements(employee, service, as_of, on, params)
-    return {e.window_months for e in entitlements} if entitlements else set()
-
-
-def _entitlements(employee: dict, service: float | None, as_of: dt.date, on: dt.date,
-                  params: ParameterSet) -> list | None:
-    """The medical treatment entitlement under each rule that could apply (the region's, or with
-    the region unknown the national table and every regional rule in force); None when one of
-    them cannot be computed."""
-    if service is None:
-        return None
-    regional = regional_values(params, _MEDICAL_FORMULA, as_of)
-    region = employee.get("region")
-    total = _shifted(employee.get("total_work_years"), as_of, on)
-    out = []
-    for candidate in [region] if region else [NATIONAL, *regional]:
-        if total is None and candidate not in regional:
-            return None  # the national table needs the total working years
-        # Years with this employer are working years too: a smaller total is an error in the data.
-        try:
-            out.append(medical_treatment_entitlement(max(total or 0.0, service), service, as_of, params,
-                                                     region=candidate))
-        except (UnknownFact, ParameterNotInForce):
-            return None
-    return out
-
-
-def _computed_medical_period(medical: dict, employee: dict, service: float | None, as_of: dt.date,
-                             on: dt.date, params: ParameterSet, used: list) -> bool | None:
-    """`used` receives the regional standard the answer was computed with, if one was."""
-    if "sick_leave" not in medical:
-        return None
-    spans = sorted((s["start"], s.get("end")) for s in medical["sick_leave"])
-    if any(end is None for _, end in spans[:-1]):
-        return None  # only the latest leave can be ongoing: an earlier one without its end is unknown
-    if not any(start <= on <= (end or on) for start, end in spans):
-        return False  # not off sick on that day: whatever the entitlement
-    entitlements = _entitlements(employee, service, as_of, on, params)
-    if entitlements is None:
-        return None
-    try:
-        answers = {medical_treatment_in_period(spans, on, e) for e in entitlements}
-    except UnknownFact:
-        return None  # a leave the rule cannot count (interrupted, under a rule with no window)
-    if employee.get("region") in regional_values(params, _MEDICAL_FORMULA, as_of):
-        used.append(f"{_MEDICAL_FORMULA}.{employee['region']}")
-    return answers.pop() if len(answers) == 1 else None
-
-
 # ---- service and retirement --------------------------------------------------------------------
 def _service_years(employee: dict, as_of: dt.date, on: dt.date) -> tuple[float | None, float | None]:
     """Continuous years with this employer on `on`, as (at least, at most). As given on as_of
@@ -554,25 +251,14 @@ def _service_years(employee: dict, as_of: dt.date, on: dt.date) -> tuple[float |
     counts too and only the total bounds it."""
     given = employee.get("continuous_service_years")
     if given is not None:
-        years = _shifted(float(given), as_of, on)
+        years = shifted(float(given), as_of, on)
         return years, years
     hired = employee.get("hire_date")
     least = None if hired is None or hired > on else completed_years(hired, on)
-    total = _shifted(employee.get("total_work_years"), as_of, on)
+    total = shifted(employee.get("total_work_years"), as_of, on)
     if total is None or least is None:
         return least, None
     return least, max(least, total)  # a total below the years here is an error in the data
-
-
-def _shifted(years: float | None, as_of: dt.date, on: dt.date) -> float | int | None:
-    """Years stated as of as_of, on another day: the employment runs on until the separation.
-    Moved years are cut (not rounded) to two decimals: a day short of a threshold stays short."""
-    if years is None:
-        return None
-    if on == as_of:
-        return _years(float(years))
-    moved = max(0.0, float(years) + (on - as_of).days / 365.25)
-    return _years(math.floor(round(moved * 100, 6)) / 100)
 
 
 def _retirement(employee: dict, as_of: dt.date, on: dt.date, action_date: dt.date, params: ParameterSet) -> dict:
@@ -630,5 +316,5 @@ def _resignation(case: dict | None, classification: Classification) -> dict:
         return {"derived.resignation.withdrawal_timing": "no_withdrawal", "derived.resignation.form": Unknown()}
     facts = {"derived.resignation.form": classification.forms.legal_form(submitted[-1].get("form"))}
     timing = machine.withdrawal_timing(machine.run(case["events"]))
-    facts["derived.resignation.withdrawal_timing"] = _or_unknown(timing, "case.events")
+    facts["derived.resignation.withdrawal_timing"] = or_unknown(timing, "case.events")
     return facts

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from marshmallow import ValidationError
 
-from service import PROJECT_ROOT
+from service.config import PROJECT_ROOT
 from service.decide.yamlfile import load_yaml
 
 SETTLED = ("fired", "dates_differ")   # outcomes of a rule that gave its verdict (dates_differ: on one of two days)
@@ -34,7 +34,7 @@ def default_fixture_paths() -> list[Path]:
 
 def load_fixture_cases(path: Path) -> list[tuple[str, dict, str]]:
     """(case id, case, suite now) for each case of a fixture file, its `testdata:` references resolved."""
-    from service.tools.fixture_file import FixtureFileSchema  # the file's schema, also its JSON Schema
+    from service.decide.fixture_file import FixtureFileSchema  # the file's schema, also its JSON Schema
 
     suite = load_yaml(path)
     errors = FixtureFileSchema().validate(suite) if isinstance(suite, dict) else {"_schema": ["not a mapping"]}

@@ -1,0 +1,145 @@
+"""`separation-guard trail ...`: verify the trail, seal it, export its checkpoints (the keys'
+commands: service/tools/trail_keys.py). Its HTTP face is service/http/trail_api.py."""
+from __future__ import annotations
+
+import json
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from service.http.trail_api import _checkpoint
+from service.record import sealer
+from service.record.case_trail import ledger_differences
+from service.record.legacy import AlreadySealed, seal_legacy
+from service.record.models import TrailCheckpoint
+from service.record.receipts import check_receipts
+from service.record import db
+from service.record.verification import FULL, INCREMENTAL, run
+
+trail_cli = AppGroup("trail", help="The tamper-evident trail.")
+
+
+def _progress(checked: int, to_check: int) -> None:
+    click.echo(f"verified {checked} of {to_check} leaves", err=True)
+
+
+@trail_cli.command("verify")
+@click.option("--full", is_flag=True, help="Re-verify every entry (default: resume from the last verified "
+                                           "checkpoint and verify what came after it)")
+@click.option("--against", type=click.File("r", encoding="utf-8"),
+              help="A checkpoints file written by `trail checkpoints export`: name the first divergence")
+@click.option("--receipts", type=click.File("r", encoding="utf-8"),
+              help="Receipts an EHR kept (JSON lines, each a `receipt` as answered): check each is signed by "
+                   "the trail's key and its entry is sealed with that hash under a signed checkpoint")
+@click.option("--witness-checkpoint", "witnessed", type=click.File("r", encoding="utf-8"),
+              help="The witness's latest cosigned checkpoint, fetched earlier (GET <witness>/<sha256 of the "
+                   "origin>/checkpoint); by default the witness is asked now")
+def verify_command(full, against, receipts, witnessed):
+    """Verify the trail, and against the witness's latest cosigned checkpoint, and record the
+    result; exit 1 naming the first bad entry or checkpoint, or any receipt that fails."""
+    from service.record.witnessing import verify_with_witness
+    exported = [json.loads(line) for line in against if line.strip()] if against else None
+    key, app = current_app.extensions["trail_key"], current_app._get_current_object()
+    kept = witnessed.read() if witnessed else None
+    _, result = run(db.engine(), key, FULL if full else INCREMENTAL, requested_by="cli", against=exported,
+                    progress=_progress if full else None, sample=int(app.config["TRAIL_VERIFY_SAMPLE"]),
+                    witness=lambda connection, verified: verify_with_witness(app, connection, verified, kept))
+    with current_app.extensions["db_read_sessions"]() as session:
+        checked = check_receipts(session, key, receipts.readlines()) if receipts else []
+        ledger = ledger_differences(session)
+    scope = (f"{result.checked} leaves re-hashed" if result.from_size is None else
+             f"resumed from checkpoint {result.from_size}, {result.checked} new leaves re-hashed")
+    if result.ok:
+        click.echo(f"trail ok: {result.entries} entries, {result.sealed} sealed up to checkpoint "
+                   f"{result.checkpoint or 0}, {result.pending} pending ({scope})"
+                   + (f"; matches the {len(exported)} exported checkpoints" if exported else ""))
+    else:
+        where = f"entry {result.first_bad_seq}" if result.first_bad_seq is not None else "the tree"
+        click.echo(f"trail BROKEN at {where}: {result.reason}", err=True)
+    for note in result.warnings:  # part of the answer: what the verification could not rely on
+        click.echo(f"witness: {note}")
+    for check in checked:
+        click.echo(str(check), err=not check.ok)
+    report_ledger(ledger)
+    failed = sum(not c.ok for c in checked)
+    if receipts and result.ok:
+        click.echo(f"receipts: {len(checked) - failed} of {len(checked)} hold", err=bool(failed))
+    elif receipts:  # a leaf in a checkpoint proves nothing while the checkpoints do not hold together
+        click.echo(f"receipts: none proven, the trail does not verify ({len(checked) - failed} of "
+                   f"{len(checked)} found at their leaf)", err=True)
+    if not result.ok or failed or not ledger.ok:
+        raise SystemExit(1)
+
+
+def report_ledger(ledger) -> None:
+    """case_events against the trail (service.record.case_trail): each difference, or that they agree."""
+    if ledger.ok:
+        click.echo(f"ledger ok: the case_events of {ledger.cases} case(s) agree with the trail")
+    for difference in ledger.differences:
+        click.echo(f"ledger DIFFERS: {difference}", err=True)
+
+
+@trail_cli.command("seal")
+@click.option("--loop", is_flag=True, help="Keep sealing (as the worker does) until interrupted")
+@click.option("--interval", type=click.FloatRange(min=0, min_open=True),
+              help="Seconds between rounds of --loop (default: SEPARATION_GUARD_TRAIL_SEAL_SECONDS)")
+@click.option("--legacy-unsigned", is_flag=True,
+              help="Once, after upgrading: seal the entries queued before writers signed what they queued")
+def seal_command(loop, interval, legacy_unsigned):
+    """Seal every queued entry now and publish a checkpoint."""
+    app = current_app._get_current_object()
+    if legacy_unsigned:
+        _seal_legacy(app)
+    if loop:
+        interval = interval or float(app.config["TRAIL_SEAL_SECONDS"])
+        if interval <= 0:
+            raise click.UsageError("SEPARATION_GUARD_TRAIL_SEAL_SECONDS is 0 (no sealer thread in the service), "
+                                   "which is no pause for a loop: give it one with --interval SECONDS")
+        sealer.run(app, interval=interval)
+        return
+    total = 0
+    while (n := sealer.seal_once(app)) > 0:
+        total += n
+    click.echo(f"sealed {total} entries")
+
+
+def _seal_legacy(app: Flask) -> None:
+    try:
+        done = seal_legacy(app.extensions["db_engine"], app.extensions["trail_key"])
+    except AlreadySealed as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"sealed {len(done.sealed)} entries queued before signed queueing"
+               + (f" (entries {_seqs(done.sealed)})" if done.sealed else ""))
+    if done.hashed_now:
+        click.echo(f"{len(done.hashed_now)} of them had no queued hash: sealed with the hash of their content "
+                   f"as it is now (entries {_seqs(done.hashed_now)})")
+    for seq, reason in done.refused:
+        click.echo(f"refused entry {seq}: {reason}", err=True)
+    click.echo(f"recorded as trail entry {done.marker_entry_id}; this never runs again")
+
+
+def _seqs(seqs: list[int]) -> str:
+    return ", ".join(map(str, seqs[:20])) + (f" and {len(seqs) - 20} more" if len(seqs) > 20 else "")
+
+
+checkpoints_cli = AppGroup("checkpoints", help="Signed checkpoints.")
+trail_cli.add_command(checkpoints_cli)
+
+
+@checkpoints_cli.command("export")
+@click.argument("file", type=click.File("w", encoding="utf-8"))
+@click.option("--after", type=int, default=0, help="Only checkpoints of a larger tree size")
+def export_command(file, after):
+    """Write every checkpoint as JSON lines (tree_size, root_hash, published_at, note), to keep
+    away from the database: `trail verify --against FILE` compares them later."""
+    count = 0
+    with current_app.extensions["db_read_sessions"]() as session:
+        for c in session.scalars(select(TrailCheckpoint).where(TrailCheckpoint.tree_size > after)
+                                 .order_by(TrailCheckpoint.tree_size).execution_options(yield_per=1000)):
+            row = _checkpoint(c)
+            row["published_at"] = row["published_at"].isoformat()
+            file.write(json.dumps(row, ensure_ascii=False) + "\n")
+            count += 1
+    click.echo(f"exported {count} checkpoints", err=True)
