@@ -8,13 +8,14 @@ racing can never roll the record back (the race c2sp.org/tlog-witness describes)
 """
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import (BigInteger, Column, DateTime, LargeBinary, MetaData, String, Table, Text, create_engine,
                         insert, select, update)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
+
+from service.clock import utcnow
 
 metadata = MetaData()
 cosigned = Table(
@@ -47,7 +48,7 @@ class Store:
 
     def advance(self, origin: str, old: Latest | None, size: int, root: bytes, note: str) -> bool:
         """Record (size, root, note) if the latest is still `old`; False when another moved it first."""
-        values = {"tree_size": size, "root_hash": root, "note": note, "cosigned_at": dt.datetime.now(dt.timezone.utc)}
+        values = {"tree_size": size, "root_hash": root, "note": note, "cosigned_at": utcnow()}
         if old is None:
             try:
                 with self.engine.begin() as connection:
