@@ -4,29 +4,16 @@ started beside them cosigns the trail's checkpoints."""
 import datetime as dt
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from service import PROJECT_ROOT
 from tests.conftest import make_app
 from test_notifications import SECRET, Receiver
-
-HONCHO = Path(sys.prefix) / "bin" / "honcho"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
+from tests.procfile import HONCHO, free_port, procfile_running, readyz
 
 def _seed_an_overdue_resignation(url: str) -> None:
     """A resignation submitted ten days ago, never approved (recorded before the service starts)."""
@@ -47,38 +34,20 @@ def _seed_an_overdue_resignation(url: str) -> None:
         app.extensions["db_engine"].dispose()
 
 
-def _readyz(port: int, deadline: float) -> bytes:
-    """/readyz once gunicorn answers (the worker may have been quicker)."""
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10) as ready:
-                return ready.read()
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
-
-
 def test_the_procfile_started_by_honcho_sends_the_overdue_reminder_by_itself(tmp_path):
     if not HONCHO.exists() or not (Path(sys.prefix) / "bin" / "gunicorn").exists():
         pytest.skip("honcho and gunicorn are installed by `pip install -e .`")
     url = f"sqlite:///{tmp_path / 'run.sqlite'}"
     _seed_an_overdue_resignation(url)
-    port = _free_port()
+    port = free_port()
     with Receiver(failures=0) as receiver:
         env = {**os.environ, "DATABASE_URL": url, "VENV": sys.prefix, "HOST": "127.0.0.1", "WEB_CONCURRENCY": "1",
                "SEPARATION_GUARD_DEV_KEY": "sg_dev-local-only", "SEPARATION_GUARD_WEBHOOK_URL": receiver.url,
                "SEPARATION_GUARD_WEBHOOK_SECRET": SECRET,
                # The witness's own storage: this run's, not a previous run's memory of another tree.
-               "SEPARATION_GUARD_WITNESS_DATABASE_URL": f"sqlite:///{tmp_path / 'witness.sqlite'}",
-               # This checkout's code, whichever checkout the virtualenv was installed from.
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
-        # The Makefile's own command line: honcho start -f Procfile -p $(PORT).
+               "SEPARATION_GUARD_WITNESS_DATABASE_URL": f"sqlite:///{tmp_path / 'witness.sqlite'}"}
         log = tmp_path / "honcho.log"
-        with log.open("w") as output:
-            run = subprocess.Popen([str(HONCHO), "start", "-f", "Procfile", "-p", str(port)], cwd=PROJECT_ROOT,
-                                   env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
+        with procfile_running(port, env, log) as run:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline and not any(b"step_overdue" in body for _, body in receiver.received):
                 assert run.poll() is None, log.read_text()
@@ -87,17 +56,10 @@ def test_the_procfile_started_by_honcho_sends_the_overdue_reminder_by_itself(tmp
                          if b"step_overdue" in body]
             assert reminders, f"no reminder within a minute: {log.read_text()}"
             assert reminders[0]["data"]["recipient"] == {"role": "manager", "id": "M3"}
-            assert b'"worker":{"status":"ok"' in _readyz(port, deadline=time.monotonic() + 60).replace(b" ", b"")
+            assert b'"worker":{"status":"ok"' in readyz(port, deadline=time.monotonic() + 60).replace(b" ", b"")
             # The witness beside them has cosigned the trail's checkpoints (the worker sealed them).
             deadline = time.monotonic() + 60
-            while (witness := json.loads(_readyz(port, deadline))["witness"]).get("latest_cosigned", 0) < 1:
+            while (witness := json.loads(readyz(port, deadline))["witness"]).get("latest_cosigned", 0) < 1:
                 assert time.monotonic() < deadline, f"{witness}\n{log.read_text()}"
                 time.sleep(0.5)
             assert witness["status"] == "ok" and witness["latest_cosigned"] == witness["latest_checkpoint"]
-        finally:
-            os.killpg(run.pid, signal.SIGTERM)
-            try:
-                run.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(run.pid, signal.SIGKILL)
-                run.wait(timeout=30)

@@ -7,8 +7,6 @@ import base64
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import time
 import urllib.request
@@ -18,9 +16,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from service import PROJECT_ROOT
 from tests.test_readme_walkthrough import DEV_KEY, first_check, problems, replay_with_curl, steps
-from test_make_run import HONCHO, _free_port, _readyz
+from tests.procfile import HONCHO, free_port, procfile_running, readyz
 
 STARTUP_SECONDS = 90
 SEALED_WITHIN_SECONDS = 30
@@ -52,31 +49,18 @@ def make_run(tmp_path):
         pytest.skip("honcho and gunicorn are installed by `pip install -e .`")
     if not shutil.which("curl"):
         pytest.skip("the README's commands are curl commands")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, **_own_keys(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path / 'readme.sqlite'}",
-           "VENV": sys.prefix, "HOST": "127.0.0.1", "WEB_CONCURRENCY": "1", "SEPARATION_GUARD_DEV_KEY": DEV_KEY,
-           # This checkout's code, whichever checkout the virtualenv was installed from.
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
+           "VENV": sys.prefix, "HOST": "127.0.0.1", "WEB_CONCURRENCY": "1", "SEPARATION_GUARD_DEV_KEY": DEV_KEY}
     for name in ("SEPARATION_GUARD_WEBHOOK_URL", "SEPARATION_GUARD_ENV"):
         env.pop(name, None)
     log = tmp_path / "honcho.log"
-    with log.open("w") as output:
-        # The Makefile's own command line: honcho start -f Procfile -p $(PORT).
-        run = subprocess.Popen([str(HONCHO), "start", "-f", "Procfile", "-p", str(port)], cwd=PROJECT_ROOT, env=env,
-                               stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
+    with procfile_running(port, env, log) as run:
         try:
-            _readyz(port, deadline=time.monotonic() + STARTUP_SECONDS)
+            readyz(port, deadline=time.monotonic() + STARTUP_SECONDS)
         except OSError:
             pytest.fail(f"make run did not answer within {STARTUP_SECONDS} s: {log.read_text()}")
         yield port, run, log
-    finally:
-        os.killpg(run.pid, signal.SIGTERM)
-        try:
-            run.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(run.pid, signal.SIGKILL)
-            run.wait(timeout=30)
 
 
 def test_the_readme_runs_as_written_against_make_run(make_run):
