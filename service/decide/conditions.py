@@ -2,12 +2,11 @@
 
 The legal team writes conditions in a small YAML language:
 
-    when:
-      derived.separation.basis: {in: [with_notice, economic_layoff]}
-      employee.gender: female
+    when:                                   # rules/labor_law/lcl_41_economic_layoff.yaml
+      derived.separation.basis: economic_layoff
       any:
-        - employee.pregnancy.status: pregnant
-        - derived.nursing_period.active: true
+        - derived.layoff.days_since_consultation: {lt: 30}
+        - action.layoff.reported_to_labor_authority: false
 
 A mapping is a conjunction; `all:` / `any:` take lists of mappings and `not:` one mapping. A
 fact maps to a value (equality) or to operators: eq, ne, in, not_in, lt, lte, gt, gte. A value

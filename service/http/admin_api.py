@@ -42,8 +42,7 @@ class ReloadRefusedSchema(ReloadResultSchema):
 
 @blp.route("/rules/reload")
 class Reload(MethodView):
-    @blp.response(200, ReloadResultSchema)
-    @blp.doc(operationId="reloadRules")
+    @blp.operation("reloadRules", ReloadResultSchema)
     @blp.alt_response(422, schema=ReloadRefusedSchema,
                       description="Refused, the rule files do not load: the previous version keeps serving")
     @blp.alt_response(409, schema=ReloadRefusedSchema,

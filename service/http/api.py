@@ -68,6 +68,22 @@ class Blueprint(flask_smorest.Blueprint):
 
     ARGUMENTS_PARSER = JsonBodyParser()
 
+    def operation(self, operation_id: str, answer=None, *, status: int = 200, body=None, examples=None,
+                  query=None, query_as_kwargs: bool = False, **doc):
+        """An operation declared once: its operationId, its answer (schema and success code), the
+        body and query arguments it reads, and any other OpenAPI `doc`. The view is given the body,
+        then the query arguments (as keywords with `query_as_kwargs`), then the path's."""
+        def declare(view):
+            view = self.doc(operationId=operation_id, **doc)(view)
+            if answer is not None:
+                view = self.response(status, answer)(view)
+            if query is not None:
+                view = self.arguments(query, location="query", as_kwargs=query_as_kwargs)(view)
+            if body is not None:
+                view = self.arguments(body, examples=examples)(view)
+            return view
+        return declare
+
 
 # What a request may be refused with besides its operation's own answers, and when.
 _AUTHENTICATED = {401: "UNAUTHORIZED", 403: "FORBIDDEN", 429: "TOO_MANY_REQUESTS"}

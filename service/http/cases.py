@@ -24,9 +24,8 @@ blp = Blueprint("cases", __name__, url_prefix="/v1", description="The separation
 
 @blp.route("/cases/<string:case_id>/events")
 class CaseEvents(MethodView):
-    @blp.arguments(CaseEventRequestSchema(), examples=request_examples("createCaseEvent"))
-    @blp.response(201, EventResultSchema)
-    @blp.doc(operationId="createCaseEvent")
+    @blp.operation("createCaseEvent", EventResultSchema, status=201, body=CaseEventRequestSchema(),
+                   examples=request_examples("createCaseEvent"))
     @blp.alt_response(409, schema=EventConflictSchema,
                       description="Refused by the rules (recorded, with findings), or a conflict with the case")
     def post(self, body, case_id):
@@ -52,9 +51,7 @@ class CaseEvents(MethodView):
 
 @blp.route("/cases/<string:case_id>")
 class CaseView(MethodView):
-    @blp.arguments(CaseQueryArgsSchema(), location="query")
-    @blp.response(200, CaseViewSchema)
-    @blp.doc(operationId="getCase")
+    @blp.operation("getCase", CaseViewSchema, query=CaseQueryArgsSchema())
     def get(self, args, case_id):
         """A case: its events, its status, the step awaiting a decision and the findings as of a date."""
         as_of = args.get("as_of") or default_as_of()

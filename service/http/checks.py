@@ -18,32 +18,28 @@ blp = Blueprint("checks", __name__, url_prefix="/v1", description="Pre-action co
 
 @blp.route("/checks")
 class Checks(MethodView):
-    @blp.arguments(CheckRequestSchema(), examples=request_examples("createCheck"))
-    @blp.arguments(CitationsFormArgsSchema(), location="query", as_kwargs=True)
-    @blp.response(200, CheckResultSchema)
-    @blp.doc(operationId="createCheck")
-    def post(self, request, **query):
+    @blp.operation("createCheck", CheckResultSchema, body=CheckRequestSchema(),
+                   examples=request_examples("createCheck"), query=CitationsFormArgsSchema(), query_as_kwargs=True)
+    def post(self, request, citations=None):
         """Check a proposed separation action before the EHR carries it out.
 
         The verdict is the most severe finding: deny, warn, or allow when there is none.
         Every decision is written to the trail before it is returned.
         """
-        return _answer(_decide([request])[0], query.get("citations"))
+        return _answer(_decide([request])[0], citations)
 
 
 @blp.route("/checks:batch")
 class CheckBatch(MethodView):
-    @blp.arguments(CheckBatchRequestSchema(), examples=request_examples("createCheckBatch"))
-    @blp.arguments(CitationsFormArgsSchema(), location="query", as_kwargs=True)
-    @blp.response(200, CheckBatchResultSchema)
-    @blp.doc(operationId="createCheckBatch")
-    def post(self, batch, **query):
+    @blp.operation("createCheckBatch", CheckBatchResultSchema, body=CheckBatchRequestSchema(),
+                   examples=request_examples("createCheckBatch"), query=CitationsFormArgsSchema(), query_as_kwargs=True)
+    def post(self, batch, citations=None):
         """Up to 100 checks in one call, each with its own verdict and decision id.
 
         The batch is validated whole (a bad check is a 422 naming checks.<n>.<field>) and its
         decisions are recorded in one transaction: all of them, or none and a 503.
         """
-        return _answer({"results": _decide(batch["checks"], batch=True)}, query.get("citations"))
+        return _answer({"results": _decide(batch["checks"], batch=True)}, citations)
 
 
 # What a citation keeps when the caller takes the texts from GET /v1/citations instead.

@@ -19,9 +19,7 @@ blp = Blueprint("citations", __name__, url_prefix="/v1", description="Statute te
 
 @blp.route("/citations")
 class Citations(MethodView):
-    @blp.arguments(CitationsQueryArgsSchema(), location="query")
-    @blp.response(200, CitationsSchema)
-    @blp.doc(operationId="getCitations")
+    @blp.operation("getCitations", CitationsSchema, query=CitationsQueryArgsSchema())
     def get(self, args):
         """The texts of every provision a rule-set version cites, by catalog ref.
 

@@ -55,8 +55,7 @@ class DecisionSchema(CheckResultSchema):
 
 @blp.route("/decisions/<string:decision_id>")
 class DecisionView(MethodView):
-    @blp.response(200, DecisionSchema)
-    @blp.doc(operationId="getDecision")
+    @blp.operation("getDecision", DecisionSchema)
     def get(self, decision_id):
         """A recorded decision, from the trail."""
         with db.read_session() as session:

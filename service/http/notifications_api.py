@@ -20,9 +20,7 @@ blp = Blueprint("notifications", __name__, url_prefix="/v1", description="Notifi
 
 @blp.route("/notifications")
 class Notifications(MethodView):
-    @blp.arguments(NotificationQueryArgsSchema(), location="query")
-    @blp.response(200, NotificationPageSchema)
-    @blp.doc(operationId="listNotifications")
+    @blp.operation("listNotifications", NotificationPageSchema, query=NotificationQueryArgsSchema())
     def get(self, args):
         """Notifications for a recipient, oldest first (poll with `after`)."""
         query = select(Notification)
@@ -42,9 +40,8 @@ class Notifications(MethodView):
 
 @blp.route("/sla/sweep")
 class SlaSweep(MethodView):
-    @blp.arguments(SweepRequestSchema(), examples=request_examples("runSlaSweep"))
-    @blp.response(200, SweepResultSchema)
-    @blp.doc(operationId="runSlaSweep")
+    @blp.operation("runSlaSweep", SweepResultSchema, body=SweepRequestSchema(),
+                   examples=request_examples("runSlaSweep"))
     def post(self, body):
         """Find steps overdue as of a date and notify once per step and deadline.
 

@@ -17,9 +17,7 @@ blp = Blueprint("requirements", __name__, url_prefix="/v1", description="What an
 
 @blp.route("/requirements")
 class Requirements(MethodView):
-    @blp.arguments(RequirementsQueryArgsSchema(), location="query")
-    @blp.response(200, RequirementsSchema)
-    @blp.doc(operationId="getRequirements")
+    @blp.operation("getRequirements", RequirementsSchema, query=RequirementsQueryArgsSchema())
     def get(self, args):
         """The request fields a check of this action reads, as of a date.
 

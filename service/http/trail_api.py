@@ -31,9 +31,7 @@ _VERIFIER_KEY = {"X-Verifier-Key": {"description": "The key as a note verifier k
 
 @blp.route("/trail")
 class Trail(MethodView):
-    @blp.arguments(TrailQueryArgsSchema(), location="query")
-    @blp.response(200, TrailPageSchema)
-    @blp.doc(operationId="listTrail")
+    @blp.operation("listTrail", TrailPageSchema, query=TrailQueryArgsSchema())
     def get(self, args):
         """Trail entries in order, filtered; page with `after` = the last seq you saw."""
         with db.read_session() as session:
@@ -127,16 +125,13 @@ def _latest() -> dict:
 
 @blp.route("/trail/verify")
 class TrailVerify(MethodView):
-    @blp.response(200, VerificationSchema)
-    @blp.doc(operationId="verifyTrail")
+    @blp.operation("verifyTrail", VerificationSchema)
     def get(self):
         """The latest verification of the trail: when, up to which checkpoint, and its result.
         Read from its record, never computed in the request; POST starts a new one."""
         return _latest()
 
-    @blp.arguments(VerifyArgsSchema(), location="query")
-    @blp.response(202, VerificationSchema)
-    @blp.doc(operationId="requestTrailVerification")
+    @blp.operation("requestTrailVerification", VerificationSchema, status=202, query=VerifyArgsSchema())
     def post(self, args):
         """Ask for a verification; the worker runs it (`in_progress` shows it, then GET its result).
         One already waiting or running of the same mode is answered instead of a second."""
@@ -146,8 +141,7 @@ class TrailVerify(MethodView):
 
 @blp.route("/trail/keys")
 class TrailKeys(MethodView):
-    @blp.response(200, TrailKeysSchema)
-    @blp.doc(operationId="listTrailKeys")
+    @blp.operation("listTrailKeys", TrailKeysSchema)
     def get(self):
         """Every key of the trail, current and retired, by role; and the witness's key."""
         from service.record.witnessing import witness_vkey
@@ -157,8 +151,7 @@ class TrailKeys(MethodView):
 
 @blp.route("/trail/public-key")
 class TrailPublicKey(MethodView):
-    @blp.arguments(PublicKeyArgsSchema(), location="query", as_kwargs=True)
-    @blp.doc(operationId="getTrailPublicKey", responses={"200": {
+    @blp.operation("getTrailPublicKey", query=PublicKeyArgsSchema(), query_as_kwargs=True, responses={"200": {
         "description": "The key, PEM (SubjectPublicKeyInfo)", "headers": _VERIFIER_KEY,
         "content": {PEM: {"schema": {"type": "string"}}, "text/plain": {"schema": {"type": "string"}}}}})
     def get(self, role):
@@ -174,8 +167,7 @@ class TrailPublicKey(MethodView):
 
 @blp.route("/trail/proof/<string:entry_id>")
 class TrailProof(MethodView):
-    @blp.response(200, ProofSchema)
-    @blp.doc(operationId="getTrailProof")
+    @blp.operation("getTrailProof", ProofSchema)
     @blp.alt_response(409, description="Recorded, not sealed yet: ask again in a second")
     def get(self, entry_id):
         """The inclusion proof of an entry in the tree of the latest checkpoint (RFC 6962)."""
@@ -197,9 +189,7 @@ class TrailProof(MethodView):
 
 @blp.route("/trail/checkpoints")
 class TrailCheckpoints(MethodView):
-    @blp.arguments(CheckpointArgsSchema(), location="query")
-    @blp.response(200, CheckpointPageSchema)
-    @blp.doc(operationId="listCheckpoints")
+    @blp.operation("listCheckpoints", CheckpointPageSchema, query=CheckpointArgsSchema())
     def get(self, args):
         """Signed checkpoints in tree-size order; with first and second, the consistency proof
         that the tree of size second extends the tree of size first."""
