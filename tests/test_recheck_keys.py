@@ -73,10 +73,10 @@ def test_a_key_that_does_not_open_the_facts_skips_the_case_and_never_allows(data
     app.extensions["db_engine"].dispose()
     # The same database under another key (lost, or the old one left out of RECHECK_OLD_KEYS).
     stranger = make_app(database_url, RECHECK_KEY=KEY_B)
-    with caplog.at_level(logging.ERROR, logger="service.record.rechecks"):
+    with caplog.at_level(logging.ERROR, logger="service.flows.recheck"):
         line = _worker(stranger, "2026-01-07")
     assert "cases_checked=0" in line and "cases_skipped=1" in line and "verdicts_changed=0" in line, line
-    [record] = [r for r in caplog.records if r.name == "service.record.rechecks"]
+    [record] = [r for r in caplog.records if r.name == "service.flows.recheck"]
     assert CASE_ID in record.getMessage() and key_id(b"A" * 32) in record.getMessage()
     assert DUE not in caplog.text and "pregnan" not in caplog.text
     with stranger.extensions["db_sessions"]() as session:

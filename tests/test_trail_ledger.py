@@ -107,7 +107,7 @@ def test_a_case_row_edited_is_named(app, client):
 
 def test_the_daily_recheck_sweep_and_rules_diff_skip_a_case_whose_ledger_differs(app, client):
     from service.record import db
-    from service.record.rechecks import recheck_open_cases
+    from service.flows.recheck import recheck_open_cases
     from service.clock import utcnow
     from service.flows.sla_sweep import sweep
     from service.tools.case_impact import case_impact

@@ -2,7 +2,7 @@
 the candidate rules.
 
 Each open case's next step is decided under both rule sets exactly as the daily re-check
-decides it (service/record/rechecks.py `decide_next_step`), on the same day, with the employee
+decides it (service/flows/recheck.py `decide_next_step`), on the same day, with the employee
 facts the service keeps sealed for that re-check. Only case ids, steps, verdicts and rule ids
 leave this module: the facts may be health facts (PIPL Art. 28) and are never printed, and an
 error is named by its type alone, since its message could quote a fact. Nothing is written:
@@ -23,7 +23,8 @@ from service.record.case_trail import LedgerDisagreement
 from service.record.ledger import accepted_events
 from service.record.models import Case, CaseRecheck
 from service.record.recheck_keys import RecheckKeyError
-from service.record.rechecks import decide_next_step, kept_employee
+from service.flows.recheck import decide_next_step
+from service.record.rechecks import kept_employee
 
 
 @dataclass
