@@ -1,5 +1,6 @@
 """SQLAlchemy 2.x: the declarative base, the engine and the session factory bound to the app.
-The schema is Alembic's (migrations/); the service upgrades the database on start-up."""
+The schema is Alembic's (migrations/), upgraded by `separation-guard db upgrade`, or before the app
+is built where AUTO_MIGRATE is on (service/tools/db_cli.py)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -129,8 +130,6 @@ def init_app(app: Flask) -> None:
     app.extensions["db_sessions"] = sessionmaker(engine, expire_on_commit=False)
     app.extensions["db_read_sessions"] = sessionmaker(engine.execution_options(**{READ_ONLY: True}),
                                                       expire_on_commit=False)
-    if app.config.get("AUTO_MIGRATE", True):
-        upgrade(engine)
 
 
 def session() -> Session:

@@ -1,6 +1,8 @@
 """`separation-guard db ...`: the schema's migrations and its two PostgreSQL roles (service.record.roles)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from flask import current_app
 from flask.cli import AppGroup
@@ -17,18 +19,36 @@ def _owner_engine(url: str | None):
     return make_engine(url or current_app.config.get("MIGRATION_URL") or current_app.config["DATABASE_URL"])
 
 
+def upgrade_schema(url: str) -> None:
+    """The schema at the newest version (Alembic, migrations/), connected as `url`."""
+    from service.record.db import make_engine, upgrade
+
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+
+
+def upgrade_on_start(test_config: dict | None = None) -> None:
+    """Where AUTO_MIGRATE is on (development, tests): the schema upgraded before the app is built,
+    by what starts it (wsgi.py, the console script, the tests' make_app). The app factory never
+    changes the schema; with two roles AUTO_MIGRATE is off and `db upgrade` runs as the owner."""
+    from service.config import settings
+
+    configured = settings(test_config)
+    if configured["AUTO_MIGRATE"]:
+        upgrade_schema(configured["DATABASE_URL"])
+
+
 @db_group.command("upgrade")
 @click.option("--url", help=_URL_HELP)
 def upgrade_command(url):
     """Migrate the schema to the newest version, as the owner role. With two roles the service
     starts with AUTO_MIGRATE off: its own role may not change the schema."""
-    from service.record.db import upgrade
-
-    engine = _owner_engine(url)
-    try:
-        upgrade(engine)
-    finally:
-        engine.dispose()
+    upgrade_schema(url or current_app.config.get("MIGRATION_URL") or current_app.config["DATABASE_URL"])
     click.echo("schema at the newest version")
 
 
