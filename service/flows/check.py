@@ -9,6 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from service.clock import day_in_china, utcnow
 from service.decide.case_review import case_request
 from service.decide.evaluation import evaluate, with_declarations
+from service.decide.records import declarations
 from service.record import rechecks, trail
 from service.record.ledger import accepted_events
 from service.record.models import Case
@@ -16,7 +17,8 @@ from service.record.recording import Keeping, decision_entry
 
 
 class CheckRefused(Exception):
-    """422: a check names a case the ledger does not hold, or holds for another employee."""
+    """422: a check names a case the ledger does not hold, or holds for another employee, or
+    declares its record complete in an area the rule set does not know."""
 
     def __init__(self, errors: dict) -> None:
         self.errors = errors
@@ -27,11 +29,28 @@ class NotRecorded(Exception):
     """503: the decisions could not be recorded, so none is answered (nothing is allowed)."""
 
 
-def check(app: Flask, requests: list[dict], declared: list[list[tuple[str, str]]],
-          client_id: str | None = None) -> list[dict]:
-    """Each request decided under its complete-record declarations, all recorded in one
-    transaction (or none, NotRecorded), with one rule-book version for the whole call."""
+def declared_areas(rulebook, areas: list[str] | None, key_areas=(), where: str = "") -> list[tuple[str, str]]:
+    """The complete-record declarations a request is decided under: its own (`areas`), then its
+    API key's. An area the rule set does not know is refused (CheckRefused naming it); one the key
+    declared is skipped (a rule-set change must not refuse a client's every request, and
+    skipping assumes nothing)."""
+    records = rulebook.context.records
+    unknown = records.unknown(areas or ())
+    if unknown:
+        known = ", ".join(records.areas) or "none"
+        raise CheckRefused({f"{where}complete_record.{i}": [f"'{name}' is not an area a record can be declared "
+                                                            f"complete in; known: {known}."] for i, name in unknown})
+    return declarations(areas, [a for a in key_areas if a in records.areas])
+
+
+def check(app: Flask, requests: list[dict], client_id: str | None = None, key_areas=(), *,
+          batch: bool = False) -> list[dict]:
+    """Each request decided under its complete-record declarations (its `complete_record`, then
+    `key_areas`, its API key's), all recorded in one transaction (or none, NotRecorded), with one
+    rule-book version for the whole call. `batch`: refusals name checks.<n>.<field>."""
     rulebook = app.extensions["rulebook"]
+    declared = [declared_areas(rulebook, r.pop("complete_record", None), key_areas, f"checks.{n}." if batch else "")
+                for n, r in enumerate(requests)]
     received_at = utcnow()
     named = []  # checks that name a recorded case
     for request in requests:
@@ -53,8 +72,8 @@ def check(app: Flask, requests: list[dict], declared: list[list[tuple[str, str]]
         app.logger.exception("could not record decision")
         raise NotRecorded from exc
     # The re-check goes on with the facts as decided, declared absences filled in.
-    _remember_case_facts(app, [(filled, e.entry_id) for (filled, _), r, e in zip(decided, requests, recorded)
-                               if any(r is n for n in named)])
+    _remember_case_facts(app, rulebook, [(filled, e.entry_id) for (filled, _), r, e in zip(decided, requests, recorded)
+                                         if any(r is n for n in named)])
     key = app.extensions["trail_key"]
     return [{"decision_id": e.entry_id, "verdict": o.verdict, "as_of": o.as_of.isoformat(),
              "retrospective": past, "ruleset_version": o.ruleset_version, "findings": o.findings,
@@ -62,7 +81,7 @@ def check(app: Flask, requests: list[dict], declared: list[list[tuple[str, str]]
             for e, o, past in zip(recorded, outcomes, retrospective)]
 
 
-def _remember_case_facts(app: Flask, named: list[tuple[dict, str]]) -> None:
+def _remember_case_facts(app: Flask, rulebook, named: list[tuple[dict, str]]) -> None:
     """A check naming a recorded case gives the facts its daily re-check uses, and its later
     events that leave them out (service/record/rechecks.py): (request, decision id) pairs."""
     if not named:
@@ -71,7 +90,7 @@ def _remember_case_facts(app: Flask, named: list[tuple[dict, str]]) -> None:
         with app.extensions["db_sessions"]() as session, session.begin():
             for request, decision_id in named:
                 rechecks.remember_employee(session, request["case"]["id"], request["employee"], utcnow(),
-                                           decision_id=decision_id, rulebook=app.extensions["rulebook"],
+                                           decision_id=decision_id, rulebook=rulebook,
                                            keys=app.extensions["recheck_keys"])
     except SQLAlchemyError:  # the decision is recorded and answered; the re-check keeps older facts
         app.logger.exception("could not keep the case's employee facts for its re-check")

@@ -10,12 +10,12 @@ from schemas.ledger import (CaseEventRequestSchema, CaseQueryArgsSchema, CaseVie
                             EventResultSchema)
 from service.http.api import Blueprint
 from service.http.examples import request_examples
-from service.http.checks import declared_areas
 from service.record import db
 from service.decide.evaluation import default_as_of
 from service.record.case_trail import LedgerDisagreement, case_rows
 from service.decide.case_review import review_case
 from service.flows.case_event import record_event
+from service.flows.check import CheckRefused
 from service.record.ledger import CaseConflict, EmployeeRecordNeeded, event_dict, event_out
 from service.record.models import Case
 
@@ -35,11 +35,10 @@ class CaseEvents(MethodView):
         Sending the same client_key again with the same request records nothing and returns the
         first answer; with another request it is refused with 409, naming the event the key recorded.
         """
-        declared = declared_areas(current_app.extensions["rulebook"], body.pop("complete_record", None))
         try:
-            code, answer = record_event(current_app._get_current_object(), case_id, body, declared,
-                                        getattr(g, "client_id", None))
-        except EmployeeRecordNeeded as exc:
+            code, answer = record_event(current_app._get_current_object(), case_id, body,
+                                        getattr(g, "client_id", None), getattr(g, "complete_record", ()))
+        except (CheckRefused, EmployeeRecordNeeded) as exc:
             abort(422, errors=exc.errors)
         except CaseConflict as exc:
             abort(409, message=str(exc))

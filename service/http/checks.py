@@ -10,7 +10,6 @@ from schemas.check import (CheckBatchRequestSchema, CheckBatchResultSchema, Chec
 from schemas.citations import CitationsFormArgsSchema
 from service.http.api import Blueprint
 from service.http.examples import request_examples
-from service.decide.records import declarations
 from service.flows.check import CheckRefused, NotRecorded, check
 
 blp = Blueprint("checks", __name__, url_prefix="/v1", description="Pre-action compliance checks")
@@ -73,27 +72,11 @@ def _preferred_form() -> str | None:
     return None
 
 
-def declared_areas(rulebook, areas: list[str] | None, where: str = "") -> list[tuple[str, str]]:
-    """The complete-record declarations a request is decided under: its own, then its key's. An
-    area the rule set does not know is refused (422 naming it); one the key declared is skipped
-    (a rule-set change must not refuse a client's every request, and skipping assumes nothing)."""
-    records = rulebook.context.records
-    unknown = records.unknown(areas or ())
-    if unknown:
-        known = ", ".join(records.areas) or "none"
-        abort(422, errors={f"{where}complete_record.{i}": [f"'{name}' is not an area a record can be declared "
-                                                           f"complete in; known: {known}."] for i, name in unknown})
-    key_areas = [a for a in getattr(g, "complete_record", ()) if a in records.areas]
-    return declarations(areas, key_areas)
-
-
 def _decide(requests: list[dict], batch: bool = False) -> list[dict]:
     """The checks flow (service/flows/check.py), its refusals as HTTP errors."""
-    rulebook = current_app.extensions["rulebook"]
-    declared = [declared_areas(rulebook, r.pop("complete_record", None), f"checks.{n}." if batch else "")
-                for n, r in enumerate(requests)]
     try:
-        return check(current_app._get_current_object(), requests, declared, getattr(g, "client_id", None))
+        return check(current_app._get_current_object(), requests, getattr(g, "client_id", None),
+                     getattr(g, "complete_record", ()), batch=batch)
     except CheckRefused as exc:
         abort(422, errors=exc.errors)
     except NotRecorded:
