@@ -35,6 +35,14 @@ _RETIRED: list[RuleBook] = []
 _RELOAD_LOCK = threading.Lock()
 
 
+def serving(app: Flask) -> RuleBook | None:
+    """The rule book serving now, for a read that decides nothing (the pages, statute texts, what an
+    action needs, a decision rendered again; a check or an event takes it in its own flow). Take it
+    once per request: a reload replaces it for the next. None: a command-line app started without
+    one (create_app for_commands)."""
+    return app.extensions["rulebook"]
+
+
 def fixtures_dir(app: Flask) -> Path:
     """FIXTURES_DIR, else `fixtures/` beside the rules folder (the repository root's)."""
     configured = app.config.get("FIXTURES_DIR")

@@ -16,6 +16,7 @@ from service.record.case_trail import LedgerDisagreement, case_rows
 from service.decide.case_review import review_case
 from service.flows.case_event import record_event
 from service.flows.check import CheckRefused
+from service.flows.rules_live import serving
 from service.record.ledger import CaseConflict, EmployeeRecordNeeded, event_dict, event_out
 from service.record.models import Case
 
@@ -60,7 +61,7 @@ class CaseView(MethodView):
                 abort(404, message=f"No case {case_id}.")
             rows = case_rows(session, case_id)
             events = [event_dict(r) for r in rows if r.accepted]
-        review = review_case(current_app.extensions["rulebook"], case, events, as_of)
+        review = review_case(serving(current_app), case, events, as_of)
         return {"id": case.id, "kind": case.kind, "employee_id": case.employee_id,
                 "hr_owner_id": case.hr_owner_id, "manager_id": case.manager_id, "as_of": as_of,
                 "status": review.status, "events": [event_out(r) for r in rows],

@@ -13,12 +13,21 @@ import math
 import re
 from dataclasses import dataclass
 
-from flask import abort, current_app, render_template, request
+from flask import abort, current_app, g, render_template, request
 
 from schemas.rule_file import VERDICTS
 from service.decide.evaluation import default_as_of
 from service.decide.rulebook import rule_counts, versions_by_id
+from service.flows.rules_live import serving
 from service.http.rule_examples import example_rows, expectation, facts_read
+
+
+def shown_rulebook():
+    """The rule book a page shows, taken once per request: a reload in the middle of rendering a
+    page does not mix two versions in it."""
+    if "rulebook" not in g:
+        g.rulebook = serving(current_app)
+    return g.rulebook
 
 PAGE_SIZE = 10   # rules per page: the same on every page, so page N is always the same rules
 FILTERS = ("family", "law", "verdict", "action", "q")
@@ -49,7 +58,7 @@ def _all_citations(rule) -> list[dict]:
 
 def _entries(today: dt.date) -> list[Entry]:
     out = []
-    for rule_id, versions in versions_by_id(current_app.extensions["rulebook"].rules.values()).items():
+    for rule_id, versions in versions_by_id(shown_rulebook().rules.values()).items():
         citations = [c for v in versions for c in _all_citations(v)]
         haystack = [rule_id, *(part for v in versions for part in (v.file, *v.title.values(), *v.message.values()))]
         for c in citations:
@@ -90,8 +99,8 @@ def _keeps(entry: Entry, name: str, value: str) -> bool:
 
 def _choices(entries: list[Entry]) -> dict[str, dict[str, tuple[str, str]]]:
     """Each filter's values and their names in Chinese and English."""
-    names = current_app.extensions["rulebook"].names
-    actions = current_app.extensions["rulebook"].vocabulary.enums["action_types"]
+    rulebook = shown_rulebook()
+    names, actions = rulebook.names, rulebook.vocabulary.enums["action_types"]
     return {"family": {f: names.pair("family", f) for f in ("labor_law", "process")},
             "law": _laws(entries),
             "verdict": {v: names.pair("verdict", v) for v in VERDICTS},
@@ -124,12 +133,12 @@ def rules():
     return render_template(
         "rules.html", rules=shown[first:first + PAGE_SIZE], matched=len(shown), first=first + 1,
         page=page, pages=pages, query=query, filters=chosen, choices=choices, facets=facets, errors=errors,
-        counts=rule_counts(current_app.extensions["rulebook"].rules.values()), page_size=PAGE_SIZE,
+        counts=rule_counts(shown_rulebook().rules.values()), page_size=PAGE_SIZE,
         today=today), 400 if errors else 200
 
 
 def rule(rule_id: str):
-    rulebook = current_app.extensions["rulebook"]
+    rulebook = shown_rulebook()
     versions = versions_by_id(rulebook.rules.values()).get(rule_id)
     if not versions:
         abort(404)

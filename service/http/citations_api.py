@@ -11,6 +11,7 @@ from flask_smorest import abort
 
 from schemas.citations import CitationsQueryArgsSchema, CitationsSchema
 from service.http.api import Blueprint
+from service.flows import rules_live
 from service.record import db
 from service.record.rulesets import VERSIONS
 
@@ -26,7 +27,7 @@ class Citations(MethodView):
         With `citations=refs` on a check, findings name provisions by ref; their texts are here,
         once per version. Any version recorded in the trail is served; an unknown one is a 404.
         """
-        serving = current_app.extensions["rulebook"]
+        serving = rules_live.serving(current_app)
         version = args.get("version") or serving.version
         headers = {"ETag": f'"{version}"', "Cache-Control": "public, max-age=31536000, immutable"}
         if version in request.if_none_match:

@@ -86,7 +86,7 @@ def _bilingual(value, table: str):
     """A code as 中文 English; an unknown code as itself."""
     if value is None or value == "":
         return Markup('<span class="muted">—</span>')
-    names = current_app.extensions["rulebook"].names.pair(table, value)
+    names = catalog_pages.shown_rulebook().names.pair(table, value)
     if names is None:
         return escape(value)
     zh, en = names
@@ -117,7 +117,7 @@ def _json_default(value):
 
 @bp.context_processor
 def _common():
-    rulebook = current_app.extensions["rulebook"]
+    rulebook = catalog_pages.shown_rulebook()
     return {"ruleset_version": rulebook.version, "rule_counts": rule_counts(rulebook.rules.values()),
             "signed_in": bool(request.cookies.get(page_sessions.COOKIE)), "labels": rulebook.names.tables,
             "session_hours": current_app.config["PAGES_SESSION_HOURS"]}
@@ -227,7 +227,7 @@ def requirements():
     """What an action needs (GET /v1/requirements), for people."""
     from service.decide.requirements import UnknownAction, answer
 
-    rulebook = current_app.extensions["rulebook"]
+    rulebook = catalog_pages.shown_rulebook()
     actions = rulebook.vocabulary["action.type"].values
     chosen = request.args.get("action", "").strip() or None
     as_of_text = request.args.get("as_of", "").strip()
@@ -299,7 +299,7 @@ def trail():
     first_query = {k: v for k, v in form.items() if v and k != "after"} if form["after"] else None
     choices = {"process_type": (*CASE_KINDS, "check"), "kind": KINDS, "action_type": ACTION_TYPES,
                "event_type": EVENT_TYPES, "verdict": ("deny", "warn", "allow")}
-    rule_ids = list(versions_by_id(current_app.extensions["rulebook"].rules.values()))  # sorted ids
+    rule_ids = list(versions_by_id(catalog_pages.shown_rulebook().rules.values()))  # sorted ids
     searched = any(v for k, v in form.items() if k not in ("after", "limit"))
     return render_template("trail.html", entries=entries, form=form, errors=errors, choices=choices,
                            rule_ids=rule_ids, page_sizes=_PAGE_SIZES, next_query=next_query,
@@ -362,7 +362,7 @@ def case(case_id: str):
         events = case_rows(session, case_id)  # LedgerDisagreement (503) when they are not the trail's
         accepted = [event_dict(e) for e in events if e.accepted]
         entries, more = query_trail(session, {"case_id": case_id, "after": 0, "limit": 500})
-    review = review_case(current_app.extensions["rulebook"], row, accepted, as_of)
+    review = review_case(catalog_pages.shown_rulebook(), row, accepted, as_of)
     # Today is the default; the day of the case's last event is one click away (a case read
     # months later is otherwise shown as hundreds of working days overdue).
     days = {"today": default_as_of(),

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from flask import Flask, current_app, request
 
 from service.clock import utcnow
+from service.flows.rules_live import serving
 from service.http.refusal_limit import NO_KEY_BUCKET
 from service.record.trail import append
 
@@ -78,7 +79,7 @@ def flush_refusals(app: Flask, *, everything: bool = False) -> int:
         with app.extensions["db_sessions"]() as session, session.begin():
             for window in windows:
                 append(session, kind="access_refused", recorded_at=utcnow(),
-                       ruleset_version=app.extensions["rulebook"].version, key=app.extensions["trail_key"],
+                       ruleset_version=serving(app).version, key=app.extensions["trail_key"],
                        client_id=window.only_client(), body=window.body())
     except Exception:
         app.logger.exception("could not record %d refused requests", sum(w.count for w in windows))

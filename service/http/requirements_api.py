@@ -10,6 +10,7 @@ from flask_smorest import abort
 from schemas.requirements import RequirementsQueryArgsSchema, RequirementsSchema
 from service.decide.evaluation import default_as_of
 from service.decide.requirements import UnknownAction, answer
+from service.flows.rules_live import serving
 from service.http.api import Blueprint
 
 blp = Blueprint("requirements", __name__, url_prefix="/v1", description="What an action needs")
@@ -25,7 +26,7 @@ class Requirements(MethodView):
         field once, the rules reading it, and the values of other fields it matters with. The
         answer depends only on the rule-set version, the action and the date (see its ETag).
         """
-        rulebook = current_app.extensions["rulebook"]
+        rulebook = serving(current_app)
         as_of = args.get("as_of") or default_as_of()
         etag = hashlib.sha256(f"{rulebook.version}\0{args['action']}\0{as_of.isoformat()}".encode()).hexdigest()[:32]
         headers = {"ETag": f'"{etag}"', "Cache-Control": "private, no-cache"}

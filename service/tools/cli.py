@@ -14,7 +14,9 @@ def serving_rulebook():
     if refused is not None:
         click.echo(f"the rule set does not start, so nothing was decided:\n{refused}", err=True)
         sys.exit(1)
-    return current_app.extensions["rulebook"]
+    from service.flows.rules_live import serving
+
+    return serving(current_app)
 
 
 scenarios_group = AppGroup("scenarios", help="Time-frozen regression scenarios from fixtures/ and rule examples.")
