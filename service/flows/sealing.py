@@ -29,3 +29,15 @@ def seal_pending(app: Flask) -> int:
     while n == sealer.BATCH:
         total += (n := sealer.seal_once(app))
     return total
+
+
+def verify_trail(app: Flask) -> dict:
+    """The worker's verification task: an incremental verification asked for every
+    TRAIL_VERIFY_SECONDS, and the oldest one asked for (POST /v1/trail/verify) run, checked against
+    the witness's cosignatures (service/record/verification.py)."""
+    from service.record.verification import work
+    from service.record.witnessing import verify_with_witness
+
+    return work(app.extensions["db_engine"], app.extensions["trail_key"], float(app.config["TRAIL_VERIFY_SECONDS"]),
+                in_thread=not app.testing, sample=int(app.config["TRAIL_VERIFY_SAMPLE"]),
+                witness=lambda connection, result: verify_with_witness(app, connection, result))

@@ -104,12 +104,8 @@ def _seal_trail(ctx: PassContext) -> dict:
 
 def _verify_trail(ctx: PassContext) -> dict:
     """Verifications asked for (POST /v1/trail/verify) and the periodic incremental one."""
-    from service.record.verification import work
-    app = ctx.app
-    from service.record.witnessing import verify_with_witness
-    return work(app.extensions["db_engine"], app.extensions["trail_key"], float(app.config["TRAIL_VERIFY_SECONDS"]),
-                in_thread=not app.testing, sample=int(app.config["TRAIL_VERIFY_SAMPLE"]),
-                witness=lambda connection, result: verify_with_witness(app, connection, result))
+    from service.flows.sealing import verify_trail
+    return verify_trail(ctx.app)
 
 
 def _witness_submit(ctx: PassContext) -> dict:
