@@ -17,7 +17,6 @@ import time
 from sqlalchemy import select
 
 from service import create_app
-from service.tools.db_cli import upgrade_schema
 from service.record import db
 from service.record.case_trail import case_rows
 from service.record.models import CaseEvent
@@ -62,7 +61,6 @@ def main() -> None:
     args = parser.parse_args()
     folder = tempfile.mkdtemp()
     url = args.database_url or f"sqlite:///{folder}/bench.sqlite"
-    upgrade_schema(url)  # the app factory never changes the schema
     app = create_app({"TESTING": True, "DATABASE_URL": url, "DEV_KEY": KEY, "TRAIL_SEAL_SECONDS": 0})
     client = app.test_client()
     print(f"database: {url.split(':', 1)[0]}, median of {args.n} calls, ms per call")

@@ -178,8 +178,6 @@ def main() -> int:
             # The same check in-process (Flask test client) on the same schema: the HTTP overhead goal
             # compares the two p50s of one run.
             from service import create_app
-            from service.tools.db_cli import upgrade_schema
-            upgrade_schema(pg.url)  # the app factory never changes the schema
             inproc = create_app({"DATABASE_URL": pg.url, "DEV_KEY": harness.BENCH_KEY, "RULES_DIR": str(rules_dir),
                                  "TRAIL_SEALER_THREAD": False})
             inproc_client = inproc.test_client()

@@ -17,7 +17,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from schemas.check import CheckRequestSchema  # noqa: E402
 from service import create_app  # noqa: E402
-from service.tools.db_cli import upgrade_schema  # noqa: E402
 from service.decide.evaluation import evaluate  # noqa: E402
 
 BENCH_KEY = "sg_bench-key-every-scope"
@@ -62,7 +61,6 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
-        upgrade_schema(f"sqlite:///{tmp}/bench.sqlite")  # the app factory never changes the schema
         app = create_app({"DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite", "DEV_KEY": BENCH_KEY})
         print(f"start-up (load + validate + compile {len(app.extensions['rulebook'].rules)} rules, "
               f"create app): {(time.perf_counter() - started) * 1000:.1f} ms")

@@ -213,11 +213,9 @@ def request_memory(tmp: Path, rules_dir: Path, bodies: list[dict], n: int) -> No
     from harness import BENCH_KEY, auth_headers
 
     from service import create_app
-    from service.tools.db_cli import upgrade_schema
     from service.http.observability import configure_json_logging
     configure_json_logging()
     logging.getLogger().handlers[0].stream = open(os.devnull, "w")
-    upgrade_schema(f"sqlite:///{tmp / 'mem.sqlite'}")  # the app factory never changes the schema
     app = create_app({"DATABASE_URL": f"sqlite:///{tmp / 'mem.sqlite'}", "DEV_KEY": BENCH_KEY,
                       "RULES_DIR": str(rules_dir)})
     client, headers = app.test_client(), auth_headers()

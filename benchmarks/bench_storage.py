@@ -26,7 +26,6 @@ from harness import BENCH_KEY, PostgresSchema, auth_headers
 from workload import request_bodies, snapshot_rules
 
 from service import create_app
-from service.tools.db_cli import upgrade_schema
 from service.record.sealer import seal_once
 
 SIZES = """SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -76,7 +75,6 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, PostgresSchema() as pg:
         rules_dir = snapshot_rules(Path(tmp) / "rules")
         bodies = request_bodies(rules_dir)
-        upgrade_schema(pg.url)  # the app factory never changes the schema
         app = create_app({"DATABASE_URL": pg.url, "DEV_KEY": BENCH_KEY, "RULES_DIR": str(rules_dir),
                           "TRAIL_SEALER_THREAD": False})
         engine = app.extensions["db_engine"]

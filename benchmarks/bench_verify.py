@@ -29,7 +29,6 @@ from workload import request_bodies, snapshot_rules
 from sqlalchemy import insert, select, text
 
 from service import create_app
-from service.tools.db_cli import upgrade_schema
 from service.record.models import TrailEntry
 from service.record.sealer import append_leaves, seal_once
 from service.record.trail import CONTENT, entry_hash
@@ -91,7 +90,6 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         pg = None if args.reuse else stack.enter_context(PostgresSchema())
         rules_dir = snapshot_rules(Path(tmp) / "rules")
-        upgrade_schema(args.reuse or pg.url)  # the app factory never changes the schema
         app = create_app({"DATABASE_URL": args.reuse or pg.url, "DEV_KEY": BENCH_KEY, "RULES_DIR": str(rules_dir),
                           "TRAIL_SEALER_THREAD": False, "TRAIL_VERIFY_SECONDS": 0})
         engine, key = app.extensions["db_engine"], app.extensions["trail_key"]

@@ -31,7 +31,6 @@ import service.flows.check
 import service.http.observability
 import service.record.trail
 from service import create_app
-from service.tools.db_cli import upgrade_schema
 
 SPENT: dict[str, float] = defaultdict(float)
 
@@ -66,7 +65,6 @@ def instrument() -> None:
 
 def run(label: str, url: str, rules_dir: Path, bodies: list[dict], n: int, profile: bool) -> None:
     # The sealer is not timed here (it runs beside the requests, in its own thread or worker).
-    upgrade_schema(url)  # the app factory never changes the schema
     app = create_app({"DATABASE_URL": url, "DEV_KEY": BENCH_KEY, "RULES_DIR": str(rules_dir),
                       "TRAIL_SEALER_THREAD": False})
     client = app.test_client()

@@ -21,7 +21,7 @@ def create_app(test_config: dict | None = None, *, for_commands: bool = False) -
                               notifications_api, observability, pages, requirements_api, trail_api)
     from service.http.api import Api
     from service.record import db, keyring, recheck_keys
-    from service.tools import cli
+    from service.tools import cli, db_cli
 
     app = Flask(__name__, instance_path=str(PROJECT_ROOT / "instance"))
     config.configure(app, test_config)
@@ -29,10 +29,11 @@ def create_app(test_config: dict | None = None, *, for_commands: bool = False) -
     docs.configure(app.config)
     if app.config["DATABASE_URL"].startswith("sqlite:///"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    rules_live.load_at_start(app, for_commands=for_commands)  # a rule set that fails its gate stops here
     keyring.init_app(app)  # production without its key stops here
     recheck_keys.init_app(app)
-    db.init_app(app)  # binds the engine; the schema is upgraded before (service/tools/db_cli.py)
-    rules_live.init_app(app, for_commands=for_commands)  # gated, watched; a rule set failing its gate stops here
+    db.init_app(app)
+    db_cli.upgrade_on_start(app)  # AUTO_MIGRATE; else `separation-guard db upgrade`, as the owner
     observability.init_app(app)
     api = Api(app)
     for module in (checks, requirements_api, citations_api, decisions, trail_api, cases, notifications_api,
@@ -42,6 +43,7 @@ def create_app(test_config: dict | None = None, *, for_commands: bool = False) -
     docs.init_app(app)
     cli.init_app(app)
     auth.init_app(app)
+    rules_live.init_app(app)  # watches the rule files; the serving version's trail entry
     sealing.init_app(app)
     keys.check_start_up(app)
     app.before_request(jsonio.refuse_other_bodies)

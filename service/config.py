@@ -1,13 +1,12 @@
 """The service's configuration: where the project is, the defaults of every setting, and where
-they are overridden (the environment, or a test's mapping). Read by the app factory, and by the
-schema's upgrade on start that runs before it; the flows read the app's configuration, never this
-module's defaults."""
+they are overridden (the environment, or a test's mapping). Read by the app factory only; the
+flows read the app's configuration, never this module's defaults."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from flask import Config, Flask
+from flask import Flask
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Development values of secrets: production refuses to start with them (service/http/keys.py, check_start_up).
@@ -23,9 +22,9 @@ def defaults() -> dict:
         # With two PostgreSQL roles (docs/postgresql-roles.md): the owner's URL, for `separation-guard db upgrade`
         # and `db roles`; DATABASE_URL is then the service role's, and AUTO_MIGRATE is off.
         MIGRATION_URL=None,
-        # Upgrade the schema before the service or a command builds its app (service/tools/db_cli.py,
-        # `upgrade_on_start`): development and tests. Off where DATABASE_URL is the service role,
-        # which may not change the schema: `separation-guard db upgrade` runs as the owner then.
+        # Upgrade the schema as the app starts, once its rule set has passed its gate (`db upgrade`'s
+        # upgrade, service/tools/db_cli.py): development and tests. Off where DATABASE_URL is the
+        # service role, which may not change the schema: `separation-guard db upgrade` runs as the owner.
         AUTO_MIGRATE=True,
         MAX_CONTENT_LENGTH=256 * 1024,
         API_TITLE="Separation Guard",
@@ -108,23 +107,11 @@ def defaults() -> dict:
 
 def configure(app: Flask, test_config: dict | None) -> None:
     """The defaults, then the environment (SEPARATION_GUARD_*), or a test's mapping instead."""
-    _fill(app.config, test_config)
-
-
-def settings(test_config: dict | None = None) -> Config:
-    """The configuration an app would get, before there is one (the schema's upgrade on start,
-    service/tools/db_cli.py, runs before the app is built)."""
-    config = Config(str(PROJECT_ROOT))
-    _fill(config, test_config)
-    return config
-
-
-def _fill(config: Config, test_config: dict | None) -> None:
-    config.from_mapping(defaults())
+    app.config.from_mapping(defaults())
     if test_config is None:
         # SEPARATION_GUARD_DATABASE_URL=..., or plain DATABASE_URL as most platforms set it.
-        config.from_prefixed_env("SEPARATION_GUARD")
+        app.config.from_prefixed_env("SEPARATION_GUARD")
         if "DATABASE_URL" in os.environ:
-            config["DATABASE_URL"] = os.environ["DATABASE_URL"]
+            app.config["DATABASE_URL"] = os.environ["DATABASE_URL"]
     else:
-        config.from_mapping(test_config)
+        app.config.from_mapping(test_config)

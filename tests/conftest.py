@@ -10,7 +10,6 @@ from sqlalchemy.exc import OperationalError
 
 from service import PROJECT_ROOT, create_app
 from service.record.models import TrailEntry
-from service.tools.db_cli import upgrade_on_start
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 # CI sets REQUIRE_POSTGRES=1: there a missing server is a failure, not a skip.
@@ -78,11 +77,7 @@ class KeyedClient(FlaskClient):
 
 
 def make_app(database_url: str, **config):
-    """The app on `database_url`, its schema upgraded first unless AUTO_MIGRATE=False, as wsgi.py
-    and the console script start it."""
-    test_config = {"TESTING": True, "DATABASE_URL": database_url, "DEV_KEY": TEST_KEY, **config}
-    upgrade_on_start(test_config)
-    app = create_app(test_config)
+    app = create_app({"TESTING": True, "DATABASE_URL": database_url, "DEV_KEY": TEST_KEY, **config})
     app.test_client_class = KeyedClient
     return app
 

@@ -1,22 +1,20 @@
-"""The layers as issue 20 draws them, held against the code: record/ stores and decides nothing,
-the app factory builds the app and never changes the schema, and an API operation is declared
-once (service/http/api.py Blueprint.operation)."""
+"""The layers as issue 20 draws them, held against the code: record/ stores and decides nothing
+(binding the database migrates nothing: the upgrade on start is AUTO_MIGRATE's, after the gate),
+create_app stays short, and an API operation is declared once (Blueprint.operation)."""
 import ast
 import inspect
 from pathlib import Path
 
-import pytest
 from alembic.script import ScriptDirectory
 from flask import Flask
 from flask.views import MethodView
 from marshmallow import Schema, fields
 from sqlalchemy import create_engine, inspect as inspect_db, text
-from sqlalchemy.exc import OperationalError
 
 from service import PROJECT_ROOT, create_app
 from service.http.api import Api, Blueprint
+from service.record import db
 from service.record.db import MIGRATIONS
-from service.tools.db_cli import upgrade_on_start
 
 # What runs the rules: only decide/ defines them and only flows/ (and decide/ itself) call them.
 _DECIDING = {"evaluate", "review_case", "decide_next_step"}
@@ -48,24 +46,21 @@ def _tables(url: str) -> list[str]:
         engine.dispose()
 
 
-def test_the_app_factory_never_changes_the_schema(tmp_path):
-    url = f"sqlite:///{tmp_path / 'factory.sqlite'}"
-    app = create_app({"TESTING": True, "DATABASE_URL": url, "AUTO_MIGRATE": False})
+def test_binding_the_database_changes_no_schema(tmp_path):
+    url = f"sqlite:///{tmp_path / 'bound.sqlite'}"
+    app = Flask(__name__)
+    app.config["DATABASE_URL"] = url
+    db.init_app(app)  # record/ stores: it binds an engine and migrates nothing
     app.extensions["db_engine"].dispose()
     assert _tables(url) == []
-    # AUTO_MIGRATE on, and nothing upgraded the schema first: the app does not start on it (its
-    # rule set's trail entry has no table), and does not make one either.
-    with pytest.raises(OperationalError, match="trail_entries"):
-        create_app({"TESTING": True, "DATABASE_URL": url})
-    assert _tables(url) == []
 
 
-def test_the_schema_is_upgraded_before_the_app_only_where_auto_migrate_asks(tmp_path):
+def test_the_schema_is_upgraded_on_start_only_where_auto_migrate_asks(tmp_path):
     off = f"sqlite:///{tmp_path / 'off.sqlite'}"
-    upgrade_on_start({"DATABASE_URL": off, "AUTO_MIGRATE": False})
+    create_app({"TESTING": True, "DATABASE_URL": off, "AUTO_MIGRATE": False}).extensions["db_engine"].dispose()
     assert _tables(off) == []
-    on = f"sqlite:///{tmp_path / 'nested' / 'on.sqlite'}"  # a folder not there yet is made, as instance/ is
-    upgrade_on_start({"DATABASE_URL": on})  # on by default: development and tests
+    on = f"sqlite:///{tmp_path / 'on.sqlite'}"
+    create_app({"TESTING": True, "DATABASE_URL": on}).extensions["db_engine"].dispose()  # on by default
     head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
     engine = create_engine(on)
     with engine.connect() as connection:

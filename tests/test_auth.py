@@ -6,7 +6,6 @@ import pytest
 from sqlalchemy import update
 
 from service import create_app
-from service.tools.db_cli import upgrade_schema
 from service.http.keys import KeyCache, StartUpRefused, create_client
 from service.http.refusals import flush_refusals
 from service.record.models import ApiClient
@@ -143,7 +142,6 @@ def test_health_and_the_contract_need_no_key(app):
 
 def test_production_refuses_to_start_with_development_secrets_or_no_keys(tmp_path):
     url = f"sqlite:///{tmp_path / 'prod.sqlite'}"
-    upgrade_schema(url)  # as `separation-guard db upgrade` does before production starts
     with pytest.raises(StartUpRefused) as info:
         create_app({"DATABASE_URL": url, "ENV": "production"})
     message = str(info.value)

@@ -43,8 +43,6 @@ def test_the_worker_logs_each_app_line_once_as_json(tmp_path):
     script = (
         "from service import create_app\n"
         "from service.http.observability import configure_json_logging\n"
-        "from service.tools.db_cli import upgrade_schema\n"
-        f"upgrade_schema('sqlite:///{tmp_path / 'log.sqlite'}')\n"
         f"app = create_app({{'DATABASE_URL': 'sqlite:///{tmp_path / 'log.sqlite'}'}})\n"
         "configure_json_logging(app)\n"
         "app.logger.info('rules reloaded')\n")

@@ -224,10 +224,8 @@ def replay_in_process(found: list[Step]) -> list[tuple[int, object]]:
     """Every command against the app on a fresh SQLite database, as `make run` configures it
     (pass the first check first to replay the README in order)."""
     from service import create_app
-    from service.tools.db_cli import upgrade_schema
 
     with tempfile.TemporaryDirectory() as folder:
-        upgrade_schema(f"sqlite:///{folder}/walkthrough.sqlite")  # as `make run` does (wsgi.py)
         app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{folder}/walkthrough.sqlite",
                           "DEV_KEY": DEV_KEY})
         try:

@@ -163,9 +163,7 @@ def _named(sent: str, answer: dict) -> bool:
 def _replay(body):
     from service import create_app
     import tempfile
-    from service.tools.db_cli import upgrade_schema
     with tempfile.TemporaryDirectory() as folder:
-        upgrade_schema(f"sqlite:///{folder}/t.sqlite")
         app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{folder}/t.sqlite", "DEV_KEY": TEST_KEY})
         try:
             client = app.test_client()

@@ -94,11 +94,9 @@ def test_the_service_role_appends_to_the_trail_and_case_events_but_never_updates
 
 
 @pytest.mark.postgres
-def test_roles_refuse_a_schema_not_yet_migrated(postgres_url, tmp_path):
+def test_roles_refuse_a_schema_not_yet_migrated(postgres_url):
     reset_postgres_schema(postgres_url)
-    # The app's own database is a file: its schema is upgraded before the app is built, which an
-    # in-memory database, private to one engine, would not keep.
-    app = make_app(f"sqlite:///{tmp_path / 'app.sqlite'}")
+    app = make_app("sqlite://")
     result = app.test_cli_runner().invoke(args=["db", "roles", "--owner", "o_x", "--service", "s_x",
                                                 "--url", postgres_url])
     assert result.exit_code != 0 and "run the migrations first" in result.output

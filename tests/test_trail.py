@@ -407,8 +407,6 @@ def test_entries_written_before_the_tree_still_verify_and_stay_tamper_evident(da
 def test_production_refuses_to_start_without_a_signing_key(tmp_path):
     from service import create_app
     from service.http.keys import StartUpRefused
-    from service.tools.db_cli import upgrade_schema
-    upgrade_schema(f"sqlite:///{tmp_path / 'p.sqlite'}")
     with pytest.raises(StartUpRefused, match="TRAIL_RECEIPT_KEY is not set"):
         create_app({"ENV": "production", "DATABASE_URL": f"sqlite:///{tmp_path / 'p.sqlite'}"})
 

@@ -180,11 +180,9 @@ def load_at_start(app: Flask, *, for_commands: bool = False) -> None:
         app.extensions["rulebook"], app.extensions["rules_refused"] = None, exc
 
 
-def init_app(app: Flask, *, for_commands: bool = False) -> None:
-    """The rule set the app starts on, gated (load_at_start); then watch the rule files between
-    requests, and write the serving version's trail entry (once per version, whichever worker is
-    first; not where the schema is migrated by hand)."""
-    load_at_start(app, for_commands=for_commands)  # a rule set that fails its gate stops the start here
+def init_app(app: Flask) -> None:
+    """Watch the rule files between requests, and write the serving version's trail entry (once
+    per version, whichever worker is first; not where the schema is migrated by hand)."""
     if app.extensions["rulebook"] is None:
         return  # a command-line app without a rule set (create_app for_commands) watches nothing
     app.extensions["rules_checked_version"] = (app.extensions["rulebook"].version,

@@ -1,6 +1,6 @@
 """SQLAlchemy 2.x: the declarative base, the engine and the session factory bound to the app.
-The schema is Alembic's (migrations/), upgraded by `separation-guard db upgrade`, or before the app
-is built where AUTO_MIGRATE is on (service/tools/db_cli.py)."""
+The schema is Alembic's (migrations/), upgraded by `separation-guard db upgrade`, or as the app
+starts where AUTO_MIGRATE is on (service/tools/db_cli.py): binding the engine changes nothing."""
 from __future__ import annotations
 
 import datetime as dt

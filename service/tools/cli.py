@@ -138,7 +138,7 @@ def main() -> None:
     from flask.cli import FlaskGroup
 
     from service import create_app
-    from service.tools.db_cli import upgrade_on_start
+
     from service.tools.rule_cli import rules_group
 
     class ServiceCommands(FlaskGroup):
@@ -148,11 +148,7 @@ def main() -> None:
         def get_command(self, ctx, name):
             return super().get_command(ctx, name) if name in OUR_COMMANDS else None
 
-    def command_app():
-        upgrade_on_start()  # AUTO_MIGRATE: the schema first (service/tools/db_cli.py)
-        return create_app(for_commands=True)
-
-    group = ServiceCommands(create_app=command_app, add_default_commands=False, add_version_option=False,
+    group = ServiceCommands(create_app=lambda: create_app(for_commands=True), add_default_commands=False, add_version_option=False,
                             help="Separation Guard: compliance checks for HR separations under PRC law.")
     # --app names the app for `flask`; here the app is always this service's. Plugins' commands
     # (flask-smorest's openapi, ...) are Flask's business, not this tool's.

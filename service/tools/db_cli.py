@@ -1,10 +1,8 @@
 """`separation-guard db ...`: the schema's migrations and its two PostgreSQL roles (service.record.roles)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
-from flask import current_app
+from flask import Flask, current_app
 from flask.cli import AppGroup
 
 db_group = AppGroup("db", help="The database: migrations, and the owner and service roles (PostgreSQL).")
@@ -19,28 +17,14 @@ def _owner_engine(url: str | None):
     return make_engine(url or current_app.config.get("MIGRATION_URL") or current_app.config["DATABASE_URL"])
 
 
-def upgrade_schema(url: str) -> None:
-    """The schema at the newest version (Alembic, migrations/), connected as `url`."""
-    from service.record.db import make_engine, upgrade
+def upgrade_on_start(app: Flask) -> None:
+    """AUTO_MIGRATE (development, tests): the schema upgraded as the app starts, once its rule set
+    has passed its gate, by the same upgrade as `db upgrade`. Off where DATABASE_URL is the service
+    role, which may not change the schema: `db upgrade` runs as the owner instead."""
+    from service.record.db import upgrade
 
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(url)
-    try:
-        upgrade(engine)
-    finally:
-        engine.dispose()
-
-
-def upgrade_on_start(test_config: dict | None = None) -> None:
-    """Where AUTO_MIGRATE is on (development, tests): the schema upgraded before the app is built,
-    by what starts it (wsgi.py, the console script, the tests' make_app). The app factory never
-    changes the schema; with two roles AUTO_MIGRATE is off and `db upgrade` runs as the owner."""
-    from service.config import settings
-
-    configured = settings(test_config)
-    if configured["AUTO_MIGRATE"]:
-        upgrade_schema(configured["DATABASE_URL"])
+    if app.config["AUTO_MIGRATE"]:
+        upgrade(app.extensions["db_engine"])
 
 
 @db_group.command("upgrade")
@@ -48,7 +32,13 @@ def upgrade_on_start(test_config: dict | None = None) -> None:
 def upgrade_command(url):
     """Migrate the schema to the newest version, as the owner role. With two roles the service
     starts with AUTO_MIGRATE off: its own role may not change the schema."""
-    upgrade_schema(url or current_app.config.get("MIGRATION_URL") or current_app.config["DATABASE_URL"])
+    from service.record.db import upgrade
+
+    engine = _owner_engine(url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
     click.echo("schema at the newest version")
 
 
