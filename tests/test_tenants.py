@@ -68,6 +68,13 @@ def test_keys_create_takes_a_tenant_and_roles_prints_the_key_last_and_list_shows
     assert "tenant: acme" in acme_line and "roles: employee,manager" in acme_line
     [ehr_line] = [line for line in listing.splitlines() if line.startswith("ehr ")]
     assert "tenant: default" in ehr_line and "roles:" not in ehr_line
+    # Names are the tenant's: revoking acme's portal by tenant leaves another tenant's of that name.
+    runner.invoke(args=["keys", "create", "acme-portal", "--tenant", "globex", "--scope", "cases"])
+    revoked = runner.invoke(args=["keys", "revoke", "acme-portal", "--tenant", "acme"])
+    assert revoked.exit_code == 0 and "revoked 1 key(s)" in revoked.output
+    with app.extensions["db_sessions"]() as session:
+        assert {(c.tenant_id, c.revoked_at is None) for c in session.scalars(
+            select(ApiClient).where(ApiClient.name == "acme-portal"))} == {("acme", False), ("globex", True)}
 
 
 def test_keys_create_refuses_a_bad_tenant_or_an_unknown_role_and_creates_nothing(app):

@@ -67,9 +67,11 @@ def create_client(session, name: str, scopes: list[str], key: str | None = None,
     return key
 
 
-def revoke_client(session, name: str) -> int:
+def revoke_client(session, name: str, tenant_id: str | None = None) -> int:
+    """Revoke the active keys of client `name` (of `tenant_id` only, when given); how many."""
     count = 0
-    for client in session.scalars(select(ApiClient).where(ApiClient.name == name, ApiClient.revoked_at.is_(None))):
+    active = select(ApiClient).where(ApiClient.name == name, ApiClient.revoked_at.is_(None))
+    for client in session.scalars(active if tenant_id is None else active.where(ApiClient.tenant_id == tenant_id)):
         client.revoked_at = utcnow()
         count += 1
     if current_app:

@@ -218,11 +218,12 @@ def create_key_command(name, scopes, complete_record, tenant, roles):
 
 @keys_group.command("revoke")
 @click.argument("name")
-def revoke_key_command(name):
+@click.option("--tenant", default=None, help="Only the keys of client NAME in this tenant (default: in every tenant)")
+def revoke_key_command(name, tenant):
     """Revoke every active key of client NAME."""
     from service.http.keys import revoke_client
     with current_app.extensions["db_sessions"]() as session, session.begin():
-        count = revoke_client(session, name)
+        count = revoke_client(session, name, tenant_id=tenant)
     click.echo(f"revoked {count} key(s) of {name}")
     if not count:
         sys.exit(1)
