@@ -11,8 +11,8 @@ from service.decide.case_review import case_request
 from service.decide.evaluation import evaluate, with_declarations
 from service.decide.records import declarations
 from service.record import rechecks, trail
-from service.record.ledger import accepted_events
-from service.record.models import Case
+from service.record.db import tenant_info
+from service.record.ledger import accepted_events, find_case
 from service.record.recording import Keeping, decision_entry
 
 
@@ -43,11 +43,12 @@ def declared_areas(rulebook, areas: list[str] | None, key_areas=(), where: str =
     return declarations(areas, [a for a in key_areas if a in records.areas])
 
 
-def check(app: Flask, requests: list[dict], client_id: str | None = None, key_areas=(), *,
+def check(app: Flask, requests: list[dict], client_id: str | None = None, key_areas=(), *, tenant: str,
           batch: bool = False) -> list[dict]:
-    """Each request decided under its complete-record declarations (its `complete_record`, then
-    `key_areas`, its API key's), all recorded in one transaction (or none, NotRecorded), with one
-    rule-book version for the whole call. `batch`: refusals name checks.<n>.<field>."""
+    """Each request of the tenant decided under its complete-record declarations (its
+    `complete_record`, then `key_areas`, its API key's), all recorded in one transaction (or none,
+    NotRecorded), with one rule-book version for the whole call. A check naming a case names one of
+    the tenant's cases. `batch`: refusals name checks.<n>.<field>."""
     rulebook = app.extensions["rulebook"]
     declared = [declared_areas(rulebook, r.pop("complete_record", None), key_areas, f"checks.{n}." if batch else "")
                 for n, r in enumerate(requests)]
@@ -55,7 +56,7 @@ def check(app: Flask, requests: list[dict], client_id: str | None = None, key_ar
     named = []  # checks that name a recorded case
     for request in requests:
         if "case_id" in request:
-            request["case"] = _recorded_case(app, request.pop("case_id"), request["employee"]["id"])
+            request["case"] = _recorded_case(app, request.pop("case_id"), request["employee"]["id"], tenant)
             named.append(request)
     decided = [with_declarations(rulebook, r, d) for r, d in zip(requests, declared)]
     outcomes = [evaluate(rulebook, filled, assumed) for filled, assumed in decided]
@@ -73,7 +74,7 @@ def check(app: Flask, requests: list[dict], client_id: str | None = None, key_ar
         raise NotRecorded from exc
     # The re-check goes on with the facts as decided, declared absences filled in.
     _remember_case_facts(app, rulebook, [(filled, e.entry_id) for (filled, _), r, e in zip(decided, requests, recorded)
-                                         if any(r is n for n in named)])
+                                         if any(r is n for n in named)], tenant)
     key = app.extensions["trail_key"]
     return [{"decision_id": e.entry_id, "verdict": o.verdict, "as_of": o.as_of.isoformat(),
              "retrospective": past, "ruleset_version": o.ruleset_version, "findings": o.findings,
@@ -81,26 +82,26 @@ def check(app: Flask, requests: list[dict], client_id: str | None = None, key_ar
             for e, o, past in zip(recorded, outcomes, retrospective)]
 
 
-def _remember_case_facts(app: Flask, rulebook, named: list[tuple[dict, str]]) -> None:
+def _remember_case_facts(app: Flask, rulebook, named: list[tuple[dict, str]], tenant: str) -> None:
     """A check naming a recorded case gives the facts its daily re-check uses, and its later
     events that leave them out (service/record/rechecks.py): (request, decision id) pairs."""
     if not named:
         return
     try:
-        with app.extensions["db_sessions"]() as session, session.begin():
+        with app.extensions["db_sessions"](info=tenant_info(tenant)) as session, session.begin():
             for request, decision_id in named:
                 rechecks.remember_employee(session, request["case"]["id"], request["employee"], utcnow(),
-                                           decision_id=decision_id, rulebook=rulebook,
+                                           decision_id=decision_id, tenant_id=tenant, rulebook=rulebook,
                                            keys=app.extensions["recheck_keys"])
     except SQLAlchemyError:  # the decision is recorded and answered; the re-check keeps older facts
         app.logger.exception("could not keep the case's employee facts for its re-check")
 
 
-def _recorded_case(app: Flask, case_id: str, employee_id: str) -> dict:
-    with app.extensions["db_read_sessions"]() as session:
-        case = session.get(Case, case_id)
+def _recorded_case(app: Flask, case_id: str, employee_id: str, tenant: str) -> dict:
+    with app.extensions["db_read_sessions"](info=tenant_info(tenant)) as session:
+        case = find_case(session, case_id, tenant_id=tenant)
         if case is None:
             raise CheckRefused({"case_id": [f"No case {case_id} in the ledger."]})
         if case.employee_id != employee_id:
             raise CheckRefused({"case_id": [f"Case {case_id} is about another employee."]})
-        return case_request(case, accepted_events(session, case_id))
+        return case_request(case, accepted_events(session, case_id, tenant_id=tenant))

@@ -51,23 +51,24 @@ def recheck(app: Flask, as_of: dt.date, now: dt.datetime) -> dict:
 
 def recheck_open_cases(session: Session, as_of: dt.date, now: dt.datetime, *, rulebook, keys) -> dict:
     """Re-decide every open case's next step as of `as_of`, in the caller's transaction, with the
-    serving rule book and the re-check keys; notify HR of each changed verdict."""
+    serving rule book and the re-check keys; notify HR of each changed verdict. Every tenant's
+    cases (the caller's session sees all), each with its own tenant."""
     counts = {"as_of": as_of.isoformat(), "cases_checked": 0, "cases_skipped": 0, "verdicts_changed": 0,
               "notifications_created": 0}
     machine = rulebook.context.classification.machine
-    for case in session.scalars(select(Case).order_by(Case.id)):
+    for case in session.scalars(select(Case).order_by(Case.tenant_id, Case.id)):
         try:
-            events = accepted_events(session, case.id)
+            events = accepted_events(session, case.id, tenant_id=case.tenant_id)
         except LedgerDisagreement as exc:  # decided on nothing until the ledger is put right
             _log.error("re-check of case %s skipped: %s", case.id, exc)
             counts["cases_skipped"] += 1
             continue
         if machine.closed(machine.run(events)):  # nothing is left to decide (case_states.yaml)
-            forget_case(session, session.get(CaseRecheck, case.id))
+            forget_case(session, session.get(CaseRecheck, (case.tenant_id, case.id)))
             continue
-        row = recheck_row(session, case.id)
+        row = recheck_row(session, case.tenant_id, case.id)
         try:
-            employee = kept_employee(case.id, row, keys)
+            employee = kept_employee(row, keys)
         except RecheckKeyError as exc:
             # Deciding without the facts could allow what they deny: leave the case for a key.
             _log.error("re-check of case %s skipped: %s", case.id, exc)
@@ -84,7 +85,7 @@ def recheck_open_cases(session: Session, as_of: dt.date, now: dt.datetime, *, ru
             counts["verdicts_changed"] += 1
             created = notify(
                 session, kind="recheck_changed", now=now, recipient_role="hr", recipient_id=case.hr_owner_id,
-                case_id=case.id, employee_id=case.employee_id,
+                case_id=case.id, employee_id=case.employee_id, tenant_id=case.tenant_id,
                 dedupe_key=f"recheck:{case.id}:{as_of.isoformat()}:{step}:{outcome.verdict}",
                 payload={"case_id": case.id, "employee_id": case.employee_id, "status": status,
                          "next_step": step, "from_verdict": previous,
@@ -140,7 +141,8 @@ def _told_by_the_sweep(session: Session, case: Case, review, outcome, previous: 
     notifying = {rule.id: rule.notify for rule in outcome.fired if rule.notify}
     deciding = {f["rule_id"] for f in outcome.findings if f["verdict"] == outcome.verdict}
     return bool(deciding) and all(
-        rule_id in notifying and any(was_queued(session, overdue_key(case.id, pending, recipient))
+        rule_id in notifying and any(was_queued(session, overdue_key(case.id, pending, recipient),
+                                                    tenant_id=case.tenant_id)
                                      for recipient in notifying[rule_id])
         for rule_id in deciding)
 

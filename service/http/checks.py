@@ -11,6 +11,8 @@ from schemas.citations import CitationsFormArgsSchema
 from service.http.api import Blueprint
 from service.http.examples import request_examples
 from service.flows.check import CheckRefused, NotRecorded, check
+from service.http.auth import refuse_roles_not_granted
+from service.tenants import DEFAULT_TENANT
 
 blp = Blueprint("checks", __name__, url_prefix="/v1", description="Pre-action compliance checks")
 
@@ -74,9 +76,11 @@ def _preferred_form() -> str | None:
 
 def _decide(requests: list[dict], batch: bool = False) -> list[dict]:
     """The checks flow (service/flows/check.py), its refusals as HTTP errors."""
+    refuse_roles_not_granted([r["action"]["actor"]["role"] for r in requests
+                              if (r["action"].get("actor") or {}).get("role")])
     try:
         return check(current_app._get_current_object(), requests, getattr(g, "client_id", None),
-                     getattr(g, "complete_record", ()), batch=batch)
+                     getattr(g, "complete_record", ()), tenant=g.get("tenant", DEFAULT_TENANT), batch=batch)
     except CheckRefused as exc:
         abort(422, errors=exc.errors)
     except NotRecorded:

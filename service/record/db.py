@@ -16,6 +16,8 @@ from sqlalchemy import JSON, MetaData, TIMESTAMP, TypeDecorator, create_engine, 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from service.tenants import valid_tenant
+
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 _MIGRATION_LOCK = 72_616_001  # any constant: one upgrade at a time on a PostgreSQL server
 
@@ -116,12 +118,46 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+            # A migration that moves rows moves every tenant's: the owner is held to RLS too (FORCE).
+            set_tenant(connection, ALL_TENANTS)
         before = MigrationContext.configure(connection).get_current_revision()
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
         after = MigrationContext.configure(connection).get_current_revision()
     if after != before:
         logging.getLogger(__name__).info("database schema upgraded from %s to %s", before or "nothing", after)
+
+
+# Row-level security (PostgreSQL, migration 0013_tenants): every transaction says whose rows it
+# may see in the GUC sg.tenant. A session opened for a tenant (tenant_info) sees that tenant's
+# rows; any other session is the worker's, the sealer's or a command's and sees every tenant
+# ('*'). docs/tenants.md.
+ALL_TENANTS = "*"
+TENANT_INFO = "sg_tenant"
+
+
+def tenant_info(tenant: str) -> dict:
+    """A session's `info` for one tenant: `sessions(info=tenant_info(t))`."""
+    return {TENANT_INFO: tenant}
+
+
+def set_tenant(connection, tenant: str) -> None:
+    """The tenant of the connection's current transaction (PostgreSQL; SQLite has no RLS).
+
+    SET LOCAL is set_config('sg.tenant', tenant, true) as a utility statement: it takes no
+    snapshot, so a transaction may still choose its isolation level after it (the trail's
+    verification reads in REPEATABLE READ). It takes no bound parameter: the tenant is checked
+    against service.tenants.TENANT_ID (or is '*') before it is quoted into it."""
+    if connection.dialect.name != "postgresql":
+        return
+    if tenant != ALL_TENANTS and not valid_tenant(tenant):
+        raise ValueError(f"not a tenant id: {tenant!r}")
+    connection.exec_driver_sql(f"SET LOCAL sg.tenant = '{tenant}'")
+
+
+@event.listens_for(Session, "after_begin")
+def _tenant_of_the_transaction(session: Session, _transaction, connection) -> None:
+    set_tenant(connection, session.info.get(TENANT_INFO, ALL_TENANTS))
 
 
 def init_app(app: Flask) -> None:
@@ -132,14 +168,15 @@ def init_app(app: Flask) -> None:
                                                       expire_on_commit=False)
 
 
-def session() -> Session:
-    """A new session; the caller owns it (`with db.session() as s, s.begin(): ...`)."""
-    return current_app.extensions["db_sessions"]()
+def session(tenant: str | None = None) -> Session:
+    """A new session (of `tenant`: it sees only that tenant's rows under RLS); the caller owns it
+    (`with db.session(t) as s, s.begin(): ...`)."""
+    return current_app.extensions["db_sessions"](**({} if tenant is None else {"info": tenant_info(tenant)}))
 
 
-def read_session() -> Session:
+def read_session(tenant: str | None = None) -> Session:
     """A session for reading only: on SQLite it takes no write lock, so it never holds up a check."""
-    return current_app.extensions["db_read_sessions"]()
+    return current_app.extensions["db_read_sessions"](**({} if tenant is None else {"info": tenant_info(tenant)}))
 
 
 def engine() -> Engine:
