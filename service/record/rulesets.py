@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from service.record.models import TrailEntry, TrailPending
-from service.decide.rulebook import RuleBook, validate_rules
+from service.decide.rulebook import RuleBook, validate_rules, versioned_files
 from service.record.trail import entry_hash, entry_values, sign_entry
 
 KIND = "ruleset_change"
@@ -28,8 +28,7 @@ KIND = "ruleset_change"
 def snapshot_files(root: Path) -> dict[str, str]:
     """The files content_version covers, by relative path."""
     root = Path(root)
-    return {p.relative_to(root).as_posix(): p.read_bytes().decode("utf-8")
-            for p in sorted(q for q in root.rglob("*") if q.is_file() and q.suffix in (".yaml", ".yml"))}
+    return {p.relative_to(root).as_posix(): p.read_bytes().decode("utf-8") for p in versioned_files(root)}
 
 
 def version_of(files: dict[str, str]) -> str:
