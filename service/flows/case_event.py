@@ -12,6 +12,7 @@ from flask import Flask
 from service.clock import day_in_china, utcnow
 from service.decide.case_review import case_request, case_status
 from service.decide.evaluation import evaluate, with_declarations
+from service.flows.packs_live import rulebook_for
 from service.record import rechecks
 from service.record.case_trail import case_rows, trail_event
 from service.record.ledger import (CaseConflict, ClientKeyReused, aware, event_dict, event_out, event_row, jsonable,
@@ -19,18 +20,20 @@ from service.record.ledger import (CaseConflict, ClientKeyReused, aware, event_d
 from service.record.privacy import redact_assumed, redact_findings
 from service.record.recording import Keeping, record_decision
 from service.record.trail import request_digest
+from service.tenants import DEFAULT_TENANT
 
 
 def record_event(app: Flask, case_id: str, body: dict, declared: list[tuple[str, str]] | None = None,
-                 client_id: str | None = None) -> tuple[int, dict]:
+                 client_id: str | None = None, tenant: str = DEFAULT_TENANT) -> tuple[int, dict]:
     """Check and record one event in one transaction; returns (status, answer). `declared`: the
     complete-record declarations it is decided under (service/decide/records.py); `client_id`:
     the API client that sent it."""
     with app.extensions["db_sessions"]() as session, session.begin():
-        return _record_event(app, session, case_id, body, declared, client_id)
+        return _record_event(app, session, case_id, body, declared, client_id, rulebook_for(app, tenant))
 
 
-def _record_event(app: Flask, session, case_id: str, body: dict, declared, client_id) -> tuple[int, dict]:
+def _record_event(app: Flask, session, case_id: str, body: dict, declared, client_id,
+                  rulebook) -> tuple[int, dict]:
     now = utcnow()
     case = lock_or_create_case(session, case_id, body, now)
     # Checked against the trail before anything is read from them, the replayed answer included.
@@ -52,7 +55,6 @@ def _record_event(app: Flask, session, case_id: str, body: dict, declared, clien
         return replay.response_status, replay.response
 
     event = body["event"]
-    rulebook = app.extensions["rulebook"]
     before = [event_dict(r) for r in rows if r.accepted]
     as_of = body.get("as_of") or day_in_china(event["at"])
     employee, employee_from = body.get("employee"), None

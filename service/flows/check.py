@@ -9,10 +9,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from service.clock import day_in_china, utcnow
 from service.decide.case_review import case_request
 from service.decide.evaluation import evaluate, with_declarations
+from service.flows.packs_live import rulebook_for
 from service.record import rechecks, trail
 from service.record.ledger import accepted_events
 from service.record.models import Case
 from service.record.recording import Keeping, decision_entry
+from service.tenants import DEFAULT_TENANT
 
 
 class CheckRefused(Exception):
@@ -28,10 +30,11 @@ class NotRecorded(Exception):
 
 
 def check(app: Flask, requests: list[dict], declared: list[list[tuple[str, str]]],
-          client_id: str | None = None) -> list[dict]:
+          client_id: str | None = None, tenant: str = DEFAULT_TENANT) -> list[dict]:
     """Each request decided under its complete-record declarations, all recorded in one
-    transaction (or none, NotRecorded), with one rule-book version for the whole call."""
-    rulebook = app.extensions["rulebook"]
+    transaction (or none, NotRecorded), with one rule-book version for the whole call: the
+    tenant's pack (service/flows/packs_live.py)."""
+    rulebook = rulebook_for(app, tenant)
     received_at = utcnow()
     named = []  # checks that name a recorded case
     for request in requests:
@@ -53,7 +56,7 @@ def check(app: Flask, requests: list[dict], declared: list[list[tuple[str, str]]
         app.logger.exception("could not record decision")
         raise NotRecorded from exc
     # The re-check goes on with the facts as decided, declared absences filled in.
-    _remember_case_facts(app, [(filled, e.entry_id) for (filled, _), r, e in zip(decided, requests, recorded)
+    _remember_case_facts(app, rulebook, [(filled, e.entry_id) for (filled, _), r, e in zip(decided, requests, recorded)
                                if any(r is n for n in named)])
     key = app.extensions["trail_key"]
     return [{"decision_id": e.entry_id, "verdict": o.verdict, "as_of": o.as_of.isoformat(),
@@ -62,7 +65,7 @@ def check(app: Flask, requests: list[dict], declared: list[list[tuple[str, str]]
             for e, o, past in zip(recorded, outcomes, retrospective)]
 
 
-def _remember_case_facts(app: Flask, named: list[tuple[dict, str]]) -> None:
+def _remember_case_facts(app: Flask, rulebook, named: list[tuple[dict, str]]) -> None:
     """A check naming a recorded case gives the facts its daily re-check uses, and its later
     events that leave them out (service/record/rechecks.py): (request, decision id) pairs."""
     if not named:
@@ -71,7 +74,7 @@ def _remember_case_facts(app: Flask, named: list[tuple[dict, str]]) -> None:
         with app.extensions["db_sessions"]() as session, session.begin():
             for request, decision_id in named:
                 rechecks.remember_employee(session, request["case"]["id"], request["employee"], utcnow(),
-                                           decision_id=decision_id, rulebook=app.extensions["rulebook"],
+                                           decision_id=decision_id, rulebook=rulebook,
                                            keys=app.extensions["recheck_keys"])
     except SQLAlchemyError:  # the decision is recorded and answered; the re-check keeps older facts
         app.logger.exception("could not keep the case's employee facts for its re-check")

@@ -12,21 +12,24 @@ from sqlalchemy.orm import Session
 
 from service.clock import day_in_china, utcnow
 from service.decide.case_review import review_case
+from service.flows.packs_live import rulebook_for
 from service.record.case_trail import LedgerDisagreement
 from service.record.ledger import accepted_events
 from service.record.models import Case
 from service.record.notifications import notify
+from service.tenants import DEFAULT_TENANT
 from service.record.sla import (escalation_due, escalation_message, overdue_key, recipient_of, reminded_on_day,
                                 was_queued)
 
 _log = logging.getLogger(__name__)
 
 
-def sweep_overdue(app: Flask, as_of: dt.date) -> dict:
-    """One sweep as of `as_of`, in one transaction. As of a day after today in China it is a dry
-    run: it queues nothing and lists what it would."""
+def sweep_overdue(app: Flask, as_of: dt.date, tenant: str = DEFAULT_TENANT) -> dict:
+    """One sweep as of `as_of`, in one transaction, with the tenant's pack (its chains, SLAs and
+    escalation targets). As of a day after today in China it is a dry run: it queues nothing and
+    lists what it would."""
     with app.extensions["db_sessions"]() as session, session.begin():
-        return sweep(session, app.extensions["rulebook"], as_of, utcnow())
+        return sweep(session, rulebook_for(app, tenant), as_of, utcnow())
 
 
 def sweep(session: Session, rulebook, as_of: dt.date, now: dt.datetime) -> dict:

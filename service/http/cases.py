@@ -8,6 +8,8 @@ from sqlalchemy.exc import OperationalError
 
 from schemas.ledger import (CaseEventRequestSchema, CaseQueryArgsSchema, CaseViewSchema, EventConflictSchema,
                             EventResultSchema)
+from service.flows.packs_live import rulebook_for
+from service.tenants import DEFAULT_TENANT
 from service.http.api import Blueprint
 from service.http.examples import request_examples
 from service.http.checks import declared_areas
@@ -39,7 +41,7 @@ class CaseEvents(MethodView):
         declared = declared_areas(current_app.extensions["rulebook"], body.pop("complete_record", None))
         try:
             code, answer = record_event(current_app._get_current_object(), case_id, body, declared,
-                                        getattr(g, "client_id", None))
+                                        getattr(g, "client_id", None), tenant=g.get("tenant", DEFAULT_TENANT))
         except EmployeeRecordNeeded as exc:
             abort(422, errors=exc.errors)
         except CaseConflict as exc:
@@ -64,7 +66,7 @@ class CaseView(MethodView):
                 abort(404, message=f"No case {case_id}.")
             rows = case_rows(session, case_id)
             events = [event_dict(r) for r in rows if r.accepted]
-        review = review_case(current_app.extensions["rulebook"], case, events, as_of)
+        review = review_case(rulebook_for(current_app, g.get("tenant", DEFAULT_TENANT)), case, events, as_of)
         return {"id": case.id, "kind": case.kind, "employee_id": case.employee_id,
                 "hr_owner_id": case.hr_owner_id, "manager_id": case.manager_id, "as_of": as_of,
                 "status": review.status, "events": [event_out(r) for r in rows],

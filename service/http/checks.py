@@ -12,6 +12,7 @@ from service.http.api import Blueprint
 from service.http.examples import request_examples
 from service.decide.records import declarations
 from service.flows.check import CheckRefused, NotRecorded, check
+from service.tenants import DEFAULT_TENANT
 
 blp = Blueprint("checks", __name__, url_prefix="/v1", description="Pre-action compliance checks")
 
@@ -97,7 +98,8 @@ def _decide(requests: list[dict], batch: bool = False) -> list[dict]:
     declared = [declared_areas(rulebook, r.pop("complete_record", None), f"checks.{n}." if batch else "")
                 for n, r in enumerate(requests)]
     try:
-        return check(current_app._get_current_object(), requests, declared, getattr(g, "client_id", None))
+        return check(current_app._get_current_object(), requests, declared, getattr(g, "client_id", None),
+                     tenant=g.get("tenant", DEFAULT_TENANT))
     except CheckRefused as exc:
         abort(422, errors=exc.errors)
     except NotRecorded:
