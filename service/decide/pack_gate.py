@@ -22,8 +22,8 @@ from cachetools import LRUCache
 
 from service.decide.gate import FailingCase, GateResult, fixtures_version
 from service.decide.packs import COMPANY
-from service.decide.rulebook import RuleBook
-from service.decide.scenarios import (fixture_checks, load_fixture_cases, observe, rule_example_cases,
+from service.decide.rulebook import COMPANIES, RuleBook
+from service.decide.scenarios import (fixture_checks, load_fixture_cases, observe, one_line, rule_example_cases,
                                       run_rule_example, run_scenarios)
 
 SEVERITY = {"allow": 0, "warn": 1, "deny": 2}
@@ -58,8 +58,9 @@ def run_pack_gate(pack: RuleBook, base: RuleBook, shared: Path) -> GateResult:
     own = sorted((pack.pack.folder / "fixtures").rglob("*_test.yaml")) if pack.pack is not None else []
     for result in run_scenarios(pack, own, examples=False):
         cases += 1
-        if not result.passed:
-            failing.append(FailingCase(result.source, tuple(result.problems)))
+        if not result.passed:  # named from the rules folder: which pack's fixtures
+            source = result.source if result.source.startswith("/") else f"{COMPANIES}/{pack.pack.tenant}/{result.source}"
+            failing.append(FailingCase(source, tuple(result.problems)))
     for source, problems in statutes_hold(pack, base, shared):
         cases += 1
         if problems:
@@ -67,11 +68,17 @@ def run_pack_gate(pack: RuleBook, base: RuleBook, shared: Path) -> GateResult:
     return GateResult(cases, tuple(failing), str(shared) if shared.is_dir() else None)
 
 
-def shared_checks(shared: Path) -> list[tuple[str, dict, str | None]]:
-    """(source, request, now) of every check the shared fixtures make, stories step by step."""
+def shared_checks(shared: Path) -> list[tuple[str, dict | None, str | None]]:
+    """(source, request, now) of every check the shared fixtures make, stories step by step; a file
+    that cannot be read is one entry with no request (it fails the candidate, named by its path)."""
     out = []
     for path in sorted(shared.rglob("*_test.yaml")) if shared.is_dir() else []:
-        for source, case, now in load_fixture_cases(path):
+        try:
+            cases = load_fixture_cases(path)
+        except Exception as exc:  # noqa: BLE001 (an unreadable fixture refuses the candidate, never crashes a request)
+            out.append((str(path), None, f"{type(exc).__name__}: {one_line(exc)}"))
+            continue
+        for source, case, now in cases:
             out += [(step, request, step_now) for step, request, _, step_now in fixture_checks(case, now, source)]
     return out
 
@@ -83,11 +90,15 @@ def statutes_hold(pack: RuleBook, base: RuleBook, shared: Path) -> list[tuple[st
     with _LOCK:
         answered = _SHARED.get(key)
     if answered is None:
-        answered = {source: observe(base, request, now) for source, request, now in shared_checks(shared)}
+        answered = {source: observe(base, request, now) for source, request, now in shared_checks(shared)
+                    if request is not None}
         with _LOCK:
             _SHARED[key] = answered
     out = []
     for source, request, now in shared_checks(shared):
+        if request is None:  # `now` holds why the file cannot be read
+            out.append((source, [f"could not be run: {now}"]))
+            continue
         alone, with_pack = answered[source], observe(pack, request, now)
         out.append((source, weakened(alone, with_pack, statutes)))
     return out

@@ -19,7 +19,7 @@ from pathlib import Path
 from flask import Flask, jsonify
 
 from service.clock import utcnow
-from service.decide.gate import RuleSetRefused, fixtures_version
+from service.decide.gate import RuleSetRefused
 from service.decide.pack_gate import gate_pack
 from service.decide.packs import load_pack, pack_digest, pack_tenants
 from service.decide.problem_lines import place_problems
@@ -83,8 +83,10 @@ def build_pack(app: Flask, base: RuleBook, tenant: str) -> RuleBook:
 
 
 def _on_disk(app: Flask, base: RuleBook, tenant: str) -> tuple:
-    from service.flows.rules_live import fixtures_dir
-    return pack_digest(base.root, tenant), base.version, fixtures_version(fixtures_dir(app))
+    """What a pack's gate depends on besides the shared fixtures: those are the ones the serving
+    statutes passed (a new statutes' set, or the same one re-gated on new fixtures, rebuilds every
+    pack: reload_all), so a shared fixture the statutes refuse never refuses a pack as well."""
+    return pack_digest(base.root, tenant), base.version
 
 
 def load_at_start(app: Flask) -> None:

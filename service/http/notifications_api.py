@@ -2,7 +2,7 @@
 worker, service/tools/worker.py, sweeps and delivers by itself)."""
 from __future__ import annotations
 
-from flask import current_app
+from flask import current_app, g
 from flask.views import MethodView
 from sqlalchemy import select
 
@@ -14,6 +14,7 @@ from service.record import db
 from service.decide.evaluation import default_as_of
 from service.record.models import Notification
 from service.flows.sla_sweep import sweep_overdue
+from service.tenants import DEFAULT_TENANT
 
 blp = Blueprint("notifications", __name__, url_prefix="/v1", description="Notifications and the SLA sweep")
 
@@ -50,4 +51,5 @@ class SlaSweep(MethodView):
 
         As of a day after today in China it is a dry run: it queues nothing and lists what it would.
         """
-        return sweep_overdue(current_app._get_current_object(), body.get("as_of") or default_as_of())
+        return sweep_overdue(current_app._get_current_object(), body.get("as_of") or default_as_of(),
+                             tenant=g.get("tenant", DEFAULT_TENANT))
