@@ -191,8 +191,8 @@ def test_the_statutes_hold_identically_for_both_packs_on_the_shared_fixtures(sta
     # Pairwise too: the same statutory findings for acme and globex, check by check.
     from service.decide.pack_gate import shared_checks
     from service.decide.scenarios import observe
-    for source, request, now in shared_checks(FIXTURES)[:150]:
-        acme, globex = (observe(packs[t], request, now) for t in ("acme", "globex"))
+    for source, body, now in shared_checks(FIXTURES)[:150]:
+        acme, globex = (observe(packs[t], body, now) for t in ("acme", "globex"))
         if acme.actual is not None:
             assert statutory(acme.actual, names) == statutory(globex.actual, names), source
 

@@ -23,8 +23,15 @@ from cachetools import LRUCache
 from service.decide.gate import FailingCase, GateResult, fixtures_version
 from service.decide.packs import COMPANY
 from service.decide.rulebook import COMPANIES, RuleBook
-from service.decide.scenarios import (fixture_checks, load_fixture_cases, observe, one_line, rule_example_cases,
-                                      run_rule_example, run_scenarios)
+from service.decide.scenarios import (
+    fixture_checks,
+    load_fixture_cases,
+    observe,
+    one_line,
+    rule_example_cases,
+    run_rule_example,
+    run_scenarios,
+)
 
 SEVERITY = {"allow": 0, "warn": 1, "deny": 2}
 STATUTES = "labor_law"
