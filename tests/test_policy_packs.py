@@ -300,3 +300,31 @@ def test_a_pack_refused_at_start_up_answers_503_for_its_tenant_alone(tmp_path):
         assert any(b.get("tenant") == "globex" and b.get("rejected") for b in bodies)
     finally:
         app.extensions["db_engine"].dispose()
+
+
+# ---- the rule tools ------------------------------------------------------------------------------
+def test_rules_lint_and_test_cover_the_packs(tmp_path):
+    from click.testing import CliRunner
+
+    from service.tools.rule_cli import rules_group
+
+    runner = CliRunner()
+    linted = runner.invoke(rules_group, ["lint", "--rules-dir", str(RULES), "--pack", "all"])
+    assert linted.exit_code == 0, linted.output
+    assert "pack acme, 1 company rule(s) checked, 0 error(s)" in linted.output
+    assert "pack globex, 1 company rule(s) checked, 0 error(s)" in linted.output
+
+    rules = _pack_rules_copy(tmp_path)
+    _write_pack(rules, "evil", {"rules/weak.yaml": RULE.format(rule_id="lcl-42-4.protected-period", verdict="deny",
+                                                              extra="")})
+    refused = runner.invoke(rules_group, ["lint", "--rules-dir", str(rules), "--pack", "evil"])
+    assert refused.exit_code == 1
+    assert "companies/evil/rules/weak.yaml:5: error: rule lcl-42-4.protected-period@2026-01-01: id: reuses the id " \
+           "of the rule in labor_law/" in refused.output, refused.output
+    unknown = runner.invoke(rules_group, ["lint", "--rules-dir", str(rules), "--pack", "nobody"])
+    assert unknown.exit_code == 2 and "no pack nobody" in unknown.output
+
+    tested = runner.invoke(rules_group, ["test", "--rules-dir", str(RULES), "--pack", "acme"])
+    assert tested.exit_code == 0, tested.output[-2000:]
+    assert "PASS  companies/acme/fixtures/sla_test.yaml::Submitted Mon 2 Mar 2026 and still pending on Wed 4 Mar" \
+        in tested.output

@@ -22,16 +22,9 @@ from cachetools import LRUCache
 
 from service.decide.gate import FailingCase, GateResult, fixtures_version
 from service.decide.packs import COMPANY
-from service.decide.rulebook import COMPANIES, RuleBook
-from service.decide.scenarios import (
-    fixture_checks,
-    load_fixture_cases,
-    observe,
-    one_line,
-    rule_example_cases,
-    run_rule_example,
-    run_scenarios,
-)
+from service.decide.rulebook import RuleBook
+from service.decide.scenarios import (Result, fixture_checks, load_fixture_cases, observe, one_line,
+                                      rule_example_cases, run_rule_example, run_scenarios)
 
 SEVERITY = {"allow": 0, "warn": 1, "deny": 2}
 STATUTES = "labor_law"
@@ -54,25 +47,25 @@ def gate_pack(pack: RuleBook, base: RuleBook, shared: Path) -> GateResult:
 
 
 def run_pack_gate(pack: RuleBook, base: RuleBook, shared: Path) -> GateResult:
-    cases, failing = 0, []
-    for source, rule, example in rule_example_cases(pack):
-        if rule.family not in (STATUTES, COMPANY):
-            continue
-        cases += 1
-        result = run_rule_example(pack, rule, example, source)
-        if not result.passed:
-            failing.append(FailingCase(result.source, tuple(result.problems)))
+    results = pack_results(pack, base, shared)
+    failing = tuple(FailingCase(r.source, tuple(r.problems)) for r in results if not r.passed)
+    return GateResult(len(results), failing, str(shared) if shared.is_dir() else None)
+
+
+def pack_results(pack: RuleBook, base: RuleBook, shared: Path) -> list[Result]:
+    """Every case of the gate, passed or not (`rules test --pack` prints them)."""
+    results = [run_rule_example(pack, rule, example, source) for source, rule, example in rule_example_cases(pack)
+               if rule.family in (STATUTES, COMPANY)]
     own = sorted((pack.pack.folder / "fixtures").rglob("*_test.yaml")) if pack.pack is not None else []
-    for result in run_scenarios(pack, own, examples=False):
-        cases += 1
-        if not result.passed:  # named from the rules folder: which pack's fixtures
-            source = result.source if result.source.startswith("/") else f"{COMPANIES}/{pack.pack.tenant}/{result.source}"
-            failing.append(FailingCase(source, tuple(result.problems)))
+    for path in own:
+        name = path.relative_to(pack.pack.folder.parent.parent).as_posix()  # companies/<tenant>/fixtures/...
+        for result in run_scenarios(pack, [path], examples=False):
+            _, sep, case = result.source.partition("::")
+            result.source = f"{name}{sep}{case}"
+            results.append(result)
     for source, problems in statutes_hold(pack, base, shared):
-        cases += 1
-        if problems:
-            failing.append(FailingCase(source, tuple(problems)))
-    return GateResult(cases, tuple(failing), str(shared) if shared.is_dir() else None)
+        results.append(Result(source, not problems, {"statutes": "as without the pack"}, {}, problems))
+    return results
 
 
 def shared_checks(shared: Path) -> list[tuple[str, dict | None, str | None]]:

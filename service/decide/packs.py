@@ -19,22 +19,11 @@ from marshmallow import ValidationError
 from schemas.errors import flatten_messages
 from service.decide.citations import load_citation_files
 from service.decide.engine import RuleEngine
-from service.decide.pack_checks import (
-    citation_problems,
-    rule_id_problems,
-    stray_files,
-    weakening_keys,
-)
+from service.decide.pack_checks import citation_problems, rule_id_problems, stray_files, weakening_keys
 from service.decide.pack_file import PackFileSchema
 from service.decide.process_config import ProcessConfig, ProcessConfigError
 from service.decide.rule import Problem, Rule, check_rule_file
-from service.decide.rulebook import (
-    COMPANIES,
-    RuleBook,
-    RuleLoadError,
-    content_version,
-    overlaps,
-)
+from service.decide.rulebook import COMPANIES, RuleBook, RuleLoadError, content_version, overlaps
 from service.decide.tree_checks import policy_clause_clashes
 from service.decide.yamlfile import YAMLError, load_yaml
 
