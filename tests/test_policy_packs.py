@@ -328,3 +328,26 @@ def test_rules_lint_and_test_cover_the_packs(tmp_path):
     assert tested.exit_code == 0, tested.output[-2000:]
     assert "PASS  companies/acme/fixtures/sla_test.yaml::Submitted Mon 2 Mar 2026 and still pending on Wed 4 Mar" \
         in tested.output
+
+
+# ---- the catalog page ------------------------------------------------------------------------------
+def test_the_catalog_shows_the_statutes_plus_the_tenants_own_pack(sqlite_app):
+    client = _as_tenant(sqlite_app)
+
+    def listed(tenant: str, query: str = "") -> str:
+        page = client.get(f"/rules{query}", headers={"X-Test-Tenant": tenant})
+        assert page.status_code == 200
+        return page.get_data(as_text=True)
+
+    globex = listed("globex", "?family=company")
+    assert 'id="rule-globex.offboarding.in-person"' in globex and "acme." not in globex
+    assert "Company policy pack" in listed("globex")
+    assert 'id="rule-acme.offboarding.handover-checklist"' in listed("acme", "?family=company")
+    # The statutes are the same for everyone; a tenant without a pack sees no company rules.
+    for tenant in ("globex", "acme", DEFAULT_TENANT):
+        assert 'id="rule-lcl-42-4.protected-period"' in listed(tenant, "?q=lcl-42-4.protected-period")
+    assert "Company policy pack" not in listed(DEFAULT_TENANT)
+    assert client.get("/rules?family=company", headers={"X-Test-Tenant": DEFAULT_TENANT}).status_code == 400
+    rule = client.get("/rules/globex.offboarding.in-person", headers={"X-Test-Tenant": "globex"})
+    assert rule.status_code == 200 and "GLX-APR-4.1" in rule.get_data(as_text=True)
+    assert client.get("/rules/globex.offboarding.in-person", headers={"X-Test-Tenant": "acme"}).status_code == 404

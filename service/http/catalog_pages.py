@@ -5,6 +5,9 @@ PAGE_SIZE at a time. Everything is in the query string (a GET form), so it works
 JavaScript (the pages forbid scripts anyway), a filtered page can be bookmarked, and the pager's
 links keep the filters. It counts rules (ids) and rule versions (their dated versions) apart, as
 /readyz and `rules lint` do (service/decide/rulebook.rule_counts).
+
+The catalog is the signed-in tenant's: the statutes and the process rules, plus its company's pack
+rules when it has a pack (family `company`), read from the rule book that decides for it.
 """
 from __future__ import annotations
 
@@ -13,11 +16,13 @@ import math
 import re
 from dataclasses import dataclass
 
-from flask import abort, current_app, render_template, request
+from flask import abort, current_app, g, render_template, request
 
 from schemas.rule_file import VERDICTS
 from service.decide.evaluation import default_as_of
 from service.decide.rulebook import rule_counts, versions_by_id
+from service.flows.packs_live import rulebook_for
+from service.tenants import DEFAULT_TENANT
 from service.http.rule_examples import example_rows, expectation, facts_read
 
 PAGE_SIZE = 10   # rules per page: the same on every page, so page N is always the same rules
@@ -47,9 +52,14 @@ def _all_citations(rule) -> list[dict]:
     return [*rule.citations, *(d.citation for d in rule.dated_definitions)]
 
 
+def _rulebook():
+    """The rule book of the signed-in tenant: its pack's, else the default pack."""
+    return rulebook_for(current_app, g.get("tenant", DEFAULT_TENANT))
+
+
 def _entries(today: dt.date) -> list[Entry]:
     out = []
-    for rule_id, versions in versions_by_id(current_app.extensions["rulebook"].rules.values()).items():
+    for rule_id, versions in versions_by_id(_rulebook().rules.values()).items():
         citations = [c for v in versions for c in _all_citations(v)]
         haystack = [rule_id, *(part for v in versions for part in (v.file, *v.title.values(), *v.message.values()))]
         for c in citations:
@@ -90,9 +100,10 @@ def _keeps(entry: Entry, name: str, value: str) -> bool:
 
 def _choices(entries: list[Entry]) -> dict[str, dict[str, tuple[str, str]]]:
     """Each filter's values and their names in Chinese and English."""
-    names = current_app.extensions["rulebook"].names
-    actions = current_app.extensions["rulebook"].vocabulary.enums["action_types"]
-    return {"family": {f: names.pair("family", f) for f in ("labor_law", "process")},
+    rulebook = _rulebook()
+    names, actions = rulebook.names, rulebook.vocabulary.enums["action_types"]
+    families = ("labor_law", "process", "company") if rulebook.pack is not None else ("labor_law", "process")
+    return {"family": {f: names.pair("family", f) for f in families},
             "law": _laws(entries),
             "verdict": {v: names.pair("verdict", v) for v in VERDICTS},
             "action": {a: names.pair("action_type", a) for a in actions}}
@@ -124,12 +135,12 @@ def rules():
     return render_template(
         "rules.html", rules=shown[first:first + PAGE_SIZE], matched=len(shown), first=first + 1,
         page=page, pages=pages, query=query, filters=chosen, choices=choices, facets=facets, errors=errors,
-        counts=rule_counts(current_app.extensions["rulebook"].rules.values()), page_size=PAGE_SIZE,
+        counts=rule_counts(_rulebook().rules.values()), page_size=PAGE_SIZE,
         today=today), 400 if errors else 200
 
 
 def rule(rule_id: str):
-    rulebook = current_app.extensions["rulebook"]
+    rulebook = _rulebook()
     versions = versions_by_id(rulebook.rules.values()).get(rule_id)
     if not versions:
         abort(404)
