@@ -12,6 +12,7 @@ not its company's policy) until a reload puts a good one live; other tenants are
 """
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,8 +158,9 @@ def _reload(app: Flask, base: RuleBook, tenant: str, reason: str) -> PackReload:
     packs[tenant] = new
     if current is not None:
         _retire(tenant, current)
-    if serving != new.version:
-        app.logger.info("pack %s live (%s): %s -> %s", tenant, reason, serving, new.version)
+    if serving != new.version:  # at start-up, quiet: a command prints its answer only
+        app.logger.log(logging.DEBUG if reason == "start-up" else logging.INFO, "pack %s live (%s): %s -> %s",
+                       tenant, reason, serving, new.version)
     return PackReload(True, tenant, new.version, serving)
 
 
