@@ -351,3 +351,29 @@ def test_the_catalog_shows_the_statutes_plus_the_tenants_own_pack(sqlite_app):
     rule = client.get("/rules/globex.offboarding.in-person", headers={"X-Test-Tenant": "globex"})
     assert rule.status_code == 200 and "GLX-APR-4.1" in rule.get_data(as_text=True)
     assert client.get("/rules/globex.offboarding.in-person", headers={"X-Test-Tenant": "acme"}).status_code == 404
+
+
+def test_a_pack_version_is_recorded_and_its_decisions_render_after_it_is_replaced(tmp_path):
+    rules = _pack_rules_copy(tmp_path)
+    app = make_app(f"sqlite:///{tmp_path / 'db.sqlite'}", RULES_DIR=str(rules), FIXTURES_DIR=str(FIXTURES))
+    try:
+        client = _as_tenant(app)
+        first = app.extensions["packs"]["acme"].version
+        answer = client.post("/v1/checks", json={**PENDING, "as_of": "2026-03-05"},
+                             headers={"X-Test-Tenant": "acme"}).get_json()
+        assert answer["ruleset_version"] == first and answer["verdict"] == "warn"
+        handover = rules / "companies" / "acme" / "rules" / "handover.yaml"
+        handover.write_text(handover.read_text(encoding="utf-8").replace("gives them a copy (Acme",
+                                                                          "hands them a copy (Acme"), encoding="utf-8")
+        assert reload_pack(app, "acme", "test").ok and app.extensions["packs"]["acme"].version != first
+        with app.extensions["db_sessions"]() as session:
+            recorded = {e.entry_id: e.body for e in session.scalars(select(TrailEntry).where(
+                TrailEntry.kind == "ruleset_change"))}
+        assert recorded[first]["tenant"] == "acme" and recorded[first]["statutes"] == app.extensions["rulebook"].version
+        assert "rules/handover.yaml" in recorded[first]["files"]
+        assert recorded[app.extensions["packs"]["acme"].version]["previous_version"] == first
+        read = client.get(f"/v1/decisions/{answer['decision_id']}", headers={"X-Test-Tenant": "acme"})
+        assert read.status_code == 200 and read.get_json()["ruleset_version"] == first
+        assert read.get_json()["findings"] == answer["findings"]
+    finally:
+        app.extensions["db_engine"].dispose()

@@ -172,8 +172,13 @@ def load_pack(base: RuleBook, tenant: str) -> RuleBook:
         for key, condition in rule.engine_conditions().items():
             conditions[key], actions[key] = condition, rule.actions
     engine = PackEngine(base.engine, RuleEngine(conditions, actions=actions) if own else None)
-    digest = pack_digest(base.root, tenant)
-    info = checked.info
+    return pack_rulebook(base, checked, engine, pack_digest(base.root, tenant))
+
+
+def pack_rulebook(base: RuleBook, checked: ValidatedPack, engine, digest: str) -> RuleBook:
+    """The pack's rule book from its checked files (engine None: a recorded version, read back to
+    render its decisions, service/record/rulesets.py)."""
+    tenant, own, info = checked.tenant, {r.key: r for r in checked.rules}, checked.info
     pack = Pack(tenant=tenant, owner=info["owner"], regions=tuple(info["regions"]),
                 webhook=dict(info["webhook"]) if info.get("webhook") else None, digest=digest,
                 statutes=base.version, folder=pack_folder(base.root, tenant))

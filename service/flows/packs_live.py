@@ -25,6 +25,7 @@ from service.decide.pack_gate import gate_pack
 from service.decide.packs import load_pack, pack_digest, pack_tenants
 from service.decide.problem_lines import place_problems
 from service.decide.rulebook import RuleBook, RuleLoadError
+from service.record.rulesets import record_pack
 from service.record.trail import append
 from service.tenants import DEFAULT_TENANT
 
@@ -158,6 +159,8 @@ def _reload(app: Flask, base: RuleBook, tenant: str, reason: str) -> PackReload:
     packs[tenant] = new
     if current is not None:
         _retire(tenant, current)
+    if serving != new.version and _database_ready(app):  # at start-up: init_app records it
+        record_version(app, new, previous=serving, reason=reason)
     if serving != new.version:  # at start-up, quiet: a command prints its answer only
         app.logger.log(logging.DEBUG if reason == "start-up" else logging.INFO, "pack %s live (%s): %s -> %s",
                        tenant, reason, serving, new.version)
@@ -183,9 +186,19 @@ def engines_in_use(app: Flask) -> set[int]:
     return {id(book.engine.statutes) for book in (app.extensions.get("packs") or {}).values() if book is not None}
 
 
+def _database_ready(app: Flask) -> bool:
+    return "db_sessions" in app.extensions and app.extensions.get("trail_key") is not None
+
+
+def record_version(app: Flask, book: RuleBook, *, previous: str | None = None, reason: str = "start-up") -> bool:
+    """The pack version's entry in its tenant's trail (once per version, whichever worker is first)."""
+    with app.extensions["db_sessions"]() as session, session.begin():
+        return record_pack(session, app.extensions["trail_key"], book, utcnow(), previous=previous, reason=reason)
+
+
 def _record(app: Flask, tenant: str, version: str, body: dict) -> None:
     """The refusal in the tenant's trail; at start-up, before the database is ready, kept for init_app."""
-    if "db_sessions" not in app.extensions or app.extensions.get("trail_key") is None:
+    if not _database_ready(app):
         app.extensions["packs_unrecorded"].append((tenant, version, body))
         return
     with app.extensions["db_sessions"]() as session, session.begin():
@@ -196,9 +209,12 @@ def _record(app: Flask, tenant: str, version: str, body: dict) -> None:
 def init_app(app: Flask) -> None:
     """Record the refusals of start-up, and answer a tenant whose pack is refused with 503."""
     pending, app.extensions["packs_unrecorded"] = app.extensions.get("packs_unrecorded") or [], []
-    if app.config.get("AUTO_MIGRATE", True):  # else the schema may not be there yet: logged only
+    if app.config.get("AUTO_MIGRATE", True) and _database_ready(app):  # else no schema yet: logged only
         for tenant, version, body in pending:
             _record(app, tenant, version, body)
+        for book in (app.extensions.get("packs") or {}).values():
+            if book is not None:
+                record_version(app, book)
 
     @app.errorhandler(PackUnavailable)
     def _unavailable(exc: PackUnavailable):
