@@ -366,12 +366,15 @@ def test_a_pack_version_is_recorded_and_its_decisions_render_after_it_is_replace
         handover.write_text(handover.read_text(encoding="utf-8").replace("gives them a copy (Acme",
                                                                           "hands them a copy (Acme"), encoding="utf-8")
         assert reload_pack(app, "acme", "test").ok and app.extensions["packs"]["acme"].version != first
+        # Recorded before it first decides.
+        client.post("/v1/checks", json={**PENDING, "as_of": "2026-03-05"}, headers={"X-Test-Tenant": "acme"})
         with app.extensions["db_sessions"]() as session:
             recorded = {e.entry_id: e.body for e in session.scalars(select(TrailEntry).where(
                 TrailEntry.kind == "ruleset_change"))}
         assert recorded[first]["tenant"] == "acme" and recorded[first]["statutes"] == app.extensions["rulebook"].version
         assert "rules/handover.yaml" in recorded[first]["files"]
         assert recorded[app.extensions["packs"]["acme"].version]["previous_version"] == first
+        assert "globex" not in {b.get("tenant") for b in recorded.values()}  # never used: nothing written
         read = client.get(f"/v1/decisions/{answer['decision_id']}", headers={"X-Test-Tenant": "acme"})
         assert read.status_code == 200 and read.get_json()["ruleset_version"] == first
         assert read.get_json()["findings"] == answer["findings"]

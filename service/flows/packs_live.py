@@ -53,12 +53,20 @@ class PackReload:
 
 
 def rulebook_for(app: Flask, tenant: str | None) -> RuleBook:
-    """The rule book that decides for the tenant: its pack's, else the default pack (rules/)."""
+    """The rule book that decides for the tenant: its pack's, else the default pack (rules/). A
+    pack's version is in the trail before it decides anything (recorded on first use, once per
+    version and process: a deployment whose tenants never use a pack writes nothing for it)."""
     packs = app.extensions.get("packs") or {}
     if tenant in packs:
-        if packs[tenant] is None:
+        book = packs[tenant]
+        if book is None:
             raise PackUnavailable(tenant)
-        return packs[tenant]
+        recorded = app.extensions["packs_recorded"]  # the versions this app has seen in its trail
+        if book.version not in recorded and _database_ready(app):
+            record_version(app, book, previous=app.extensions["packs_previous"].get(tenant),
+                           reason=app.extensions["packs_reason"].get(tenant, "start-up"))
+            recorded.add(book.version)
+        return book
     return app.extensions["rulebook"]
 
 
@@ -94,7 +102,8 @@ def _on_disk(app: Flask, base: RuleBook, tenant: str) -> tuple:
 def load_at_start(app: Flask) -> None:
     """Every pack on the serving statutes; a refused one is kept out (its tenant answered 503)."""
     base = app.extensions.get("rulebook")
-    app.extensions.update(packs={}, packs_checked={}, packs_unrecorded=[])
+    app.extensions.update(packs={}, packs_checked={}, packs_unrecorded=[], packs_previous={}, packs_reason={},
+                          packs_recorded=set())
     if base is None:
         return
     for tenant in pack_tenants(base.root):
@@ -159,8 +168,8 @@ def _reload(app: Flask, base: RuleBook, tenant: str, reason: str) -> PackReload:
     packs[tenant] = new
     if current is not None:
         _retire(tenant, current)
-    if serving != new.version and _database_ready(app):  # at start-up: init_app records it
-        record_version(app, new, previous=serving, reason=reason)
+    if serving != new.version:  # recorded in the trail when it first decides (rulebook_for)
+        app.extensions["packs_previous"][tenant], app.extensions["packs_reason"][tenant] = serving, reason
     if serving != new.version:  # at start-up, quiet: a command prints its answer only
         app.logger.log(logging.DEBUG if reason == "start-up" else logging.INFO, "pack %s live (%s): %s -> %s",
                        tenant, reason, serving, new.version)
@@ -212,9 +221,6 @@ def init_app(app: Flask) -> None:
     if app.config.get("AUTO_MIGRATE", True) and _database_ready(app):  # else no schema yet: logged only
         for tenant, version, body in pending:
             _record(app, tenant, version, body)
-        for book in (app.extensions.get("packs") or {}).values():
-            if book is not None:
-                record_version(app, book)
 
     @app.errorhandler(PackUnavailable)
     def _unavailable(exc: PackUnavailable):
