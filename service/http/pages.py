@@ -24,12 +24,14 @@ import datetime as dt
 import json
 from urllib.parse import urlparse
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 from marshmallow import ValidationError
 from markupsafe import Markup, escape
 from sqlalchemy import select
 
 from schemas.fields import ACTION_TYPES, CASE_KINDS, EVENT_TYPES
+from service.flows.packs_live import rulebook_for
+from service.tenants import DEFAULT_TENANT
 from service.clock import CHINA, day_in_china
 from service.http import catalog_pages, page_sessions
 from service.http.keys import digest
@@ -362,7 +364,7 @@ def case(case_id: str):
         events = case_rows(session, case_id)  # LedgerDisagreement (503) when they are not the trail's
         accepted = [event_dict(e) for e in events if e.accepted]
         entries, more = query_trail(session, {"case_id": case_id, "after": 0, "limit": 500})
-    review = review_case(current_app.extensions["rulebook"], row, accepted, as_of)
+    review = review_case(rulebook_for(current_app, g.get("tenant", DEFAULT_TENANT)), row, accepted, as_of)
     # Today is the default; the day of the case's last event is one click away (a case read
     # months later is otherwise shown as hundreds of working days overdue).
     days = {"today": default_as_of(),
