@@ -342,7 +342,7 @@ def test_the_catalog_shows_the_statutes_plus_the_tenants_own_pack(sqlite_app):
     globex = listed("globex", "?family=company")
     assert 'id="rule-globex.offboarding.in-person"' in globex and "acme." not in globex
     assert "Company policy pack" in listed("globex")
-    assert 'id="rule-acme.offboarding.handover-checklist"' in listed("acme", "?family=company")
+    assert 'id="rule-acme.offboarding.exit-checklist"' in listed("acme", "?family=company")
     # The statutes are the same for everyone; a tenant without a pack sees no company rules.
     for tenant in ("globex", "acme", DEFAULT_TENANT):
         assert 'id="rule-lcl-42-4.protected-period"' in listed(tenant, "?q=lcl-42-4.protected-period")
@@ -362,8 +362,8 @@ def test_a_pack_version_is_recorded_and_its_decisions_render_after_it_is_replace
         answer = client.post("/v1/checks", json={**PENDING, "as_of": "2026-03-05"},
                              headers={"X-Test-Tenant": "acme"}).get_json()
         assert answer["ruleset_version"] == first and answer["verdict"] == "warn"
-        handover = rules / "companies" / "acme" / "rules" / "handover.yaml"
-        handover.write_text(handover.read_text(encoding="utf-8").replace("gives them a copy (Acme",
+        checklist = rules / "companies" / "acme" / "rules" / "exit_checklist.yaml"
+        checklist.write_text(checklist.read_text(encoding="utf-8").replace("gives them a copy (Acme",
                                                                           "hands them a copy (Acme"), encoding="utf-8")
         assert reload_pack(app, "acme", "test").ok and app.extensions["packs"]["acme"].version != first
         # Recorded before it first decides.
@@ -372,7 +372,7 @@ def test_a_pack_version_is_recorded_and_its_decisions_render_after_it_is_replace
             recorded = {e.entry_id: e.body for e in session.scalars(select(TrailEntry).where(
                 TrailEntry.kind == "ruleset_change"))}
         assert recorded[first]["tenant"] == "acme" and recorded[first]["statutes"] == app.extensions["rulebook"].version
-        assert "rules/handover.yaml" in recorded[first]["files"]
+        assert "rules/exit_checklist.yaml" in recorded[first]["files"]
         assert recorded[app.extensions["packs"]["acme"].version]["previous_version"] == first
         assert "globex" not in {b.get("tenant") for b in recorded.values()}  # never used: nothing written
         read = client.get(f"/v1/decisions/{answer['decision_id']}", headers={"X-Test-Tenant": "acme"})
