@@ -246,6 +246,9 @@ def test_the_sla_sweep_on_wednesday_notifies_for_globex_and_not_for_acme(app, te
         notes = session.scalars(select(Notification).where(Notification.kind == "step_overdue")).all()
         assert [(n.recipient_role, n.payload["due_on"]) for n in notes] == \
             ([("manager", "2026-03-03")] if notified else [])
+    # The command sweeps as the tenant too (the notification is not queued twice).
+    swept_again = app.test_cli_runner().invoke(args=["sla", "sweep", "--as-of", "2026-03-04", "--tenant", tenant])
+    assert f"overdue_steps={notified} notifications_created=0" in swept_again.output, swept_again.output
     # A working day later Acme's step is late too: the same case, its own deadline.
     with app.app_context():
         assert sweep_overdue(app, dt.date(2026, 3, 5), tenant=tenant)["overdue_steps"] == 1
