@@ -16,7 +16,7 @@ def create_app(test_config: dict | None = None, *, for_commands: bool = False) -
     usable; the commands that decide (worker, sla sweep, scenarios run) refuse to run then
     (service/tools/cli.py `serving_rulebook`). The served app never starts so."""
     from service import config
-    from service.flows import rules_live, sealing
+    from service.flows import packs_live, rules_live, sealing
     from service.http import (admin_api, auth, cases, checks, citations_api, decisions, docs, jsonio, keys,
                               notifications_api, observability, pages, requirements_api, trail_api)
     from service.http.api import Api
@@ -30,6 +30,7 @@ def create_app(test_config: dict | None = None, *, for_commands: bool = False) -
     if app.config["DATABASE_URL"].startswith("sqlite:///"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     rules_live.load_at_start(app, for_commands=for_commands)  # a rule set that fails its gate stops here
+    packs_live.load_at_start(app)  # each company's pack on it; a refused one keeps only its tenant out
     keyring.init_app(app)  # production without its key stops here
     recheck_keys.init_app(app)
     db.init_app(app)
@@ -44,6 +45,7 @@ def create_app(test_config: dict | None = None, *, for_commands: bool = False) -
     cli.init_app(app)
     auth.init_app(app)
     rules_live.init_app(app)  # watches the rule files; the serving version's trail entry
+    packs_live.init_app(app)  # the packs refused at start-up, in their tenants' trails
     sealing.init_app(app)
     keys.check_start_up(app)
     app.before_request(jsonio.refuse_other_bodies)

@@ -119,7 +119,7 @@ def test_the_daily_recheck_sweep_and_rules_diff_skip_a_case_whose_ledger_differs
         with db.session() as session, session.begin():
             rulebook = app.extensions["rulebook"]
             counts = recheck_open_cases(session, dt.date(2026, 2, 10), dt.datetime(2026, 2, 10, tzinfo=dt.timezone.utc),
-                                        rulebook=rulebook, keys=app.extensions["recheck_keys"])
+                                        rulebook=rulebook, keys=app.extensions["recheck_keys"], tenant_id="default")
             swept = sweep(session, rulebook, dt.date(2026, 2, 10), utcnow())
             impact = case_impact(session, rulebook, rulebook, dt.date(2026, 2, 10))
     assert (counts["cases_checked"], counts["cases_skipped"]) == (0, 1)

@@ -40,9 +40,14 @@ class Citation:
 
 def load_citations(root: Path) -> tuple[dict[str, Citation], list[tuple[str, str, str]]]:
     """All citation files under root/citations. Returns (registry, problems as (file, field, reason))."""
+    return load_citation_files(root, sorted((root / "citations").glob("*.yaml")))
+
+
+def load_citation_files(root: Path, paths) -> tuple[dict[str, Citation], list[tuple[str, str, str]]]:
+    """The citation files given (a policy pack's own, service/decide/packs.py), named relative to root."""
     registry: dict[str, Citation] = {}
     problems = []
-    for path in sorted((root / "citations").glob("*.yaml")):
+    for path in paths:
         rel = path.relative_to(root).as_posix()
         try:
             data = CitationFileSchema().load(load_yaml(path))

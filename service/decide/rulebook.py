@@ -29,6 +29,9 @@ from service.decide.workdays import CalendarError
 from service.decide.yamlfile import YAMLError
 
 RULE_FAMILIES = ("labor_law", "process")
+# Company policy packs (rules/companies/<tenant>/, service/decide/packs.py): each has its own
+# version, so an edit to one pack changes neither the statutes' version nor another pack's.
+COMPANIES = "companies"
 # Data folders beside the rule files that are not rule files themselves.
 _NOT_RULE_DIRS = {"parameters", "config", "_schemas"}
 
@@ -61,6 +64,12 @@ class RuleBook:
     context: FactContext            # parameters, calendar: what fact derivation reads
     names: Names                    # each code's name in Chinese and English, for pages and notifications
     citations: dict = field(default_factory=dict)  # ref -> Citation: texts a finding adds for a fact (Facts.rested_on)
+    pack: object | None = None      # service.decide.packs.Pack: a company's pack on these statutes; None: the default
+
+    @property
+    def tenant(self) -> str | None:
+        """The tenant whose pack this is; None: the default pack, every tenant without one."""
+        return self.pack.tenant if self.pack is not None else None
 
     @cached_property
     def request_contract(self):
@@ -101,14 +110,21 @@ class RuleBook:
 
 
 def content_version(root: Path) -> str:
-    """A content hash of every file the decisions depend on (rules, vocabulary, parameters, calendar)."""
+    """A content hash of every file the decisions depend on (rules, vocabulary, parameters, calendar),
+    the company packs under companies/ aside (each has its own)."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".yaml", ".yml")):
+    for path in versioned_files(root):
         digest.update(path.relative_to(root).as_posix().encode())
         digest.update(b"\0")
         digest.update(path.read_bytes())
         digest.update(b"\0")
     return "sha256:" + digest.hexdigest()
+
+
+def versioned_files(root: Path) -> list[Path]:
+    """The YAML files a version covers, in order: every one under root but the company packs."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".yaml", ".yml")
+                  and p.relative_to(root).parts[0] != COMPANIES)
 
 
 def rule_files(root: Path) -> list[tuple[str, Path]]:
@@ -184,7 +200,7 @@ def validate_rules(root: Path) -> Validated:
         rule_problems, file_rules = check_rule_file(root, family, path, vocabulary, citations, actions_known)
         problems.extend(rule_problems)
         rules.extend(file_rules)
-    problems.extend(_overlaps(rules))
+    problems.extend(overlaps(rules))
     return Validated(root, vocabulary, context, citations, rules,
                      _without_cascade(problems, citation_problems), names)
 
@@ -248,7 +264,7 @@ def rule_counts(rules) -> dict[str, int]:
     return {"rules": len({rule.id for rule in rules}), "rule_versions": len(rules)}
 
 
-def _overlaps(rules: list[Rule]) -> list[Problem]:
+def overlaps(rules: list[Rule]) -> list[Problem]:
     problems = []
     for rule_id, versions in versions_by_id(rules).items():
         for earlier, later in zip(versions, versions[1:]):

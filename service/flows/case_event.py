@@ -13,6 +13,7 @@ from service.clock import day_in_china, utcnow
 from service.decide.case_review import case_request, case_status
 from service.decide.evaluation import evaluate, with_declarations
 from service.flows.check import declared_areas
+from service.flows.packs_live import rulebook_for
 from service.record import rechecks
 from service.record.case_trail import case_rows, trail_event
 from service.record.db import tenant_info
@@ -29,7 +30,7 @@ def record_event(app: Flask, case_id: str, body: dict, client_id: str | None = N
     answer). It is decided under its complete-record declarations (its `complete_record`, then
     `key_areas`, its API key's: an unknown area is refused, CheckRefused); `client_id`: the API
     client that sent it."""
-    rulebook = app.extensions["rulebook"]
+    rulebook = rulebook_for(app, tenant)
     declared = declared_areas(rulebook, body.pop("complete_record", None), key_areas)
     with app.extensions["db_sessions"](info=tenant_info(tenant)) as session, session.begin():
         return _record_event(app, session, rulebook, case_id, body, declared, client_id, tenant)

@@ -10,6 +10,7 @@ from service.clock import day_in_china, utcnow
 from service.decide.case_review import case_request
 from service.decide.evaluation import evaluate, with_declarations
 from service.decide.records import declarations
+from service.flows.packs_live import rulebook_for
 from service.record import rechecks, trail
 from service.record.db import tenant_info
 from service.record.ledger import accepted_events, find_case
@@ -49,7 +50,7 @@ def check(app: Flask, requests: list[dict], client_id: str | None = None, key_ar
     `complete_record`, then `key_areas`, its API key's), all recorded in one transaction (or none,
     NotRecorded), with one rule-book version for the whole call. A check naming a case names one of
     the tenant's cases. `batch`: refusals name checks.<n>.<field>."""
-    rulebook = app.extensions["rulebook"]
+    rulebook = rulebook_for(app, tenant)
     declared = [declared_areas(rulebook, r.pop("complete_record", None), key_areas, f"checks.{n}." if batch else "")
                 for n, r in enumerate(requests)]
     received_at = utcnow()

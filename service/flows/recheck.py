@@ -40,23 +40,31 @@ _APPROVAL_ACTION = {"resignation": "approve_resignation", "withdrawal": "approve
 _SEPARATION_ACTION = {"employer_termination": "execute_offboarding", "non_renewal": "non_renewal_at_expiry",
                       "mutual_agreement": "mutual_agreement_termination"}
 _PENDING = "derived.case.pending."
+from service.flows.packs_live import rulebook_for
 
 
 def recheck(app: Flask, as_of: dt.date, now: dt.datetime) -> dict:
-    """One re-check of every open case, in one transaction."""
+    """One re-check of every open case, in one transaction, each tenant's with its pack."""
     with app.extensions["db_sessions"]() as session, session.begin():
-        return recheck_open_cases(session, as_of, now, rulebook=app.extensions["rulebook"],
-                                  keys=app.extensions["recheck_keys"])
+        counts = [recheck_open_cases(session, as_of, now, rulebook=rulebook_for(app, tenant),
+                                     keys=app.extensions["recheck_keys"], tenant_id=tenant)
+                  for tenant in sorted(session.scalars(select(Case.tenant_id).distinct()))]
+    total = {"as_of": as_of.isoformat(), "cases_checked": 0, "cases_skipped": 0, "verdicts_changed": 0,
+             "notifications_created": 0}
+    for one in counts:
+        for name in total.keys() - {"as_of"}:
+            total[name] += one[name]
+    return total
 
 
-def recheck_open_cases(session: Session, as_of: dt.date, now: dt.datetime, *, rulebook, keys) -> dict:
-    """Re-decide every open case's next step as of `as_of`, in the caller's transaction, with the
-    serving rule book and the re-check keys; notify HR of each changed verdict. Every tenant's
-    cases (the caller's session sees all), each with its own tenant."""
+def recheck_open_cases(session: Session, as_of: dt.date, now: dt.datetime, *, rulebook, keys,
+                       tenant_id: str) -> dict:
+    """Re-decide every open case of the tenant's as of `as_of`, in the caller's transaction, with
+    its rule book (its pack's) and the re-check keys; notify HR of each changed verdict."""
     counts = {"as_of": as_of.isoformat(), "cases_checked": 0, "cases_skipped": 0, "verdicts_changed": 0,
               "notifications_created": 0}
     machine = rulebook.context.classification.machine
-    for case in session.scalars(select(Case).order_by(Case.tenant_id, Case.id)):
+    for case in session.scalars(select(Case).where(Case.tenant_id == tenant_id).order_by(Case.id)):
         try:
             events = accepted_events(session, case.id, tenant_id=case.tenant_id)
         except LedgerDisagreement as exc:  # decided on nothing until the ledger is put right

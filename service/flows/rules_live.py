@@ -29,6 +29,7 @@ from service.decide.rulebook import RuleBook, RuleLoadError, content_version, lo
 from service.record.rulesets import record_ruleset
 from service.record.trail import append
 from service.decide.problem_lines import place_problems
+from service.flows import packs_live
 
 # Old engines are freed one reload later: by then no check can still be using them.
 _RETIRED: list[RuleBook] = []
@@ -138,9 +139,12 @@ def reload_rules(app: Flask, reason: str) -> ReloadResult:
         app.extensions["rulebook"] = new
         app.extensions["rules_checked_version"] = (new.version, on_disk[1])
         app.extensions["candidate_refused"] = None
+        packs_live.reload_all(app, reason)  # every pack on the new statutes; a refused one keeps its old
+        in_use = packs_live.engines_in_use(app)  # the statutes' engine under a pack still serving
         for old in _RETIRED:
-            old.engine.close()
-        _RETIRED[:] = [current]
+            if id(old.engine) not in in_use:
+                old.engine.close()
+        _RETIRED[:] = [current] + [old for old in _RETIRED if id(old.engine) in in_use]
         if new.version != current.version:
             record_version(app, new, previous=current.version, reason=reason)  # once, whichever worker is first
         if new.version == current.version:  # the fixtures changed: the same rules passed them again
@@ -199,6 +203,8 @@ def init_app(app: Flask) -> None:
             app.extensions["rules_checked_at"] = now
             if changed_on_disk(app):
                 reload_rules(app, "rule files or fixtures changed on disk")
+            else:
+                packs_live.reload_changed(app, "pack files changed on disk")
     if app.config.get("AUTO_MIGRATE", True):
         record_version(app)
 

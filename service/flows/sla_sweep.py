@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from service.clock import day_in_china, utcnow
 from service.decide.case_review import review_case
+from service.flows.packs_live import rulebook_for
 from service.record.case_trail import LedgerDisagreement
 from service.record.db import tenant_info
 from service.record.ledger import accepted_events
@@ -25,11 +26,27 @@ _log = logging.getLogger(__name__)
 
 def sweep_overdue(app: Flask, as_of: dt.date, tenant: str | None = None) -> dict:
     """One sweep as of `as_of`, in one transaction: of one tenant's cases (POST /v1/sla/sweep, by
-    its key), or of every tenant's (None: the worker, the command). As of a day after today in
-    China it is a dry run: it queues nothing and lists what it would."""
+    its key), or of every tenant's (None: the worker, the command), each tenant's with its pack
+    (its chains, SLAs and escalation targets). As of a day after today in China it is a dry run:
+    it queues nothing and lists what it would."""
     info = {} if tenant is None else {"info": tenant_info(tenant)}
+    now = utcnow()
     with app.extensions["db_sessions"](**info) as session, session.begin():
-        return sweep(session, app.extensions["rulebook"], as_of, utcnow(), tenant_id=tenant)
+        tenants = [tenant] if tenant is not None else session.scalars(select(Case.tenant_id).distinct()).all()
+        return _added([sweep(session, rulebook_for(app, t), as_of, now, tenant_id=t) for t in sorted(tenants)],
+                      as_of, as_of > day_in_china(now))
+
+
+def _added(counts: list[dict], as_of: dt.date, dry_run: bool) -> dict:
+    total = {"as_of": as_of, "dry_run": dry_run, "cases_checked": 0, "overdue_steps": 0, "notifications_created": 0}
+    for one in counts:
+        for name in ("cases_checked", "overdue_steps", "notifications_created"):
+            total[name] += one[name]
+        if "notifications" in one:
+            total.setdefault("notifications", []).extend(one["notifications"])
+    if dry_run:
+        total.setdefault("notifications", [])
+    return total
 
 
 def sweep(session: Session, rulebook, as_of: dt.date, now: dt.datetime, *, tenant_id: str | None = None) -> dict:

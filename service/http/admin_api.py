@@ -1,15 +1,21 @@
 """POST /v1/admin/rules/reload: put the rule files live now (service/flows/rules_live.py), or say
-why not while the running version keeps serving."""
+why not while the running version keeps serving. POST /v1/admin/rules/packs/<tenant>/reload: the
+same for one company's pack (service/flows/packs_live.py)."""
 from __future__ import annotations
 
+import dataclasses
 from http import HTTPStatus
 
 from flask import current_app, jsonify
 from flask.views import MethodView
+from flask_smorest import abort
 from marshmallow import Schema, fields
 
 from schemas.errors import FieldErrorSchema
+from service.decide.packs import pack_folder
+from service.flows.packs_live import reload_pack
 from service.flows.rules_live import reload_rules
+from service.tenants import valid_tenant
 from service.http.api import Blueprint
 
 blp = Blueprint("admin", __name__, url_prefix="/v1/admin", description="Administration")
@@ -68,3 +74,34 @@ class Reload(MethodView):
                     message=f"Reload refused: {what}; still serving {result.version}.")
         # A Response of its own: the 200 schema would drop the error shape's fields.
         return jsonify(ReloadRefusedSchema().dump(body)), status
+
+
+class PackReloadSchema(Schema):
+    ok = fields.Boolean(required=True)
+    tenant = fields.String(required=True)
+    version = fields.String(allow_none=True, metadata={
+        "description": "The pack version serving the tenant now (none: its pack was refused at start-up)"})
+    previous = fields.String(allow_none=True)
+    problems = fields.List(fields.String(), required=True, metadata={"description": "Why the pack was refused"})
+    candidate = fields.String(metadata={"description": "The refused candidate's version (when it loaded)"})
+    failing_cases = fields.List(fields.String())
+
+
+@blp.route("/rules/packs/<string:tenant>/reload")
+class PackReload(MethodView):
+    @blp.response(200, PackReloadSchema)
+    @blp.doc(operationId="reloadPack")
+    @blp.alt_response(409, schema=PackReloadSchema,
+                      description="Refused: the pack does not load or fails its gate; the tenant keeps its previous pack "
+                                  "and other tenants are untouched")
+    def post(self, tenant):
+        """Reload one company's policy pack (rules/companies/TENANT/) now; other tenants are untouched.
+
+        The candidate must load and pass its own examples and fixtures plus the shared fixtures, with
+        the statutes' findings unchanged (docs/policy-packs.md); a refusal is recorded in the tenant's trail.
+        """
+        if not valid_tenant(tenant) or not pack_folder(current_app.config["RULES_DIR"], tenant).is_dir():
+            abort(404, message=f"No policy pack for tenant {tenant} (rules/companies/{tenant}/).")
+        result = reload_pack(current_app._get_current_object(), tenant, "admin endpoint")
+        body = PackReloadSchema().dump(dataclasses.asdict(result))
+        return (body, 200) if result.ok else (jsonify(body), 409)

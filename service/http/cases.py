@@ -8,6 +8,8 @@ from sqlalchemy.exc import OperationalError
 
 from schemas.ledger import (CaseEventRequestSchema, CaseQueryArgsSchema, CaseViewSchema, EventConflictSchema,
                             EventResultSchema)
+from service.flows.packs_live import rulebook_for
+from service.tenants import DEFAULT_TENANT
 from service.http.api import Blueprint
 from service.http.examples import request_examples
 from service.record import db
@@ -16,10 +18,8 @@ from service.record.case_trail import LedgerDisagreement, case_rows
 from service.decide.case_review import review_case
 from service.flows.case_event import record_event
 from service.flows.check import CheckRefused
-from service.flows.rules_live import serving
 from service.http.auth import refuse_roles_not_granted
 from service.record.ledger import CaseConflict, EmployeeRecordNeeded, event_dict, event_out, find_case
-from service.tenants import DEFAULT_TENANT
 
 blp = Blueprint("cases", __name__, url_prefix="/v1", description="The separation case ledger")
 
@@ -66,7 +66,7 @@ class CaseView(MethodView):
                 abort(404, message=f"No case {case_id}.")
             rows = case_rows(session, case_id, tenant_id=tenant)
             events = [event_dict(r) for r in rows if r.accepted]
-        review = review_case(serving(current_app), case, events, as_of)
+        review = review_case(rulebook_for(current_app, tenant), case, events, as_of)
         return {"id": case.id, "kind": case.kind, "employee_id": case.employee_id,
                 "hr_owner_id": case.hr_owner_id, "manager_id": case.manager_id, "as_of": as_of,
                 "status": review.status, "events": [event_out(r) for r in rows],

@@ -5,6 +5,9 @@ PAGE_SIZE at a time. Everything is in the query string (a GET form), so it works
 JavaScript (the pages forbid scripts anyway), a filtered page can be bookmarked, and the pager's
 links keep the filters. It counts rules (ids) and rule versions (their dated versions) apart, as
 /readyz and `rules lint` do (service/decide/rulebook.rule_counts).
+
+The catalog is the signed-in tenant's: the statutes and the process rules, plus its company's pack
+rules when it has a pack (family `company`), read from the rule book that decides for it.
 """
 from __future__ import annotations
 
@@ -18,15 +21,16 @@ from flask import abort, current_app, g, render_template, request
 from schemas.rule_file import VERDICTS
 from service.decide.evaluation import default_as_of
 from service.decide.rulebook import rule_counts, versions_by_id
-from service.flows.rules_live import serving
+from service.flows.packs_live import rulebook_for
+from service.tenants import DEFAULT_TENANT
 from service.http.rule_examples import example_rows, expectation, facts_read
 
 
 def shown_rulebook():
-    """The rule book a page shows, taken once per request: a reload in the middle of rendering a
-    page does not mix two versions in it."""
+    """The rule book a page shows, the signed-in tenant's (its pack's, else the default pack),
+    taken once per request: a reload in the middle of rendering a page does not mix two versions."""
     if "rulebook" not in g:
-        g.rulebook = serving(current_app)
+        g.rulebook = rulebook_for(current_app, g.get("tenant", DEFAULT_TENANT))
     return g.rulebook
 
 PAGE_SIZE = 10   # rules per page: the same on every page, so page N is always the same rules
@@ -101,7 +105,8 @@ def _choices(entries: list[Entry]) -> dict[str, dict[str, tuple[str, str]]]:
     """Each filter's values and their names in Chinese and English."""
     rulebook = shown_rulebook()
     names, actions = rulebook.names, rulebook.vocabulary.enums["action_types"]
-    return {"family": {f: names.pair("family", f) for f in ("labor_law", "process")},
+    families = ("labor_law", "process", "company") if rulebook.pack is not None else ("labor_law", "process")
+    return {"family": {f: names.pair("family", f) for f in families},
             "law": _laws(entries),
             "verdict": {v: names.pair("verdict", v) for v in VERDICTS},
             "action": {a: names.pair("action_type", a) for a in actions}}

@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from schemas.check import CheckResultSchema
 from schemas.fields import one_of
-from service.flows.rules_live import serving
+from service.flows.packs_live import serving_version
 from service.http.api import Blueprint
 from service.record import db
 from service.record.models import TrailEntry, TrailLeaf, TrailPending
@@ -134,9 +134,9 @@ def _rendered(session, entry: TrailEntry) -> dict:
 
 def _rulebook_of(session, entry: TrailEntry):
     """The rule set that decided the entry, or None when its version is not in the trail."""
-    rulebook = serving(current_app)
-    if rulebook.version == entry.ruleset_version:
-        return rulebook
+    serving = serving_version(current_app, entry.ruleset_version)  # the statutes' or a pack's
+    if serving is not None:
+        return serving
     return VERSIONS.rulebook(session, entry.ruleset_version)
 
 

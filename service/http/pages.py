@@ -30,6 +30,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import select
 
 from schemas.fields import ACTION_TYPES, CASE_KINDS, EVENT_TYPES
+from service.tenants import DEFAULT_TENANT
 from service.clock import CHINA, day_in_china
 from service.http import catalog_pages, page_sessions
 from service.http.keys import digest
@@ -41,7 +42,6 @@ from service.record.case_trail import case_rows
 from service.decide.case_review import review_case
 from service.record.ledger import event_dict, find_case
 from service.record.models import ApiClient, TrailEntry
-from service.tenants import DEFAULT_TENANT
 from service.decide.rulebook import versions_by_id
 from service.http.decisions import summary
 from service.http.trail_api import KINDS, MAX_SEQ, TrailQueryArgsSchema, query_trail

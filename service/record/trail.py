@@ -137,9 +137,12 @@ def entry_values(*, kind: str, recorded_at: dt.datetime, ruleset_version: str, b
 
 def append(session: Session, *, kind: str, recorded_at: dt.datetime, ruleset_version: str,
            body: dict, rule_ids: list[str] | None = None, entry_id: str | None = None, key=None,
-           **columns) -> Appended:
+           tenant_id: str | None = None, **columns) -> Appended:
     """Append one entry inside the caller's transaction (the caller commits). `key`: the trail's
-    signing key (service.record.signing.TrailKey), the app's when not given."""
+    signing key (service.record.signing.TrailKey), the app's when not given. `tenant_id`: the
+    tenant whose trail it is; until the trail has one log per tenant it is named in the body."""
+    if tenant_id is not None:
+        body = {**body, "tenant": tenant_id}
     return append_all(session, [entry_values(kind=kind, recorded_at=recorded_at, ruleset_version=ruleset_version,
                                              body=body, rule_ids=rule_ids, entry_id=entry_id, **columns)], key=key)[0]
 

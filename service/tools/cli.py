@@ -98,14 +98,17 @@ sla_cli = AppGroup("sla", help="Approval deadlines in working days.")
 
 @sla_cli.command("sweep")
 @click.option("--as-of", "as_of", help="Date to sweep as of (default: today in China).")
-def sweep_command(as_of):
+@click.option("--tenant", default=None,
+              help="Only this tenant's cases (default: every tenant's), each swept with its tenant's chains, SLAs "
+                   "and escalation targets (its policy pack, rules/companies/TENANT/).")
+def sweep_command(as_of, tenant):
     """Find steps overdue as of a date and queue notifications (once per step and deadline)."""
     from schemas.fields import AsOf
     from service.decide.evaluation import default_as_of
     from service.flows.sla_sweep import sweep_overdue
     serving_rulebook()
     day = AsOf().deserialize(as_of) if as_of else default_as_of()
-    counts = sweep_overdue(current_app._get_current_object(), day)
+    counts = sweep_overdue(current_app._get_current_object(), day, tenant=tenant)
     click.echo(" ".join(f"{k}={v}" for k, v in counts.items() if k != "notifications" and (k != "dry_run" or v)))
     for planned in counts.get("notifications", ()):  # a dry run: what it would queue
         click.echo("would notify " + " ".join(f"{k}={v}" for k, v in planned.items()))

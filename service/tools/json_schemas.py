@@ -24,17 +24,20 @@ from schemas.rule_file import CitationFileSchema, RuleFileSchema
 from service.config import PROJECT_ROOT
 from service.decide.process_config import ChainsFileSchema, SlaFileSchema
 from service.decide.fixture_file import FixtureFileSchema, TestdataFileSchema
+from service.decide.pack_file import PackFileSchema
 
 SCHEMA_DIR = PROJECT_ROOT / "rules" / "_schemas"
 # schema name -> (marshmallow schema, title, the files under rules/ it describes)
 SCHEMAS: dict[str, tuple[type[Schema], str, tuple[str, ...]]] = {
-    "rule_file": (RuleFileSchema, "A rule file", ("labor_law/*.yaml", "process/*.yaml")),
-    "citations": (CitationFileSchema, "A citation file", ("citations/*.yaml",)),
+    "rule_file": (RuleFileSchema, "A rule file", ("labor_law/*.yaml", "process/*.yaml", "companies/*/rules/*.yaml")),
+    "citations": (CitationFileSchema, "A citation file", ("citations/*.yaml", "companies/*/citations.yaml")),
     "facts": (FactFileSchema, "A fact vocabulary file", ("facts/*.yaml",)),
     "parameter": (ParameterFileSchema, "A legal parameter", ("labor_law/parameters/**/*.yaml",)),
     "calendar": (CalendarFileSchema, "The working-day calendar", ("calendar/*.yaml",)),
-    "approval_chains": (ChainsFileSchema, "The approval chains", ("process/config/approval_chains.yaml",)),
-    "sla": (SlaFileSchema, "The approval SLAs", ("process/config/sla.yaml",)),
+    "approval_chains": (ChainsFileSchema, "The approval chains", ("process/config/approval_chains.yaml",
+                                                                  "companies/*/config/approval_chains.yaml")),
+    "sla": (SlaFileSchema, "The approval SLAs", ("process/config/sla.yaml", "companies/*/config/sla.yaml")),
+    "pack": (PackFileSchema, "A company's policy pack", ("companies/*/pack.yaml",)),
     "separation_basis": (SeparationBasisFileSchema, "The separation basis table",
                          ("classification/separation_basis.yaml",)),
     "case_states": (CaseStatesFileSchema, "The case state machine", ("classification/case_states.yaml",)),
@@ -43,7 +46,8 @@ SCHEMAS: dict[str, tuple[type[Schema], str, tuple[str, ...]]] = {
     "complete_record": (CompleteRecordFileSchema, "What an absent field means in a record declared complete",
                         ("records/*.yaml",)),
     # The fixtures are beside rules/, not in it (paths from rules/).
-    "fixture": (FixtureFileSchema, "A fixture file: cases and what each asserts", ("../fixtures/**/*_test.yaml",)),
+    "fixture": (FixtureFileSchema, "A fixture file: cases and what each asserts",
+                ("../fixtures/**/*_test.yaml", "companies/*/fixtures/*_test.yaml")),
     "testdata": (TestdataFileSchema, "Employees and actors the fixtures name", ("../fixtures/testdata/*.yaml",)),
 }
 

@@ -183,6 +183,7 @@ def _choices(field_obj) -> set | None:
 
 
 _KNOWN_TOP = {"facts", "citations", "labor_law", "process", "calendar", "_schemas", "classification", "names",
+              "companies",  # company packs: checked by `rules lint --pack` (service/decide/packs.py)
               "records"}
 
 

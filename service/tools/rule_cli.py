@@ -119,25 +119,33 @@ def rules_group():
     pass
 
 
+def _pack_option(fn):
+    return click.option("--pack", "packs", multiple=True, metavar="TENANT",
+                        help="Also the company's pack rules/companies/TENANT/ (repeatable; `all`: every pack).")(fn)
+
+
 @rules_group.command("lint")
 @_rules_dir_option
-def lint_command(rules_dir):
+@_pack_option
+def lint_command(rules_dir, packs):
     """Check every rule, fact, citation, parameter and config file, without building the engine.
 
     Prints FILE:LINE: error|warning: rule ID FIELD: what is wrong. Exit 1 on any error.
     """
     from service.tools.lint import lint
+    from service.tools.pack_cli import lint_packs, tenants_of
 
     rules_dir = rules_dir or default_rules_dir()
     if not (rules_dir / "facts").is_dir():
         raise click.BadParameter(f"{rules_dir} is not a rules folder (no facts/)", param_hint="--rules-dir")
+    pack_errors = lint_packs(rules_dir, tenants_of(rules_dir, packs), _shown) if packs else 0
     report = lint(rules_dir)
     for issue in report.issues:
         click.echo(_format(rules_dir, issue))
     click.echo(f"{_shown(rules_dir, '')}: {report.rules_checked} rule(s) "
                f"({report.rule_versions_checked} rule version(s)) checked, "
                f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)")
-    sys.exit(0 if report.ok else 1)
+    sys.exit(0 if report.ok and not pack_errors else 1)
 
 
 @rules_group.command("explain")
@@ -171,14 +179,23 @@ def explain_command(request_file, rules_dir, as_json):
 @rules_group.command("test")
 @_rules_dir_option
 @_fixtures_option
+@_pack_option
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), help="Also write JUnit XML here (for CI).")
-def test_command(rules_dir, fixtures, junit):
-    """Run every rule's examples and every fixture; print a table. Exit 1 on any failure."""
+def test_command(rules_dir, fixtures, packs, junit):
+    """Run every rule's examples and every fixture; print a table. Exit 1 on any failure.
+
+    With --pack, then each pack's gate: the statutes' and its own rules' examples, its own fixtures,
+    and every shared fixture check with the statutes' findings unchanged by the pack."""
+    from service.tools.pack_cli import tenants_of, test_packs
     from service.tools.scenarios import print_table, run_scenarios, write_junit
 
-    book = _load(rules_dir or default_rules_dir())
+    rules_dir = rules_dir or default_rules_dir()
+    tenants = tenants_of(rules_dir, packs) if packs else []
+    book = _load(rules_dir)
     try:
         results = run_scenarios(book, _fixture_paths(fixtures), progress=_progress())
+        shared = Path(os.environ.get("SEPARATION_GUARD_FIXTURES_DIR") or Path(rules_dir).resolve().parent / "fixtures")
+        results += test_packs(book, tenants, shared)
     finally:
         book.engine.close()
     print_table(results, click.echo)
