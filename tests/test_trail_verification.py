@@ -10,7 +10,7 @@ from sqlalchemy import select, text
 
 from service.record import verification
 from service.record.models import TrailEntry, TrailVerification
-from service.record.sealer import wait_until_sealed
+from service.flows.sealing import wait_until_sealed
 from service.record.trail import append_all, entry_values, hash_of
 from service.tools import worker
 from tests.conftest import check_body

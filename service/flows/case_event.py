@@ -19,22 +19,23 @@ from service.record.ledger import (CaseConflict, ClientKeyReused, aware, event_d
 from service.record.privacy import redact_assumed, redact_findings
 from service.record.recording import Keeping, record_decision
 from service.record.trail import request_digest
+from service.tenants import DEFAULT_TENANT
 
 
 def record_event(app: Flask, case_id: str, body: dict, declared: list[tuple[str, str]] | None = None,
-                 client_id: str | None = None) -> tuple[int, dict]:
+                 client_id: str | None = None, tenant: str = DEFAULT_TENANT) -> tuple[int, dict]:
     """Check and record one event in one transaction; returns (status, answer). `declared`: the
     complete-record declarations it is decided under (service/decide/records.py); `client_id`:
-    the API client that sent it."""
+    the API client that sent it; `tenant`: its key's, whose log records it."""
     with app.extensions["db_sessions"]() as session, session.begin():
-        return _record_event(app, session, case_id, body, declared, client_id)
+        return _record_event(app, session, case_id, body, declared, client_id, tenant)
 
 
-def _record_event(app: Flask, session, case_id: str, body: dict, declared, client_id) -> tuple[int, dict]:
+def _record_event(app: Flask, session, case_id: str, body: dict, declared, client_id, tenant) -> tuple[int, dict]:
     now = utcnow()
     case = lock_or_create_case(session, case_id, body, now)
     # Checked against the trail before anything is read from them, the replayed answer included.
-    rows = case_rows(session, case_id)
+    rows = case_rows(session, case_id, tenant)
     if "employee" in body and case.employee_id != body["employee"]["id"]:
         raise CaseConflict(f"case {case_id} is about employee {case.employee_id}, not {body['employee']['id']}")
     if "case" in body and body["case"]["kind"] != case.kind:
@@ -72,11 +73,12 @@ def _record_event(app: Flask, session, case_id: str, body: dict, declared, clien
                             **({"received_at": aware(event["received_at"]).isoformat()}
                                if event.get("received_at") else {}),
                             "form": event.get("form"), "client_key": body["client_key"]},
-                           note=event.get("note"), department=event["actor"].get("department"), seq=seq)
+                           note=event.get("note"), department=event["actor"].get("department"), seq=seq,
+                           digest_key=app.config["TRAIL_DIGEST_KEY"].encode())
     # Decided on kept facts: the trail names the decision that gave them.
-    keeping = Keeping(app.config["TRAIL_FACT_VALUES"], app.config["TRAIL_DIGEST_KEY"].encode(), client_id)
+    keeping = Keeping(app.config["TRAIL_FACT_VALUES"], app.config["TRAIL_DIGEST_KEY"].encode(), client_id, tenant)
     entry = record_decision(session, rulebook=rulebook, outcome=outcome, request=request, received_at=now,
-                            keeping=keeping, kind="case_event" if accepted else "event_refused", event=event,
+                            keeping=keeping, key=app.extensions["trail_key"], kind="case_event" if accepted else "event_refused", event=event,
                             body_extra={"event": in_trail, **({"employee_from": employee_from["decision_id"]}
                                                               if employee_from else {})})
     case.event_count = seq
