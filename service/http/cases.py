@@ -39,7 +39,7 @@ class CaseEvents(MethodView):
         declared = declared_areas(current_app.extensions["rulebook"], body.pop("complete_record", None))
         try:
             code, answer = record_event(current_app._get_current_object(), case_id, body, declared,
-                                        getattr(g, "client_id", None))
+                                        getattr(g, "client_id", None), tenant=g.get("tenant", "default"))
         except EmployeeRecordNeeded as exc:
             abort(422, errors=exc.errors)
         except CaseConflict as exc:
@@ -62,7 +62,7 @@ class CaseView(MethodView):
             case = session.get(Case, case_id)
             if case is None:
                 abort(404, message=f"No case {case_id}.")
-            rows = case_rows(session, case_id)
+            rows = case_rows(session, case_id, g.get("tenant", "default"))
             events = [event_dict(r) for r in rows if r.accepted]
         review = review_case(current_app.extensions["rulebook"], case, events, as_of)
         return {"id": case.id, "kind": case.kind, "employee_id": case.employee_id,

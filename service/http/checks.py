@@ -97,7 +97,8 @@ def _decide(requests: list[dict], batch: bool = False) -> list[dict]:
     declared = [declared_areas(rulebook, r.pop("complete_record", None), f"checks.{n}." if batch else "")
                 for n, r in enumerate(requests)]
     try:
-        return check(current_app._get_current_object(), requests, declared, getattr(g, "client_id", None))
+        return check(current_app._get_current_object(), requests, declared, getattr(g, "client_id", None),
+                     tenant=g.get("tenant", "default"))
     except CheckRefused as exc:
         abort(422, errors=exc.errors)
     except NotRecorded:
