@@ -248,3 +248,33 @@ def test_row_level_security_hides_another_tenants_trail_rows(postgres_url):
             c.execute(text(f'REVOKE USAGE ON SCHEMA "{schema}" FROM sg_logs_rls'))
         admin.dispose()
         engine.dispose()
+
+
+def test_an_auditor_of_one_company_verifies_its_export_offline_without_another_companys_entries(tenant_app, tmp_path):
+    app, client = tenant_app, tenant_app.test_client()
+    in_a, in_b = _two_tenants(app, client)
+    runner = app.test_cli_runner()
+    exported = tmp_path / "a.jsonl"
+    done = runner.invoke(args=["trail", "export", "--tenant", "a", str(exported)])
+    assert done.exit_code == 0 and "exported 2 entries of the log of a" in done.output, done.output
+    text = exported.read_text()
+    assert all(d["decision_id"] in text for d in in_a)
+    assert not any(d["decision_id"] in text for d in in_b)
+    vkey = app.extensions["trail_key"].checkpoint_verifiers()[0].vkey
+    checked = runner.invoke(args=["trail", "verify-export", str(exported), "--checkpoint-vkey", vkey])
+    assert checked.exit_code == 0, checked.output
+    assert f"export of {app.config['TRAIL_ORIGIN']}/a ok: 2 entries under" in checked.output
+    # An entry altered in the export no longer hashes to the signed root.
+    lines = [json.loads(line) for line in text.splitlines()]
+    lines[-1]["content"][12] = "allow"  # its verdict
+    altered = tmp_path / "altered.jsonl"
+    altered.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines))
+    broken = runner.invoke(args=["trail", "verify-export", str(altered), "--checkpoint-vkey", vkey])
+    assert broken.exit_code == 1 and "do not hash to checkpoint 2's signed root" in broken.output
+    # b's entry slipped into a's export is named: its content ends with its own tenant.
+    theirs = tmp_path / "b.jsonl"
+    assert runner.invoke(args=["trail", "export", "--tenant", "b", str(theirs)]).exit_code == 0
+    slipped = [*lines[:-1], {**json.loads(theirs.read_text().splitlines()[-1]), "leaf_index": 1}]
+    altered.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in slipped))
+    mixed = runner.invoke(args=["trail", "verify-export", str(altered), "--checkpoint-vkey", vkey])
+    assert mixed.exit_code == 1 and "is not of this log's tenant a" in mixed.output

@@ -179,3 +179,37 @@ def export_command(file, after, tenant):
             file.write(json.dumps(row, ensure_ascii=False) + "\n")
             count += 1
     click.echo(f"exported {count} checkpoints", err=True)
+
+
+@trail_cli.command("export")
+@click.argument("file", type=click.File("w", encoding="utf-8"))
+@click.option("--tenant", callback=_tenant, default=DEFAULT_TENANT, show_default=True, help=TENANT_HELP)
+def log_export_command(file, tenant):
+    """Write one tenant's log for its auditor, and nothing of any other tenant's (JSON lines: the
+    log's origin, its signed checkpoints, its sealed entries with the content each leaf hashes):
+    `trail verify-export FILE` checks it offline (service/record/log_export.py)."""
+    from service.record.log_export import export
+    count = 0
+    with current_app.extensions["db_read_sessions"]() as session:
+        scope(session.connection(), tenant)
+        for line in export(session.connection(), current_app.config["TRAIL_ORIGIN"], tenant):
+            file.write(json.dumps(line, ensure_ascii=False) + "\n")
+            count += "leaf_index" in line
+    click.echo(f"exported {count} entries of the log of {tenant}", err=True)
+
+
+@trail_cli.command("verify-export")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.option("--checkpoint-vkey", "vkeys", multiple=True, required=True,
+              help="A checkpoint key's verifier key, got out of band (GET /v1/trail/keys lists them): never "
+                   "taken from the export")
+def verify_export_command(file, vkeys):
+    """Check a `trail export` offline, with nothing but the checkpoint keys; exit 1 naming what fails."""
+    from service.record.log_export import verify_export
+    result = verify_export(file, list(vkeys))
+    if not result.ok:
+        click.echo(f"export of {result.origin} BROKEN: {result.reason}", err=True)
+        raise SystemExit(1)
+    click.echo(f"export of {result.origin} ok: {result.entries} entries under {result.checkpoints} signed "
+               "checkpoints" + (f" ({result.taken_as_is} written before the tree, taken as their leaf)"
+                                if result.taken_as_is else ""))
