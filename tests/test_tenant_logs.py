@@ -278,3 +278,38 @@ def test_an_auditor_of_one_company_verifies_its_export_offline_without_another_c
     altered.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in slipped))
     mixed = runner.invoke(args=["trail", "verify-export", str(altered), "--checkpoint-vkey", vkey])
     assert mixed.exit_code == 1 and "is not of this log's tenant a" in mixed.output
+
+
+def test_the_witness_keeps_each_tenants_log_apart_under_the_services_key(tmp_path):
+    import hashlib
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from service.signed_notes import COSIGNATURE_V1, NOTE_ED25519, Signer, checkpoint_text
+    from service.witness.app import Witness, create_witness_app
+    from service.witness.store import Store
+    origin = "log.example/trail"
+    log = Signer(origin, NOTE_ED25519, Ed25519PrivateKey.generate())
+    me = Signer("witness.example/w1", COSIGNATURE_V1, Ed25519PrivateKey.generate())
+    witness = Witness(me, {origin: [log.verifier]}, Store(f"sqlite:///{tmp_path / 'w.sqlite'}"))
+    leaves = [merkle.leaf_hash(bytes([i])) for i in range(8)]
+
+    def get(level, index):
+        return merkle.from_leaves(level, index, lambda _, j: leaves[j])
+
+    def body(log_origin_: str, old: int, size: int) -> str:
+        text_ = checkpoint_text(log_origin_, size, merkle.root(size, get))
+        proof = merkle.consistency_path(old, size, get) if 0 < old < size else []
+        return (f"old {old}\n" + "".join(base64.b64encode(h).decode() + "\n" for h in proof) + "\n"
+                + text_ + "\n" + log.line(text_))
+    assert witness.add_checkpoint(body(f"{origin}/acme", 0, 4))[0] == 200
+    assert witness.add_checkpoint(body(origin, 0, 2))[0] == 200  # the default log: its own size
+    assert witness.add_checkpoint(body(f"{origin}/acme", 4, 8))[0] == 200
+    assert witness.add_checkpoint(body(f"{origin}/globex", 0, 3))[0] == 200
+    assert (witness.store.latest(f"{origin}/acme").size, witness.store.latest(origin).size,
+            witness.store.latest(f"{origin}/globex").size) == (8, 2, 3)
+    assert witness.add_checkpoint(body(f"{origin}/acme", 0, 4))[0] == 409  # a rollback of acme's log
+    assert witness.add_checkpoint(body(f"{origin}/Not A Tenant", 0, 4))[0] == 404
+    served = create_witness_app(witness).test_client().get(
+        f"/{hashlib.sha256(f'{origin}/globex'.encode()).hexdigest()}/checkpoint")
+    assert served.status_code == 200 and served.text.startswith(f"{origin}/globex\n3\n")
