@@ -5,7 +5,6 @@ import datetime as dt
 import json
 
 import pytest
-from flask import g, request
 from sqlalchemy import create_engine, func, select, text
 
 from service.flows.sealing import wait_until_sealed
@@ -15,27 +14,31 @@ from service.record.models import TrailCheckpoint, TrailEntry, TrailLeaf
 from service.record.trail import append_and_commit, entry_values, log_origin
 from service.record.verify import verify_chain
 from service.signed_notes import Checkpoint, split_note
-from tests.conftest import POSTGRES_URL, check_body
+from service.http.keys import create_client
+from tests.conftest import POSTGRES_URL, TEST_KEY, check_body
 
-TENANT = "X-Test-Tenant"
+KEYS = {"default": TEST_KEY}  # the tests' key is the default tenant's; one key per other tenant
 
 
 @pytest.fixture
 def tenant_app(app):
-    """The app, with each request's tenant named by a test header, as auth names it from the key
-    (branch `tenants`): g.tenant is what every trail view reads."""
-    @app.before_request
-    def _tenant():
-        g.tenant = request.headers.get(TENANT, "default")
+    """The app, with a key for each of the tenants a, b and c (auth sets g.tenant from the key)."""
+    with app.extensions["db_sessions"]() as session, session.begin():
+        for tenant in ("a", "b", "c"):
+            KEYS[tenant] = create_client(session, f"{tenant}-ehr", ["checks", "cases", "trail:read"], tenant_id=tenant)
     return app
 
 
+def _as(tenant: str) -> dict:
+    return {"Authorization": f"Bearer {KEYS[tenant]}"}
+
+
 def _get(client, tenant, path):
-    return client.get(path, headers={TENANT: tenant})
+    return client.get(path, headers=_as(tenant))
 
 
 def _check(client, tenant, **overrides) -> dict:
-    answer = client.post("/v1/checks", json=check_body(**overrides), headers={TENANT: tenant})
+    answer = client.post("/v1/checks", json=check_body(**overrides), headers=_as(tenant))
     assert answer.status_code == 200, answer.get_data(as_text=True)
     return answer.get_json()
 
@@ -196,7 +199,7 @@ def test_verification_state_is_per_log(tenant_app):
     a = _get(client, "a", "/v1/trail/verify").get_json()
     assert a["ok"] is True and a["entries"] == 1
     assert _get(client, "b", "/v1/trail/verify").get_json()["verification_id"] is None  # b's log: never verified
-    asked = client.post("/v1/trail/verify", headers={TENANT: "b"}).get_json()
+    asked = client.post("/v1/trail/verify", headers=_as("b")).get_json()
     assert asked["in_progress"]["status"] == "requested"
     assert _get(client, "a", "/v1/trail/verify").get_json()["in_progress"] is None
 

@@ -10,14 +10,14 @@ Indexes on trail_entries lead with tenant_id. On PostgreSQL, row-level security 
 tables (ENABLE + FORCE), by the GUC sg.tenant ('*': every tenant: the sealer, the worker, the CLI).
 
 Revision ID: 0014_tenant_logs
-Revises: 0012_verify
+Revises: 0013_tenants
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = '0014_tenant_logs'
-down_revision = '0012_verify'
+down_revision = '0013_tenants'
 branch_labels = None
 depends_on = None
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from service.clock import day_in_china, utcnow
 from service.decide.case_review import review_case
 from service.record.case_trail import LedgerDisagreement
+from service.record.db import tenant_info
 from service.record.ledger import accepted_events
 from service.record.models import Case
 from service.record.notifications import notify
@@ -22,24 +23,28 @@ from service.record.sla import (escalation_due, escalation_message, overdue_key,
 _log = logging.getLogger(__name__)
 
 
-def sweep_overdue(app: Flask, as_of: dt.date) -> dict:
-    """One sweep as of `as_of`, in one transaction. As of a day after today in China it is a dry
-    run: it queues nothing and lists what it would."""
-    with app.extensions["db_sessions"]() as session, session.begin():
-        return sweep(session, app.extensions["rulebook"], as_of, utcnow())
+def sweep_overdue(app: Flask, as_of: dt.date, tenant: str | None = None) -> dict:
+    """One sweep as of `as_of`, in one transaction: of one tenant's cases (POST /v1/sla/sweep, by
+    its key), or of every tenant's (None: the worker, the command). As of a day after today in
+    China it is a dry run: it queues nothing and lists what it would."""
+    info = {} if tenant is None else {"info": tenant_info(tenant)}
+    with app.extensions["db_sessions"](**info) as session, session.begin():
+        return sweep(session, app.extensions["rulebook"], as_of, utcnow(), tenant_id=tenant)
 
 
-def sweep(session: Session, rulebook, as_of: dt.date, now: dt.datetime) -> dict:
+def sweep(session: Session, rulebook, as_of: dt.date, now: dt.datetime, *, tenant_id: str | None = None) -> dict:
     """One sweep in the caller's transaction, with the serving rule book, at `now`: each open case
-    reviewed as of the day (decide/), its overdue steps notified once (record/)."""
+    (of `tenant_id`, or of every tenant) reviewed as of the day (decide/), its overdue steps
+    notified once (record/), each in its case's tenant."""
     process = rulebook.context.process
     machine = rulebook.context.classification.machine
     dry_run = as_of > day_in_china(now)
     counts = {"as_of": as_of, "dry_run": dry_run, "cases_checked": 0, "overdue_steps": 0, "notifications_created": 0}
     planned: list[dict] = []
-    for case in session.scalars(select(Case).order_by(Case.id)):
+    cases = select(Case).order_by(Case.tenant_id, Case.id)
+    for case in session.scalars(cases if tenant_id is None else cases.where(Case.tenant_id == tenant_id)):
         try:
-            events = accepted_events(session, case.id)
+            events = accepted_events(session, case.id, tenant_id=case.tenant_id)
         except LedgerDisagreement as exc:  # decided on nothing until the ledger is put right
             _log.error("SLA sweep skipped case %s: %s", case.id, exc)
             continue
@@ -65,7 +70,7 @@ def sweep(session: Session, rulebook, as_of: dt.date, now: dt.datetime) -> dict:
                 kind = "step_escalated" if escalation else "step_overdue"
                 dedupe_key = overdue_key(case.id, pending, recipient)
                 if dry_run:  # a reminder it would send now is not one sent earlier: no escalation with it
-                    if not was_queued(session, dedupe_key):
+                    if not was_queued(session, dedupe_key, tenant_id=case.tenant_id):
                         planned.append({"kind": kind, "case_id": case.id, "recipient_role": role,
                                         "recipient_id": person, "step": pending.get("step"),
                                         "due_on": pending.get("due_on"), "reason": recipient})
@@ -73,7 +78,7 @@ def sweep(session: Session, rulebook, as_of: dt.date, now: dt.datetime) -> dict:
                 created = notify(
                     session, kind=kind, now=now, recipient_role=role,
                     recipient_id=person, case_id=case.id, employee_id=case.employee_id,
-                    dedupe_key=dedupe_key,
+                    dedupe_key=dedupe_key, tenant_id=case.tenant_id,
                     payload={"case_id": case.id, "employee_id": case.employee_id, "rule_id": rule.id,
                              "step": pending.get("step"), "due_on": pending.get("due_on"),
                              "working_days_late": pending.get("working_days_late"),

@@ -24,7 +24,7 @@ import datetime as dt
 import json
 from urllib.parse import urlparse
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 from marshmallow import ValidationError
 from markupsafe import Markup, escape
 from sqlalchemy import select
@@ -39,8 +39,9 @@ from service.record import db
 from service.decide.evaluation import default_as_of
 from service.record.case_trail import case_rows
 from service.decide.case_review import review_case
-from service.record.ledger import event_dict
-from service.record.models import ApiClient, Case, TrailEntry
+from service.record.ledger import event_dict, find_case
+from service.record.models import ApiClient, TrailEntry
+from service.tenants import DEFAULT_TENANT
 from service.decide.rulebook import versions_by_id
 from service.http.decisions import summary
 from service.http.trail_api import KINDS, MAX_SEQ, TrailQueryArgsSchema, asking_tenant, query_trail
@@ -291,7 +292,7 @@ def trail():
     args, form, errors = _trail_args(request.args)
     entries, next_after = [], None
     if not errors:
-        with db.read_session() as session:
+        with db.read_session(asking_tenant()) as session:
             entries, next_after = query_trail(session, args, asking_tenant())
     next_query = None
     if next_after is not None:
@@ -312,7 +313,7 @@ def trail_entry(seq: int):
 
     if seq > MAX_SEQ:  # past any seq a database keeps: no such entry, not an overflow
         abort(404)
-    with db.read_session() as session:
+    with db.read_session(asking_tenant()) as session:
         entry = session.get(TrailEntry, seq)
         if entry is not None and entry.tenant_id != asking_tenant():  # another company's: not found
             entry = None
@@ -333,7 +334,7 @@ def trail_entry_stored(seq: int):
 
     if seq > MAX_SEQ:
         abort(404)
-    with db.read_session() as session:
+    with db.read_session(asking_tenant()) as session:
         entry = session.get(TrailEntry, seq)
         if entry is not None and entry.tenant_id != asking_tenant():  # another company's: not found
             entry = None
@@ -347,7 +348,7 @@ def trail_chain():
     # The latest verification, as GET /v1/trail/verify reports it: never a scan in the request.
     from service.record.verification import latest
 
-    with db.read_session() as session:
+    with db.read_session(asking_tenant()) as session:
         result = latest(session.connection(), asking_tenant())
     return render_template("trail_chain.html", result=result, checked_at=result["verified_at"])
 
@@ -359,11 +360,13 @@ def case(case_id: str):
         as_of = dt.date.fromisoformat(as_of_text) if as_of_text else default_as_of()
     except ValueError:
         as_of, as_of_text = default_as_of(), ""
-    with db.read_session() as session:
-        row = session.get(Case, case_id)
+    tenant = g.get("tenant", DEFAULT_TENANT)  # the signed-in key's: another tenant's case is not found
+    with db.read_session(tenant) as session:
+        row = find_case(session, case_id, tenant_id=tenant)
         if row is None:
             abort(404)
-        events = case_rows(session, case_id, asking_tenant())  # LedgerDisagreement (503) when not the trail's
+        # LedgerDisagreement (503) when they are not the trail's
+        events = case_rows(session, case_id, tenant_id=tenant)
         accepted = [event_dict(e) for e in events if e.accepted]
         entries, more = query_trail(session, {"case_id": case_id, "after": 0, "limit": 500}, asking_tenant())
     review = review_case(current_app.extensions["rulebook"], row, accepted, as_of)

@@ -171,11 +171,17 @@ def append(session: Session, *, kind: str, recorded_at: dt.datetime, ruleset_ver
 def append_and_commit(engine: Engine, entries: list[dict], key) -> list[Appended]:
     """Append entries that go with no other write (checks) and commit them: all or none."""
     signed = _signed(entries, key)  # before the transaction: SQLite's holds the write lock
+    tenants = {v["tenant_id"] for v in entries}
+    tenant = tenants.pop() if len(tenants) == 1 else EVERY_TENANT
     if engine.dialect.name == "postgresql" and len(entries) == 1:
-        # One statement is its own transaction: the server commits as it ends.
+        # One statement is its own transaction: the server commits as it ends. Row-level
+        # security reads the tenant for the connection (not the transaction, which is the
+        # statement); any later transaction on it sets its own (service.record.db).
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("SELECT set_config('sg.tenant', :t, false)"), {"t": tenant})
             return _insert(connection, entries, *signed)
     with engine.begin() as connection:
+        scope(connection, tenant)
         return _insert(connection, entries, *signed)
 
 
