@@ -316,3 +316,25 @@ def test_the_witness_keeps_each_tenants_log_apart_under_the_services_key(tmp_pat
     served = create_witness_app(witness).test_client().get(
         f"/{hashlib.sha256(f'{origin}/globex'.encode()).hexdigest()}/checkpoint")
     assert served.status_code == 200 and served.text.startswith(f"{origin}/globex\n3\n")
+
+
+def test_the_same_case_id_in_two_tenants_is_two_cases_each_in_its_own_log(tenant_app):
+    from tests.test_ledger import CASE, E1001
+    app, client = tenant_app, tenant_app.test_client()
+    decisions = {}
+    for tenant in ("a", "b"):
+        body = {"client_key": "k1", "employee": E1001, "case": CASE,
+                "event": {"type": "resignation_submitted", "at": "2026-01-05T09:00:00+08:00",
+                          "actor": {"id": "E1001", "role": "employee"}, "form": "written", "note": f"by {tenant}"}}
+        answer = client.post("/v1/cases/SEP-1/events", json=body, headers=_as(tenant))
+        assert answer.status_code == 201, answer.get_json()
+        decisions[tenant] = answer.get_json()["decision_id"]
+    wait_until_sealed(app)
+    for tenant, other in (("a", "b"), ("b", "a")):
+        listed = _get(client, tenant, "/v1/trail?case_id=SEP-1").get_json()["entries"]
+        assert [e["entry_id"] for e in listed] == [decisions[tenant]]
+        assert _get(client, tenant, f"/v1/decisions/{decisions[other]}").status_code == 404
+        assert _get(client, tenant, "/v1/cases/SEP-1").get_json()["events"][0]["decision_id"] == decisions[tenant]
+    result = app.test_cli_runner().invoke(args=["trail", "verify"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("ledger ok: the case_events of 1 case(s) agree with the trail") >= 2
