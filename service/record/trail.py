@@ -66,6 +66,17 @@ def scope(connection: Connection, tenant_id: str) -> None:
         connection.execute(text("SELECT set_config('sg.tenant', :t, true)"), {"t": tenant_id})
 
 
+def tenants_in(connection: Connection, table) -> list[str]:
+    """The tenants with rows in a trail table whose key leads with tenant_id: one index probe per
+    tenant (a loose index scan), not a pass over its rows."""
+    column = table.c.tenant_id
+    first = select(func.min(column).label("tenant_id")).cte("t", recursive=True)
+    following = select(select(func.min(column)).where(column > first.c.tenant_id).scalar_subquery()) \
+        .where(first.c.tenant_id.is_not(None))
+    walk = first.union_all(following)
+    return list(connection.execute(select(walk.c.tenant_id).where(walk.c.tenant_id.is_not(None))).scalars())
+
+
 def request_digest(key: bytes, request: dict) -> str:
     """A keyed digest of the request: proves what was asked without keeping health facts."""
     canonical = json.dumps(request, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
