@@ -338,3 +338,16 @@ def test_the_same_case_id_in_two_tenants_is_two_cases_each_in_its_own_log(tenant
     result = app.test_cli_runner().invoke(args=["trail", "verify"])
     assert result.exit_code == 0, result.output
     assert result.output.count("ledger ok: the case_events of 1 case(s) agree with the trail") >= 2
+
+
+def test_the_trail_pages_show_only_the_signed_in_tenants_log(tenant_app):
+    app, client = tenant_app, tenant_app.test_client()
+    in_a, in_b = _two_tenants(app, client, a=1, b=1)
+    with app.extensions["db_read_sessions"]() as session:
+        seqs = dict(session.execute(select(TrailEntry.entry_id, TrailEntry.seq)).all())
+    mine, theirs = seqs[in_a[0]["decision_id"]], seqs[in_b[0]["decision_id"]]
+    page = _get(client, "a", "/trail?kind=check").get_data(as_text=True)
+    assert f'/trail/{mine}"' in page and f'/trail/{theirs}"' not in page and "1 条记录" in page
+    assert _get(client, "a", f"/trail/{mine}").status_code == 200
+    assert _get(client, "a", f"/trail/{theirs}").status_code == 404
+    assert _get(client, "a", f"/trail/{theirs}/stored").status_code == 404
