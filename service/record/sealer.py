@@ -170,7 +170,8 @@ def append_leaves(connection: Connection, key, leaves: list[tuple[int, bytes]],
         frontier.append(leaf)
     root = frontier.root()
     connection.execute(insert(TrailLeaf), rows)
-    nodes = [{"tenant_id": tenant, "level": lv, "index": i, "hash": h} for (lv, i), h in frontier.new.items() if lv >= merkle.STORED_FROM]
+    nodes = [{"tenant_id": tenant, "level": lv, "index": i, "hash": h}
+             for (lv, i), h in frontier.new.items() if lv >= merkle.STORED_FROM]
     if nodes:
         connection.execute(insert(TrailNode), nodes)
     note = key.sign_note(checkpoint_text(log_origin(key.name, tenant), frontier.size, root))

@@ -210,7 +210,8 @@ def _queue_one():
     entry = (insert(_ENTRIES).values({name: bindparam(name, type_=_ENTRIES.c[name].type) for name in _COLUMNS})
              .returning(_ENTRIES.c.seq, _ENTRIES.c.tenant_id).cte("entry"))
     queued = insert(_PENDING).from_select(["tenant_id", "seq", "hash", "signature"], select(
-        entry.c.tenant_id, entry.c.seq, bindparam("leaf", type_=LargeBinary), bindparam("signature", type_=LargeBinary))).cte("queued")
+        entry.c.tenant_id, entry.c.seq, bindparam("leaf", type_=LargeBinary),
+        bindparam("signature", type_=LargeBinary))).cte("queued")
     return select(entry.c.seq).add_cte(queued)
 
 
