@@ -16,6 +16,7 @@ from service.record.verify import verify_chain
 from service.signed_notes import Checkpoint, split_note
 from service.http.keys import create_client
 from tests.conftest import POSTGRES_URL, TEST_KEY, check_body
+from tests.test_witness import witnessed  # noqa: F401 -- the service with a witness of its own
 
 KEYS = {"default": TEST_KEY}  # the tests' key is the default tenant's; one key per other tenant
 
@@ -351,3 +352,29 @@ def test_the_trail_pages_show_only_the_signed_in_tenants_log(tenant_app):
     assert _get(client, "a", f"/trail/{mine}").status_code == 200
     assert _get(client, "a", f"/trail/{theirs}").status_code == 404
     assert _get(client, "a", f"/trail/{theirs}/stored").status_code == 404
+
+
+def test_each_tenants_log_is_cosigned_by_the_witness_and_verified_against_it(witnessed):
+    from service.record.models import TrailCosignature
+    app, witness, _ = witnessed
+    with app.extensions["db_sessions"]() as session, session.begin():
+        key = create_client(session, "a-ehr", ["checks", "trail:read"], tenant_id="a")
+    client = app.test_client()
+    for headers in ({}, {"Authorization": f"Bearer {key}"}, {"Authorization": f"Bearer {key}"}):
+        assert client.post("/v1/checks", json=check_body(), headers=headers).status_code == 200
+    wait_until_sealed(app)
+    origin = app.config["TRAIL_ORIGIN"]
+    assert witness.store.latest(f"{origin}/a").size == 2  # its own log, its own size
+    assert witness.store.latest(origin).size >= 1  # the default log (the rule set's entry and a check)
+    with app.extensions["db_read_sessions"]() as session:
+        cosigned = dict(session.execute(select(TrailCosignature.tenant_id, func.max(TrailCosignature.tree_size))
+                                        .group_by(TrailCosignature.tenant_id)).all())
+    assert cosigned["a"] == 2 and cosigned["default"] == witness.store.latest(origin).size
+    result = app.test_cli_runner().invoke(args=["trail", "verify"])
+    assert result.exit_code == 0 and "trail of a ok: 2 entries" in result.output, result.output
+    # The witness's memory of a's log holds against a rewrite of a's log alone.
+    with app.extensions["db_engine"].begin() as c:
+        c.execute(text("DELETE FROM trail_checkpoints WHERE tenant_id = 'a' AND tree_size = 2"))
+    cut = app.test_cli_runner().invoke(args=["trail", "verify", "--full", "--tenant", "a"])
+    assert cut.exit_code == 1 and "the witness cosigned checkpoint 2" in cut.output, cut.output
+    assert app.test_cli_runner().invoke(args=["trail", "verify", "--full", "--tenant", "default"]).exit_code == 0
