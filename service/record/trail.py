@@ -66,14 +66,20 @@ def scope(connection: Connection, tenant_id: str) -> None:
         connection.execute(text("SELECT set_config('sg.tenant', :t, true)"), {"t": tenant_id})
 
 
-def tenants_in(connection: Connection, table) -> list[str]:
-    """The tenants with rows in a trail table whose key leads with tenant_id: one index probe per
-    tenant (a loose index scan), not a pass over its rows."""
+def tenant_walk(table):
+    """The tenants with rows in a trail table whose key leads with tenant_id, as a recursive CTE
+    (its `tenant_id`, with one NULL row at the end): one index probe per tenant (a loose index
+    scan), not a pass over the table's rows."""
     column = table.c.tenant_id
-    first = select(func.min(column).label("tenant_id")).cte("t", recursive=True)
+    first = select(func.min(column).label("tenant_id")).cte("tenants", recursive=True)
     following = select(select(func.min(column)).where(column > first.c.tenant_id).scalar_subquery()) \
         .where(first.c.tenant_id.is_not(None))
-    walk = first.union_all(following)
+    return first.union_all(following)
+
+
+def tenants_in(connection: Connection, table) -> list[str]:
+    """The tenants with rows in a trail table (tenant_walk)."""
+    walk = tenant_walk(table)
     return list(connection.execute(select(walk.c.tenant_id).where(walk.c.tenant_id.is_not(None))).scalars())
 
 
