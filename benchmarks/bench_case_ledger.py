@@ -20,7 +20,7 @@ from service import create_app
 from service.record import db
 from service.record.case_trail import case_rows
 from service.record.models import CaseEvent
-from service.record.sealer import wait_until_sealed
+from service.flows.sealing import wait_until_sealed
 
 KEY = "sg_bench-key"
 EMPLOYEE = {"id": "E1", "gender": "male", "department": "SALES", "birth_date": "1990-01-01"}
@@ -68,13 +68,13 @@ def main() -> None:
         case_id = f"BENCH-{events}"
         _record(client, case_id, events)
         with app.app_context():
-            recorded = len(case_rows(db.read_session(), case_id))
+            recorded = len(case_rows(db.read_session(), case_id, tenant_id="default"))
 
         def rows_alone(session):
             return list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq)))
 
         def checked(session):
-            return case_rows(session, case_id)
+            return case_rows(session, case_id, tenant_id="default")
 
         queued = _time(app, checked, args.n)
         wait_until_sealed(app)

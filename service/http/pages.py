@@ -44,7 +44,7 @@ from service.record.ledger import event_dict, find_case
 from service.record.models import ApiClient, TrailEntry
 from service.decide.rulebook import versions_by_id
 from service.http.decisions import summary
-from service.http.trail_api import KINDS, MAX_SEQ, TrailQueryArgsSchema, query_trail
+from service.http.trail_api import KINDS, MAX_SEQ, TrailQueryArgsSchema, asking_tenant, query_trail
 
 from service.decide.rulebook import rule_counts
 from service.http.rule_examples import fact_description, field_label
@@ -292,8 +292,8 @@ def trail():
     args, form, errors = _trail_args(request.args)
     entries, next_after = [], None
     if not errors:
-        with db.read_session() as session:
-            entries, next_after = query_trail(session, args)
+        with db.read_session(asking_tenant()) as session:
+            entries, next_after = query_trail(session, args, asking_tenant())
     next_query = None
     if next_after is not None:
         next_query = {k: v for k, v in form.items() if v and k != "after"} | {"after": next_after}
@@ -313,8 +313,10 @@ def trail_entry(seq: int):
 
     if seq > MAX_SEQ:  # past any seq a database keeps: no such entry, not an overflow
         abort(404)
-    with db.read_session() as session:
+    with db.read_session(asking_tenant()) as session:
         entry = session.get(TrailEntry, seq)
+        if entry is not None and entry.tenant_id != asking_tenant():  # another company's: not found
+            entry = None
         if entry is None:
             abort(404)
         decision = summary(session, entry, checked=True)
@@ -332,8 +334,10 @@ def trail_entry_stored(seq: int):
 
     if seq > MAX_SEQ:
         abort(404)
-    with db.read_session() as session:
+    with db.read_session(asking_tenant()) as session:
         entry = session.get(TrailEntry, seq)
+        if entry is not None and entry.tenant_id != asking_tenant():  # another company's: not found
+            entry = None
     if entry is None:
         abort(404)
     return render_template("trail_entry_stored.html", entry=entry, entry_hash=hash_of(entry))
@@ -344,8 +348,8 @@ def trail_chain():
     # The latest verification, as GET /v1/trail/verify reports it: never a scan in the request.
     from service.record.verification import latest
 
-    with db.read_session() as session:
-        result = latest(session.connection())
+    with db.read_session(asking_tenant()) as session:
+        result = latest(session.connection(), asking_tenant())
     return render_template("trail_chain.html", result=result, checked_at=result["verified_at"])
 
 
@@ -364,7 +368,7 @@ def case(case_id: str):
         # LedgerDisagreement (503) when they are not the trail's
         events = case_rows(session, case_id, tenant_id=tenant)
         accepted = [event_dict(e) for e in events if e.accepted]
-        entries, more = query_trail(session, {"case_id": case_id, "after": 0, "limit": 500})
+        entries, more = query_trail(session, {"case_id": case_id, "after": 0, "limit": 500}, asking_tenant())
     review = review_case(catalog_pages.shown_rulebook(), row, accepted, as_of)
     # Today is the default; the day of the case's last event is one click away (a case read
     # months later is otherwise shown as hundreds of working days overdue).
