@@ -18,7 +18,6 @@ import hashlib
 import secrets
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 
 from cachetools import TTLCache
@@ -28,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 
 from service.config import DEV_TRAIL_DIGEST_KEY, DEV_WEBHOOK_SECRET
 from service.clock import utcnow
+from service.record.ids import new_id
 from service.record.models import ApiClient
 
 SCOPES = ("checks", "cases", "trail:read", "rules:admin")
@@ -49,7 +49,7 @@ def create_client(session, name: str, scopes: list[str], key: str | None = None,
     if unknown:
         raise ValueError(f"unknown scopes {unknown}; known: {', '.join(SCOPES)}")
     key = key or new_key()
-    session.add(ApiClient(id=str(uuid.uuid4()), name=name, key_digest=digest(key), scopes=sorted(set(scopes)),
+    session.add(ApiClient(id=new_id(), name=name, key_digest=digest(key), scopes=sorted(set(scopes)),
                           created_at=utcnow(), revoked_at=None,
                           complete_record=list(dict.fromkeys(complete_record)) if complete_record else None))
     session.flush()
