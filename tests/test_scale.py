@@ -40,3 +40,11 @@ def test_decisions_notifications_and_clients_get_time_ordered_ids(app, client):
         client_id = session.scalar(select(ApiClient.id).where(ApiClient.name == "ehr-scale"))
     assert _version_and_ms(note.id)[0] == 7 and _version_and_ms(client_id)[0] == 7
     assert note.id > decisions[-1]  # minted later, sorts later: the right edge of the index
+
+
+def test_round_robin_gives_every_tenant_its_first_batch_before_any_second():
+    from service.flows.fair import round_robin
+    queues = {"acme": [f"A{n}" for n in range(7)], "globex": ["G1"], "initech": ["I1", "I2", "I3"], "empty": []}
+    order = list(round_robin(queues, batch=3))
+    assert order == [("acme", ["A0", "A1", "A2"]), ("globex", ["G1"]), ("initech", ["I1", "I2", "I3"]),
+                     ("acme", ["A3", "A4", "A5"]), ("acme", ["A6"])]

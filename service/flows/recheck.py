@@ -7,11 +7,16 @@ import datetime as dt
 
 from flask import Flask
 
+from service.flows.fair import run_fair
 from service.record.rechecks import recheck_open_cases
 
 
-def recheck(app: Flask, as_of: dt.date, now: dt.datetime) -> dict:
-    """One re-check of every open case, in one transaction."""
-    with app.extensions["db_sessions"]() as session, session.begin():
-        return recheck_open_cases(session, as_of, now, rulebook=app.extensions["rulebook"],
-                                  keys=app.extensions["recheck_keys"])
+def recheck(app: Flask, as_of: dt.date, now: dt.datetime, **budget) -> dict:
+    """One re-check of every open case: each tenant's cases in turn, a batch per transaction
+    (service/flows/fair.py; `budget`: its max_batches or seconds)."""
+    rulebook, keys = app.extensions["rulebook"], app.extensions["recheck_keys"]
+    counts = run_fair(app.extensions["db_sessions"], lambda session, tenant, cases: recheck_open_cases(
+        session, as_of, now, rulebook=rulebook, keys=keys, cases=cases), **budget)
+    ordered = {"as_of": as_of.isoformat(), "cases_checked": 0, "cases_skipped": 0, "verdicts_changed": 0,
+               "notifications_created": 0}
+    return {**ordered, **counts}

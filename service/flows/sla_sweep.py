@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from service.clock import day_in_china, utcnow
 from service.decide.case_review import review_case
+from service.flows.fair import run_fair
 from service.record.case_trail import LedgerDisagreement
 from service.record.ledger import accepted_events
 from service.record.models import Case
@@ -22,22 +23,29 @@ from service.record.sla import (escalation_due, escalation_message, overdue_key,
 _log = logging.getLogger(__name__)
 
 
-def sweep_overdue(app: Flask, as_of: dt.date) -> dict:
-    """One sweep as of `as_of`, in one transaction. As of a day after today in China it is a dry
-    run: it queues nothing and lists what it would."""
-    with app.extensions["db_sessions"]() as session, session.begin():
-        return sweep(session, app.extensions["rulebook"], as_of, utcnow())
+def sweep_overdue(app: Flask, as_of: dt.date, **budget) -> dict:
+    """One sweep as of `as_of`: each tenant's cases in turn, a batch per transaction
+    (service/flows/fair.py; `budget`: its max_batches or seconds). As of a day after today in
+    China it is a dry run: it queues nothing and lists what it would."""
+    rulebook, now = app.extensions["rulebook"], utcnow()
+    counts = run_fair(app.extensions["db_sessions"],
+                      lambda session, tenant, cases: sweep(session, rulebook, as_of, now, cases), **budget)
+    dry_run = as_of > day_in_china(now)
+    ordered = {"as_of": as_of, "dry_run": dry_run, "cases_checked": 0, "overdue_steps": 0, "notifications_created": 0,
+               **({"notifications": []} if dry_run else {})}
+    return {**ordered, **counts}
 
 
-def sweep(session: Session, rulebook, as_of: dt.date, now: dt.datetime) -> dict:
+def sweep(session: Session, rulebook, as_of: dt.date, now: dt.datetime, cases=None) -> dict:
     """One sweep in the caller's transaction, with the serving rule book, at `now`: each open case
-    reviewed as of the day (decide/), its overdue steps notified once (record/)."""
+    (of `cases`, a select of Case; every case when None) reviewed as of the day (decide/), its
+    overdue steps notified once (record/)."""
     process = rulebook.context.process
     machine = rulebook.context.classification.machine
     dry_run = as_of > day_in_china(now)
     counts = {"as_of": as_of, "dry_run": dry_run, "cases_checked": 0, "overdue_steps": 0, "notifications_created": 0}
     planned: list[dict] = []
-    for case in session.scalars(select(Case).order_by(Case.id)):
+    for case in session.scalars(select(Case).order_by(Case.id) if cases is None else cases):
         try:
             events = accepted_events(session, case.id)
         except LedgerDisagreement as exc:  # decided on nothing until the ledger is put right

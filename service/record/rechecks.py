@@ -136,13 +136,13 @@ def decide_next_step(rulebook, case: Case, events: list[dict], employee: dict | 
     return status, step, review, outcome
 
 
-def recheck_open_cases(session: Session, as_of: dt.date, now: dt.datetime, *, rulebook, keys) -> dict:
-    """Re-decide every open case's next step as of `as_of`, in the caller's transaction, with the
-    serving rule book and the re-check keys (service/flows/recheck.py); notify HR of each changed
-    verdict."""
+def recheck_open_cases(session: Session, as_of: dt.date, now: dt.datetime, *, rulebook, keys, cases=None) -> dict:
+    """Re-decide every open case's next step (of `cases`, a select of Case; every case when None)
+    as of `as_of`, in the caller's transaction, with the serving rule book and the re-check keys
+    (service/flows/recheck.py); notify HR of each changed verdict."""
     counts = {"as_of": as_of.isoformat(), "cases_checked": 0, "cases_skipped": 0, "verdicts_changed": 0,
               "notifications_created": 0}
-    for case in session.scalars(select(Case).order_by(Case.id)):
+    for case in session.scalars(select(Case).order_by(Case.id) if cases is None else cases):
         try:
             events = accepted_events(session, case.id)
         except LedgerDisagreement as exc:  # decided on nothing until the ledger is put right
