@@ -53,7 +53,7 @@ def _queue_one(app) -> str:
     with app.extensions["db_sessions"]() as session, session.begin():
         note = notify(session, kind="status_changed", now=utcnow(), recipient_role="hr", recipient_id="HR7",
                       payload={"case_id": "C1", "to_status": "withdrawn"}, dedupe_key="status:C1:4",
-                      case_id="C1", employee_id="E1")
+                      case_id="C1", employee_id="E1", tenant_id="default")
         return note.id
 
 
@@ -178,7 +178,7 @@ def test_notifications_are_deduplicated(app):
     _queue_one(app)
     with app.extensions["db_sessions"]() as session, session.begin():
         again = notify(session, kind="status_changed", now=utcnow(), recipient_role="hr", recipient_id="HR7",
-                       payload={}, dedupe_key="status:C1:4")
+                       payload={}, dedupe_key="status:C1:4", tenant_id="default")
     assert again is None
 
 

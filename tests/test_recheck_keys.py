@@ -43,7 +43,7 @@ def test_the_stored_facts_hold_no_pregnancy_date_in_clear_and_a_closed_case_keep
         assert clear not in stored
     assert row["key_id"] == key_id(b"A" * 32)
     with app.extensions["db_sessions"]() as session:
-        row = session.get(CaseRecheck, CASE_ID)
+        row = session.get(CaseRecheck, ("default", CASE_ID))
         assert app.extensions["recheck_keys"].open(CASE_ID, row.key_id, row.employee_sealed)["pregnancy"] == \
             PREGNANT["pregnancy"]
         # Sealed for this case: copied onto another case, it does not open.
@@ -80,7 +80,7 @@ def test_a_key_that_does_not_open_the_facts_skips_the_case_and_never_allows(data
     assert CASE_ID in record.getMessage() and key_id(b"A" * 32) in record.getMessage()
     assert DUE not in caplog.text and "pregnan" not in caplog.text
     with stranger.extensions["db_sessions"]() as session:
-        row = session.get(CaseRecheck, CASE_ID)
+        row = session.get(CaseRecheck, ("default", CASE_ID))
         assert row.verdict is None and row.key_id == key_id(b"A" * 32)  # not decided, not overwritten
     # Tampered with under the right key: refused alike.
     with stranger.extensions["db_engine"].begin() as conn:
@@ -120,7 +120,7 @@ def test_a_replaced_key_still_opens_what_it_sealed_and_new_facts_take_the_new_ke
     with rotated.extensions["db_sessions"]() as session:
         # A deny, not the warn of facts unknown: the pregnancy was read through the old key,
         # and the facts are sealed again with the new one.
-        row = session.get(CaseRecheck, "NR-1")
+        row = session.get(CaseRecheck, ("default", "NR-1"))
         assert (row.verdict, row.key_id) == ("deny", key_id(b"B" * 32))
         assert "lcl-42-4.protected-period" in row.rule_ids
         sealed_again = row.employee_sealed

@@ -76,6 +76,8 @@ def test_the_service_role_appends_to_the_trail_and_case_events_but_never_updates
         with engine.connect() as conn, pytest.raises(ProgrammingError, match="permission denied|must be owner"):
             conn.execute(text(statement))
     with engine.begin() as conn:  # INSERT works
+        # Row-level security (migration 0013_tenants): a transaction names its tenant; '*' is every one.
+        conn.execute(text("SELECT set_config('sg.tenant', '*', true)"))
         conn.execute(text(
             "INSERT INTO trail_entries (seq, entry_id, kind, recorded_at, rule_ids, ruleset_version, body, "
             "hash_scheme) VALUES (nextval('trail_entries_seq'), 'probe', 'probe', now(), '[]', 'v', '{}', 3)"))

@@ -607,7 +607,7 @@ def test_case_impact_names_cases_no_key_opens_and_leaves_closed_cases_out(sqlite
         "event": {"type": "offboarding_completed", "at": "2026-01-21T09:00:00+08:00", "actor": {"id": "HR7", "role": "hr"}}})
     assert done.status_code == 201 and done.get_json()["case"]["status"] == "offboarded", done.get_json()
     with sqlite_app.app_context(), sqlite_app.extensions["db_sessions"]() as session, session.begin():
-        session.get(CaseRecheck, "NR-OTHER-KEY").key_id = "0badc0de"   # sealed by a key no longer configured
+        session.get(CaseRecheck, ("default", "NR-OTHER-KEY")).key_id = "0badc0de"   # sealed by a key no longer configured
     _soften_first_rule(rules_copy)
     old, new = load_rulebook(PROJECT_ROOT / "rules"), load_rulebook(rules_copy)
     try:

@@ -34,7 +34,7 @@ def test_decisions_notifications_and_clients_get_time_ordered_ids(app, client):
     with app.extensions["db_sessions"]() as session, session.begin():
         note = notify(session, kind="status_changed", now=utcnow(), recipient_role="hr", recipient_id="HR7",
                       payload={"case_id": "C1", "to_status": "withdrawn"}, dedupe_key="status:C1:1",
-                      case_id="C1", employee_id="E1")
+                      case_id="C1", employee_id="E1", tenant_id="default")
         create_client(session, "ehr-scale", ["checks"])
     with app.extensions["db_sessions"]() as session:
         client_id = session.scalar(select(ApiClient.id).where(ApiClient.name == "ehr-scale"))

@@ -120,7 +120,7 @@ def test_a_withdrawal_left_pending_is_the_sweeps_to_tell_and_a_closed_cases_fact
     assert [(n["kind"], n["recipient_role"]) for n in _notes(client) if n["kind"] != "status_changed"] == \
         [("step_overdue", "manager")]
     with app.extensions["db_sessions"]() as session:
-        row = session.get(CaseRecheck, CASE_ID)
+        row = session.get(CaseRecheck, ("default", CASE_ID))
         assert (row.next_step, row.verdict) == ("approve_withdrawal", "warn")  # known, so not told again
         kept = app.extensions["recheck_keys"].open(CASE_ID, row.key_id, row.employee_sealed)
         assert kept["pregnancy"] == {"status": "not_pregnant"}
@@ -132,7 +132,7 @@ def test_a_withdrawal_left_pending_is_the_sweeps_to_tell_and_a_closed_cases_fact
     _event(client, "k6", "offboarding_completed", "2026-01-15T10:00:00+08:00", "HR7", "hr")
     assert runner.invoke(args=["worker", "--once", "--as-of", "2026-01-16"]).exit_code == 0
     with app.extensions["db_sessions"]() as session:
-        assert session.get(CaseRecheck, CASE_ID) is None  # closed: the row and its health facts are gone
+        assert session.get(CaseRecheck, ("default", CASE_ID)) is None  # closed: the row and its health facts are gone
 
 
 def test_the_recheck_message_names_the_status_and_step_in_words(app):

@@ -14,6 +14,7 @@ from service.decide.case_review import case_request, case_status
 from service.decide.evaluation import evaluate, with_declarations
 from service.record import rechecks
 from service.record.case_trail import case_rows, trail_event
+from service.record.db import tenant_info
 from service.record.ledger import (CaseConflict, ClientKeyReused, aware, event_dict, event_out, event_row, jsonable,
                                    lock_or_create_case, notify_refusal, notify_status_change)
 from service.record.privacy import redact_assumed, redact_findings
@@ -22,19 +23,19 @@ from service.record.trail import request_digest
 
 
 def record_event(app: Flask, case_id: str, body: dict, declared: list[tuple[str, str]] | None = None,
-                 client_id: str | None = None) -> tuple[int, dict]:
-    """Check and record one event in one transaction; returns (status, answer). `declared`: the
-    complete-record declarations it is decided under (service/decide/records.py); `client_id`:
-    the API client that sent it."""
-    with app.extensions["db_sessions"]() as session, session.begin():
-        return _record_event(app, session, case_id, body, declared, client_id)
+                 client_id: str | None = None, *, tenant: str) -> tuple[int, dict]:
+    """Check and record one event of the tenant's case in one transaction; returns (status,
+    answer). `declared`: the complete-record declarations it is decided under
+    (service/decide/records.py); `client_id`: the API client that sent it."""
+    with app.extensions["db_sessions"](info=tenant_info(tenant)) as session, session.begin():
+        return _record_event(app, session, case_id, body, declared, client_id, tenant)
 
 
-def _record_event(app: Flask, session, case_id: str, body: dict, declared, client_id) -> tuple[int, dict]:
+def _record_event(app: Flask, session, case_id: str, body: dict, declared, client_id, tenant: str) -> tuple[int, dict]:
     now = utcnow()
-    case = lock_or_create_case(session, case_id, body, now)
+    case = lock_or_create_case(session, case_id, body, now, tenant_id=tenant)
     # Checked against the trail before anything is read from them, the replayed answer included.
-    rows = case_rows(session, case_id)
+    rows = case_rows(session, case_id, tenant_id=tenant)
     if "employee" in body and case.employee_id != body["employee"]["id"]:
         raise CaseConflict(f"case {case_id} is about employee {case.employee_id}, not {body['employee']['id']}")
     if "case" in body and body["case"]["kind"] != case.kind:
@@ -80,7 +81,7 @@ def _record_event(app: Flask, session, case_id: str, body: dict, declared, clien
                             body_extra={"event": in_trail, **({"employee_from": employee_from["decision_id"]}
                                                               if employee_from else {})})
     case.event_count = seq
-    row = event_row(case_id, seq, body, accepted, now, entry.entry_id, digest)
+    row = event_row(case, seq, body, accepted, now, entry.entry_id, digest)
     after = before + [event_dict(row)] if accepted else before
     status_before, status_after = case_status(rulebook, before), case_status(rulebook, after)
     keep = keeping.keep
@@ -108,6 +109,7 @@ def _record_event(app: Flask, session, case_id: str, body: dict, declared, clien
     row.response_status, row.response = code, jsonable(answer)
     session.add(row)
     rechecks.remember_employee(session, case_id, None if employee_from else filled["employee"], now, events=after,
-                               decision_id=entry.entry_id, rulebook=rulebook, keys=app.extensions["recheck_keys"])
+                               decision_id=entry.entry_id, tenant_id=tenant, rulebook=rulebook,
+                               keys=app.extensions["recheck_keys"])
     session.flush()
     return code, row.response

@@ -1,8 +1,9 @@
 """Fairness between tenants in the worker: the SLA sweep and the daily re-check take each
-tenant's open cases in turn, a batch at a time, each batch in its own transaction.
+tenant's cases in turn, a batch at a time, each batch in its own transaction, in a session of
+that tenant (under row-level security it sees that tenant's rows only).
 
 A company with 100,000 open cases must not hold up one with ten (issue 22): every tenant's first
-batch is decided before any tenant's second, so a run cut short by its budget has still visited
+batch is decided before any tenant's second, so a run cut short by a budget has still visited
 every tenant, and one tenant's slow batch holds no lock on another's rows.
 """
 from __future__ import annotations
@@ -13,8 +14,8 @@ from collections.abc import Callable, Iterator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.record.db import tenant_info
 from service.record.models import Case
-from service.tenants import DEFAULT_TENANT
 
 BATCH = 50  # cases per transaction: short enough that a sweep never holds a tenant's cases long
 
@@ -33,47 +34,41 @@ def round_robin(queues: dict[str, list], batch: int = BATCH) -> Iterator[tuple[s
                 cursors[tenant] = start + batch
 
 
-def cases_by_tenant(session: Session) -> dict[str, list[str]]:
-    """Every case's id, by tenant, in id order."""
-    tenant = getattr(Case, "tenant_id", None)
-    if tenant is None:  # before tenants: one company
-        return {DEFAULT_TENANT: list(session.scalars(select(Case.id).order_by(Case.id)))}
+def cases_by_tenant(session: Session, tenant: str | None = None) -> dict[str, list[str]]:
+    """Every case's id (of `tenant` only, when given), by tenant, in id order."""
+    query = select(Case.tenant_id, Case.id).order_by(Case.tenant_id, Case.id)
     queues: dict[str, list[str]] = {}
-    for tenant_id, case_id in session.execute(select(tenant, Case.id).order_by(tenant, Case.id)):
+    for tenant_id, case_id in session.execute(query if tenant is None else query.where(Case.tenant_id == tenant)):
         queues.setdefault(tenant_id, []).append(case_id)
     return queues
 
 
-def cases_of(tenant: str, case_ids: list[str]):
-    """The Case rows of one batch, as a select the sweeps iterate."""
-    query = select(Case).where(Case.id.in_(case_ids)).order_by(Case.id)
-    if hasattr(Case, "tenant_id"):
-        query = query.where(Case.tenant_id == tenant)
-    return query
-
-
-def run_fair(sessions, step: Callable[[Session, str, object], dict], *, batch: int = BATCH,
-             seconds: float | None = None, max_batches: int | None = None) -> dict:
-    """Run `step(session, tenant, select of the batch's cases)` over every tenant's cases in
-    round-robin batches, each in its own transaction, and add up the counts it returns (numbers
-    summed, lists joined). Stops after `seconds` or `max_batches` if given (`cut_short`: the rest
-    waits for the next run, which starts again from every tenant's first case); the worker runs
-    whole passes."""
-    with sessions() as session:
-        queues = cases_by_tenant(session)
-    totals: dict = {"tenants": len([q for q in queues.values() if q]), "batches": 0, "cut_short": False}
+def run_fair(sessions, step: Callable[[Session, str, list[str]], dict], *, tenant: str | None = None,
+             batch: int = BATCH, seconds: float | None = None, max_batches: int | None = None) -> dict:
+    """Run `step(session, tenant, case ids)` over every tenant's cases (of `tenant` only, when
+    given) in round-robin batches, each in its own transaction in a session of its tenant, and add
+    up the counts it returns (numbers summed, lists joined). Stops after `seconds` or `max_batches`
+    if given (`cut_short`: the rest waits for the next run, which starts again from every tenant's
+    first case); the worker runs whole passes."""
+    with sessions(**({} if tenant is None else {"info": tenant_info(tenant)})) as session:
+        queues = cases_by_tenant(session, tenant)
+    totals: dict = {}
+    done, cut_short = 0, False
     deadline = None if seconds is None else time.monotonic() + seconds
-    for tenant, case_ids in round_robin(queues, batch):
-        if (max_batches is not None and totals["batches"] >= max_batches) or \
+    for tenant_id, case_ids in round_robin(queues, batch):
+        if (max_batches is not None and done >= max_batches) or \
                 (deadline is not None and time.monotonic() >= deadline):
-            totals["cut_short"] = True
+            cut_short = True
             break
-        with sessions() as session, session.begin():
-            counts = step(session, tenant, cases_of(tenant, case_ids))
-        totals["batches"] += 1
+        with sessions(info=tenant_info(tenant_id)) as session, session.begin():
+            counts = step(session, tenant_id, case_ids)
+        done += 1
         for name, value in counts.items():
             if isinstance(value, bool) or not isinstance(value, (int, list)):
                 totals.setdefault(name, value)
             else:
                 totals[name] = totals.get(name, type(value)()) + value
+    totals.update(tenants=len(queues), batches=done)
+    if cut_short:
+        totals["cut_short"] = True
     return totals

@@ -15,8 +15,8 @@ def recheck(app: Flask, as_of: dt.date, now: dt.datetime, **budget) -> dict:
     """One re-check of every open case: each tenant's cases in turn, a batch per transaction
     (service/flows/fair.py; `budget`: its max_batches or seconds)."""
     rulebook, keys = app.extensions["rulebook"], app.extensions["recheck_keys"]
-    counts = run_fair(app.extensions["db_sessions"], lambda session, tenant, cases: recheck_open_cases(
-        session, as_of, now, rulebook=rulebook, keys=keys, cases=cases), **budget)
+    counts = run_fair(app.extensions["db_sessions"], lambda session, tenant, case_ids: recheck_open_cases(
+        session, as_of, now, rulebook=rulebook, keys=keys, tenant_id=tenant, case_ids=case_ids), **budget)
     ordered = {"as_of": as_of.isoformat(), "cases_checked": 0, "cases_skipped": 0, "verdicts_changed": 0,
                "notifications_created": 0}
     return {**ordered, **counts}

@@ -23,31 +23,36 @@ from service.record.sla import (escalation_due, escalation_message, overdue_key,
 _log = logging.getLogger(__name__)
 
 
-def sweep_overdue(app: Flask, as_of: dt.date, **budget) -> dict:
-    """One sweep as of `as_of`: each tenant's cases in turn, a batch per transaction
-    (service/flows/fair.py; `budget`: its max_batches or seconds). As of a day after today in
-    China it is a dry run: it queues nothing and lists what it would."""
+def sweep_overdue(app: Flask, as_of: dt.date, tenant: str | None = None, **budget) -> dict:
+    """One sweep as of `as_of`: of one tenant's cases (POST /v1/sla/sweep, by its key), or of
+    every tenant's (None: the worker, the command), each tenant's in turn, a batch per transaction
+    in a session of that tenant (service/flows/fair.py; `budget`: its max_batches or seconds). As
+    of a day after today in China it is a dry run: it queues nothing and lists what it would."""
     rulebook, now = app.extensions["rulebook"], utcnow()
-    counts = run_fair(app.extensions["db_sessions"],
-                      lambda session, tenant, cases: sweep(session, rulebook, as_of, now, cases), **budget)
+    counts = run_fair(app.extensions["db_sessions"], lambda session, tenant_id, case_ids: sweep(
+        session, rulebook, as_of, now, tenant_id=tenant_id, case_ids=case_ids), tenant=tenant, **budget)
     dry_run = as_of > day_in_china(now)
     ordered = {"as_of": as_of, "dry_run": dry_run, "cases_checked": 0, "overdue_steps": 0, "notifications_created": 0,
                **({"notifications": []} if dry_run else {})}
     return {**ordered, **counts}
 
 
-def sweep(session: Session, rulebook, as_of: dt.date, now: dt.datetime, cases=None) -> dict:
+def sweep(session: Session, rulebook, as_of: dt.date, now: dt.datetime, *, tenant_id: str | None = None,
+          case_ids: list[str] | None = None) -> dict:
     """One sweep in the caller's transaction, with the serving rule book, at `now`: each open case
-    (of `cases`, a select of Case; every case when None) reviewed as of the day (decide/), its
-    overdue steps notified once (record/)."""
+    (of `tenant_id`, or of every tenant; of `case_ids` only, when given) reviewed as of the day
+    (decide/), its overdue steps notified once (record/), each in its case's tenant."""
     process = rulebook.context.process
     machine = rulebook.context.classification.machine
     dry_run = as_of > day_in_china(now)
     counts = {"as_of": as_of, "dry_run": dry_run, "cases_checked": 0, "overdue_steps": 0, "notifications_created": 0}
     planned: list[dict] = []
-    for case in session.scalars(select(Case).order_by(Case.id) if cases is None else cases):
+    cases = select(Case).order_by(Case.tenant_id, Case.id)
+    if case_ids is not None:
+        cases = cases.where(Case.id.in_(case_ids))
+    for case in session.scalars(cases if tenant_id is None else cases.where(Case.tenant_id == tenant_id)):
         try:
-            events = accepted_events(session, case.id)
+            events = accepted_events(session, case.id, tenant_id=case.tenant_id)
         except LedgerDisagreement as exc:  # decided on nothing until the ledger is put right
             _log.error("SLA sweep skipped case %s: %s", case.id, exc)
             continue
@@ -73,7 +78,7 @@ def sweep(session: Session, rulebook, as_of: dt.date, now: dt.datetime, cases=No
                 kind = "step_escalated" if escalation else "step_overdue"
                 dedupe_key = overdue_key(case.id, pending, recipient)
                 if dry_run:  # a reminder it would send now is not one sent earlier: no escalation with it
-                    if not was_queued(session, dedupe_key):
+                    if not was_queued(session, dedupe_key, tenant_id=case.tenant_id):
                         planned.append({"kind": kind, "case_id": case.id, "recipient_role": role,
                                         "recipient_id": person, "step": pending.get("step"),
                                         "due_on": pending.get("due_on"), "reason": recipient})
@@ -81,7 +86,7 @@ def sweep(session: Session, rulebook, as_of: dt.date, now: dt.datetime, cases=No
                 created = notify(
                     session, kind=kind, now=now, recipient_role=role,
                     recipient_id=person, case_id=case.id, employee_id=case.employee_id,
-                    dedupe_key=dedupe_key,
+                    dedupe_key=dedupe_key, tenant_id=case.tenant_id,
                     payload={"case_id": case.id, "employee_id": case.employee_id, "rule_id": rule.id,
                              "step": pending.get("step"), "due_on": pending.get("due_on"),
                              "working_days_late": pending.get("working_days_late"),

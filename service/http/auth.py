@@ -14,10 +14,11 @@ from sqlalchemy import select
 
 from service.http import page_sessions, refusal_limit, refusals
 from service.http.keys import KeyCache, KnownClient, digest
-from service.http.refusal_limit import PAGE_SESSION_BUCKET, RefusalLimiter, refusal_bucket, \
+from service.http.refusal_limit import NO_KEY_BUCKET, PAGE_SESSION_BUCKET, RefusalLimiter, refusal_bucket, \
     retry_after_if_over_the_limit
 from service.http.refusals import record_refusal
 from service.record.models import ApiClient
+from service.tenants import DEFAULT_TENANT
 
 # Which scopes open which endpoint (any one of them). Endpoints not listed are open.
 _SCOPES_OF_ENDPOINT = {
@@ -80,11 +81,28 @@ def _authenticate():
               headers={"WWW-Authenticate": 'Bearer realm="separation-guard"'})
     g.client_id = client.name
     g.complete_record = client.complete_record
+    g.tenant, g.roles = client.tenant, client.roles
+    g.refusal_bucket = bucket
     if not set(needed) & set(client.scopes):
         _turn_away_if_over_the_limit(client.name, bucket)
-        record_refusal(client.name, 403, f"scope {' or '.join(needed)} needed", bucket)
+        record_refusal(client.name, 403, f"scope {' or '.join(needed)} needed", bucket, tenant=client.tenant)
         abort(403, message=f"This key lacks the scope {' or '.join(needed)}.")
     return None
+
+
+def refuse_roles_not_granted(roles) -> None:
+    """403 naming the first of `roles` (the actor roles a request asserts) that its key was not
+    granted (`keys create --role`), counted and recorded like every refusal, with the tenant. A
+    key made without --role, or a deployment without keys, may assert any role."""
+    granted = g.get("roles")
+    if granted is None:
+        return
+    for role in roles:
+        if role not in granted:
+            record_refusal(g.client_id, 403, f"actor role {role} not granted to the key",
+                           g.get("refusal_bucket", NO_KEY_BUCKET), tenant=g.get("tenant", DEFAULT_TENANT))
+            abort(403, message=f"This key may not assert the actor role {role}: it may assert "
+                               f"{', '.join(sorted(granted)) or 'none'} (keys create --role).")
 
 
 def _turn_away_if_over_the_limit(client_name: str | None, bucket: str) -> None:

@@ -16,8 +16,9 @@ from service.decide.evaluation import default_as_of
 from service.record.case_trail import LedgerDisagreement, case_rows
 from service.decide.case_review import review_case
 from service.flows.case_event import record_event
-from service.record.ledger import CaseConflict, EmployeeRecordNeeded, event_dict, event_out
-from service.record.models import Case
+from service.http.auth import refuse_roles_not_granted
+from service.record.ledger import CaseConflict, EmployeeRecordNeeded, event_dict, event_out, find_case
+from service.tenants import DEFAULT_TENANT
 
 blp = Blueprint("cases", __name__, url_prefix="/v1", description="The separation case ledger")
 
@@ -36,10 +37,11 @@ class CaseEvents(MethodView):
         Sending the same client_key again with the same request records nothing and returns the
         first answer; with another request it is refused with 409, naming the event the key recorded.
         """
+        refuse_roles_not_granted([body["event"]["actor"]["role"]])
         declared = declared_areas(current_app.extensions["rulebook"], body.pop("complete_record", None))
         try:
             code, answer = record_event(current_app._get_current_object(), case_id, body, declared,
-                                        getattr(g, "client_id", None))
+                                        getattr(g, "client_id", None), tenant=g.get("tenant", DEFAULT_TENANT))
         except EmployeeRecordNeeded as exc:
             abort(422, errors=exc.errors)
         except CaseConflict as exc:
@@ -58,11 +60,13 @@ class CaseView(MethodView):
     def get(self, args, case_id):
         """A case: its events, its status, the step awaiting a decision and the findings as of a date."""
         as_of = args.get("as_of") or default_as_of()
-        with db.read_session() as session:
-            case = session.get(Case, case_id)
+        tenant = g.get("tenant", DEFAULT_TENANT)
+        with db.read_session(tenant) as session:
+            # Another tenant's case of this id is not there: 404, as if there were none.
+            case = find_case(session, case_id, tenant_id=tenant)
             if case is None:
                 abort(404, message=f"No case {case_id}.")
-            rows = case_rows(session, case_id)
+            rows = case_rows(session, case_id, tenant_id=tenant)
             events = [event_dict(r) for r in rows if r.accepted]
         review = review_case(current_app.extensions["rulebook"], case, events, as_of)
         return {"id": case.id, "kind": case.kind, "employee_id": case.employee_id,

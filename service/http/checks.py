@@ -12,6 +12,8 @@ from service.http.api import Blueprint
 from service.http.examples import request_examples
 from service.decide.records import declarations
 from service.flows.check import CheckRefused, NotRecorded, check
+from service.http.auth import refuse_roles_not_granted
+from service.tenants import DEFAULT_TENANT
 
 blp = Blueprint("checks", __name__, url_prefix="/v1", description="Pre-action compliance checks")
 
@@ -93,11 +95,14 @@ def declared_areas(rulebook, areas: list[str] | None, where: str = "") -> list[t
 
 def _decide(requests: list[dict], batch: bool = False) -> list[dict]:
     """The checks flow (service/flows/check.py), its refusals as HTTP errors."""
+    refuse_roles_not_granted([r["action"]["actor"]["role"] for r in requests
+                              if (r["action"].get("actor") or {}).get("role")])
     rulebook = current_app.extensions["rulebook"]
     declared = [declared_areas(rulebook, r.pop("complete_record", None), f"checks.{n}." if batch else "")
                 for n, r in enumerate(requests)]
     try:
-        return check(current_app._get_current_object(), requests, declared, getattr(g, "client_id", None))
+        return check(current_app._get_current_object(), requests, declared, getattr(g, "client_id", None),
+                     tenant=g.get("tenant", DEFAULT_TENANT))
     except CheckRefused as exc:
         abort(422, errors=exc.errors)
     except NotRecorded:

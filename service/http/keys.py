@@ -29,6 +29,7 @@ from service.config import DEV_TRAIL_DIGEST_KEY, DEV_WEBHOOK_SECRET
 from service.clock import utcnow
 from service.record.ids import new_id
 from service.record.models import ApiClient
+from service.tenants import DEFAULT_TENANT, valid_tenant
 
 SCOPES = ("checks", "cases", "trail:read", "rules:admin")
 KEY_PREFIX = "sg_"
@@ -41,24 +42,36 @@ def new_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
+class TenantRefused(ValueError):
+    """A tenant id that service.tenants.TENANT_ID does not allow."""
+
+
 def create_client(session, name: str, scopes: list[str], key: str | None = None,
-                  complete_record: list[str] | None = None) -> str:
-    """Register a client; returns its key (shown once, stored only as a digest). `complete_record`:
-    the areas its record is declared complete in, already checked against the rule set."""
+                  complete_record: list[str] | None = None, tenant_id: str = DEFAULT_TENANT,
+                  roles: list[str] | None = None) -> str:
+    """Register a client of `tenant_id`; returns its key (shown once, stored only as a digest).
+    `complete_record`: the areas its record is declared complete in, already checked against the
+    rule set; `roles`: the actor roles it may assert, already checked (None: any)."""
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown:
         raise ValueError(f"unknown scopes {unknown}; known: {', '.join(SCOPES)}")
+    if not valid_tenant(tenant_id):
+        raise TenantRefused(f"tenant {tenant_id!r} is not a tenant id: lower-case letters, digits, _ and -, "
+                            "starting with a letter or digit, at most 64 characters")
     key = key or new_key()
-    session.add(ApiClient(id=new_id(), name=name, key_digest=digest(key), scopes=sorted(set(scopes)),
-                          created_at=utcnow(), revoked_at=None,
-                          complete_record=list(dict.fromkeys(complete_record)) if complete_record else None))
+    session.add(ApiClient(id=new_id(), tenant_id=tenant_id, name=name, key_digest=digest(key),
+                          scopes=sorted(set(scopes)), created_at=utcnow(), revoked_at=None,
+                          complete_record=list(dict.fromkeys(complete_record)) if complete_record else None,
+                          roles=sorted(set(roles)) if roles else None))
     session.flush()
     return key
 
 
-def revoke_client(session, name: str) -> int:
+def revoke_client(session, name: str, tenant_id: str | None = None) -> int:
+    """Revoke the active keys of client `name` (of `tenant_id` only, when given); how many."""
     count = 0
-    for client in session.scalars(select(ApiClient).where(ApiClient.name == name, ApiClient.revoked_at.is_(None))):
+    active = select(ApiClient).where(ApiClient.name == name, ApiClient.revoked_at.is_(None))
+    for client in session.scalars(active if tenant_id is None else active.where(ApiClient.tenant_id == tenant_id)):
         client.revoked_at = utcnow()
         count += 1
     if current_app:
@@ -71,10 +84,16 @@ class KnownClient:
     name: str
     scopes: frozenset[str]
     complete_record: tuple[str, ...] = ()   # the areas its record is declared complete in
+    tenant: str = DEFAULT_TENANT
+    roles: frozenset[str] | None = None     # the actor roles it may assert; None: any
 
     @classmethod
     def of(cls, client: ApiClient) -> KnownClient:
-        return cls(client.name, frozenset(client.scopes), tuple(client.complete_record or ()))
+        return cls(client.name, frozenset(client.scopes), tuple(client.complete_record or ()), client.tenant_id,
+                   None if client.roles is None else frozenset(client.roles))
+
+    def may_assert(self, role: str) -> bool:
+        return self.roles is None or role in self.roles
 
 
 class KeyCache:

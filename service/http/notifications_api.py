@@ -2,7 +2,7 @@
 worker, service/tools/worker.py, sweeps and delivers by itself)."""
 from __future__ import annotations
 
-from flask import current_app
+from flask import current_app, g
 from flask.views import MethodView
 from sqlalchemy import select
 
@@ -14,6 +14,7 @@ from service.record import db
 from service.decide.evaluation import default_as_of
 from service.record.models import Notification
 from service.flows.sla_sweep import sweep_overdue
+from service.tenants import DEFAULT_TENANT
 
 blp = Blueprint("notifications", __name__, url_prefix="/v1", description="Notifications and the SLA sweep")
 
@@ -25,7 +26,8 @@ class Notifications(MethodView):
     @blp.doc(operationId="listNotifications")
     def get(self, args):
         """Notifications for a recipient, oldest first (poll with `after`)."""
-        query = select(Notification)
+        tenant = g.get("tenant", DEFAULT_TENANT)
+        query = select(Notification).where(Notification.tenant_id == tenant)  # never another tenant's
         for arg, column in (("recipient_role", Notification.recipient_role),
                             ("recipient_id", Notification.recipient_id),
                             ("case_id", Notification.case_id), ("kind", Notification.kind),
@@ -34,7 +36,7 @@ class Notifications(MethodView):
                 query = query.where(column == args[arg])
         if "after" in args:
             query = query.where(Notification.created_at > args["after"])
-        with db.session() as session:
+        with db.read_session(tenant) as session:
             rows = list(session.scalars(query.order_by(Notification.created_at, Notification.id)
                                         .limit(args["limit"])))
         return {"notifications": rows}
@@ -50,4 +52,5 @@ class SlaSweep(MethodView):
 
         As of a day after today in China it is a dry run: it queues nothing and lists what it would.
         """
-        return sweep_overdue(current_app._get_current_object(), body.get("as_of") or default_as_of())
+        return sweep_overdue(current_app._get_current_object(), body.get("as_of") or default_as_of(),
+                             tenant=g.get("tenant", DEFAULT_TENANT))

@@ -26,7 +26,7 @@ def start(session: Session, client: ApiClient, lifetime: dt.timedelta) -> str:
     """A new session for `client`; returns the token (set as the cookie, stored only as a digest)."""
     token = secrets.token_urlsafe(32)
     now = utcnow()
-    session.add(PageSession(token_digest=_digest(token), client_id=client.id, created_at=now,
+    session.add(PageSession(token_digest=_digest(token), tenant_id=client.tenant_id, client_id=client.id, created_at=now,
                             expires_at=now + lifetime, revoked_at=None))
     return token
 

@@ -24,7 +24,7 @@ import datetime as dt
 import json
 from urllib.parse import urlparse
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 from marshmallow import ValidationError
 from markupsafe import Markup, escape
 from sqlalchemy import select
@@ -39,8 +39,9 @@ from service.record import db
 from service.decide.evaluation import default_as_of
 from service.record.case_trail import case_rows
 from service.decide.case_review import review_case
-from service.record.ledger import event_dict
-from service.record.models import ApiClient, Case, TrailEntry
+from service.record.ledger import event_dict, find_case
+from service.record.models import ApiClient, TrailEntry
+from service.tenants import DEFAULT_TENANT
 from service.decide.rulebook import versions_by_id
 from service.http.decisions import summary
 from service.http.trail_api import KINDS, MAX_SEQ, TrailQueryArgsSchema, query_trail
@@ -355,11 +356,13 @@ def case(case_id: str):
         as_of = dt.date.fromisoformat(as_of_text) if as_of_text else default_as_of()
     except ValueError:
         as_of, as_of_text = default_as_of(), ""
-    with db.read_session() as session:
-        row = session.get(Case, case_id)
+    tenant = g.get("tenant", DEFAULT_TENANT)  # the signed-in key's: another tenant's case is not found
+    with db.read_session(tenant) as session:
+        row = find_case(session, case_id, tenant_id=tenant)
         if row is None:
             abort(404)
-        events = case_rows(session, case_id)  # LedgerDisagreement (503) when they are not the trail's
+        # LedgerDisagreement (503) when they are not the trail's
+        events = case_rows(session, case_id, tenant_id=tenant)
         accepted = [event_dict(e) for e in events if e.accepted]
         entries, more = query_trail(session, {"case_id": case_id, "after": 0, "limit": 500})
     review = review_case(current_app.extensions["rulebook"], row, accepted, as_of)

@@ -26,14 +26,15 @@ def init_app(app: Flask) -> None:
         atexit.register(flush_refusals, app, everything=True)  # the minute under way, at exit
 
 
-def record_refusal(client_name: str | None, status: int, reason: str, bucket: str = NO_KEY_BUCKET) -> None:
+def record_refusal(client_name: str | None, status: int, reason: str, bucket: str = NO_KEY_BUCKET,
+                   tenant: str | None = None) -> None:
     """Count a refusal of this request in the tally of its address and minute, and (401, 403)
-    in the limiter's count of its address and key prefix."""
+    in the limiter's count of its address and key prefix. `tenant`: the key's, once it is known."""
     rule = request.url_rule.rule if request.url_rule is not None else request.path
     tally: RefusalTally = current_app.extensions["refusal_tally"]
     address = request.remote_addr or "unknown"
     tally.count(utcnow(), address, status=status, reason=reason, route=f"{request.method} {rule}",
-                client=client_name)
+                client=client_name, tenant=tenant)
     if status in (401, 403):
         try:
             current_app.extensions["refusal_limiter"].count(address, bucket)
@@ -99,6 +100,7 @@ class RefusalWindow:
     by_reason: Counter = field(default_factory=Counter)
     by_route: Counter = field(default_factory=Counter)
     by_client: Counter = field(default_factory=Counter)
+    by_tenant: Counter = field(default_factory=Counter)
 
     @property
     def end(self) -> dt.datetime:
@@ -114,7 +116,8 @@ class RefusalWindow:
         return {"address": self.address, "window_start": self.start.isoformat(), "window_seconds": self.seconds,
                 "count": self.count, "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
                 "by_reason": dict(self.by_reason), "by_route": dict(self.by_route),
-                "by_client": dict(self.by_client)}
+                "by_client": dict(self.by_client),
+                **({"by_tenant": dict(self.by_tenant)} if self.by_tenant else {})}
 
 
 class RefusalTally:
@@ -132,7 +135,7 @@ class RefusalTally:
         self._lock = threading.Lock()
 
     def count(self, at: dt.datetime, address: str, *, status: int, reason: str, route: str,
-              client: str | None) -> None:
+              client: str | None, tenant: str | None = None) -> None:
         start = at - dt.timedelta(seconds=at.timestamp() % self.seconds)
         with self._lock:
             window = self._windows.get((start, address))
@@ -152,6 +155,8 @@ class RefusalTally:
             window.by_route[route] += 1
             if client is not None:
                 window.by_client[client] += 1
+            if tenant is not None:
+                window.by_tenant[tenant] += 1
 
     def arm(self) -> dt.datetime | None:
         """The time a timer should fire, if windows are open and no timer is armed yet."""

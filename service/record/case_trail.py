@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from service.record.models import Case, CaseEvent, TrailEntry, TrailLeaf, TrailLegacyPending, TrailPending
 from service.record.trail import hash_of, receipt_time, request_digest
+from service.tenants import DEFAULT_TENANT
 
 ACCEPTED, REFUSED = "case_event", "event_refused"
 EVENT_KINDS = (ACCEPTED, REFUSED)
@@ -56,10 +57,11 @@ def note_digest(note: str) -> str:
     return request_digest(current_app.config["TRAIL_DIGEST_KEY"].encode(), {"note": note})
 
 
-def case_rows(session: Session, case_id: str) -> list[CaseEvent]:
-    """The case's rows (accepted and refused), once they agree with the trail; LedgerDisagreement if not."""
-    case = session.get(Case, case_id)
-    rows = list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq)))
+def case_rows(session: Session, case_id: str, *, tenant_id: str) -> list[CaseEvent]:
+    """The tenant's case's rows (accepted and refused), once they agree with the trail; LedgerDisagreement if not."""
+    case = session.get(Case, (tenant_id, case_id))
+    rows = list(session.scalars(select(CaseEvent).where(CaseEvent.tenant_id == tenant_id, CaseEvent.case_id == case_id)
+                                .order_by(CaseEvent.seq)))
     placed = _placed_entries(session, case_id)
     entries = [p[0] for p in placed]
     # The entries first: rows compared with an altered entry would name the wrong thing.
@@ -209,14 +211,17 @@ def ledger_differences(session: Session, limit: int = 50) -> LedgerCheck:
     """Compare every case's case_events rows with its trail entries (the case rows included); up to
     `limit` differences, in case order. `trail verify` calls this beside the tree's verification
     (which proves the entries themselves)."""
-    case_ids = sorted(set(session.scalars(select(Case.id)))
-                      | set(session.scalars(select(TrailEntry.case_id).distinct()
-                                            .where(TrailEntry.case_id.is_not(None),
-                                                   TrailEntry.kind.in_(EVENT_KINDS)))))
+    # (tenant, case id) pairs; a case only the trail names (its row deleted) is counted as the
+    # default tenant's until the trail's entries carry their tenant (branch logs).
+    held = {(t, c) for t, c in session.execute(select(Case.tenant_id, Case.id))}
+    trail_only = set(session.scalars(select(TrailEntry.case_id).distinct().where(
+        TrailEntry.case_id.is_not(None), TrailEntry.kind.in_(EVENT_KINDS)))) - {c for _, c in held}
+    case_ids = sorted(held | {(DEFAULT_TENANT, c) for c in trail_only})
     found: list[LedgerDisagreement] = []
-    for case_id in case_ids:
-        rows = list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq)))
-        found.extend(compare(case_id, session.get(Case, case_id), rows, _entries(session, case_id)))
+    for tenant_id, case_id in case_ids:
+        rows = list(session.scalars(select(CaseEvent).where(CaseEvent.tenant_id == tenant_id,
+                                                            CaseEvent.case_id == case_id).order_by(CaseEvent.seq)))
+        found.extend(compare(case_id, session.get(Case, (tenant_id, case_id)), rows, _entries(session, case_id)))
         if len(found) >= limit:
             break
         session.expunge_all()  # bounded memory over many cases

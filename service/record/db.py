@@ -115,12 +115,38 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+            # A migration that moves rows moves every tenant's: the owner is held to RLS too (FORCE).
+            set_tenant(connection, ALL_TENANTS)
         before = MigrationContext.configure(connection).get_current_revision()
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
         after = MigrationContext.configure(connection).get_current_revision()
     if after != before:
         logging.getLogger(__name__).info("database schema upgraded from %s to %s", before or "nothing", after)
+
+
+# Row-level security (PostgreSQL, migration 0013_tenants): every transaction says whose rows it
+# may see in the GUC sg.tenant. A session opened for a tenant (tenant_info) sees that tenant's
+# rows; any other session is the worker's, the sealer's or a command's and sees every tenant
+# ('*'). docs/tenants.md.
+ALL_TENANTS = "*"
+TENANT_INFO = "sg_tenant"
+
+
+def tenant_info(tenant: str) -> dict:
+    """A session's `info` for one tenant: `sessions(info=tenant_info(t))`."""
+    return {TENANT_INFO: tenant}
+
+
+def set_tenant(connection, tenant: str) -> None:
+    """The tenant of the connection's current transaction (PostgreSQL; SQLite has no RLS)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT set_config('sg.tenant', :tenant, true)"), {"tenant": tenant})
+
+
+@event.listens_for(Session, "after_begin")
+def _tenant_of_the_transaction(session: Session, _transaction, connection) -> None:
+    set_tenant(connection, session.info.get(TENANT_INFO, ALL_TENANTS))
 
 
 def init_app(app: Flask) -> None:
@@ -133,14 +159,15 @@ def init_app(app: Flask) -> None:
         upgrade(engine)
 
 
-def session() -> Session:
-    """A new session; the caller owns it (`with db.session() as s, s.begin(): ...`)."""
-    return current_app.extensions["db_sessions"]()
+def session(tenant: str | None = None) -> Session:
+    """A new session (of `tenant`: it sees only that tenant's rows under RLS); the caller owns it
+    (`with db.session(t) as s, s.begin(): ...`)."""
+    return current_app.extensions["db_sessions"](**({} if tenant is None else {"info": tenant_info(tenant)}))
 
 
-def read_session() -> Session:
+def read_session(tenant: str | None = None) -> Session:
     """A session for reading only: on SQLite it takes no write lock, so it never holds up a check."""
-    return current_app.extensions["db_read_sessions"]()
+    return current_app.extensions["db_read_sessions"](**({} if tenant is None else {"info": tenant_info(tenant)}))
 
 
 def engine() -> Engine:

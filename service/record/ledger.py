@@ -51,27 +51,33 @@ def event_dict(event: CaseEvent) -> dict:
     return out
 
 
-def accepted_events(session: Session, case_id: str) -> list[dict]:
-    """The case's accepted events, as every decision about the case reads them: only once its rows
-    agree with its trail entries (service.record.case_trail), else LedgerDisagreement."""
-    return [event_dict(e) for e in case_rows(session, case_id) if e.accepted]
+def accepted_events(session: Session, case_id: str, *, tenant_id: str) -> list[dict]:
+    """The tenant's case's accepted events, as every decision about the case reads them: only once
+    its rows agree with its trail entries (service.record.case_trail), else LedgerDisagreement."""
+    return [event_dict(e) for e in case_rows(session, case_id, tenant_id=tenant_id) if e.accepted]
 
 
-def lock_or_create_case(session: Session, case_id: str, body: dict, now: dt.datetime) -> Case:
-    """The case row, locked for the whole append (created by its first event, which names its kind)."""
-    case = session.scalar(select(Case).where(Case.id == case_id).with_for_update())
+def find_case(session: Session, case_id: str, *, tenant_id: str) -> Case | None:
+    """The tenant's case `case_id` (None: it has none; another tenant's case of that id is not it)."""
+    return session.get(Case, (tenant_id, case_id))
+
+
+def lock_or_create_case(session: Session, case_id: str, body: dict, now: dt.datetime, *, tenant_id: str) -> Case:
+    """The tenant's case row, locked for the whole append (created by its first event, which names its kind)."""
+    locked = select(Case).where(Case.tenant_id == tenant_id, Case.id == case_id).with_for_update()
+    case = session.scalar(locked)
     if case is not None:
         return case
     if "case" not in body:
         raise CaseConflict(f"case {case_id} does not exist yet: its first event must carry case.kind")
     try:
         with session.begin_nested():
-            session.add(Case(id=case_id, kind=body["case"]["kind"], employee_id=body["employee"]["id"],
-                             hr_owner_id=body["case"].get("hr_owner_id"),
+            session.add(Case(tenant_id=tenant_id, id=case_id, kind=body["case"]["kind"],
+                             employee_id=body["employee"]["id"], hr_owner_id=body["case"].get("hr_owner_id"),
                              manager_id=body["case"].get("manager_id"), created_at=now, event_count=0))
     except IntegrityError:
         pass  # another writer created it first; take its lock below
-    return session.scalar(select(Case).where(Case.id == case_id).with_for_update())
+    return session.scalar(locked)
 
 
 def notify_status_change(session, names: Names, case: Case, row: CaseEvent, before: dict, after: dict, now) -> None:
@@ -81,7 +87,7 @@ def notify_status_change(session, names: Names, case: Case, row: CaseEvent, befo
                "message": status_change_message(names, case.id, before["status"], after["status"])}
     notify(session, kind="status_changed", now=now, recipient_role="hr", recipient_id=case.hr_owner_id,
            payload=payload, dedupe_key=f"status:{case.id}:{row.seq}", case_id=case.id,
-           employee_id=case.employee_id)
+           employee_id=case.employee_id, tenant_id=case.tenant_id)
 
 
 def notify_refusal(session, names: Names, case: Case, row: CaseEvent, outcome: Outcome, now) -> None:
@@ -91,14 +97,14 @@ def notify_refusal(session, names: Names, case: Case, row: CaseEvent, outcome: O
                "message": refusal_message(names, case.id, row.type)}
     notify(session, kind="event_refused", now=now, recipient_role="hr", recipient_id=case.hr_owner_id,
            payload=payload, dedupe_key=f"refused:{case.id}:{row.seq}", case_id=case.id,
-           employee_id=case.employee_id)
+           employee_id=case.employee_id, tenant_id=case.tenant_id)
 
 
-def event_row(case_id: str, seq: int, body: dict, accepted: bool, now: dt.datetime, decision_id: str,
+def event_row(case: Case, seq: int, body: dict, accepted: bool, now: dt.datetime, decision_id: str,
               digest: str) -> CaseEvent:
     """The case_events row of one event (its answer is set once it is known: the replayed one)."""
     event = body["event"]
-    return CaseEvent(case_id=case_id, seq=seq, client_key=body["client_key"], accepted=accepted,
+    return CaseEvent(tenant_id=case.tenant_id, case_id=case.id, seq=seq, client_key=body["client_key"], accepted=accepted,
                      type=event["type"], at=event["at"], received_at=event.get("received_at"),
                      actor_id=event["actor"]["id"],
                      actor_role=event["actor"]["role"], actor_department=event["actor"].get("department"),

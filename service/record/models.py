@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import (JSON, BigInteger, ForeignKey, Index, Integer, LargeBinary, Sequence, SmallInteger, String,
-                        Text, UniqueConstraint, text)
+from sqlalchemy import (JSON, BigInteger, ForeignKey, ForeignKeyConstraint, Index, Integer, LargeBinary, Sequence,
+                        SmallInteger, String, Text, UniqueConstraint, text)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.record.db import Base
+from service.tenants import DEFAULT_TENANT
 
 # The insertion order of entries (not the tree's order: the sealer decides that). On SQLite,
 # which has one writer at a time, the writer takes max(seq) + 1 instead.
@@ -143,16 +144,26 @@ class TrailHead(Base):
     prev_hash: Mapped[str | None] = mapped_column(String(64))  # the hash the last move replaced
 
 
+def tenant_column(primary_key: bool = False) -> Mapped[str]:
+    """The tenant a row belongs to (service.tenants); rows from before tenants are the default's."""
+    return mapped_column(String(64), primary_key=primary_key, server_default=DEFAULT_TENANT)
+
+
 class Case(Base):
+    """A case; its id is the EHR's, unique within its tenant (two tenants' case C1 are two cases)."""
+
     __tablename__ = "cases"
 
+    tenant_id: Mapped[str] = tenant_column(primary_key=True)
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
-    employee_id: Mapped[str] = mapped_column(String(128), index=True)
+    employee_id: Mapped[str] = mapped_column(String(128))
     hr_owner_id: Mapped[str | None] = mapped_column(String(128))
     manager_id: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[dt.datetime]
     event_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (Index("ix_cases_tenant_employee", "tenant_id", "employee_id"),)
 
 
 class CaseEvent(Base):
@@ -161,7 +172,8 @@ class CaseEvent(Base):
     __tablename__ = "case_events"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"))
+    tenant_id: Mapped[str] = tenant_column()
+    case_id: Mapped[str] = mapped_column(String(128))
     seq: Mapped[int] = mapped_column(Integer)
     client_key: Mapped[str] = mapped_column(String(128))
     accepted: Mapped[bool]
@@ -182,8 +194,9 @@ class CaseEvent(Base):
     body_digest: Mapped[str | None] = mapped_column(String(80))
 
     __table_args__ = (
-        UniqueConstraint("case_id", "seq"),
-        UniqueConstraint("case_id", "client_key"),
+        ForeignKeyConstraint(["tenant_id", "case_id"], ["cases.tenant_id", "cases.id"]),
+        UniqueConstraint("tenant_id", "case_id", "seq"),
+        UniqueConstraint("tenant_id", "case_id", "client_key"),
     )
 
 
@@ -193,6 +206,7 @@ class Notification(Base):
     __tablename__ = "notifications"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = tenant_column()
     created_at: Mapped[dt.datetime]
     kind: Mapped[str] = mapped_column(String(32))  # status_changed | step_overdue | event_refused
     case_id: Mapped[str | None] = mapped_column(String(128))
@@ -200,15 +214,18 @@ class Notification(Base):
     recipient_role: Mapped[str] = mapped_column(String(32))
     recipient_id: Mapped[str | None] = mapped_column(String(128))
     payload: Mapped[dict]
-    dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
+    dedupe_key: Mapped[str] = mapped_column(String(255))  # unique per tenant
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | delivered | dead
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime]
     delivered_at: Mapped[dt.datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
 
+    # The delivery worker claims due rows of every tenant: its index does not lead with one.
     __table_args__ = (Index("ix_notifications_due", "status", "next_attempt_at"),
-                      Index("ix_notifications_recipient", "recipient_role", "recipient_id", "created_at"))
+                      Index("ix_notifications_recipient", "tenant_id", "recipient_role", "recipient_id", "created_at"),
+                      Index("ix_notifications_tenant_created", "tenant_id", "created_at"),
+                      UniqueConstraint("tenant_id", "dedupe_key"))
 
 
 class ApiClient(Base):
@@ -217,6 +234,9 @@ class ApiClient(Base):
     __tablename__ = "api_clients"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    # The key is looked up by its digest before its tenant is known: api_clients' indexes do not
+    # lead with the tenant.
+    tenant_id: Mapped[str] = tenant_column()
     name: Mapped[str] = mapped_column(String(128), index=True)
     key_digest: Mapped[str] = mapped_column(String(64), unique=True)
     scopes: Mapped[list]
@@ -225,6 +245,8 @@ class ApiClient(Base):
     # Areas of the record this client declares complete (rules/records/complete_record.yaml): a
     # field it leaves out there is read as none on every request it sends.
     complete_record: Mapped[list | None]
+    # The actor roles its requests may assert (`keys create --role`); None: any role.
+    roles: Mapped[list | None]
 
 
 class WorkerState(Base):
@@ -248,7 +270,8 @@ class CaseRecheck(Base):
 
     __tablename__ = "case_rechecks"
 
-    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    tenant_id: Mapped[str] = tenant_column(primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     employee_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)  # nonce || AES-GCM ciphertext
     key_id: Mapped[str | None] = mapped_column(String(16))  # the key that sealed it
     employee_given_at: Mapped[dt.datetime | None]
@@ -260,6 +283,8 @@ class CaseRecheck(Base):
     rule_ids: Mapped[list | None]
     checked_on: Mapped[dt.date | None]
 
+    __table_args__ = (ForeignKeyConstraint(["tenant_id", "case_id"], ["cases.tenant_id", "cases.id"]),)
+
 
 class PageSession(Base):
     """A browser's sign-in to the pages: the cookie holds a random token, stored here only as
@@ -268,6 +293,7 @@ class PageSession(Base):
     __tablename__ = "page_sessions"
 
     token_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = tenant_column()  # its client's: what the signed-in pages show
     client_id: Mapped[str] = mapped_column(ForeignKey("api_clients.id"), index=True)
     created_at: Mapped[dt.datetime]
     expires_at: Mapped[dt.datetime]

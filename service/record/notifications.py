@@ -34,10 +34,10 @@ EVENT_TYPE_PREFIX = "separation."
 
 
 def notify(session: Session, *, kind: str, now: dt.datetime, recipient_role: str, recipient_id: str | None,
-           payload: dict, dedupe_key: str, case_id: str | None = None,
+           payload: dict, dedupe_key: str, tenant_id: str, case_id: str | None = None,
            employee_id: str | None = None) -> Notification | None:
-    """Queue one notification unless one with the same dedupe key exists (then None)."""
-    notification = Notification(id=new_id(), created_at=now, kind=kind, case_id=case_id,
+    """Queue one notification of the tenant unless it has one with the same dedupe key (then None)."""
+    notification = Notification(id=new_id(), tenant_id=tenant_id, created_at=now, kind=kind, case_id=case_id,
                                 employee_id=employee_id, recipient_role=recipient_role,
                                 recipient_id=recipient_id, payload=payload, dedupe_key=dedupe_key,
                                 status="pending", attempts=0, next_attempt_at=now)

@@ -32,6 +32,7 @@ from service.record.models import Case, CaseEvent, CaseRecheck, Notification, Tr
 from service.record.notifications import notify, recheck_message
 from service.record.recheck_keys import RecheckKeyError
 from service.record.sla import overdue_key
+from service.tenants import DEFAULT_TENANT
 
 
 # The decision an approval step waits for, by the request it belongs to (approval_chains.yaml).
@@ -56,23 +57,32 @@ def next_step(rulebook, case: Case, status: str, pending_step: str | None) -> tu
     return "review_case", "hr"
 
 
+def sealed_for(tenant_id: str, case_id: str) -> str:
+    """What a case's kept facts are sealed to (the AEAD's associated data): its id, and its
+    tenant's beside it, so a row moved to another tenant's case of the same id does not open.
+    The default tenant's rows keep the case id alone, as they were sealed before tenants."""
+    return case_id if tenant_id == DEFAULT_TENANT else f"{tenant_id}/{case_id}"
+
+
 def remember_employee(session: Session, case_id: str, employee: dict | None, now: dt.datetime,
-                      events: list[dict] | None = None, decision_id: str | None = None, *, rulebook, keys) -> None:
-    """Keep the employee facts just given for an open case, sealed, for its daily re-check and
-    for the case's later events that leave them out; `decision_id`: the decision whose request
-    gave them. `employee` None: none were given, the kept ones stay. For a closed case (its
-    accepted `events`, read when not given), keep nothing."""
-    row = session.get(CaseRecheck, case_id)
+                      events: list[dict] | None = None, decision_id: str | None = None, *, tenant_id: str, rulebook,
+                      keys) -> None:
+    """Keep the employee facts just given for the tenant's open case, sealed, for its daily
+    re-check and for the case's later events that leave them out; `decision_id`: the decision
+    whose request gave them. `employee` None: none were given, the kept ones stay. For a closed
+    case (its accepted `events`, read when not given), keep nothing."""
+    row = session.get(CaseRecheck, (tenant_id, case_id))
     machine = rulebook.context.classification.machine
-    if machine.closed(machine.run(accepted_events(session, case_id) if events is None else events)):
+    if machine.closed(machine.run(accepted_events(session, case_id, tenant_id=tenant_id)
+                                  if events is None else events)):
         forget_case(session, row)
         return
     if employee is None:
         return
     if row is None:
-        row = CaseRecheck(case_id=case_id)
+        row = CaseRecheck(tenant_id=tenant_id, case_id=case_id)
         session.add(row)
-    row.key_id, row.employee_sealed = keys.seal(case_id, jsonable(employee))
+    row.key_id, row.employee_sealed = keys.seal(sealed_for(tenant_id, case_id), jsonable(employee))
     row.employee_given_at, row.employee_decision_id = now, decision_id
 
 
@@ -81,14 +91,14 @@ def kept_for_event(session: Session, case: Case, rows: list[CaseEvent], as_of: d
     """For a case event that leaves the employee record out: the facts the case keeps, loaded as
     a request's, and where they came from (the answer's `employee_from`). EmployeeRecordNeeded
     (422 naming `employee`) when it keeps none, or none this event can be decided on."""
-    row = session.get(CaseRecheck, case.id)
+    row = session.get(CaseRecheck, (case.tenant_id, case.id))
     if row is None or row.employee_sealed is None:
         raise EmployeeRecordNeeded({"employee": [
             f"Missing data for required field: case {case.id} keeps no employee facts to decide on (its first "
             "event carries them; a closed case keeps none). Send the employee record."]})
     try:
         # Loaded by the serving rule set's contract: its vocabulary declares the request fields.
-        employee = rulebook.request_contract.employee().load(kept_employee(case.id, row, keys))
+        employee = rulebook.request_contract.employee().load(kept_employee(row, keys))
     except RecheckKeyError as exc:
         _log.error("case %s: its kept facts do not open: %s", case.id, exc)
         raise EmployeeRecordNeeded({"employee": [
@@ -114,12 +124,12 @@ def forget_case(session: Session, row: CaseRecheck | None) -> None:
         session.delete(row)
 
 
-def kept_employee(case_id: str, row: CaseRecheck, keys) -> dict | None:
+def kept_employee(row: CaseRecheck, keys) -> dict | None:
     """The employee facts kept for the case, opened; None when none are kept. RecheckKeyError
     when no configured key opens them."""
     if row.employee_sealed is None:
         return None
-    return keys.open(case_id, row.key_id, row.employee_sealed)
+    return keys.open(sealed_for(row.tenant_id, row.case_id), row.key_id, row.employee_sealed)
 
 
 def decide_next_step(rulebook, case: Case, events: list[dict], employee: dict | None, as_of: dt.date):
@@ -136,29 +146,36 @@ def decide_next_step(rulebook, case: Case, events: list[dict], employee: dict | 
     return status, step, review, outcome
 
 
-def recheck_open_cases(session: Session, as_of: dt.date, now: dt.datetime, *, rulebook, keys, cases=None) -> dict:
-    """Re-decide every open case's next step (of `cases`, a select of Case; every case when None)
-    as of `as_of`, in the caller's transaction, with the serving rule book and the re-check keys
-    (service/flows/recheck.py); notify HR of each changed verdict."""
+def recheck_open_cases(session: Session, as_of: dt.date, now: dt.datetime, *, rulebook, keys,
+                       tenant_id: str | None = None, case_ids: list[str] | None = None) -> dict:
+    """Re-decide every open case's next step as of `as_of` (of `tenant_id`'s cases, and of
+    `case_ids`, when given), in the caller's transaction, with the serving rule book and the
+    re-check keys (service/flows/recheck.py); notify HR of each changed verdict. Every tenant's
+    cases by default (the caller's session sees all), each with its own tenant."""
     counts = {"as_of": as_of.isoformat(), "cases_checked": 0, "cases_skipped": 0, "verdicts_changed": 0,
               "notifications_created": 0}
-    for case in session.scalars(select(Case).order_by(Case.id) if cases is None else cases):
+    cases = select(Case).order_by(Case.tenant_id, Case.id)
+    if tenant_id is not None:
+        cases = cases.where(Case.tenant_id == tenant_id)
+    if case_ids is not None:
+        cases = cases.where(Case.id.in_(case_ids))
+    for case in session.scalars(cases):
         try:
-            events = accepted_events(session, case.id)
+            events = accepted_events(session, case.id, tenant_id=case.tenant_id)
         except LedgerDisagreement as exc:  # decided on nothing until the ledger is put right
             _log.error("re-check of case %s skipped: %s", case.id, exc)
             counts["cases_skipped"] += 1
             continue
         machine = rulebook.context.classification.machine
-        row = session.get(CaseRecheck, case.id)
+        row = session.get(CaseRecheck, (case.tenant_id, case.id))
         if machine.closed(machine.run(events)):  # nothing is left to decide (case_states.yaml)
             forget_case(session, row)
             continue
         if row is None:
-            row = CaseRecheck(case_id=case.id)
+            row = CaseRecheck(tenant_id=case.tenant_id, case_id=case.id)
             session.add(row)
         try:
-            employee = kept_employee(case.id, row, keys)
+            employee = kept_employee(row, keys)
         except RecheckKeyError as exc:
             # Deciding without the facts could allow what they deny: leave the case for a key.
             _log.error("re-check of case %s skipped: %s", case.id, exc)
@@ -166,7 +183,7 @@ def recheck_open_cases(session: Session, as_of: dt.date, now: dt.datetime, *, ru
             continue
         if employee is not None and row.key_id != keys.current_id:
             # Sealed with a replaced key: sealed again with the current one, so the old key can go.
-            row.key_id, row.employee_sealed = keys.seal(case.id, employee)
+            row.key_id, row.employee_sealed = keys.seal(sealed_for(case.tenant_id, case.id), employee)
         status, step, review, outcome = decide_next_step(rulebook, case, events, employee, as_of)
         counts["cases_checked"] += 1
         rule_ids = sorted({f["rule_id"] for f in outcome.findings if f["verdict"] != "obligation"})
@@ -177,7 +194,7 @@ def recheck_open_cases(session: Session, as_of: dt.date, now: dt.datetime, *, ru
             counts["verdicts_changed"] += 1
             created = notify(
                 session, kind="recheck_changed", now=now, recipient_role="hr", recipient_id=case.hr_owner_id,
-                case_id=case.id, employee_id=case.employee_id,
+                case_id=case.id, employee_id=case.employee_id, tenant_id=case.tenant_id,
                 dedupe_key=f"recheck:{case.id}:{as_of.isoformat()}:{step}:{outcome.verdict}",
                 payload={"case_id": case.id, "employee_id": case.employee_id, "status": status,
                          "next_step": step, "from_verdict": previous,
@@ -204,7 +221,8 @@ def _told_by_the_sweep(session: Session, case: Case, review, outcome, previous: 
     notifying = {rule.id: rule.notify for rule in outcome.fired if rule.notify}
     deciding = {f["rule_id"] for f in outcome.findings if f["verdict"] == outcome.verdict}
     return bool(deciding) and all(
-        rule_id in notifying and session.scalar(select(Notification.id).where(Notification.dedupe_key.in_(
+        rule_id in notifying and session.scalar(select(Notification.id).where(
+            Notification.tenant_id == case.tenant_id, Notification.dedupe_key.in_(
             [overdue_key(case.id, pending, recipient) for recipient in notifying[rule_id]]))) is not None
         for rule_id in deciding)
 

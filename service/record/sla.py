@@ -23,8 +23,9 @@ from sqlalchemy.orm import Session
 from service.record.models import Case, Notification
 
 
-def was_queued(session: Session, dedupe_key: str) -> bool:
-    return session.scalar(select(Notification.id).where(Notification.dedupe_key == dedupe_key)) is not None
+def was_queued(session: Session, dedupe_key: str, *, tenant_id: str) -> bool:
+    return session.scalar(select(Notification.id).where(Notification.tenant_id == tenant_id,
+                                                        Notification.dedupe_key == dedupe_key)) is not None
 
 
 def overdue_key(case_id: str, pending: dict, recipient: str) -> str:
@@ -37,6 +38,7 @@ def reminded_on_day(session: Session, case: Case, pending: dict, rule) -> str | 
     if "pending_approver" not in rule.notify:
         return None
     reminder = session.scalar(select(Notification).where(
+        Notification.tenant_id == case.tenant_id,
         Notification.dedupe_key == overdue_key(case.id, pending, "pending_approver")))
     return reminder.payload.get("as_of") if reminder is not None else None
 

@@ -61,19 +61,19 @@ def case_impact(session: Session, old_book, new_book, as_of: dt.date, progress=N
     """Every case open under either rule set, its next step decided under both as of `as_of`.
     `keys`: the re-check keys that open the kept facts (default: the app's)."""
     keys = keys or current_app.extensions["recheck_keys"]
-    cases = list(session.scalars(select(Case).order_by(Case.id)))
+    cases = list(session.scalars(select(Case).order_by(Case.tenant_id, Case.id)))  # every tenant's
     changes, skipped, open_cases = [], [], 0
     for done, case in enumerate(cases, start=1):
         try:
-            events = accepted_events(session, case.id)
+            events = accepted_events(session, case.id, tenant_id=case.tenant_id)
         except LedgerDisagreement:  # its rows are not the trail's: decided on nothing, said so
             skipped.append(case.id)
             continue
         if not all(_closed(book, events) for book in (old_book, new_book)):
             open_cases += 1
-            row = session.get(CaseRecheck, case.id)
+            row = session.get(CaseRecheck, (case.tenant_id, case.id))
             try:
-                employee = kept_employee(case.id, row, keys) if row is not None else None
+                employee = kept_employee(row, keys) if row is not None else None
             except RecheckKeyError:
                 # Deciding without the facts could hide a deny they make: say it was not decided.
                 skipped.append(case.id)

@@ -172,12 +172,29 @@ keys_group = AppGroup("keys", help="API keys of the service's clients.")
               help="Areas of the record this client declares complete, comma-separated (employee.pregnancy,"
                    "employee.children,...: rules/records/complete_record.yaml): a field it leaves out there "
                    "is read as none")
-def create_key_command(name, scopes, complete_record):
-    """Create a key for client NAME; it is printed once and stored only as a digest."""
+@click.option("--tenant", default=None, help="The company the key belongs to (default: the default tenant); "
+                                             "it reads and writes that tenant's records only")
+@click.option("--role", "roles", multiple=True,
+              help="An actor role its requests may assert (repeat for several; none: any role): employee, "
+                   "manager, hr, hr_admin, system")
+def create_key_command(name, scopes, complete_record, tenant, roles):
+    """Create a key for client NAME; it is printed once (on the last line) and stored only as a digest."""
     from pathlib import Path
 
     from service.decide.records import RecordAreas, RecordsError
-    from service.http.keys import create_client
+    from service.decide.vocabulary import VocabularyError, load_enums
+    from service.http.keys import TenantRefused, create_client
+    from service.tenants import DEFAULT_TENANT
+    tenant = DEFAULT_TENANT if tenant is None else tenant
+    if roles:
+        try:
+            known_roles = load_enums(Path(current_app.config["RULES_DIR"]) / "facts").get("roles", ())
+        except VocabularyError as exc:
+            raise click.ClickException(f"the actor roles do not load: {exc}") from exc
+        unknown_roles = sorted(set(roles) - set(known_roles))
+        if unknown_roles:
+            raise click.BadParameter(f"unknown role(s) {', '.join(unknown_roles)}; known: {', '.join(known_roles)}",
+                                     param_hint="--role")
     areas = [a.strip() for a in complete_record.split(",") if a.strip()]
     if areas:
         try:
@@ -190,7 +207,10 @@ def create_key_command(name, scopes, complete_record):
                                      param_hint="--complete-record")
     with current_app.extensions["db_sessions"]() as session, session.begin():
         try:
-            key = create_client(session, name, list(scopes), complete_record=areas)
+            key = create_client(session, name, list(scopes), complete_record=areas, tenant_id=tenant,
+                                roles=list(roles) or None)
+        except TenantRefused as exc:
+            raise click.BadParameter(str(exc), param_hint="--tenant") from exc
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--scope") from exc
     click.echo(key)
@@ -198,11 +218,12 @@ def create_key_command(name, scopes, complete_record):
 
 @keys_group.command("revoke")
 @click.argument("name")
-def revoke_key_command(name):
+@click.option("--tenant", default=None, help="Only the keys of client NAME in this tenant (default: in every tenant)")
+def revoke_key_command(name, tenant):
     """Revoke every active key of client NAME."""
     from service.http.keys import revoke_client
     with current_app.extensions["db_sessions"]() as session, session.begin():
-        count = revoke_client(session, name)
+        count = revoke_client(session, name, tenant_id=tenant)
     click.echo(f"revoked {count} key(s) of {name}")
     if not count:
         sys.exit(1)
@@ -218,7 +239,9 @@ def list_keys_command():
         for client in session.scalars(select(ApiClient).order_by(ApiClient.name, ApiClient.created_at)):
             state = f"revoked {client.revoked_at:%Y-%m-%d}" if client.revoked_at else "active"
             declared = f"  complete record: {','.join(client.complete_record)}" if client.complete_record else ""
-            click.echo(f"{client.name:<24} {' '.join(client.scopes):<40} {state}{declared}")
+            roles = f"  roles: {','.join(client.roles)}" if client.roles is not None else ""
+            click.echo(f"{client.name:<24} {' '.join(client.scopes):<40} {state}  tenant: {client.tenant_id}"
+                       f"{roles}{declared}")
 
 
 if __name__ == "__main__":  # python -m service.tools.cli ...: the console script without installing it
