@@ -20,7 +20,7 @@ from service import create_app
 from service.record import db
 from service.record.case_trail import case_rows
 from service.record.models import CaseEvent
-from service.record.sealer import wait_until_sealed
+from service.flows.sealing import wait_until_sealed
 
 KEY = "sg_bench-key"
 EMPLOYEE = {"id": "E1", "gender": "male", "department": "SALES", "birth_date": "1990-01-01"}

@@ -26,7 +26,7 @@ from harness import BENCH_KEY, PostgresSchema, auth_headers
 from workload import request_bodies, snapshot_rules
 
 from service import create_app
-from service.record.sealer import seal_once
+from service.flows.sealing import seal_once
 
 SIZES = """SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
            WHERE n.nspname = current_schema() AND c.relkind = 'r'"""

@@ -30,7 +30,8 @@ from sqlalchemy import insert, select, text
 
 from service import create_app
 from service.record.models import TrailEntry
-from service.record.sealer import append_leaves, seal_once
+from service.flows.sealing import seal_once
+from service.record.sealer import append_leaves
 from service.record.trail import CONTENT, entry_hash
 from service.record.verification import FULL, INCREMENTAL, SAMPLE, run
 

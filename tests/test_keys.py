@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from service import PROJECT_ROOT
 from service.record.keyring import load_keyring
-from service.record.sealer import wait_until_sealed
+from service.flows.sealing import wait_until_sealed
 from service.record.signing import SigningKeyError, TrailKey
 from service.signed_notes import split_note
 from tests.conftest import check_body, make_app

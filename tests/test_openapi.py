@@ -136,7 +136,7 @@ def test_every_example_is_answered_as_documented(fresh_app):
 def test_the_reads_after_the_examples_are_answered_as_documented(fresh_app):
     """What the examples recorded, read back through every GET: each answer has every field its
     schema requires (the always-present ones), in the documented shape."""
-    from service.record import sealer
+    from service.flows import sealing as sealer
     from service.tools import worker
 
     api = schemathesis.openapi.from_wsgi("/openapi.json", fresh_app)

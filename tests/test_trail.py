@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, func, select, text
 
 from service.record.db import make_engine, upgrade
 from service.record.models import TrailEntry
-from service.record.sealer import seal_once, wait_until_sealed
+from service.flows.sealing import seal_once, wait_until_sealed
 from service.record.trail import HASHED, entry_hash, hash_of
 from service.record.verify import verify_chain
 from service.tools import worker

@@ -7,9 +7,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select, text
 
-from service.record import sealer
+from service.flows import sealing as sealer
 from service.record.models import TrailEntry, TrailLeaf
-from service.record.sealer import seal_once, wait_until_sealed
+from service.flows.sealing import seal_once, wait_until_sealed
 from service.record.signing import TrailKey
 from service.record.trail import hash_of
 from service.record.verify import verify_chain

@@ -10,7 +10,7 @@ from sqlalchemy import select, text
 
 from service.record import verification
 from service.record.models import TrailEntry, TrailVerification
-from service.record.sealer import wait_until_sealed
+from service.flows.sealing import wait_until_sealed
 from service.record.trail import append_all, entry_values, hash_of
 from service.tools import worker
 from tests.conftest import check_body
@@ -180,7 +180,8 @@ def test_content_the_fast_encoder_writes_otherwise_is_hashed_the_reference_way(a
     assert orjson.dumps(1e-07) != json.dumps(1e-07).encode()
     with app.app_context(), app.extensions["db_sessions"]() as session, session.begin():
         append_all(session, [entry_values(kind="check", recorded_at=dt.datetime.now(dt.timezone.utc),
-                                          ruleset_version="v", body={"ratio": 1e-07, "big": 2**70, "名": "值\u2028"})])
+                                          ruleset_version="v", body={"ratio": 1e-07, "big": 2**70, "名": "值\u2028"})],
+                   app.extensions["trail_key"])
     wait_until_sealed(app)
     result = _cli(app, "--full")
     assert result.exit_code == 0, result.output

@@ -11,7 +11,8 @@ from werkzeug.serving import make_server
 
 from service.record import merkle
 from service.record.models import TrailCheckpoint, TrailCosignature, TrailEntry
-from service.record.sealer import append_leaves, wait_until_sealed
+from service.flows.sealing import wait_until_sealed
+from service.record.sealer import append_leaves
 from service.record.trail import entry_hash
 from service.record.verify import verify_chain
 from service.record.witnessing import submit_pending

@@ -20,6 +20,7 @@ from service.record.ledger import (CaseConflict, ClientKeyReused, aware, event_d
 from service.record.privacy import redact_assumed, redact_findings
 from service.record.recording import Keeping, record_decision
 from service.record.trail import request_digest
+from service.tenants import DEFAULT_TENANT
 
 
 def record_event(app: Flask, case_id: str, body: dict, declared: list[tuple[str, str]] | None = None,
@@ -73,11 +74,12 @@ def _record_event(app: Flask, session, case_id: str, body: dict, declared, clien
                             **({"received_at": aware(event["received_at"]).isoformat()}
                                if event.get("received_at") else {}),
                             "form": event.get("form"), "client_key": body["client_key"]},
-                           note=event.get("note"), department=event["actor"].get("department"), seq=seq)
+                           note=event.get("note"), department=event["actor"].get("department"), seq=seq,
+                           digest_key=app.config["TRAIL_DIGEST_KEY"].encode())
     # Decided on kept facts: the trail names the decision that gave them.
-    keeping = Keeping(app.config["TRAIL_FACT_VALUES"], app.config["TRAIL_DIGEST_KEY"].encode(), client_id)
+    keeping = Keeping(app.config["TRAIL_FACT_VALUES"], app.config["TRAIL_DIGEST_KEY"].encode(), client_id, tenant)
     entry = record_decision(session, rulebook=rulebook, outcome=outcome, request=request, received_at=now,
-                            keeping=keeping, kind="case_event" if accepted else "event_refused", event=event,
+                            keeping=keeping, key=app.extensions["trail_key"], kind="case_event" if accepted else "event_refused", event=event,
                             body_extra={"event": in_trail, **({"employee_from": employee_from["decision_id"]}
                                                               if employee_from else {})})
     case.event_count = seq

@@ -13,6 +13,7 @@ from service.record import rechecks, trail
 from service.record.db import tenant_info
 from service.record.ledger import accepted_events, find_case
 from service.record.recording import Keeping, decision_entry
+from service.tenants import DEFAULT_TENANT
 
 
 class CheckRefused(Exception):
@@ -44,19 +45,19 @@ def check(app: Flask, requests: list[dict], declared: list[list[tuple[str, str]]
     arrived_on = day_in_china(received_at)
     # A check as of a day before it arrives cannot have guided an action on that day: a what-if.
     retrospective = [o.as_of < arrived_on for o in outcomes]
-    keeping = Keeping(app.config["TRAIL_FACT_VALUES"], app.config["TRAIL_DIGEST_KEY"].encode(), client_id)
+    keeping = Keeping(app.config["TRAIL_FACT_VALUES"], app.config["TRAIL_DIGEST_KEY"].encode(), client_id, tenant)
+    key = app.extensions["trail_key"]
     entries = [decision_entry(rulebook=rulebook, outcome=o, request=r, received_at=received_at, keeping=keeping,
                               body_extra={"retrospective": True} if past else None)
                for o, r, past in zip(outcomes, requests, retrospective)]
     try:
-        recorded = trail.append_and_commit(app.extensions["db_engine"], entries)
+        recorded = trail.append_and_commit(app.extensions["db_engine"], entries, key)
     except SQLAlchemyError as exc:
         app.logger.exception("could not record decision")
         raise NotRecorded from exc
     # The re-check goes on with the facts as decided, declared absences filled in.
     _remember_case_facts(app, [(filled, e.entry_id) for (filled, _), r, e in zip(decided, requests, recorded)
                                if any(r is n for n in named)], tenant)
-    key = app.extensions["trail_key"]
     return [{"decision_id": e.entry_id, "verdict": o.verdict, "as_of": o.as_of.isoformat(),
              "retrospective": past, "ruleset_version": o.ruleset_version, "findings": o.findings,
              "checked": o.checked, **({} if o.assumed is None else {"assumed": o.assumed}), "receipt": e.receipt(key)}

@@ -10,10 +10,13 @@ signed. The verdict is assembled again from what the engine matched, never read 
 verdict column; the receipt is the one over the hash the trail holds for the entry (its leaf, or
 its queued hash while the writer's signature over it verifies), not over its content as it is now;
 and `entry_intact` says whether the content still hashes to that.
+
+A decision is read in the asking key's tenant's log only: another tenant's answers 404, exactly
+as one that does not exist (docs/tenant-logs.md).
 """
 from __future__ import annotations
 
-from flask import current_app
+from flask import current_app, g
 from flask.views import MethodView
 from flask_smorest import abort
 from marshmallow import fields
@@ -27,6 +30,7 @@ from service.record.models import TrailEntry, TrailLeaf, TrailPending
 from service.record.recording import render_assumed, render_body
 from service.record.rulesets import VERSIONS
 from service.record.trail import Appended, hash_of, receipt_time
+from service.tenants import DEFAULT_TENANT
 
 blp = Blueprint("decisions", __name__, url_prefix="/v1", description="Recorded decisions")
 
@@ -61,7 +65,8 @@ class DecisionView(MethodView):
         """A recorded decision, from the trail."""
         with db.read_session() as session:
             entry = session.scalar(select(TrailEntry).where(
-                TrailEntry.entry_id == decision_id, TrailEntry.kind.in_(DECISION_KINDS)))
+                TrailEntry.tenant_id == g.get("tenant", DEFAULT_TENANT), TrailEntry.entry_id == decision_id,
+                TrailEntry.kind.in_(DECISION_KINDS)))
             if entry is None:
                 abort(404, message=f"No decision {decision_id}.")
             answer = render(session, entry)
@@ -76,10 +81,11 @@ class DecisionView(MethodView):
 def trusted_hash(session, entry: TrailEntry) -> str | None:
     """The hash the trail holds for an entry: its leaf's, or while it waits in the queue the hash
     its writer queued with a valid signature; None when there is neither (refused, or tampered)."""
-    leaf = session.scalar(select(TrailLeaf.hash).where(TrailLeaf.seq == entry.seq))
+    leaf = session.scalar(select(TrailLeaf.hash).where(TrailLeaf.tenant_id == entry.tenant_id,
+                                                       TrailLeaf.seq == entry.seq))
     if leaf is not None:
         return leaf.hex()
-    queued = session.get(TrailPending, entry.seq)
+    queued = session.get(TrailPending, (entry.tenant_id, entry.seq))
     key = current_app.extensions["trail_key"]
     if queued is None or queued.hash is None or queued.signature is None or not key.verify(key.receipt_text(
             decision_id=entry.entry_id, entry_hash=queued.hash.hex(), recorded_at=receipt_time(entry.recorded_at)),

@@ -44,7 +44,7 @@ from service.record.models import ApiClient, TrailEntry
 from service.tenants import DEFAULT_TENANT
 from service.decide.rulebook import versions_by_id
 from service.http.decisions import summary
-from service.http.trail_api import KINDS, MAX_SEQ, TrailQueryArgsSchema, query_trail
+from service.http.trail_api import KINDS, MAX_SEQ, TrailQueryArgsSchema, asking_tenant, query_trail
 
 from service.decide.rulebook import rule_counts
 from service.http.rule_examples import fact_description, field_label
@@ -293,7 +293,7 @@ def trail():
     entries, next_after = [], None
     if not errors:
         with db.read_session() as session:
-            entries, next_after = query_trail(session, args)
+            entries, next_after = query_trail(session, args, asking_tenant())
     next_query = None
     if next_after is not None:
         next_query = {k: v for k, v in form.items() if v and k != "after"} | {"after": next_after}
@@ -315,6 +315,8 @@ def trail_entry(seq: int):
         abort(404)
     with db.read_session() as session:
         entry = session.get(TrailEntry, seq)
+        if entry is not None and entry.tenant_id != asking_tenant():  # another company's: not found
+            entry = None
         if entry is None:
             abort(404)
         decision = summary(session, entry, checked=True)
@@ -334,6 +336,8 @@ def trail_entry_stored(seq: int):
         abort(404)
     with db.read_session() as session:
         entry = session.get(TrailEntry, seq)
+        if entry is not None and entry.tenant_id != asking_tenant():  # another company's: not found
+            entry = None
     if entry is None:
         abort(404)
     return render_template("trail_entry_stored.html", entry=entry, entry_hash=hash_of(entry))
@@ -345,7 +349,7 @@ def trail_chain():
     from service.record.verification import latest
 
     with db.read_session() as session:
-        result = latest(session.connection())
+        result = latest(session.connection(), asking_tenant())
     return render_template("trail_chain.html", result=result, checked_at=result["verified_at"])
 
 
@@ -364,7 +368,7 @@ def case(case_id: str):
         # LedgerDisagreement (503) when they are not the trail's
         events = case_rows(session, case_id, tenant_id=tenant)
         accepted = [event_dict(e) for e in events if e.accepted]
-        entries, more = query_trail(session, {"case_id": case_id, "after": 0, "limit": 500})
+        entries, more = query_trail(session, {"case_id": case_id, "after": 0, "limit": 500}, asking_tenant())
     review = review_case(current_app.extensions["rulebook"], row, accepted, as_of)
     # Today is the default; the day of the case's last event is one click away (a case read
     # months later is otherwise shown as hundreds of working days overdue).

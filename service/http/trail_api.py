@@ -1,5 +1,8 @@
 """GET /v1/trail: query the trail; /v1/trail/verify, proofs, checkpoints and the public key (their
-schemas: service/http/trail_schemas.py; the `trail` commands: service/tools/trail_cli.py)."""
+schemas: service/http/trail_schemas.py; the `trail` commands: service/tools/trail_cli.py).
+
+Every read is of the asking key's tenant's log (`g.tenant`, docs/tenant-logs.md): another tenant's
+entries are not found (404), its checkpoints and verifications are not listed."""
 from __future__ import annotations
 
 import datetime as dt
@@ -21,10 +24,16 @@ from service.record import merkle
 from service.record.models import TrailCheckpoint, TrailEntry, TrailLeaf
 from service.record.trail import b64, latest_checkpoint, prove
 from service.record.verification import FULL, INCREMENTAL, latest, request as request_verification
+from service.tenants import DEFAULT_TENANT
 
 blp = Blueprint("trail", __name__, url_prefix="/v1", description="The tamper-evident trail")
 
 PEM = "application/x-pem-file"
+
+
+def asking_tenant() -> str:
+    """The tenant of the key that asks (service.http.auth), whose log every trail read is of."""
+    return g.get("tenant", DEFAULT_TENANT)
 _VERIFIER_KEY = {"X-Verifier-Key": {"description": "The key as a note verifier key (name+hash+base64 key, "
                                                    "c2sp.org/signed-note)", "schema": {"type": "string"}}}
 
@@ -37,7 +46,7 @@ class Trail(MethodView):
     def get(self, args):
         """Trail entries in order, filtered; page with `after` = the last seq you saw."""
         with db.read_session() as session:
-            entries, next_after = query_trail(session, args)
+            entries, next_after = query_trail(session, args, asking_tenant())
             listed = [Listed(entry, summary(session, entry)) for entry in entries]
         return {"entries": listed, "next_after": next_after}
 
@@ -60,10 +69,10 @@ def _has_rule(session, rule_id: str):
     return select(each.c.value).where(each.c.value == rule_id).exists()
 
 
-def query_trail(session, args: dict) -> tuple[list[TrailEntry], int | None]:
-    """The trail query of GET /v1/trail and the /trail page: `args` as TrailQueryArgsSchema loads them.
-    Returns (entries in seq order, the `after` of the next page or None)."""
-    query = select(TrailEntry).where(TrailEntry.seq > args["after"])
+def query_trail(session, args: dict, tenant_id: str) -> tuple[list[TrailEntry], int | None]:
+    """The trail query of GET /v1/trail and the /trail page, in `tenant_id`'s log: `args` as
+    TrailQueryArgsSchema loads them. Returns (entries in seq order, the `after` of the next page or None)."""
+    query = select(TrailEntry).where(TrailEntry.tenant_id == tenant_id, TrailEntry.seq > args["after"])
     for arg, column in (("employee", TrailEntry.employee_id), ("case_id", TrailEntry.case_id),
                         ("process_type", TrailEntry.process_type), ("kind", TrailEntry.kind),
                         ("action_type", TrailEntry.action_type), ("event_type", TrailEntry.event_type),
@@ -122,7 +131,7 @@ def _event_at_within(entry: TrailEntry, start, end) -> bool:
 
 def _latest() -> dict:
     with db.read_session() as session:
-        return latest(session.connection())
+        return latest(session.connection(), asking_tenant())
 
 
 @blp.route("/trail/verify")
@@ -140,7 +149,8 @@ class TrailVerify(MethodView):
     def post(self, args):
         """Ask for a verification; the worker runs it (`in_progress` shows it, then GET its result).
         One already waiting or running of the same mode is answered instead of a second."""
-        request_verification(db.engine(), FULL if args["full"] else INCREMENTAL, getattr(g, "client_id", None))
+        request_verification(db.engine(), FULL if args["full"] else INCREMENTAL, getattr(g, "client_id", None),
+                             asking_tenant())
         return _latest()
 
 
@@ -178,17 +188,20 @@ class TrailProof(MethodView):
     @blp.doc(operationId="getTrailProof")
     @blp.alt_response(409, description="Recorded, not sealed yet: ask again in a second")
     def get(self, entry_id):
-        """The inclusion proof of an entry in the tree of the latest checkpoint (RFC 6962)."""
+        """The inclusion proof of an entry in the tree of its log's latest checkpoint (RFC 6962)."""
+        tenant = asking_tenant()
         with db.read_session() as session:
-            entry = session.scalar(select(TrailEntry).where(TrailEntry.entry_id == entry_id))
+            entry = session.scalar(select(TrailEntry).where(TrailEntry.tenant_id == tenant,
+                                                            TrailEntry.entry_id == entry_id))
             if entry is None:
                 abort(404, message=f"No trail entry {entry_id}.")
-            checkpoint = latest_checkpoint(session)
+            checkpoint = latest_checkpoint(session, tenant)
             index, leaf = session.execute(select(TrailLeaf.leaf_index, TrailLeaf.hash)
-                                          .where(TrailLeaf.seq == entry.seq)).first() or (None, None)
+                                          .where(TrailLeaf.tenant_id == tenant, TrailLeaf.seq == entry.seq)
+                                          ).first() or (None, None)
             if index is None or checkpoint is None or index >= checkpoint.tree_size:
                 abort(409, message=f"Entry {entry_id} is recorded and not sealed yet; ask again in a second.")
-            path = prove(session, lambda get: merkle.inclusion_path(index, checkpoint.tree_size, get))
+            path = prove(session, lambda get: merkle.inclusion_path(index, checkpoint.tree_size, get), tenant)
         # The leaf's hash, which the path proves: an entry altered since no longer hashes to it.
         return {"entry_id": entry_id, "seq": entry.seq, "entry_hash": leaf.hex(), "leaf_index": index,
                 "tree_size": checkpoint.tree_size, "root_hash": b64(checkpoint.root_hash),
@@ -201,14 +214,16 @@ class TrailCheckpoints(MethodView):
     @blp.response(200, CheckpointPageSchema)
     @blp.doc(operationId="listCheckpoints")
     def get(self, args):
-        """Signed checkpoints in tree-size order; with first and second, the consistency proof
-        that the tree of size second extends the tree of size first."""
+        """Signed checkpoints of the key's tenant's log in tree-size order; with first and second,
+        the consistency proof that the tree of size second extends the tree of size first."""
+        tenant = asking_tenant()
         with db.read_session() as session:
-            rows = list(session.scalars(select(TrailCheckpoint).where(TrailCheckpoint.tree_size > args["after"])
+            rows = list(session.scalars(select(TrailCheckpoint).where(TrailCheckpoint.tenant_id == tenant,
+                                                                      TrailCheckpoint.tree_size > args["after"])
                                         .order_by(TrailCheckpoint.tree_size).limit(args["limit"] + 1)))
             consistency = None
             if "first" in args or "second" in args:
-                consistency = _consistency(session, args.get("first"), args.get("second"))
+                consistency = _consistency(session, args.get("first"), args.get("second"), tenant)
         more = len(rows) > args["limit"]
         rows = rows[:args["limit"]]
         return {"checkpoints": [_checkpoint(c) for c in rows], "next_after": rows[-1].tree_size if more else None,
@@ -220,12 +235,13 @@ def _checkpoint(c: TrailCheckpoint) -> dict:
             "note": c.note}
 
 
-def _consistency(session, first: int | None, second: int | None) -> dict:
+def _consistency(session, first: int | None, second: int | None, tenant: str) -> dict:
     if first is None or second is None or first > second:
         abort(422, errors={"first": ["first and second name two checkpoints, first <= second"]})
-    have = set(session.scalars(select(TrailCheckpoint.tree_size).where(TrailCheckpoint.tree_size.in_((first, second)))))
+    have = set(session.scalars(select(TrailCheckpoint.tree_size).where(TrailCheckpoint.tenant_id == tenant,
+                                                                       TrailCheckpoint.tree_size.in_((first, second)))))
     for name, size in (("first", first), ("second", second)):
         if size not in have:
             abort(422, errors={name: [f"No checkpoint of tree size {size}."]})
-    path = prove(session, lambda get: merkle.consistency_path(first, second, get)) if first < second else []
+    path = prove(session, lambda get: merkle.consistency_path(first, second, get), tenant) if first < second else []
     return {"first": first, "second": second, "path": [b64(h) for h in path]}

@@ -13,6 +13,10 @@ answered 503, never decided on. `trail verify` runs the same comparison over eve
 
 Entries written before the trail carried the case's seq, the actor's department and the note's
 digest are compared on what they carry (their seq is their place among the case's entries).
+
+A case's entries are those of its tenant's log. The trail's keyring (to verify a queued entry's
+signature) and the digest key (a note's digest) come from the caller: as `proof`, or with the
+session, which the sealing flow configures to carry them (session.info[TRAIL_PROOF]).
 """
 from __future__ import annotations
 
@@ -21,7 +25,6 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -31,6 +34,22 @@ from service.tenants import DEFAULT_TENANT
 
 ACCEPTED, REFUSED = "case_event", "event_refused"
 EVENT_KINDS = (ACCEPTED, REFUSED)
+TRAIL_PROOF = "trail_proof"
+
+
+@dataclass(frozen=True)
+class TrailProof:
+    """What comparing a case's rows with its trail needs: the trail's keyring (it verifies a
+    queued entry's signature) and TRAIL_DIGEST_KEY's bytes (a note is kept as its digest)."""
+    key: object
+    digest_key: bytes
+
+
+def proof_of(session: Session, proof: TrailProof | None = None) -> TrailProof:
+    found = proof or session.info.get(TRAIL_PROOF)
+    if found is None:
+        raise RuntimeError("no trail keys given: pass proof=, or open the session from the app's sessionmakers")
+    return found
 
 
 class LedgerDisagreement(Exception):
@@ -41,7 +60,7 @@ class LedgerDisagreement(Exception):
         super().__init__(f"case {case_id}" + (f", event {seq}" if seq is not None else "") + f": {reason}")
 
 
-def trail_event(row_values: dict, note: str | None, department: str | None, seq: int) -> dict:
+def trail_event(row_values: dict, note: str | None, department: str | None, seq: int, *, digest_key: bytes) -> dict:
     """What a case event's trail entry carries of the event besides its columns (event_type,
     actor_id, actor_role): `row_values` is the body's event as written before (type, at,
     received_at, form, client_key). The note, free text, only as a keyed digest."""
@@ -49,50 +68,55 @@ def trail_event(row_values: dict, note: str | None, department: str | None, seq:
     if department:
         out["department"] = department
     if note:
-        out["note_digest"] = note_digest(note)
+        out["note_digest"] = note_digest(note, digest_key)
     return out
 
 
-def note_digest(note: str) -> str:
-    return request_digest(current_app.config["TRAIL_DIGEST_KEY"].encode(), {"note": note})
+def note_digest(note: str, digest_key: bytes) -> str:
+    return request_digest(digest_key, {"note": note})
 
 
-def case_rows(session: Session, case_id: str, *, tenant_id: str) -> list[CaseEvent]:
-    """The tenant's case's rows (accepted and refused), once they agree with the trail; LedgerDisagreement if not."""
+def case_rows(session: Session, case_id: str, tenant_id: str = DEFAULT_TENANT,
+              proof: TrailProof | None = None) -> list[CaseEvent]:
+    """The tenant's case's rows (accepted and refused), once they agree with its tenant's trail;
+    LedgerDisagreement if not."""
+    proof = proof_of(session, proof)
     case = session.get(Case, (tenant_id, case_id))
     rows = list(session.scalars(select(CaseEvent).where(CaseEvent.tenant_id == tenant_id, CaseEvent.case_id == case_id)
                                 .order_by(CaseEvent.seq)))
-    placed = _placed_entries(session, case_id)
+    placed = _placed_entries(session, case_id, tenant_id)
     entries = [p[0] for p in placed]
     # The entries first: rows compared with an altered entry would name the wrong thing.
-    differences = _altered_entries(case_id, placed) or compare(case_id, case, rows, entries, first_only=True)
+    differences = (_altered_entries(case_id, placed, proof.key)
+                   or compare(case_id, case, rows, entries, proof.digest_key, first_only=True))
     if differences:
         raise differences[0]
     return rows
 
 
-def _entries(session: Session, case_id: str) -> list[TrailEntry]:
-    return list(session.scalars(select(TrailEntry).where(TrailEntry.case_id == case_id,
+def _entries(session: Session, case_id: str, tenant_id: str) -> list[TrailEntry]:
+    return list(session.scalars(select(TrailEntry).where(TrailEntry.tenant_id == tenant_id,
+                                                         TrailEntry.case_id == case_id,
                                                          TrailEntry.kind.in_(EVENT_KINDS))
                                 .order_by(TrailEntry.seq)))
 
 
-def _placed_entries(session: Session, case_id: str) -> list[tuple]:
+def _placed_entries(session: Session, case_id: str, tenant_id: str) -> list[tuple]:
     """The case's entries, each with its leaf hash, its queue row (hash, signature) and its legacy
     queue row: one statement, so one snapshot (the sealer moves an entry from the queue to the
     leaves in one transaction: the entry is found in one or the other)."""
     return list(session.execute(
         select(TrailEntry, TrailLeaf.hash, TrailPending.hash, TrailPending.signature,
                TrailLegacyPending.seq, TrailLegacyPending.hash)
-        .outerjoin(TrailLeaf, TrailLeaf.seq == TrailEntry.seq)
-        .outerjoin(TrailPending, TrailPending.seq == TrailEntry.seq)
+        .outerjoin(TrailLeaf, (TrailLeaf.tenant_id == tenant_id) & (TrailLeaf.seq == TrailEntry.seq))
+        .outerjoin(TrailPending, (TrailPending.tenant_id == tenant_id) & (TrailPending.seq == TrailEntry.seq))
         .outerjoin(TrailLegacyPending, TrailLegacyPending.seq == TrailEntry.seq)
-        .where(TrailEntry.case_id == case_id, TrailEntry.kind.in_(EVENT_KINDS))
+        .where(TrailEntry.tenant_id == tenant_id, TrailEntry.case_id == case_id, TrailEntry.kind.in_(EVENT_KINDS))
         .order_by(TrailEntry.seq)))
 
 
 def compare(case_id: str, case: Case | None, rows: list[CaseEvent], entries: list[TrailEntry],
-            first_only: bool = False) -> list[LedgerDisagreement]:
+            digest_key: bytes, first_only: bool = False) -> list[LedgerDisagreement]:
     """Every difference between a case's rows and its trail entries, in event order."""
     found: list[LedgerDisagreement] = []
     by_seq = {(_event(e).get("seq") or n): e for n, e in enumerate(entries, 1)}
@@ -120,14 +144,14 @@ def compare(case_id: str, case: Case | None, rows: list[CaseEvent], entries: lis
                 f"the trail has event {seq} ({entry.event_type}, {'accepted' if entry.kind == ACCEPTED else 'refused'}"
                 f", decision {entry.entry_id}, trail entry {entry.seq}) but case_events does not: deleted")))
         else:
-            fields = _differing(row, entry)
+            fields = _differing(row, entry, digest_key)
             if fields:
                 found.append(LedgerDisagreement(case_id, seq, (
                     f"case_events differs from the trail (entry {entry.seq}) in {', '.join(fields)}: edited")))
     return found
 
 
-def _differing(row: CaseEvent, entry: TrailEntry) -> list[str]:
+def _differing(row: CaseEvent, entry: TrailEntry, digest_key: bytes) -> list[str]:
     event = _event(entry)
     pairs = {
         "accepted": (row.accepted, entry.kind == ACCEPTED),
@@ -147,14 +171,13 @@ def _differing(row: CaseEvent, entry: TrailEntry) -> list[str]:
     }
     if "seq" in event:  # written since the trail carries these
         pairs["actor.department"] = (row.actor_department, event.get("department"))
-        pairs["note"] = (row.note and note_digest(row.note), event.get("note_digest"))
+        pairs["note"] = (row.note and note_digest(row.note, digest_key), event.get("note_digest"))
     return [name for name, (stored, proven) in pairs.items() if stored != proven]
 
 
-def _altered_entries(case_id: str, placed: list[tuple]) -> list[LedgerDisagreement]:
+def _altered_entries(case_id: str, placed: list[tuple], key) -> list[LedgerDisagreement]:
     """A case's entries that no longer hash to their leaf, or to the hash their writer queued and
     signed: edited together with the rows (the sealer would refuse them, verify names them)."""
-    key = current_app.extensions["trail_key"]
     for n, (entry, leaf, queued, signature, legacy_seq, legacy) in enumerate(placed, 1):
         if entry.hash_scheme != 3:
             continue  # written before the tree: verify checks its chain
@@ -207,25 +230,33 @@ class LedgerCheck:
         return not self.differences
 
 
-def ledger_differences(session: Session, limit: int = 50) -> LedgerCheck:
-    """Compare every case's case_events rows with its trail entries (the case rows included); up to
-    `limit` differences, in case order. `trail verify` calls this beside the tree's verification
-    (which proves the entries themselves)."""
-    # (tenant, case id) pairs; a case only the trail names (its row deleted) is counted as the
-    # default tenant's until the trail's entries carry their tenant (branch logs).
-    held = {(t, c) for t, c in session.execute(select(Case.tenant_id, Case.id))}
-    trail_only = set(session.scalars(select(TrailEntry.case_id).distinct().where(
-        TrailEntry.case_id.is_not(None), TrailEntry.kind.in_(EVENT_KINDS)))) - {c for _, c in held}
-    case_ids = sorted(held | {(DEFAULT_TENANT, c) for c in trail_only})
+def ledger_differences(session: Session, digest_key: bytes, tenant_id: str = DEFAULT_TENANT,
+                       limit: int = 50) -> LedgerCheck:
+    """Compare every case's case_events rows with its trail entries in `tenant_id`'s log (the case
+    rows included); up to `limit` differences, in case order. `trail verify` calls this beside the
+    tree's verification (which proves the entries themselves)."""
+    case_ids = sorted(set(session.scalars(_cases_of(tenant_id)))
+                      | set(session.scalars(select(TrailEntry.case_id).distinct()
+                                            .where(TrailEntry.tenant_id == tenant_id,
+                                                   TrailEntry.case_id.is_not(None),
+                                                   TrailEntry.kind.in_(EVENT_KINDS)))))
     found: list[LedgerDisagreement] = []
-    for tenant_id, case_id in case_ids:
+    for case_id in case_ids:
         rows = list(session.scalars(select(CaseEvent).where(CaseEvent.tenant_id == tenant_id,
                                                             CaseEvent.case_id == case_id).order_by(CaseEvent.seq)))
-        found.extend(compare(case_id, session.get(Case, (tenant_id, case_id)), rows, _entries(session, case_id)))
+        found.extend(compare(case_id, session.get(Case, (tenant_id, case_id)), rows,
+                             _entries(session, case_id, tenant_id), digest_key))
         if len(found) >= limit:
             break
         session.expunge_all()  # bounded memory over many cases
     return LedgerCheck(len(case_ids), found[:limit])
+
+
+def _cases_of(tenant_id: str):
+    # Until cases carry their tenant (branch `tenants`), every case row is the default tenant's.
+    if hasattr(Case, "tenant_id"):
+        return select(Case.id).where(Case.tenant_id == tenant_id)
+    return select(Case.id).where(Case.id.is_(None)) if tenant_id != DEFAULT_TENANT else select(Case.id)
 
 
 def _event(entry: TrailEntry) -> dict:

@@ -19,6 +19,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 from service.record.db import Base
 from service.tenants import DEFAULT_TENANT
 
+
+def tenant_column(primary_key: bool = False):
+    """The log an entry or a tree row belongs to (service.tenants): one Merkle log per tenant."""
+    return mapped_column(String(64), primary_key=primary_key, autoincrement=False,
+                         server_default=DEFAULT_TENANT)
+
 # The insertion order of entries (not the tree's order: the sealer decides that). On SQLite,
 # which has one writer at a time, the writer takes max(seq) + 1 instead.
 ENTRY_SEQ = Sequence("trail_entries_seq", metadata=Base.metadata)
@@ -51,13 +57,18 @@ class TrailEntry(Base):
     # content (service.record.trail.hash_of) and kept once, by the sealer, in trail_leaves.
     hash: Mapped[str | None] = mapped_column(String(64))
     hash_scheme: Mapped[int] = mapped_column(SmallInteger, server_default="1")  # service.record.trail: 1, 2 or 3
+    # Not hashed (an entry's leaf is as before migration 0014): the log whose tree holds the
+    # entry's leaf names its tenant, and verification checks the two agree (docs/tenant-logs.md).
+    tenant_id: Mapped[str] = tenant_column()
 
     __table_args__ = (
-        Index("ix_trail_employee_recorded", "employee_id", "recorded_at"),
+        # Every read is one tenant's: the indexes lead with it.
+        Index("ix_trail_tenant_seq", "tenant_id", "seq"),
+        Index("ix_trail_employee_recorded", "tenant_id", "employee_id", "recorded_at"),
         # Partial: most entries are checks without a case, and a kind filter looks for the rarer kinds.
-        Index("ix_trail_case", "case_id", "seq", postgresql_where=text("case_id IS NOT NULL"),
+        Index("ix_trail_case", "tenant_id", "case_id", "seq", postgresql_where=text("case_id IS NOT NULL"),
               sqlite_where=text("case_id IS NOT NULL")),
-        Index("ix_trail_kind_recorded", "kind", "recorded_at", postgresql_where=text("kind <> 'check'"),
+        Index("ix_trail_kind_recorded", "tenant_id", "kind", "recorded_at", postgresql_where=text("kind <> 'check'"),
               sqlite_where=text("kind <> 'check'")),
         Index("ix_trail_rule_ids", "rule_ids", postgresql_using="gin", postgresql_with={"fastupdate": "off"},
               postgresql_ops={"rule_ids": "jsonb_path_ops"}),  # on SQLite a plain index, unused
@@ -72,6 +83,7 @@ class TrailPending(Base):
 
     __tablename__ = "trail_pending"
 
+    tenant_id: Mapped[str] = tenant_column(primary_key=True)  # the sealer takes each log's queue in turn
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     signature: Mapped[bytes | None] = mapped_column(LargeBinary(64))  # Ed25519, over the receipt's text
@@ -93,6 +105,7 @@ class TrailLeaf(Base):
 
     __tablename__ = "trail_leaves"
 
+    tenant_id: Mapped[str] = tenant_column(primary_key=True)
     leaf_index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger, unique=True)
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))
@@ -104,6 +117,7 @@ class TrailNode(Base):
 
     __tablename__ = "trail_nodes"
 
+    tenant_id: Mapped[str] = tenant_column(primary_key=True)
     level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))
@@ -114,6 +128,7 @@ class TrailCheckpoint(Base):
 
     __tablename__ = "trail_checkpoints"
 
+    tenant_id: Mapped[str] = tenant_column(primary_key=True)
     tree_size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     published_at: Mapped[dt.datetime]
@@ -127,6 +142,7 @@ class TrailCosignature(Base):
 
     __tablename__ = "trail_cosignatures"
 
+    tenant_id: Mapped[str] = tenant_column(primary_key=True)
     tree_size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     witness: Mapped[str] = mapped_column(String(255))   # the witness's verifier key
     signature: Mapped[str] = mapped_column(Text)         # the note signature line
@@ -310,6 +326,7 @@ class TrailVerification(Base):
     __tablename__ = "trail_verifications"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = tenant_column()  # the log verified: each resumes from its own last one
     mode: Mapped[str] = mapped_column(String(12))  # incremental | full
     status: Mapped[str] = mapped_column(String(12))  # requested | running | ok | failed | error
     requested_by: Mapped[str | None] = mapped_column(String(128))  # an API client's name, "cli", "worker"
@@ -335,4 +352,4 @@ class TrailVerification(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     problems: Mapped[list | None]  # what it found, in words (a failure carried forward included)
 
-    __table_args__ = (Index("ix_trail_verifications_status", "status", "id"),)
+    __table_args__ = (Index("ix_trail_verifications_status", "tenant_id", "status", "id"),)

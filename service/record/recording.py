@@ -17,6 +17,7 @@ from service.decide.verdicts import PLACEHOLDER, Judged, assemble
 from service.record import trail
 from service.record.ids import new_id
 from service.record.privacy import WITHHELD, redact_assumed, redact_findings
+from service.tenants import DEFAULT_TENANT
 
 def process_type(rulebook: RuleBook, action_type: str, case_kind: str | None) -> str | None:
     """The case kind, or the process the action belongs to (classification/separation_basis.yaml)."""
@@ -27,19 +28,22 @@ def process_type(rulebook: RuleBook, action_type: str, case_kind: str | None) ->
 class Keeping:
     """How the trail keeps a decision (the configuration's, passed by the flow): `keep`, what of
     the facts (TRAIL_FACT_VALUES); `digest_key`, the key of the request's digest
-    (TRAIL_DIGEST_KEY); `client_id`, the API client that asked."""
+    (TRAIL_DIGEST_KEY); `client_id`, the API client that asked; `tenant_id`, whose log the
+    decision goes into (the asking key's tenant)."""
     keep: str
     digest_key: bytes
     client_id: str | None = None
+    tenant_id: str = DEFAULT_TENANT
 
 
 def record_decision(session: Session, *, rulebook: RuleBook, outcome: Outcome, request: dict,
-                    received_at: dt.datetime, keeping: Keeping, kind: str = "check", event: dict | None = None,
+                    received_at: dt.datetime, keeping: Keeping, key, kind: str = "check", event: dict | None = None,
                     case_kind: str | None = None, body_extra: dict | None = None) -> trail.Appended:
-    """Append the decision to the trail inside the caller's transaction."""
+    """Append the decision to its tenant's log inside the caller's transaction; `key`, the trail's
+    keyring, signs its receipt."""
     return trail.append_all(session, [decision_entry(
         rulebook=rulebook, outcome=outcome, request=request, received_at=received_at, keeping=keeping, kind=kind,
-        event=event, case_kind=case_kind, body_extra=body_extra)])[0]
+        event=event, case_kind=case_kind, body_extra=body_extra)], key)[0]
 
 
 def decision_entry(*, rulebook: RuleBook, outcome: Outcome, request: dict, received_at: dt.datetime,
@@ -61,7 +65,7 @@ def decision_entry(*, rulebook: RuleBook, outcome: Outcome, request: dict, recei
         action_type=action["type"], event_type=(event or {}).get("type"),
         actor_id=actor.get("id"), actor_role=actor.get("role"), client_id=keeping.client_id,
         verdict=outcome.verdict, rule_ids=[f["rule_id"] for f in outcome.findings],
-        ruleset_version=outcome.ruleset_version, body=body,
+        ruleset_version=outcome.ruleset_version, body=body, tenant_id=keeping.tenant_id,
         request_digest=trail.request_digest(keeping.digest_key, request))
 
 

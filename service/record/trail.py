@@ -1,4 +1,5 @@
-"""The one append-only trail of decisions, case events and rule-set versions, in a Merkle tree.
+"""The append-only trail of decisions, case events and rule-set versions: one Merkle tree per
+tenant (docs/tenant-logs.md). An entry's `tenant_id` names its log; the tree tables are keyed by it.
 
 Writing (the hot path): an entry's hash is computed here, from its content alone, and signed as
 its receipt; the entry goes in with a row in the sealing queue that carries the hash and that
@@ -23,12 +24,13 @@ import hmac
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import LargeBinary, bindparam, func, insert, select, tuple_
+from sqlalchemy import LargeBinary, bindparam, func, insert, select, text, tuple_
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from service.record import merkle
 from service.record.ids import new_id
+from service.tenants import DEFAULT_TENANT
 from service.record.models import (TrailCheckpoint, TrailEntry, TrailLeaf, TrailNode,
                                    TrailPending)
 
@@ -46,6 +48,24 @@ CONTENT = HASHED[1:-1]
 SCHEME = 3
 
 
+def log_origin(origin: str, tenant_id: str) -> str:
+    """A log's origin line (c2sp.org/tlog-checkpoint): the deployment's origin for the default
+    tenant (the log that existed before tenants, whose published checkpoints and witness know it),
+    `<origin>/<tenant>` for every other one. One checkpoint key signs every log."""
+    return origin if tenant_id == DEFAULT_TENANT else f"{origin}/{tenant_id}"
+
+
+EVERY_TENANT = "*"
+
+
+def scope(connection: Connection, tenant_id: str) -> None:
+    """Row-level security (PostgreSQL): the rest of this transaction sees `tenant_id`'s rows only,
+    or every tenant's with EVERY_TENANT (the sealer, the worker, the CLI): the GUC contract of
+    service.tenants. On SQLite there is no second wall: the queries name their tenant."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT set_config('sg.tenant', :t, true)"), {"t": tenant_id})
+
+
 def request_digest(key: bytes, request: dict) -> str:
     """A keyed digest of the request: proves what was asked without keeping health facts."""
     canonical = json.dumps(request, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
@@ -53,14 +73,20 @@ def request_digest(key: bytes, request: dict) -> str:
 
 
 def leaf_data(values: dict) -> bytes:
-    """The bytes a scheme-3 entry is in the tree: docs/trail.md, 'Verifying the trail yourself'."""
-    return _canonical_json([_canonical(values.get(name)) for name in CONTENT]).encode()
+    """The bytes a scheme-3 entry is in the tree: docs/trail.md, 'Verifying the trail yourself'.
+    An entry of a tenant other than the default one ends with its tenant, so its hash (and the
+    receipt signed over it) binds it to its company: moved to another tenant's log, it no longer
+    hashes to its leaf (docs/tenant-logs.md). The default log's entries hash as they always did."""
+    content = [_canonical(values.get(name)) for name in CONTENT]
+    if values.get("tenant_id", DEFAULT_TENANT) != DEFAULT_TENANT:
+        content.append(values["tenant_id"])
+    return _canonical_json(content).encode()
 
 
 def hash_of(entry) -> str:
     """A stored entry's hash: the chain hash it carries (schemes 1, 2), or its content's (scheme 3)."""
     if entry.hash_scheme == SCHEME:
-        return entry_hash({name: getattr(entry, name) for name in (*CONTENT, "hash_scheme")})
+        return entry_hash({name: getattr(entry, name) for name in (*CONTENT, "hash_scheme", "tenant_id")})
     return entry.hash
 
 
@@ -118,16 +144,14 @@ def sign_entry(key, values: dict, entry_hash_hex: str) -> bytes:
                                      recorded_at=receipt_time(values["recorded_at"])))
 
 
-def _service_key():
-    from flask import current_app
-    return current_app.extensions["trail_key"]
-
-
 def entry_values(*, kind: str, recorded_at: dt.datetime, ruleset_version: str, body: dict,
-                 rule_ids: list[str] | None = None, entry_id: str | None = None, **columns) -> dict:
-    """An entry's content and hash, ready for append_all."""
+                 rule_ids: list[str] | None = None, entry_id: str | None = None,
+                 tenant_id: str = DEFAULT_TENANT, **columns) -> dict:
+    """An entry's content and hash, ready for append_all. `tenant_id`: the log it goes into
+    (entries of no company, such as a rule set's version, are the default log's)."""
     values = {name: None for name in CONTENT}
     values.update(columns)
+    values["tenant_id"] = tenant_id
     # Microseconds are what both databases keep: hash what will be read back.
     values.update(entry_id=entry_id or new_id(), kind=kind,
                   recorded_at=recorded_at.astimezone(dt.timezone.utc), rule_ids=sorted(set(rule_ids or [])),
@@ -136,17 +160,17 @@ def entry_values(*, kind: str, recorded_at: dt.datetime, ruleset_version: str, b
 
 
 def append(session: Session, *, kind: str, recorded_at: dt.datetime, ruleset_version: str,
-           body: dict, rule_ids: list[str] | None = None, entry_id: str | None = None, key=None,
+           body: dict, key, rule_ids: list[str] | None = None, entry_id: str | None = None,
            **columns) -> Appended:
     """Append one entry inside the caller's transaction (the caller commits). `key`: the trail's
-    signing key (service.record.signing.TrailKey), the app's when not given."""
+    signing key (service.record.signing.TrailKey)."""
     return append_all(session, [entry_values(kind=kind, recorded_at=recorded_at, ruleset_version=ruleset_version,
                                              body=body, rule_ids=rule_ids, entry_id=entry_id, **columns)], key=key)[0]
 
 
-def append_and_commit(engine: Engine, entries: list[dict], key=None) -> list[Appended]:
+def append_and_commit(engine: Engine, entries: list[dict], key) -> list[Appended]:
     """Append entries that go with no other write (checks) and commit them: all or none."""
-    signed = _signed(entries, key or _service_key())  # before the transaction: SQLite's holds the write lock
+    signed = _signed(entries, key)  # before the transaction: SQLite's holds the write lock
     if engine.dialect.name == "postgresql" and len(entries) == 1:
         # One statement is its own transaction: the server commits as it ends.
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
@@ -155,21 +179,21 @@ def append_and_commit(engine: Engine, entries: list[dict], key=None) -> list[App
         return _insert(connection, entries, *signed)
 
 
-def append_all(session: Session, entries: list[dict], key=None) -> list[Appended]:
+def append_all(session: Session, entries: list[dict], key) -> list[Appended]:
     """Append entries (entry_values) in order, inside the caller's transaction (the caller commits)."""
-    return append_on(session.connection(), entries, key or _service_key())  # Core: nothing needs identity
+    return append_on(session.connection(), entries, key)  # Core: nothing needs identity
 
 
-_COLUMNS = [*CONTENT, "hash_scheme"]  # not the hash: it is kept once, in the entry's leaf
+_COLUMNS = [*CONTENT, "hash_scheme", "tenant_id"]  # not the hash: it is kept once, in the entry's leaf
 
 
 def _queue_one():
     """PostgreSQL: insert one entry and queue it for the sealer, in one statement (its own
     transaction: the server commits as it ends)."""
     entry = (insert(_ENTRIES).values({name: bindparam(name, type_=_ENTRIES.c[name].type) for name in _COLUMNS})
-             .returning(_ENTRIES.c.seq).cte("entry"))
-    queued = insert(_PENDING).from_select(["seq", "hash", "signature"], select(
-        entry.c.seq, bindparam("leaf", type_=LargeBinary), bindparam("signature", type_=LargeBinary))).cte("queued")
+             .returning(_ENTRIES.c.seq, _ENTRIES.c.tenant_id).cte("entry"))
+    queued = insert(_PENDING).from_select(["tenant_id", "seq", "hash", "signature"], select(
+        entry.c.tenant_id, entry.c.seq, bindparam("leaf", type_=LargeBinary), bindparam("signature", type_=LargeBinary))).cte("queued")
     return select(entry.c.seq).add_cte(queued)
 
 
@@ -191,7 +215,8 @@ def _signed(entries: list[dict], key) -> tuple[list[str], list[bytes]]:
 
 def _insert(connection: Connection, entries: list[dict], hashes: list[str], signatures: list[bytes]) -> list[Appended]:
     def queue(seqs):
-        return [{"seq": s, "hash": bytes.fromhex(h), "signature": g} for s, h, g in zip(seqs, hashes, signatures)]
+        return [{"tenant_id": v["tenant_id"], "seq": s, "hash": bytes.fromhex(h), "signature": g}
+                for v, s, h, g in zip(entries, seqs, hashes, signatures)]
 
     if connection.dialect.name == "postgresql" and len(entries) == 1:
         seqs = [connection.execute(_QUEUE_ONE, {**{n: entries[0][n] for n in _COLUMNS},
@@ -218,32 +243,34 @@ def b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode()
 
 
-def latest_checkpoint(session: Session) -> TrailCheckpoint | None:
-    return session.scalar(select(TrailCheckpoint).order_by(TrailCheckpoint.tree_size.desc()).limit(1))
+def latest_checkpoint(session: Session, tenant_id: str) -> TrailCheckpoint | None:
+    return session.scalar(select(TrailCheckpoint).where(TrailCheckpoint.tenant_id == tenant_id)
+                          .order_by(TrailCheckpoint.tree_size.desc()).limit(1))
 
 
-def stored_nodes(session: Session, wanted: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-    """The tree nodes named, in two queries (leaves, interior nodes)."""
+def stored_nodes(session: Session, wanted: set[tuple[int, int]], tenant_id: str) -> dict[tuple[int, int], bytes]:
+    """The nodes named of one tenant's tree, in two queries (leaves, interior nodes)."""
     low = [(level, index) for level, index in wanted if level < merkle.STORED_FROM]
     leaves = sorted({i for level, index in low for i in merkle.leaves_under(level, index)})
     inner = [(level, index) for level, index in wanted if level >= merkle.STORED_FROM]
     found: dict[tuple[int, int], bytes] = {}
     if leaves:
         found.update(((0, i), h) for i, h in session.execute(
-            select(TrailLeaf.leaf_index, TrailLeaf.hash).where(TrailLeaf.leaf_index.in_(leaves))))
+            select(TrailLeaf.leaf_index, TrailLeaf.hash).where(TrailLeaf.tenant_id == tenant_id,
+                                                               TrailLeaf.leaf_index.in_(leaves))))
         if len(found) == len(leaves):
             found.update(((lv, i), merkle.from_leaves(lv, i, lambda _, j: found[(0, j)])) for lv, i in low if lv)
     if inner:
         found.update(((lv, i), h) for lv, i, h in session.execute(
             select(TrailNode.level, TrailNode.index, TrailNode.hash)
-            .where(tuple_(TrailNode.level, TrailNode.index).in_(inner))))
+            .where(TrailNode.tenant_id == tenant_id, tuple_(TrailNode.level, TrailNode.index).in_(inner))))
     missing = set(wanted) - found.keys()
     if missing:
         raise LookupError(f"tree nodes missing from the database: {sorted(missing)[:5]}")
     return found
 
 
-def prove(session: Session, build) -> list[bytes] | bytes:
-    """Run a merkle proof or root builder on stored nodes, fetched in one go."""
-    nodes = stored_nodes(session, merkle.needed(build))
+def prove(session: Session, build, tenant_id: str) -> list[bytes] | bytes:
+    """Run a merkle proof or root builder on one tenant's stored nodes, fetched in one go."""
+    nodes = stored_nodes(session, merkle.needed(build), tenant_id)
     return build(lambda level, index: nodes[(level, index)])

@@ -14,6 +14,11 @@ false alarm nor hide an edit. Memory stays bounded: a batch of rows and the tree
 
 `verify_chain` is the full verification; service.record.verification resumes from the last one
 that held and walks only the leaves after it (Scan.leaves from a stored right edge).
+
+Each tenant's log is verified on its own (docs/tenant-logs.md): its leaves, nodes, checkpoints
+and queue, and only its entries; a checkpoint must name the log's own origin, and an entry of
+another tenant is neither a leaf nor a stray of this log. The entries written before the tree
+(the hash chain, the legacy queue) are the default log's.
 """
 from __future__ import annotations
 
@@ -33,7 +38,8 @@ from service.record.merkle import RightEdge  # noqa: F401 -- verification.py rea
 from service.record.models import (TrailCheckpoint, TrailEntry, TrailHead, TrailLeaf, TrailLegacyPending,
                                    TrailPending)
 from service.record.trail import (CONTENT, GENESIS, HASHED, LEGACY_SEALED, SCHEME, SEAL_REFUSED, _canonical, b64,
-                                  entry_hash, hash_of, receipt_time, stored_nodes)
+                                  entry_hash, hash_of, log_origin, receipt_time, stored_nodes)
+from service.tenants import DEFAULT_TENANT
 
 E, L, P, C = TrailEntry.__table__, TrailLeaf.__table__, TrailPending.__table__, TrailCheckpoint.__table__
 BATCH = 5000  # rows per fetch from the server-side cursor
@@ -80,11 +86,16 @@ def snapshot(connection: Connection) -> None:
 
 
 def verify_chain(session: Session, key=None, against: list[dict] | None = None,
-                 progress: Progress | None = None) -> Verification:
-    """The full verification, in one consistent snapshot of the database."""
-    connection = session.connection()
-    snapshot(connection)
-    return Scan(connection, key, progress).full(against or [])
+                 progress: Progress | None = None, tenant_id: str = DEFAULT_TENANT) -> Verification:
+    """The full verification of one tenant's log, in one consistent snapshot of the database."""
+    if session.get_bind().dialect.name == "postgresql" and not session.in_transaction():
+        # Asked before BEGIN: the session's first statement sets the tenant (sg.tenant), after
+        # which SET TRANSACTION ISOLATION LEVEL is refused.
+        connection = session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    else:
+        connection = session.connection()
+        snapshot(connection)
+    return Scan(connection, key, progress, tenant_id).full(against or [])
 
 
 def _content_columns(dialect: str) -> list:
@@ -100,7 +111,7 @@ def _content_columns(dialect: str) -> list:
         elif dialect == "postgresql" and name == "as_of":
             column = func.to_char(column, "YYYY-MM-DD")
         columns.append(column.label(name))
-    return columns
+    return [*columns, E.c.tenant_id]  # last: hashed only when not the default log's (trail.leaf_data)
 
 
 _RECORDED_AT, _AS_OF, _RULE_IDS, _BODY = (_AT[n] for n in ("recorded_at", "as_of", "rule_ids", "body"))
@@ -112,6 +123,8 @@ def _fast_leaf(row, loads=orjson.loads, dumps=orjson.dumps, sort=orjson.OPT_SORT
     """The leaf hash of a scheme-3 entry's content, encoded by orjson; None if it cannot."""
     try:
         content = list(row[_CONTENT_FROM:])
+        if content.pop() != DEFAULT_TENANT:
+            content.append(row[-1])
         recorded_at, as_of = content[_RECORDED_AT], content[_AS_OF]
         if recorded_at.__class__ is not str:
             content[_RECORDED_AT] = _canonical(recorded_at)
@@ -127,21 +140,23 @@ def _fast_leaf(row, loads=orjson.loads, dumps=orjson.dumps, sort=orjson.OPT_SORT
 class Scan:
     """Checks over one connection, inside the caller's (snapshot) transaction."""
 
-    def __init__(self, connection: Connection, key, progress: Progress | None = None):
-        self.c, self.key, self.progress = connection, key, progress
+    def __init__(self, connection: Connection, key, progress: Progress | None = None,
+                 tenant_id: str = DEFAULT_TENANT):
+        self.c, self.key, self.progress, self.tenant = connection, key, progress, tenant_id
+        self.default = tenant_id == DEFAULT_TENANT  # the log that holds what came before the tree
         self.checked = 0
 
     def scalar(self, query):
         return self.c.execute(query).scalar()
 
     def full(self, against: list[dict]) -> Verification:
-        total = self.scalar(select(func.count()).select_from(E))  # the snapshot starts here
-        latest = self.c.execute(select(C.c.tree_size, C.c.root_hash, C.c.note)
+        total = self.scalar(select(func.count()).select_from(E).where(self.mine(E)))  # the snapshot starts here
+        latest = self.c.execute(select(C.c.tree_size, C.c.root_hash, C.c.note).where(self.mine(C))
                                 .order_by(C.c.tree_size.desc()).limit(1)).first()
-        checkpoints = self.scalar(select(func.count()).select_from(C))
+        checkpoints = self.scalar(select(func.count()).select_from(C).where(self.mine(C)))
         pending = self.pending()
         size = latest.tree_size if latest else 0
-        max_seq = self.scalar(select(func.max(E.c.seq)))
+        max_seq = self.scalar(select(func.max(E.c.seq)).where(self.mine(E)))
         done = dict(entries=total, sealed=size, pending=pending, checkpoint=size or None, checkpoints=checkpoints,
                     from_size=None, max_seq=max_seq, sealed_through=self.sealed_through(max_seq))
         try:
@@ -154,15 +169,19 @@ class Scan:
         return Verification(True, checked=self.checked, root_hash=latest.root_hash if latest else None,
                             note=latest.note if latest else None, **done)
 
+    def mine(self, table):
+        """This log's rows of a trail table."""
+        return table.c.tenant_id == self.tenant
+
     def sealed_through(self, max_seq: int | None) -> int:
-        """The highest seq with no entry still queued at or below it."""
-        queued = [self.scalar(select(func.min(P.c.seq))),
-                  self.scalar(select(func.min(TrailLegacyPending.__table__.c.seq)))]
+        """The highest seq of this log with none of its entries still queued at or below it."""
+        queued = [self.scalar(select(func.min(P.c.seq)).where(self.mine(P))),
+                  self.scalar(select(func.min(TrailLegacyPending.__table__.c.seq))) if self.default else None]
         return min([max_seq or 0, *(q - 1 for q in queued if q is not None)])
 
     def pending(self) -> int:
-        return (self.scalar(select(func.count()).select_from(P))
-                + self.scalar(select(func.count()).select_from(TrailLegacyPending.__table__)))
+        legacy = self.scalar(select(func.count()).select_from(TrailLegacyPending.__table__)) if self.default else 0
+        return self.scalar(select(func.count()).select_from(P).where(self.mine(P))) + legacy
 
     def checkpoint(self, size: int, root: bytes, note: str) -> None:
         """A checkpoint's note is signed by the trail's key and says the size and root stored."""
@@ -172,6 +191,10 @@ class Scan:
         if text is None:
             raise Bad(None, f"checkpoint {size} is not signed by the trail's key (its signature does not verify)")
         lines = text.split("\n")
+        origin = log_origin(self.key.name, self.tenant)
+        if lines[0] != origin:
+            raise Bad(None, f"checkpoint {size} is of the log {lines[0]}, not of this one ({origin}): "
+                            "another log's checkpoint was put in its place")
         if len(lines) < 3 or lines[1] != str(size) or lines[2] != b64(root):
             raise Bad(None, f"checkpoint {size}: the stored size or root differs from what its signed note says")
 
@@ -181,7 +204,7 @@ class Scan:
         stored = {}
         for i in range(0, len(sizes), 1000):
             stored.update(self.c.execute(select(C.c.tree_size, C.c.root_hash)
-                                         .where(C.c.tree_size.in_(sizes[i:i + 1000]))).all())
+                                         .where(self.mine(C), C.c.tree_size.in_(sizes[i:i + 1000]))).all())
         for n in sizes:
             if n not in stored:
                 raise Bad(None, f"checkpoint {n} of the exported copy is not in the database "
@@ -201,7 +224,8 @@ class Scan:
         indices = sorted(range(size) if size <= count else draw.sample(range(size), count))
         rows = self.c.execute(select(L.c.leaf_index, L.c.seq.label("leaf_seq"), L.c.hash.label("leaf"), E.c.hash_scheme,
                                      *_content_columns(self.c.dialect.name))
-                              .outerjoin(E, E.c.seq == L.c.seq).where(L.c.leaf_index.in_(indices))).all()
+                              .outerjoin(E, (E.c.seq == L.c.seq) & self.mine(E))
+                              .where(self.mine(L), L.c.leaf_index.in_(indices))).all()
         found = {row[0]: row for row in rows}
         wanted: set[tuple[int, int]] = set()
         for index in indices:
@@ -209,7 +233,7 @@ class Scan:
                 raise Bad(None, f"leaf {index}, verified before, is missing from the tree (spot check)")
             wanted |= merkle.needed(lambda get, i=index: merkle.inclusion_path(i, size, get))
         try:
-            nodes = stored_nodes(self.c, wanted)
+            nodes = stored_nodes(self.c, wanted, self.tenant)
         except LookupError as missing:
             raise Bad(None, f"the verified tree is incomplete (spot check): {missing}") from None
         for index in indices:  # the entries first: a bad one is named, not a leaf whose path crosses it
@@ -231,9 +255,9 @@ class Scan:
         of `start` leaves) into against every checkpoint of a size in (start, stop]."""
         query = (select(L.c.leaf_index, L.c.seq.label("leaf_seq"), L.c.hash.label("leaf"), E.c.hash_scheme,
                         *_content_columns(self.c.dialect.name))
-                 .outerjoin(E, E.c.seq == L.c.seq).order_by(L.c.leaf_index))
+                 .outerjoin(E, (E.c.seq == L.c.seq) & self.mine(E)).where(self.mine(L)).order_by(L.c.leaf_index))
         signed = self.c.execute(select(C.c.tree_size, C.c.root_hash, C.c.note)
-                                .where(C.c.tree_size > start, C.c.tree_size <= stop)
+                                .where(self.mine(C), C.c.tree_size > start, C.c.tree_size <= stop)
                                 .order_by(C.c.tree_size).execution_options(yield_per=BATCH))
         checkpoints = iter(signed)
         due = next(checkpoints, None)
@@ -250,7 +274,8 @@ class Scan:
                     if index != n:
                         raise Bad(None, f"leaf {n} is missing from the tree (the next stored leaf is {index})")
                     if scheme is None:
-                        raise Bad(seq, f"entry {seq} (leaf {index}) is missing: it was deleted")
+                        raise Bad(seq, f"entry {seq} (leaf {index}) is missing from this log: it was deleted, "
+                                       "or moved to another tenant")
                     if fast != leaf:
                         self.entry(seq, index, leaf)
                     edge.push(leaf)
@@ -284,11 +309,11 @@ class Scan:
         row = self.c.execute(select(E).where(E.c.seq == seq)).first()
         if row.hash_scheme not in (1, 2, SCHEME):
             raise Bad(seq, f"entry {seq} names an unknown hash scheme")
-        recomputed = entry_hash({name: getattr(row, name) for name in (*HASHED, "hash_scheme")})
+        recomputed = entry_hash({name: getattr(row, name) for name in (*HASHED, "hash_scheme", "tenant_id")})
         if row.hash_scheme != SCHEME and recomputed != row.hash:
             raise Bad(seq, f"entry {seq} (leaf {index}) was altered after it was written")
         if bytes.fromhex(recomputed) != leaf:
-            other = self.scalar(select(L.c.leaf_index).where(L.c.hash == bytes.fromhex(recomputed)))
+            other = self.scalar(select(L.c.leaf_index).where(self.mine(L), L.c.hash == bytes.fromhex(recomputed)))
             if other is not None:
                 raise Bad(seq, f"entry {seq} is at leaf {index} but is the entry sealed at "
                                f"leaf {other}: entries were reordered")
@@ -297,6 +322,8 @@ class Scan:
 
     def old_chain(self) -> None:
         """Entries written before the tree keep their chain: links, and the frozen head."""
+        if not self.default:
+            return
         prev_hash, expected_seq, last = GENESIS, None, None
         rows = self.c.execute(select(E.c.seq, E.c.prev_hash, E.c.hash).where(E.c.hash_scheme < SCHEME)
                               .order_by(E.c.seq).execution_options(yield_per=BATCH))
@@ -321,8 +348,9 @@ class Scan:
         an entry slipped in among the old ones is a full verification's to find)."""
         self.refusals()
         stray = select(E.c.seq).where(
-            ~select(L.c.seq).where(L.c.seq == E.c.seq).exists(),
-            ~select(P.c.seq).where(P.c.seq == E.c.seq).exists(),
+            self.mine(E),
+            ~select(L.c.seq).where(self.mine(L), L.c.seq == E.c.seq).exists(),
+            ~select(P.c.seq).where(self.mine(P), P.c.seq == E.c.seq).exists(),
             ~select(TrailLegacyPending.seq).where(TrailLegacyPending.seq == E.c.seq).exists())
         if after_seq is not None:
             stray = stray.where(E.c.seq > after_seq)
@@ -333,7 +361,8 @@ class Scan:
         # An entry still queued is checked against the hash its writer queued and signed in its
         # receipt: the sealer will refuse a row without that signature, so name it now.
         for entry in self.c.execute(select(E, P.c.hash.label("queued"), P.c.signature)
-                                    .join(P, P.c.seq == E.c.seq).order_by(E.c.seq)).all():  # the queue is short
+                                    .join(P, (P.c.seq == E.c.seq) & self.mine(P)).where(self.mine(E))
+                                    .order_by(E.c.seq)).all():  # the queue is short
             queued, signature = entry.queued, entry.signature
             if queued is None or signature is None or (self.key is not None and not self.key.verify(
                     self.key.receipt_text(decision_id=entry.entry_id, entry_hash=queued.hex(),
@@ -347,7 +376,7 @@ class Scan:
 
     def refusals(self) -> None:
         """An entry the sealer refused was queued by someone without the key: the trail was tampered with."""
-        refusal = self.c.execute(select(E.c.seq, E.c.body).where(E.c.kind == SEAL_REFUSED)
+        refusal = self.c.execute(select(E.c.seq, E.c.body).where(self.mine(E), E.c.kind == SEAL_REFUSED)
                                  .order_by(E.c.seq).limit(1)).first()
         if refusal is not None:
             body = refusal.body or {}
@@ -358,6 +387,8 @@ class Scan:
 
     def legacy_queue(self) -> None:
         """Entries queued before writers signed wait for `trail seal --legacy-unsigned`, once."""
+        if not self.default:
+            return
         legacy = TrailLegacyPending.__table__
         rows = self.c.execute(select(E, legacy.c.hash.label("queued")).join(legacy, legacy.c.seq == E.c.seq)
                               .order_by(E.c.seq)).all()

@@ -11,6 +11,9 @@ What the witness adds: it remembers the largest tree it cosigned, away from our 
 never cosigns a tree that does not extend it. Cutting the tail (the witness's tree is larger than
 ours) or rewriting history and re-signing it with the real checkpoint key (our tree no longer
 holds the witness's root) is seen by `trail verify`, which asks the witness for its latest.
+
+Each tenant's log is witnessed on its own: its checkpoints name its origin (trail.log_origin),
+the witness keeps its latest per origin, and a log the witness refuses never holds up another's.
 """
 from __future__ import annotations
 
@@ -31,7 +34,8 @@ from sqlalchemy.orm import Session
 from service.clock import utcnow
 from service.record import merkle
 from service.record.models import TrailCheckpoint, TrailCosignature
-from service.record.trail import prove
+from service.record.trail import EVERY_TENANT, log_origin, prove, scope
+from service.tenants import DEFAULT_TENANT
 from service.signed_notes import COSIGNATURE_V1, Checkpoint, NoteError, Verifier, split_note, verified_by
 
 log = logging.getLogger(__name__)
@@ -75,24 +79,48 @@ def witness_verifier(app: Flask) -> Verifier | None:
 # -- submitting ---------------------------------------------------------------------------------
 
 def submit_pending(app: Flask) -> dict:
-    """Submit every checkpoint not cosigned yet, oldest first; stop at the first refusal or
-    failure (the next round starts there again). Returns counts for the worker's report."""
+    """Submit every checkpoint not cosigned yet, of every log, oldest first; in each log stop at the
+    first refusal or failure (the next round starts there again). Returns counts for the worker's
+    report (`waiting` and `status`: the first log that stopped; `logs`: every one that did)."""
     url = app.config.get("TRAIL_WITNESS_URL")
     if not url:
         return {"witness": "not configured"}
     verifier = witness_verifier(app)
     if verifier is None:
         return {"witness": "TRAIL_WITNESS_VKEY is not set"}
+    with app.extensions["db_read_sessions"]() as session:
+        scope(session.connection(), EVERY_TENANT)
+        cosigned = dict(session.execute(select(TrailCosignature.tenant_id, func.max(TrailCosignature.tree_size))
+                                        .group_by(TrailCosignature.tenant_id)).all())
+        behind = [tenant for tenant, size in session.execute(
+            select(TrailCheckpoint.tenant_id, func.max(TrailCheckpoint.tree_size)).group_by(TrailCheckpoint.tenant_id))
+            if size > cosigned.get(tenant, 0)]
+    total = {"cosigned": 0, "skipped": 0}
+    for tenant in sorted(behind):
+        done = _submit_log(app, url, verifier, tenant)
+        total["cosigned"] += done["cosigned"]
+        total["skipped"] += done["skipped"]
+        if "status" in done:
+            total.setdefault("waiting", done["waiting"])
+            total.setdefault("status", done["status"])
+            total.setdefault("logs", {})[tenant] = {"waiting": done["waiting"], "status": done["status"]}
+    return total
+
+
+def _submit_log(app: Flask, url: str, verifier: Verifier, tenant: str) -> dict:
     sessions, timeout = app.extensions["db_read_sessions"], float(app.config["TRAIL_WITNESS_TIMEOUT"])
     with sessions() as session:
-        old = session.scalar(select(func.max(TrailCosignature.tree_size))) or 0
+        scope(session.connection(), tenant)
+        old = session.scalar(select(func.max(TrailCosignature.tree_size))
+                             .where(TrailCosignature.tenant_id == tenant)) or 0
         todo = list(session.execute(select(TrailCheckpoint.tree_size, TrailCheckpoint.note)
-                                    .where(TrailCheckpoint.tree_size > old)
+                                    .where(TrailCheckpoint.tenant_id == tenant, TrailCheckpoint.tree_size > old)
                                     .order_by(TrailCheckpoint.tree_size).limit(SUBMIT_BATCH)))
 
     def submit(old: int, size: int, note: str) -> tuple[int, str]:
         with sessions() as session:
-            body = add_checkpoint_body(session, old, size, note)
+            scope(session.connection(), tenant)
+            body = add_checkpoint_body(session, old, size, note, tenant)
         return _post(url, body, timeout)
 
     cosigned = skipped = 0
@@ -110,10 +138,10 @@ def submit_pending(app: Flask) -> dict:
                 old = theirs
                 status, answer = submit(old, size, note)
         if status != 200:
-            log.warning("the witness did not cosign checkpoint %s (old size %s): %s %s", size, old, status,
-                        answer.strip()[:300])
+            log.warning("the witness did not cosign checkpoint %s of %s (old size %s): %s %s", size, tenant, old,
+                        status, answer.strip()[:300])
             return {"cosigned": cosigned, "skipped": skipped, "waiting": size, "status": status}
-        _store(app, size, note, answer, verifier)
+        _store(app, tenant, size, note, answer, verifier)
         cosigned, old = cosigned + 1, size
     return {"cosigned": cosigned, "skipped": skipped}
 
@@ -123,9 +151,9 @@ def _size(answer: str) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def add_checkpoint_body(session: Session, old: int, size: int, note: str) -> str:
-    """old size, the consistency proof from it (our stored nodes), a blank line, the checkpoint."""
-    proof = prove(session, lambda get: merkle.consistency_path(old, size, get)) if 0 < old < size else []
+def add_checkpoint_body(session: Session, old: int, size: int, note: str, tenant: str = DEFAULT_TENANT) -> str:
+    """old size, the consistency proof from it (the log's stored nodes), a blank line, the checkpoint."""
+    proof = prove(session, lambda get: merkle.consistency_path(old, size, get), tenant) if 0 < old < size else []
     return f"old {old}\n" + "".join(base64.b64encode(h).decode() + "\n" for h in proof) + "\n" + note
 
 
@@ -141,7 +169,7 @@ def _post(url: str, body: str, timeout: float) -> tuple[int, str]:
         return 0, f"unreachable ({exc})"
 
 
-def _store(app: Flask, size: int, note: str, answer: str, verifier: Verifier) -> None:
+def _store(app: Flask, tenant: str, size: int, note: str, answer: str, verifier: Verifier) -> None:
     """Keep the witness's signature line, once it verifies over our checkpoint."""
     line = next((line for line in answer.splitlines() if line.split(" ")[1:2] == [verifier.name]), None)
     stamps = verified_by(note + line + "\n", [verifier]) if line else {}
@@ -150,8 +178,9 @@ def _store(app: Flask, size: int, note: str, answer: str, verifier: Verifier) ->
     stamp = next(iter(stamps.values()))
     try:
         with app.extensions["db_sessions"]() as session, session.begin():
+            scope(session.connection(), tenant)
             session.execute(insert(TrailCosignature).values(
-                tree_size=size, witness=verifier.vkey, signature=line,
+                tenant_id=tenant, tree_size=size, witness=verifier.vkey, signature=line,
                 cosigned_at=dt.datetime.fromtimestamp(stamp, dt.timezone.utc)))
     except IntegrityError:
         pass  # another process stored its cosignature first
@@ -159,16 +188,20 @@ def _store(app: Flask, size: int, note: str, answer: str, verifier: Verifier) ->
 
 # -- /readyz ------------------------------------------------------------------------------------
 
-def witness_status(app: Flask) -> dict:
-    """How far the witness is behind: "behind" once the oldest checkpoint waiting for its
-    cosignature has waited TRAIL_WITNESS_DEGRADED_SECONDS (then /readyz says degraded)."""
+def witness_status(app: Flask, tenant: str = DEFAULT_TENANT) -> dict:
+    """How far the witness is behind on `tenant`'s log: "behind" once the oldest checkpoint waiting
+    for its cosignature has waited TRAIL_WITNESS_DEGRADED_SECONDS (then /readyz says degraded)."""
     if not app.config.get("TRAIL_WITNESS_URL"):
         return {"status": "not configured"}
     with app.extensions["db_read_sessions"]() as session:
-        cosigned = session.scalar(select(func.max(TrailCosignature.tree_size))) or 0
-        latest = session.scalar(select(func.max(TrailCheckpoint.tree_size))) or 0
+        scope(session.connection(), tenant)
+        cosigned = session.scalar(select(func.max(TrailCosignature.tree_size))
+                                  .where(TrailCosignature.tenant_id == tenant)) or 0
+        latest = session.scalar(select(func.max(TrailCheckpoint.tree_size))
+                                .where(TrailCheckpoint.tenant_id == tenant)) or 0
         waiting_since = session.scalar(select(TrailCheckpoint.published_at).where(
-            TrailCheckpoint.tree_size > cosigned).order_by(TrailCheckpoint.tree_size).limit(1))
+            TrailCheckpoint.tenant_id == tenant, TrailCheckpoint.tree_size > cosigned)
+            .order_by(TrailCheckpoint.tree_size).limit(1))
     body = {"status": "ok", "latest_checkpoint": latest, "latest_cosigned": cosigned}
     if waiting_since is not None:
         if waiting_since.tzinfo is None:  # SQLite hands back naive UTC
@@ -182,9 +215,9 @@ def witness_status(app: Flask) -> dict:
 
 # -- verifying ----------------------------------------------------------------------------------
 
-def fetch_witnessed(app: Flask) -> str | None:
-    """The witness's latest cosigned checkpoint of our log (None: it has cosigned none)."""
-    origin_hash = hashlib.sha256(app.config["TRAIL_ORIGIN"].encode()).hexdigest()
+def fetch_witnessed(app: Flask, tenant: str = DEFAULT_TENANT) -> str | None:
+    """The witness's latest cosigned checkpoint of `tenant`'s log (None: it has cosigned none)."""
+    origin_hash = hashlib.sha256(log_origin(app.config["TRAIL_ORIGIN"], tenant).encode()).hexdigest()
     url = f"{app.config['TRAIL_WITNESS_URL'].rstrip('/')}/{origin_hash}/checkpoint"
     try:
         with urllib.request.urlopen(url, timeout=float(app.config["TRAIL_WITNESS_TIMEOUT"])) as answer:
@@ -198,14 +231,15 @@ def fetch_witnessed(app: Flask) -> str | None:
 
 
 def check_against_witness(session: Session, ring, witness: Verifier, witnessed: str | None,
-                          grace_seconds: float) -> tuple[str | None, list[str]]:
-    """(why the trail does not hold against the witness's latest cosigned checkpoint or None,
-    warnings). `witnessed` is that checkpoint as the witness serves it (a note with the log's
+                          grace_seconds: float, tenant: str = DEFAULT_TENANT) -> tuple[str | None, list[str]]:
+    """(why `tenant`'s log does not hold against the witness's latest cosigned checkpoint of it or
+    None, warnings). `witnessed` is that checkpoint as the witness serves it (a note with the log's
     signature and the witness's cosignature), or None when the witness has cosigned none."""
-    ours = session.scalar(select(func.max(TrailCheckpoint.tree_size))) or 0
+    mine = TrailCheckpoint.tenant_id == tenant
+    ours = session.scalar(select(func.max(TrailCheckpoint.tree_size)).where(mine)) or 0
 
     def first_after(size: int):  # the checkpoint that has waited longest for a cosignature after `size`
-        return session.scalar(select(TrailCheckpoint.published_at).where(TrailCheckpoint.tree_size > size)
+        return session.scalar(select(TrailCheckpoint.published_at).where(mine, TrailCheckpoint.tree_size > size)
                               .order_by(TrailCheckpoint.tree_size).limit(1))
 
     if witnessed is None:
@@ -221,12 +255,14 @@ def check_against_witness(session: Session, ring, witness: Verifier, witnessed: 
         return f"the witness's checkpoint does not verify: {exc}", []
     if witness.vkey not in signed:
         return "the witness's checkpoint carries no valid cosignature of the witness's key (TRAIL_WITNESS_VKEY)", []
+    if theirs.origin != log_origin(ring.name, tenant):
+        return f"the witness's checkpoint is of the log {theirs.origin}, not of {log_origin(ring.name, tenant)}", []
     if not set(signed) - {witness.vkey}:
         return "the witness's checkpoint is not signed by a checkpoint key of this trail", []
     if theirs.size > ours:
         return (f"the witness cosigned checkpoint {theirs.size}, but the trail ends at checkpoint {ours}: "
                 f"entries were cut from its end (with their leaves and checkpoints)"), []
-    root = session.scalar(select(TrailCheckpoint.root_hash).where(TrailCheckpoint.tree_size == theirs.size))
+    root = session.scalar(select(TrailCheckpoint.root_hash).where(mine, TrailCheckpoint.tree_size == theirs.size))
     if root is None:
         return (f"checkpoint {theirs.size}, which the witness cosigned, is not in the database: the tree "
                 "was rewritten and sealed again"), []
@@ -250,10 +286,11 @@ def _waited(published: dt.datetime) -> float:
     return (utcnow() - published).total_seconds()
 
 
-def verify_with_witness(app: Flask, session: Session, result, witnessed: str | None = None):
-    """`trail verify`'s last step: the verified trail (service.record.trail.Verification) checked
-    against the witness's latest cosigned checkpoint (`witnessed`, kept earlier, or asked of the
-    witness now). Returns (the verification, not ok when it does not hold; notes to print)."""
+def verify_with_witness(app: Flask, session: Session, result, witnessed: str | None = None,
+                        tenant: str = DEFAULT_TENANT):
+    """`trail verify`'s last step: the verified log of `tenant` (service.record.verify.Verification)
+    checked against the witness's latest cosigned checkpoint of it (`witnessed`, kept earlier, or
+    asked of the witness now). Returns (the verification, not ok when it does not hold; notes to print)."""
     import dataclasses
     verifier = witness_verifier(app)
     if verifier is None:
@@ -262,11 +299,11 @@ def verify_with_witness(app: Flask, session: Session, result, witnessed: str | N
     if not result.ok:
         return result, []
     try:
-        note = witnessed if witnessed is not None else fetch_witnessed(app)
+        note = witnessed if witnessed is not None else fetch_witnessed(app, tenant)
     except WitnessUnreachable as exc:
         return dataclasses.replace(result, ok=False, reason=f"{exc}: the trail is not checked against it"), []
     reason, warnings = check_against_witness(session, app.extensions["trail_key"], verifier, note,
-                                             float(app.config["TRAIL_WITNESS_DEGRADED_SECONDS"]))
+                                             float(app.config["TRAIL_WITNESS_DEGRADED_SECONDS"]), tenant)
     if reason:
         return dataclasses.replace(result, ok=False, reason=reason), warnings
     return result, warnings

@@ -109,7 +109,8 @@ def _verify_trail(ctx: PassContext) -> dict:
     from service.record.witnessing import verify_with_witness
     return work(app.extensions["db_engine"], app.extensions["trail_key"], float(app.config["TRAIL_VERIFY_SECONDS"]),
                 in_thread=not app.testing, sample=int(app.config["TRAIL_VERIFY_SAMPLE"]),
-                witness=lambda connection, result: verify_with_witness(app, connection, result))
+                witness=lambda connection, result, tenant: verify_with_witness(app, connection, result,
+                                                                               tenant=tenant))
 
 
 def _witness_submit(ctx: PassContext) -> dict:

@@ -9,6 +9,10 @@ POST /add-checkpoint   old size, consistency proof, blank line, the log's signed
                        text/x.tlog.size), 422 the proof does not verify (a rollback or a fork).
 GET /<sha256 hex of origin>/checkpoint   the latest checkpoint cosigned, with both signatures.
 GET /                  the witness's verifier key and the origins it watches (JSON).
+
+A service keeps one log per tenant (docs/tenant-logs.md): `<origin>/<tenant>`, signed by the same
+checkpoint key as `<origin>`. A log configured for an origin is trusted for its tenants' logs
+too; each is its own log here, with its own latest checkpoint.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from flask import Flask, Response, request
 
 from service.record.merkle import verify_consistency
 from service.signed_notes import EMPTY_ROOT, Checkpoint, NoteError, Signer, Verifier, split_note, verified_by
+from service.tenants import valid_tenant
 from service.witness.store import Store
 
 log = logging.getLogger("separation_guard.witness")
@@ -56,7 +61,7 @@ class Witness:
             return _text(400, f"malformed: {exc}")
         if any(len(h) != 32 for h in proof):
             return _text(400, "a proof line is not a 32-byte hash")
-        verifiers = self.logs.get(checkpoint.origin)
+        verifiers = self.verifiers_for(checkpoint.origin)
         if not verifiers:
             return _text(404, f"unknown log origin {checkpoint.origin}")
         try:
@@ -84,8 +89,15 @@ class Witness:
             return _conflict(now.size if now else 0)
         return 200, line, "text/plain; charset=utf-8"
 
+    def verifiers_for(self, origin: str) -> list[Verifier] | None:
+        """The keys trusted for a log: its own, or those of the service origin it is a tenant's log of."""
+        if origin in self.logs:
+            return self.logs[origin]
+        service, _, tenant = origin.rpartition("/")
+        return self.logs.get(service) if valid_tenant(tenant) else None
+
     def latest_note(self, origin_hash: str) -> str | None:
-        for origin in self.logs:
+        for origin in {*self.logs, *self.store.origins()}:
             if hashlib.sha256(origin.encode()).hexdigest() == origin_hash:
                 latest = self.store.latest(origin)
                 return latest.note if latest else None

@@ -46,6 +46,11 @@ class Store:
                                      .where(cosigned.c.origin == origin)).first()
         return Latest(row.tree_size, row.root_hash, row.note) if row else None
 
+    def origins(self) -> list[str]:
+        """Every log cosigned here (a tenant's log is known once its first checkpoint is)."""
+        with self.engine.connect() as connection:
+            return list(connection.execute(select(cosigned.c.origin)).scalars())
+
     def advance(self, origin: str, old: Latest | None, size: int, root: bytes, note: str) -> bool:
         """Record (size, root, note) if the latest is still `old`; False when another moved it first."""
         values = {"tree_size": size, "root_hash": root, "note": note, "cosigned_at": utcnow()}
