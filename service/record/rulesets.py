@@ -53,9 +53,12 @@ def record_ruleset(session: Session, key, rulebook: RuleBook, now, *, previous: 
                                 "files": files})
     columns = {k: v for k, v in values.items() if k in TrailEntry.__table__.c}
     if session.bind.dialect.name == "postgresql":
-        seq = session.scalar(pg_insert(TrailEntry.__table__).values(**columns)
-                             .on_conflict_do_nothing(index_elements=["entry_id"])
-                             .returning(TrailEntry.__table__.c.seq))
+        # entry_id is not unique on the partitioned table (migration 0015_scale): workers starting
+        # together take turns on the version, and the first writes it.
+        session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(rulebook.version, 0))))
+        seq = None
+        if session.scalar(select(TrailEntry.seq).where(TrailEntry.entry_id == rulebook.version)) is None:
+            seq = session.scalar(pg_insert(TrailEntry.__table__).values(**columns).returning(TrailEntry.__table__.c.seq))
     else:  # one writer at a time: the transaction began IMMEDIATE
         if session.scalar(select(TrailEntry.seq).where(TrailEntry.entry_id == rulebook.version)):
             return False

@@ -1,0 +1,86 @@
+"""Monthly partitions of the trail (PostgreSQL's native declarative partitioning, migration
+0015_scale; SQLite keeps one table). docs/scaling.md.
+
+`trail_entries` is partitioned by `recorded_at` (the time the service received the entry, never a
+time a caller chose), one partition per calendar month in UTC, named `trail_entries_YYYY_MM`.
+Partitions are made ahead (the month now and the next MONTHS_AHEAD) by the worker's daily
+`partitions` task and by the migration, so an insert never finds its month missing. There is no
+default partition: a row in it would stop its month's partition from being created later.
+Each partition gets the parent's row-level security policy too, so a query that names a
+partition directly is held to its tenant as one through the parent is.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+TRAIL = "trail_entries"
+MONTHS_AHEAD = 3
+POLICY = "tenant_id = current_setting('sg.tenant', true) OR current_setting('sg.tenant', true) = '*'"
+_NAME = re.compile(r"^(?P<table>[a-z_]+)_(?P<year>\d{4})_(?P<month>\d{2})$")
+
+
+def month_of(moment: dt.date | dt.datetime) -> dt.date:
+    return dt.date(moment.year, moment.month, 1)
+
+
+def next_month(month: dt.date, count: int = 1) -> dt.date:
+    index = month.year * 12 + month.month - 1 + count
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def partition_name(month: dt.date, table: str = TRAIL) -> str:
+    return f"{table}_{month.year:04d}_{month.month:02d}"
+
+
+def month_of_partition(name: str) -> dt.date | None:
+    found = _NAME.match(name)
+    return dt.date(int(found["year"]), int(found["month"]), 1) if found else None
+
+
+def _bound(month: dt.date) -> str:
+    return f"'{month.isoformat()} 00:00:00+00'"
+
+
+def create_partition(c: Connection, month: dt.date, parent: str = TRAIL, table: str = TRAIL) -> bool:
+    """The partition of `month` (of `parent`, named after `table`), with its row-level security;
+    False when it exists."""
+    name = partition_name(month, table)
+    if c.execute(text("SELECT to_regclass(:name)"), {"name": name}).scalar() is not None:
+        return False
+    c.execute(text(f"CREATE TABLE {name} PARTITION OF {parent} "
+                   f"FOR VALUES FROM ({_bound(month)}) TO ({_bound(next_month(month))})"))
+    c.execute(text(f"ALTER TABLE {name} ENABLE ROW LEVEL SECURITY"))
+    c.execute(text(f"ALTER TABLE {name} FORCE ROW LEVEL SECURITY"))
+    c.execute(text(f"CREATE POLICY tenant_isolation ON {name} USING ({POLICY}) WITH CHECK ({POLICY})"))
+    return True
+
+
+def ensure_ahead(c: Connection, today: dt.date, months: int = MONTHS_AHEAD, since: dt.date | None = None,
+                 parent: str = TRAIL) -> list[str]:
+    """Partitions from `since` (default: this month) through `months` after `today`'s month; the
+    names of those it made. PostgreSQL only (SQLite: nothing to make)."""
+    if c.dialect.name != "postgresql":
+        return []
+    made, month, last = [], month_of(since or today), next_month(month_of(today), months)
+    while month <= last:
+        if create_partition(c, month, parent):
+            made.append(partition_name(month))
+        month = next_month(month)
+    return made
+
+
+def attached(c: Connection, parent: str = TRAIL) -> list[tuple[str, dt.date]]:
+    """The partitions of `parent`, (name, month), oldest first."""
+    if c.dialect.name != "postgresql":
+        return []
+    names = c.execute(text("SELECT child.relname FROM pg_inherits i JOIN pg_class child ON child.oid = i.inhrelid "
+                           "JOIN pg_class parent ON parent.oid = i.inhparent "
+                           "JOIN pg_namespace n ON n.oid = parent.relnamespace "
+                           "WHERE parent.relname = :parent AND n.nspname = current_schema()"),
+                      {"parent": parent}).scalars()
+    found = [(name, month_of_partition(name)) for name in names]
+    return sorted((name, month) for name, month in found if month is not None)
