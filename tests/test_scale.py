@@ -48,3 +48,120 @@ def test_round_robin_gives_every_tenant_its_first_batch_before_any_second():
     order = list(round_robin(queues, batch=3))
     assert order == [("acme", ["A0", "A1", "A2"]), ("globex", ["G1"]), ("initech", ["I1", "I2", "I3"]),
                      ("acme", ["A3", "A4", "A5"]), ("acme", ["A6"])]
+
+
+# ---- partitions, archive (PostgreSQL) --------------------------------------------------------
+
+import datetime as dt  # noqa: E402
+
+import pytest  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+
+from service.flows.sealing import wait_until_sealed  # noqa: E402
+from service.record.archive import ArchiveRefused, archive, verify_archive  # noqa: E402
+from service.record.partitions import attached, month_of, next_month, partition_name  # noqa: E402
+from service.record.verification import FULL, run  # noqa: E402
+from tests.conftest import make_app, reset_postgres_schema  # noqa: E402
+
+
+@pytest.fixture
+def pg_app(postgres_url):
+    reset_postgres_schema(postgres_url)
+    app = make_app(postgres_url)
+    yield app
+    app.extensions["db_engine"].dispose()
+
+
+def _key(app, name: str, tenant: str) -> dict:
+    with app.extensions["db_sessions"]() as session, session.begin():
+        key = create_client(session, name, ["checks", "trail:read"], tenant_id=tenant)
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.mark.postgres
+def test_the_trail_is_partitioned_by_month_ahead_and_an_entry_lands_in_its_month(pg_app):
+    decision = pg_app.test_client().post("/v1/checks", json=check_body()).get_json()["decision_id"]
+    this_month = month_of(dt.datetime.now(dt.timezone.utc))
+    with pg_app.extensions["db_engine"].connect() as c:
+        c.execute(text("SELECT set_config('sg.tenant', '*', false)"))
+        names = [name for name, _ in attached(c)]
+        assert [partition_name(next_month(this_month, n)) for n in range(4)] == names[-4:]
+        assert c.scalar(text("SELECT relkind FROM pg_class WHERE relname = 'trail_entries' "
+                             "AND relnamespace = current_schema()::regnamespace")) == "p"
+        held_in = c.scalar(text("SELECT tableoid::regclass::text FROM trail_entries WHERE entry_id = :d"),
+                           {"d": decision})
+        assert held_in == partition_name(this_month)
+        # Each partition is held to the tenant as its parent is.
+        assert c.scalar(text("SELECT relforcerowsecurity FROM pg_class WHERE relname = :n "
+                             "AND relnamespace = current_schema()::regnamespace"), {"n": held_in})
+
+
+@pytest.mark.postgres
+def test_a_month_past_retention_is_archived_verified_offline_and_not_missing(pg_app, tmp_path):
+    client = pg_app.test_client()
+    mine = [client.post("/v1/checks", json=check_body()).get_json()["decision_id"] for _ in range(2)]
+    theirs = client.post("/v1/checks", json=check_body(), headers=_key(pg_app, "ehr-acme", "acme")).get_json()
+    wait_until_sealed(pg_app)
+    engine, origin = pg_app.extensions["db_engine"], pg_app.config["TRAIL_ORIGIN"]
+    this_month = month_of(dt.datetime.now(dt.timezone.utc))
+    with pytest.raises(ArchiveRefused, match="within retention"):
+        archive(engine, origin, next_month(this_month), this_month, 36, tmp_path)
+    later = next_month(this_month, 40)
+    done = archive(engine, origin, next_month(this_month), later, 36, tmp_path)
+    assert [d.partition for d in done] == [partition_name(this_month)]
+    files = {p.name.split(".")[1]: p for p in done[0].files}
+    assert set(files) == {"default", "acme"}
+    default_text, acme_text = files["default"].read_text(), files["acme"].read_text()
+    assert all(d in default_text for d in mine) and theirs["decision_id"] not in default_text
+    assert theirs["decision_id"] in acme_text and not any(d in acme_text for d in mine)
+    vkey = pg_app.extensions["trail_key"].checkpoint_verifiers()[0].vkey
+    checked = verify_archive(default_text.splitlines(), [vkey])
+    assert checked.ok and checked.entries == 3, checked  # the rule set's version entry and two checks
+    assert verify_archive(acme_text.splitlines(), [vkey]).ok
+    altered = default_text.replace('"deny"', '"allow"', 1)
+    assert not verify_archive(altered.splitlines(), [vkey]).ok
+    with engine.connect() as c:
+        c.execute(text("SELECT set_config('sg.tenant', '*', false)"))
+        assert partition_name(this_month) not in [n for n, _ in attached(c)]
+        assert c.scalar(text("SELECT count(*) FROM trail_entries")) == 0
+        assert c.scalar(text(f"SELECT count(*) FROM archived_{partition_name(this_month)}")) == 4  # detached, kept
+    for tenant in ("default", "acme"):  # the leaves are still the tree's; their entries archived, not missing
+        _, result = run(engine, pg_app.extensions["trail_key"], FULL, requested_by="test", tenant_id=tenant)
+        assert result.ok, result.reason
+    with engine.begin() as c:  # a leaf whose entry is gone outside any archive is still a gap
+        c.execute(text("SELECT set_config('sg.tenant', '*', true)"))
+        c.execute(text("DELETE FROM trail_archives WHERE tenant_id = 'acme'"))
+    _, result = run(engine, pg_app.extensions["trail_key"], FULL, requested_by="test", tenant_id="acme")
+    assert not result.ok and "missing" in result.reason
+
+
+def test_archiving_is_refused_on_sqlite(sqlite_app, tmp_path):
+    with pytest.raises(ArchiveRefused, match="PostgreSQL only"):
+        archive(sqlite_app.extensions["db_engine"], "o", dt.date(2020, 1, 1), dt.date(2026, 1, 1), 36, tmp_path)
+
+
+# ---- fairness of the sweeps ------------------------------------------------------------------
+
+def test_one_tenants_backlog_does_not_starve_another_in_the_sla_sweep(app, monkeypatch):
+    """acme has a backlog of five batches of cases; globex one case. With room for two batches,
+    the sweep reaches globex's case in its first round."""
+    from service.flows.sla_sweep import sweep_overdue
+    from service.record.models import Case
+    now = dt.datetime(2026, 1, 5, 1, tzinfo=dt.timezone.utc)
+    with app.extensions["db_sessions"]() as session, session.begin():
+        for n in range(10):
+            session.add(Case(tenant_id="acme", id=f"A{n:03d}", kind="resignation", employee_id=f"E{n}",
+                             created_at=now, event_count=0))
+        session.add(Case(tenant_id="globex", id="G001", kind="resignation", employee_id="E9", created_at=now,
+                         event_count=0))
+    seen = []
+    import service.flows.sla_sweep as sla_sweep
+    original = sla_sweep.sweep
+
+    def watching(session, rulebook, as_of, now, *, tenant_id=None, case_ids=None):
+        seen.append((tenant_id, list(case_ids)))
+        return original(session, rulebook, as_of, now, tenant_id=tenant_id, case_ids=case_ids)
+    monkeypatch.setattr(sla_sweep, "sweep", watching)
+    counts = sweep_overdue(app, dt.date(2026, 1, 6), batch=2, max_batches=2)
+    assert seen == [("acme", ["A000", "A001"]), ("globex", ["G001"])]
+    assert counts["tenants"] == 2 and counts["batches"] == 2 and counts["cut_short"]
