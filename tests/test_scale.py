@@ -94,6 +94,52 @@ def test_the_trail_is_partitioned_by_month_ahead_and_an_entry_lands_in_its_month
         # Each partition is held to the tenant as its parent is.
         assert c.scalar(text("SELECT relforcerowsecurity FROM pg_class WHERE relname = :n "
                              "AND relnamespace = current_schema()::regnamespace"), {"n": held_in})
+    made = pg_app.test_cli_runner().invoke(args=["db", "partitions"])
+    assert made.exit_code == 0 and "every partition ahead exists" in made.output, made.output
+
+
+@pytest.mark.postgres
+def test_an_entry_of_a_month_not_made_is_kept_and_moves_into_its_month_when_made(pg_app):
+    from freezegun import freeze_time
+    from service.record.partitions import ensure_ahead
+    with freeze_time("2020-03-10T02:00:00Z"):
+        answer = pg_app.test_client().post("/v1/checks", json=check_body())
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    where = text("SELECT tableoid::regclass::text FROM trail_entries WHERE entry_id = :d")
+    with pg_app.extensions["db_engine"].begin() as c:
+        c.execute(text("SELECT set_config('sg.tenant', '*', true)"))
+        assert c.scalar(where, {"d": answer.get_json()["decision_id"]}) == "trail_entries_default"
+        ensure_ahead(c, dt.date(2020, 3, 1), months=0)
+        assert c.scalar(where, {"d": answer.get_json()["decision_id"]}) == "trail_entries_2020_03"
+
+
+@pytest.mark.postgres
+def test_a_cases_events_stay_in_its_opening_month_and_their_seq_stays_unique(pg_app):
+    from tests.test_trail_ledger import _seed_until_withdrawal_accepted, CASE
+    client = pg_app.test_client()
+    _seed_until_withdrawal_accepted(client)
+    with pg_app.extensions["db_engine"].connect() as c:
+        c.execute(text("SELECT set_config('sg.tenant', '*', false)"))
+        assert c.scalar(text("SELECT relkind FROM pg_class WHERE relname = 'case_events' "
+                             "AND relnamespace = current_schema()::regnamespace")) == "p"
+        opened = c.scalar(text("SELECT created_at FROM cases WHERE id = :c"), {"c": CASE})
+        held_in = c.execute(text("SELECT DISTINCT tableoid::regclass::text FROM case_events WHERE case_id = :c"),
+                            {"c": CASE}).scalars().all()
+        assert held_in == [partition_name(month_of(opened), "case_events")]
+        with pytest.raises(Exception, match="(?i)unique|duplicate"):  # event 1 again: refused by the key
+            c.execute(text("INSERT INTO case_events (tenant_id, case_id, case_opened_at, seq, client_key, accepted, "
+                           "type, at, actor_id, actor_role, recorded_at, decision_id, response_status, response) "
+                           "SELECT tenant_id, case_id, case_opened_at, 1, 'again', accepted, type, at, actor_id, "
+                           "actor_role, recorded_at, decision_id, response_status, response FROM case_events "
+                           "WHERE case_id = :c AND seq = 1"), {"c": CASE})
+        c.rollback()
+        c.execute(text("SELECT set_config('sg.tenant', '*', false)"))
+        with pytest.raises(Exception, match="(?i)foreign key"):  # another opening time than its case's
+            c.execute(text("INSERT INTO case_events (tenant_id, case_id, case_opened_at, seq, client_key, accepted, "
+                           "type, at, actor_id, actor_role, recorded_at, decision_id, response_status, response) "
+                           "SELECT tenant_id, case_id, case_opened_at + interval '1 microsecond', 1, 'again', accepted, "
+                           "type, at, actor_id, actor_role, recorded_at, decision_id, response_status, response "
+                           "FROM case_events WHERE case_id = :c AND seq = 1"), {"c": CASE})
 
 
 @pytest.mark.postgres

@@ -206,7 +206,9 @@ class Case(Base):
     created_at: Mapped[dt.datetime]
     event_count: Mapped[int] = mapped_column(Integer, default=0)
 
-    __table_args__ = (Index("ix_cases_tenant_employee", "tenant_id", "employee_id"),)
+    __table_args__ = (Index("ix_cases_tenant_employee", "tenant_id", "employee_id"),
+                      # What the case's events carry as case_opened_at, held to it by their foreign key.
+                      UniqueConstraint("tenant_id", "id", "created_at"))
 
 
 class CaseEvent(Base):
@@ -236,10 +238,17 @@ class CaseEvent(Base):
     # request is refused, not answered with this one's answer. None: recorded before 0008.
     body_digest: Mapped[str | None] = mapped_column(String(80))
 
+    # The case's created_at: on PostgreSQL the table is partitioned by it, by month (migration
+    # 0015_scale), so a case's events stay in one partition. Every event of a case carries the same
+    # value (the foreign key holds it to the case's), so (tenant, case, seq, case_opened_at) is
+    # unique exactly when (tenant, case, seq) is: a partitioned table's unique keys hold its key.
+    case_opened_at: Mapped[dt.datetime]
+
     __table_args__ = (
-        ForeignKeyConstraint(["tenant_id", "case_id"], ["cases.tenant_id", "cases.id"]),
-        UniqueConstraint("tenant_id", "case_id", "seq"),
-        UniqueConstraint("tenant_id", "case_id", "client_key"),
+        ForeignKeyConstraint(["tenant_id", "case_id", "case_opened_at"],
+                             ["cases.tenant_id", "cases.id", "cases.created_at"]),
+        UniqueConstraint("tenant_id", "case_id", "seq", "case_opened_at"),
+        UniqueConstraint("tenant_id", "case_id", "client_key", "case_opened_at"),
     )
 
 

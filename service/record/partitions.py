@@ -1,11 +1,15 @@
-"""Monthly partitions of the trail (PostgreSQL's native declarative partitioning, migration
-0015_scale; SQLite keeps one table). docs/scaling.md.
+"""Monthly partitions of the trail and the ledger (PostgreSQL's native declarative partitioning,
+migration 0015_scale; SQLite keeps one table each). docs/scaling.md.
+
+`case_events` is partitioned by `case_opened_at`, its case's created_at, so that a case's events
+stay together and the ledger's uniqueness (tenant, case, seq) still holds (models.CaseEvent).
 
 `trail_entries` is partitioned by `recorded_at` (the time the service received the entry, never a
 time a caller chose), one partition per calendar month in UTC, named `trail_entries_YYYY_MM`.
 Partitions are made ahead (the month now and the next MONTHS_AHEAD) by the worker's daily
-`partitions` task and by the migration, so an insert never finds its month missing. There is no
-default partition: a row in it would stop its month's partition from being created later.
+`partitions` task and by the migration. A default partition (`<table>_default`) takes a row of a
+month not made (a clock far off; a test's frozen time), so an insert never fails; making that
+month's partition later moves its rows out of the default partition first.
 Each partition gets the parent's row-level security policy too, so a query that names a
 partition directly is held to its tenant as one through the parent is.
 """
@@ -18,6 +22,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 TRAIL = "trail_entries"
+LEDGER = "case_events"  # by its case's opening month (case_opened_at)
+PARTITIONED = (TRAIL, LEDGER)
+KEY = {TRAIL: "recorded_at", LEDGER: "case_opened_at"}
 MONTHS_AHEAD = 3
 POLICY = "tenant_id = current_setting('sg.tenant', true) OR current_setting('sg.tenant', true) = '*'"
 _NAME = re.compile(r"^(?P<table>[a-z_]+)_(?P<year>\d{4})_(?P<month>\d{2})$")
@@ -45,32 +52,57 @@ def _bound(month: dt.date) -> str:
     return f"'{month.isoformat()} 00:00:00+00'"
 
 
-def create_partition(c: Connection, month: dt.date, parent: str = TRAIL, table: str = TRAIL) -> bool:
-    """The partition of `month` (of `parent`, named after `table`), with its row-level security;
-    False when it exists."""
-    name = partition_name(month, table)
-    if c.execute(text("SELECT to_regclass(:name)"), {"name": name}).scalar() is not None:
-        return False
-    c.execute(text(f"CREATE TABLE {name} PARTITION OF {parent} "
-                   f"FOR VALUES FROM ({_bound(month)}) TO ({_bound(next_month(month))})"))
+def _exists(c: Connection, name: str) -> bool:
+    return c.execute(text("SELECT to_regclass(:name)"), {"name": name}).scalar() is not None
+
+
+def _secure(c: Connection, name: str) -> None:
     c.execute(text(f"ALTER TABLE {name} ENABLE ROW LEVEL SECURITY"))
     c.execute(text(f"ALTER TABLE {name} FORCE ROW LEVEL SECURITY"))
     c.execute(text(f"CREATE POLICY tenant_isolation ON {name} USING ({POLICY}) WITH CHECK ({POLICY})"))
+
+
+def create_default(c: Connection, parent: str = TRAIL, table: str = TRAIL) -> None:
+    name = f"{table}_default"
+    c.execute(text(f"CREATE TABLE {name} PARTITION OF {parent} DEFAULT"))
+    _secure(c, name)
+
+
+def create_partition(c: Connection, month: dt.date, parent: str = TRAIL, table: str = TRAIL) -> bool:
+    """The partition of `month` (of `parent`, named after `table`), with its row-level security;
+    False when it exists. Rows of that month in the default partition move into it first."""
+    name = partition_name(month, table)
+    if _exists(c, name):
+        return False
+    low, high = _bound(month), _bound(next_month(month))
+    c.execute(text(f"CREATE TABLE {name} (LIKE {parent} INCLUDING DEFAULTS)"))
+    if _exists(c, f"{table}_default"):
+        key = KEY[table]
+        c.execute(text(f"WITH moved AS (DELETE FROM {table}_default WHERE {key} >= {low} AND {key} < {high} "
+                       f"RETURNING *) INSERT INTO {name} SELECT * FROM moved"))
+    c.execute(text(f"ALTER TABLE {parent} ATTACH PARTITION {name} FOR VALUES FROM ({low}) TO ({high})"))
+    _secure(c, name)
     return True
 
 
 def ensure_ahead(c: Connection, today: dt.date, months: int = MONTHS_AHEAD, since: dt.date | None = None,
-                 parent: str = TRAIL) -> list[str]:
-    """Partitions from `since` (default: this month) through `months` after `today`'s month; the
-    names of those it made. PostgreSQL only (SQLite: nothing to make)."""
+                 parent: str | None = None, table: str = TRAIL) -> list[str]:
+    """Partitions of `table` (attached to `parent`, default the table itself) from `since`
+    (default: this month) through `months` after `today`'s month; the names of those it made.
+    PostgreSQL only (SQLite: nothing to make)."""
     if c.dialect.name != "postgresql":
         return []
     made, month, last = [], month_of(since or today), next_month(month_of(today), months)
     while month <= last:
-        if create_partition(c, month, parent):
-            made.append(partition_name(month))
+        if create_partition(c, month, parent or table, table):
+            made.append(partition_name(month, table))
         month = next_month(month)
     return made
+
+
+def ensure_all_ahead(c: Connection, today: dt.date) -> list[str]:
+    """Every partitioned table's months ahead (the worker's daily `partitions` task)."""
+    return [name for table in PARTITIONED for name in ensure_ahead(c, today, table=table)]
 
 
 def attached(c: Connection, parent: str = TRAIL) -> list[tuple[str, dt.date]]:

@@ -50,7 +50,12 @@ PRIVILEGES: dict[str, tuple[str, ...]] = {
     "trail_verifications": ("SELECT", "INSERT", "UPDATE"),
     # A closed case's re-check row is deleted with its facts (service.record.rechecks).
     "case_rechecks": ("SELECT", "INSERT", "UPDATE", "DELETE"),
+    # The months archived (service.record.archive, run by the owner): verification reads them.
+    "trail_archives": ("SELECT",),
 }
+# A month's partition is reached through its parent, whose grants govern (PostgreSQL checks the
+# parent's); a month archived and detached is kept as evidence: read, never written.
+ARCHIVED = re.compile(r"archived_trail_entries_\d{4}_\d{2}")
 
 
 # Plain identifiers only: the names go into DDL, which takes no bound parameters.
@@ -74,7 +79,8 @@ def statements(schema: str, owner: str, service: str, tables: list[str], sequenc
             raise RolesError(f"{what} {name!r}: use letters, digits and _ (not starting with a digit)")
     if owner == service:
         raise RolesError("the owner and the service must be two roles")
-    unnamed = sorted(set(tables) - set(PRIVILEGES))
+    privileges = {**PRIVILEGES, **{t: ("SELECT",) for t in tables if ARCHIVED.fullmatch(t)}}
+    unnamed = sorted(set(tables) - set(privileges))
     if unnamed:
         raise RolesError(f"no privileges are decided for table(s) {', '.join(unnamed)}: name them in "
                          "service/record/roles.py PRIVILEGES")
@@ -87,7 +93,7 @@ def statements(schema: str, owner: str, service: str, tables: list[str], sequenc
         name = f"{s}.{_quote(table)}"
         sql += [f"ALTER TABLE {name} OWNER TO {o}",
                 f"REVOKE ALL ON TABLE {name} FROM {v}",
-                f"GRANT {', '.join(PRIVILEGES[table])} ON TABLE {name} TO {v}"]
+                f"GRANT {', '.join(privileges[table])} ON TABLE {name} TO {v}"]
     for sequence in sorted(sequences):
         name = f"{s}.{_quote(sequence)}"
         # Serial ids (case_events) and the trail's entry order: the service draws from them.
@@ -104,7 +110,8 @@ def _create_role(role: str) -> str:
 
 def schema_objects(connection: Connection, schema: str) -> tuple[list[str], list[str]]:
     """The tables and sequences in the schema (sequences owned by a serial column included)."""
-    tables = connection.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = :s"),
+    tables = connection.execute(text("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                                     "WHERE n.nspname = :s AND c.relkind IN ('r', 'p') AND NOT c.relispartition"),
                                 {"s": schema}).scalars().all()
     sequences = connection.execute(text("SELECT sequencename FROM pg_sequences WHERE schemaname = :s"),
                                    {"s": schema}).scalars().all()

@@ -91,9 +91,9 @@ def _recheck(ctx: PassContext) -> dict:
 def _partitions(ctx: PassContext) -> dict:
     """The trail's monthly partitions, made months ahead so an insert never finds its month
     missing (PostgreSQL; service.record.partitions)."""
-    from service.record.partitions import ensure_ahead
+    from service.record.partitions import ensure_all_ahead
     with ctx.app.extensions["db_engine"].begin() as connection:
-        return {"created": len(ensure_ahead(connection, ctx.as_of))}
+        return {"created": len(ensure_all_ahead(connection, ctx.as_of))}
 
 
 def _watch_rules(ctx: PassContext) -> dict:
