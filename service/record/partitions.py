@@ -105,6 +105,15 @@ def ensure_all_ahead(c: Connection, today: dt.date) -> list[str]:
     return [name for table in PARTITIONED for name in ensure_ahead(c, today, table=table)]
 
 
+def may_create(c: Connection) -> bool:
+    """Whether this connection's role owns the partitioned tables (only their owner may add a
+    partition: with two roles, the owner runs `db partitions`, not the service's worker)."""
+    if c.dialect.name != "postgresql":
+        return False
+    return bool(c.execute(text("SELECT pg_has_role(current_user, relowner, 'USAGE') FROM pg_class "
+                               "WHERE oid = to_regclass(:t)"), {"t": TRAIL}).scalar())
+
+
 def attached(c: Connection, parent: str = TRAIL) -> list[tuple[str, dt.date]]:
     """The partitions of `parent`, (name, month), oldest first."""
     if c.dialect.name != "postgresql":

@@ -91,8 +91,10 @@ def _recheck(ctx: PassContext) -> dict:
 def _partitions(ctx: PassContext) -> dict:
     """The trail's monthly partitions, made months ahead so an insert never finds its month
     missing (PostgreSQL; service.record.partitions)."""
-    from service.record.partitions import ensure_all_ahead
+    from service.record.partitions import ensure_all_ahead, may_create
     with ctx.app.extensions["db_engine"].begin() as connection:
+        if not may_create(connection):  # SQLite, or the service role: the owner runs `db partitions`
+            return {"created": 0}
         return {"created": len(ensure_all_ahead(connection, ctx.as_of))}
 
 
