@@ -118,10 +118,16 @@ def _write(c: Connection, origin: str, name: str, month: dt.date, directory: Pat
     return files, ranges
 
 
-def archived_ranges(c: Connection, tenant_id: str) -> list[tuple[int, int]]:
-    """The seq ranges of `tenant_id`'s archived months."""
-    return [(r.first_seq, r.last_seq) for r in c.execute(
-        select(TrailArchive.first_seq, TrailArchive.last_seq).where(TrailArchive.tenant_id == tenant_id))]
+class ArchivedRanges:
+    """The seq ranges of one tenant's archived months: `seq in ranges`. Verification re-hashes
+    those leaves as leaves (the tree keeps them); their entries are in the files, not missing."""
+
+    def __init__(self, c: Connection, tenant_id: str):
+        self.ranges = [(r.first_seq, r.last_seq) for r in c.execute(
+            select(TrailArchive.first_seq, TrailArchive.last_seq).where(TrailArchive.tenant_id == tenant_id))]
+
+    def __contains__(self, seq: int) -> bool:
+        return any(first <= seq <= last for first, last in self.ranges)
 
 
 def _b64(raw: bytes) -> str:

@@ -34,7 +34,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from service.record import merkle
-from service.record.archive import archived_ranges
+from service.record.archive import ArchivedRanges as Archived
 from service.record.merkle import RightEdge  # noqa: F401 -- verification.py reads it here too
 from service.record.models import (TrailCheckpoint, TrailEntry, TrailHead, TrailLeaf, TrailLegacyPending,
                                    TrailPending)
@@ -90,8 +90,7 @@ def verify_chain(session: Session, key=None, against: list[dict] | None = None,
                  progress: Progress | None = None, tenant_id: str = DEFAULT_TENANT) -> Verification:
     """The full verification of one tenant's log, in one consistent snapshot of the database."""
     if session.get_bind().dialect.name == "postgresql" and not session.in_transaction():
-        # Asked before BEGIN: the session's first statement sets the tenant (sg.tenant), after
-        # which SET TRANSACTION ISOLATION LEVEL is refused.
+        # Before BEGIN: the session's first statement sets sg.tenant, and SET TRANSACTION then fails.
         connection = session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     else:
         connection = session.connection()
@@ -146,12 +145,7 @@ class Scan:
         self.c, self.key, self.progress, self.tenant = connection, key, progress, tenant_id
         self.default = tenant_id == DEFAULT_TENANT  # the log that holds what came before the tree
         self.checked = 0
-        # Months archived by `trail archive` (service.record.archive): their leaves stay in the
-        # tree and are verified as leaves; their entries are in the archive's file, not missing.
-        self.archived = archived_ranges(connection, tenant_id)
-
-    def was_archived(self, seq: int) -> bool:
-        return any(first <= seq <= last for first, last in self.archived)
+        self.archived = Archived(connection, tenant_id)  # leaves verified; entries in files, not missing
 
     def scalar(self, query):
         return self.c.execute(query).scalar()
@@ -246,7 +240,7 @@ class Scan:
         for index in indices:  # the entries first: a bad one is named, not a leaf whose path crosses it
             seq, leaf, scheme = found[index][1:4]
             if scheme is None:
-                if self.was_archived(seq):
+                if seq in self.archived:
                     continue
                 raise Bad(seq, f"entry {seq} (leaf {index}), verified before, is missing: it was deleted (spot check)")
             if scheme != SCHEME or _fast_leaf(found[index]) != leaf:
@@ -282,7 +276,7 @@ class Scan:
                     index, seq, leaf, scheme = row[:4]
                     if index != n:
                         raise Bad(None, f"leaf {n} is missing from the tree (the next stored leaf is {index})")
-                    if scheme is None and not self.was_archived(seq):
+                    if scheme is None and seq not in self.archived:
                         raise Bad(seq, f"entry {seq} (leaf {index}) is missing from this log: it was deleted, "
                                        "or moved to another tenant")
                     if scheme is not None and fast != leaf:
