@@ -68,13 +68,13 @@ def main() -> None:
         case_id = f"BENCH-{events}"
         _record(client, case_id, events)
         with app.app_context():
-            recorded = len(case_rows(db.read_session(), case_id))
+            recorded = len(case_rows(db.read_session(), case_id, tenant_id="default"))
 
         def rows_alone(session):
             return list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq)))
 
         def checked(session):
-            return case_rows(session, case_id)
+            return case_rows(session, case_id, tenant_id="default")
 
         queued = _time(app, checked, args.n)
         wait_until_sealed(app)

@@ -5,7 +5,6 @@ import datetime as dt
 import json
 
 import pytest
-from flask import g, request
 from sqlalchemy import create_engine, func, select, text
 
 from service.flows.sealing import wait_until_sealed
@@ -15,27 +14,32 @@ from service.record.models import TrailCheckpoint, TrailEntry, TrailLeaf
 from service.record.trail import append_and_commit, entry_values, log_origin
 from service.record.verify import verify_chain
 from service.signed_notes import Checkpoint, split_note
-from tests.conftest import POSTGRES_URL, check_body
+from service.http.keys import create_client
+from tests.conftest import POSTGRES_URL, TEST_KEY, check_body
+from tests.test_witness import witnessed  # noqa: F401 -- the service with a witness of its own
 
-TENANT = "X-Test-Tenant"
+KEYS = {"default": TEST_KEY}  # the tests' key is the default tenant's; one key per other tenant
 
 
 @pytest.fixture
 def tenant_app(app):
-    """The app, with each request's tenant named by a test header, as auth names it from the key
-    (branch `tenants`): g.tenant is what every trail view reads."""
-    @app.before_request
-    def _tenant():
-        g.tenant = request.headers.get(TENANT, "default")
+    """The app, with a key for each of the tenants a, b and c (auth sets g.tenant from the key)."""
+    with app.extensions["db_sessions"]() as session, session.begin():
+        for tenant in ("a", "b", "c"):
+            KEYS[tenant] = create_client(session, f"{tenant}-ehr", ["checks", "cases", "trail:read"], tenant_id=tenant)
     return app
 
 
+def _as(tenant: str) -> dict:
+    return {"Authorization": f"Bearer {KEYS[tenant]}"}
+
+
 def _get(client, tenant, path):
-    return client.get(path, headers={TENANT: tenant})
+    return client.get(path, headers=_as(tenant))
 
 
 def _check(client, tenant, **overrides) -> dict:
-    answer = client.post("/v1/checks", json=check_body(**overrides), headers={TENANT: tenant})
+    answer = client.post("/v1/checks", json=check_body(**overrides), headers=_as(tenant))
     assert answer.status_code == 200, answer.get_data(as_text=True)
     return answer.get_json()
 
@@ -196,7 +200,7 @@ def test_verification_state_is_per_log(tenant_app):
     a = _get(client, "a", "/v1/trail/verify").get_json()
     assert a["ok"] is True and a["entries"] == 1
     assert _get(client, "b", "/v1/trail/verify").get_json()["verification_id"] is None  # b's log: never verified
-    asked = client.post("/v1/trail/verify", headers={TENANT: "b"}).get_json()
+    asked = client.post("/v1/trail/verify", headers=_as("b")).get_json()
     assert asked["in_progress"]["status"] == "requested"
     assert _get(client, "a", "/v1/trail/verify").get_json()["in_progress"] is None
 
@@ -313,3 +317,64 @@ def test_the_witness_keeps_each_tenants_log_apart_under_the_services_key(tmp_pat
     served = create_witness_app(witness).test_client().get(
         f"/{hashlib.sha256(f'{origin}/globex'.encode()).hexdigest()}/checkpoint")
     assert served.status_code == 200 and served.text.startswith(f"{origin}/globex\n3\n")
+
+
+def test_the_same_case_id_in_two_tenants_is_two_cases_each_in_its_own_log(tenant_app):
+    from tests.test_ledger import CASE, E1001
+    app, client = tenant_app, tenant_app.test_client()
+    decisions = {}
+    for tenant in ("a", "b"):
+        body = {"client_key": "k1", "employee": E1001, "case": CASE,
+                "event": {"type": "resignation_submitted", "at": "2026-01-05T09:00:00+08:00",
+                          "actor": {"id": "E1001", "role": "employee"}, "form": "written", "note": f"by {tenant}"}}
+        answer = client.post("/v1/cases/SEP-1/events", json=body, headers=_as(tenant))
+        assert answer.status_code == 201, answer.get_json()
+        decisions[tenant] = answer.get_json()["decision_id"]
+    wait_until_sealed(app)
+    for tenant, other in (("a", "b"), ("b", "a")):
+        listed = _get(client, tenant, "/v1/trail?case_id=SEP-1").get_json()["entries"]
+        assert [e["entry_id"] for e in listed] == [decisions[tenant]]
+        assert _get(client, tenant, f"/v1/decisions/{decisions[other]}").status_code == 404
+        assert _get(client, tenant, "/v1/cases/SEP-1").get_json()["events"][0]["decision_id"] == decisions[tenant]
+    result = app.test_cli_runner().invoke(args=["trail", "verify"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("ledger ok: the case_events of 1 case(s) agree with the trail") >= 2
+
+
+def test_the_trail_pages_show_only_the_signed_in_tenants_log(tenant_app):
+    app, client = tenant_app, tenant_app.test_client()
+    in_a, in_b = _two_tenants(app, client, a=1, b=1)
+    with app.extensions["db_read_sessions"]() as session:
+        seqs = dict(session.execute(select(TrailEntry.entry_id, TrailEntry.seq)).all())
+    mine, theirs = seqs[in_a[0]["decision_id"]], seqs[in_b[0]["decision_id"]]
+    page = _get(client, "a", "/trail?kind=check").get_data(as_text=True)
+    assert f'/trail/{mine}"' in page and f'/trail/{theirs}"' not in page and "1 条记录" in page
+    assert _get(client, "a", f"/trail/{mine}").status_code == 200
+    assert _get(client, "a", f"/trail/{theirs}").status_code == 404
+    assert _get(client, "a", f"/trail/{theirs}/stored").status_code == 404
+
+
+def test_each_tenants_log_is_cosigned_by_the_witness_and_verified_against_it(witnessed):
+    from service.record.models import TrailCosignature
+    app, witness, _ = witnessed
+    with app.extensions["db_sessions"]() as session, session.begin():
+        key = create_client(session, "a-ehr", ["checks", "trail:read"], tenant_id="a")
+    client = app.test_client()
+    for headers in ({}, {"Authorization": f"Bearer {key}"}, {"Authorization": f"Bearer {key}"}):
+        assert client.post("/v1/checks", json=check_body(), headers=headers).status_code == 200
+    wait_until_sealed(app)
+    origin = app.config["TRAIL_ORIGIN"]
+    assert witness.store.latest(f"{origin}/a").size == 2  # its own log, its own size
+    assert witness.store.latest(origin).size >= 1  # the default log (the rule set's entry and a check)
+    with app.extensions["db_read_sessions"]() as session:
+        cosigned = dict(session.execute(select(TrailCosignature.tenant_id, func.max(TrailCosignature.tree_size))
+                                        .group_by(TrailCosignature.tenant_id)).all())
+    assert cosigned["a"] == 2 and cosigned["default"] == witness.store.latest(origin).size
+    result = app.test_cli_runner().invoke(args=["trail", "verify"])
+    assert result.exit_code == 0 and "trail of a ok: 2 entries" in result.output, result.output
+    # The witness's memory of a's log holds against a rewrite of a's log alone.
+    with app.extensions["db_engine"].begin() as c:
+        c.execute(text("DELETE FROM trail_checkpoints WHERE tenant_id = 'a' AND tree_size = 2"))
+    cut = app.test_cli_runner().invoke(args=["trail", "verify", "--full", "--tenant", "a"])
+    assert cut.exit_code == 1 and "the witness cosigned checkpoint 2" in cut.output, cut.output
+    assert app.test_cli_runner().invoke(args=["trail", "verify", "--full", "--tenant", "default"]).exit_code == 0

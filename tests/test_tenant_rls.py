@@ -19,6 +19,9 @@ from service.record.models import Case, Notification
 pytestmark = pytest.mark.postgres
 
 TENANT_TABLES = ("api_clients", "cases", "case_events", "notifications", "case_rechecks", "page_sessions")
+# The trail's tables (migration 0014_tenant_logs): one Merkle log per tenant.
+TENANT_TABLES += ("trail_entries", "trail_pending", "trail_leaves", "trail_nodes", "trail_checkpoints",
+                  "trail_cosignatures", "trail_verifications")
 
 
 @pytest.fixture

@@ -25,8 +25,8 @@ from service.tenants import DEFAULT_TENANT
 
 def record_event(app: Flask, case_id: str, body: dict, declared: list[tuple[str, str]] | None = None,
                  client_id: str | None = None, *, tenant: str) -> tuple[int, dict]:
-    """Check and record one event of the tenant's case in one transaction; returns (status,
-    answer). `declared`: the complete-record declarations it is decided under
+    """Check and record one event of the tenant's case in one transaction, in the tenant's log;
+    returns (status, answer). `declared`: the complete-record declarations it is decided under
     (service/decide/records.py); `client_id`: the API client that sent it."""
     with app.extensions["db_sessions"](info=tenant_info(tenant)) as session, session.begin():
         return _record_event(app, session, case_id, body, declared, client_id, tenant)

@@ -57,7 +57,7 @@ def seal_once(target: Flask | Engine, batch: int = BATCH, key=None) -> int:
     engine = app.extensions["db_engine"] if app else target
     done = sealer.seal_round(engine, key or app.extensions["trail_key"], batch)
     if done.notes and app is not None:
-        _witness(app)
+        _witness(app, list(done.notes))
     return done.total
 
 
@@ -69,14 +69,14 @@ def seal_pending(app: Flask) -> int:
     return total
 
 
-def _witness(app: Flask) -> None:
+def _witness(app: Flask, tenants: list[str]) -> None:
     """Submit what the witness has not cosigned yet (service.record.witnessing), in every log. A
     failure never stops sealing: the worker's witness_submit task tries again."""
     if not app.config.get("TRAIL_WITNESS_URL"):
         return
     from service.record.witnessing import submit_pending
     try:
-        submit_pending(app)
+        submit_pending(app, tenants)
     except Exception:  # noqa: BLE001 (the checkpoint is stored: it waits for the next try)
         log.exception("submitting checkpoints to the witness failed; the worker retries")
 

@@ -63,9 +63,10 @@ class DecisionView(MethodView):
     @blp.doc(operationId="getDecision")
     def get(self, decision_id):
         """A recorded decision, from the trail."""
-        with db.read_session() as session:
+        tenant = g.get("tenant", DEFAULT_TENANT)
+        with db.read_session(tenant) as session:
             entry = session.scalar(select(TrailEntry).where(
-                TrailEntry.tenant_id == g.get("tenant", DEFAULT_TENANT), TrailEntry.entry_id == decision_id,
+                TrailEntry.tenant_id == tenant, TrailEntry.entry_id == decision_id,
                 TrailEntry.kind.in_(DECISION_KINDS)))
             if entry is None:
                 abort(404, message=f"No decision {decision_id}.")

@@ -292,7 +292,7 @@ def trail():
     args, form, errors = _trail_args(request.args)
     entries, next_after = [], None
     if not errors:
-        with db.read_session() as session:
+        with db.read_session(asking_tenant()) as session:
             entries, next_after = query_trail(session, args, asking_tenant())
     next_query = None
     if next_after is not None:
@@ -313,7 +313,7 @@ def trail_entry(seq: int):
 
     if seq > MAX_SEQ:  # past any seq a database keeps: no such entry, not an overflow
         abort(404)
-    with db.read_session() as session:
+    with db.read_session(asking_tenant()) as session:
         entry = session.get(TrailEntry, seq)
         if entry is not None and entry.tenant_id != asking_tenant():  # another company's: not found
             entry = None
@@ -334,7 +334,7 @@ def trail_entry_stored(seq: int):
 
     if seq > MAX_SEQ:
         abort(404)
-    with db.read_session() as session:
+    with db.read_session(asking_tenant()) as session:
         entry = session.get(TrailEntry, seq)
         if entry is not None and entry.tenant_id != asking_tenant():  # another company's: not found
             entry = None
@@ -348,7 +348,7 @@ def trail_chain():
     # The latest verification, as GET /v1/trail/verify reports it: never a scan in the request.
     from service.record.verification import latest
 
-    with db.read_session() as session:
+    with db.read_session(asking_tenant()) as session:
         result = latest(session.connection(), asking_tenant())
     return render_template("trail_chain.html", result=result, checked_at=result["verified_at"])
 

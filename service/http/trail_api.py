@@ -45,7 +45,7 @@ class Trail(MethodView):
     @blp.doc(operationId="listTrail")
     def get(self, args):
         """Trail entries in order, filtered; page with `after` = the last seq you saw."""
-        with db.read_session() as session:
+        with db.read_session(asking_tenant()) as session:
             entries, next_after = query_trail(session, args, asking_tenant())
             listed = [Listed(entry, summary(session, entry)) for entry in entries]
         return {"entries": listed, "next_after": next_after}
@@ -130,7 +130,7 @@ def _event_at_within(entry: TrailEntry, start, end) -> bool:
 
 
 def _latest() -> dict:
-    with db.read_session() as session:
+    with db.read_session(asking_tenant()) as session:
         return latest(session.connection(), asking_tenant())
 
 
@@ -190,7 +190,7 @@ class TrailProof(MethodView):
     def get(self, entry_id):
         """The inclusion proof of an entry in the tree of its log's latest checkpoint (RFC 6962)."""
         tenant = asking_tenant()
-        with db.read_session() as session:
+        with db.read_session(tenant) as session:
             entry = session.scalar(select(TrailEntry).where(TrailEntry.tenant_id == tenant,
                                                             TrailEntry.entry_id == entry_id))
             if entry is None:
@@ -217,7 +217,7 @@ class TrailCheckpoints(MethodView):
         """Signed checkpoints of the key's tenant's log in tree-size order; with first and second,
         the consistency proof that the tree of size second extends the tree of size first."""
         tenant = asking_tenant()
-        with db.read_session() as session:
+        with db.read_session(tenant) as session:
             rows = list(session.scalars(select(TrailCheckpoint).where(TrailCheckpoint.tenant_id == tenant,
                                                                       TrailCheckpoint.tree_size > args["after"])
                                         .order_by(TrailCheckpoint.tree_size).limit(args["limit"] + 1)))

@@ -76,8 +76,7 @@ def note_digest(note: str, digest_key: bytes) -> str:
     return request_digest(digest_key, {"note": note})
 
 
-def case_rows(session: Session, case_id: str, tenant_id: str = DEFAULT_TENANT,
-              proof: TrailProof | None = None) -> list[CaseEvent]:
+def case_rows(session: Session, case_id: str, *, tenant_id: str, proof: TrailProof | None = None) -> list[CaseEvent]:
     """The tenant's case's rows (accepted and refused), once they agree with its tenant's trail;
     LedgerDisagreement if not."""
     proof = proof_of(session, proof)
@@ -232,10 +231,10 @@ class LedgerCheck:
 
 def ledger_differences(session: Session, digest_key: bytes, tenant_id: str = DEFAULT_TENANT,
                        limit: int = 50) -> LedgerCheck:
-    """Compare every case's case_events rows with its trail entries in `tenant_id`'s log (the case
-    rows included); up to `limit` differences, in case order. `trail verify` calls this beside the
-    tree's verification (which proves the entries themselves)."""
-    case_ids = sorted(set(session.scalars(_cases_of(tenant_id)))
+    """Compare every case of `tenant_id` with its trail entries in the tenant's log (case_events
+    rows and the case rows); up to `limit` differences, in case order. `trail verify` calls this
+    beside the tree's verification (which proves the entries themselves)."""
+    case_ids = sorted(set(session.scalars(select(Case.id).where(Case.tenant_id == tenant_id)))
                       | set(session.scalars(select(TrailEntry.case_id).distinct()
                                             .where(TrailEntry.tenant_id == tenant_id,
                                                    TrailEntry.case_id.is_not(None),
@@ -250,13 +249,6 @@ def ledger_differences(session: Session, digest_key: bytes, tenant_id: str = DEF
             break
         session.expunge_all()  # bounded memory over many cases
     return LedgerCheck(len(case_ids), found[:limit])
-
-
-def _cases_of(tenant_id: str):
-    # Until cases carry their tenant (branch `tenants`), every case row is the default tenant's.
-    if hasattr(Case, "tenant_id"):
-        return select(Case.id).where(Case.tenant_id == tenant_id)
-    return select(Case.id).where(Case.id.is_(None)) if tenant_id != DEFAULT_TENANT else select(Case.id)
 
 
 def _event(entry: TrailEntry) -> dict:

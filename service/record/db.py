@@ -15,6 +15,8 @@ from sqlalchemy import JSON, MetaData, TIMESTAMP, TypeDecorator, create_engine, 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from service.tenants import valid_tenant
+
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 _MIGRATION_LOCK = 72_616_001  # any constant: one upgrade at a time on a PostgreSQL server
 
@@ -139,9 +141,17 @@ def tenant_info(tenant: str) -> dict:
 
 
 def set_tenant(connection, tenant: str) -> None:
-    """The tenant of the connection's current transaction (PostgreSQL; SQLite has no RLS)."""
-    if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT set_config('sg.tenant', :tenant, true)"), {"tenant": tenant})
+    """The tenant of the connection's current transaction (PostgreSQL; SQLite has no RLS).
+
+    SET LOCAL is set_config('sg.tenant', tenant, true) as a utility statement: it takes no
+    snapshot, so a transaction may still choose its isolation level after it (the trail's
+    verification reads in REPEATABLE READ). It takes no bound parameter: the tenant is checked
+    against service.tenants.TENANT_ID (or is '*') before it is quoted into it."""
+    if connection.dialect.name != "postgresql":
+        return
+    if tenant != ALL_TENANTS and not valid_tenant(tenant):
+        raise ValueError(f"not a tenant id: {tenant!r}")
+    connection.exec_driver_sql(f"SET LOCAL sg.tenant = '{tenant}'")
 
 
 @event.listens_for(Session, "after_begin")

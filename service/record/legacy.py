@@ -20,8 +20,8 @@ from sqlalchemy.engine import Engine
 from service.clock import utcnow
 from service.record import sealer
 from service.record.models import TrailEntry, TrailLegacyPending
-from service.record.trail import (CONTENT, HASHED, LEGACY_SEALED, SCHEME, SEAL_REFUSED, append_on, entry_hash,
-                                  entry_values)
+from service.record.trail import (CONTENT, EVERY_TENANT, HASHED, LEGACY_SEALED, SCHEME, SEAL_REFUSED, append_on,
+                                  entry_hash, entry_values, scope)
 
 
 class AlreadySealed(Exception):
@@ -46,6 +46,7 @@ def seal_legacy(engine: Engine, key) -> LegacySealing:
         with engine.begin() as connection:
             if engine.dialect.name == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": sealer.SEALER_LOCK})
+            scope(connection, EVERY_TENANT)  # the default log's, and the sealer's own entries
             done = connection.execute(select(TrailEntry.seq, TrailEntry.recorded_at, TrailEntry.body)
                                       .where(TrailEntry.kind == LEGACY_SEALED).limit(1)).first()
             if done is not None:

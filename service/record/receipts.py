@@ -65,7 +65,8 @@ def _signed(key, checkpoint, tenant_id: str) -> bool:
 
 
 def _in_tree(session: Session, checkpoint, decision: str, entry_hash: str, tenant_id: str) -> tuple[bool, str]:
-    seq = session.scalar(select(TrailEntry.seq).where(TrailEntry.tenant_id == tenant_id, TrailEntry.entry_id == decision))
+    seq = session.scalar(select(TrailEntry.seq).where(TrailEntry.tenant_id == tenant_id,
+                                                      TrailEntry.entry_id == decision))
     if seq is None:
         return False, "its entry is not in this log (deleted, or another tenant's)"
     leaf = session.execute(select(TrailLeaf.leaf_index, TrailLeaf.hash)

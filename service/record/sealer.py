@@ -32,7 +32,7 @@ from service.record import merkle
 from service.clock import utcnow
 from service.record.models import TrailCheckpoint, TrailEntry, TrailLeaf, TrailNode, TrailPending
 from service.record.trail import (EVERY_TENANT, SEAL_REFUSED, append_on, b64, entry_values, log_origin,
-                                  receipt_time, scope)
+                                  receipt_time, scope, tenant_walk)
 from service.tenants import DEFAULT_TENANT
 
 log = logging.getLogger(__name__)
@@ -76,9 +76,12 @@ def seal_round(engine: Engine, key, batch: int = BATCH) -> Round:
 
 
 def _seal(connection: Connection, key, batch: int) -> Round:
-    waiting = [tenant for tenant, _ in connection.execute(
-        select(TrailPending.tenant_id, func.min(TrailPending.seq)).group_by(TrailPending.tenant_id)
-        .order_by(func.min(TrailPending.seq)).limit(batch))]
+    # The logs with entries queued, the longest-waiting first: an index probe per log (a backlog
+    # of a million queued entries is never read to find them).
+    walk = tenant_walk(TrailPending.__table__)
+    oldest = select(func.min(TrailPending.seq)).where(TrailPending.tenant_id == walk.c.tenant_id).scalar_subquery()
+    waiting = list(connection.execute(select(walk.c.tenant_id).where(walk.c.tenant_id.is_not(None))
+                                      .order_by(oldest).limit(batch)).scalars())
     done = Round()
     if not waiting:
         return done
@@ -170,7 +173,8 @@ def append_leaves(connection: Connection, key, leaves: list[tuple[int, bytes]],
         frontier.append(leaf)
     root = frontier.root()
     connection.execute(insert(TrailLeaf), rows)
-    nodes = [{"tenant_id": tenant, "level": lv, "index": i, "hash": h} for (lv, i), h in frontier.new.items() if lv >= merkle.STORED_FROM]
+    nodes = [{"tenant_id": tenant, "level": lv, "index": i, "hash": h}
+             for (lv, i), h in frontier.new.items() if lv >= merkle.STORED_FROM]
     if nodes:
         connection.execute(insert(TrailNode), nodes)
     note = key.sign_note(checkpoint_text(log_origin(key.name, tenant), frontier.size, root))

@@ -66,6 +66,23 @@ def scope(connection: Connection, tenant_id: str) -> None:
         connection.execute(text("SELECT set_config('sg.tenant', :t, true)"), {"t": tenant_id})
 
 
+def tenant_walk(table):
+    """The tenants with rows in a trail table whose key leads with tenant_id, as a recursive CTE
+    (its `tenant_id`, with one NULL row at the end): one index probe per tenant (a loose index
+    scan), not a pass over the table's rows."""
+    column = table.c.tenant_id
+    first = select(func.min(column).label("tenant_id")).cte("tenants", recursive=True)
+    following = select(select(func.min(column)).where(column > first.c.tenant_id).scalar_subquery()) \
+        .where(first.c.tenant_id.is_not(None))
+    return first.union_all(following)
+
+
+def tenants_in(connection: Connection, table) -> list[str]:
+    """The tenants with rows in a trail table (tenant_walk)."""
+    walk = tenant_walk(table)
+    return list(connection.execute(select(walk.c.tenant_id).where(walk.c.tenant_id.is_not(None))).scalars())
+
+
 def request_digest(key: bytes, request: dict) -> str:
     """A keyed digest of the request: proves what was asked without keeping health facts."""
     canonical = json.dumps(request, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
@@ -171,11 +188,17 @@ def append(session: Session, *, kind: str, recorded_at: dt.datetime, ruleset_ver
 def append_and_commit(engine: Engine, entries: list[dict], key) -> list[Appended]:
     """Append entries that go with no other write (checks) and commit them: all or none."""
     signed = _signed(entries, key)  # before the transaction: SQLite's holds the write lock
+    tenants = {v["tenant_id"] for v in entries}
+    tenant = tenants.pop() if len(tenants) == 1 else EVERY_TENANT
     if engine.dialect.name == "postgresql" and len(entries) == 1:
-        # One statement is its own transaction: the server commits as it ends.
+        # One statement is its own transaction: the server commits as it ends. Row-level
+        # security reads the tenant for the connection (not the transaction, which is the
+        # statement); any later transaction on it sets its own (service.record.db).
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("SELECT set_config('sg.tenant', :t, false)"), {"t": tenant})
             return _insert(connection, entries, *signed)
     with engine.begin() as connection:
+        scope(connection, tenant)
         return _insert(connection, entries, *signed)
 
 
@@ -193,7 +216,8 @@ def _queue_one():
     entry = (insert(_ENTRIES).values({name: bindparam(name, type_=_ENTRIES.c[name].type) for name in _COLUMNS})
              .returning(_ENTRIES.c.seq, _ENTRIES.c.tenant_id).cte("entry"))
     queued = insert(_PENDING).from_select(["tenant_id", "seq", "hash", "signature"], select(
-        entry.c.tenant_id, entry.c.seq, bindparam("leaf", type_=LargeBinary), bindparam("signature", type_=LargeBinary))).cte("queued")
+        entry.c.tenant_id, entry.c.seq, bindparam("leaf", type_=LargeBinary),
+        bindparam("signature", type_=LargeBinary))).cte("queued")
     return select(entry.c.seq).add_cte(queued)
 
 

@@ -39,7 +39,7 @@ from service.clock import utcnow
 from service.record import merkle
 from service.record.db import READ_ONLY
 from service.record.models import TrailCheckpoint, TrailEntry, TrailVerification
-from service.record.trail import EVERY_TENANT, scope, stored_nodes
+from service.record.trail import EVERY_TENANT, scope, stored_nodes, tenants_in
 from service.record.verify import Bad, Progress, RightEdge, Scan, Verification, snapshot
 from service.record.models import TrailPending
 from service.tenants import DEFAULT_TENANT
@@ -70,8 +70,7 @@ def holder() -> str:
 
 def logs(c: Connection) -> list[str]:
     """Every tenant with a log: entries sealed (a checkpoint) or queued."""
-    return sorted(set(c.execute(select(C.c.tenant_id).distinct()).scalars())
-                  | set(c.execute(select(TrailPending.tenant_id).distinct()).scalars()))
+    return sorted({*tenants_in(c, C), *tenants_in(c, TrailPending.__table__)})
 
 
 def request(engine: Engine, mode: str, requested_by: str | None, tenant_id: str = DEFAULT_TENANT) -> int:

@@ -15,10 +15,8 @@ false alarm nor hide an edit. Memory stays bounded: a batch of rows and the tree
 `verify_chain` is the full verification; service.record.verification resumes from the last one
 that held and walks only the leaves after it (Scan.leaves from a stored right edge).
 
-Each tenant's log is verified on its own (docs/tenant-logs.md): its leaves, nodes, checkpoints
-and queue, and only its entries; a checkpoint must name the log's own origin, and an entry of
-another tenant is neither a leaf nor a stray of this log. The entries written before the tree
-(the hash chain, the legacy queue) are the default log's.
+Each tenant's log is verified on its own, its checkpoints naming its origin (docs/tenant-logs.md);
+what came before the tree (the hash chain, the legacy queue) is the default log's.
 """
 from __future__ import annotations
 
@@ -39,7 +37,7 @@ from service.record.merkle import RightEdge  # noqa: F401 -- verification.py rea
 from service.record.models import (TrailCheckpoint, TrailEntry, TrailHead, TrailLeaf, TrailLegacyPending,
                                    TrailPending)
 from service.record.trail import (CONTENT, GENESIS, HASHED, LEGACY_SEALED, SCHEME, SEAL_REFUSED, _canonical, b64,
-                                  entry_hash, hash_of, log_origin, receipt_time, stored_nodes)
+                                  entry_hash, hash_of, log_origin, receipt_time, scope, stored_nodes)
 from service.tenants import DEFAULT_TENANT
 
 E, L, P, C = TrailEntry.__table__, TrailLeaf.__table__, TrailPending.__table__, TrailCheckpoint.__table__
@@ -88,14 +86,13 @@ def snapshot(connection: Connection) -> None:
 
 def verify_chain(session: Session, key=None, against: list[dict] | None = None,
                  progress: Progress | None = None, tenant_id: str = DEFAULT_TENANT) -> Verification:
-    """The full verification of one tenant's log, in one consistent snapshot of the database."""
-    if session.get_bind().dialect.name == "postgresql" and not session.in_transaction():
-        # Before BEGIN: the session's first statement sets sg.tenant, and SET TRANSACTION then fails.
-        connection = session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-    else:
-        connection = session.connection()
+    """The full verification of one tenant's log, in one consistent snapshot of the database (a
+    transaction of its own: the session's first statement names its tenant, and a snapshot is
+    taken before any)."""
+    with session.get_bind().connect() as connection, connection.begin():
         snapshot(connection)
-    return Scan(connection, key, progress, tenant_id).full(against or [])
+        scope(connection, tenant_id)
+        return Scan(connection, key, progress, tenant_id).full(against or [])
 
 
 def _content_columns(dialect: str) -> list:

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from service.clock import utcnow
 from service.record import merkle
 from service.record.models import TrailCheckpoint, TrailCosignature
-from service.record.trail import EVERY_TENANT, log_origin, prove, scope
+from service.record.trail import EVERY_TENANT, log_origin, prove, scope, tenants_in
 from service.tenants import DEFAULT_TENANT
 from service.signed_notes import COSIGNATURE_V1, Checkpoint, NoteError, Verifier, split_note, verified_by
 
@@ -78,25 +78,23 @@ def witness_verifier(app: Flask) -> Verifier | None:
 
 # -- submitting ---------------------------------------------------------------------------------
 
-def submit_pending(app: Flask) -> dict:
+def submit_pending(app: Flask, tenants: list[str] | None = None) -> dict:
     """Submit every checkpoint not cosigned yet, of every log, oldest first; in each log stop at the
     first refusal or failure (the next round starts there again). Returns counts for the worker's
-    report (`waiting` and `status`: the first log that stopped; `logs`: every one that did)."""
+    report (`waiting` and `status`: the first log that stopped; `logs`: every one that did).
+    `tenants`: only their logs (the sealer's, just checkpointed); by default every log."""
     url = app.config.get("TRAIL_WITNESS_URL")
     if not url:
         return {"witness": "not configured"}
     verifier = witness_verifier(app)
     if verifier is None:
         return {"witness": "TRAIL_WITNESS_VKEY is not set"}
-    with app.extensions["db_read_sessions"]() as session:
-        scope(session.connection(), EVERY_TENANT)
-        cosigned = dict(session.execute(select(TrailCosignature.tenant_id, func.max(TrailCosignature.tree_size))
-                                        .group_by(TrailCosignature.tenant_id)).all())
-        behind = [tenant for tenant, size in session.execute(
-            select(TrailCheckpoint.tenant_id, func.max(TrailCheckpoint.tree_size)).group_by(TrailCheckpoint.tenant_id))
-            if size > cosigned.get(tenant, 0)]
+    if tenants is None:
+        with app.extensions["db_read_sessions"]() as session:
+            scope(session.connection(), EVERY_TENANT)
+            tenants = tenants_in(session.connection(), TrailCheckpoint.__table__)
     total = {"cosigned": 0, "skipped": 0}
-    for tenant in sorted(behind):
+    for tenant in sorted(tenants):
         done = _submit_log(app, url, verifier, tenant)
         total["cosigned"] += done["cosigned"]
         total["skipped"] += done["skipped"]
