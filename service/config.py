@@ -69,6 +69,9 @@ def defaults() -> dict:
         TRAIL_VERIFY_SECONDS=3600,
         # Leaves of the verified tree an incremental verification spot-checks (0: none).
         TRAIL_VERIFY_SAMPLE=64,
+        # Months the trail is kept before `trail archive` may take it (LCL-50: two years at least,
+        # counted from the termination; docs/scaling.md). Never below 24.
+        TRAIL_RETENTION_MONTHS=36,
         # The witness (c2sp.org/tlog-witness; `separation-guard witness serve`): every checkpoint is
         # submitted to TRAIL_WITNESS_URL/add-checkpoint, with retries, and `trail verify` requires
         # its cosignature, by TRAIL_WITNESS_VKEY (development: read from instance/witness/).

@@ -223,8 +223,9 @@ def test_each_tenant_is_answered_by_its_pack_and_names_it_in_ruleset_version(sql
     with app.extensions["db_sessions"]() as session:
         versions = set(session.scalars(select(TrailEntry.ruleset_version).where(TrailEntry.kind == "check")))
     assert versions == {base, answers["acme"]["ruleset_version"], answers["globex"]["ruleset_version"]}
-    # The decision reads back under the pack that made it.
-    read = client.get(f"/v1/decisions/{answers['globex']['decision_id']}").get_json()
+    # The decision reads back under the pack that made it, to its own tenant only.
+    assert client.get(f"/v1/decisions/{answers['globex']['decision_id']}").status_code == 404
+    read = client.get(f"/v1/decisions/{answers['globex']['decision_id']}", headers={"X-Test-Tenant": "globex"}).get_json()
     assert read["ruleset_version"] == answers["globex"]["ruleset_version"] and read["verdict"] == "warn"
 
 

@@ -61,6 +61,9 @@ def test_the_service_role_appends_to_the_trail_and_case_events_but_never_updates
         worked.output
     with app.extensions["db_engine"].connect() as conn:
         assert conn.execute(text("SELECT current_user")).scalar_one() == service
+        # Row-level security: a raw connection that names no tenant sees no leaf; '*', every log's.
+        assert conn.execute(text("SELECT count(*) FROM trail_leaves")).scalar_one() == 0
+        conn.execute(text("SELECT set_config('sg.tenant', '*', false)"))
         assert conn.execute(text("SELECT count(*) FROM trail_leaves")).scalar_one() >= 2  # sealed
     verified = client.get("/v1/trail/verify")
     assert verified.status_code == 200 and verified.get_json()["ok"] is True, verified.get_json()
@@ -82,9 +85,9 @@ def test_the_service_role_appends_to_the_trail_and_case_events_but_never_updates
             "INSERT INTO trail_entries (seq, entry_id, kind, recorded_at, rule_ids, ruleset_version, body, "
             "hash_scheme) VALUES (nextval('trail_entries_seq'), 'probe', 'probe', now(), '[]', 'v', '{}', 3)"))
         conn.execute(text(
-            "INSERT INTO case_events (case_id, seq, client_key, accepted, type, at, actor_id, actor_role, recorded_at, "
-            "decision_id, response_status, response) SELECT case_id, 99, 'probe', false, 'probe', now(), 'a', 'hr', "
-            "now(), 'probe', 409, '{}' FROM case_events LIMIT 1"))
+            "INSERT INTO case_events (case_id, case_opened_at, seq, client_key, accepted, type, at, actor_id, "
+            "actor_role, recorded_at, decision_id, response_status, response) SELECT case_id, case_opened_at, 99, "
+            "'probe', false, 'probe', now(), 'a', 'hr', now(), 'probe', 409, '{}' FROM case_events LIMIT 1"))
         assert conn.execute(text("SELECT count(*) FROM case_events WHERE client_key = 'probe'")).scalar_one() == 1
     engine.dispose()
     # The owner, which runs the migrations, may change the schema.

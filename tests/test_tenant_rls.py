@@ -65,9 +65,20 @@ def test_every_tenant_owned_table_is_forced_under_one_policy(rls):
             {"t": list(TENANT_TABLES)}).all())
         policies = conn.execute(text("SELECT tablename, qual, with_check FROM pg_policies "
                                      "WHERE schemaname = current_schema()")).all()
+        # Migration 0015_scale: trail_entries and case_events are partitioned by month; each
+        # partition carries its parent's policy (a query naming a partition is walled too).
+        partitions = conn.scalars(text(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = ANY(:t) "
+            "AND c.relnamespace = current_schema()::regnamespace"), {"t": list(TENANT_TABLES)}).all()
+        forced = dict(conn.execute(text(
+            "SELECT relname, relrowsecurity AND relforcerowsecurity FROM pg_class "
+            "WHERE relname = ANY(:t) AND relnamespace = current_schema()::regnamespace"), {"t": partitions}).all())
     engine.dispose()
     assert flags == {table: True for table in TENANT_TABLES}
-    assert sorted(p.tablename for p in policies) == sorted(TENANT_TABLES)
+    assert {"trail_entries_default", "case_events_default"} <= set(partitions)
+    assert forced == {partition: True for partition in partitions}
+    assert sorted(p.tablename for p in policies) == sorted([*TENANT_TABLES, *partitions, "trail_archives"])
     for policy in policies:
         assert "current_setting('sg.tenant'" in policy.qual and policy.qual == policy.with_check
 

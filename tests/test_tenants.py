@@ -286,9 +286,10 @@ def test_existing_rows_migrate_to_the_default_tenant(database_url):
         # Case ids are per tenant now: another tenant's C1, its event 1 and its notification fit beside.
         conn.execute(text("INSERT INTO cases (tenant_id, id, kind, employee_id, created_at, event_count) "
                           "VALUES ('acme', 'C1', 'resignation', 'E9', :at, 1)"), {"at": at})
-        conn.execute(text("INSERT INTO case_events (tenant_id, case_id, seq, client_key, accepted, type, at, actor_id, "
-                          "actor_role, recorded_at, decision_id, response_status, response) VALUES ('acme', 'C1', 1, "
-                          "'k1', true, 'resignation_submitted', :at, 'E9', 'employee', :at, 'd2', 201, '{}')"),
+        conn.execute(text("INSERT INTO case_events (tenant_id, case_id, case_opened_at, seq, client_key, accepted, type, "
+                          "at, actor_id, actor_role, recorded_at, decision_id, response_status, response) VALUES "
+                          "('acme', 'C1', :at, 1, 'k1', true, 'resignation_submitted', :at, 'E9', 'employee', :at, "
+                          "'d2', 201, '{}')"),
                      {"at": at})
         conn.execute(text("INSERT INTO notifications (tenant_id, id, created_at, kind, case_id, recipient_role, "
                           "payload, dedupe_key, status, attempts, next_attempt_at) VALUES ('acme', 'n2', :at, "
@@ -299,8 +300,8 @@ def test_existing_rows_migrate_to_the_default_tenant(database_url):
         with engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT set_config('sg.tenant', '*', true)"))
-            conn.execute(text("INSERT INTO case_events (tenant_id, case_id, seq, client_key, accepted, type, at, "
-                              "actor_id, actor_role, recorded_at, decision_id, response_status, response) VALUES "
-                              "('globex', 'C1', 1, 'k1', true, 'resignation_submitted', :at, 'E9', 'employee', :at, "
-                              "'d3', 201, '{}')"), {"at": at})
+            conn.execute(text("INSERT INTO case_events (tenant_id, case_id, case_opened_at, seq, client_key, accepted, "
+                              "type, at, actor_id, actor_role, recorded_at, decision_id, response_status, response) "
+                              "VALUES ('globex', 'C1', :at, 1, 'k1', true, 'resignation_submitted', :at, 'E9', "
+                              "'employee', :at, 'd3', 201, '{}')"), {"at": at})
     engine.dispose()

@@ -80,10 +80,10 @@ def test_an_edited_replayed_answer_is_not_replayed(app, client):
 def test_an_inserted_row_is_named(app, client):
     _seed_until_withdrawal_accepted(client)
     # A forged rejection of the withdrawal, copied from the acceptance's row.
-    _sql(app, "INSERT INTO case_events (case_id, seq, client_key, accepted, type, at, actor_id, actor_role, "
-              "recorded_at, decision_id, response_status, response) SELECT case_id, 5, 'forged', accepted, "
-              "'withdrawal_rejected', at, actor_id, actor_role, recorded_at, decision_id, response_status, response "
-              "FROM case_events WHERE case_id = :c AND seq = 4", c=CASE)
+    _sql(app, "INSERT INTO case_events (case_id, case_opened_at, seq, client_key, accepted, type, at, actor_id, "
+              "actor_role, recorded_at, decision_id, response_status, response) SELECT case_id, case_opened_at, 5, "
+              "'forged', accepted, 'withdrawal_rejected', at, actor_id, actor_role, recorded_at, decision_id, "
+              "response_status, response FROM case_events WHERE case_id = :c AND seq = 4", c=CASE)
     _refused_for_the_ledger(_offboard(client, "k6"), 5, "inserted")
     assert f"case {CASE}, event 5:" in _verify(app).stderr
 

@@ -24,6 +24,8 @@ from sqlalchemy.orm import Session
 
 from service.decide.case_review import case_request
 from service.decide.evaluation import evaluate
+from service.flows.fair import run_fair
+from service.flows.packs_live import rulebook_for
 from service.record.case_trail import LedgerDisagreement
 from service.record.ledger import accepted_events, jsonable
 from service.record.models import Case, CaseRecheck
@@ -40,31 +42,30 @@ _APPROVAL_ACTION = {"resignation": "approve_resignation", "withdrawal": "approve
 _SEPARATION_ACTION = {"employer_termination": "execute_offboarding", "non_renewal": "non_renewal_at_expiry",
                       "mutual_agreement": "mutual_agreement_termination"}
 _PENDING = "derived.case.pending."
-from service.flows.packs_live import rulebook_for
 
 
-def recheck(app: Flask, as_of: dt.date, now: dt.datetime) -> dict:
-    """One re-check of every open case, in one transaction, each tenant's with its pack."""
-    with app.extensions["db_sessions"]() as session, session.begin():
-        counts = [recheck_open_cases(session, as_of, now, rulebook=rulebook_for(app, tenant),
-                                     keys=app.extensions["recheck_keys"], tenant_id=tenant)
-                  for tenant in sorted(session.scalars(select(Case.tenant_id).distinct()))]
-    total = {"as_of": as_of.isoformat(), "cases_checked": 0, "cases_skipped": 0, "verdicts_changed": 0,
-             "notifications_created": 0}
-    for one in counts:
-        for name in total.keys() - {"as_of"}:
-            total[name] += one[name]
-    return total
+def recheck(app: Flask, as_of: dt.date, now: dt.datetime, **budget) -> dict:
+    """One re-check of every open case: each tenant's cases in turn, with its pack, a batch per
+    transaction (service/flows/fair.py; `budget`: its max_batches or seconds)."""
+    keys = app.extensions["recheck_keys"]
+    counts = run_fair(app.extensions["db_sessions"], lambda session, tenant, case_ids: recheck_open_cases(
+        session, as_of, now, rulebook=rulebook_for(app, tenant), keys=keys, tenant_id=tenant, case_ids=case_ids),
+        **budget)
+    ordered = {"as_of": as_of.isoformat(), "cases_checked": 0, "cases_skipped": 0, "verdicts_changed": 0,
+               "notifications_created": 0}
+    return {**ordered, **counts}
 
 
 def recheck_open_cases(session: Session, as_of: dt.date, now: dt.datetime, *, rulebook, keys,
-                       tenant_id: str) -> dict:
-    """Re-decide every open case of the tenant's as of `as_of`, in the caller's transaction, with
-    its rule book (its pack's) and the re-check keys; notify HR of each changed verdict."""
+                       tenant_id: str, case_ids: list[str] | None = None) -> dict:
+    """Re-decide every open case of the tenant's (of `case_ids` only, when given) as of `as_of`, in
+    the caller's transaction, with its rule book (its pack's) and the re-check keys; notify HR of
+    each changed verdict."""
     counts = {"as_of": as_of.isoformat(), "cases_checked": 0, "cases_skipped": 0, "verdicts_changed": 0,
               "notifications_created": 0}
     machine = rulebook.context.classification.machine
-    for case in session.scalars(select(Case).where(Case.tenant_id == tenant_id).order_by(Case.id)):
+    cases = select(Case).where(Case.tenant_id == tenant_id).order_by(Case.id)
+    for case in session.scalars(cases if case_ids is None else cases.where(Case.id.in_(case_ids))):
         try:
             events = accepted_events(session, case.id, tenant_id=case.tenant_id)
         except LedgerDisagreement as exc:  # decided on nothing until the ledger is put right

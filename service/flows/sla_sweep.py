@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from service.clock import day_in_china, utcnow
 from service.decide.case_review import review_case
 from service.flows.packs_live import rulebook_for
+from service.flows.fair import run_fair
 from service.record.case_trail import LedgerDisagreement
-from service.record.db import tenant_info
 from service.record.ledger import accepted_events
 from service.record.models import Case
 from service.record.notifications import notify
@@ -24,41 +24,33 @@ from service.record.sla import (escalation_due, escalation_message, overdue_key,
 _log = logging.getLogger(__name__)
 
 
-def sweep_overdue(app: Flask, as_of: dt.date, tenant: str | None = None) -> dict:
-    """One sweep as of `as_of`, in one transaction: of one tenant's cases (POST /v1/sla/sweep, by
-    its key), or of every tenant's (None: the worker, the command), each tenant's with its pack
-    (its chains, SLAs and escalation targets). As of a day after today in China it is a dry run:
-    it queues nothing and lists what it would."""
-    info = {} if tenant is None else {"info": tenant_info(tenant)}
+def sweep_overdue(app: Flask, as_of: dt.date, tenant: str | None = None, **budget) -> dict:
+    """One sweep as of `as_of`: of one tenant's cases (POST /v1/sla/sweep, by its key), or of
+    every tenant's (None: the worker, the command), each tenant's in turn, a batch per transaction
+    in a session of that tenant, with its pack (service/flows/fair.py; `budget`: its max_batches or seconds). As
+    of a day after today in China it is a dry run: it queues nothing and lists what it would."""
     now = utcnow()
-    with app.extensions["db_sessions"](**info) as session, session.begin():
-        tenants = [tenant] if tenant is not None else session.scalars(select(Case.tenant_id).distinct()).all()
-        return _added([sweep(session, rulebook_for(app, t), as_of, now, tenant_id=t) for t in sorted(tenants)],
-                      as_of, as_of > day_in_china(now))
+    counts = run_fair(app.extensions["db_sessions"], lambda session, tenant_id, case_ids: sweep(
+        session, rulebook_for(app, tenant_id), as_of, now, tenant_id=tenant_id, case_ids=case_ids), tenant=tenant, **budget)
+    dry_run = as_of > day_in_china(now)
+    ordered = {"as_of": as_of, "dry_run": dry_run, "cases_checked": 0, "overdue_steps": 0, "notifications_created": 0,
+               **({"notifications": []} if dry_run else {})}
+    return {**ordered, **counts}
 
 
-def _added(counts: list[dict], as_of: dt.date, dry_run: bool) -> dict:
-    total = {"as_of": as_of, "dry_run": dry_run, "cases_checked": 0, "overdue_steps": 0, "notifications_created": 0}
-    for one in counts:
-        for name in ("cases_checked", "overdue_steps", "notifications_created"):
-            total[name] += one[name]
-        if "notifications" in one:
-            total.setdefault("notifications", []).extend(one["notifications"])
-    if dry_run:
-        total.setdefault("notifications", [])
-    return total
-
-
-def sweep(session: Session, rulebook, as_of: dt.date, now: dt.datetime, *, tenant_id: str | None = None) -> dict:
+def sweep(session: Session, rulebook, as_of: dt.date, now: dt.datetime, *, tenant_id: str | None = None,
+          case_ids: list[str] | None = None) -> dict:
     """One sweep in the caller's transaction, with the serving rule book, at `now`: each open case
-    (of `tenant_id`, or of every tenant) reviewed as of the day (decide/), its overdue steps
-    notified once (record/), each in its case's tenant."""
+    (of `tenant_id`, or of every tenant; of `case_ids` only, when given) reviewed as of the day
+    (decide/), its overdue steps notified once (record/), each in its case's tenant."""
     process = rulebook.context.process
     machine = rulebook.context.classification.machine
     dry_run = as_of > day_in_china(now)
     counts = {"as_of": as_of, "dry_run": dry_run, "cases_checked": 0, "overdue_steps": 0, "notifications_created": 0}
     planned: list[dict] = []
     cases = select(Case).order_by(Case.tenant_id, Case.id)
+    if case_ids is not None:
+        cases = cases.where(Case.id.in_(case_ids))
     for case in session.scalars(cases if tenant_id is None else cases.where(Case.tenant_id == tenant_id)):
         try:
             events = accepted_events(session, case.id, tenant_id=case.tenant_id)

@@ -18,7 +18,6 @@ import hashlib
 import secrets
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 
 from cachetools import TTLCache
@@ -28,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 
 from service.config import DEV_TRAIL_DIGEST_KEY, DEV_WEBHOOK_SECRET
 from service.clock import utcnow
+from service.record.ids import new_id
 from service.record.models import ApiClient
 from service.tenants import DEFAULT_TENANT, valid_tenant
 
@@ -59,7 +59,7 @@ def create_client(session, name: str, scopes: list[str], key: str | None = None,
         raise TenantRefused(f"tenant {tenant_id!r} is not a tenant id: lower-case letters, digits, _ and -, "
                             "starting with a letter or digit, at most 64 characters")
     key = key or new_key()
-    session.add(ApiClient(id=str(uuid.uuid4()), tenant_id=tenant_id, name=name, key_digest=digest(key),
+    session.add(ApiClient(id=new_id(), tenant_id=tenant_id, name=name, key_digest=digest(key),
                           scopes=sorted(set(scopes)), created_at=utcnow(), revoked_at=None,
                           complete_record=list(dict.fromkeys(complete_record)) if complete_record else None,
                           roles=sorted(set(roles)) if roles else None))

@@ -104,7 +104,8 @@ def event_row(case: Case, seq: int, body: dict, accepted: bool, now: dt.datetime
               digest: str) -> CaseEvent:
     """The case_events row of one event (its answer is set once it is known: the replayed one)."""
     event = body["event"]
-    return CaseEvent(tenant_id=case.tenant_id, case_id=case.id, seq=seq, client_key=body["client_key"], accepted=accepted,
+    return CaseEvent(tenant_id=case.tenant_id, case_id=case.id, case_opened_at=case.created_at, seq=seq,
+                     client_key=body["client_key"], accepted=accepted,
                      type=event["type"], at=event["at"], received_at=event.get("received_at"),
                      actor_id=event["actor"]["id"],
                      actor_role=event["actor"]["role"], actor_department=event["actor"].get("department"),

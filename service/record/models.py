@@ -34,7 +34,10 @@ class TrailEntry(Base):
     __tablename__ = "trail_entries"
 
     seq: Mapped[int] = mapped_column(BigInteger, ENTRY_SEQ, primary_key=True, autoincrement=False)
-    entry_id: Mapped[str] = mapped_column(String(80), unique=True)  # decision id; a rule set's version
+    # A decision id (UUIDv7) or a rule set's version. Not a unique constraint: on PostgreSQL the table is
+    # partitioned by month (migration 0015_scale), and a partitioned table's unique keys hold the
+    # partition key; new ids are unique by construction, a version's entry is written once under a lock.
+    entry_id: Mapped[str] = mapped_column(String(80))
     kind: Mapped[str] = mapped_column(String(24))  # check | case_event | event_refused | ruleset | ...
     recorded_at: Mapped[dt.datetime]
     as_of: Mapped[dt.date | None]
@@ -72,6 +75,12 @@ class TrailEntry(Base):
               sqlite_where=text("kind <> 'check'")),
         Index("ix_trail_rule_ids", "rule_ids", postgresql_using="gin", postgresql_with={"fastupdate": "off"},
               postgresql_ops={"rule_ids": "jsonb_path_ops"}),  # on SQLite a plain index, unused
+        Index("ix_trail_entry_id", "entry_id"),
+        # The time filters of GET /v1/trail: since/until (recorded_at), and at_since/at_until, which
+        # read a check's as_of day (migration 0015_scale).
+        Index("ix_trail_tenant_recorded", "tenant_id", "recorded_at"),
+        Index("ix_trail_tenant_check_day", "tenant_id", "as_of", postgresql_where=text("kind = 'check'"),
+              sqlite_where=text("kind = 'check'")),
     )
 
 
@@ -97,6 +106,24 @@ class TrailLegacyPending(Base):
 
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))  # None: queued by migration 0005
+
+
+class TrailArchive(Base):
+    """A month of one tenant's entries archived (`trail archive`, service/record/archive.py): its
+    partition detached, its entries in a file with their inclusion proofs and checkpoint. The
+    tree keeps their leaves; verification counts a leaf whose entry is in an archived seq range
+    as archived, not missing."""
+
+    __tablename__ = "trail_archives"
+
+    tenant_id: Mapped[str] = tenant_column(primary_key=True)
+    month: Mapped[dt.date] = mapped_column(primary_key=True)
+    first_seq: Mapped[int] = mapped_column(BigInteger)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    entries: Mapped[int] = mapped_column(BigInteger)
+    file_name: Mapped[str] = mapped_column(String(255))
+    file_sha256: Mapped[str] = mapped_column(String(64))
+    archived_at: Mapped[dt.datetime]
 
 
 class TrailLeaf(Base):
@@ -179,7 +206,9 @@ class Case(Base):
     created_at: Mapped[dt.datetime]
     event_count: Mapped[int] = mapped_column(Integer, default=0)
 
-    __table_args__ = (Index("ix_cases_tenant_employee", "tenant_id", "employee_id"),)
+    __table_args__ = (Index("ix_cases_tenant_employee", "tenant_id", "employee_id"),
+                      # What the case's events carry as case_opened_at, held to it by their foreign key.
+                      UniqueConstraint("tenant_id", "id", "created_at"))
 
 
 class CaseEvent(Base):
@@ -209,10 +238,17 @@ class CaseEvent(Base):
     # request is refused, not answered with this one's answer. None: recorded before 0008.
     body_digest: Mapped[str | None] = mapped_column(String(80))
 
+    # The case's created_at: on PostgreSQL the table is partitioned by it, by month (migration
+    # 0015_scale), so a case's events stay in one partition. Every event of a case carries the same
+    # value (the foreign key holds it to the case's), so (tenant, case, seq, case_opened_at) is
+    # unique exactly when (tenant, case, seq) is: a partitioned table's unique keys hold its key.
+    case_opened_at: Mapped[dt.datetime]
+
     __table_args__ = (
-        ForeignKeyConstraint(["tenant_id", "case_id"], ["cases.tenant_id", "cases.id"]),
-        UniqueConstraint("tenant_id", "case_id", "seq"),
-        UniqueConstraint("tenant_id", "case_id", "client_key"),
+        ForeignKeyConstraint(["tenant_id", "case_id", "case_opened_at"],
+                             ["cases.tenant_id", "cases.id", "cases.created_at"]),
+        UniqueConstraint("tenant_id", "case_id", "seq", "case_opened_at"),
+        UniqueConstraint("tenant_id", "case_id", "client_key", "case_opened_at"),
     )
 
 

@@ -15,7 +15,6 @@ import json
 import logging
 import urllib.error
 import urllib.request
-import uuid
 from dataclasses import dataclass
 from typing import Callable
 
@@ -26,6 +25,7 @@ from standardwebhooks.webhooks import Webhook
 
 from service.clock import utcnow
 from service.decide.names import Names
+from service.record.ids import new_id
 from service.record.models import Notification
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def notify(session: Session, *, kind: str, now: dt.datetime, recipient_role: str
            payload: dict, dedupe_key: str, tenant_id: str, case_id: str | None = None,
            employee_id: str | None = None) -> Notification | None:
     """Queue one notification of the tenant unless it has one with the same dedupe key (then None)."""
-    notification = Notification(id=str(uuid.uuid4()), tenant_id=tenant_id, created_at=now, kind=kind, case_id=case_id,
+    notification = Notification(id=new_id(), tenant_id=tenant_id, created_at=now, kind=kind, case_id=case_id,
                                 employee_id=employee_id, recipient_role=recipient_role,
                                 recipient_id=recipient_id, payload=payload, dedupe_key=dedupe_key,
                                 status="pending", attempts=0, next_attempt_at=now)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import uuid
 
 from dataclasses import dataclass
 
@@ -16,6 +15,7 @@ from service.decide.facts import Facts, Unknown
 from service.decide.rulebook import Match, RuleBook
 from service.decide.verdicts import PLACEHOLDER, Judged, assemble
 from service.record import trail
+from service.record.ids import new_id
 from service.record.privacy import WITHHELD, redact_assumed, redact_findings
 from service.tenants import DEFAULT_TENANT
 
@@ -59,7 +59,7 @@ def decision_entry(*, rulebook: RuleBook, outcome: Outcome, request: dict, recei
         # By field and declarer only: the value is the rule set's (records/), found again from its version.
         body["assumed"] = [[a["field"], a["declared_by"]] for a in outcome.assumed]
     return trail.entry_values(
-        kind=kind, entry_id=str(uuid.uuid4()), recorded_at=received_at, as_of=outcome.as_of,
+        kind=kind, entry_id=new_id(), recorded_at=received_at, as_of=outcome.as_of,
         employee_id=request["employee"]["id"], case_id=case.get("id"),
         process_type=process_type(rulebook, action["type"], case_kind or case.get("kind")),
         action_type=action["type"], event_type=(event or {}).get("type"),

@@ -50,7 +50,12 @@ PRIVILEGES: dict[str, tuple[str, ...]] = {
     "trail_verifications": ("SELECT", "INSERT", "UPDATE"),
     # A closed case's re-check row is deleted with its facts (service.record.rechecks).
     "case_rechecks": ("SELECT", "INSERT", "UPDATE", "DELETE"),
+    # The months archived (service.record.archive, run by the owner): verification reads them.
+    "trail_archives": ("SELECT",),
 }
+# A month's partition is reached through its parent, whose grants govern (PostgreSQL checks the
+# parent's); a month archived and detached is kept as evidence: read, never written.
+ARCHIVED = re.compile(r"archived_trail_entries_\d{4}_\d{2}")
 
 
 # Plain identifiers only: the names go into DDL, which takes no bound parameters.
@@ -65,16 +70,18 @@ def _quote(name: str) -> str:
     return f'"{name}"'
 
 
-def statements(schema: str, owner: str, service: str, tables: list[str], sequences: list[str]) -> list[str]:
+def statements(schema: str, owner: str, service: str, tables: list[str], sequences: list[str],
+               partitions: list[str] = ()) -> list[str]:
     """The SQL that creates the two roles (if missing, without a password: set it apart), makes
-    the owner own the schema's tables and sequences, and grants the service what PRIVILEGES
-    says and nothing else."""
+    the owner own the schema's tables, their partitions and sequences, and grants the service
+    what PRIVILEGES says and nothing else (a partition nothing: it is reached through its parent)."""
     for what, name in (("schema", schema), ("owner", owner), ("service", service)):
         if not _NAME.fullmatch(name):
             raise RolesError(f"{what} {name!r}: use letters, digits and _ (not starting with a digit)")
     if owner == service:
         raise RolesError("the owner and the service must be two roles")
-    unnamed = sorted(set(tables) - set(PRIVILEGES))
+    privileges = {**PRIVILEGES, **{t: ("SELECT",) for t in tables if ARCHIVED.fullmatch(t)}}
+    unnamed = sorted(set(tables) - set(privileges))
     if unnamed:
         raise RolesError(f"no privileges are decided for table(s) {', '.join(unnamed)}: name them in "
                          "service/record/roles.py PRIVILEGES")
@@ -87,7 +94,11 @@ def statements(schema: str, owner: str, service: str, tables: list[str], sequenc
         name = f"{s}.{_quote(table)}"
         sql += [f"ALTER TABLE {name} OWNER TO {o}",
                 f"REVOKE ALL ON TABLE {name} FROM {v}",
-                f"GRANT {', '.join(PRIVILEGES[table])} ON TABLE {name} TO {v}"]
+                f"GRANT {', '.join(privileges[table])} ON TABLE {name} TO {v}"]
+    for partition in sorted(partitions):
+        # The owner changes the schema of a partitioned table only if it owns every partition too.
+        name = f"{s}.{_quote(partition)}"
+        sql += [f"ALTER TABLE {name} OWNER TO {o}", f"REVOKE ALL ON TABLE {name} FROM {v}"]
     for sequence in sorted(sequences):
         name = f"{s}.{_quote(sequence)}"
         # Serial ids (case_events) and the trail's entry order: the service draws from them.
@@ -102,13 +113,15 @@ def _create_role(role: str) -> str:
             f"CREATE ROLE {_quote(role)} LOGIN; END IF; END $$")
 
 
-def schema_objects(connection: Connection, schema: str) -> tuple[list[str], list[str]]:
-    """The tables and sequences in the schema (sequences owned by a serial column included)."""
-    tables = connection.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = :s"),
-                                {"s": schema}).scalars().all()
+def schema_objects(connection: Connection, schema: str) -> tuple[list[str], list[str], list[str]]:
+    """The tables, sequences (those owned by a serial column included) and partitions in the schema."""
+    rows = connection.execute(text("SELECT c.relname, c.relispartition FROM pg_class c JOIN pg_namespace n "
+                                   "ON n.oid = c.relnamespace WHERE n.nspname = :s AND c.relkind IN ('r', 'p')"),
+                              {"s": schema}).all()
     sequences = connection.execute(text("SELECT sequencename FROM pg_sequences WHERE schemaname = :s"),
                                    {"s": schema}).scalars().all()
-    return list(tables), list(sequences)
+    tables = [r.relname for r in rows if not r.relispartition]
+    return tables, list(sequences), [r.relname for r in rows if r.relispartition]
 
 
 def grant_roles(connection: Connection, owner: str, service: str, schema: str | None = None) -> list[str]:
@@ -116,12 +129,12 @@ def grant_roles(connection: Connection, owner: str, service: str, schema: str | 
     if connection.dialect.name != "postgresql":
         raise RolesError("database roles are PostgreSQL's: SQLite has no users")
     schema = schema or connection.execute(text("SELECT current_schema()")).scalar_one()
-    tables, sequences = schema_objects(connection, schema)
+    tables, sequences, partitions = schema_objects(connection, schema)
     missing = sorted(set(Base.metadata.tables) - set(tables))
     if missing:
         raise RolesError(f"schema {schema} lacks table(s) {', '.join(missing)}: run the migrations first "
                          "(separation-guard db upgrade)")
-    sql = statements(schema, owner, service, tables, sequences)
+    sql = statements(schema, owner, service, tables, sequences, partitions)
     for statement in sql:
         connection.exec_driver_sql(statement)
     return sql

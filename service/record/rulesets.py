@@ -61,7 +61,9 @@ def record_pack(session: Session, key, rulebook: RuleBook, now, *, previous: str
     files = snapshot_files(pack.folder)
     if version_of(files) != pack.digest:  # edited on disk since it was loaded: record the next time
         return False
+    # In the company's own log: its auditor rebuilds its decisions from its log and the statutes'.
     values = entry_values(kind=KIND, entry_id=rulebook.version, recorded_at=now, ruleset_version=rulebook.version,
+                          tenant_id=pack.tenant,
                           body={"previous_version": previous, "reason": reason, "tenant": pack.tenant,
                                 "statutes": pack.statutes, "pack_digest": pack.digest,
                                 "rules": sorted(k for k, r in rulebook.rules.items() if r.family == "company"),
@@ -72,9 +74,12 @@ def record_pack(session: Session, key, rulebook: RuleBook, now, *, previous: str
 def _insert_once(session: Session, key, values: dict) -> bool:
     columns = {k: v for k, v in values.items() if k in TrailEntry.__table__.c}
     if session.bind.dialect.name == "postgresql":
-        seq = session.scalar(pg_insert(TrailEntry.__table__).values(**columns)
-                             .on_conflict_do_nothing(index_elements=["entry_id"])
-                             .returning(TrailEntry.__table__.c.seq))
+        # entry_id is not unique on the partitioned table (migration 0015_scale): workers starting
+        # together take turns on the version, and the first writes it.
+        session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(values["entry_id"], 0))))
+        seq = None
+        if session.scalar(select(TrailEntry.seq).where(TrailEntry.entry_id == values["entry_id"])) is None:
+            seq = session.scalar(pg_insert(TrailEntry.__table__).values(**columns).returning(TrailEntry.__table__.c.seq))
     else:  # one writer at a time: the transaction began IMMEDIATE
         if session.scalar(select(TrailEntry.seq).where(TrailEntry.entry_id == values["entry_id"])):
             return False
@@ -84,7 +89,7 @@ def _insert_once(session: Session, key, values: dict) -> bool:
         return False
     leaf = entry_hash(values)
     session.execute(TrailPending.__table__.insert().values(
-        seq=seq, hash=bytes.fromhex(leaf), signature=sign_entry(key, values, leaf)))
+        tenant_id=values["tenant_id"], seq=seq, hash=bytes.fromhex(leaf), signature=sign_entry(key, values, leaf)))
     return True
 
 

@@ -22,7 +22,6 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import LargeBinary, bindparam, func, insert, select, text, tuple_
@@ -30,6 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from service.record import merkle
+from service.record.ids import new_id
 from service.tenants import DEFAULT_TENANT
 from service.record.models import (TrailCheckpoint, TrailEntry, TrailLeaf, TrailNode,
                                    TrailPending)
@@ -170,7 +170,7 @@ def entry_values(*, kind: str, recorded_at: dt.datetime, ruleset_version: str, b
     values.update(columns)
     values["tenant_id"] = tenant_id
     # Microseconds are what both databases keep: hash what will be read back.
-    values.update(entry_id=entry_id or str(uuid.uuid4()), kind=kind,
+    values.update(entry_id=entry_id or new_id(), kind=kind,
                   recorded_at=recorded_at.astimezone(dt.timezone.utc), rule_ids=sorted(set(rule_ids or [])),
                   ruleset_version=ruleset_version, body=body, hash_scheme=SCHEME)
     return values

@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from service.record import merkle
+from service.record.archive import ArchivedRanges as Archived
 from service.record.merkle import RightEdge  # noqa: F401 -- verification.py reads it here too
 from service.record.models import (TrailCheckpoint, TrailEntry, TrailHead, TrailLeaf, TrailLegacyPending,
                                    TrailPending)
@@ -141,6 +142,7 @@ class Scan:
         self.c, self.key, self.progress, self.tenant = connection, key, progress, tenant_id
         self.default = tenant_id == DEFAULT_TENANT  # the log that holds what came before the tree
         self.checked = 0
+        self.archived = Archived(connection, tenant_id)  # leaves verified; entries in files, not missing
 
     def scalar(self, query):
         return self.c.execute(query).scalar()
@@ -235,6 +237,8 @@ class Scan:
         for index in indices:  # the entries first: a bad one is named, not a leaf whose path crosses it
             seq, leaf, scheme = found[index][1:4]
             if scheme is None:
+                if seq in self.archived:
+                    continue
                 raise Bad(seq, f"entry {seq} (leaf {index}), verified before, is missing: it was deleted (spot check)")
             if scheme != SCHEME or _fast_leaf(found[index]) != leaf:
                 self.entry(seq, index, leaf)
@@ -269,10 +273,10 @@ class Scan:
                     index, seq, leaf, scheme = row[:4]
                     if index != n:
                         raise Bad(None, f"leaf {n} is missing from the tree (the next stored leaf is {index})")
-                    if scheme is None:
+                    if scheme is None and seq not in self.archived:
                         raise Bad(seq, f"entry {seq} (leaf {index}) is missing from this log: it was deleted, "
                                        "or moved to another tenant")
-                    if fast != leaf:
+                    if scheme is not None and fast != leaf:
                         self.entry(seq, index, leaf)
                     edge.push(leaf)
                     n += 1

@@ -121,6 +121,9 @@ def init_app(app: Flask) -> None:
     from service.tools.trail_keys import trail_keys_group
 
     trail_cli.add_command(trail_keys_group)
+    from service.tools.archive_cli import archive_command, verify_archive_command
+    trail_cli.add_command(archive_command)
+    trail_cli.add_command(verify_archive_command)
 
     app.cli.add_command(scenarios_group)
     app.cli.add_command(db_group)

@@ -66,3 +66,21 @@ def roles_command(owner, service, schema, url, print_sql):
     if print_sql:
         click.echo(";\n".join(sql) + ";")
     click.echo(f"roles ready: {owner} owns the schema; {service} may not update or delete the trail or case_events")
+
+
+@db_group.command("partitions")
+@click.option("--url", help=_URL_HELP)
+def partitions_command(url):
+    """Make the trail's and the ledger's monthly partitions for this month and the next three, as
+    the owner (PostgreSQL; the worker does it daily where its role owns the tables). With two
+    roles, run it monthly from the owner's scheduler: the service role may not create them."""
+    from service.clock import day_in_china, utcnow
+    from service.record.partitions import ensure_all_ahead
+
+    engine = _owner_engine(url)
+    try:
+        with engine.begin() as connection:
+            made = ensure_all_ahead(connection, day_in_china(utcnow()))
+    finally:
+        engine.dispose()
+    click.echo(f"partitions made: {', '.join(made)}" if made else "every partition ahead exists")

@@ -88,6 +88,16 @@ def _recheck(ctx: PassContext) -> dict:
     return recheck(ctx.app, ctx.as_of, ctx.now)
 
 
+def _partitions(ctx: PassContext) -> dict:
+    """The trail's monthly partitions, made months ahead so an insert never finds its month
+    missing (PostgreSQL; service.record.partitions)."""
+    from service.record.partitions import ensure_all_ahead, may_create
+    with ctx.app.extensions["db_engine"].begin() as connection:
+        if not may_create(connection):  # SQLite, or the service role: the owner runs `db partitions`
+            return {"created": 0}
+        return {"created": len(ensure_all_ahead(connection, ctx.as_of))}
+
+
 def _watch_rules(ctx: PassContext) -> dict:
     """The worker decides with the rules the web workers serve: reload when the files change."""
     from service.flows.rules_live import changed_on_disk, reload_rules
@@ -121,6 +131,7 @@ TASKS: list[Task] = [
     Task("sla_sweep", _sla_sweep, every=dt.timedelta(minutes=1)),
     # After the sweep: it does not tell again what the sweep has just notified.
     Task("recheck_open_cases", _recheck, daily=True),
+    Task("partitions", _partitions, daily=True),
     Task("seal_trail", _seal_trail, every=dt.timedelta(seconds=1)),
     Task("verify_trail", _verify_trail, every=dt.timedelta(seconds=2)),
     Task("witness_submit", _witness_submit, every=dt.timedelta(seconds=5),
