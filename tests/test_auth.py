@@ -170,3 +170,11 @@ def test_production_refuses_to_start_with_development_secrets_or_no_keys(tmp_pat
         create_client(session, "ehr", ["checks"])
     prod = create_app({"DATABASE_URL": url, "ENV": "production", **secrets})
     assert prod.config["ENV"] == "production"
+
+
+def test_every_endpoint_declares_its_scopes_or_is_open_on_purpose(sqlite_app):
+    """An endpoint in neither map is refused to every key (fail closed); none ships that way."""
+    from service.http.auth import _SCOPES_OF_ENDPOINT, OPEN_ENDPOINTS
+    endpoints = {rule.endpoint for rule in sqlite_app.url_map.iter_rules()}
+    assert endpoints - set(_SCOPES_OF_ENDPOINT) - OPEN_ENDPOINTS == set()
+    assert "admin.PackReload" in _SCOPES_OF_ENDPOINT  # once open to anyone: reloading a company's pack

@@ -305,3 +305,19 @@ def test_existing_rows_migrate_to_the_default_tenant(database_url):
                               "VALUES ('globex', 'C1', :at, 1, 'k1', true, 'resignation_submitted', :at, 'E9', "
                               "'employee', :at, 'd3', 201, '{}')"), {"at": at})
     engine.dispose()
+
+
+# ---- admin: the statutes are the deployment's, a pack its company's ------------------------------
+
+def test_a_companys_key_reloads_its_own_pack_only_and_never_the_statutes(app):
+    acme = _as(app, _key(app, "acme-admin", "acme", "rules:admin"))
+    globex = _as(app, _key(app, "globex-admin", "globex", "rules:admin"))
+    operator = _as(app, _key(app, "operator", "default", "rules:admin"))
+    assert acme.post("/v1/admin/rules/packs/acme/reload").status_code == 200
+    # Another company's pack is not there for it (404, as a missing pack), not even its problems.
+    assert acme.post("/v1/admin/rules/packs/globex/reload").status_code == 404
+    assert globex.post("/v1/admin/rules/packs/globex/reload").status_code == 200
+    answer = acme.post("/v1/admin/rules/reload")
+    assert answer.status_code == 403 and "statutes bind every company" in answer.get_json()["message"]
+    assert operator.post("/v1/admin/rules/packs/globex/reload").status_code == 200
+    assert operator.post("/v1/admin/rules/reload").status_code == 200

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from http import HTTPStatus
 
-from flask import current_app, jsonify
+from flask import current_app, g, jsonify
 from flask.views import MethodView
 from flask_smorest import abort
 from marshmallow import Schema, fields
@@ -15,7 +15,7 @@ from schemas.errors import FieldErrorSchema
 from service.decide.packs import pack_folder
 from service.flows.packs_live import reload_pack
 from service.flows.rules_live import reload_rules
-from service.tenants import valid_tenant
+from service.tenants import DEFAULT_TENANT, valid_tenant
 from service.http.api import Blueprint
 
 blp = Blueprint("admin", __name__, url_prefix="/v1/admin", description="Administration")
@@ -58,7 +58,11 @@ class Reload(MethodView):
         """Reload the rule files now; a bad edit is refused and the running version keeps serving.
 
         The candidate must load (else 422) and pass every rule example and fixture case (else 409).
+        The statutes bind every company: only the deployment's own keys (the default tenant's) reload them.
         """
+        if g.get("tenant", DEFAULT_TENANT) != DEFAULT_TENANT:
+            abort(403, message="The statutes bind every company: only a key of the deployment (the default "
+                               "tenant) reloads them; a company reloads its own pack (/v1/admin/rules/packs/<tenant>/reload).")
         result = reload_rules(current_app._get_current_object(), "admin endpoint")
         body = {"ok": result.ok, "version": result.version, "previous": result.previous,
                 "problems": result.problems}
@@ -97,10 +101,15 @@ class PackReload(MethodView):
     def post(self, tenant):
         """Reload one company's policy pack (rules/companies/TENANT/) now; other tenants are untouched.
 
+        A company's key reloads its own pack only (another's answers 404, as a missing one); a key of
+        the deployment (the default tenant) reloads any.
+
         The candidate must load and pass its own examples and fixtures plus the shared fixtures, with
         the statutes' findings unchanged (docs/policy-packs.md); a refusal is recorded in the tenant's trail.
         """
-        if not valid_tenant(tenant) or not pack_folder(current_app.config["RULES_DIR"], tenant).is_dir():
+        asking = g.get("tenant", DEFAULT_TENANT)  # a company's key reloads its own pack; the deployment's, any
+        if not valid_tenant(tenant) or asking not in (DEFAULT_TENANT, tenant) \
+                or not pack_folder(current_app.config["RULES_DIR"], tenant).is_dir():
             abort(404, message=f"No policy pack for tenant {tenant} (rules/companies/{tenant}/).")
         result = reload_pack(current_app._get_current_object(), tenant, "admin endpoint")
         body = PackReloadSchema().dump(dataclasses.asdict(result))

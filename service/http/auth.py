@@ -20,7 +20,8 @@ from service.http.refusals import record_refusal
 from service.record.models import ApiClient
 from service.tenants import DEFAULT_TENANT
 
-# Which scopes open which endpoint (any one of them). Endpoints not listed are open.
+# Which scopes open which endpoint (any one of them). An endpoint in neither this map nor
+# OPEN_ENDPOINTS is refused to everyone (fail closed: a new endpoint is never open by omission).
 _SCOPES_OF_ENDPOINT = {
     "checks.Checks": ("checks",),
     "checks.CheckBatch": ("checks",),
@@ -36,6 +37,7 @@ _SCOPES_OF_ENDPOINT = {
     "trail.TrailProof": ("checks", "cases", "trail:read"),
     "trail.TrailCheckpoints": ("checks", "cases", "trail:read"),
     "admin.Reload": ("rules:admin",),
+    "admin.PackReload": ("rules:admin",),
     # The browser pages (service/http/pages.py): a Bearer key, or the cookie their sign-in form sets.
     "pages.rules": ("trail:read", "rules:admin"),
     "pages.rule": ("trail:read", "rules:admin"),
@@ -49,7 +51,9 @@ _SCOPES_OF_ENDPOINT = {
 # The pages' sign-in cookie (service/http/page_sessions.py) is honoured on the pages only, so it can
 # never drive an API call (CSRF).
 OPEN_ENDPOINTS = {"healthz", "readyz", "api-docs.openapi_json", "api-docs.openapi_swagger_ui",
-                  "api-docs.openapi_redoc", "static", "swagger_ui_assets"}
+                  "api-docs.openapi_redoc", "static", "swagger_ui_assets",
+                  # The trail's public keys (an auditor verifies with them), the pages' sign-in.
+                  "trail.TrailKeys", "trail.TrailPublicKey", "pages.index", "pages.login", "pages.logout"}
 
 
 def init_app(app: Flask) -> None:
@@ -64,7 +68,8 @@ def _authenticate():
         return None
     needed = _SCOPES_OF_ENDPOINT.get(request.endpoint)
     if needed is None:
-        return None
+        current_app.logger.error("endpoint %s declares no scope: refused", request.endpoint)
+        abort(403, message="This endpoint is not open to any key.")
     presented = _presented_key()
     client = _client_for(presented) if presented else None
     token = None if presented else _page_session_token()
