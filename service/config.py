@@ -118,3 +118,10 @@ def configure(app: Flask, test_config: dict | None) -> None:
             app.config["DATABASE_URL"] = os.environ["DATABASE_URL"]
     else:
         app.config.from_mapping(test_config)
+
+
+def fixtures_dir(config) -> Path:
+    """FIXTURES_DIR, else `fixtures/` beside the rules folder (the repository root's): the shared
+    fixtures that gate the statutes and every company's pack."""
+    configured = config.get("FIXTURES_DIR")
+    return Path(configured) if configured else Path(config["RULES_DIR"]).resolve().parent / "fixtures"

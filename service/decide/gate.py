@@ -59,6 +59,20 @@ def fixtures_version(folder: Path) -> str | None:
     return content_version(folder) if folder.is_dir() else None
 
 
+def passed(candidate: RuleBook, run) -> GateResult:
+    """`run(candidate)`, the candidate's gate; unless it passes, the candidate's engine is closed
+    (nothing else will serve from it) and RuleSetRefused is raised with the result."""
+    try:
+        result = run(candidate)
+    except BaseException:
+        candidate.engine.close()
+        raise
+    if not result.ok:
+        candidate.engine.close()
+        raise RuleSetRefused(candidate.version, result)
+    return result
+
+
 def gate(rulebook: RuleBook, folder: Path, log: logging.Logger | None = None) -> GateResult:
     """Every example of the candidate's rules and every fixture case under `folder`, run against it."""
     present = folder.is_dir()

@@ -20,7 +20,8 @@ from pathlib import Path
 from flask import Flask, jsonify
 
 from service.clock import utcnow
-from service.decide.gate import RuleSetRefused
+from service.config import fixtures_dir
+from service.decide.gate import RuleSetRefused, passed
 from service.decide.pack_gate import gate_pack
 from service.decide.packs import load_pack, pack_digest, pack_tenants
 from service.decide.problem_lines import place_problems
@@ -78,17 +79,8 @@ def serving_version(app: Flask, version: str) -> RuleBook | None:
 
 def build_pack(app: Flask, base: RuleBook, tenant: str) -> RuleBook:
     """The tenant's pack on `base`, gated. Raises RuleLoadError or RuleSetRefused (its engine closed)."""
-    from service.flows.rules_live import fixtures_dir
-
     candidate = load_pack(base, tenant)
-    try:
-        result = gate_pack(candidate, base, fixtures_dir(app))
-    except BaseException:
-        candidate.engine.close()
-        raise
-    if not result.ok:
-        candidate.engine.close()
-        raise RuleSetRefused(candidate.version, result)
+    passed(candidate, lambda book: gate_pack(book, base, fixtures_dir(app.config)))
     return candidate
 
 

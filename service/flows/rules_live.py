@@ -24,7 +24,8 @@ from pathlib import Path
 from flask import Flask
 
 from service.clock import utcnow
-from service.decide.gate import RuleSetRefused, fixtures_version, gate
+from service.config import fixtures_dir
+from service.decide.gate import RuleSetRefused, fixtures_version, gate, passed
 from service.decide.rulebook import RuleBook, RuleLoadError, content_version, load_rulebook
 from service.record.rulesets import record_ruleset
 from service.record.trail import append
@@ -44,24 +45,11 @@ def serving(app: Flask) -> RuleBook | None:
     return app.extensions["rulebook"]
 
 
-def fixtures_dir(app: Flask) -> Path:
-    """FIXTURES_DIR, else `fixtures/` beside the rules folder (the repository root's)."""
-    configured = app.config.get("FIXTURES_DIR")
-    return Path(configured) if configured else Path(app.config["RULES_DIR"]).resolve().parent / "fixtures"
-
-
 def build_rule_set(app: Flask) -> RuleBook:
     """The rule book for RULES_DIR, gated. Raises RuleLoadError or RuleSetRefused (engine closed)."""
     candidate = load_rulebook(Path(app.config["RULES_DIR"]))
     started = time.perf_counter()
-    try:
-        result = gate(candidate, fixtures_dir(app), app.logger)
-    except BaseException:
-        candidate.engine.close()
-        raise
-    if not result.ok:
-        candidate.engine.close()
-        raise RuleSetRefused(candidate.version, result)
+    result = passed(candidate, lambda book: gate(book, fixtures_dir(app.config), app.logger))
     app.logger.debug("rule set %s passed its gate: %d example(s) and fixture case(s) in %.2f s",
                     candidate.version, result.cases_run, time.perf_counter() - started)
     return candidate
@@ -156,7 +144,7 @@ def reload_rules(app: Flask, reason: str) -> ReloadResult:
 
 def _watched_versions(app: Flask) -> tuple[str, str | None]:
     """What the gate's outcome depends on: the rule files and the fixtures."""
-    return content_version(Path(app.config["RULES_DIR"])), fixtures_version(fixtures_dir(app))
+    return content_version(Path(app.config["RULES_DIR"])), fixtures_version(fixtures_dir(app.config))
 
 
 def changed_on_disk(app: Flask) -> bool:
@@ -190,7 +178,7 @@ def init_app(app: Flask) -> None:
     if app.extensions["rulebook"] is None:
         return  # a command-line app without a rule set (create_app for_commands) watches nothing
     app.extensions["rules_checked_version"] = (app.extensions["rulebook"].version,
-                                               fixtures_version(fixtures_dir(app)))
+                                               fixtures_version(fixtures_dir(app.config)))
     app.extensions["candidate_refused"] = None
     app.extensions["rules_checked_at"] = time.monotonic()
     interval = float(app.config["RULES_WATCH_SECONDS"])

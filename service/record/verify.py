@@ -2,15 +2,11 @@
 against every checkpoint (and an exported copy of them), the old hash chain, and that every other
 entry is queued (pending). Names the first thing that does not hold.
 
-At a million entries the ORM version of this spent 97% of its time in Python: ORM objects, the
-driver decoding each body's JSON, and the canonical re-encoding. So it streams core rows (a
-server-side cursor on PostgreSQL: yield_per), reads `body` and `rule_ids` as the text they are
-stored as, and re-encodes the content with orjson (sorted keys, compact, UTF-8: the canonical form
-of service.record.trail). orjson and the standard json module differ on a few values (a float's
-exponent, an integer past 64 bits): an entry whose fast hash is not its leaf is hashed again the
-reference way (trail.entry_hash) before it is called altered, so the fast path can never raise a
-false alarm nor hide an edit. Memory stays bounded: a batch of rows and the tree's right edge
-(log2 n hashes); checkpoints are streamed beside the leaves.
+At a million entries an ORM version spent 97% of its time in Python, so this streams core rows
+(yield_per), reads `body` and `rule_ids` as stored text and re-encodes with orjson (the canonical
+form of service.record.trail); an entry whose fast hash is not its leaf is hashed again the
+reference way (trail.entry_hash) before it is called altered: no false alarm, no hidden edit.
+Memory stays bounded: a batch of rows and the tree's right edge; checkpoints stream beside.
 
 `verify_chain` is the full verification; service.record.verification resumes from the last one
 that held and walks only the leaves after it (Scan.leaves from a stored right edge).
