@@ -144,7 +144,11 @@ def _rulebook_of(session, entry: TrailEntry):
     serving = serving_version(current_app, entry.ruleset_version)  # the statutes' or a pack's
     if serving is not None:
         return serving
-    return VERSIONS.rulebook(session, entry.ruleset_version)
+    # A replaced version is read from the log that holds it: the statutes' is the default log's, a
+    # pack's its company's. They hold rule files and policy texts, never a company's records, so
+    # they are read across logs (under row-level security the request's session sees its own only).
+    with db.read_session() as versions:
+        return VERSIONS.rulebook(versions, entry.ruleset_version)
 
 
 def _receipt(entry: TrailEntry, trusted: str) -> dict:
