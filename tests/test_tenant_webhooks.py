@@ -176,6 +176,13 @@ def test_a_pass_takes_every_tenant_in_turn(app):
                                   for t in ("acme", "globex")})
     counts = deliver_due(app.extensions["db_sessions"], routes, utcnow(), send=lambda s, n: sent.append(n.tenant_id),
                          per_tenant=2)
-    assert counts["delivered"] == 6
-    assert sorted(sent[:3]) == sorted(sent[3:]) == ["acme", "default", "globex"]
-    assert sum(1 for r in _rows(app, "acme") if r.status == "pending") == 1  # the next pass's
+    assert counts["delivered"] == 9  # two rounds: two of each, then the third of each
+    assert [sorted(sent[i:i + 3]) for i in (0, 3, 6)] == [["acme", "default", "globex"]] * 3
+
+
+def test_one_companys_backlog_leaves_in_one_pass_in_rounds(app, receivers):
+    """The per-tenant share is per round, not a throttle: rounds go on while rows are due."""
+    _queue(app, "acme", n=25)
+    result = app.test_cli_runner().invoke(args=["notifications", "deliver"])
+    assert "delivered=25 retrying=0 dead=0 deferred=0" in result.output, result.output
+    assert len(_verified(receivers["acme"], ACME_SECRET)) == 25

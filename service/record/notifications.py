@@ -10,15 +10,16 @@ mid-send leaves a row another pass takes again once the lease has run out.
 
 Each notification goes to its tenant's webhook (WebhookRoutes: a company's pack may name its own,
 docs/webhooks.md "Per company"). Companies share the deliveries fairly: a pass claims at most
-`per_tenant` rows of each tenant, sends them round-robin by tenant, and after one failure of an
-endpoint sends it nothing more in that pass, so a dead or slow receiver costs the others one
-attempt's wait at most.
+`per_tenant` rows of each tenant per round, sends them round-robin by tenant, and after one failure
+of an endpoint sends it nothing more in that pass, so a dead or slow receiver costs the others one
+attempt's wait at most; rounds go on while rows are due, within a time budget.
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
 import logging
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -182,46 +183,53 @@ def post_webhook(settings: WebhookSettings, notification: Notification) -> None:
 
 def deliver_due(sessions: sessionmaker, routes: WebhookRoutes | WebhookSettings, now: dt.datetime,
                 send: Callable[[WebhookSettings, Notification], None] = post_webhook,
-                batch: int = 100, per_tenant: int = 10) -> dict:
-    """Try the notifications that are due (at most `per_tenant` of each tenant); counts by outcome.
+                batch: int = 100, per_tenant: int = 10, budget_seconds: float = 10.0) -> dict:
+    """Try the notifications that are due, in rounds of at most `per_tenant` of each tenant, new
+    rounds until nothing more is due or `budget_seconds` have passed; counts by outcome.
     `deferred`: not tried in this pass because their endpoint had just failed (no attempt counted)."""
     if isinstance(routes, WebhookSettings):
         routes = routes_of(routes)
     counts = {"delivered": 0, "retrying": 0, "dead": 0, "deferred": 0}
-    failed: dict[str, str] = {}   # endpoint -> its error in this pass
-    unsignable: set[str] = set()
-    for notification in _claim(sessions, now, routes, batch, per_tenant):
-        settings = routes.route(notification.tenant_id)
-        if isinstance(settings, str):
-            error = settings
-            if notification.tenant_id not in unsignable:  # the variable's name, never a value
-                log.warning("tenant %s: notifications not sent: %s", notification.tenant_id, error)
-                unsignable.add(notification.tenant_id)
-        elif settings.url in failed:
-            _defer(sessions, routes, notification, now)
-            counts["deferred"] += 1
-            continue
-        else:
-            try:
-                send(settings, notification)
-                error = None
-            except Exception as exc:  # any failure of the receiver counts as one failed attempt
-                error = f"{type(exc).__name__}: {exc}"[:500]
-                failed[settings.url] = error
-        counts[_record_outcome(sessions, routes, notification, now, error)] += 1
-    return counts
+    failed: set[str] = set()      # endpoints that failed in this pass
+    resting: set[str] = set()     # tenants not claimed again in this pass: their endpoint failed
+    started = time.monotonic()
+    while True:
+        claimed = _claim(sessions, now, routes, batch, per_tenant, resting)
+        for notification in claimed:
+            tenant, settings = notification.tenant_id, routes.route(notification.tenant_id)
+            if isinstance(settings, str):
+                error = settings
+                if tenant not in resting:  # the variable's name, never a value
+                    log.warning("tenant %s: notifications not sent: %s", tenant, error)
+            elif settings.url in failed:
+                _defer(sessions, routes, notification, now)
+                counts["deferred"] += 1
+                resting.add(tenant)
+                continue
+            else:
+                try:
+                    send(settings, notification)
+                    error = None
+                except Exception as exc:  # any failure of the receiver counts as one failed attempt
+                    error = f"{type(exc).__name__}: {exc}"[:500]
+                    failed.add(settings.url)
+            if error is not None:
+                resting.add(tenant)
+            counts[_record_outcome(sessions, routes, notification, now, error)] += 1
+        if not claimed or time.monotonic() - started >= budget_seconds:
+            return counts
 
 
 def _claim(sessions: sessionmaker, now: dt.datetime, routes: WebhookRoutes, batch: int,
-           per_tenant: int) -> list[Notification]:
+           per_tenant: int, resting: set[str]) -> list[Notification]:
     """Take the due rows (and rows whose claim has lapsed) and commit: no lock outlives this. At most
     `per_tenant` of each tenant, in round-robin order: every tenant's first, then every second..."""
     due = [or_(Notification.status == "pending", Notification.status == "sending"),
            Notification.next_attempt_at <= now]
     if routes.default is None:
         due.append(Notification.tenant_id.in_(list(routes.packs)))
-    if routes.held:
-        due.append(Notification.tenant_id.not_in(list(routes.held)))
+    if routes.held or resting:
+        due.append(Notification.tenant_id.not_in(sorted(routes.held | resting)))
     turn = func.row_number().over(partition_by=Notification.tenant_id,
                                   order_by=(Notification.next_attempt_at, Notification.id)).label("turn")
     ranked = select(Notification.id, Notification.next_attempt_at, turn).where(*due).subquery()
