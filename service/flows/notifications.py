@@ -35,7 +35,7 @@ def webhook_routes(app: Flask) -> WebhookRoutes | None:
     secret is read from the environment now, held in memory for the pass, never stored or logged;
     a missing or malformed one is the reason its tenant's notifications are not sent."""
     config = app.config
-    packs = {tenant: _pack_settings(app, hook) for tenant, hook in pack_webhooks(app).items()}
+    packs = {tenant: _pack_settings(hook) for tenant, hook in pack_webhooks(app).items()}
     default = webhook_settings(app)
     if default is None and not packs:
         return None
@@ -50,7 +50,7 @@ def unset_pack_secrets(app: Flask) -> list[str]:
     return sorted({hook["secret_env"] for hook in pack_webhooks(app).values() if not os.environ.get(hook["secret_env"])})
 
 
-def _pack_settings(app: Flask, hook: dict) -> WebhookSettings | str:
+def _pack_settings(hook: dict) -> WebhookSettings | str:
     name = hook["secret_env"]
     secret = os.environ.get(name)
     if not secret:
