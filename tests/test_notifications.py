@@ -70,9 +70,9 @@ def test_a_receiver_failing_twice_gets_the_notification_on_the_third_try_signed(
         sessions = app.extensions["db_sessions"]
         assert deliver_due(sessions, settings, now)["retrying"] == 1
         # Not due again until the backoff has passed.
-        assert deliver_due(sessions, settings, now + dt.timedelta(seconds=29)) == {"delivered": 0, "retrying": 0, "dead": 0}
+        assert deliver_due(sessions, settings, now + dt.timedelta(seconds=29)) == {"delivered": 0, "retrying": 0, "dead": 0, "deferred": 0}
         assert deliver_due(sessions, settings, now + dt.timedelta(seconds=30))["retrying"] == 1
-        assert deliver_due(sessions, settings, now + dt.timedelta(seconds=89)) == {"delivered": 0, "retrying": 0, "dead": 0}
+        assert deliver_due(sessions, settings, now + dt.timedelta(seconds=89)) == {"delivered": 0, "retrying": 0, "dead": 0, "deferred": 0}
         assert deliver_due(sessions, settings, now + dt.timedelta(seconds=90))["delivered"] == 1
     assert len(receiver.received) == 3
     headers, body = receiver.received[-1]
@@ -139,7 +139,7 @@ def test_a_claim_whose_worker_died_is_taken_again_after_its_lease(app):
         assert session.get(Notification, note_id).status == "sending"
     delivered = []
     assert deliver_due(sessions, settings, now + dt.timedelta(seconds=30), send=lambda s, n: delivered.append(n)) \
-        == {"delivered": 0, "retrying": 0, "dead": 0}  # still leased
+        == {"delivered": 0, "retrying": 0, "dead": 0, "deferred": 0}  # still leased
     after = deliver_due(sessions, settings, now + settings.lease, send=lambda s, n: delivered.append(n.id))
     assert after["delivered"] == 1 and delivered == [note_id]
 

@@ -84,11 +84,15 @@ notifications_cli = AppGroup("notifications", help="The notification outbox.")
 
 @notifications_cli.command("deliver")
 def deliver_command():
-    """Deliver every due notification to WEBHOOK_URL once (the worker does this every few seconds)."""
-    from service.flows.notifications import deliver, webhook_settings
+    """Deliver every due notification once, to its company's webhook or WEBHOOK_URL (the worker does
+    this every few seconds)."""
+    from service.flows.notifications import deliver, unset_pack_secrets, webhook_routes
     app = current_app._get_current_object()
-    if webhook_settings(app) is None:
-        raise click.UsageError("WEBHOOK_URL is not set: notifications can only be polled.")
+    routes = webhook_routes(app)
+    if routes is None or (routes.default is None and len(unset_pack_secrets(app)) == len(routes.packs)):
+        unset = ", ".join(unset_pack_secrets(app))
+        raise click.UsageError("WEBHOOK_URL is not set" + (f", nor any pack's webhook secret ({unset})" if unset else "")
+                               + ": notifications can only be polled.")
     counts = deliver(app)
     click.echo(" ".join(f"{k}={v}" for k, v in counts.items()))
 

@@ -83,6 +83,11 @@ def _deliver(ctx: PassContext) -> dict:
     return deliver(ctx.app)
 
 
+def _pack_webhooks(app: Flask) -> bool:
+    from service.flows.notifications import pack_webhooks
+    return bool(pack_webhooks(app))
+
+
 def _recheck(ctx: PassContext) -> dict:
     from service.flows.recheck import recheck
     return recheck(ctx.app, ctx.as_of, ctx.now)
@@ -138,7 +143,7 @@ TASKS: list[Task] = [
          enabled=lambda app: bool(app.config.get("TRAIL_WITNESS_URL"))),
     # Last, so whatever this pass queued leaves in this pass (with --once too).
     Task("deliver_notifications", _deliver, every=dt.timedelta(seconds=5),
-         enabled=lambda app: bool(app.config.get("WEBHOOK_URL"))),
+         enabled=lambda app: bool(app.config.get("WEBHOOK_URL")) or _pack_webhooks(app)),
 ]
 
 
