@@ -185,6 +185,9 @@ def append(session: Session, *, kind: str, recorded_at: dt.datetime, ruleset_ver
                                              body=body, rule_ids=rule_ids, entry_id=entry_id, **columns)], key=key)[0]
 
 
+_SESSION_TENANT = "sg_session_tenant"
+
+
 def append_and_commit(engine: Engine, entries: list[dict], key) -> list[Appended]:
     """Append entries that go with no other write (checks) and commit them: all or none."""
     signed = _signed(entries, key)  # before the transaction: SQLite's holds the write lock
@@ -195,7 +198,12 @@ def append_and_commit(engine: Engine, entries: list[dict], key) -> list[Appended
         # security reads the tenant for the connection (not the transaction, which is the
         # statement); any later transaction on it sets its own (service.record.db).
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.execute(text("SELECT set_config('sg.tenant', :t, false)"), {"t": tenant})
+            # Set once per pooled connection and tenant, not per check (a round trip each): the
+            # DBAPI connection's info outlives checkouts, and only this code sets it for the session.
+            held = connection.connection.info
+            if held.get(_SESSION_TENANT) != tenant:
+                connection.execute(text("SELECT set_config('sg.tenant', :t, false)"), {"t": tenant})
+                held[_SESSION_TENANT] = tenant
             return _insert(connection, entries, *signed)
     with engine.begin() as connection:
         scope(connection, tenant)
