@@ -43,14 +43,13 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
+import fill_sql
 import workload  # noqa: F401  (puts the project root on sys.path)
 from harness import BENCH_KEY, ClientSpec, PostgresSchema, run_client, start_service
 from workload import percentile, request_bodies, snapshot_rules
 
 from service import create_app
 from service.http.keys import create_client
-
-import fill_sql
 
 SCOPES = ["checks", "trail:read"]
 
