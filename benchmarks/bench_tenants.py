@@ -292,6 +292,10 @@ def main() -> None:
                          f"{sum(r['recorded_listed']) / len(r['recorded_listed']):>7.1f}")
             print(line)
         print("(a week's query lists up to its first page of 50: the tenant's share of the fill decides how many)")
+        if args.fill == "sql":
+            print("(--fill sql: all but the seed were multiplied in SQL, not signed one by one through the API: "
+                  "the rows, indexes, partitions and trees are those of the fill size, so sizes, plans and query "
+                  "latencies are measured; fill throughput is not)")
         for d in deployments:
             b = d.bytes_per_decision()
             print(f"\n{d.label}: {b['entries']} trail entries in {b['partitions']} partitions of trail_entries: "
