@@ -3,15 +3,15 @@ with time-sorted ids of their own, in the tenants asked for, and every tenant's 
 import sys
 
 import pytest
+from conftest import make_app, reset_postgres_schema
 from sqlalchemy import text
 
-from conftest import make_app, reset_postgres_schema
 from service import PROJECT_ROOT
 from service.record.verification import FULL, run
 
 sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
-import fill_sql  # noqa: E402
-import workload  # noqa: E402
+import fill_sql
+import workload
 
 pytestmark = pytest.mark.postgres
 
