@@ -24,6 +24,7 @@ from typing import Iterable
 from sqlalchemy import column, insert, select, table, text
 from sqlalchemy.engine import Connection, Engine
 
+from service.clock import utcnow
 from service.record import merkle
 from service.record.models import TrailArchive, TrailCheckpoint, TrailLeaf
 from service.record.partitions import attached, next_month
@@ -76,7 +77,7 @@ def archive(engine: Engine, origin: str, before: dt.date, today: dt.date, retent
                 c.execute(insert(TrailArchive).values(
                     tenant_id=tenant, month=month, first_seq=first, last_seq=last, entries=count,
                     file_name=path.name, file_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
-                    archived_at=dt.datetime.now(dt.timezone.utc)))
+                    archived_at=utcnow()))
             done.append(Archived(month, name, files, sum(r[2] for r in ranges.values())))
     return done
 
