@@ -27,10 +27,10 @@ from sqlalchemy.engine import Connection, Engine
 from service.clock import utcnow
 from service.record import merkle
 from service.record.models import TrailArchive, TrailCheckpoint, TrailLeaf
+from service.record.log_export import OfflineRefusal, b64, content_leaf, signed_checkpoint
 from service.record.partitions import attached, next_month
 from service.record.trail import CONTENT, EVERY_TENANT, SCHEME, leaf_data, log_origin, prove, scope
-from service.signed_notes import Checkpoint, NoteError, Verifier, split_note, verified_by
-from service.tenants import DEFAULT_TENANT
+from service.signed_notes import Verifier
 
 FORMAT = "separation-guard/trail-archive/v1"
 MIN_RETENTION_MONTHS = 24  # LCL-50: at least two years
@@ -105,14 +105,14 @@ def _write(c: Connection, origin: str, name: str, month: dt.date, directory: Pat
             out.write(json.dumps({"format": FORMAT, "tenant": tenant, "origin": log_origin(origin, tenant),
                                   "month": f"{month:%Y-%m}"}) + "\n")
             out.write(json.dumps({"checkpoint": {"tree_size": checkpoint.tree_size,
-                                                 "root_hash": _b64(checkpoint.root_hash),
+                                                 "root_hash": b64(checkpoint.root_hash),
                                                  "note": checkpoint.note}}, ensure_ascii=False) + "\n")
             for row in entries:
                 size, index = checkpoint.tree_size, row.leaf_index
                 path_hashes = prove(c, lambda get: merkle.inclusion_path(index, size, get), tenant)
                 line = {"leaf_index": index, "seq": row.seq, "entry_id": row.entry_id,
                         "content": json.loads(leaf_data(dict(row._mapping))),
-                        "inclusion_path": [_b64(h) for h in path_hashes]}
+                        "inclusion_path": [b64(h) for h in path_hashes]}
                 out.write(json.dumps(line, ensure_ascii=False) + "\n")
         files.append(path)
         ranges[tenant] = (entries[0].seq, entries[-1].seq, len(entries), path)
@@ -129,10 +129,6 @@ class ArchivedRanges:
 
     def __contains__(self, seq: int) -> bool:
         return any(first <= seq <= last for first, last in self.ranges)
-
-
-def _b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode()
 
 
 @dataclass(frozen=True)
@@ -159,25 +155,16 @@ def verify_archive(lines: Iterable[str], checkpoint_vkeys: list[str]) -> Archive
                 return failed("not a trail archive (its first line names no format " + FORMAT + ")")
             origin, tenant = line["origin"], line["tenant"]
         elif number == 2:
-            note = (line.get("checkpoint") or {}).get("note", "")
             try:
-                ok = verified_by(note, verifiers)
-                signed = Checkpoint.parse(split_note(note)[0])
-            except NoteError as exc:
+                signed = signed_checkpoint((line.get("checkpoint") or {}).get("note", ""), verifiers, origin)
+            except OfflineRefusal as exc:
                 return failed(f"the checkpoint: {exc}")
-            if not ok:
-                return failed(f"checkpoint {signed.size} is not signed by a checkpoint key given")
-            if signed.origin != origin:
-                return failed(f"checkpoint {signed.size} is of the log {signed.origin}, not {origin}")
         else:
             if signed is None:
                 return failed("no checkpoint before the entries")
-            content = line["content"]
-            own = content[-1] if len(content) != len(CONTENT) else DEFAULT_TENANT
-            if own != tenant:
+            leaf = content_leaf(line["content"], tenant)
+            if leaf is None:
                 return failed(f"entry {line['seq']} is not of this log's tenant {tenant}")
-            data = json.dumps(content, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
-            leaf = merkle.leaf_hash(data)
             path = [base64.b64decode(h) for h in line["inclusion_path"]]
             if not merkle.verify_inclusion(line["leaf_index"], signed.size, leaf, path, signed.root):
                 return failed(f"entry {line['seq']} (leaf {line['leaf_index']}) does not lead to checkpoint "

@@ -14,7 +14,6 @@ hash: their leaf is exported as is and counted apart (`trail verify --full` chec
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from dataclasses import dataclass
 from typing import Iterable, Iterator
@@ -22,6 +21,7 @@ from typing import Iterable, Iterator
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from service.record import merkle
 from service.record.merkle import RightEdge
 from service.record.models import TrailCheckpoint, TrailEntry, TrailLeaf
 from service.record.trail import HASHED, SCHEME, leaf_data, log_origin
@@ -39,7 +39,7 @@ def export(c: Connection, origin: str, tenant_id: str) -> Iterator[dict]:
     for row in c.execute(select(TrailCheckpoint.tree_size, TrailCheckpoint.root_hash, TrailCheckpoint.note)
                          .where(TrailCheckpoint.tenant_id == tenant_id).order_by(TrailCheckpoint.tree_size)):
         size = row.tree_size
-        yield {"checkpoint": {"tree_size": row.tree_size, "root_hash": _b64(row.root_hash), "note": row.note}}
+        yield {"checkpoint": {"tree_size": row.tree_size, "root_hash": b64(row.root_hash), "note": row.note}}
     columns = [TrailEntry.__table__.c[name] for name in (*HASHED, "hash", "hash_scheme", "tenant_id")]
     for low in range(0, size, _BATCH):
         for row in c.execute(select(TrailLeaf.leaf_index, TrailLeaf.hash.label("leaf"), *columns)
@@ -56,8 +56,36 @@ def export(c: Connection, origin: str, tenant_id: str) -> Iterator[dict]:
             yield line
 
 
-def _b64(raw: bytes) -> str:
+def b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode()
+
+
+class OfflineRefusal(Exception):
+    """What an offline check of an exported file found wrong, in words."""
+
+
+def signed_checkpoint(note: str, verifiers: list[Verifier], origin: str) -> Checkpoint:
+    """The checkpoint of a signed note, if a given checkpoint key signed it and it names `origin`;
+    else OfflineRefusal saying why. The export's and the archive's check both read theirs so."""
+    try:
+        signed = verified_by(note, verifiers)
+        parsed = Checkpoint.parse(split_note(note)[0])
+    except NoteError as exc:
+        raise OfflineRefusal(str(exc)) from None
+    if not signed:
+        raise OfflineRefusal(f"checkpoint {parsed.size} is not signed by a checkpoint key given")
+    if parsed.origin != origin:
+        raise OfflineRefusal(f"checkpoint {parsed.size} is of the log {parsed.origin}, not {origin}")
+    return parsed
+
+
+def content_leaf(content: list, tenant: str) -> bytes | None:
+    """The leaf hash of an entry's exported content (trail.leaf_data), or None when the content is
+    another tenant's (a non-default tenant's content ends with its tenant id)."""
+    theirs = len(content) != len(HASHED) - 2
+    if (content[-1] if theirs else DEFAULT_TENANT) != tenant:
+        return None
+    return merkle.leaf_hash(json.dumps(content, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode())
 
 
 @dataclass(frozen=True)
@@ -84,27 +112,18 @@ def verify_export(lines: Iterable[str], checkpoint_vkeys: list[str]) -> ExportCh
                 return failed("not a log export (its first line names no format " + FORMAT + ")")
             origin, tenant = line["origin"], line["tenant"]
         elif "checkpoint" in line:
-            note = line["checkpoint"]["note"]
             try:
-                signed = verified_by(note, verifiers)
-                parsed = Checkpoint.parse(split_note(note)[0])
-            except NoteError as exc:
+                parsed = signed_checkpoint(line["checkpoint"]["note"], verifiers, origin)
+            except OfflineRefusal as exc:
                 return failed(f"checkpoint {line['checkpoint']['tree_size']}: {exc}")
-            if not signed:
-                return failed(f"checkpoint {parsed.size} is not signed by a checkpoint key given")
-            if parsed.origin != origin:
-                return failed(f"checkpoint {parsed.size} is of the log {parsed.origin}, not {origin}")
             checkpoints[parsed.size] = parsed.root
         else:
             if line["leaf_index"] != edge.size:
                 return failed(f"leaf {edge.size} is missing (the next is {line['leaf_index']})")
             if "content" in line:
-                content = line["content"]
-                theirs = len(content) != len(HASHED) - 2  # another tenant's content ends with its tenant
-                if (content[-1] if theirs else DEFAULT_TENANT) != tenant:
+                leaf = content_leaf(line["content"], tenant)
+                if leaf is None:
                     return failed(f"entry {line['seq']} (leaf {edge.size}) is not of this log's tenant {tenant}")
-                text = json.dumps(content, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-                leaf = hashlib.sha256(b"\x00" + text.encode()).digest()
             else:
                 leaf, as_is = bytes.fromhex(line["leaf"]), as_is + 1
             edge.push(leaf)
