@@ -126,8 +126,33 @@ def service_env(database_url: str, rules_dir: Path) -> dict[str, str]:
             "SEPARATION_GUARD_RULES_DIR": str(rules_dir), "PYTHONUNBUFFERED": "1"}
 
 
-def start_service(database_url: str, rules_dir: Path, log_path: Path, config: Path | None = None) -> Gunicorn:
-    return Gunicorn("wsgi:app", service_env(database_url, rules_dir), log_path, config=config)
+class Service(Gunicorn):
+    """The service as `make run` starts it: gunicorn and `separation-guard worker` beside it, which
+    seals the trail (web processes then leave sealing to it: service/flows/sealing.py). BENCH_WORKER=0
+    leaves the worker out (each web process then seals in a thread, as under gunicorn alone)."""
+
+    def __init__(self, database_url: str, rules_dir: Path, log_path: Path, config: Path | None = None):
+        env = service_env(database_url, rules_dir)
+        super().__init__("wsgi:app", env, log_path, config=config)
+        self.worker = None
+        if os.environ.get("BENCH_WORKER", "1") != "0":
+            self.worker = subprocess.Popen([str(VENV_BIN / "separation-guard"), "worker"], cwd=ROOT,
+                                           env={**os.environ, **env}, stdout=self._log, stderr=subprocess.STDOUT,
+                                           start_new_session=True)
+
+    def stop(self) -> None:
+        if self.worker is not None and self.worker.poll() is None:
+            self.worker.send_signal(signal.SIGTERM)
+            try:
+                self.worker.wait(timeout=35)
+            except subprocess.TimeoutExpired:
+                self.worker.kill()
+                self.worker.wait()
+        super().stop()
+
+
+def start_service(database_url: str, rules_dir: Path, log_path: Path, config: Path | None = None) -> Service:
+    return Service(database_url, rules_dir, log_path, config=config)
 
 
 def start_echo(log_path: Path) -> Gunicorn:

@@ -356,3 +356,59 @@ def test_worker_once_delivers_the_recheck_notifications_it_queued_in_the_same_pa
     # Everything due when the pass started left in it: the status change queued the day before too.
     assert [(n["kind"], n["status"]) for n in _notes(client, case_id="NR-1")] == \
         [("status_changed", "delivered"), ("recheck_changed", "delivered")]
+
+
+class _OneRound(threading.Event):
+    """A sealing loop's stop event that ends the loop at its first pause."""
+
+    def wait(self, timeout=None):
+        self.set()
+        return True
+
+
+def _queued(app) -> int:
+    from sqlalchemy import func, select
+    from service.record.models import TrailPending
+    with app.extensions["db_read_sessions"]() as session:
+        return session.scalar(select(func.count()).select_from(TrailPending))
+
+
+def test_a_web_process_seals_only_while_no_worker_seals(app, client):
+    """Issue 23: one sealer in the worker's process, not a thread in every web worker; without a
+    worker (gunicorn alone) the web process still seals, and it takes over when the worker stops."""
+    from service.flows import sealing
+    from service.record.worker_state import WORKER_SEALS_WITHIN
+    check = {"as_of": "2026-02-10", "employee": {"id": "E1001"},
+             "action": {"type": "terminate_with_notice", "actor": {"id": "HR7", "role": "hr"}}}
+    with freeze_time("2026-02-10T09:00:00Z") as clock:
+        sealing.seal_pending(app)                       # the rule set's version entry
+        assert client.post("/v1/checks", json=check).status_code == 200
+        assert _queued(app) == 1
+        worker.run_pass(app, "host-a:1", force=True, tasks=[t for t in worker.TASKS if t.name == "seal_trail"])
+        assert _queued(app) == 0                        # the worker sealed, and beat
+        assert client.post("/v1/checks", json=check).status_code == 200
+        sealing.run(app, stop=_OneRound(), defer_to_worker=True)
+        assert _queued(app) == 1                        # left to the worker
+        sealing.run(app, stop=_OneRound())              # `trail seal --loop` never defers
+        assert _queued(app) == 0
+        assert client.post("/v1/checks", json=check).status_code == 200
+        clock.tick(WORKER_SEALS_WITHIN.total_seconds() + 1)  # the worker stopped beating
+        sealing.run(app, stop=_OneRound(), defer_to_worker=True)
+        assert _queued(app) == 0
+
+
+def test_a_worker_whose_sealing_fails_is_not_left_to_seal(app):
+    from service.record.worker_state import sealing_worker
+
+    def broken(ctx):
+        raise RuntimeError("no checkpoint key")
+    now = dt.datetime(2026, 2, 10, 9, tzinfo=dt.timezone.utc)
+    with freeze_time(now):
+        worker.run_pass(app, "host-a:1", force=True, tasks=[worker.Task("seal_trail", broken, every=dt.timedelta(1))])
+        with app.extensions["db_read_sessions"]() as session:
+            assert not sealing_worker(session, now)
+        worker.run_pass(app, "host-a:1", force=True,
+                        tasks=[worker.Task("seal_trail", lambda ctx: {"sealed": 0}, every=dt.timedelta(1))])
+        with app.extensions["db_read_sessions"]() as session:
+            assert sealing_worker(session, now)
+            assert not sealing_worker(session, now + dt.timedelta(seconds=16))

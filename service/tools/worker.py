@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from service.clock import day_in_china, utcnow
 from service.record.models import WorkerState
-from service.record.worker_state import STALE_AFTER, WORKER_NAME  # noqa: F401 -- STALE_AFTER: /readyz's, read here by tests
+from service.record.worker_state import SEALING_TASK, STALE_AFTER, WORKER_NAME  # noqa: F401 -- STALE_AFTER: /readyz's, read here by tests
 
 log = logging.getLogger("separation_guard.worker")
 
@@ -112,7 +112,8 @@ def _watch_rules(ctx: PassContext) -> dict:
 
 
 def _seal_trail(ctx: PassContext) -> dict:
-    """Seal what the web workers queued (they seal too: one at a time holds the lock)."""
+    """Seal what the web workers queued (while this runs they leave it to the worker:
+    service/flows/sealing.py)."""
     from service.flows.sealing import seal_pending
     return {"sealed": seal_pending(ctx.app)}
 
@@ -137,7 +138,7 @@ TASKS: list[Task] = [
     # After the sweep: it does not tell again what the sweep has just notified.
     Task("recheck_open_cases", _recheck, daily=True),
     Task("partitions", _partitions, daily=True),
-    Task("seal_trail", _seal_trail, every=dt.timedelta(seconds=1)),
+    Task(SEALING_TASK, _seal_trail, every=dt.timedelta(seconds=1)),
     Task("verify_trail", _verify_trail, every=dt.timedelta(seconds=2)),
     Task("witness_submit", _witness_submit, every=dt.timedelta(seconds=5),
          enabled=lambda app: bool(app.config.get("TRAIL_WITNESS_URL"))),
