@@ -28,20 +28,34 @@ def test_sessions_are_dropped_so_more_than_1024_checks_work():
         assert engine.fire({"action": {"type": "terminate_for_cause"}}) == ["a"]
 
 
-def test_a_skipped_action_fails_closed(monkeypatch):
-    """The wrapper silently skips the remaining actions once its clock says an action took > 10 s
-    (a frozen clock that jumps does this). The catch-all then never fires, and we must refuse."""
-    import durable.engine
+def test_matches_cut_short_fail_closed(monkeypatch):
+    """The catch-all fires last: a check whose matches stop before it (the engine's action queue
+    cut short) is refused, never answered with the matches seen so far; the session is dropped
+    and the engine still answers the next check."""
+    import durable_rules_engine
 
     engine = RuleEngine({"a": {"action.type": "terminate_for_cause"},
                          "b": {"action.type": "terminate_for_cause"}})
-    ticks = iter(range(0, 10_000, 11))
-    monkeypatch.setattr(durable.engine, "_unix_now", lambda: next(ticks))
+    monkeypatch.setattr(durable_rules_engine, "complete_and_start_action", lambda handle, state: None)
     with pytest.raises(EngineError, match="skipped"):
         engine.fire({"action": {"type": "terminate_for_cause"}})
     monkeypatch.undo()
-    # The session was dropped and the engine still answers.
     assert sorted(engine.fire({"action": {"type": "terminate_for_cause"}})) == ["a", "b"]
+
+
+def test_a_match_naming_no_rule_of_the_ruleset_fails_closed(monkeypatch):
+    """Matches are read off the engine's action queue by their action's name: a name that is not
+    one of the ruleset's own is an engine error, not a rule skipped or a rule guessed."""
+    import durable_rules_engine
+
+    engine = RuleEngine({"a": {"action.type": "terminate_for_cause"}})
+    real = durable_rules_engine.complete_and_start_action
+    monkeypatch.setattr(durable_rules_engine, "complete_and_start_action",
+                        lambda handle, state: real(handle, state) and '{"r7": {"m": {}}}')
+    with pytest.raises(EngineError, match="named no rule"):
+        engine.fire({"action": {"type": "terminate_for_cause"}})
+    monkeypatch.undo()
+    assert engine.fire({"action": {"type": "terminate_for_cause"}}) == ["a"]
 
 
 def test_an_absent_fact_makes_a_condition_unknown_never_false(rulebook):

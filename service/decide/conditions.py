@@ -34,6 +34,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from service.decide.suggest import did_you_mean
 from service.decide.vocabulary import FactSpec, Vocabulary
@@ -83,7 +84,7 @@ class Atom:
     def negated(self) -> "Atom":
         return Atom(self.fact, _COMPLEMENT[self.op], self.value, self.path)
 
-    @property
+    @cached_property  # read by every check that finds the condition unknown; an atom never changes
     def facts(self) -> tuple[str, ...]:
         """The facts the test reads: its own, and the one it compares with."""
         return (self.fact, self.value.name) if isinstance(self.value, FactRef) else (self.fact,)
@@ -95,7 +96,7 @@ class Alternative:
     atoms: tuple[Atom, ...]
     branches: frozenset[str]   # the `any` alternatives (paths) this term goes through
 
-    @property
+    @cached_property
     def facts(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(f for a in self.atoms for f in a.facts))
 

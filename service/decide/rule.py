@@ -7,6 +7,7 @@ import copy
 import datetime as dt
 import re
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 from marshmallow import ValidationError
@@ -68,13 +69,23 @@ class Rule:
     dated_definitions: list["DatedCitation"] = field(default_factory=list, repr=False)
 
     def citations_on(self, as_of: dt.date) -> list[dict]:
-        """The citations of a finding decided as of that date: its own and every definition in force."""
+        """The citations of a finding decided as of that date: its own and every definition in
+        force (read only: most rules have no dated definition, and get their own list)."""
+        if not self.dated_definitions:
+            return self.citations
         return [*self.citations, *(d.citation for d in self.dated_definitions if d.in_force(as_of))]
 
-    @property
+    @cached_property  # read many times by every check; a loaded rule never changes
     def key(self) -> str:
         """Unique per dated version: one id may have several, with disjoint effective ranges."""
         return f"{self.id}@{self.effective_from.isoformat()}"
+
+    @cached_property
+    def placeholders(self) -> frozenset[str]:
+        """The facts its messages (its unknown wording too) fill in."""
+        from service.decide.verdicts import PLACEHOLDER
+        return frozenset(name for text in (*self.message.values(), *(self.unknown_message or {}).values())
+                         for name in PLACEHOLDER.findall(text))
 
     def in_force(self, on: dt.date) -> bool:
         return self.effective_from <= on and (self.effective_to is None or on <= self.effective_to)

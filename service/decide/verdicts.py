@@ -81,6 +81,8 @@ def rested_on(rule: Rule, days: tuple[Facts, ...], registry: dict | None) -> lis
     the judgment days, as definitions: a Shanghai birth past the national 98 days is on leave
     by REG-SH-ML. A provision the rule cites already keeps its role; one not in force on the
     check's date is not cited (its text would not be the law applied)."""
+    if not any(facts.rested_on for facts in days):
+        return []
     cited = {c["ref"] for c in rule.citations_on(days[-1].as_of)}
     out = []
     for facts in days:

@@ -100,6 +100,11 @@ class Vocabulary:
         from service.decide.derivations import declared
         return declared(self)
 
+    @cached_property  # read by every check; the vocabulary never changes once loaded
+    def request_facts(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """The facts copied from the request as they are (`source: request`), each with its path."""
+        return tuple((name, tuple(name.split("."))) for name, spec in self.facts.items() if spec.source == "request")
+
     @cached_property  # read by every check's trail entry; the vocabulary never changes once loaded
     def sensitive(self) -> frozenset[str]:
         return frozenset(n for n, f in self.facts.items() if f.sensitive)

@@ -32,6 +32,17 @@ def redact_findings(findings: list[dict], sensitive: frozenset[str], keep: str =
             for f in findings]
 
 
+def redacted_facts(findings: list[dict], sensitive: frozenset[str], keep: str = "non_sensitive") -> dict:
+    """The facts of findings (not their `dates`), merged in order, as redact_findings keeps them."""
+    if keep not in KEEP_CHOICES:
+        raise ValueError(f"TRAIL_FACT_VALUES must be one of {KEEP_CHOICES}, not {keep!r}")
+    merged: dict = {}
+    for f in findings:
+        merged.update(f["facts"])
+    return {name: REDACTED if name in sensitive else value if keep == "non_sensitive" else WITHHELD
+            for name, value in merged.items()}
+
+
 def redact_assumed(assumed: list[dict], vocabulary, keep: str = "non_sensitive") -> list[dict]:
     """What a declaration filled in, as the trail may show it: the field and who declared it
     always; its value as a fact's would be."""

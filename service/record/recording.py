@@ -13,10 +13,10 @@ from sqlalchemy.orm import Session
 from service.decide.evaluation import Outcome
 from service.decide.facts import Facts, Unknown
 from service.decide.rulebook import Match, RuleBook
-from service.decide.verdicts import PLACEHOLDER, Judged, assemble
+from service.decide.verdicts import Judged, assemble
 from service.record import trail
 from service.record.ids import new_id
-from service.record.privacy import WITHHELD, redact_assumed, redact_findings
+from service.record.privacy import WITHHELD, redact_assumed, redact_findings, redacted_facts
 from service.tenants import DEFAULT_TENANT
 
 def process_type(rulebook: RuleBook, action_type: str, case_kind: str | None) -> str | None:
@@ -111,9 +111,8 @@ def decision_body(rulebook: RuleBook, outcome: Outcome, keep: str) -> dict:
 
 def _encode_day(rulebook: RuleBook, applicable: list, day_facts, matches: dict, shown: list[dict], keep: str) -> dict:
     vocabulary = rulebook.vocabulary
-    facts: dict = {}
-    for f in redact_findings(shown, vocabulary.sensitive, keep=keep):
-        facts.update(f["facts"])  # a finding's `dates` facts are each day's read_facts, kept per day
+    # A finding's `dates` facts are each day's read_facts, kept per day.
+    facts = redacted_facts(shown, vocabulary.sensitive, keep=keep)
     position = {rule.key: n for n, rule in enumerate(applicable)}
     matched, given, ranges, why = [], set(), set(), {}
     for key, match in matches.items():
@@ -131,17 +130,16 @@ def _encode_day(rulebook: RuleBook, applicable: list, day_facts, matches: dict, 
     values = day_facts.values
     fill = {}
     for rule in (applicable[n] for n, _ in matched):
-        for text in (*rule.message.values(), *(rule.unknown_message or {}).values()):
-            for name in PLACEHOLDER.findall(text):
-                if name in values and facts.get(name, _ABSENT) != values[name]:
-                    fill[name] = values[name]  # placeholders are never sensitive (checked at load)
+        for name in rule.placeholders:
+            if name in values and facts.get(name, _ABSENT) != values[name]:
+                fill[name] = values[name]  # placeholders are never sensitive (checked at load)
     code, field = fact_codes(rulebook), field_codes(rulebook)
     body: dict = {"matched": matched, "facts": {code.get(n, n): v for n, v in facts.items()}}
     if fill:
         body["fill"] = {code.get(n, n): v for n, v in fill.items()}
     if given:
         body["given"] = [field.get(n, n) for n in sorted(given)]
-    read = {name for rule in applicable for name in rule.compiled.reads}
+    read = {name for rule in applicable for name in rule.compiled.reads} if day_facts.rested_on else ()
     rested = {code.get(n, n): list(refs) for n, refs in sorted(day_facts.rested_on.items()) if n in read}
     if rested:
         body["rested"] = rested
