@@ -11,7 +11,7 @@ from service.record.models import WorkerState
 WORKER_NAME = "worker"
 # /readyz calls the worker stale when it has not beaten for this long.
 STALE_AFTER = dt.timedelta(minutes=2)
-# The worker seals every second and beats after every pass that ran a task: a sealing task that
+# The worker seals twice a second and beats after every pass that ran a task: a sealing task that
 # ran this recently, without an error, is a worker sealing (web processes then leave it to it).
 WORKER_SEALS_WITHIN = dt.timedelta(seconds=15)
 SEALING_TASK = "seal_trail"

@@ -38,7 +38,7 @@ log = logging.getLogger("separation_guard.worker")
 _ADVISORY_LOCK = 72_616_002
 _LOCK_KEY = ":key, hashtext(current_schema())"
 LEASE = dt.timedelta(seconds=30)
-TICK_SECONDS = 1.0
+TICK_SECONDS = 0.5  # the sealing task's pace: an entry waits about this long for its leaf
 # An idle pass writes its heartbeat this often (a pass that ran a task always does).
 HEARTBEAT_EVERY = dt.timedelta(seconds=10)
 
@@ -138,7 +138,7 @@ TASKS: list[Task] = [
     # After the sweep: it does not tell again what the sweep has just notified.
     Task("recheck_open_cases", _recheck, daily=True),
     Task("partitions", _partitions, daily=True),
-    Task(SEALING_TASK, _seal_trail, every=dt.timedelta(seconds=1)),
+    Task(SEALING_TASK, _seal_trail, every=dt.timedelta(seconds=TICK_SECONDS)),
     Task("verify_trail", _verify_trail, every=dt.timedelta(seconds=2)),
     Task("witness_submit", _witness_submit, every=dt.timedelta(seconds=5),
          enabled=lambda app: bool(app.config.get("TRAIL_WITNESS_URL"))),
