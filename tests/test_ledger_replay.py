@@ -70,11 +70,12 @@ def test_every_answer_is_replayed_as_first_given(app, client):
 
 def test_only_what_the_trail_does_not_hold_is_kept(app, client):
     firsts = _told(client)
-    rows = _sql(app, "SELECT seq, response_status, response, receipt_signature FROM case_events "
+    rows = _sql(app, "SELECT seq, response_status, response, response IS NULL AS none, receipt_signature FROM case_events "
                      "WHERE case_id = 'SEP-2026-001' ORDER BY seq").all()
     assert [r.response_status for r in rows] == [201, 201, 201, 201, 409]
     kept = [r.response if not isinstance(r.response, str) else json.loads(r.response) for r in rows]
     assert kept[0] is None and kept[2] is None and kept[4] is None
+    assert [r.none for r in rows] == [True, False, True, False, True]  # SQL NULL, not a JSON null
     assert kept[1] == {"employee_from": firsts[1].get_json()["employee_from"]}
     assert [bytes(r.receipt_signature) for r in rows] == \
         [base64.b64decode(a.get_json()["receipt"]["signature"]) for a in firsts]
