@@ -38,6 +38,26 @@ def sizes(engine) -> dict[str, int]:
         return dict(conn.execute(text(SIZES)).all())
 
 
+# Each relation of a table (heap with its TOAST, each index), partitions summed under their parent.
+DETAIL = """SELECT coalesce(pp.relname, t.relname) AS tbl, '(heap + toast)' AS rel,
+                  sum(pg_table_size(t.oid)) FROM pg_class t JOIN pg_namespace n ON n.oid = t.relnamespace
+             LEFT JOIN pg_inherits i ON i.inhrelid = t.oid LEFT JOIN pg_class pp ON pp.oid = i.inhparent
+            WHERE n.nspname = current_schema() AND t.relkind = 'r' GROUP BY 1
+            UNION ALL
+            SELECT coalesce(pp.relname, t.relname), coalesce(pi.relname, x.relname), sum(pg_relation_size(x.oid))
+             FROM pg_index ix JOIN pg_class x ON x.oid = ix.indexrelid JOIN pg_class t ON t.oid = ix.indrelid
+             JOIN pg_namespace n ON n.oid = t.relnamespace
+             LEFT JOIN pg_inherits i ON i.inhrelid = t.oid LEFT JOIN pg_class pp ON pp.oid = i.inhparent
+             LEFT JOIN pg_inherits ii ON ii.inhrelid = x.oid LEFT JOIN pg_class pi ON pi.oid = ii.inhparent
+            WHERE n.nspname = current_schema() AND t.relkind = 'r' GROUP BY 1, 2"""
+
+
+def detail(engine) -> dict[tuple[str, str], int]:
+    from sqlalchemy import text
+    with engine.connect() as conn:
+        return {(t, r): int(b) for t, r, b in conn.execute(text(DETAIL)).all()}
+
+
 def vacuum(engine) -> None:
     from sqlalchemy import text
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -69,6 +89,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=5000)
     parser.add_argument("--seal-every", type=int, default=200)
+    parser.add_argument("--detail", action="store_true", help="also each table's heap and each index, vacuumed")
     parser.add_argument("--story-every", type=int, default=20,
                         help="one case's four-event story every this many checks (0: checks only)")
     args = parser.parse_args()
@@ -80,7 +101,7 @@ def main() -> None:
         engine = app.extensions["db_engine"]
         seal_once(app)
         vacuum(engine)
-        before = sizes(engine)
+        before, before_detail = sizes(engine), detail(engine)
         client, headers = app.test_client(), auth_headers()
         seal_seconds, rounds, events = 0.0, 0, 0
         for i in range(args.n):
@@ -108,6 +129,13 @@ def main() -> None:
         total_w = sum(written.values()) - sum(before.values())
         total_v = sum(vacuumed.values()) - sum(before.values())
         print(f"  {'total':<22} {total_w / entries:>22.0f} {total_v / entries:>14.0f}")
+        if args.detail:
+            after_detail = detail(engine)
+            print("  each relation, vacuumed (partitions summed under their parent), B/entry:")
+            for (table, rel), size in sorted(after_detail.items(), key=lambda kv: -(kv[1] - before_detail.get(kv[0], 0))):
+                grown = size - before_detail.get((table, rel), 0)
+                if grown:
+                    print(f"    {table:<20} {rel:<58} {grown / entries:>6.0f}")
         print(f"goal <= 1,200 B per decision (trail entry), vacuumed: {'MET' if total_v / entries <= 1200 else 'MISSED'} "
               f"({total_v / entries:.0f} B; {total_v / args.n:.0f} B per check with its share of the case events)")
         print(f"  the rule set's version entry (once per version): {before.get('trail_entries', 0)} B "

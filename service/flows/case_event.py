@@ -1,23 +1,27 @@
 """A case event: check it with the rules (the event is the proposed action), record it or its
-refusal, and answer (201, or 409 with the findings). The answer is stored with the event, so the
-same client_key sent again with the same request gets it again and records nothing.
+refusal, and answer (201, or 409 with the findings). The same client_key sent again with the same
+request gets the same answer again, rendered from the trail (service.flows.case_replay), and
+records nothing.
 
 Like a check (service/flows/check.py): the request, the rule book and a date go to decide/; the
 decision, the event and its notifications go to record/, in one transaction opened here.
 """
 from __future__ import annotations
 
+import base64
+
 from flask import Flask
 
 from service.clock import day_in_china, utcnow
 from service.decide.case_review import case_request, case_status
 from service.decide.evaluation import evaluate, with_declarations
+from service.flows.case_replay import replayed
 from service.flows.check import declared_areas
 from service.flows.packs_live import rulebook_for
 from service.record import rechecks
 from service.record.case_trail import case_rows, trail_event
 from service.record.db import tenant_info
-from service.record.ledger import (CaseConflict, ClientKeyReused, aware, event_dict, event_out, event_row, jsonable,
+from service.record.ledger import (CaseConflict, ClientKeyReused, aware, event_answer, event_dict, event_row,
                                    lock_or_create_case, notify_refusal, notify_status_change)
 from service.record.privacy import redact_assumed, redact_findings
 from service.record.recording import Keeping, record_decision
@@ -56,7 +60,7 @@ def _record_event(app: Flask, session, rulebook, case_id: str, body: dict, decla
                 f"client_key {body['client_key']} was sent with another request for case {case_id}: it "
                 f"recorded event {replay.seq} ({replay.type}, decision {replay.decision_id}). Send a new "
                 "client_key for a new event, or the same request to have its answer again.")
-        return replay.response_status, replay.response
+        return replayed(app, session, rows, replay)
 
     event = body["event"]
     before = [event_dict(r) for r in rows if r.accepted]
@@ -100,22 +104,19 @@ def _record_event(app: Flask, session, rulebook, case_id: str, body: dict, decla
     assumed.update({"employee_from": employee_from} if employee_from else {})
     receipt = entry.receipt(app.extensions["trail_key"])
     if accepted:
-        code = 201
-        answer = {"event": event_out(row), "decision_id": entry.entry_id, "verdict": outcome.verdict,
-                  "findings": findings, "case": status_after, **assumed, "receipt": receipt}
+        code, status = 201, status_after
         if status_after["status"] != status_before["status"]:
             notify_status_change(session, rulebook.names, case, row, status_before, status_after, now)
     else:
-        code = 409
-        answer = {"code": 409, "status": "Conflict",
-                  "message": "The event was refused: the rules deny it. The refusal is recorded.",
-                  "event": event_out(row), "decision_id": entry.entry_id, "verdict": outcome.verdict,
-                  "findings": findings, "case": status_before, **assumed, "receipt": receipt}
+        code, status = 409, status_before
         notify_refusal(session, rulebook.names, case, row, outcome, now)
-    row.response_status, row.response = code, jsonable(answer)
+    answer = event_answer(row, outcome.verdict, findings, status, assumed, receipt)
+    # Kept: what the trail does not hold (service.flows.case_replay renders the rest again).
+    row.response_status, row.receipt_signature = code, base64.b64decode(receipt["signature"])
+    row.response = {"employee_from": answer["employee_from"]} if employee_from else None
     session.add(row)
     rechecks.remember_employee(session, case_id, None if employee_from else filled["employee"], now, events=after,
                                decision_id=entry.entry_id, tenant_id=tenant, rulebook=rulebook,
                                keys=app.extensions["recheck_keys"])
     session.flush()
-    return code, row.response
+    return code, answer

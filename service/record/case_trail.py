@@ -115,8 +115,10 @@ def _placed_entries(session: Session, case_id: str, tenant_id: str) -> list[tupl
 
 
 def compare(case_id: str, case: Case | None, rows: list[CaseEvent], entries: list[TrailEntry],
-            digest_key: bytes, first_only: bool = False) -> list[LedgerDisagreement]:
-    """Every difference between a case's rows and its trail entries, in event order."""
+            digest_key: bytes, first_only: bool = False, key=None) -> list[LedgerDisagreement]:
+    """Every difference between a case's rows and its trail entries, in event order. With `key`
+    (the trail's keyring), a row's kept receipt signature is verified too (the replay verifies
+    it before it answers; `trail verify` passes the keyring)."""
     found: list[LedgerDisagreement] = []
     by_seq = {(_event(e).get("seq") or n): e for n, e in enumerate(entries, 1)}
     if case is None and entries:
@@ -143,14 +145,14 @@ def compare(case_id: str, case: Case | None, rows: list[CaseEvent], entries: lis
                 f"the trail has event {seq} ({entry.event_type}, {'accepted' if entry.kind == ACCEPTED else 'refused'}"
                 f", decision {entry.entry_id}, trail entry {entry.seq}) but case_events does not: deleted")))
         else:
-            fields = _differing(row, entry, digest_key)
+            fields = _differing(row, entry, digest_key, key)
             if fields:
                 found.append(LedgerDisagreement(case_id, seq, (
                     f"case_events differs from the trail (entry {entry.seq}) in {', '.join(fields)}: edited")))
     return found
 
 
-def _differing(row: CaseEvent, entry: TrailEntry, digest_key: bytes) -> list[str]:
+def _differing(row: CaseEvent, entry: TrailEntry, digest_key: bytes, key=None) -> list[str]:
     event = _event(entry)
     pairs = {
         "accepted": (row.accepted, entry.kind == ACCEPTED),
@@ -163,11 +165,18 @@ def _differing(row: CaseEvent, entry: TrailEntry, digest_key: bytes) -> list[str
         "form": (row.form, event.get("form")),
         "client_key": (row.client_key, event.get("client_key")),
         "recorded_at": (_utc(row.recorded_at), _utc(entry.recorded_at)),
-        # The answer replayed for the client key: its verdict is the trail's.
-        "response": ((row.response_status, (row.response or {}).get("verdict"),
-                      (row.response or {}).get("decision_id")),
-                     (201 if entry.kind == ACCEPTED else 409, entry.verdict, entry.entry_id)),
     }
+    if row.receipt_signature is None:
+        # Recorded before migration 0016: the whole answer, replayed as kept. Its verdict is the trail's.
+        pairs["response"] = ((row.response_status, (row.response or {}).get("verdict"),
+                              (row.response or {}).get("decision_id")),
+                             (201 if entry.kind == ACCEPTED else 409, entry.verdict, entry.entry_id))
+    else:
+        # Since 0016 the answer is rendered again from the entry (service.flows.case_replay): only its
+        # status code is kept, and the receipt's signature, which must verify over the entry.
+        pairs["response"] = (row.response_status, 201 if entry.kind == ACCEPTED else 409)
+        if key is not None:
+            pairs["receipt"] = (_signed(key, entry, bytes.fromhex(hash_of(entry)), row.receipt_signature), True)
     if "seq" in event:  # written since the trail carries these
         pairs["actor.department"] = (row.actor_department, event.get("department"))
         pairs["note"] = (row.note and note_digest(row.note, digest_key), event.get("note_digest"))
@@ -230,7 +239,7 @@ class LedgerCheck:
 
 
 def ledger_differences(session: Session, digest_key: bytes, tenant_id: str = DEFAULT_TENANT,
-                       limit: int = 50) -> LedgerCheck:
+                       limit: int = 50, key=None) -> LedgerCheck:
     """Compare every case of `tenant_id` with its trail entries in the tenant's log (case_events
     rows and the case rows); up to `limit` differences, in case order. `trail verify` calls this
     beside the tree's verification (which proves the entries themselves)."""
@@ -244,7 +253,7 @@ def ledger_differences(session: Session, digest_key: bytes, tenant_id: str = DEF
         rows = list(session.scalars(select(CaseEvent).where(CaseEvent.tenant_id == tenant_id,
                                                             CaseEvent.case_id == case_id).order_by(CaseEvent.seq)))
         found.extend(compare(case_id, session.get(Case, (tenant_id, case_id)), rows,
-                             _entries(session, case_id, tenant_id), digest_key))
+                             _entries(session, case_id, tenant_id), digest_key, key=key))
         if len(found) >= limit:
             break
         session.expunge_all()  # bounded memory over many cases

@@ -110,7 +110,21 @@ def event_row(case: Case, seq: int, body: dict, accepted: bool, now: dt.datetime
                      actor_id=event["actor"]["id"],
                      actor_role=event["actor"]["role"], actor_department=event["actor"].get("department"),
                      form=event.get("form"), note=event.get("note"), recorded_at=now,
-                     decision_id=decision_id, response_status=0, response={}, body_digest=digest)
+                     decision_id=decision_id, response_status=0, body_digest=digest)
+
+
+REFUSED_MESSAGE = "The event was refused: the rules deny it. The refusal is recorded."
+
+
+def event_answer(row: CaseEvent, verdict: str, findings: list[dict], case_status: dict, extra: dict,
+                 receipt: dict) -> dict:
+    """An event's answer (JSON-ready), the first time (service.flows.case_event) and for a
+    repeated client key (service.flows.case_replay): 201 with the case's status after an accepted
+    event; 409, the error shape, with its status before a refused one. `extra`: `assumed` and
+    `employee_from`, when there are any."""
+    head = {} if row.accepted else {"code": 409, "status": "Conflict", "message": REFUSED_MESSAGE}
+    return jsonable({**head, "event": event_out(row), "decision_id": row.decision_id, "verdict": verdict,
+                     "findings": findings, "case": case_status, **extra, "receipt": receipt})
 
 
 def event_out(row: CaseEvent) -> dict:

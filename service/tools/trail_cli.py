@@ -81,7 +81,7 @@ def _verify_log(tenant: str, full, against, receipts, witnessed, named: bool) ->
     with current_app.extensions["db_read_sessions"]() as session:
         scope(session.connection(), tenant)
         checked = check_receipts(session, key, receipts.readlines(), tenant) if receipts else []
-        ledger = ledger_differences(session, app.config["TRAIL_DIGEST_KEY"].encode(), tenant)
+        ledger = ledger_differences(session, app.config["TRAIL_DIGEST_KEY"].encode(), tenant, key=key)
     done = (f"{result.checked} leaves re-hashed" if result.from_size is None else
             f"resumed from checkpoint {result.from_size}, {result.checked} new leaves re-hashed")
     log = f"trail of {tenant}" if named else "trail"
