@@ -167,7 +167,7 @@ def main() -> None:
     for label, clients, r in batch_rows:
         if label == "service, PostgreSQL":
             rate = len(r.ok) * args.batch / r.wall
-            print(f"goal /v1/checks:batch >= 5,000 checks/s on PostgreSQL: {'MET' if rate >= 5000 else 'MISSED'} "
+            print(f"goal /v1/checks:batch >= 2,000 checks/s on PostgreSQL (issue 23): {'MET' if rate >= 2000 else 'MISSED'} "
                   f"({rate:,.0f} checks/s)")
 
 
