@@ -24,7 +24,7 @@ import hmac
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import LargeBinary, bindparam, column, func, insert, select, text, tuple_, values
+from sqlalchemy import LargeBinary, bindparam, func, insert, select, text, tuple_
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
@@ -229,23 +229,9 @@ def _queue_one():
     return select(entry.c.seq).add_cte(queued)
 
 
-def _queue_many(entries: list[dict], hashes: list[str], signatures: list[bytes]):
-    """PostgreSQL: insert a batch of entries and queue each, in one statement: (entry_id, seq) rows.
-    The queue takes each entry's hash and signature by its entry_id (RETURNING's order is not the
-    VALUES order)."""
-    entry = (insert(_ENTRIES).values([{n: v[n] for n in _COLUMNS} for v in entries])
-             .returning(_ENTRIES.c.seq, _ENTRIES.c.tenant_id, _ENTRIES.c.entry_id).cte("entry"))
-    signed = values(column("entry_id", _ENTRIES.c.entry_id.type), column("leaf", LargeBinary),
-                    column("signature", LargeBinary), name="signed").data(
-        [(v["entry_id"], bytes.fromhex(h), g) for v, h, g in zip(entries, hashes, signatures)])
-    queued = insert(_PENDING).from_select(["tenant_id", "seq", "hash", "signature"], select(
-        entry.c.tenant_id, entry.c.seq, signed.c.leaf, signed.c.signature)
-        .join_from(entry, signed, entry.c.entry_id == signed.c.entry_id)).cte("queued")
-    return select(entry.c.entry_id, entry.c.seq).add_cte(queued)
-
-
 # Built once: constructing (and compiling) statements per append cost more than running them.
 _QUEUE_ONE = _queue_one()
+_INSERT_ENTRIES = insert(_ENTRIES).returning(_ENTRIES.c.seq, sort_by_parameter_order=True)
 _INSERT_PENDING = insert(_PENDING)
 
 
@@ -269,9 +255,9 @@ def _insert(connection: Connection, entries: list[dict], hashes: list[str], sign
                                                 "leaf": bytes.fromhex(hashes[0]),
                                                 "signature": signatures[0]}).scalar_one()]
     elif connection.dialect.name == "postgresql":
-        # A batch: the entries and their places in the queue in one statement, as for one entry.
-        placed = dict(connection.execute(_queue_many(entries, hashes, signatures)).all())
-        seqs = [placed[v["entry_id"]] for v in entries]
+        # A batch: one multi-row INSERT for the entries (insertmanyvalues), one for the queue.
+        seqs = list(connection.execute(_INSERT_ENTRIES, [{n: v[n] for n in _COLUMNS} for v in entries]).scalars())
+        connection.execute(_INSERT_PENDING, queue(seqs))
     else:
         # SQLite has one writer at a time (the transaction began IMMEDIATE): max + 1 is ours.
         first = connection.execute(select(func.coalesce(func.max(_ENTRIES.c.seq), 0))).scalar() + 1
