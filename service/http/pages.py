@@ -39,6 +39,7 @@ from service.http.refusals import record_refusal
 from service.record import db
 from service.decide.evaluation import default_as_of
 from service.record.case_trail import case_rows
+from service.flows.case_replay import replayed
 from service.decide.case_review import review_case
 from service.record.ledger import event_dict, find_case
 from service.record.models import ApiClient, TrailEntry
@@ -368,6 +369,9 @@ def case(case_id: str):
         # LedgerDisagreement (503) when they are not the trail's
         events = case_rows(session, case_id, tenant_id=tenant)
         accepted = [event_dict(e) for e in events if e.accepted]
+        # Why each refused event was refused: its answer as given, made again from the trail.
+        refused = {e.seq: replayed(current_app._get_current_object(), session, events, e)[1].get("findings") or []
+                   for e in events if not e.accepted}
         entries, more = query_trail(session, {"case_id": case_id, "after": 0, "limit": 500}, asking_tenant())
     review = review_case(catalog_pages.shown_rulebook(), row, accepted, as_of)
     # Today is the default; the day of the case's last event is one click away (a case read
@@ -376,7 +380,7 @@ def case(case_id: str):
             "last_event": max((_china_day(e.at) for e in events), default=None)}
     return render_template("case.html", case=row, events=events, status=review.status, as_of=as_of,
                            pending=review.pending, findings=review.findings, entries=entries,
-                           more_entries=more is not None, days=days)
+                           more_entries=more is not None, days=days, refused=refused)
 
 
 def _china_day(value: dt.datetime) -> dt.date:
