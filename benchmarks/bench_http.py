@@ -112,6 +112,9 @@ def main() -> None:
                     cpu_rows[(label, clients)] = cpu
                     print(f"  done: {label}, {clients} client(s): {len(result.ok)} ok in {result.wall:.1f} s, "
                           f"statuses {result.statuses()}", flush=True)
+                    if not result.ok:  # a figure of errors is no figure: say so, with the server's log
+                        raise SystemExit(f"{label}: no request answered 200 ({result.statuses()}); "
+                                         f"see {server.log_path}:\n{server.log_path.read_text()[-2000:]}")
                 if args.batch and label.startswith("service") and label != "service, trail off":
                     # A bulk caller (a nightly re-check, say): the same mix, args.batch checks per call.
                     result = run_clients(server.port, "/v1/checks:batch", batches, auth_headers(), args.clients,

@@ -18,10 +18,12 @@ sys.path.insert(0, str(ROOT))
 import service.record.trail  # noqa: E402  (after the path: the arbiter imports the app later, preloaded)
 
 
-def _not_recorded(engine, entries):
+def _not_recorded(engine, entries, key):
     # The receipt is still signed (about 0.05 ms): the answer keeps its shape.
-    return [service.record.trail.Appended(0, values["entry_id"], service.record.trail.entry_hash(values), values["recorded_at"])
-            for values in entries]
+    trail = service.record.trail
+    hashes = [trail.entry_hash(values) for values in entries]
+    return [trail.Appended(0, values["entry_id"], h, values["recorded_at"], trail.sign_entry(key, values, h))
+            for values, h in zip(entries, hashes)]
 
 
 service.record.trail.append_and_commit = _not_recorded
