@@ -5,19 +5,21 @@ dates in, dates or counts out (the protected periods built on them: service/deci
 """
 from __future__ import annotations
 
-from datetime import date, datetime
-
-from dateutil.relativedelta import relativedelta
+from calendar import monthrange
+from datetime import MAXYEAR, MINYEAR, date, datetime
 
 
 def add_months(d: date, n: int) -> date:
     """``d`` moved by ``n`` calendar months; a day missing in the target month becomes its last day
-    (Civil Code art. 202: 没有对应日的，月末日为期间的最后一日)."""
+    (Civil Code art. 202: 没有对应日的，月末日为期间的最后一日). Plain arithmetic, as
+    dateutil's relativedelta(months=n) does it (tests/test_periods.py holds the two equal): a
+    check adds months up to 17 times a judgment day, and relativedelta was a fifth of the
+    slowest checks' evaluate() (issue 23)."""
     check_date(d)
-    try:
-        return d + relativedelta(months=n)  # clamps to the month's last day, as art. 202 says
-    except (ValueError, OverflowError) as exc:
-        raise OverflowError(f"{d.isoformat()} + {n} months is out of range") from exc
+    year, month = divmod(d.year * 12 + d.month - 1 + n, 12)
+    if not MINYEAR <= year <= MAXYEAR:
+        raise OverflowError(f"{d.isoformat()} + {n} months is out of range")
+    return d.replace(year=year, month=month + 1, day=min(d.day, monthrange(year, month + 1)[1]))
 
 
 def add_years(d: date, n: int) -> date:
