@@ -83,7 +83,6 @@ class Rule:
     @cached_property
     def placeholders(self) -> frozenset[str]:
         """The facts its messages (its unknown wording too) fill in."""
-        from service.decide.verdicts import PLACEHOLDER
         return frozenset(name for text in (*self.message.values(), *(self.unknown_message or {}).values())
                          for name in PLACEHOLDER.findall(text))
 
@@ -109,6 +108,8 @@ class Rule:
 
 
 DEFINITE, POSSIBLE = "#true", "#maybe"
+# A fact a message fills in: `{employee.pregnancy.status}` (checked at load: a known fact, never sensitive).
+PLACEHOLDER = re.compile(r"\{([a-z0-9_.]+)\}")
 
 
 def unknown_ref(ref: str, citations) -> str:
@@ -154,7 +155,7 @@ def check_rule_file(root: Path, family: str, path: Path, vocabulary: Vocabulary,
             else:
                 resolved.append(citation.as_finding(cited["role"]))
         for lang, text in [*raw["message"].items(), *(raw.get("unknown_message") or {}).items()]:
-            for name in re.findall(r"\{([a-z0-9_.]+)\}", text):
+            for name in PLACEHOLDER.findall(text):
                 if name not in vocabulary:
                     rule_problems.append(Problem(rel, raw["id"], f"message.{lang}",
                                                  f"placeholder {{{name}}} is not a known fact"))

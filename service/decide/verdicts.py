@@ -15,14 +15,13 @@ the law's. The others are reported as judged on the effective date.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 
 from service.decide.facts import Facts
+from service.decide.rule import PLACEHOLDER
 from service.decide.rulebook import Match, Rule
 from service.decide.vocabulary import Vocabulary
 
-PLACEHOLDER = re.compile(r"\{([a-z0-9_.]+)\}")
 
 _SEVERITY = {"deny": 0, "warn": 1, "obligation": 2}
 _DATES_MESSAGE = {
