@@ -4,12 +4,13 @@ starts where AUTO_MIGRATE is on (service/tools/db_cli.py): binding the engine ch
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import json
 import logging
 import os
 import weakref
 from pathlib import Path
 
-import orjson
 from flask import Flask, current_app
 from sqlalchemy import JSON, MetaData, TIMESTAMP, TypeDecorator, create_engine, event, text
 from sqlalchemy.engine import Engine
@@ -68,12 +69,8 @@ def make_engine(url: str) -> Engine:
 
 
 # JSON columns hold Chinese statute text: stored as UTF-8, not as \uXXXX escapes (half the bytes,
-# and less to parse and compress on the server), and without padding. orjson: every check's entry
-# goes through here (its body and rule ids), and the standard library's encoder was a tenth of a
-# web worker's time under load (issue 23). What is hashed is the values, never this text
-# (service/record/trail.py encodes them canonically itself).
-def _json_serializer(value) -> str:
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+# and less to parse and compress on the server), and without padding.
+_json_serializer = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
 
 
 def _create(url: str) -> Engine:
