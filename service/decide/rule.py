@@ -81,10 +81,10 @@ class Rule:
         return f"{self.id}@{self.effective_from.isoformat()}"
 
     @cached_property
-    def placeholders(self) -> frozenset[str]:
-        """The facts its messages (its unknown wording too) fill in."""
-        return frozenset(name for text in (*self.message.values(), *(self.unknown_message or {}).values())
-                         for name in PLACEHOLDER.findall(text))
+    def placeholders(self) -> tuple[str, ...]:
+        """The facts its messages (its unknown wording too) fill in, in the order they are written."""
+        return tuple(dict.fromkeys(name for text in (*self.message.values(), *(self.unknown_message or {}).values())
+                                   for name in PLACEHOLDER.findall(text)))
 
     def in_force(self, on: dt.date) -> bool:
         return self.effective_from <= on and (self.effective_to is None or on <= self.effective_to)

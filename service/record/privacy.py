@@ -14,7 +14,8 @@ WITHHELD = "[not kept]"
 KEEP_CHOICES = ("non_sensitive", "none")
 
 
-def redact_findings(findings: list[dict], sensitive: frozenset[str], keep: str = "non_sensitive") -> list[dict]:
+def _kept(sensitive: frozenset[str], keep: str):
+    """What the trail keeps of a fact's value: fact name, value -> the value, or its stand-in."""
     if keep not in KEEP_CHOICES:
         raise ValueError(f"TRAIL_FACT_VALUES must be one of {KEEP_CHOICES}, not {keep!r}")
 
@@ -22,6 +23,11 @@ def redact_findings(findings: list[dict], sensitive: frozenset[str], keep: str =
         if name in sensitive:
             return REDACTED
         return value if keep == "non_sensitive" else WITHHELD
+    return kept
+
+
+def redact_findings(findings: list[dict], sensitive: frozenset[str], keep: str = "non_sensitive") -> list[dict]:
+    kept = _kept(sensitive, keep)
 
     def facts(node: dict) -> dict:
         return {name: kept(name, value) for name, value in node.items()}
@@ -33,14 +39,13 @@ def redact_findings(findings: list[dict], sensitive: frozenset[str], keep: str =
 
 
 def redacted_facts(findings: list[dict], sensitive: frozenset[str], keep: str = "non_sensitive") -> dict:
-    """The facts of findings (not their `dates`), merged in order, as redact_findings keeps them."""
-    if keep not in KEEP_CHOICES:
-        raise ValueError(f"TRAIL_FACT_VALUES must be one of {KEEP_CHOICES}, not {keep!r}")
+    """The facts of findings (not their `dates`), merged in order, as redact_findings keeps them
+    (without copying the findings: the trail entry of every check reads them)."""
+    kept = _kept(sensitive, keep)
     merged: dict = {}
     for f in findings:
         merged.update(f["facts"])
-    return {name: REDACTED if name in sensitive else value if keep == "non_sensitive" else WITHHELD
-            for name, value in merged.items()}
+    return {name: kept(name, value) for name, value in merged.items()}
 
 
 def redact_assumed(assumed: list[dict], vocabulary, keep: str = "non_sensitive") -> list[dict]:
