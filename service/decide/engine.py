@@ -120,7 +120,9 @@ class _Ruleset:
         code, state = durable_rules_engine.assert_fact(self._handle, fact_json)
         if code not in (0, 3):  # as the wrapper reads it: 1 not handled, 2 already observed
             raise EngineError(f"rule engine refused the fact (code {code})")
-        started = durable_rules_engine.start_action_for_state(self._handle, state if code == 0 else 0)
+        if code == 3:  # the wrapper's reading too: no state handle, 0
+            state = 0
+        started = durable_rules_engine.start_action_for_state(self._handle, state)
         message = started[1] if started else None
         fired = []
         while message:

@@ -59,7 +59,7 @@ def derive_facts(request: dict, as_of: dt.date, context: FactContext, on: dt.dat
     decided_by: dict = {}
     # Request facts are copied as they are: every one the vocabulary declares (rules/facts/).
     for name, path in context.vocabulary.request_facts:
-        put(values, name, labor_law.request_value(request, name, path))
+        put(values, name, labor_law.request_value(request, path))
     basis = separation_basis(context.classification, action["type"], request.get("case"), action.get("ground"))
     derived = {"derived.separation.basis": basis if basis is not None else Unknown(
         *basis_decided_by(context.classification, action["type"], request.get("case"), action.get("ground")))}

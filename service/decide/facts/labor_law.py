@@ -79,11 +79,11 @@ def derive(request: dict, as_of: dt.date, context: FactContext, on: dt.date | No
     return facts
 
 
-def request_value(request: dict, name: str, path: tuple[str, ...] | None = None):
-    """A `source: request` fact as the rules see it: dates as ISO text, years to two decimals,
-    "unknown" (or absent) as None. `path`: the name's parts, when the caller has them."""
+def request_value(request: dict, path: tuple[str, ...]):
+    """A `source: request` fact as the rules see it, by its name's parts (Vocabulary.request_facts):
+    dates as ISO text, years to two decimals, "unknown" (or absent) as None."""
     node: Any = request
-    for part in path or name.split("."):
+    for part in path:
         if not isinstance(node, dict) or part not in node:
             return None
         node = node[part]
