@@ -30,6 +30,12 @@ POST_FORK_DISPOSE = os.environ.get("BENCH_POST_FORK_DISPOSE") == "1"
 POSTGRES_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/sg_bench")
 
 
+def on_cpus(cpus: str | None) -> list[str]:
+    """A command prefix that runs it, and every process and thread it starts, on these CPUs only
+    ("0", "1", "0,1"; None: anywhere), with util-linux's taskset."""
+    return ["taskset", "-c", cpus] if cpus else []
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -63,11 +69,11 @@ class Gunicorn:
     """gunicorn with the repository's gunicorn.conf.py, bound to 127.0.0.1:<free port>."""
 
     def __init__(self, app: str, env: dict[str, str], log_path: Path, pythonpath: Path | None = None,
-                 config: Path | None = None):
+                 config: Path | None = None, cpus: str | None = None):
         self.port = free_port()
         self.log_path = log_path
         config = config or (BENCH / "gunicorn_postfork.conf.py" if POST_FORK_DISPOSE else base_config())
-        cmd = [str(VENV_BIN / "gunicorn"), "--config", str(config),
+        cmd = [*on_cpus(cpus), str(VENV_BIN / "gunicorn"), "--config", str(config),
                "--bind", f"127.0.0.1:{self.port}"]
         if pythonpath is not None:
             cmd += ["--pythonpath", str(pythonpath)]
@@ -131,12 +137,13 @@ class Service(Gunicorn):
     seals the trail (web processes then leave sealing to it: service/flows/sealing.py). BENCH_WORKER=0
     leaves the worker out (each web process then seals in a thread, as under gunicorn alone)."""
 
-    def __init__(self, database_url: str, rules_dir: Path, log_path: Path, config: Path | None = None):
+    def __init__(self, database_url: str, rules_dir: Path, log_path: Path, config: Path | None = None,
+                 cpus: str | None = None, worker_cpus: str | None = None):
         env = service_env(database_url, rules_dir)
-        super().__init__("wsgi:app", env, log_path, config=config)
+        super().__init__("wsgi:app", env, log_path, config=config, cpus=cpus)
         self.worker = None
         if os.environ.get("BENCH_WORKER", "1") != "0":
-            self.worker = subprocess.Popen([str(VENV_BIN / "separation-guard"), "worker"], cwd=ROOT,
+            self.worker = subprocess.Popen([*on_cpus(worker_cpus), str(VENV_BIN / "separation-guard"), "worker"], cwd=ROOT,
                                            env={**os.environ, **env}, stdout=self._log, stderr=subprocess.STDOUT,
                                            start_new_session=True)
 
@@ -151,8 +158,9 @@ class Service(Gunicorn):
         super().stop()
 
 
-def start_service(database_url: str, rules_dir: Path, log_path: Path, config: Path | None = None) -> Service:
-    return Service(database_url, rules_dir, log_path, config=config)
+def start_service(database_url: str, rules_dir: Path, log_path: Path, config: Path | None = None,
+                  cpus: str | None = None, worker_cpus: str | None = None) -> Service:
+    return Service(database_url, rules_dir, log_path, config=config, cpus=cpus, worker_cpus=worker_cpus)
 
 
 def start_echo(log_path: Path) -> Gunicorn:
@@ -205,7 +213,8 @@ class PrivateCluster:
     """A throw-away PostgreSQL server (initdb in a temporary directory, run as the postgres user, on a
     free loopback port): the load test can stop it without stopping the machine's shared server."""
 
-    def __init__(self):
+    def __init__(self, cpus: str | None = None):
+        self.cpus = cpus
         version = sorted(os.listdir("/usr/lib/postgresql"))[-1]
         self.bin = Path("/usr/lib/postgresql") / version / "bin"
         self.dir = Path(tempfile.mkdtemp(prefix="sg_pg_"))
@@ -222,7 +231,7 @@ class PrivateCluster:
         subprocess.run(prefix + cmd, check=True, timeout=timeout, capture_output=True)
 
     def start(self) -> None:
-        self._as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "log"), "-w",
+        self._as_postgres([*on_cpus(self.cpus), str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "log"), "-w",
                            "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1", "start"])
 
     def stop(self) -> None:
