@@ -19,14 +19,9 @@ from pathlib import Path
 
 import workload  # noqa: F401  (puts the project root on sys.path)
 from harness import PostgresSchema, auth_headers, run_clients, start_service
-from workload import PREGNANT_ART40, ROOT, percentile, snapshot_rules
+from workload import PREGNANT_ART40, percentile, readme_check, snapshot_rules
 
 FORMS = {"full": {}, "refs": {"Prefer": "citations=refs"}}
-
-
-def readme_check() -> dict:
-    examples = json.loads((ROOT / "service" / "http" / "examples.json").read_text(encoding="utf-8"))
-    return next(e["value"] for e in examples["createCheck"] if e["name"] == "readme_first_check")
 
 
 def answer_size(port: int, body: dict, headers: dict) -> tuple[int, int]:

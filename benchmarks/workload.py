@@ -33,6 +33,12 @@ PREGNANT_ART40 = {
 }
 
 
+def readme_check() -> dict:
+    """The README's first check (a complete record: deny + obligations), as the OpenAPI example has it."""
+    examples = json.loads((ROOT / "service" / "http" / "examples.json").read_text(encoding="utf-8"))
+    return next(e["value"] for e in examples["createCheck"] if e["name"] == "readme_first_check")
+
+
 def snapshot_rules(target: Path, attempts: int = 5) -> Path:
     """Copy rules/ to `target` and check it loads: others may be editing the working tree, and the
     service reloads a changed rule set every RULES_WATCH_SECONDS, which would disturb a run."""
