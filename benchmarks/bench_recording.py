@@ -1,8 +1,9 @@
 """What recording a decision costs under load, and which process pays it (issue 23, goal 3).
 
 The same service twice, with 8 client processes posting the realistic mix to POST /v1/checks:
-  - "trail off": the trail append patched to a no-op (gunicorn_no_trail.conf.py; SQLite, which
-    nothing then touches: the figures were the same on PostgreSQL);
+  - "trail off": the trail append patched to a no-op (gunicorn_no_trail.conf.py) on SQLite, which
+    no check then touches (on PostgreSQL, in 4 runs, its throughput was 1-11% lower, within the
+    run-to-run noise of this benchmark on a 2-core VM);
   - "trail on": PostgreSQL, every decision durably recorded before its answer, and
     `separation-guard worker` beside it sealing the trail, as `make run` starts them.
 For each it prints the throughput and the CPU each group of processes spent per answered request
