@@ -24,6 +24,8 @@
    Cerbos's with its audit log on (issue 23's goal), keep-alive, measured in the same run, and
    the HTTP overhead: HTTP p50 minus in-process p50 (issue 23: at most 0.5 ms for our check), with
    each answer's size: the echo's overhead is the server's and the network's alone.
+   With --server-timing, the PostgreSQL service and the echo run with gunicorn_timed.conf.py, and
+   the overhead is split into the time inside gunicorn's request (the app and its write) and outside.
    If Cerbos cannot be installed it says so and measures only our service.
 
 Run:  /tmp/venv/bin/python benchmarks/bench_cerbos.py [--rounds 5 --count 400] [--post-fork-dispose]
@@ -52,15 +54,6 @@ REFS, ECHO = "service, PostgreSQL, refs", "bare Flask echo"
 README = "README's check, PostgreSQL"
 PREFER_REFS = {"Prefer": "citations=refs"}
 
-
-def _timed(client, body: dict, headers: dict, count: int) -> list[float]:
-    out = []
-    for _ in range(count):
-        t = time.perf_counter()
-        response = client.post("/v1/checks", json=body, headers=headers)
-        out.append((time.perf_counter() - t) * 1000)
-        assert response.status_code == 200, response.get_data(as_text=True)[:500]
-    return out
 NPM_PACKAGE = "@cerbos/cerbos-linux-x64"
 
 CERBOS_REQUEST = {
@@ -127,6 +120,25 @@ class Cerbos:
         self._log.close()
 
 
+def _timed(client, body: dict, headers: dict, count: int) -> list[float]:
+    out = []
+    for _ in range(count):
+        t = time.perf_counter()
+        response = client.post("/v1/checks", json=body, headers=headers)
+        out.append((time.perf_counter() - t) * 1000)
+        assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    return out
+
+
+def _server_times(tmp: Path) -> list[float]:
+    """The durations gunicorn_timed.conf.py wrote since the last call (it removes the files)."""
+    out = []
+    for path in tmp.glob("timed.*"):
+        out += [float(line) for line in path.read_text().split()]
+        path.unlink()
+    return out
+
+
 def post_json(port: int, path: str, body: dict, headers: dict) -> tuple[int, dict]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     conn.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json", **headers})
@@ -143,6 +155,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30, help="time bound per target per round")
     parser.add_argument("--cerbos-bin", default=os.environ.get("CERBOS_BIN"),
                         help="an installed cerbos binary (default: npm install into a temporary directory)")
+    parser.add_argument("--server-timing", action="store_true",
+                        help="gunicorn_timed.conf.py for the PostgreSQL service and the echo: splits the HTTP "
+                             "overhead into the time outside the app and inside gunicorn's request")
     parser.add_argument("--post-fork-dispose", action="store_true",
                         help="gunicorn_postfork.conf.py: the repository's settings plus the proposed post-fork fix")
     args = parser.parse_args()
@@ -170,6 +185,7 @@ def main() -> int:
             cerbos_audit = Cerbos(binary, tmp, audit=True)
 
         rules_dir = snapshot_rules(tmp / "rules")
+        readme = readme_check()
         targets: list[tuple[str, int, str, dict, dict]] = []
         servers: list[Gunicorn] = []
         pg = PostgresSchema()
@@ -186,8 +202,11 @@ def main() -> int:
                 targets.append(("Cerbos, audit log on", cerbos_audit.port, "/api/check/resources", CERBOS_REQUEST, {}))
                 targets.append(("Cerbos, audit on, new conn.", cerbos_audit.port, "/api/check/resources",
                                 CERBOS_REQUEST, {"Connection": "close"}))
+            timed = BENCH / "gunicorn_timed.conf.py" if args.server_timing else None
+            os.environ["SG_TIMED_PREFIX"] = str(tmp / "timed")  # the servers inherit it
             for label, url in (("service, PostgreSQL", pg.url), ("service, SQLite", f"sqlite:///{tmp / 'c.sqlite'}")):
-                server = start_service(url, rules_dir, tmp / f"{label[-6:]}.log")
+                server = start_service(url, rules_dir, tmp / f"{label[-6:]}.log",
+                                       config=timed if label == "service, PostgreSQL" else None)
                 servers.append(server)
                 status, answer = post_json(server.port, "/v1/checks", PREGNANT_ART40, auth_headers())
                 rule_ids = [f["rule_id"] for f in answer.get("findings", [])]
@@ -196,8 +215,8 @@ def main() -> int:
                 targets.append((label, server.port, "/v1/checks", PREGNANT_ART40, auth_headers()))
                 if label == "service, PostgreSQL":
                     targets.append((REFS, server.port, "/v1/checks", PREGNANT_ART40, {**auth_headers(), **PREFER_REFS}))
-                    targets.append((README, server.port, "/v1/checks", readme_check(), auth_headers()))
-            echo = start_echo(tmp / "echo.log")
+                    targets.append((README, server.port, "/v1/checks", readme, auth_headers()))
+            echo = start_echo(tmp / "echo.log", config=timed)
             servers.append(echo)
             targets.append((ECHO, echo.port, "/v1/checks", PREGNANT_ART40, {}))
 
@@ -222,7 +241,7 @@ def main() -> int:
                     if label in clients:
                         samples_inproc[label] += _timed(clients[label], body, headers, count)
                 logging.getLogger().setLevel(logging.WARNING)
-                silent.extend(_timed(clients[README], readme_check(), auth_headers(), count))
+                silent.extend(_timed(clients[README], readme, auth_headers(), count))
                 logging.getLogger().setLevel(logging.INFO)
             in_process(100)
             samples_inproc = {label: [] for label in clients}
@@ -235,11 +254,15 @@ def main() -> int:
             for label, port, path, body, headers in targets:  # warm up
                 run_clients(port, path, [body], headers, 1, 100, 10)
                 sizes[label] = len(json.dumps(post_json(port, path, body, headers)[1], ensure_ascii=False).encode())
+            inside: dict[str, list[float]] = {}  # --server-timing: pre_request to post_request, by target
             for _ in range(args.rounds):
                 for label, port, path, body, headers in targets:
+                    _server_times(tmp)  # what the warm-up and the other targets left
                     result = run_clients(port, path, [body], headers, 1, args.count, args.seconds)
                     samples[label] += [s.seconds * 1000 for s in result.ok]
                     errors[label] += len(result.samples) - len(result.ok)
+                    if timed:
+                        inside.setdefault(label, []).extend(_server_times(tmp))
                 in_process(args.count)
             print(f"load average at the end {os.getloadavg()[0]:.1f}")
             inproc.extensions["db_engine"].dispose()
@@ -259,6 +282,14 @@ def main() -> int:
     for label in samples_inproc:
         http_p50, inproc_p50 = percentile(samples[label], .5), percentile(samples_inproc[label], .5)
         print(f"{label:<32} {sizes[label]:>7} {http_p50:>8.2f} {inproc_p50:>8.2f} {http_p50 - inproc_p50:>9.2f}")
+    if inside:
+        print(f"\n{'with --server-timing':<32} {'HTTP':>8} {'inside':>8} {'outside':>8} {'inside - in-proc.':>18}")
+        for label in samples_inproc:
+            if inside.get(label):
+                http_p50, in_p50 = percentile(samples[label], .5), percentile(inside[label], .5)
+                print(f"{label:<32} {http_p50:>8.2f} {in_p50:>8.2f} {http_p50 - in_p50:>8.2f} "
+                      f"{in_p50 - percentile(samples_inproc[label], .5):>+18.2f}")
+        print("(inside: gunicorn's pre_request to post_request, the app and its write; outside: the rest of HTTP p50)")
     overhead = percentile(samples[README], .5) - percentile(samples_inproc[README], .5)
     print(f"the README's check in-process without the request log line: p50 {percentile(silent, .5):.2f} ms "
           f"(the line: {percentile(samples_inproc[README], .5) - percentile(silent, .5):+.2f} ms)")

@@ -163,8 +163,8 @@ def start_service(database_url: str, rules_dir: Path, log_path: Path, config: Pa
     return Service(database_url, rules_dir, log_path, config=config, cpus=cpus, worker_cpus=worker_cpus)
 
 
-def start_echo(log_path: Path) -> Gunicorn:
-    return Gunicorn("echo_app:app", {}, log_path, pythonpath=BENCH)
+def start_echo(log_path: Path, config: Path | None = None) -> Gunicorn:
+    return Gunicorn("echo_app:app", {}, log_path, pythonpath=BENCH, config=config)
 
 
 # --- PostgreSQL: a database of our own (sg_bench), a fresh schema per run ----------------------
