@@ -32,7 +32,8 @@ from pathlib import Path
 
 import workload  # noqa: F401  (puts the project root on sys.path)
 import harness
-from harness import PostgresSchema, RunResult, auth_headers, run_clients, start_echo, start_service
+from harness import (PostgresSchema, RunResult, auth_headers, postgres_cpu_seconds, process_cpu, run_clients,
+                     start_echo, start_service)
 from workload import percentile, request_bodies, snapshot_rules
 
 NO_TRAIL = Path(__file__).resolve().parent / "gunicorn_no_trail.conf.py"
@@ -41,36 +42,16 @@ NO_TRAIL = Path(__file__).resolve().parent / "gunicorn_no_trail.conf.py"
 def measure(server, bodies: list[dict], clients: int, count: int, seconds: float,
             warmup: int) -> tuple[RunResult, int, tuple[float, float]]:
     warm = run_clients(server.port, "/v1/checks", bodies, auth_headers(), 1, warmup, 30)
-    workers, before = list(server.worker_rss_kib()), (_cpu_seconds(server.worker_rss_kib()), _postgres_cpu_seconds())
+    workers, before = list(server.worker_rss_kib()), (_cpu_seconds(server.worker_rss_kib()), postgres_cpu_seconds())
     result = run_clients(server.port, "/v1/checks", bodies, auth_headers(), clients, count, seconds)
-    spent = (_cpu_seconds(workers) - before[0], _postgres_cpu_seconds() - before[1])
+    spent = (_cpu_seconds(workers) - before[0], postgres_cpu_seconds() - before[1])
     per_request = tuple(seconds_ * 1000 / max(1, len(result.samples)) for seconds_ in spent)
     return result, len(warm.ok), per_request
 
 
 def _cpu_seconds(pids) -> float:
-    """User + system CPU of these processes so far (from /proc; the clients are not counted)."""
-    ticks = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def _postgres_cpu_seconds() -> float:
-    """Every PostgreSQL server process on the machine: its backends do the trail's share of the work."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() == "postgres":
-                    pids.append(entry.name)
-            except OSError:
-                pass
-    return _cpu_seconds(pids)
+    """User + system CPU of these processes so far (the clients are not counted)."""
+    return sum(sum(process_cpu(pid)) for pid in pids)
 
 
 def main() -> None:

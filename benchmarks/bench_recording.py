@@ -7,9 +7,9 @@ The same service twice, with 8 client processes posting the realistic mix to POS
   - "trail on": PostgreSQL, every decision durably recorded before its answer, and
     `separation-guard worker` beside it sealing the trail, as `make run` starts them.
 For each it prints the throughput and the CPU each group of processes spent per answered request
-(from /proc: the gunicorn workers in user and kernel time, the worker, every PostgreSQL process,
-and the rest of the machine: the clients and this script), and the whole machine's busy time per
-request (/proc/stat). When the machine is saturated, throughput is its cores divided by that busy
+(from /proc: the gunicorn workers in user and kernel time, the worker, every PostgreSQL process
+on the machine, so run it on an otherwise quiet one, and the rest of the machine: the clients and
+this script), and the whole machine's busy time per request (/proc/stat). When the machine is saturated, throughput is its cores divided by that busy
 time, so trail-on / trail-off is busy(off) / busy(on), and the per-process figures say where the
 difference goes.
 
@@ -33,37 +33,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import workload  # noqa: F401  (puts the project root on sys.path)
-from harness import PostgresSchema, PrivateCluster, auth_headers, run_clients, start_service
+from harness import (PostgresSchema, PrivateCluster, auth_headers, postgres_cpu_seconds, process_cpu, run_clients,
+                     start_service)
 from workload import request_bodies, snapshot_rules
 
 NO_TRAIL = Path(__file__).resolve().parent / "gunicorn_no_trail.conf.py"
 TICK = os.sysconf("SC_CLK_TCK")
 GROUPS = ("web user", "web kernel", "worker", "PostgreSQL", "clients, rest")
-
-
-def _cpu(pid: int, reaped: bool = False) -> tuple[float, float]:
-    """(user, kernel) CPU seconds of a process and all its threads so far; with `reaped`, plus its
-    children's that have ended (a PostgreSQL backend that ends during a measurement counts there)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0, 0.0
-    user, kernel = int(fields[11]), int(fields[12])
-    if reaped:
-        user, kernel = user + int(fields[13]), kernel + int(fields[14])
-    return user / TICK, kernel / TICK
-
-
-def _postgres_pids() -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() == "postgres":
-                    pids.append(int(entry.name))
-            except OSError:
-                pass
-    return pids
 
 
 def _machine_busy() -> float:
@@ -73,11 +49,10 @@ def _machine_busy() -> float:
 
 
 def _snapshot(server) -> dict[str, float]:
-    web = [_cpu(pid) for pid in server.worker_rss_kib()]
-    worker = _cpu(server.worker.pid) if server.worker else (0.0, 0.0)
-    postgres = [_cpu(pid, reaped=True) for pid in _postgres_pids()]
+    web = [process_cpu(pid) for pid in server.worker_rss_kib()]
+    worker = process_cpu(server.worker.pid) if server.worker else (0.0, 0.0)
     return {"web user": sum(u for u, _ in web), "web kernel": sum(k for _, k in web),
-            "worker": sum(worker), "PostgreSQL": sum(u + k for u, k in postgres), "machine": _machine_busy()}
+            "worker": sum(worker), "PostgreSQL": postgres_cpu_seconds(), "machine": _machine_busy()}
 
 
 @contextmanager

@@ -36,6 +36,36 @@ def on_cpus(cpus: str | None) -> list[str]:
     return ["taskset", "-c", cpus] if cpus else []
 
 
+def process_cpu(pid: int, reaped: bool = False) -> tuple[float, float]:
+    """(user, kernel) CPU seconds of a process and all its threads so far, from /proc (0, 0 when it
+    is gone); with `reaped`, plus its children's that have ended (a PostgreSQL backend that ends
+    during a measurement counts there, through the postmaster)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0, 0.0
+    user, kernel = int(fields[11]), int(fields[12])
+    if reaped:
+        user, kernel = user + int(fields[13]), kernel + int(fields[14])
+    tick = os.sysconf("SC_CLK_TCK")
+    return user / tick, kernel / tick
+
+
+def postgres_cpu_seconds() -> float:
+    """Every PostgreSQL server process on the machine, ended backends included (so run on an
+    otherwise quiet machine): its backends do the trail's share of the work."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() != "postgres":
+                    continue
+            except OSError:
+                continue
+            total += sum(process_cpu(int(entry.name), reaped=True))
+    return total
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
